@@ -1,0 +1,85 @@
+//! `jitsi-stack gen-passwords`: fill empty internal secrets; keep set ones
+//! unless `--force`.
+
+use crate::cli::GenPasswordsArgs;
+use crate::envfile::EnvFile;
+use crate::schema::{self, Secret};
+use crate::{secrets, Exit, UsageError};
+use anyhow::Result;
+use std::path::Path;
+
+/// What happened to each secret.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub filled: Vec<&'static str>,
+    pub kept: Vec<&'static str>,
+}
+
+/// Fills secrets in `file`. `only` limits the set; `force` replaces set values.
+pub fn fill(file: &mut EnvFile, only: &[String], force: bool) -> Result<Outcome> {
+    for name in only {
+        match schema::lookup(name) {
+            Some(v) if v.secret == Secret::Generated => {}
+            _ => {
+                let names: Vec<_> = schema::generated_secrets().map(|v| v.name).collect();
+                return Err(UsageError(format!(
+                    "--only {name}: not a generated secret; expected one of {}",
+                    names.join(", ")
+                ))
+                .into());
+            }
+        }
+    }
+    let mut out = Outcome::default();
+    let mut taken: Vec<String> = file.entries().map(|e| e.value.clone()).collect();
+    for var in schema::generated_secrets() {
+        if !only.is_empty() && !only.iter().any(|n| n == var.name) {
+            continue;
+        }
+        if file.is_set(var.name) && !force {
+            out.kept.push(var.name);
+            continue;
+        }
+        let value = loop {
+            let v = secrets::generate();
+            if !taken.contains(&v) {
+                break v;
+            }
+        };
+        taken.push(value.clone());
+        file.set(var.name, &value)?;
+        out.filled.push(var.name);
+    }
+    Ok(out)
+}
+
+pub fn run(dir: &Path, args: GenPasswordsArgs) -> Result<Exit> {
+    let path = dir.join(".env");
+    if !path.exists() {
+        return Err(UsageError(format!(
+            "no .env in {}: run `jitsi-stack init` first, or pass --dir",
+            dir.display()
+        ))
+        .into());
+    }
+    let mut file = EnvFile::read(&path)?;
+    let outcome = fill(&mut file, &args.only, args.force)?;
+    if !outcome.filled.is_empty() {
+        file.write(&path)?;
+    }
+    for name in &outcome.filled {
+        println!("generated {name}");
+    }
+    for name in &outcome.kept {
+        println!("kept      {name} (already set; --force to replace)");
+    }
+    if args.force && !outcome.filled.is_empty() {
+        eprintln!(
+            "note: if this stack has already run, prosody still has the old passwords for these \
+             accounts. Run `jitsi-stack up` to re-render and restart: prosody re-registers the \
+             service accounts from .env at start, and every service must restart to log in \
+             with the new value. A backup of the previous .env is in .env.bak."
+        );
+    }
+    Ok(Exit::Ok)
+}

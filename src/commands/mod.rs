@@ -1,0 +1,28 @@
+//! One module per subcommand, each with a `run`.
+
+pub mod check;
+pub mod completions;
+pub mod gen_passwords;
+pub mod init;
+pub mod ops;
+pub mod render;
+pub mod schema;
+
+use crate::cli::{Cli, Command};
+use crate::Exit;
+use anyhow::Result;
+use std::path::PathBuf;
+
+pub fn dispatch(cli: Cli) -> Result<Exit> {
+    let dir = cli.dir.clone().unwrap_or_else(|| PathBuf::from("."));
+    match cli.command {
+        Command::Init(args) => init::run(cli.dir.as_deref(), args),
+        Command::GenPasswords(args) => gen_passwords::run(&dir, args),
+        Command::Check(args) => check::run(&dir, args),
+        Command::Schema(args) => schema::run(args),
+        Command::Render(args) => render::run(&dir, args),
+        Command::Completions(args) => completions::run(args),
+        Command::Man => completions::man(),
+        other => ops::run(&dir, other),
+    }
+}

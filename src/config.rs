@@ -1,0 +1,317 @@
+//! The checked configuration: the stack directory, its `.env`, the effective
+//! value of every schema variable, and the enabled components. Commands get
+//! this value, never raw strings from the environment.
+
+use crate::envfile::EnvFile;
+use crate::schema::{self, kind};
+use anyhow::{bail, Context, Result};
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// The variable where jitsi-stack records the enabled optional components.
+pub const WITH_VAR: &str = "JITSI_STACK_WITH";
+
+/// An optional component: one Compose overlay file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Component {
+    Jibri,
+    Jigasi,
+    Transcriber,
+    Etherpad,
+    Whiteboard,
+    Turn,
+    Monitoring,
+    LogAnalyser,
+}
+
+impl Component {
+    pub const ALL: &'static [Component] = &[
+        Component::Jibri,
+        Component::Jigasi,
+        Component::Transcriber,
+        Component::Etherpad,
+        Component::Whiteboard,
+        Component::Turn,
+        Component::Monitoring,
+        Component::LogAnalyser,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Component::Jibri => "jibri",
+            Component::Jigasi => "jigasi",
+            Component::Transcriber => "transcriber",
+            Component::Etherpad => "etherpad",
+            Component::Whiteboard => "whiteboard",
+            Component::Turn => "turn",
+            Component::Monitoring => "monitoring",
+            Component::LogAnalyser => "log-analyser",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Component> {
+        let s = s.trim().to_ascii_lowercase();
+        let s = match s.as_str() {
+            "prometheus" | "grafana" => "monitoring",
+            "log-analyzer" | "loki" => "log-analyser",
+            "coturn" => "turn",
+            other => other,
+        };
+        Component::ALL.iter().copied().find(|c| c.name() == s)
+    }
+
+    /// The Compose overlay file name for this component.
+    pub fn compose_file(self) -> String {
+        format!("{}.yml", self.name())
+    }
+}
+
+impl fmt::Display for Component {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Parses a `--with` list (or the recorded value); unknown names are an error
+/// that lists the known ones.
+pub fn parse_components<S: AsRef<str>>(items: &[S]) -> Result<BTreeSet<Component>> {
+    let mut out = BTreeSet::new();
+    for item in items {
+        for part in item.as_ref().split(',') {
+            if part.trim().is_empty() {
+                continue;
+            }
+            match Component::parse(part) {
+                Some(c) => {
+                    out.insert(c);
+                }
+                None => {
+                    let known: Vec<_> = Component::ALL.iter().map(|c| c.name()).collect();
+                    bail!(
+                        "unknown component {:?}: expected one of {}",
+                        part.trim(),
+                        known.join(", ")
+                    )
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Effective values: what is set (non-empty) in `.env`, else the schema default.
+#[derive(Clone, Debug, Default)]
+pub struct Values {
+    set: HashMap<String, String>,
+}
+
+impl Values {
+    pub fn from_file(file: &EnvFile) -> Values {
+        Values {
+            set: file
+                .entries()
+                .filter(|e| !e.value.is_empty())
+                .map(|e| (e.key.clone(), e.value.clone()))
+                .collect(),
+        }
+    }
+
+    pub fn from_pairs<I, K, V>(pairs: I) -> Values
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        Values {
+            set: pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .filter(|(_, v): &(String, String)| !v.is_empty())
+                .collect(),
+        }
+    }
+
+    /// The value set in `.env`, if non-empty.
+    pub fn raw(&self, name: &str) -> Option<&str> {
+        self.set.get(name).map(String::as_str)
+    }
+
+    /// The value set in `.env`, else the schema default.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.raw(name)
+            .or_else(|| schema::lookup(name).and_then(|v| v.default))
+    }
+
+    pub fn get_or<'a>(&'a self, name: &str, fallback: &'a str) -> &'a str {
+        self.get(name).unwrap_or(fallback)
+    }
+
+    /// A boolean variable's effective value (unset and invalid read as false;
+    /// `check` reports invalid ones).
+    pub fn bool(&self, name: &str) -> bool {
+        self.get(name).and_then(kind::parse_bool).unwrap_or(false)
+    }
+
+    pub fn port(&self, name: &str) -> Option<u16> {
+        self.get(name).and_then(kind::parse_port)
+    }
+
+    pub fn int(&self, name: &str) -> Option<i64> {
+        self.get(name).and_then(|v| v.parse().ok())
+    }
+
+    /// Comma-separated list, entries trimmed, empty ones dropped.
+    pub fn list(&self, name: &str) -> Vec<String> {
+        self.get(name)
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    pub fn set(&mut self, name: &str, value: &str) {
+        if value.is_empty() {
+            self.set.remove(name);
+        } else {
+            self.set.insert(name.to_string(), value.to_string());
+        }
+    }
+
+    pub fn iter_set(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.set.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+}
+
+/// A loaded stack: where it lives, its `.env`, values and components.
+#[derive(Debug)]
+pub struct Stack {
+    pub dir: PathBuf,
+    pub env_path: PathBuf,
+    pub file: EnvFile,
+    pub values: Values,
+    pub components: BTreeSet<Component>,
+}
+
+impl Stack {
+    /// Loads `DIR/.env`, adding `with` to the recorded components.
+    pub fn load<S: AsRef<str>>(dir: &Path, with: &[S]) -> Result<Stack> {
+        let env_path = dir.join(".env");
+        if !env_path.exists() {
+            bail!(
+                "no .env in {}: run `jitsi-stack init {}` first, or pass --dir",
+                dir.display(),
+                dir.display()
+            );
+        }
+        let file = EnvFile::read(&env_path)?;
+        let values = Values::from_file(&file);
+        let mut components = parse_components(&[values.get_or(WITH_VAR, "")])
+            .with_context(|| format!("{}: {WITH_VAR}", env_path.display()))?;
+        components.extend(parse_components(with)?);
+        Ok(Stack {
+            dir: dir.to_path_buf(),
+            env_path,
+            file,
+            values,
+            components,
+        })
+    }
+
+    pub fn has(&self, c: Component) -> bool {
+        self.components.contains(&c)
+    }
+
+    /// CONFIG, resolved against the stack directory when relative.
+    pub fn config_dir(&self) -> PathBuf {
+        let raw = self.values.get_or("CONFIG", "./config");
+        let expanded = match raw.strip_prefix("~/") {
+            Some(rest) => std::env::var_os("HOME")
+                .map(|h| PathBuf::from(h).join(rest))
+                .unwrap_or_else(|| PathBuf::from(raw)),
+            None => PathBuf::from(raw),
+        };
+        if expanded.is_absolute() {
+            expanded
+        } else {
+            self.dir.join(expanded)
+        }
+    }
+
+    /// Where rendered (derived) files go; never holds persistent data.
+    pub fn generated_dir(&self) -> PathBuf {
+        self.dir.join("generated")
+    }
+
+    /// The Compose project name.
+    pub fn project_name(&self) -> String {
+        if let Some(name) = self.values.raw("COMPOSE_PROJECT_NAME") {
+            return name.to_string();
+        }
+        let base = self
+            .dir
+            .canonicalize()
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "jitsi".into());
+        sanitize_project_name(&base)
+    }
+
+    /// Compose files in `-f` order: the core, then overlays in component order.
+    pub fn compose_files(&self) -> Vec<String> {
+        let mut files = vec!["docker-compose.yml".to_string()];
+        files.extend(self.components.iter().map(|c| c.compose_file()));
+        files
+    }
+}
+
+/// Compose project names: lower-case letters, digits, `-` and `_`, starting
+/// with a letter or digit.
+pub fn sanitize_project_name(raw: &str) -> String {
+    let s: String = raw
+        .to_ascii_lowercase()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    let s = s.trim_start_matches(['-', '_']).to_string();
+    if s.is_empty() {
+        "jitsi".into()
+    } else {
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn components_parse_and_reject() {
+        let c = parse_components(&["jibri,jigasi", "turn"]).unwrap();
+        assert_eq!(
+            c.into_iter().collect::<Vec<_>>(),
+            vec![Component::Jibri, Component::Jigasi, Component::Turn]
+        );
+        let e = parse_components(&["jibry"]).unwrap_err().to_string();
+        assert!(e.contains("jibry") && e.contains("jibri"), "{e}");
+    }
+
+    #[test]
+    fn values_fall_back_to_schema_defaults() {
+        let v = Values::from_pairs([("HTTP_PORT", "8000"), ("XMPP_DOMAIN", "")]);
+        assert_eq!(v.port("HTTP_PORT"), Some(8000));
+        assert_eq!(v.get("XMPP_DOMAIN"), Some("meet.jitsi"));
+        assert_eq!(v.raw("XMPP_DOMAIN"), None);
+    }
+
+    #[test]
+    fn project_names() {
+        assert_eq!(sanitize_project_name("My Stack.1"), "mystack1");
+        assert_eq!(sanitize_project_name("__"), "jitsi");
+    }
+}

@@ -1,0 +1,15 @@
+//! Rendering of the turn service configuration files.
+
+use super::Output;
+use crate::config::Stack;
+use anyhow::Result;
+use minijinja::{Environment, Value};
+
+pub fn render(
+    _env: &Environment<'_>,
+    _stack: &Stack,
+    _ctx: &Value,
+    _out: &mut Output,
+) -> Result<()> {
+    Ok(())
+}

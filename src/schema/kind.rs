@@ -1,0 +1,331 @@
+//! Value types of the schema and the check each applies to a raw `.env` value.
+
+use serde::Serialize;
+use std::net::IpAddr;
+
+/// The type of a variable's value, as the images parse it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Kind {
+    /// `1`/`0` or `true`/`false` (any case): what both the templates' `toBool`
+    /// (Go `strconv.ParseBool`) and the boot scripts' shell tests agree on.
+    Bool,
+    /// A TCP/UDP port, 1-65535.
+    Port,
+    /// `MIN-MAX`, both ports, MIN <= MAX.
+    PortRange,
+    /// A whole number within bounds.
+    Int { min: i64, max: i64 },
+    /// A decimal number such as `0.1`.
+    Decimal,
+    /// An absolute `http(s)://` or `ws(s)://` URL.
+    Url,
+    /// A DNS host name or IP address.
+    Host,
+    /// `user@domain`.
+    Email,
+    /// Comma-separated IPv4/IPv6 addresses, each optionally `#port`.
+    IpList,
+    /// One of a fixed set of words.
+    Enum { values: &'static [&'static str] },
+    /// Comma-separated words.
+    List,
+    /// An absolute path inside the container.
+    Path,
+    /// A Typesafe Config duration such as `90 seconds` or `24 hours`.
+    Duration,
+    /// Any single-line text.
+    Text,
+}
+
+impl Kind {
+    /// Checks `value` (never empty: empty means "unset") against this type.
+    /// On failure returns what was expected, phrased for an error message.
+    pub fn check(&self, value: &str) -> Result<(), String> {
+        let ok = match self {
+            Kind::Bool => parse_bool(value).is_some(),
+            Kind::Port => parse_port(value).is_some(),
+            Kind::PortRange => parse_port_range(value).is_some(),
+            Kind::Int { min, max } => value
+                .parse::<i64>()
+                .is_ok_and(|n| (*min..=*max).contains(&n)),
+            Kind::Decimal => value.parse::<f64>().is_ok_and(f64::is_finite),
+            Kind::Url => is_url(value),
+            Kind::Host => is_host(value),
+            Kind::Email => is_email(value),
+            Kind::IpList => return check_ip_list(value),
+            Kind::Enum { values } => values.contains(&value),
+            Kind::List => value.split(',').all(|item| {
+                let t = item.trim();
+                !t.is_empty() && !t.contains(char::is_whitespace)
+            }),
+            Kind::Path => value.starts_with('/'),
+            Kind::Duration => is_duration(value),
+            Kind::Text => true,
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(self.expected())
+        }
+    }
+
+    /// What a value of this type looks like, for messages and the reference.
+    pub fn expected(&self) -> String {
+        match self {
+            Kind::Bool => "a boolean: 1 or 0, true or false".into(),
+            Kind::Port => "a port number from 1 to 65535".into(),
+            Kind::PortRange => "a port range MIN-MAX, such as 20000-20050".into(),
+            Kind::Int { min, max } if *max == i64::MAX => format!("a whole number >= {min}"),
+            Kind::Int { min, max } => format!("a whole number from {min} to {max}"),
+            Kind::Decimal => "a decimal number such as 0.5".into(),
+            Kind::Url => "an absolute URL such as https://meet.example.org".into(),
+            Kind::Host => "a host name or IP address such as meet.example.org".into(),
+            Kind::Email => "an e-mail address such as admin@example.org".into(),
+            Kind::IpList => {
+                "comma-separated IP addresses, each optionally with #port, such as 203.0.113.7 or 203.0.113.7#10000"
+                    .into()
+            }
+            Kind::Enum { values } => format!("one of: {}", values.join(", ")),
+            Kind::List => "a comma-separated list without spaces inside items".into(),
+            Kind::Path => "an absolute path starting with /".into(),
+            Kind::Duration => "a duration such as 90 seconds, 5 minutes or 24 hours".into(),
+            Kind::Text => "text".into(),
+        }
+    }
+
+    /// A short name for the reference table.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Kind::Bool => "boolean",
+            Kind::Port => "port",
+            Kind::PortRange => "port range",
+            Kind::Int { .. } => "integer",
+            Kind::Decimal => "decimal",
+            Kind::Url => "URL",
+            Kind::Host => "host",
+            Kind::Email => "e-mail",
+            Kind::IpList => "IP list",
+            Kind::Enum { .. } => "enum",
+            Kind::List => "list",
+            Kind::Path => "path",
+            Kind::Duration => "duration",
+            Kind::Text => "text",
+        }
+    }
+}
+
+/// The images' reading of a boolean; `None` when it is not one.
+pub fn parse_bool(value: &str) -> Option<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "1" | "true" => Some(true),
+        "0" | "false" => Some(false),
+        _ => None,
+    }
+}
+
+pub fn parse_port(value: &str) -> Option<u16> {
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    value.parse::<u16>().ok().filter(|p| *p > 0)
+}
+
+pub fn parse_port_range(value: &str) -> Option<(u16, u16)> {
+    let (lo, hi) = value.split_once('-')?;
+    let (lo, hi) = (parse_port(lo)?, parse_port(hi)?);
+    (lo <= hi).then_some((lo, hi))
+}
+
+fn is_url(value: &str) -> bool {
+    let Some((scheme, rest)) = value.split_once("://") else {
+        return false;
+    };
+    if !matches!(scheme, "http" | "https" | "ws" | "wss") {
+        return false;
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = match authority.rsplit_once(':') {
+        Some((h, port)) if !h.ends_with(']') || authority.starts_with('[') => {
+            if !h.contains(':') || h.starts_with('[') {
+                if parse_port(port).is_none() {
+                    return false;
+                }
+                h
+            } else {
+                authority
+            }
+        }
+        _ => authority,
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    !value.chars().any(char::is_whitespace) && (is_host(host) || host.parse::<IpAddr>().is_ok())
+}
+
+/// Host part of an absolute URL, with its explicit port if any.
+pub fn url_host_port(value: &str) -> Option<(String, Option<u16>, String)> {
+    let (scheme, rest) = value.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if let Some(stripped) = authority.strip_prefix('[') {
+        let (host, after) = stripped.split_once(']')?;
+        let port = after.strip_prefix(':').and_then(parse_port);
+        return Some((host.to_string(), port, scheme.to_string()));
+    }
+    match authority.rsplit_once(':') {
+        Some((h, p)) => Some((h.to_string(), Some(parse_port(p)?), scheme.to_string())),
+        None => Some((authority.to_string(), None, scheme.to_string())),
+    }
+}
+
+fn is_host(value: &str) -> bool {
+    if value.parse::<IpAddr>().is_ok() {
+        return true;
+    }
+    !value.is_empty()
+        && value.len() <= 253
+        && value.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
+fn is_email(value: &str) -> bool {
+    match value.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && !local.contains(char::is_whitespace)
+                && domain.contains('.')
+                && is_host(domain)
+        }
+        None => false,
+    }
+}
+
+fn check_ip_list(value: &str) -> Result<(), String> {
+    for entry in value.split(',') {
+        if entry != entry.trim() {
+            return Err(format!(
+                "comma-separated IP addresses without spaces (entry {entry:?} has spaces around it)"
+            ));
+        }
+        let (ip, port) = match entry.split_once('#') {
+            Some((ip, port)) => (ip, Some(port)),
+            None => (entry, None),
+        };
+        if ip.parse::<IpAddr>().is_err() {
+            return Err(format!(
+                "comma-separated IP addresses, each optionally with #port ({entry:?} is not an IPv4 or IPv6 address; a host name is not allowed here)"
+            ));
+        }
+        if let Some(p) = port {
+            if parse_port(p).is_none() {
+                return Err(format!(
+                    "comma-separated IP addresses, each optionally with #port ({entry:?} has a port that is not 1-65535)"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn is_duration(value: &str) -> bool {
+    let v = value.trim();
+    let split = v
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(v.len());
+    let (num, unit) = v.split_at(split);
+    if num.is_empty() || num.parse::<f64>().is_err() {
+        return false;
+    }
+    matches!(
+        unit.trim(),
+        "" | "ns"
+            | "nano"
+            | "nanos"
+            | "nanosecond"
+            | "nanoseconds"
+            | "us"
+            | "micro"
+            | "micros"
+            | "microsecond"
+            | "microseconds"
+            | "ms"
+            | "milli"
+            | "millis"
+            | "millisecond"
+            | "milliseconds"
+            | "s"
+            | "second"
+            | "seconds"
+            | "m"
+            | "minute"
+            | "minutes"
+            | "h"
+            | "hour"
+            | "hours"
+            | "d"
+            | "day"
+            | "days"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn booleans() {
+        for v in ["1", "0", "true", "false", "TRUE", "False"] {
+            assert!(Kind::Bool.check(v).is_ok(), "{v}");
+        }
+        for v in ["yes", "on", "2", "tru", " 1"] {
+            assert!(Kind::Bool.check(v).is_err(), "{v}");
+        }
+    }
+
+    #[test]
+    fn ports_and_ranges() {
+        assert!(Kind::Port.check("443").is_ok());
+        assert!(Kind::Port.check("0").is_err());
+        assert!(Kind::Port.check("65536").is_err());
+        assert!(Kind::Port.check("+80").is_err());
+        assert_eq!(parse_port_range("20000-20050"), Some((20000, 20050)));
+        assert_eq!(parse_port_range("20050-20000"), None);
+    }
+
+    #[test]
+    fn urls() {
+        assert!(Kind::Url.check("https://meet.example.org").is_ok());
+        assert!(Kind::Url.check("https://localhost:8443/").is_ok());
+        assert!(Kind::Url.check("http://[::1]:8000").is_ok());
+        assert!(Kind::Url.check("meet.example.org").is_err());
+        assert!(Kind::Url.check("https://meet example.org").is_err());
+        assert!(Kind::Url.check("https://host:99999").is_err());
+        assert_eq!(
+            url_host_port("https://meet.example.org:8443/x"),
+            Some(("meet.example.org".into(), Some(8443), "https".into()))
+        );
+    }
+
+    #[test]
+    fn ip_lists() {
+        assert!(Kind::IpList.check("203.0.113.7,2001:db8::1#10001").is_ok());
+        let err = Kind::IpList.check("203.0.113.7, 10.0.0.1").unwrap_err();
+        assert!(err.contains("spaces"), "{err}");
+        assert!(Kind::IpList.check("meet.example.org").is_err());
+        assert!(Kind::IpList.check("1.2.3.4#0").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert!(Kind::Duration.check("90 seconds").is_ok());
+        assert!(Kind::Duration.check("24 hours").is_ok());
+        assert!(Kind::Duration.check("5m").is_ok());
+        assert!(Kind::Duration.check("soon").is_err());
+    }
+}
