@@ -19,7 +19,7 @@ pub mod turn;
 pub mod web;
 
 use crate::config::Stack;
-use crate::schema::{self, Kind};
+use crate::schema;
 use anyhow::{bail, Context, Result};
 use minijinja::value::Value;
 use minijinja::{Environment, ErrorKind, UndefinedBehavior};
@@ -63,14 +63,15 @@ impl Output {
     }
 }
 
-/// Templates compiled into the binary: (name, source).
-static TEMPLATES: &[(&str, &str)] = &[
-    // Each service module lists its templates here; names are paths under templates/.
-    (
-        "prosody/prosody.cfg.lua.j2",
-        include_str!("../../templates/prosody/prosody.cfg.lua.j2"),
-    ),
-];
+/// Templates compiled into the binary, from every service module:
+/// (name under templates/, source).
+fn templates() -> impl Iterator<Item = &'static (&'static str, &'static str)> {
+    web::TEMPLATES
+        .iter()
+        .chain(prosody::TEMPLATES)
+        .chain(jvm::TEMPLATES)
+        .chain(turn::TEMPLATES)
+}
 
 /// The one place the template environment is built: strict undefined,
 /// trailing newlines kept, no auto-escaping, and a formatter that refuses to
@@ -139,7 +140,7 @@ pub fn environment() -> Environment<'static> {
     env.add_filter("raw_trusted", |v: &str| {
         Value::from_safe_string(v.to_string())
     });
-    for (name, source) in TEMPLATES {
+    for (name, source) in templates() {
         env.add_template(name, source)
             .unwrap_or_else(|e| panic!("built-in template {name} does not compile: {e:#}"));
     }
@@ -177,37 +178,33 @@ fn js_escape_json(json: &str) -> String {
     out
 }
 
-/// The shared template context: `env` maps every schema variable to its
-/// effective typed value (bool, integer, string) or none when unset; `stack`
-/// describes the enabled components.
+/// The shared template context:
+/// - `env.NAME`: every schema variable's effective value as a string (set in
+///   `.env`, else the schema default), or none when it has neither. Print it
+///   only through a language filter; numbers through `| int`.
+/// - `flag.NAME`: the variable read as a boolean the way the images read it
+///   (unset or not a boolean: false).
+/// - `stack`: enabled components and the pinned image version.
 pub fn base_context(stack: &Stack) -> Value {
     let mut env = BTreeMap::new();
+    let mut flag = BTreeMap::new();
     for var in schema::VARS {
         let v = match stack.values.get(var.name) {
             None => Value::from(()),
-            Some(raw) => typed(var.kind, raw),
+            Some(raw) => Value::from(raw),
         };
         env.insert(var.name, v);
+        flag.insert(var.name, stack.values.bool(var.name));
     }
     let components: Vec<&str> = stack.components.iter().map(|c| c.name()).collect();
     minijinja::context! {
         env => env,
+        flag => flag,
         stack => minijinja::context! {
             components => components,
             pinned_version => schema::PINNED_IMAGE_VERSION,
         },
         generated_note => Value::from_safe_string(GENERATED_NOTE.to_string()),
-    }
-}
-
-fn typed(kind: Kind, raw: &str) -> Value {
-    match kind {
-        Kind::Bool => Value::from(schema::kind::parse_bool(raw).unwrap_or(false)),
-        Kind::Port | Kind::Int { .. } => raw
-            .parse::<i64>()
-            .map(Value::from)
-            .unwrap_or_else(|_| Value::from(raw)),
-        _ => Value::from(raw),
     }
 }
 

@@ -29,9 +29,20 @@ pub struct Mount {
 
 pub static MOUNTS: &[Mount] = &[
     // --- web (render/web.rs) ---
+
+    // --- end web ---
+
     // --- prosody (render/prosody.rs) ---
-    // --- jicofo, jvb, jibri, jigasi (render/jvm.rs) ---
+
+    // --- end prosody ---
+
+    // --- jicofo, jvb, jibri, jigasi, transcriber (render/jvm.rs) ---
+
+    // --- end jvm ---
+
     // --- turn (render/turn.rs) ---
+
+    // --- end turn ---
 ];
 
 /// The rows for a service kind.

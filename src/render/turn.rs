@@ -5,6 +5,9 @@ use crate::config::Stack;
 use anyhow::Result;
 use minijinja::{Environment, Value};
 
+/// Templates this module renders: (name under templates/, source).
+pub static TEMPLATES: &[(&str, &str)] = &[];
+
 pub fn render(
     _env: &Environment<'_>,
     _stack: &Stack,

@@ -145,3 +145,29 @@ impl Run {
         self.dir.path().join(rel).exists()
     }
 }
+
+/// A stack made by `init` (public URL https://meet.example.org:8443), with
+/// `extra` assignments appended to its .env.
+pub fn init_stack(extra: &[(&str, &str)], with: &[&str]) -> Run {
+    let mut args = vec![
+        "init".to_string(),
+        ".".into(),
+        "--public-url".into(),
+        "https://meet.example.org:8443".into(),
+        "--non-interactive".into(),
+    ];
+    if !with.is_empty() {
+        args.push("--with".into());
+        args.push(with.join(","));
+    }
+    let run = Test::new().args(&args).run();
+    if !extra.is_empty() {
+        let path = run.path().join(".env");
+        let mut text = fs::read_to_string(&path).unwrap();
+        for (k, v) in extra {
+            text.push_str(&format!("{k}={v}\n"));
+        }
+        fs::write(&path, text).unwrap();
+    }
+    run
+}

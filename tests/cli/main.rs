@@ -5,4 +5,21 @@ mod harness;
 
 mod basics;
 
-pub use harness::{Run, Test};
+mod check;
+
+mod envfile;
+
+mod init;
+
+mod compose;
+
+mod render_web;
+
+mod render_prosody;
+
+mod render_jvm;
+
+mod ops;
+
+#[allow(unused_imports)]
+pub use harness::{init_stack, Run, Test};
