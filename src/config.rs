@@ -270,6 +270,35 @@ impl Stack {
     }
 }
 
+/// One instance of a service that can run several times (`JVB_INSTANCES`,
+/// `JIBRI_INSTANCES`). Instance 1 keeps the plain name (`jvb`), instance n
+/// is `jvb-n`; its rendered files live in `generated/<name>/`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Instance {
+    /// 1-based.
+    pub index: u32,
+    /// Compose service name and `generated/` subdirectory.
+    pub name: String,
+}
+
+impl Stack {
+    /// The instances of `base` ("jvb" or "jibri"), from `<BASE>_INSTANCES`.
+    pub fn instances(&self, base: &str) -> Vec<Instance> {
+        let var = format!("{}_INSTANCES", base.to_ascii_uppercase());
+        let n = self.values.int(&var).unwrap_or(1).clamp(1, 32) as u32;
+        (1..=n)
+            .map(|index| Instance {
+                index,
+                name: if index == 1 {
+                    base.to_string()
+                } else {
+                    format!("{base}-{index}")
+                },
+            })
+            .collect()
+    }
+}
+
 /// Compose project names: lower-case letters, digits, `-` and `_`, starting
 /// with a letter or digit.
 pub fn sanitize_project_name(raw: &str) -> String {
@@ -307,6 +336,20 @@ mod tests {
         assert_eq!(v.port("HTTP_PORT"), Some(8000));
         assert_eq!(v.get("XMPP_DOMAIN"), Some("meet.jitsi"));
         assert_eq!(v.raw("XMPP_DOMAIN"), None);
+    }
+
+    #[test]
+    fn instance_names() {
+        let stack = Stack {
+            dir: PathBuf::from("."),
+            env_path: PathBuf::from(".env"),
+            file: EnvFile::default(),
+            values: Values::from_pairs([("JVB_INSTANCES", "3")]),
+            components: BTreeSet::new(),
+        };
+        let names: Vec<_> = stack.instances("jvb").into_iter().map(|i| i.name).collect();
+        assert_eq!(names, ["jvb", "jvb-2", "jvb-3"]);
+        assert_eq!(stack.instances("jibri").len(), 1);
     }
 
     #[test]
