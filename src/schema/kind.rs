@@ -255,8 +255,7 @@ fn is_duration(value: &str) -> bool {
     }
     matches!(
         unit.trim(),
-        "ns"
-            | "nano"
+        "ns" | "nano"
             | "nanos"
             | "nanosecond"
             | "nanoseconds"
@@ -341,6 +340,9 @@ mod tests {
         assert!(Kind::Duration.check("24 hours").is_ok());
         assert!(Kind::Duration.check("5m").is_ok());
         assert!(Kind::Duration.check("soon").is_err());
-        assert!(Kind::Duration.check("90").is_err(), "bare numbers are milliseconds");
+        assert!(
+            Kind::Duration.check("90").is_err(),
+            "bare numbers are milliseconds"
+        );
     }
 }

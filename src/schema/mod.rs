@@ -275,7 +275,10 @@ mod tests {
             lookup("DOCKER_HOST_ADDRESS").unwrap().replaced_by,
             Some("JVB_ADVERTISE_IPS")
         );
-        assert!(lookup("JICOFO_COMPONENT_SECRET").unwrap().deprecated.is_some());
+        assert!(lookup("JICOFO_COMPONENT_SECRET")
+            .unwrap()
+            .deprecated
+            .is_some());
     }
 
     #[test]

@@ -66,7 +66,13 @@ const SIDECAR: &[Service] = &[Jibri, Jigasi, Jvb, Transcriber];
 const XMPP_CLIENTS: &[Service] = &[Jibri, Jicofo, Jigasi, Jvb, Prosody, Transcriber];
 const ALL: &[Service] = &[Jibri, Jicofo, Jigasi, Jvb, Prosody, Transcriber, Web];
 
-const fn v(name: &'static str, kind: Kind, group: G, services: &'static [Service], doc: &'static str) -> Var {
+const fn v(
+    name: &'static str,
+    kind: Kind,
+    group: G,
+    services: &'static [Service],
+    doc: &'static str,
+) -> Var {
     Var::new(name, kind, group, services, doc)
 }
 
