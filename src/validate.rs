@@ -263,6 +263,9 @@ pub fn validate(stack: &Stack) -> Report {
         }
     }
     let mut reused: Vec<_> = by_value.into_values().filter(|es| es.len() > 1).collect();
+    for group in &mut reused {
+        group.sort_by_key(|e| e.line);
+    }
     reused.sort_by_key(|es| es[0].line);
     for group in reused {
         let names: Vec<&str> = group.iter().map(|e| e.key.as_str()).collect();
