@@ -69,7 +69,7 @@ pub struct Rule {
 pub static RULES: &[Rule] = &[
     Rule {
         id: "public-url",
-        summary: "PUBLIC_URL is an https URL whose port matches HTTPS_PORT when that is not 443",
+        summary: "PUBLIC_URL is set (warning), is an https URL (error), and its port matches HTTPS_PORT when that is not 443 (warning)",
         check: public_url,
     },
     Rule {
