@@ -149,6 +149,14 @@ fn type_cell(v: &Var) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
+        Kind::EnumList { values } => format!(
+            "list of {}",
+            values
+                .iter()
+                .map(|x| format!("`{x}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         Kind::Int { min, max } if max == i64::MAX => format!("integer >= {min}"),
         Kind::Int { min, max } => format!("integer {min}-{max}"),
         Kind::Flag => "`1` or `0`".into(),

@@ -33,6 +33,8 @@ pub enum Kind {
     IpList,
     /// One of a fixed set of words.
     Enum { values: &'static [&'static str] },
+    /// Comma-separated words, each one of a fixed set.
+    EnumList { values: &'static [&'static str] },
     /// Comma-separated words.
     List,
     /// An absolute path inside the container.
@@ -61,6 +63,7 @@ impl Kind {
             Kind::Email => is_email(value),
             Kind::IpList => return check_ip_list(value),
             Kind::Enum { values } => values.contains(&value),
+            Kind::EnumList { values } => value.split(',').all(|item| values.contains(&item)),
             Kind::List => value.split(',').all(|item| {
                 let t = item.trim();
                 !t.is_empty() && !t.contains(char::is_whitespace)
@@ -94,6 +97,10 @@ impl Kind {
                     .into()
             }
             Kind::Enum { values } => format!("one of: {}", values.join(", ")),
+            Kind::EnumList { values } => format!(
+                "a comma-separated list (no spaces) of: {}",
+                values.join(", ")
+            ),
             Kind::List => "a comma-separated list without spaces inside items".into(),
             Kind::Path => "an absolute path starting with /".into(),
             Kind::Duration => {
@@ -117,6 +124,7 @@ impl Kind {
             Kind::Email => "e-mail",
             Kind::IpList => "IP list",
             Kind::Enum { .. } => "enum",
+            Kind::EnumList { .. } => "enum list",
             Kind::List => "list",
             Kind::Path => "path",
             Kind::Duration => "duration",
@@ -332,6 +340,17 @@ mod tests {
         assert!(err.contains("spaces"), "{err}");
         assert!(Kind::IpList.check("meet.example.org").is_err());
         assert!(Kind::IpList.check("1.2.3.4#0").is_err());
+    }
+
+    #[test]
+    fn enum_lists() {
+        let k = Kind::EnumList {
+            values: &["tcp", "udp"],
+        };
+        assert!(k.check("udp,tcp").is_ok());
+        assert!(k.check("tcp").is_ok());
+        assert!(k.check("udp, tcp").is_err());
+        assert!(k.check("sctp").is_err());
     }
 
     #[test]

@@ -41,6 +41,9 @@ const fn one_of(values: &'static [&'static str]) -> Kind {
 
 const AUTH_TYPES: Kind = one_of(&["internal", "jwt", "ldap", "matrix", "hybrid_matrix_token"]);
 const CODECS: Kind = one_of(&["VP8", "VP9", "H264", "AV1"]);
+const CODEC_LIST: Kind = Kind::EnumList {
+    values: &["VP8", "VP9", "H264", "AV1"],
+};
 const X264_PRESETS: Kind = one_of(&[
     "ultrafast",
     "superfast",
@@ -106,10 +109,10 @@ pub static VARS: &[Var] = &[
     v("CALLSTATS_SECRET", TEXT, G::Analytics, WEB, "callstats.io app secret.").secret().deprecated("callstats.io support was removed; no longer read"),
     v("CHROME_EXTENSION_BANNER_JSON", TEXT, G::Web, WEB, "JSON describing a browser-extension banner shown to Chrome users."),
     v("CHROMIUM_FLAGS", TEXT, G::Jibri, JIBRI, "Extra comma-separated command-line flags for jibri's Chrome."),
-    v("CODEC_ORDER_JVB", LIST, G::Media, WEB, "Codec preference order through the bridge, such as VP9,VP8,H264,AV1."),
-    v("CODEC_ORDER_JVB_MOBILE", LIST, G::Media, WEB, "Codec preference order through the bridge on mobile clients."),
-    v("CODEC_ORDER_P2P", LIST, G::Media, WEB, "Codec preference order in peer-to-peer calls.").deprecated("passed by upstream's compose file but not read by the pinned web image"),
-    v("CODEC_ORDER_P2P_MOBILE", LIST, G::Media, WEB, "Codec preference order in peer-to-peer calls on mobile.").deprecated("passed by upstream's compose file but not read by the pinned web image"),
+    v("CODEC_ORDER_JVB", CODEC_LIST, G::Media, WEB, "Codec preference order through the bridge, such as VP9,VP8,H264,AV1."),
+    v("CODEC_ORDER_JVB_MOBILE", CODEC_LIST, G::Media, WEB, "Codec preference order through the bridge on mobile clients."),
+    v("CODEC_ORDER_P2P", CODEC_LIST, G::Media, WEB, "Codec preference order in peer-to-peer calls.").deprecated("passed by upstream's compose file but not read by the pinned web image"),
+    v("CODEC_ORDER_P2P_MOBILE", CODEC_LIST, G::Media, WEB, "Codec preference order in peer-to-peer calls on mobile.").deprecated("passed by upstream's compose file but not read by the pinned web image"),
     v("COLIBRI_REST_ENABLED", BOOL, G::Jvb, JVB, "Enable the bridge's private COLIBRI REST API.").default("false"),
     v("COMPOSE_FILE", TEXT, G::Stack, COMPOSE, "Compose files used by plain `docker compose` in the stack directory; written by `jitsi-stack render`."),
     v("COMPOSE_PROJECT_NAME", TEXT, G::Stack, COMPOSE, "Compose project name; written by `jitsi-stack render` (default: the directory name)."),
@@ -530,7 +533,7 @@ pub static VARS: &[Var] = &[
     v("TURN_HOST", HOST, G::Turn, PROSODY, "TURN server prosody announces to clients."),
     v("TURN_PASSWORD", TEXT, G::Turn, PROSODY, "Static TURN password, for a TURN server without shared-secret auth.").secret(),
     v("TURN_PORT", PORT, G::Turn, PROSODY, "Port of TURN_HOST.").default("443"),
-    v("TURN_TRANSPORT", one_of(&["tcp", "udp"]), G::Turn, PROSODY, "Transport clients use to reach TURN_HOST.").default("tcp"),
+    v("TURN_TRANSPORT", Kind::EnumList { values: &["tcp", "udp"] }, G::Turn, PROSODY, "Transports clients may use to reach TURN_HOST: tcp, udp, or both comma-separated.").default("tcp"),
     v("TURN_TTL", POSITIVE, G::Turn, PROSODY, "Seconds temporary TURN credentials stay valid.").default("86400"),
     v("TURN_USERNAME", TEXT, G::Turn, PROSODY, "Static TURN user name, with TURN_PASSWORD."),
     v("TZ", TEXT, G::Basic, ALL, "Time zone of the containers, such as Europe/Berlin.").default("UTC"),
