@@ -32,7 +32,12 @@ pub fn env_example() -> String {
                     let _ = writeln!(out, "# {line}");
                 }
             }
-            let _ = writeln!(out, "# Type: {}.", var.kind.expected());
+            if var.kind != Kind::Text {
+                let _ = writeln!(out, "# Type: {}.", var.kind.expected());
+            }
+            if var.secret == Secret::User {
+                let _ = writeln!(out, "# Secret: `jitsi-stack check` never prints it.");
+            }
             match var.secret {
                 Secret::Generated => {
                     let _ = writeln!(out, "# Secret: filled by `jitsi-stack gen-passwords`.");
