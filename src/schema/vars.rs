@@ -496,7 +496,7 @@ pub static VARS: &[Var] = &[
     v("RESOLUTION_MIN", int(90, 4320), G::Media, WEB, "Lowest video height.").default("180"),
     v("RESOLUTION_WIDTH", int(160, 7680), G::Media, WEB, "Preferred video width.").default("1280"),
     v("RESOLUTION_WIDTH_MIN", int(120, 7680), G::Media, WEB, "Lowest video width.").default("320"),
-    v("RESTART_POLICY", one_of(&["no", "always", "on-failure", "unless-stopped"]), G::Stack, COMPOSE, "Compose restart policy of every service.").default("unless-stopped"),
+    v("RESTART_POLICY", TEXT, G::Stack, COMPOSE, "Compose restart policy of every service: no, always, on-failure[:N] or unless-stopped (Compose checks it).").default("unless-stopped"),
     v("ROOM_PASSWORD_DIGITS", TEXT, G::Web, WEB, "Number of digits a room password must have, or false for any text.").default("false"),
     v("RTCSTATS_ENABLED", BOOL, G::Analytics, WEB, "Send WebRTC statistics to an rtcstats server.").default("false"),
     v("RTCSTATS_POLL_INTERVAL", POSITIVE, G::Analytics, WEB, "Milliseconds between rtcstats samples.").default("10000"),
