@@ -370,9 +370,8 @@ fn needed(var: &schema::Var, stack: &Stack) -> bool {
     })
 }
 
-/// Variables read by Compose or the shell rather than the images.
+/// Variables read by Compose or the Docker CLI rather than the images
+/// (`COMPOSE_PROFILES`, `DOCKER_HOST`, ...); known ones are in the schema.
 fn is_foreign(name: &str) -> bool {
-    name.starts_with("COMPOSE_")
-        || name.starts_with("DOCKER_") && name != "DOCKER_HOST_ADDRESS"
-        || name == WITH_VAR
+    name.starts_with("COMPOSE_") || name.starts_with("DOCKER_")
 }
