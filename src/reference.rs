@@ -1,7 +1,7 @@
 //! Documents generated from the schema: `env.example`, the Markdown variable
 //! reference and its JSON form.
 
-use crate::schema::{self, rules, Group, Secret, Var};
+use crate::schema::{self, rules, Group, Kind, Secret, Var};
 use std::fmt::Write;
 
 /// The `env.example` text: every variable by group, commented out with its
@@ -32,7 +32,12 @@ pub fn env_example() -> String {
                     let _ = writeln!(out, "# {line}");
                 }
             }
-            let _ = writeln!(out, "# Type: {}.", var.kind.expected());
+            if var.kind != Kind::Text {
+                let _ = writeln!(out, "# Type: {}.", var.kind.expected());
+            }
+            if var.secret == Secret::User {
+                let _ = writeln!(out, "# Secret: `jitsi-stack check` never prints it.");
+            }
             match var.secret {
                 Secret::Generated => {
                     let _ = writeln!(out, "# Secret: filled by `jitsi-stack gen-passwords`.");
@@ -49,17 +54,33 @@ pub fn env_example() -> String {
     out
 }
 
-/// The Markdown reference: one table per group, then the rules.
+/// The Markdown reference: a contents list, one table per group, the
+/// deprecated names, then the rules.
 pub fn markdown() -> String {
     let mut out = String::new();
+    let live = |g: Group| -> Vec<&'static Var> {
+        schema::VARS
+            .iter()
+            .filter(|v| v.group == g && v.deprecated.is_none())
+            .collect()
+    };
     let _ = writeln!(
         out,
-        "# Variable reference\n\nEvery variable the official Jitsi images ({}) and jitsi-stack read. \
-         Generated from the schema by `jitsi-stack schema --format markdown`.",
+        "# Variable reference\n\nEvery variable the official Jitsi images ({}) and jitsi-stack read, \
+         with its type, the default the images apply when it is unset, and the services that read it. \
+         Generated from the schema by `jitsi-stack schema --format markdown`; \
+         `jitsi-stack check` validates a `.env` against it.\n",
         schema::PINNED_IMAGE_VERSION
     );
     for group in Group::ALL {
-        let vars: Vec<&Var> = schema::VARS.iter().filter(|v| v.group == *group).collect();
+        if !live(*group).is_empty() {
+            let _ = writeln!(out, "- [{}](#{})", group.title(), anchor(group.title()));
+        }
+    }
+    let _ = writeln!(out, "- [Deprecated and renamed](#deprecated-and-renamed)");
+    let _ = writeln!(out, "- [Cross-variable rules](#cross-variable-rules)");
+    for group in Group::ALL {
+        let vars = live(*group);
         if vars.is_empty() {
             continue;
         }
@@ -75,30 +96,93 @@ pub fn markdown() -> String {
                 .map(|s| format!("{s:?}").to_lowercase())
                 .collect();
             let mut doc = v.doc.to_string();
-            if v.secret != Secret::No {
-                doc.push_str(" (secret)");
-            }
-            if let Some(why) = v.deprecated {
-                doc.push_str(&format!(" **Deprecated:** {why}"));
+            match v.secret {
+                Secret::Generated => {
+                    doc.push_str(" **Secret**, made by `jitsi-stack gen-passwords`.")
+                }
+                Secret::User => doc.push_str(" **Secret**: never shown by `check`."),
+                Secret::No => {}
             }
             let _ = writeln!(
                 out,
                 "| `{}` | {} | {} | {} | {} |",
                 v.name,
-                v.kind.name(),
+                cell(&type_cell(v)),
                 v.default
-                    .map(|d| format!("`{}`", d.replace('|', "\\|")))
+                    .map(|d| format!("`{}`", cell(d)))
                     .unwrap_or_default(),
                 services.join(", "),
-                doc.replace('|', "\\|")
+                cell(&doc)
             );
         }
     }
-    let _ = writeln!(out, "\n## Cross-variable rules\n");
+    let _ = writeln!(
+        out,
+        "\n## Deprecated and renamed\n\n`check` warns about these and names the replacement.\n\n\
+         | Variable | Use instead | Why |\n|---|---|---|"
+    );
+    for v in schema::VARS.iter().filter(|v| v.deprecated.is_some()) {
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {} |",
+            v.name,
+            v.replaced_by
+                .map(|r| format!("`{r}`"))
+                .unwrap_or_else(|| "(remove it)".into()),
+            cell(v.deprecated.unwrap_or(""))
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\n## Cross-variable rules\n\nChecked by `jitsi-stack check`; the id appears in its report.\n\n\
+         | Rule | Checks |\n|---|---|"
+    );
     for r in rules::RULES {
-        let _ = writeln!(out, "- `{}`: {}", r.id, r.summary);
+        let _ = writeln!(out, "| `{}` | {} |", r.id, cell(r.summary));
     }
     out
+}
+
+/// The type column: the kind with its bounds or values.
+fn type_cell(v: &Var) -> String {
+    match v.kind {
+        Kind::Enum { values } => format!(
+            "one of {}",
+            values
+                .iter()
+                .map(|x| format!("`{x}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Kind::EnumList { values } => format!(
+            "list of {}",
+            values
+                .iter()
+                .map(|x| format!("`{x}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Kind::Int { min, max } if max == i64::MAX => format!("integer >= {min}"),
+        Kind::Int { min, max } => format!("integer {min}-{max}"),
+        Kind::Flag => "`1` or `0`".into(),
+        Kind::Bool => "boolean".into(),
+        other => other.name().into(),
+    }
+}
+
+/// Escapes a Markdown table cell.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+/// GitHub's heading anchor.
+fn anchor(title: &str) -> String {
+    title
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || *c == ' ' || *c == '-')
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
 }
 
 /// The JSON reference: variables and rules.
@@ -156,6 +240,21 @@ mod tests {
         for v in schema::VARS.iter().filter(|v| v.deprecated.is_none()) {
             assert!(text.contains(&format!("{}=", v.name)), "{} missing", v.name);
         }
+    }
+
+    #[test]
+    fn markdown_lists_every_variable_and_rule_once() {
+        let md = markdown();
+        for v in schema::VARS {
+            let row = format!("\n| `{}` |", v.name);
+            assert_eq!(md.matches(&row).count(), 1, "{}", v.name);
+        }
+        for r in rules::RULES {
+            assert!(md.contains(&format!("| `{}` |", r.id)), "{}", r.id);
+        }
+        assert!(md.contains("| `DOCKER_HOST_ADDRESS` | `JVB_ADVERTISE_IPS` |"));
+        assert!(md.contains("one of `internal`, `jwt`"));
+        assert!(md.contains("(#audio-and-video)"));
     }
 
     #[test]

@@ -14,16 +14,28 @@ pub fn generate() -> String {
     hex::encode(buf)
 }
 
-/// Passwords shipped in old docker-jitsi-meet examples and other well-known
-/// weak values; a stack using one is open to anyone who read the examples.
+/// Shortest password `check` accepts without complaint.
+pub const MIN_LEN: usize = 12;
+
+/// Passwords shipped in old docker-jitsi-meet releases and examples, and other
+/// well-known weak values (compared case-insensitively); a stack using one is
+/// open to anyone who read the examples.
 const WEAK: &[&str] = &[
+    // The default passwords of releases before stable-4384 (passw0rd for
+    // every account, s3cr37 for the jicofo component), still refused by the
+    // prosody image at boot.
     "passw0rd",
-    "password",
     "s3cr37",
+    // Example values from upstream's env.example and docs.
+    "my_jitsi_app_secret",
+    "my_jitsi_app_id",
+    "ldapuserpassw0rd",
+    "replaceme",
+    "password",
     "secret",
     "changeme",
     "change-me",
-    "replaceme",
+    "changeit",
     "admin",
     "jitsi",
     "jvbpass",
@@ -39,19 +51,33 @@ const WEAK: &[&str] = &[
     "default",
 ];
 
+/// Why a password is weak; never contains the password itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Weakness {
+    /// A published or well-known value (not merely short).
+    pub known: bool,
+    pub why: String,
+    /// A description of the value that does not reveal it.
+    pub found: String,
+}
+
 /// Why `value` is too weak to use as a password, if it is.
-pub fn weakness(value: &str) -> Option<String> {
+pub fn weakness(value: &str) -> Option<Weakness> {
+    let len = value.chars().count();
     let lower = value.to_ascii_lowercase();
     if WEAK.contains(&lower.as_str()) {
-        return Some(format!(
-            "{value:?} is a well-known default or weak password"
-        ));
+        return Some(Weakness {
+            known: true,
+            why: "a well-known default or example password".into(),
+            found: format!("a published {len}-character value (not shown: secret)"),
+        });
     }
-    if value.chars().count() < 12 {
-        return Some(format!(
-            "it is {} characters long; use at least 12",
-            value.chars().count()
-        ));
+    if len < MIN_LEN {
+        return Some(Weakness {
+            known: false,
+            why: format!("only {len} characters long"),
+            found: format!("a {len}-character value (not shown: secret)"),
+        });
     }
     None
 }
@@ -74,8 +100,12 @@ mod tests {
 
     #[test]
     fn weak_ones_are_named() {
-        assert!(weakness("passw0rd").is_some());
-        assert!(weakness("S3CR37").is_some());
-        assert!(weakness("short").unwrap().contains("12"));
+        let w = weakness("passw0rd").unwrap();
+        assert!(w.known);
+        assert!(!w.why.contains("passw0rd") && !w.found.contains("passw0rd"));
+        assert!(weakness("S3CR37").unwrap().known);
+        assert!(weakness("LdapUserPassw0rd").unwrap().known);
+        let w = weakness("short").unwrap();
+        assert!(!w.known && w.why.contains('5'), "{w:?}");
     }
 }

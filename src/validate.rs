@@ -1,7 +1,7 @@
 //! Validation of a stack's `.env` against the schema: per-variable types,
 //! unknown and deprecated names, weak and reused secrets, cross-variable rules.
 
-use crate::config::{Stack, WITH_VAR};
+use crate::config::{Component, Stack, WITH_VAR};
 use crate::envfile::Entry;
 use crate::schema::{self, rules, Secret};
 use serde::Serialize;
@@ -13,8 +13,12 @@ pub use crate::schema::rules::Level;
 #[derive(Clone, Debug, Serialize)]
 pub struct Finding {
     pub level: Level,
-    /// Stable identifier of the check (`type`, `unknown`, a rule id, ...).
+    /// Stable identifier of the check: `syntax`, `type`, `unknown`,
+    /// `deprecated`, `duplicate`, `weak-secret`, `reused-secret`,
+    /// `missing-secret` or `rule`.
     pub code: String,
+    /// For `code: "rule"`, the rule's id (see `jitsi-stack schema`).
+    pub rule: Option<String>,
     pub file: String,
     /// 1-based line in `.env`, when the variable is set there.
     pub line: Option<usize>,
@@ -68,6 +72,9 @@ impl std::fmt::Display for Finding {
             write!(f, ": {var}")?;
         }
         write!(f, ": {}", self.message)?;
+        if let Some(rule) = &self.rule {
+            write!(f, " [rule {rule}]")?;
+        }
         if let Some(e) = &self.expected {
             write!(f, "\n  expected: {e}")?;
         }
@@ -98,6 +105,7 @@ impl Findings<'_> {
         self.list.push(Finding {
             level,
             code: code.to_string(),
+            rule: None,
             file: self.file.to_string(),
             line: entry.map(|e| e.line),
             variable: var.map(String::from),
@@ -165,7 +173,10 @@ pub fn validate(stack: &Stack) -> Report {
         }
         if let Err(expected) = var.kind.check(&entry.value) {
             let found = if var.is_secret() {
-                format!("a {}-character secret", entry.value.chars().count())
+                format!(
+                    "a {}-character value (not shown: secret)",
+                    entry.value.chars().count()
+                )
             } else {
                 format!("{:?}", entry.value)
             };
@@ -174,15 +185,39 @@ pub fn validate(stack: &Stack) -> Report {
                 "type",
                 Some(entry),
                 Some(var.name),
-                format!("invalid {}", var.kind.name()),
+                format!("not a valid {}", var.kind.name()),
             );
             f.expected = Some(expected);
             f.found = Some(found);
-            f.fix = Some(format!("edit line {} of .env", entry.line));
+            f.fix = Some(type_fix(var, &entry.value, entry.line));
         }
-        if var.is_secret() {
-            if let Some(why) = crate::secrets::weakness(&entry.value) {
-                let level = if var.secret == Secret::Generated {
+        if var.name == WITH_VAR {
+            if let Err(e) = crate::config::parse_components(&[entry.value.as_str()]) {
+                let f = out.push(
+                    Level::Error,
+                    "type",
+                    Some(entry),
+                    Some(var.name),
+                    "names an unknown component".into(),
+                );
+                f.expected = Some(format!(
+                    "comma-separated components: {}",
+                    Component::ALL
+                        .iter()
+                        .map(|c| c.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+                f.found = Some(format!("{:?} ({e})", entry.value));
+                f.fix = Some(format!("edit line {} of .env", entry.line));
+            }
+        }
+        if var.is_secret() && var.deprecated.is_none() {
+            if let Some(weak) = crate::secrets::weakness(&entry.value) {
+                // A published value is always an error; a merely short one is
+                // an error only for passwords we generate (a SIP provider or
+                // LDAP admin may dictate a short one).
+                let level = if weak.known || var.secret == Secret::Generated {
                     Level::Error
                 } else {
                     Level::Warning
@@ -192,21 +227,35 @@ pub fn validate(stack: &Stack) -> Report {
                     "weak-secret",
                     Some(entry),
                     Some(var.name),
-                    format!("weak password: {why}"),
+                    format!("weak password: {}", weak.why),
                 );
+                f.expected = Some(format!(
+                    "a random value of at least {} characters",
+                    crate::secrets::MIN_LEN
+                ));
+                f.found = Some(weak.found);
                 f.fix = Some(if var.secret == Secret::Generated {
-                    format!("empty it and run `jitsi-stack gen-passwords`, or `jitsi-stack gen-passwords --force --only {}`", var.name)
+                    format!(
+                        "run `jitsi-stack gen-passwords --force --only {}` (or empty it and run `jitsi-stack gen-passwords`)",
+                        var.name
+                    )
                 } else {
-                    "use a long random value".into()
+                    format!(
+                        "set {} to the real credential; never an example value",
+                        var.name
+                    )
                 });
             }
         }
     }
 
-    // Internal passwords must be distinct: a shared password lets one service
-    // log in as another.
+    // Passwords must be distinct: a shared password lets one service log in
+    // as another, and leaks every account when one leaks.
     let mut by_value: HashMap<&str, Vec<&Entry>> = HashMap::new();
-    for var in schema::generated_secrets() {
+    for var in schema::VARS
+        .iter()
+        .filter(|v| v.is_secret() && v.deprecated.is_none())
+    {
         if let Some(e) = stack.file.entry(var.name) {
             if !e.value.is_empty() {
                 by_value.entry(e.value.as_str()).or_default().push(e);
@@ -214,6 +263,9 @@ pub fn validate(stack: &Stack) -> Report {
         }
     }
     let mut reused: Vec<_> = by_value.into_values().filter(|es| es.len() > 1).collect();
+    for group in &mut reused {
+        group.sort_by_key(|e| e.line);
+    }
     reused.sort_by_key(|es| es[0].line);
     for group in reused {
         let names: Vec<&str> = group.iter().map(|e| e.key.as_str()).collect();
@@ -223,12 +275,19 @@ pub fn validate(stack: &Stack) -> Report {
                 "reused-secret",
                 Some(e),
                 Some(&e.key),
-                format!("same password as {}", names[0]),
+                format!("same password as {} (line {})", names[0], group[0].line),
             );
-            f.fix = Some(format!(
-                "give each account its own password: `jitsi-stack gen-passwords --force --only {}`",
-                e.key
-            ));
+            f.expected = Some(format!("a password different from {}", names[0]));
+            f.found = Some(format!("the value of {} (not shown: secret)", names[0]));
+            let generated = schema::lookup(&e.key).is_some_and(|v| v.secret == Secret::Generated);
+            f.fix = Some(if generated {
+                format!(
+                    "give each account its own password: `jitsi-stack gen-passwords --force --only {}`",
+                    e.key
+                )
+            } else {
+                format!("set {} to its own credential", e.key)
+            });
         }
     }
 
@@ -239,8 +298,11 @@ pub fn validate(stack: &Stack) -> Report {
                 "missing-secret",
                 stack.file.entry(var.name),
                 Some(var.name),
-                "empty: the containers refuse to start without it".into(),
+                "empty: the service using it cannot log in (the core containers refuse to start)"
+                    .into(),
             );
+            f.expected = Some("a generated password".into());
+            f.found = Some(format!("{} empty", var.name));
             f.fix = Some("run `jitsi-stack gen-passwords`".into());
         }
     }
@@ -252,11 +314,39 @@ pub fn validate(stack: &Stack) -> Report {
     for v in rules::check(&input) {
         let entry = stack.file.entry(v.var);
         let f = out.push(v.level, "rule", entry, Some(v.var), v.message);
+        f.rule = Some(v.rule.to_string());
+        f.expected = v.expected;
+        f.found = v.found;
         f.fix = Some(v.fix);
     }
 
     findings.sort_by_key(|f| (f.line.unwrap_or(usize::MAX), std::cmp::Reverse(f.level)));
     Report { file, findings }
+}
+
+/// The fix for a value of the wrong type, with a concrete suggestion where
+/// the value is close to a valid one.
+fn type_fix(var: &schema::Var, value: &str, line: usize) -> String {
+    use crate::schema::Kind;
+    let suggestion = match var.kind {
+        Kind::Bool | Kind::Flag => crate::schema::kind::parse_bool(value)
+            .or(match value.to_ascii_lowercase().as_str() {
+                "yes" | "on" | "t" => Some(true),
+                "no" | "off" | "f" => Some(false),
+                _ => None,
+            })
+            .map(|b| match (var.kind, b) {
+                (Kind::Flag, true) => "1",
+                (Kind::Flag, false) => "0",
+                (_, true) => "true",
+                (_, false) => "false",
+            }),
+        _ => None,
+    };
+    match suggestion {
+        Some(s) => format!("write {}={s} on line {line} of .env", var.name),
+        None => format!("edit line {line} of .env"),
+    }
 }
 
 /// Whether a generated secret matters for the enabled components.
@@ -280,9 +370,8 @@ fn needed(var: &schema::Var, stack: &Stack) -> bool {
     })
 }
 
-/// Variables read by Compose or the shell rather than the images.
+/// Variables read by Compose or the Docker CLI rather than the images
+/// (`COMPOSE_PROFILES`, `DOCKER_HOST`, ...); known ones are in the schema.
 fn is_foreign(name: &str) -> bool {
-    name.starts_with("COMPOSE_")
-        || name.starts_with("DOCKER_") && name != "DOCKER_HOST_ADDRESS"
-        || name == WITH_VAR
+    name.starts_with("COMPOSE_") || name.starts_with("DOCKER_")
 }

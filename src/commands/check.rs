@@ -1,48 +1,43 @@
-//! `jitsi-stack check`: validate .env, print a report, exit 0/1.
+//! `jitsi-stack check`: validate .env without changing it, print a report
+//! (text or `--json`), exit 0 when valid, 1 when not, 2 without a .env.
 
 use crate::cli::CheckArgs;
-use crate::config::Stack;
+use crate::config::{parse_components, Stack, Values, WITH_VAR};
+use crate::envfile::{EnvFile, ParseError};
+use crate::schema;
 use crate::validate::{self, Finding, Level, Report};
 use crate::{Exit, UsageError};
-use anyhow::Result;
+use anyhow::{Context, Result};
 use std::path::Path;
 
+/// Version of the `--json` report layout; bumped only on incompatible changes.
+pub const JSON_FORMAT_VERSION: u32 = 1;
+
 pub fn run(dir: &Path, args: CheckArgs) -> Result<Exit> {
-    if !dir.join(".env").exists() {
+    let env_path = dir.join(".env");
+    if !env_path.exists() {
         return Err(UsageError(format!(
             "no .env in {}: run `jitsi-stack init` first, or pass --dir",
             dir.display()
         ))
         .into());
     }
-    let report = match Stack::load(dir, &[] as &[&str]) {
-        Ok(stack) => validate::validate(&stack),
-        Err(e) => Report {
-            file: dir.join(".env").display().to_string(),
-            findings: vec![Finding {
-                level: Level::Error,
-                code: "syntax".into(),
-                file: dir.join(".env").display().to_string(),
-                line: e
-                    .chain()
-                    .find_map(|c| c.downcast_ref::<crate::envfile::ParseError>())
-                    .map(|p| p.line),
-                variable: None,
-                message: format!("{e:#}"),
-                expected: None,
-                found: None,
-                fix: Some("edit that line so it reads NAME=VALUE".into()),
-            }],
-        },
-    };
+    let mut report = load_and_validate(dir, &env_path)?;
+    if args.strict {
+        for f in &mut report.findings {
+            f.level = Level::Error;
+        }
+    }
     let valid = report.is_valid(args.strict);
     if args.json {
         let doc = serde_json::json!({
+            "format_version": JSON_FORMAT_VERSION,
+            "image_version": schema::PINNED_IMAGE_VERSION,
+            "file": report.file,
             "valid": valid,
             "strict": args.strict,
             "errors": report.errors(),
             "warnings": report.warnings(),
-            "file": report.file,
             "findings": report.findings,
         });
         println!("{}", serde_json::to_string_pretty(&doc)?);
@@ -50,26 +45,121 @@ pub fn run(dir: &Path, args: CheckArgs) -> Result<Exit> {
         for f in &report.findings {
             eprintln!("{f}");
         }
+        let (e, w) = (report.errors(), report.warnings());
+        let summary = format!(
+            "{}: {} error{}, {} warning{}{}",
+            report.file,
+            e,
+            plural(e),
+            w,
+            plural(w),
+            if args.strict {
+                " (--strict: warnings count as errors)"
+            } else {
+                ""
+            }
+        );
         if valid {
-            println!(
-                "{}: valid ({} warning{})",
-                report.file,
-                report.warnings(),
-                if report.warnings() == 1 { "" } else { "s" }
-            );
+            println!("{summary}: valid");
         } else {
-            eprintln!(
-                "{}: {} error(s), {} warning(s){}",
-                report.file,
-                report.errors(),
-                report.warnings(),
-                if args.strict {
-                    " (--strict: warnings count as errors)"
-                } else {
-                    ""
-                }
-            );
+            eprintln!("{summary}: invalid");
         }
     }
     Ok(if valid { Exit::Ok } else { Exit::Invalid })
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// Reads `.env` and validates it. A syntax error is a finding, not a failure;
+/// an unknown component is reported by validation at its line rather than
+/// aborting the load.
+fn load_and_validate(dir: &Path, env_path: &Path) -> Result<Report> {
+    let file_name = env_path.display().to_string();
+    let text = std::fs::read_to_string(env_path)
+        .with_context(|| format!("reading {}", env_path.display()))?;
+    let file = match EnvFile::parse(&text) {
+        Ok(file) => file,
+        Err(e) => {
+            return Ok(Report {
+                file: file_name.clone(),
+                findings: vec![syntax_finding(&file_name, &text, &e)],
+            })
+        }
+    };
+    let values = Values::from_file(&file);
+    let components = parse_components(&[values.get_or(WITH_VAR, "")]).unwrap_or_default();
+    let stack = Stack {
+        dir: dir.to_path_buf(),
+        env_path: env_path.to_path_buf(),
+        file,
+        values,
+        components,
+    };
+    Ok(validate::validate(&stack))
+}
+
+/// A finding for a line Compose would misread. When the line assigns a
+/// secret, the parser's message (which may quote the line) is not shown.
+fn syntax_finding(file: &str, text: &str, e: &ParseError) -> Finding {
+    let raw = text.lines().nth(e.line.saturating_sub(1)).unwrap_or("");
+    let name: String = raw
+        .trim_start()
+        .trim_start_matches("export ")
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    let var = schema::lookup(&name);
+    let message = match var {
+        Some(v) if v.is_secret() => format!(
+            "{}: this line is not a valid NAME=VALUE assignment (value not shown: secret)",
+            v.name
+        ),
+        _ => e.message.clone(),
+    };
+    let unclosed = e.message.contains("never closed");
+    Finding {
+        level: Level::Error,
+        code: "syntax".into(),
+        rule: None,
+        file: file.to_string(),
+        line: Some(e.line),
+        variable: (!name.is_empty()).then_some(name),
+        message,
+        expected: Some(if unclosed {
+            "a closing quote on the same value".into()
+        } else {
+            "NAME=VALUE, a comment starting with #, or a blank line".into()
+        }),
+        found: None,
+        fix: Some(if unclosed {
+            format!("close the quote on line {} (or remove it)", e.line)
+        } else {
+            format!(
+                "edit line {} so it reads NAME=VALUE, or start it with # to make it a comment",
+                e.line
+            )
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn syntax_errors_on_secret_lines_do_not_quote_the_line() {
+        let text = "JVB_AUTH_PASSWORD \"hunter2hunter2\n";
+        let e = EnvFile::parse(text).unwrap_err();
+        let f = syntax_finding(".env", text, &e);
+        assert_eq!(f.line, Some(1));
+        assert_eq!(f.variable.as_deref(), Some("JVB_AUTH_PASSWORD"));
+        assert!(!f.message.contains("hunter2"), "{}", f.message);
+    }
 }

@@ -7,9 +7,14 @@ use std::net::IpAddr;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum Kind {
-    /// `1`/`0` or `true`/`false` (any case): what both the templates' `toBool`
-    /// (Go `strconv.ParseBool`) and the boot scripts' shell tests agree on.
+    /// `1`, `0`, `true` or `false`: the forms both the templates' `toBool`
+    /// (Go `strconv.ParseBool` after dropping quotes; anything else aborts the
+    /// boot) and the boot scripts' `== 1` / `== true` shell tests read alike.
+    /// `TRUE` or `t` pass `toBool` but read as false in the scripts.
     Bool,
+    /// `1` or `0` only: the boot script compares it numerically (`-eq 1`), so
+    /// `true` there reads as false while the templates read it as true.
+    Flag,
     /// A TCP/UDP port, 1-65535.
     Port,
     /// `MIN-MAX`, both ports, MIN <= MAX.
@@ -28,6 +33,8 @@ pub enum Kind {
     IpList,
     /// One of a fixed set of words.
     Enum { values: &'static [&'static str] },
+    /// Comma-separated words, each one of a fixed set.
+    EnumList { values: &'static [&'static str] },
     /// Comma-separated words.
     List,
     /// An absolute path inside the container.
@@ -43,7 +50,8 @@ impl Kind {
     /// On failure returns what was expected, phrased for an error message.
     pub fn check(&self, value: &str) -> Result<(), String> {
         let ok = match self {
-            Kind::Bool => parse_bool(value).is_some(),
+            Kind::Bool => matches!(value, "1" | "0" | "true" | "false"),
+            Kind::Flag => matches!(value, "1" | "0"),
             Kind::Port => parse_port(value).is_some(),
             Kind::PortRange => parse_port_range(value).is_some(),
             Kind::Int { min, max } => value
@@ -55,6 +63,7 @@ impl Kind {
             Kind::Email => is_email(value),
             Kind::IpList => return check_ip_list(value),
             Kind::Enum { values } => values.contains(&value),
+            Kind::EnumList { values } => value.split(',').all(|item| values.contains(&item)),
             Kind::List => value.split(',').all(|item| {
                 let t = item.trim();
                 !t.is_empty() && !t.contains(char::is_whitespace)
@@ -73,7 +82,8 @@ impl Kind {
     /// What a value of this type looks like, for messages and the reference.
     pub fn expected(&self) -> String {
         match self {
-            Kind::Bool => "a boolean: 1 or 0, true or false".into(),
+            Kind::Bool => "a boolean: 1, 0, true or false (lower case)".into(),
+            Kind::Flag => "1 or 0 (the boot script compares it as a number, so true would read as 0)".into(),
             Kind::Port => "a port number from 1 to 65535".into(),
             Kind::PortRange => "a port range MIN-MAX, such as 20000-20050".into(),
             Kind::Int { min, max } if *max == i64::MAX => format!("a whole number >= {min}"),
@@ -87,9 +97,15 @@ impl Kind {
                     .into()
             }
             Kind::Enum { values } => format!("one of: {}", values.join(", ")),
+            Kind::EnumList { values } => format!(
+                "a comma-separated list (no spaces) of: {}",
+                values.join(", ")
+            ),
             Kind::List => "a comma-separated list without spaces inside items".into(),
             Kind::Path => "an absolute path starting with /".into(),
-            Kind::Duration => "a duration such as 90 seconds, 5 minutes or 24 hours".into(),
+            Kind::Duration => {
+                "a duration with a unit, such as 90 seconds, 5 minutes or 24 hours (a bare number means milliseconds)".into()
+            }
             Kind::Text => "text".into(),
         }
     }
@@ -98,6 +114,7 @@ impl Kind {
     pub fn name(&self) -> &'static str {
         match self {
             Kind::Bool => "boolean",
+            Kind::Flag => "1/0 flag",
             Kind::Port => "port",
             Kind::PortRange => "port range",
             Kind::Int { .. } => "integer",
@@ -107,6 +124,7 @@ impl Kind {
             Kind::Email => "e-mail",
             Kind::IpList => "IP list",
             Kind::Enum { .. } => "enum",
+            Kind::EnumList { .. } => "enum list",
             Kind::List => "list",
             Kind::Path => "path",
             Kind::Duration => "duration",
@@ -115,7 +133,8 @@ impl Kind {
     }
 }
 
-/// The images' reading of a boolean; `None` when it is not one.
+/// A lenient reading of a boolean (any case), for values already checked;
+/// `None` when it is not one.
 pub fn parse_bool(value: &str) -> Option<bool> {
     match value.to_ascii_lowercase().as_str() {
         "1" | "true" => Some(true),
@@ -244,8 +263,7 @@ fn is_duration(value: &str) -> bool {
     }
     matches!(
         unit.trim(),
-        "" | "ns"
-            | "nano"
+        "ns" | "nano"
             | "nanos"
             | "nanosecond"
             | "nanoseconds"
@@ -280,12 +298,15 @@ mod tests {
 
     #[test]
     fn booleans() {
-        for v in ["1", "0", "true", "false", "TRUE", "False"] {
+        for v in ["1", "0", "true", "false"] {
             assert!(Kind::Bool.check(v).is_ok(), "{v}");
         }
-        for v in ["yes", "on", "2", "tru", " 1"] {
+        // TRUE and t pass Go's ParseBool but the shell tests read them as false.
+        for v in ["yes", "on", "2", "tru", " 1", "TRUE", "False", "t"] {
             assert!(Kind::Bool.check(v).is_err(), "{v}");
         }
+        assert!(Kind::Flag.check("1").is_ok());
+        assert!(Kind::Flag.check("true").is_err());
     }
 
     #[test]
@@ -322,10 +343,25 @@ mod tests {
     }
 
     #[test]
+    fn enum_lists() {
+        let k = Kind::EnumList {
+            values: &["tcp", "udp"],
+        };
+        assert!(k.check("udp,tcp").is_ok());
+        assert!(k.check("tcp").is_ok());
+        assert!(k.check("udp, tcp").is_err());
+        assert!(k.check("sctp").is_err());
+    }
+
+    #[test]
     fn durations() {
         assert!(Kind::Duration.check("90 seconds").is_ok());
         assert!(Kind::Duration.check("24 hours").is_ok());
         assert!(Kind::Duration.check("5m").is_ok());
         assert!(Kind::Duration.check("soon").is_err());
+        assert!(
+            Kind::Duration.check("90").is_err(),
+            "bare numbers are milliseconds"
+        );
     }
 }

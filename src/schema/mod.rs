@@ -45,13 +45,16 @@ pub enum Group {
     Turn,
     Xmpp,
     Web,
+    Media,
     Jicofo,
     Jvb,
     Jibri,
     Jigasi,
     Transcription,
+    Visitors,
     Etherpad,
     Whiteboard,
+    Analytics,
     Advanced,
 }
 
@@ -66,13 +69,16 @@ impl Group {
         Group::Turn,
         Group::Xmpp,
         Group::Web,
+        Group::Media,
         Group::Jicofo,
         Group::Jvb,
         Group::Jibri,
         Group::Jigasi,
         Group::Transcription,
+        Group::Visitors,
         Group::Etherpad,
         Group::Whiteboard,
+        Group::Analytics,
         Group::Advanced,
     ];
 
@@ -87,13 +93,16 @@ impl Group {
             Group::Turn => "STUN and TURN",
             Group::Xmpp => "XMPP (Prosody)",
             Group::Web => "Web frontend",
+            Group::Media => "Audio and video",
             Group::Jicofo => "Jicofo (focus)",
             Group::Jvb => "Jitsi Videobridge",
             Group::Jibri => "Jibri (recording and streaming)",
             Group::Jigasi => "Jigasi (SIP gateway)",
             Group::Transcription => "Transcription",
+            Group::Visitors => "Visitors",
             Group::Etherpad => "Etherpad",
             Group::Whiteboard => "Whiteboard",
+            Group::Analytics => "Analytics, metrics and error reporting",
             Group::Advanced => "Advanced",
         }
     }
@@ -255,6 +264,24 @@ mod tests {
     }
 
     #[test]
+    fn deprecated_names_are_not_generated_and_documented() {
+        for var in VARS {
+            assert!(!var.doc.is_empty(), "{} has no doc", var.name);
+            if var.deprecated.is_some() {
+                assert_ne!(var.secret, Secret::Generated, "{}", var.name);
+            }
+        }
+        assert_eq!(
+            lookup("DOCKER_HOST_ADDRESS").unwrap().replaced_by,
+            Some("JVB_ADVERTISE_IPS")
+        );
+        assert!(lookup("JICOFO_COMPONENT_SECRET")
+            .unwrap()
+            .deprecated
+            .is_some());
+    }
+
+    #[test]
     fn lookup_finds_first_middle_last() {
         assert_eq!(lookup(VARS[0].name).unwrap().name, VARS[0].name);
         let last = VARS[VARS.len() - 1].name;
@@ -279,6 +306,7 @@ mod tests {
             "JIGASI_TRANSCRIBER_PASSWORD",
             "JIBRI_RECORDER_PASSWORD",
             "JIBRI_XMPP_PASSWORD",
+            "TURN_CREDENTIALS",
         ] {
             assert!(names.contains(&n), "{n} missing");
         }

@@ -1,8 +1,11 @@
 //! Cross-variable rules: a table of named checks over the effective values,
-//! each saying which variables it concerns, what is wrong and how to fix it.
+//! each saying which variable it concerns, what was expected, what was found
+//! and how to fix it. A rule reports an error only where the stack would
+//! certainly break; everything else is a warning.
 
-use crate::config::{Component, Values};
-use crate::schema::kind::url_host_port;
+use crate::config::{Component, Values, WITH_VAR};
+use crate::schema::kind::{parse_port, url_host_port};
+use crate::schema::PINNED_IMAGE_VERSION;
 use std::collections::BTreeSet;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -15,17 +18,44 @@ pub enum Level {
 /// A rule's verdict.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Violation {
+    /// The id of the rule that found it (filled in by [`check`]).
+    pub rule: &'static str,
     pub level: Level,
     /// The variable the message is about (its line is reported).
     pub var: &'static str,
     pub message: String,
+    pub expected: Option<String>,
+    /// What was found; rules never put a secret's value here.
+    pub found: Option<String>,
     pub fix: String,
+}
+
+impl Violation {
+    fn expected(mut self, e: impl Into<String>) -> Self {
+        self.expected = Some(e.into());
+        self
+    }
+
+    fn found(mut self, f: impl Into<String>) -> Self {
+        self.found = Some(f.into());
+        self
+    }
 }
 
 /// What a rule sees.
 pub struct Input<'a> {
     pub values: &'a Values,
     pub components: &'a BTreeSet<Component>,
+}
+
+impl Input<'_> {
+    fn has(&self, c: Component) -> bool {
+        self.components.contains(&c)
+    }
+
+    fn set(&self, name: &str) -> bool {
+        self.values.raw(name).is_some()
+    }
 }
 
 /// One rule: an id for `--json` consumers, a one-line summary for the
@@ -39,23 +69,78 @@ pub struct Rule {
 pub static RULES: &[Rule] = &[
     Rule {
         id: "public-url",
-        summary: "PUBLIC_URL is an https URL whose port matches HTTPS_PORT when that is not 443",
+        summary: "PUBLIC_URL is set (warning), is an https URL (error), and its port matches HTTPS_PORT when that is not 443 (warning)",
         check: public_url,
     },
     Rule {
+        id: "http-ports",
+        summary: "HTTP_PORT and HTTPS_PORT differ (error)",
+        check: http_ports,
+    },
+    Rule {
         id: "letsencrypt",
-        summary: "ENABLE_LETSENCRYPT=1 needs LETSENCRYPT_DOMAIN and LETSENCRYPT_EMAIL, and ports 80/443",
+        summary: "ENABLE_LETSENCRYPT=1 needs LETSENCRYPT_DOMAIN and LETSENCRYPT_EMAIL (error), ports 80/443, an explicit ACME server, and a domain matching PUBLIC_URL",
         check: letsencrypt,
     },
     Rule {
+        id: "disable-https",
+        summary: "DISABLE_HTTPS=1 conflicts with ENABLE_HTTP_REDIRECT (error: redirect to a port nothing serves) and ENABLE_LETSENCRYPT (ignored)",
+        check: disable_https,
+    },
+    Rule {
         id: "auth-backend",
-        summary: "ENABLE_AUTH with AUTH_TYPE jwt needs JWT_APP_ID and JWT_APP_SECRET; ldap needs LDAP_URL; matrix needs MATRIX_UVS_URL",
+        summary: "ENABLE_AUTH with AUTH_TYPE jwt needs JWT_APP_ID and JWT_APP_SECRET or JWT_ASAP_KEYSERVER; ldap needs LDAP_URL; matrix needs MATRIX_UVS_URL; hybrid_matrix_token needs both (errors)",
         check: auth_backend,
     },
     Rule {
+        id: "auth-unused",
+        summary: "ENABLE_GUESTS and a non-internal AUTH_TYPE have no effect without ENABLE_AUTH",
+        check: auth_unused,
+    },
+    Rule {
         id: "jigasi-sip",
-        summary: "jigasi enabled needs JIGASI_SIP_URI, JIGASI_SIP_PASSWORD and JIGASI_SIP_SERVER",
+        summary: "the jigasi component needs JIGASI_SIP_URI (user@domain), JIGASI_SIP_PASSWORD and JIGASI_SIP_SERVER (errors)",
         check: jigasi_sip,
+    },
+    Rule {
+        id: "jigasi-ports",
+        summary: "JIGASI_PORT_MIN is not above JIGASI_PORT_MAX (error)",
+        check: jigasi_ports,
+    },
+    Rule {
+        id: "recording",
+        summary: "ENABLE_RECORDING or ENABLE_LIVESTREAMING without the jibri component, or jibri without either, does nothing",
+        check: recording,
+    },
+    Rule {
+        id: "transcription",
+        summary: "the transcriber component needs ENABLE_TRANSCRIPTIONS (error: prosody does not create its account); ENABLE_TRANSCRIPTIONS without it does nothing",
+        check: transcription,
+    },
+    Rule {
+        id: "turn",
+        summary: "TURN_HOST/TURNS_HOST need TURN_CREDENTIALS or TURN_USERNAME with TURN_PASSWORD (error); static TURN credentials without a TURN server do nothing",
+        check: turn,
+    },
+    Rule {
+        id: "jvb-ports",
+        summary: "JVB_PORT + JVB_INSTANCES - 1 stays within 65535 (error)",
+        check: jvb_ports,
+    },
+    Rule {
+        id: "xmpp-domains",
+        summary: "the XMPP domains (main, auth, muc, internal muc, guest, hidden) are all different (error)",
+        check: xmpp_domains,
+    },
+    Rule {
+        id: "image-version",
+        summary: "JITSI_IMAGE_VERSION is the pinned release; latest, unstable or another tag gets configs written for a different release",
+        check: image_version,
+    },
+    Rule {
+        id: "shared-document",
+        summary: "the etherpad and whiteboard components need their public URLs set, or the web client does not offer them",
+        check: shared_document,
     },
 ];
 
@@ -66,83 +151,187 @@ fn v(
     fix: impl Into<String>,
 ) -> Violation {
     Violation {
+        rule: "",
         level,
         var,
         message: message.into(),
+        expected: None,
+        found: None,
         fix: fix.into(),
+    }
+}
+
+fn shown(i: &Input<'_>, name: &str) -> String {
+    match i.values.raw(name) {
+        Some(value) => format!("{name}={value}"),
+        None => match i.values.get(name) {
+            Some(d) => format!("{name} unset (default {d})"),
+            None => format!("{name} unset"),
+        },
     }
 }
 
 fn public_url(i: &Input<'_>) -> Vec<Violation> {
     let Some(url) = i.values.raw("PUBLIC_URL") else {
-        return vec![];
+        return vec![v(
+            Level::Warning,
+            "PUBLIC_URL",
+            "PUBLIC_URL is not set: the images fall back to https://localhost:8443, which only works on this machine",
+            "set PUBLIC_URL to the address users open, such as https://meet.example.org",
+        )
+        .expected("the public https URL of the site")
+        .found("PUBLIC_URL unset")];
     };
     let Some((_host, port, scheme)) = url_host_port(url) else {
         return vec![];
     };
     let mut out = vec![];
     if scheme != "https" {
-        out.push(v(
-            Level::Error,
-            "PUBLIC_URL",
-            format!("expected an https:// URL, found {url:?}: browsers only allow camera and microphone on https pages"),
-            "set PUBLIC_URL=https://your.domain",
-        ));
+        out.push(
+            v(
+                Level::Error,
+                "PUBLIC_URL",
+                "browsers only allow camera and microphone on https pages",
+                "set PUBLIC_URL=https://your.domain (with DISABLE_HTTPS=1 the proxy in front still serves https)",
+            )
+            .expected("an https:// URL")
+            .found(format!("{url:?}")),
+        );
     }
     let https = i.values.port("HTTPS_PORT").unwrap_or(443);
     if https != 443 && port != Some(https) && !i.values.bool("DISABLE_HTTPS") {
-        out.push(v(
-            Level::Warning,
-            "PUBLIC_URL",
-            format!(
-                "HTTPS_PORT is {https} but PUBLIC_URL {url:?} {}",
-                match port {
-                    Some(p) => format!("uses port {p}"),
-                    None => "has no port (so 443)".into(),
-                }
-            ),
-            format!("add :{https} to PUBLIC_URL, unless a reverse proxy publishes it on that URL"),
-        ));
+        out.push(
+            v(
+                Level::Warning,
+                "PUBLIC_URL",
+                "the port in PUBLIC_URL differs from HTTPS_PORT, the port the web container is published on",
+                format!("add :{https} to PUBLIC_URL, unless a reverse proxy publishes it on that URL"),
+            )
+            .expected(format!("port {https} (HTTPS_PORT)"))
+            .found(match port {
+                Some(p) => format!("{url:?} (port {p})"),
+                None => format!("{url:?} (no port, so 443)"),
+            }),
+        );
     }
     out
 }
 
+fn http_ports(i: &Input<'_>) -> Vec<Violation> {
+    match (i.values.port("HTTP_PORT"), i.values.port("HTTPS_PORT")) {
+        (Some(a), Some(b)) if a == b => vec![v(
+            Level::Error,
+            "HTTPS_PORT",
+            "HTTP and HTTPS are published on the same host port; Docker cannot bind it twice",
+            "give HTTP_PORT and HTTPS_PORT different values, such as 80 and 443",
+        )
+        .expected(format!("a port other than HTTP_PORT ({a})"))
+        .found(format!("HTTPS_PORT={b}"))],
+        _ => vec![],
+    }
+}
+
 fn letsencrypt(i: &Input<'_>) -> Vec<Violation> {
-    if !i.values.bool("ENABLE_LETSENCRYPT") {
+    if !i.values.bool("ENABLE_LETSENCRYPT") || i.values.bool("DISABLE_HTTPS") {
         return vec![];
     }
     let mut out = vec![];
     for name in ["LETSENCRYPT_DOMAIN", "LETSENCRYPT_EMAIL"] {
-        if i.values.raw(name).is_none() {
-            out.push(v(
-                Level::Error,
-                name,
-                format!("ENABLE_LETSENCRYPT=1 needs {name}, found it empty"),
-                format!("set {name} (the certificate's domain and the ACME account's e-mail)"),
-            ));
+        if !i.set(name) {
+            out.push(
+                v(
+                    Level::Error,
+                    name,
+                    format!(
+                        "ENABLE_LETSENCRYPT=1 needs {name}; the web container exits without it"
+                    ),
+                    format!("set {name} (the certificate's domain and the ACME account's e-mail)"),
+                )
+                .expected(format!("{name} set"))
+                .found(format!("{name} empty")),
+            );
         }
     }
     let http = i.values.port("HTTP_PORT");
     let https = i.values.port("HTTPS_PORT");
     if http != Some(80) || https != Some(443) {
-        out.push(v(
-            Level::Warning,
-            "ENABLE_LETSENCRYPT",
-            format!(
-                "Let's Encrypt validates over port 80 and serves on 443, found HTTP_PORT={} HTTPS_PORT={}",
-                http.map_or("unset".into(), |p| p.to_string()),
-                https.map_or("unset".into(), |p| p.to_string())
-            ),
-            "set HTTP_PORT=80 and HTTPS_PORT=443, or forward 80 and 443 to them",
-        ));
+        out.push(
+            v(
+                Level::Warning,
+                "ENABLE_LETSENCRYPT",
+                "Let's Encrypt validates over port 80 and clients expect 443",
+                "set HTTP_PORT=80 and HTTPS_PORT=443, or forward 80 and 443 to them",
+            )
+            .expected("HTTP_PORT=80 and HTTPS_PORT=443")
+            .found(format!(
+                "{}, {}",
+                shown(i, "HTTP_PORT"),
+                shown(i, "HTTPS_PORT")
+            )),
+        );
     }
-    if i.values.raw("LETSENCRYPT_ACME_SERVER").is_none() {
-        out.push(v(
-            Level::Warning,
-            "ENABLE_LETSENCRYPT",
-            "the image's acme.sh uses ZeroSSL as its default ACME server, not Let's Encrypt",
-            "set LETSENCRYPT_ACME_SERVER=letsencrypt to use Let's Encrypt",
-        ));
+    if !i.set("LETSENCRYPT_ACME_SERVER") {
+        out.push(
+            v(
+                Level::Warning,
+                "ENABLE_LETSENCRYPT",
+                "the image's acme.sh uses ZeroSSL as its default ACME server, not Let's Encrypt",
+                "set LETSENCRYPT_ACME_SERVER=letsencrypt to use Let's Encrypt",
+            )
+            .expected("LETSENCRYPT_ACME_SERVER set")
+            .found("LETSENCRYPT_ACME_SERVER unset"),
+        );
+    }
+    if let (Some(domain), Some(url)) = (
+        i.values.raw("LETSENCRYPT_DOMAIN"),
+        i.values.raw("PUBLIC_URL"),
+    ) {
+        if let Some((host, _, _)) = url_host_port(url) {
+            if !host.eq_ignore_ascii_case(domain) {
+                out.push(
+                    v(
+                        Level::Warning,
+                        "LETSENCRYPT_DOMAIN",
+                        "the certificate would be for another name than the one users open",
+                        "make LETSENCRYPT_DOMAIN the host of PUBLIC_URL",
+                    )
+                    .expected(format!("{host} (the host of PUBLIC_URL)"))
+                    .found(format!("LETSENCRYPT_DOMAIN={domain}")),
+                );
+            }
+        }
+    }
+    out
+}
+
+fn disable_https(i: &Input<'_>) -> Vec<Violation> {
+    if !i.values.bool("DISABLE_HTTPS") {
+        return vec![];
+    }
+    let mut out = vec![];
+    if i.values.bool("ENABLE_HTTP_REDIRECT") {
+        out.push(
+            v(
+                Level::Error,
+                "ENABLE_HTTP_REDIRECT",
+                "with DISABLE_HTTPS=1 the web container serves only HTTP, so redirecting HTTP to HTTPS sends every request to a port nothing serves (or loops behind a proxy)",
+                "set ENABLE_HTTP_REDIRECT=0 and let the TLS proxy in front redirect",
+            )
+            .expected("ENABLE_HTTP_REDIRECT=0 when DISABLE_HTTPS=1")
+            .found(shown(i, "ENABLE_HTTP_REDIRECT")),
+        );
+    }
+    if i.values.bool("ENABLE_LETSENCRYPT") {
+        out.push(
+            v(
+                Level::Warning,
+                "ENABLE_LETSENCRYPT",
+                "the web container skips certificates entirely when DISABLE_HTTPS=1, so Let's Encrypt is ignored",
+                "remove ENABLE_LETSENCRYPT (the proxy in front gets the certificate), or set DISABLE_HTTPS=0",
+            )
+            .expected("ENABLE_LETSENCRYPT=0 when DISABLE_HTTPS=1")
+            .found(shown(i, "ENABLE_LETSENCRYPT")),
+        );
     }
     out
 }
@@ -151,48 +340,361 @@ fn auth_backend(i: &Input<'_>) -> Vec<Violation> {
     if !i.values.bool("ENABLE_AUTH") {
         return vec![];
     }
-    let needs: &[&'static str] = match i.values.get_or("AUTH_TYPE", "internal") {
-        "jwt" => &["JWT_APP_ID", "JWT_APP_SECRET"],
-        "ldap" => &["LDAP_URL"],
-        "matrix" => &["MATRIX_UVS_URL"],
-        _ => &[],
-    };
     let ty = i.values.get_or("AUTH_TYPE", "internal");
-    needs
-        .iter()
-        .filter(|n| i.values.raw(n).is_none())
+    let jwt = matches!(ty, "jwt" | "hybrid_matrix_token");
+    let mut missing: Vec<&'static str> = vec![];
+    if jwt {
+        if !i.set("JWT_APP_ID") {
+            missing.push("JWT_APP_ID");
+        }
+        if !i.set("JWT_APP_SECRET") && !i.set("JWT_ASAP_KEYSERVER") {
+            missing.push("JWT_APP_SECRET");
+        }
+    }
+    if ty == "ldap" && !i.set("LDAP_URL") {
+        missing.push("LDAP_URL");
+    }
+    if matches!(ty, "matrix" | "hybrid_matrix_token") && !i.set("MATRIX_UVS_URL") {
+        missing.push("MATRIX_UVS_URL");
+    }
+    missing
+        .into_iter()
         .map(|n| {
+            let what = if n == "JWT_APP_SECRET" {
+                "JWT_APP_SECRET (or JWT_ASAP_KEYSERVER)".to_string()
+            } else {
+                n.to_string()
+            };
             v(
                 Level::Error,
                 n,
-                format!("ENABLE_AUTH=1 with AUTH_TYPE={ty} needs {n}, found it empty"),
-                format!("set {n}, or choose another AUTH_TYPE"),
+                format!("ENABLE_AUTH=1 with AUTH_TYPE={ty} cannot check any login without {what}"),
+                format!("set {what}, or choose another AUTH_TYPE"),
             )
+            .expected(format!("{what} set"))
+            .found(format!("{n} empty"))
         })
         .collect()
 }
 
-fn jigasi_sip(i: &Input<'_>) -> Vec<Violation> {
-    if !i.components.contains(&Component::Jigasi) || i.values.bool("JIGASI_DISABLE_SIP") {
+fn auth_unused(i: &Input<'_>) -> Vec<Violation> {
+    if i.values.bool("ENABLE_AUTH") {
         return vec![];
     }
-    ["JIGASI_SIP_URI", "JIGASI_SIP_PASSWORD", "JIGASI_SIP_SERVER"]
+    let mut out = vec![];
+    if i.values.bool("ENABLE_GUESTS") {
+        out.push(
+            v(
+                Level::Warning,
+                "ENABLE_GUESTS",
+                "guest access only matters when authentication is on; without it everyone may create meetings",
+                "set ENABLE_AUTH=1 to require a login, or remove ENABLE_GUESTS",
+            )
+            .expected("ENABLE_AUTH=1 with ENABLE_GUESTS")
+            .found(shown(i, "ENABLE_AUTH")),
+        );
+    }
+    if let Some(ty) = i.values.raw("AUTH_TYPE").filter(|t| *t != "internal") {
+        out.push(
+            v(
+                Level::Warning,
+                "AUTH_TYPE",
+                format!("AUTH_TYPE={ty} has no effect while ENABLE_AUTH is off: anyone can create meetings"),
+                "set ENABLE_AUTH=1",
+            )
+            .expected("ENABLE_AUTH=1 with a non-internal AUTH_TYPE")
+            .found(shown(i, "ENABLE_AUTH")),
+        );
+    }
+    out
+}
+
+fn jigasi_sip(i: &Input<'_>) -> Vec<Violation> {
+    // JIGASI_DISABLE_SIP is not honoured by the pinned image: no escape here.
+    if !i.has(Component::Jigasi) {
+        return vec![];
+    }
+    let mut out: Vec<Violation> = ["JIGASI_SIP_URI", "JIGASI_SIP_PASSWORD", "JIGASI_SIP_SERVER"]
         .into_iter()
-        .filter(|n| i.values.raw(n).is_none() || i.values.raw(n) == Some("replaceme"))
+        .filter(|n| !i.set(n))
         .map(|n| {
             v(
                 Level::Error,
                 n,
-                format!("jigasi is enabled but {n} is not set: jigasi cannot register with your SIP provider"),
-                format!("set {n} to your SIP account's value, or remove jigasi from {}", crate::config::WITH_VAR),
+                format!("jigasi is enabled but {n} is empty: jigasi cannot register with your SIP provider"),
+                format!("set {n} to your SIP account's value, or remove jigasi from {WITH_VAR}"),
             )
+            .expected(format!("{n} set"))
+            .found(format!("{n} empty"))
         })
-        .collect()
+        .collect();
+    if let Some(uri) = i.values.raw("JIGASI_SIP_URI") {
+        let bare = uri.strip_prefix("sip:").unwrap_or(uri);
+        let ok = bare.split_once('@').is_some_and(|(user, host)| {
+            !user.is_empty() && !host.is_empty() && !bare.contains(char::is_whitespace)
+        });
+        if !ok {
+            out.push(
+                v(
+                    Level::Error,
+                    "JIGASI_SIP_URI",
+                    "jigasi registers the SIP account user@domain; without a domain it has nowhere to register",
+                    "write the SIP account as user@sip.example.org",
+                )
+                .expected("a SIP address user@domain")
+                .found(format!("{uri:?}")),
+            );
+        }
+    }
+    out
+}
+
+fn jigasi_ports(i: &Input<'_>) -> Vec<Violation> {
+    let lo = i.values.get("JIGASI_PORT_MIN").and_then(parse_port);
+    let hi = i.values.get("JIGASI_PORT_MAX").and_then(parse_port);
+    match (lo, hi) {
+        (Some(lo), Some(hi)) if lo > hi => vec![v(
+            Level::Error,
+            "JIGASI_PORT_MIN",
+            "the media port range is empty, so jigasi has no port for call audio",
+            "make JIGASI_PORT_MIN lower than JIGASI_PORT_MAX",
+        )
+        .expected(format!("at most JIGASI_PORT_MAX ({hi})"))
+        .found(format!("JIGASI_PORT_MIN={lo}"))],
+        _ => vec![],
+    }
+}
+
+fn recording(i: &Input<'_>) -> Vec<Violation> {
+    let jibri = i.has(Component::Jibri);
+    let mut out = vec![];
+    for name in ["ENABLE_RECORDING", "ENABLE_LIVESTREAMING"] {
+        if i.values.bool(name) && !jibri {
+            out.push(
+                v(
+                    Level::Warning,
+                    name,
+                    format!("{name} shows the button, but without a recorder every attempt fails (local recording does not need it)"),
+                    format!("add jibri to {WITH_VAR} (`jitsi-stack init --with jibri` or edit {WITH_VAR}), or remove {name}"),
+                )
+                .expected(format!("jibri in {WITH_VAR}"))
+                .found(shown(i, WITH_VAR)),
+            );
+        }
+    }
+    if jibri && !i.values.bool("ENABLE_RECORDING") && !i.values.bool("ENABLE_LIVESTREAMING") {
+        out.push(
+            v(
+                Level::Warning,
+                "ENABLE_RECORDING",
+                "the jibri component runs, but neither recording nor live streaming is offered to users",
+                "set ENABLE_RECORDING=1 (and/or ENABLE_LIVESTREAMING=1), or remove jibri",
+            )
+            .expected("ENABLE_RECORDING=1 with the jibri component")
+            .found(shown(i, "ENABLE_RECORDING")),
+        );
+    }
+    out
+}
+
+fn transcription(i: &Input<'_>) -> Vec<Violation> {
+    let on = i.values.bool("ENABLE_TRANSCRIPTIONS");
+    let comp = i.has(Component::Transcriber);
+    if comp && !on {
+        vec![v(
+            Level::Error,
+            "ENABLE_TRANSCRIPTIONS",
+            "prosody only creates the transcriber's account when ENABLE_TRANSCRIPTIONS is on, so the transcriber cannot log in",
+            "set ENABLE_TRANSCRIPTIONS=1, or remove transcriber from the components",
+        )
+        .expected("ENABLE_TRANSCRIPTIONS=1 with the transcriber component")
+        .found(shown(i, "ENABLE_TRANSCRIPTIONS"))]
+    } else if on && !comp {
+        vec![v(
+            Level::Warning,
+            "ENABLE_TRANSCRIPTIONS",
+            "captions and transcription are offered, but no transcriber runs to produce them",
+            format!("add transcriber to {WITH_VAR}, or remove ENABLE_TRANSCRIPTIONS"),
+        )
+        .expected(format!("transcriber in {WITH_VAR}"))
+        .found(shown(i, WITH_VAR))]
+    } else {
+        vec![]
+    }
+}
+
+fn turn(i: &Input<'_>) -> Vec<Violation> {
+    let server = i.set("TURN_HOST") || i.set("TURNS_HOST") || i.has(Component::Turn);
+    let shared = i.set("TURN_CREDENTIALS");
+    let user = i.set("TURN_USERNAME");
+    let pass = i.set("TURN_PASSWORD");
+    let mut out = vec![];
+    if user != pass {
+        let (missing, present) = if user {
+            ("TURN_PASSWORD", "TURN_USERNAME")
+        } else {
+            ("TURN_USERNAME", "TURN_PASSWORD")
+        };
+        out.push(
+            v(
+                Level::Error,
+                missing,
+                "static TURN credentials need both a user name and a password",
+                format!("set {missing}, or remove {present}"),
+            )
+            .expected(format!("{missing} set together with {present}"))
+            .found(format!("{missing} empty")),
+        );
+    }
+    if server && !shared && !user && !pass && !i.has(Component::Turn) {
+        let var = if i.set("TURN_HOST") {
+            "TURN_HOST"
+        } else {
+            "TURNS_HOST"
+        };
+        out.push(
+            v(
+                Level::Error,
+                var,
+                "clients are sent to a TURN server without any credentials, so it refuses them",
+                "set TURN_CREDENTIALS to the server's shared secret, or TURN_USERNAME and TURN_PASSWORD",
+            )
+            .expected("TURN_CREDENTIALS, or TURN_USERNAME with TURN_PASSWORD")
+            .found("no TURN credentials set"),
+        );
+    }
+    // TURN_CREDENTIALS alone is normal: gen-passwords always fills it.
+    if !server && (user || pass) {
+        let var = if user {
+            "TURN_USERNAME"
+        } else {
+            "TURN_PASSWORD"
+        };
+        out.push(
+            v(
+                Level::Warning,
+                var,
+                "static TURN credentials are set but no TURN server is announced, so they are unused",
+                format!("set TURN_HOST (or TURNS_HOST), or add turn to {WITH_VAR}"),
+            )
+            .expected("TURN_HOST, TURNS_HOST or the turn component")
+            .found("none of them"),
+        );
+    }
+    out
+}
+
+fn jvb_ports(i: &Input<'_>) -> Vec<Violation> {
+    let Some(port) = i.values.port("JVB_PORT") else {
+        return vec![];
+    };
+    let n = i.values.int("JVB_INSTANCES").unwrap_or(1).max(1);
+    let last = i64::from(port) + n - 1;
+    if last > 65535 {
+        vec![v(
+            Level::Error,
+            "JVB_PORT",
+            format!("bridge {n} would listen on UDP port {last}, which does not exist"),
+            format!("lower JVB_PORT to at most {}", 65536 - n),
+        )
+        .expected(format!(
+            "JVB_PORT + JVB_INSTANCES - 1 <= 65535 (JVB_INSTANCES={n})"
+        ))
+        .found(format!("JVB_PORT={port}"))]
+    } else {
+        vec![]
+    }
+}
+
+fn xmpp_domains(i: &Input<'_>) -> Vec<Violation> {
+    const DOMAINS: &[&str] = &[
+        "XMPP_DOMAIN",
+        "XMPP_AUTH_DOMAIN",
+        "XMPP_MUC_DOMAIN",
+        "XMPP_INTERNAL_MUC_DOMAIN",
+        "XMPP_GUEST_DOMAIN",
+        "XMPP_HIDDEN_DOMAIN",
+    ];
+    let mut out = vec![];
+    for (k, name) in DOMAINS.iter().enumerate() {
+        let Some(value) = i.values.get(name) else {
+            continue;
+        };
+        if let Some(other) = DOMAINS[..k].iter().find(|o| {
+            i.values
+                .get(o)
+                .is_some_and(|x| x.eq_ignore_ascii_case(value))
+        }) {
+            out.push(
+                v(
+                    Level::Error,
+                    name,
+                    format!("{name} and {other} are the same domain; prosody would serve two hosts under one name"),
+                    format!("give {name} its own domain, such as the default {}", crate::schema::lookup(name).and_then(|v| v.default).unwrap_or("")),
+                )
+                .expected(format!("a domain different from {other}"))
+                .found(format!("{name}={value}")),
+            );
+        }
+    }
+    out
+}
+
+fn image_version(i: &Input<'_>) -> Vec<Violation> {
+    let Some(tag) = i.values.raw("JITSI_IMAGE_VERSION") else {
+        return vec![];
+    };
+    if tag == PINNED_IMAGE_VERSION {
+        return vec![];
+    }
+    let why = match tag {
+        "latest" | "stable" => "moves to each new release",
+        "unstable" | "nightly" => "is a development build",
+        _ => "is not the release the configs were written for",
+    };
+    vec![v(
+        Level::Warning,
+        "JITSI_IMAGE_VERSION",
+        format!("the tag {why}; jitsi-stack mounts configs written for {PINNED_IMAGE_VERSION}, which may not match what another release reads"),
+        format!("remove JITSI_IMAGE_VERSION (or set it to {PINNED_IMAGE_VERSION}), and upgrade jitsi-stack to move to a newer release"),
+    )
+    .expected(PINNED_IMAGE_VERSION)
+    .found(format!("JITSI_IMAGE_VERSION={tag}"))]
+}
+
+fn shared_document(i: &Input<'_>) -> Vec<Violation> {
+    let mut out = vec![];
+    for (comp, var) in [
+        (Component::Etherpad, "ETHERPAD_PUBLIC_URL"),
+        (Component::Whiteboard, "WHITEBOARD_COLLAB_SERVER_PUBLIC_URL"),
+    ] {
+        if i.has(comp) && !i.set(var) {
+            out.push(
+                v(
+                    Level::Warning,
+                    var,
+                    format!("the {comp} component runs, but the web client only offers it when {var} is set"),
+                    format!("set {var} to the URL users reach it on"),
+                )
+                .expected(format!("{var} set with the {comp} component"))
+                .found(format!("{var} empty")),
+            );
+        }
+    }
+    out
 }
 
 /// Runs every rule.
 pub fn check(input: &Input<'_>) -> Vec<Violation> {
-    RULES.iter().flat_map(|r| (r.check)(input)).collect()
+    RULES
+        .iter()
+        .flat_map(|r| {
+            (r.check)(input).into_iter().map(|mut v| {
+                v.rule = r.id;
+                v
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -200,12 +702,61 @@ mod tests {
     use super::*;
 
     fn run(pairs: &[(&str, &str)], comps: &[Component]) -> Vec<Violation> {
-        let values = Values::from_pairs(pairs.iter().copied());
+        let mut all = vec![("PUBLIC_URL", "https://meet.example.org:8443")];
+        all.extend_from_slice(pairs);
+        let values = Values::from_pairs(all);
         let components = comps.iter().copied().collect();
         check(&Input {
             values: &values,
             components: &components,
         })
+    }
+
+    /// (rule, level, variable) of each violation.
+    fn ids(out: &[Violation]) -> Vec<(&'static str, Level, &'static str)> {
+        out.iter().map(|v| (v.rule, v.level, v.var)).collect()
+    }
+
+    #[test]
+    fn defaults_with_a_public_url_are_clean() {
+        assert_eq!(run(&[], &[]), vec![]);
+    }
+
+    #[test]
+    fn every_rule_has_a_unique_id_and_summary() {
+        let mut seen = BTreeSet::new();
+        for r in RULES {
+            assert!(seen.insert(r.id), "duplicate rule {}", r.id);
+            assert!(!r.summary.is_empty());
+        }
+    }
+
+    #[test]
+    fn public_url_port_mismatch_warns_and_http_errs() {
+        let out = run(&[("PUBLIC_URL", "https://meet.example.org")], &[]);
+        assert_eq!(ids(&out), [("public-url", Level::Warning, "PUBLIC_URL")]);
+        assert!(out[0].found.as_deref().unwrap().contains("443"));
+        let out = run(
+            &[
+                ("PUBLIC_URL", "http://meet.example.org"),
+                ("HTTPS_PORT", "443"),
+            ],
+            &[],
+        );
+        assert_eq!(ids(&out), [("public-url", Level::Error, "PUBLIC_URL")]);
+        let out = Values::from_pairs([("X", "y")]);
+        let comps = BTreeSet::new();
+        let out = public_url(&Input {
+            values: &out,
+            components: &comps,
+        });
+        assert_eq!(out[0].level, Level::Warning);
+    }
+
+    #[test]
+    fn same_http_and_https_port_is_an_error() {
+        let out = run(&[("HTTP_PORT", "8443")], &[]);
+        assert_eq!(ids(&out), [("http-ports", Level::Error, "HTTPS_PORT")]);
     }
 
     #[test]
@@ -215,43 +766,217 @@ mod tests {
                 ("ENABLE_LETSENCRYPT", "1"),
                 ("HTTP_PORT", "80"),
                 ("HTTPS_PORT", "443"),
+                ("PUBLIC_URL", "https://meet.example.org"),
             ],
             &[],
         );
-        let vars: Vec<_> = out
+        let errors: Vec<_> = out
             .iter()
             .filter(|v| v.level == Level::Error)
             .map(|v| v.var)
             .collect();
-        assert_eq!(vars, ["LETSENCRYPT_DOMAIN", "LETSENCRYPT_EMAIL"]);
+        assert_eq!(errors, ["LETSENCRYPT_DOMAIN", "LETSENCRYPT_EMAIL"]);
         assert!(out.iter().any(|v| v.message.contains("ZeroSSL")));
     }
 
     #[test]
-    fn public_url_port_mismatch_warns() {
+    fn letsencrypt_domain_must_match_public_url() {
         let out = run(
             &[
-                ("PUBLIC_URL", "https://meet.example.org"),
-                ("HTTPS_PORT", "8443"),
-            ],
-            &[],
-        );
-        assert_eq!(out.len(), 1);
-        assert_eq!(out[0].level, Level::Warning);
-        let out = run(
-            &[
-                ("PUBLIC_URL", "http://meet.example.org"),
+                ("ENABLE_LETSENCRYPT", "1"),
+                ("HTTP_PORT", "80"),
                 ("HTTPS_PORT", "443"),
+                ("PUBLIC_URL", "https://meet.example.org"),
+                ("LETSENCRYPT_DOMAIN", "other.example.org"),
+                ("LETSENCRYPT_EMAIL", "a@example.org"),
+                ("LETSENCRYPT_ACME_SERVER", "letsencrypt"),
             ],
             &[],
         );
-        assert_eq!(out[0].level, Level::Error);
+        assert_eq!(
+            ids(&out),
+            [("letsencrypt", Level::Warning, "LETSENCRYPT_DOMAIN")]
+        );
     }
 
     #[test]
-    fn jwt_needs_app_id_and_secret() {
+    fn disable_https_conflicts() {
+        let out = run(
+            &[
+                ("DISABLE_HTTPS", "1"),
+                ("ENABLE_HTTP_REDIRECT", "1"),
+                ("ENABLE_LETSENCRYPT", "1"),
+            ],
+            &[],
+        );
+        assert_eq!(
+            ids(&out),
+            [
+                ("disable-https", Level::Error, "ENABLE_HTTP_REDIRECT"),
+                ("disable-https", Level::Warning, "ENABLE_LETSENCRYPT"),
+            ]
+        );
+    }
+
+    #[test]
+    fn jwt_needs_app_id_and_secret_or_keyserver() {
         let out = run(&[("ENABLE_AUTH", "1"), ("AUTH_TYPE", "jwt")], &[]);
         let vars: Vec<_> = out.iter().map(|v| v.var).collect();
         assert_eq!(vars, ["JWT_APP_ID", "JWT_APP_SECRET"]);
+        let out = run(
+            &[
+                ("ENABLE_AUTH", "1"),
+                ("AUTH_TYPE", "jwt"),
+                ("JWT_APP_ID", "x"),
+                ("JWT_ASAP_KEYSERVER", "https://keys.example.org"),
+            ],
+            &[],
+        );
+        assert_eq!(out, vec![]);
+        let out = run(
+            &[
+                ("ENABLE_AUTH", "true"),
+                ("AUTH_TYPE", "hybrid_matrix_token"),
+            ],
+            &[],
+        );
+        let vars: Vec<_> = out.iter().map(|v| v.var).collect();
+        assert_eq!(vars, ["JWT_APP_ID", "JWT_APP_SECRET", "MATRIX_UVS_URL"]);
+        let out = run(&[("ENABLE_AUTH", "1"), ("AUTH_TYPE", "ldap")], &[]);
+        assert_eq!(ids(&out), [("auth-backend", Level::Error, "LDAP_URL")]);
+    }
+
+    #[test]
+    fn guests_and_auth_type_without_auth_warn() {
+        let out = run(&[("ENABLE_GUESTS", "1"), ("AUTH_TYPE", "jwt")], &[]);
+        assert_eq!(
+            ids(&out),
+            [
+                ("auth-unused", Level::Warning, "ENABLE_GUESTS"),
+                ("auth-unused", Level::Warning, "AUTH_TYPE")
+            ]
+        );
+    }
+
+    #[test]
+    fn jigasi_needs_its_sip_account() {
+        let out = run(&[], &[Component::Jigasi]);
+        let vars: Vec<_> = out.iter().map(|v| v.var).collect();
+        assert_eq!(
+            vars,
+            ["JIGASI_SIP_URI", "JIGASI_SIP_PASSWORD", "JIGASI_SIP_SERVER"]
+        );
+        let out = run(
+            &[
+                ("JIGASI_SIP_URI", "nodomain"),
+                ("JIGASI_SIP_PASSWORD", "x"),
+                ("JIGASI_SIP_SERVER", "sip.example.org"),
+            ],
+            &[Component::Jigasi],
+        );
+        assert_eq!(ids(&out), [("jigasi-sip", Level::Error, "JIGASI_SIP_URI")]);
+        let out = run(&[("JIGASI_DISABLE_SIP", "true")], &[Component::Jigasi]);
+        assert_eq!(out.len(), 3, "the image ignores JIGASI_DISABLE_SIP");
+    }
+
+    #[test]
+    fn jigasi_port_range_must_not_be_empty() {
+        let out = run(&[("JIGASI_PORT_MIN", "30000")], &[]);
+        assert_eq!(
+            ids(&out),
+            [("jigasi-ports", Level::Error, "JIGASI_PORT_MIN")]
+        );
+    }
+
+    #[test]
+    fn recording_and_jibri_go_together() {
+        let out = run(&[("ENABLE_RECORDING", "1")], &[]);
+        assert_eq!(
+            ids(&out),
+            [("recording", Level::Warning, "ENABLE_RECORDING")]
+        );
+        let out = run(&[], &[Component::Jibri]);
+        assert_eq!(
+            ids(&out),
+            [("recording", Level::Warning, "ENABLE_RECORDING")]
+        );
+        assert!(run(&[("ENABLE_RECORDING", "1")], &[Component::Jibri]).is_empty());
+    }
+
+    #[test]
+    fn transcriber_needs_enable_transcriptions() {
+        let out = run(&[], &[Component::Transcriber]);
+        assert_eq!(
+            ids(&out),
+            [("transcription", Level::Error, "ENABLE_TRANSCRIPTIONS")]
+        );
+        let out = run(&[("ENABLE_TRANSCRIPTIONS", "1")], &[]);
+        assert_eq!(
+            ids(&out),
+            [("transcription", Level::Warning, "ENABLE_TRANSCRIPTIONS")]
+        );
+    }
+
+    #[test]
+    fn turn_server_needs_credentials() {
+        let out = run(&[("TURN_HOST", "turn.example.org")], &[]);
+        assert_eq!(ids(&out), [("turn", Level::Error, "TURN_HOST")]);
+        let out = run(
+            &[("TURN_HOST", "turn.example.org"), ("TURN_USERNAME", "u")],
+            &[],
+        );
+        assert_eq!(ids(&out), [("turn", Level::Error, "TURN_PASSWORD")]);
+        assert!(run(&[("TURN_CREDENTIALS", "0123456789abcdef")], &[]).is_empty());
+        let out = run(&[("TURN_USERNAME", "u"), ("TURN_PASSWORD", "p")], &[]);
+        assert_eq!(ids(&out), [("turn", Level::Warning, "TURN_USERNAME")]);
+        assert!(run(
+            &[("TURN_CREDENTIALS", "0123456789abcdef")],
+            &[Component::Turn]
+        )
+        .is_empty());
+    }
+
+    #[test]
+    fn jvb_port_range_must_fit() {
+        let out = run(&[("JVB_PORT", "65535"), ("JVB_INSTANCES", "2")], &[]);
+        assert_eq!(ids(&out), [("jvb-ports", Level::Error, "JVB_PORT")]);
+        assert!(out[0].fix.contains("65534"));
+        assert!(run(&[("JVB_PORT", "65535")], &[]).is_empty());
+    }
+
+    #[test]
+    fn xmpp_domains_must_differ() {
+        let out = run(&[("XMPP_GUEST_DOMAIN", "meet.jitsi")], &[]);
+        assert_eq!(
+            ids(&out),
+            [("xmpp-domains", Level::Error, "XMPP_GUEST_DOMAIN")]
+        );
+        assert!(out[0].expected.as_deref().unwrap().contains("XMPP_DOMAIN"));
+    }
+
+    #[test]
+    fn unpinned_image_version_warns() {
+        let out = run(&[("JITSI_IMAGE_VERSION", "latest")], &[]);
+        assert_eq!(
+            ids(&out),
+            [("image-version", Level::Warning, "JITSI_IMAGE_VERSION")]
+        );
+        assert!(run(&[("JITSI_IMAGE_VERSION", PINNED_IMAGE_VERSION)], &[]).is_empty());
+    }
+
+    #[test]
+    fn etherpad_and_whiteboard_need_public_urls() {
+        let out = run(&[], &[Component::Etherpad, Component::Whiteboard]);
+        assert_eq!(
+            ids(&out),
+            [
+                ("shared-document", Level::Warning, "ETHERPAD_PUBLIC_URL"),
+                (
+                    "shared-document",
+                    Level::Warning,
+                    "WHITEBOARD_COLLAB_SERVER_PUBLIC_URL"
+                ),
+            ]
+        );
     }
 }
