@@ -298,16 +298,21 @@ fn sentry(stack: &Stack, env: &mut BTreeMap<String, String>, var: &str) {
 /// `./generated/<instance>/<file>:<target>:ro` for every delivery row of
 /// `kind`; [`mounts::EMPTY`] rows mount the shared empty file.
 fn generated_mounts(kind: &str, instance: &str) -> Vec<String> {
-    mounts::for_service(kind)
-        .map(|m| {
-            let src = if m.file == mounts::EMPTY {
-                format!("./{GENERATED_DIR}/{}", mounts::EMPTY)
-            } else {
-                format!("./{GENERATED_DIR}/{instance}/{}", m.file)
-            };
-            format!("{src}:{}:ro", m.target)
-        })
+    rows()
+        .iter()
+        .filter(|m| m.service == kind)
+        .map(|m| m.volume(instance))
         .collect()
+}
+
+/// The delivery table; unit tests swap in synthetic rows, since the real
+/// rows are added by the service modules.
+fn rows() -> &'static [mounts::Mount] {
+    #[cfg(test)]
+    if let Some(rows) = tests::ROWS.with(|r| r.get()) {
+        return rows;
+    }
+    mounts::MOUNTS
 }
 
 fn port(stack: &Stack, name: &str, fallback: u16) -> u16 {
@@ -395,6 +400,12 @@ fn core(stack: &Stack) -> ComposeFile {
         .extend(generated_mounts("prosody", "prosody"));
     prosody.labels = labels("prosody");
     prosody.environment = environment(stack, &[Svc::Prosody]);
+    // The image's healthcheck.sh reads it from the container environment
+    // (`docker exec` does not see the boot script's defaults).
+    prosody.environment.insert(
+        "PROSODY_HTTP_PORT".into(),
+        port(stack, "PROSODY_HTTP_PORT", 5280).to_string(),
+    );
     prosody.healthcheck = healthcheck(&["CMD", "/usr/local/bin/healthcheck.sh"], "30s");
     prosody.networks = on_network(vec![literal(xmpp_server)]);
     f.services.insert("prosody".into(), prosody);
@@ -507,6 +518,8 @@ fn transcriber(stack: &Stack) -> ComposeFile {
         &[Svc::Transcriber, Svc::Jigasi],
         "transcriber",
     );
+    // The SIP account is jigasi's, not the transcriber's.
+    s.environment.retain(|k, _| !k.starts_with("JIGASI_SIP_"));
     s.volumes.insert(
         1,
         config_vol("storage/transcripts", "/tmp/transcripts", "z"),
@@ -557,7 +570,10 @@ fn turn(stack: &Stack) -> ComposeFile {
         "--log-file=stdout".into(),
     ];
     s.volumes = generated_mounts("turn", "turn");
-    if !mounts::for_service("turn").any(|m| m.target == TURN_CONF_TARGET) {
+    if !rows()
+        .iter()
+        .any(|m| m.service == "turn" && m.target == TURN_CONF_TARGET)
+    {
         s.volumes.push(format!(
             "./{GENERATED_DIR}/turn/turnserver.conf:{TURN_CONF_TARGET}:ro"
         ));
@@ -725,8 +741,72 @@ mod tests {
     use super::*;
     use crate::config::Values;
     use crate::envfile::EnvFile;
+    use crate::render::mounts::{Mount, EMPTY};
+    use std::cell::Cell;
     use std::collections::BTreeSet;
     use std::path::PathBuf;
+
+    thread_local! {
+        pub(super) static ROWS: Cell<Option<&'static [Mount]>> = const { Cell::new(None) };
+    }
+
+    /// One synthetic row per service kind, plus an EMPTY row.
+    static SYNTHETIC: &[Mount] = &[
+        Mount {
+            service: "web",
+            file: "a.js",
+            target: "/defaults/a.js",
+            note: "",
+        },
+        Mount {
+            service: "web",
+            file: EMPTY,
+            target: "/defaults/b.js",
+            note: "",
+        },
+        Mount {
+            service: "prosody",
+            file: "p.lua",
+            target: "/defaults/p.lua",
+            note: "",
+        },
+        Mount {
+            service: "jicofo",
+            file: "j.conf",
+            target: "/defaults/j.conf",
+            note: "",
+        },
+        Mount {
+            service: "jvb",
+            file: "jvb.conf",
+            target: "/defaults/jvb.conf",
+            note: "",
+        },
+        Mount {
+            service: "jibri",
+            file: "jibri.conf",
+            target: "/defaults/jibri.conf",
+            note: "",
+        },
+        Mount {
+            service: "jigasi",
+            file: "s.properties",
+            target: "/defaults/s.properties",
+            note: "",
+        },
+        Mount {
+            service: "transcriber",
+            file: "t.properties",
+            target: "/defaults/t.properties",
+            note: "",
+        },
+        Mount {
+            service: "turn",
+            file: "turnserver.conf",
+            target: TURN_CONF_TARGET,
+            note: "",
+        },
+    ];
 
     fn stack(pairs: &[(&str, &str)], components: &[Component]) -> Stack {
         Stack {
@@ -775,42 +855,79 @@ mod tests {
         assert_eq!(jvb_instances(&one)[0].instance_id, None);
     }
 
+    fn services(s: &Stack) -> BTreeMap<String, Vec<String>> {
+        build(s)
+            .into_values()
+            .flat_map(|f| f.services.into_iter().map(|(k, v)| (k, v.volumes)))
+            .collect()
+    }
+
     #[test]
     fn every_mount_row_is_mounted_for_every_instance() {
         let s = stack(
             &[("JVB_INSTANCES", "2"), ("JIBRI_INSTANCES", "2")],
             Component::ALL,
         );
-        let files = build(&s);
-        let services: BTreeMap<&str, &Service> = files
-            .values()
-            .flat_map(|f| f.services.iter().map(|(k, v)| (k.as_str(), v)))
-            .collect();
+        // The real table, whatever rows it has by now.
+        let real = services(&s);
         for m in mounts::MOUNTS {
-            let instances: Vec<String> = match m.service {
+            let names: Vec<String> = match m.service {
                 "jvb" | "jibri" => s.instances(m.service).into_iter().map(|i| i.name).collect(),
                 other => vec![other.to_string()],
             };
-            for inst in instances {
-                let svc = services
-                    .get(inst.as_str())
-                    .unwrap_or_else(|| panic!("no service {inst} for mount row {m:?}"));
-                let want = generated_mounts(m.service, &inst);
-                for w in want {
-                    assert!(svc.volumes.contains(&w), "{inst} lacks {w}");
-                }
+            for inst in names {
+                let vols = real
+                    .get(&inst)
+                    .unwrap_or_else(|| panic!("no service {inst} for {m:?}"));
+                assert!(vols.contains(&m.volume(&inst)), "{inst} lacks {m:?}");
             }
         }
-        // The mechanism itself, on a row that exists in every build.
-        let conf = format!(":{TURN_CONF_TARGET}:ro");
-        assert!(
-            services["turn"]
-                .volumes
-                .iter()
-                .any(|v| v.starts_with("./generated/turn/") && v.ends_with(&conf)),
-            "{:?}",
-            services["turn"].volumes
+        // The mechanism, on synthetic rows.
+        ROWS.with(|r| r.set(Some(SYNTHETIC)));
+        let got = services(&s);
+        ROWS.with(|r| r.set(None));
+        let has = |svc: &str, v: &str| {
+            assert!(
+                got[svc].iter().any(|x| x == v),
+                "{svc}: {v} not in {:?}",
+                got[svc]
+            );
+        };
+        has("web", "./generated/web/a.js:/defaults/a.js:ro");
+        has("web", "./generated/empty:/defaults/b.js:ro");
+        has("prosody", "./generated/prosody/p.lua:/defaults/p.lua:ro");
+        has("jicofo", "./generated/jicofo/j.conf:/defaults/j.conf:ro");
+        has("jvb", "./generated/jvb/jvb.conf:/defaults/jvb.conf:ro");
+        has("jvb-2", "./generated/jvb-2/jvb.conf:/defaults/jvb.conf:ro");
+        has(
+            "jibri-2",
+            "./generated/jibri-2/jibri.conf:/defaults/jibri.conf:ro",
         );
+        has(
+            "jigasi",
+            "./generated/jigasi/s.properties:/defaults/s.properties:ro",
+        );
+        has(
+            "transcriber",
+            "./generated/transcriber/t.properties:/defaults/t.properties:ro",
+        );
+        // The row replaces the fallback: mounted exactly once.
+        let turn: Vec<_> = got["turn"]
+            .iter()
+            .filter(|v| v.contains(TURN_CONF_TARGET))
+            .collect();
+        assert_eq!(
+            turn,
+            ["./generated/turn/turnserver.conf:/etc/coturn/turnserver.conf:ro"]
+        );
+        // No row leaks into another service.
+        assert!(!got["jicofo"].iter().any(|v| v.contains("jvb.conf")));
+    }
+
+    #[test]
+    fn prosody_healthcheck_has_its_port() {
+        let env = &build(&stack(&[], &[]))["docker-compose.yml"].services["prosody"].environment;
+        assert_eq!(env["PROSODY_HTTP_PORT"], "5280");
     }
 
     #[test]
