@@ -45,8 +45,13 @@ pub struct ComposeFile {
     pub services: BTreeMap<String, Service>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub networks: BTreeMap<String, Network>,
+    /// Named volumes (third-party images whose uid is not the Jitsi images'
+    /// 1000: Docker initialises a named volume with the image's ownership).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub volumes: BTreeMap<String, Network>,
 }
 
+/// A top-level network or volume with default settings.
 #[derive(Debug, Default, Serialize)]
 pub struct Network {}
 
@@ -583,7 +588,8 @@ fn turn(stack: &Stack) -> ComposeFile {
 }
 
 /// Prometheus and Grafana, bound to the host's loopback (Grafana starts with
-/// admin/admin: reach both through an SSH tunnel or a proxy).
+/// admin/admin: reach both through an SSH tunnel or a proxy). Their data
+/// lives in named volumes (see [`ComposeFile::volumes`]).
 fn monitoring(stack: &Stack) -> ComposeFile {
     let mut f = ComposeFile::default();
     let mut p = base_service(stack, PROMETHEUS_IMAGE);
@@ -591,7 +597,7 @@ fn monitoring(stack: &Stack) -> ComposeFile {
     p.ports = vec!["127.0.0.1:9090:9090".into()];
     p.volumes = vec![
         format!("./{GENERATED_DIR}/prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro"),
-        config_vol("prometheus", "/prometheus", "Z"),
+        "prometheus-data:/prometheus".into(),
     ];
     p.networks = on_network(vec![]);
     f.services.insert("prometheus".into(), p);
@@ -607,13 +613,14 @@ fn monitoring(stack: &Stack) -> ComposeFile {
     );
     g.ports = vec!["127.0.0.1:3000:3000".into()];
     g.volumes = vec![
-        config_vol("grafana", "/var/lib/grafana", "Z"),
+        "grafana-data:/var/lib/grafana".into(),
         format!(
             "./{GENERATED_DIR}/grafana/datasources.yml:/etc/grafana/provisioning/datasources/jitsi-stack.yml:ro"
         ),
     ];
     g.networks = on_network(vec![]);
     f.services.insert("grafana".into(), g);
+    f.volumes = named(&["prometheus-data", "grafana-data"]);
     f
 }
 
@@ -623,7 +630,7 @@ fn log_analyser(stack: &Stack) -> ComposeFile {
     let mut l = base_service(stack, LOKI_IMAGE);
     l.command = vec!["-config.file=/etc/loki/local-config.yaml".into()];
     l.ports = vec!["127.0.0.1:3100:3100".into()];
-    l.volumes = vec![config_vol("loki", "/loki", "Z")];
+    l.volumes = vec!["loki-data:/loki".into()];
     l.networks = on_network(vec![]);
     f.services.insert("loki".into(), l);
 
@@ -636,14 +643,19 @@ fn log_analyser(stack: &Stack) -> ComposeFile {
     ];
     o.networks = on_network(vec![]);
     f.services.insert("otel".into(), o);
+    f.volumes = named(&["loki-data"]);
     f
 }
 
 fn one(name: &str, s: Service) -> ComposeFile {
     ComposeFile {
         services: BTreeMap::from([(name.to_string(), s)]),
-        networks: BTreeMap::new(),
+        ..ComposeFile::default()
     }
+}
+
+fn named(names: &[&str]) -> BTreeMap<String, Network> {
+    names.iter().map(|n| (n.to_string(), Network {})).collect()
 }
 
 /// Every compose file of the stack, keyed by file name.

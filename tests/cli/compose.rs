@@ -554,3 +554,32 @@ fn failed_render_keeps_previous_and_config_untouched() {
     assert!(run.read("docker-compose.yml").contains("9443:8443"));
     assert_eq!(config_before, snapshot(&run.path().join("config")));
 }
+
+/// Golden files: a reviewer sees exactly what a change does to the output.
+/// `JITSI_UPDATE_GOLDEN=1 cargo test --test cli compose::golden` rewrites them.
+#[test]
+fn golden_files() {
+    let run = init_stack(
+        &[("JVB_INSTANCES", "2"), ("DEFAULT_LANGUAGE", "'de$x'")],
+        &["jibri", "turn"],
+    );
+    let run = Test::again(run).args(["render"]).run();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cli/compose/golden");
+    for f in ["docker-compose.yml", "jibri.yml", "turn.yml"] {
+        let got = run.read(f);
+        let path = dir.join(f);
+        if std::env::var_os("JITSI_UPDATE_GOLDEN").is_some() {
+            fs::create_dir_all(&dir).unwrap();
+            fs::write(&path, &got).unwrap();
+            continue;
+        }
+        let want = fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}; run with JITSI_UPDATE_GOLDEN=1", path.display()));
+        assert!(
+            got == want,
+            "{f} differs from {}; if intended, run with JITSI_UPDATE_GOLDEN=1\n{}",
+            path.display(),
+            similar::TextDiff::from_lines(&want, &got).unified_diff()
+        );
+    }
+}
