@@ -678,30 +678,30 @@ pub fn build(stack: &Stack) -> BTreeMap<String, ComposeFile> {
     files
 }
 
-fn with_note(yaml: &str) -> String {
-    format!("# {GENERATED_NOTE}\n{yaml}")
+fn with_note<T: Serialize>(value: &T) -> Result<String> {
+    crate::yaml::to_string_with_comment(GENERATED_NOTE, value)
 }
 
 /// Renders the compose files, `generated/empty` and the monitoring configs.
 pub fn render(stack: &Stack, out: &mut Output) -> Result<()> {
     for (name, file) in build(stack) {
-        out.add(name, with_note(&crate::yaml::to_string(&file)?));
+        out.add(name, with_note(&file)?);
     }
     out.add(format!("{GENERATED_DIR}/{}", mounts::EMPTY), String::new());
     if stack.has(Component::Monitoring) {
         out.add(
             format!("{GENERATED_DIR}/prometheus/prometheus.yml"),
-            with_note(&crate::yaml::to_string(&prometheus_config(stack))?),
+            with_note(&prometheus_config(stack))?,
         );
         out.add(
             format!("{GENERATED_DIR}/grafana/datasources.yml"),
-            with_note(&crate::yaml::to_string(&grafana_datasources(stack))?),
+            with_note(&grafana_datasources(stack))?,
         );
     }
     if stack.has(Component::LogAnalyser) {
         out.add(
             format!("{GENERATED_DIR}/otel/config.yaml"),
-            with_note(&crate::yaml::to_string(&otel_config())?),
+            with_note(&otel_config())?,
         );
     }
     Ok(())
