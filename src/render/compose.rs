@@ -123,7 +123,9 @@ pub struct JvbInstance {
 }
 
 /// One recorder: its instance id (also its MUC nickname) and the
-/// CONFIG-relative directory holding its recordings.
+/// CONFIG-relative directory holding its recordings: `storage/<service>`
+/// (`storage/jibri`, `storage/jibri-2`, ...), so the first recorder keeps
+/// its directory when more are added.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JibriInstance {
     pub instance: Instance,
@@ -168,7 +170,7 @@ pub fn jibri_instances(stack: &Stack) -> Vec<JibriInstance> {
     all.into_iter()
         .map(|i| JibriInstance {
             instance_id: instance_id(stack, "JIBRI_INSTANCE_ID", &i, n),
-            storage_dir: format!("storage/jibri/{}", i.name),
+            storage_dir: format!("storage/{}", i.name),
             instance: i,
         })
         .collect()
@@ -943,6 +945,17 @@ mod tests {
     }
 
     #[test]
+    fn single_instances_use_the_tree_init_creates() {
+        let s = stack(&[], Component::ALL);
+        for d in config_dirs(&s) {
+            assert!(
+                crate::commands::init::CONFIG_TREE.contains(&d.as_str()),
+                "{d} is mounted but `init` does not create it"
+            );
+        }
+    }
+
+    #[test]
     fn config_dirs_cover_instances() {
         let s = stack(&[("JVB_INSTANCES", "2")], &[Component::Jibri]);
         let dirs = config_dirs(&s);
@@ -950,7 +963,7 @@ mod tests {
             "jvb",
             "jvb-2",
             "jibri",
-            "storage/jibri/jibri",
+            "storage/jibri",
             "web",
             "prosody/config",
         ] {

@@ -380,14 +380,7 @@ fn several_bridges_and_recorders() {
             .find(|(_, t)| t == "/storage")
             .unwrap()
             .0;
-        assert_eq!(
-            rec,
-            config
-                .join("storage/jibri")
-                .join(name)
-                .display()
-                .to_string()
-        );
+        assert_eq!(rec, config.join("storage").join(name).display().to_string());
         recordings.push(rec);
     }
     assert_ne!(recordings[0], recordings[1]);
