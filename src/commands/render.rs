@@ -34,14 +34,16 @@ pub fn prepare(dir: &Path, with: &[String], write: bool) -> Result<(Stack, rende
     }
     let out = render::render_all(&stack)?;
     if write {
-        record_compose_settings(&mut stack)?;
+        // Files first: .env then never names compose files that do not exist.
         render::write(&stack, &out)?;
+        record_compose_settings(&mut stack)?;
     }
     Ok((stack, out))
 }
 
 /// Records the component set and Compose file list in .env, so later
-/// commands and plain `docker compose` use the same files.
+/// commands and plain `docker compose` use the same files. Writes `.env`
+/// only when one of them changed (it holds the secrets: no needless rewrite).
 fn record_compose_settings(stack: &mut Stack) -> Result<()> {
     let with: Vec<&str> = stack.components.iter().map(|c| c.name()).collect();
     let wanted = [

@@ -294,9 +294,33 @@ pub fn write(stack: &Stack, out: &Output) -> Result<()> {
         if f.path.starts_with(GENERATED_DIR) {
             continue;
         }
-        crate::fsutil::atomic_write(&stack.dir.join(&f.path), f.contents.as_bytes(), 0o644)?;
+        // Unchanged files keep their mtime (and a watcher sees no change).
+        let target = stack.dir.join(&f.path);
+        if fs::read(&target).ok().as_deref() == Some(f.contents.as_bytes()) {
+            continue;
+        }
+        crate::fsutil::atomic_write(&target, f.contents.as_bytes(), 0o644)?;
+    }
+    for stale in stale_overlays(stack, out) {
+        fs::remove_file(&stale).with_context(|| format!("removing {}", stale.display()))?;
     }
     Ok(())
+}
+
+/// Overlays of components no longer enabled that an earlier render wrote
+/// (recognised by the generated header, so a user's own file is kept).
+fn stale_overlays(stack: &Stack, out: &Output) -> Vec<PathBuf> {
+    crate::config::Component::ALL
+        .iter()
+        .map(|c| PathBuf::from(c.compose_file()))
+        .filter(|rel| !out.files.iter().any(|f| &f.path == rel))
+        .map(|rel| stack.dir.join(rel))
+        .filter(|p| {
+            fs::read_to_string(p)
+                .map(|t| t.lines().next() == Some(format!("# {GENERATED_NOTE}").as_str()))
+                .unwrap_or(false)
+        })
+        .collect()
 }
 
 fn set_mode(path: &Path, mode: u32) -> Result<()> {
@@ -323,6 +347,13 @@ pub fn diff(stack: &Stack, out: &Output) -> String {
                     .to_string(),
             );
         }
+    }
+    for stale in stale_overlays(stack, out) {
+        let rel = stale.strip_prefix(&stack.dir).unwrap_or(&stale);
+        text.push_str(&format!(
+            "Only on disk, would be removed: {}\n",
+            rel.display()
+        ));
     }
     let gen = stack.dir.join(GENERATED_DIR);
     for path in walk(&gen) {

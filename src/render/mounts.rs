@@ -7,6 +7,12 @@
 //! instances (`jvb-2`, `jibri-3`) each instance has its own directory.
 //! Where an image concatenates several templates into one file, the whole
 //! file is mounted on the first and [`EMPTY`] on the others.
+//!
+//! How a row becomes a mount (`render::compose`): for every instance of the
+//! row's service (`jvb`, `jvb-2`, ...) the service gets the volume
+//! `./generated/<instance>/<file>:<target>:ro` ([`Mount::volume`]). Rows of
+//! one service must have distinct targets (Compose rejects a target mounted
+//! twice); the unit tests below check that for every row anyone adds.
 
 use serde::Serialize;
 
@@ -45,7 +51,65 @@ pub static MOUNTS: &[Mount] = &[
     // --- end turn ---
 ];
 
+impl Mount {
+    /// Host path, relative to the stack directory, for one instance.
+    pub fn source(&self, instance: &str) -> String {
+        if self.file == EMPTY {
+            format!("./generated/{EMPTY}")
+        } else {
+            format!("./generated/{instance}/{}", self.file)
+        }
+    }
+
+    /// The Compose short-syntax volume (read-only) for one instance.
+    pub fn volume(&self, instance: &str) -> String {
+        format!("{}:{}:ro", self.source(instance), self.target)
+    }
+}
+
 /// The rows for a service kind.
 pub fn for_service(service: &str) -> impl Iterator<Item = &'static Mount> + '_ {
     MOUNTS.iter().filter(move |m| m.service == service)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn rows_are_well_formed() {
+        let mut seen = BTreeSet::new();
+        for m in MOUNTS {
+            assert!(m.target.starts_with('/'), "{m:?}: target must be absolute");
+            assert!(
+                !m.file.is_empty() && !m.file.starts_with('/') && !m.file.contains(".."),
+                "{m:?}: file must be a plain relative path"
+            );
+            assert!(
+                !m.target.contains(':') && !m.file.contains(':'),
+                "{m:?}: ':' breaks the volume syntax"
+            );
+            assert!(
+                seen.insert((m.service, m.target)),
+                "{m:?}: target mounted twice"
+            );
+        }
+    }
+
+    #[test]
+    fn volume_syntax() {
+        let m = Mount {
+            service: "jvb",
+            file: "jvb.conf",
+            target: "/defaults/jvb.conf",
+            note: "",
+        };
+        assert_eq!(
+            m.volume("jvb-2"),
+            "./generated/jvb-2/jvb.conf:/defaults/jvb.conf:ro"
+        );
+        let e = Mount { file: EMPTY, ..m };
+        assert_eq!(e.volume("jvb-2"), "./generated/empty:/defaults/jvb.conf:ro");
+    }
 }
