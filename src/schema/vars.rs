@@ -490,7 +490,7 @@ pub static VARS: &[Var] = &[
     v("PROSODY_VISITORS_MUC_PREFIX", TEXT, G::Visitors, &[Jicofo, Prosody], "MUC prefix on visitor nodes.").default("muc"),
     v("PROSODY_VISITORS_S2S_VHOSTS", LIST, G::Visitors, PROSODY, "Extra virtual hosts visitor nodes may connect to."),
     v("PROSODY_VISITOR_INDEX", COUNT, G::Visitors, PROSODY, "Index of this visitor node (v0, v1, ...).").default("0"),
-    v("PUBLIC_URL", URL, G::Basic, &[Jigasi, Prosody, Web], "Address users open in the browser, such as https://meet.example.org.").default("https://localhost:8443"),
+    v("PUBLIC_URL", URL, G::Basic, &[Jibri, Jigasi, Prosody, Transcriber, Web], "Address users open in the browser, such as https://meet.example.org.").default("https://localhost:8443"),
     v("RELEASE_NUMBER", TEXT, G::Advanced, PROSODY, "Release number prosody reports."),
     v("RESOLUTION", int(144, 4320), G::Media, WEB, "Preferred video height.").default("720"),
     v("RESOLUTION_MIN", int(90, 4320), G::Media, WEB, "Lowest video height.").default("180"),

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const JIGASI_SIP: &[(&str, &str)] = &[
-    ("JIGASI_SIP_URI", "https://sip.example.org"),
+    ("JIGASI_SIP_URI", "jitsi@sip.example.org"),
     ("JIGASI_SIP_PASSWORD", "sip-password-long-enough"),
     ("JIGASI_SIP_SERVER", "sip.example.org"),
 ];
@@ -243,10 +243,10 @@ fn image_version_follows_env() {
 #[test]
 fn every_overlay_alone() {
     for c in jitsi_stack::config::Component::ALL {
-        let extra: &[(&str, &str)] = if c.name() == "jigasi" {
-            JIGASI_SIP
-        } else {
-            &[]
+        let extra: &[(&str, &str)] = match c.name() {
+            "jigasi" => JIGASI_SIP,
+            "transcriber" => &[("ENABLE_TRANSCRIPTIONS", "1")],
+            _ => &[],
         };
         let mut run = init_stack(extra, &[]);
         let path = run.path().join(".env");
@@ -274,6 +274,7 @@ fn every_overlay_alone() {
 #[test]
 fn all_overlays() {
     let mut extra = JIGASI_SIP.to_vec();
+    extra.push(("ENABLE_TRANSCRIPTIONS", "1"));
     extra.push((
         "JIBRI_RECORDER_PASSWORD",
         "rec-pass-with-$-and-\"quotes\"-x",
