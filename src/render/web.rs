@@ -440,28 +440,33 @@ fn config_js(stack: &Stack) -> Result<(Hosts, Json)> {
         }
     }
     for codec in ["AV1", "H264", "VP8", "VP9"] {
-        for level in ["LOW", "STANDARD", "HIGH", "FULL", "ULTRA", "SS_HIGH"] {
+        for (level, key) in [
+            ("LOW", "low"),
+            ("STANDARD", "standard"),
+            ("HIGH", "high"),
+            ("FULL", "full"),
+            ("ULTRA", "ultra"),
+            ("SS_HIGH", "ssHigh"),
+        ] {
             let var = format!("VIDEOQUALITY_BITRATE_{codec}_{level}");
             if let Some(raw) = v.raw(&var) {
                 let n: i64 = raw
                     .trim()
                     .parse()
                     .with_context(|| format!("{var}: expected a bitrate in bps, found {raw:?}"))?;
-                let key = match level {
-                    "SS_HIGH" => "ssHigh".to_string(),
-                    l => l.to_ascii_lowercase(),
-                };
                 set(
                     &mut c,
-                    &format!(
-                        "videoQuality.{}.maxBitratesVideo.{key}",
-                        codec.to_ascii_lowercase()
-                    ),
+                    &format!("videoQuality.maxBitratesVideo.{codec}.{key}"),
                     json!(n),
                 );
             }
         }
     }
+    set(
+        &mut c,
+        "videoQuality.enableAdaptiveMode",
+        json!(bool_or(v, "ENABLE_ADAPTIVE_MODE", true)),
+    );
 
     // Audio.
     set(
@@ -473,6 +478,11 @@ fn config_js(stack: &Stack) -> Result<(Hosts, Json)> {
         &mut c,
         "enableTalkWhileMuted",
         json!(v.bool("ENABLE_TALK_WHILE_MUTED")),
+    );
+    set(
+        &mut c,
+        "disableAGC",
+        json!(!bool_or(v, "ENABLE_AUTOMATIC_GAIN_CONTROL", true)),
     );
     set(
         &mut c,
@@ -716,8 +726,8 @@ fn config_js(stack: &Stack) -> Result<(Hosts, Json)> {
     }
     set(
         &mut c,
-        "welcomePage.disabled",
-        json!(!bool_or(v, "ENABLE_WELCOME_PAGE", true)),
+        "enableWelcomePage",
+        json!(bool_or(v, "ENABLE_WELCOME_PAGE", true)),
     );
     set(
         &mut c,
@@ -842,15 +852,15 @@ fn config_js(stack: &Stack) -> Result<(Hosts, Json)> {
     );
     set(
         &mut c,
-        "disablePrivateChat",
+        "remoteVideoMenu.disablePrivateChat",
         json!(v.bool("DISABLE_PRIVATE_CHAT")),
     );
-    if v.bool("ENABLE_E2EPING") {
-        set(&mut c, "e2eping.enabled", json!(true));
+    set(&mut c, "e2eping.enabled", json!(v.bool("ENABLE_E2EPING")));
+    {
         for (var, key) in [
             ("E2EPING_NUM_REQUESTS", "numRequests"),
             ("E2EPING_MAX_CONFERENCE_SIZE", "maxConferenceSize"),
-            ("E2EPING_MAX_MESSAGE_PER_SECOND", "maxMessagesPerSecond"),
+            ("E2EPING_MAX_MESSAGE_PER_SECOND", "maxMessagePerSecond"),
         ] {
             if let Some(raw) = v.get(var) {
                 let n: i64 = raw

@@ -610,3 +610,80 @@ fn mount_rows_cover_every_web_file() {
         );
     }
 }
+
+#[test]
+fn settings_values_reach_config_js() {
+    let banner = r#"{"url":"https://example.org/ext","edgeUrl":"https://example.org/edge","chromeExtensionsInfo":[{"id":"abc","path":"x"}]}"#;
+    let run = rendered(
+        &[
+            ("RESOLUTION", "1080"),
+            ("START_AUDIO_MUTED", "3"),
+            ("ENABLE_P2P", "0"),
+            ("ENABLE_WELCOME_PAGE", "0"),
+            ("ENABLE_AUTOMATIC_GAIN_CONTROL", "0"),
+            ("VIDEOQUALITY_BITRATE_VP9_LOW", "100000"),
+            ("VIDEOQUALITY_BITRATE_VP9_SS_HIGH", "2500000"),
+            ("CODEC_ORDER_JVB", "['VP9', 'AV1' ,'VP8']"),
+            ("TRANSLATION_LANGUAGES", "['de','fr']"),
+            (
+                "P2P_STUN_SERVERS",
+                "stun:a.example.org:443, stun:b.example.org:3478",
+            ),
+            ("CHROME_EXTENSION_BANNER_JSON", banner),
+            ("ROOM_PASSWORD_DIGITS", "1"),
+            ("HIDE_PREMEETING_BUTTONS", "microphone, camera"),
+            ("ENABLE_E2EPING", "1"),
+            ("E2EPING_NUM_REQUESTS", "5"),
+        ],
+        &[],
+    );
+    let c = config_of(&run);
+    assert_eq!(c["resolution"], 1080);
+    assert_eq!(c["constraints"]["video"]["height"]["ideal"], 1080);
+    assert_eq!(c["startAudioMuted"], 3);
+    assert_eq!(c["p2p"]["enabled"], false);
+    assert_eq!(c["enableWelcomePage"], false);
+    assert_eq!(c["disableAGC"], true);
+    assert_eq!(c["videoQuality"]["maxBitratesVideo"]["VP9"]["low"], 100000);
+    assert_eq!(
+        c["videoQuality"]["maxBitratesVideo"]["VP9"]["ssHigh"],
+        2500000
+    );
+    assert_eq!(
+        c["videoQuality"]["codecPreferenceOrder"],
+        serde_json::json!(["VP9", "AV1", "VP8"])
+    );
+    assert_eq!(
+        c["transcription"]["translationLanguages"],
+        serde_json::json!(["de", "fr"])
+    );
+    assert_eq!(
+        c["p2p"]["stunServers"],
+        serde_json::json!([{"urls": "stun:a.example.org:443"}, {"urls": "stun:b.example.org:3478"}])
+    );
+    let want: Json = serde_json::from_str(banner).unwrap();
+    assert_eq!(c["chromeExtensionBanner"], want);
+    // The schema types it boolean (reported); the image pastes the raw value.
+    assert_eq!(c["roomPasswordNumberOfDigits"], 1);
+    assert_eq!(
+        c["hiddenPremeetingButtons"],
+        serde_json::json!(["microphone", "camera"])
+    );
+    assert_eq!(c["e2eping"]["enabled"], true);
+    assert_eq!(c["e2eping"]["numRequests"], 5);
+}
+
+#[test]
+fn invalid_banner_json_is_refused() {
+    let run = init_stack(
+        &[("CHROME_EXTENSION_BANNER_JSON", "'{\"url\": alert(1)}'")],
+        &[],
+    );
+    let run = Test::again(run).args(["render"]).status(1).run();
+    assert!(
+        run.stderr.contains("CHROME_EXTENSION_BANNER_JSON"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.exists("generated"));
+}
