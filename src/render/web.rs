@@ -400,11 +400,9 @@ fn config_js(stack: &Stack) -> Result<(Hosts, Json)> {
         "constraints.video.width",
         json!({"ideal": width, "max": width, "min": width_min}),
     );
-    set(
-        &mut c,
-        "disableSimulcast",
-        json!(!bool_or(v, "ENABLE_SIMULCAST", true)),
-    );
+    if !bool_or(v, "ENABLE_SIMULCAST", true) {
+        set(&mut c, "disableSimulcast", json!(true));
+    }
     set(
         &mut c,
         "startVideoMuted",
@@ -417,12 +415,24 @@ fn config_js(stack: &Stack) -> Result<(Hosts, Json)> {
     );
     set(
         &mut c,
-        "desktopSharingFrameRate",
+        "flags",
         json!({
-            "min": int(v, "DESKTOP_SHARING_FRAMERATE_MIN", 5)?,
-            "max": int(v, "DESKTOP_SHARING_FRAMERATE_MAX", 5)?,
+            "sourceNameSignaling": true,
+            "sendMultipleVideoStreams": true,
+            "receiveMultipleVideoStreams": true,
         }),
     );
+    // The image sets a fixed frame rate only when automatic is off.
+    if !bool_or(v, "DESKTOP_SHARING_FRAMERATE_AUTO", true) {
+        set(
+            &mut c,
+            "desktopSharingFrameRate",
+            json!({
+                "min": int(v, "DESKTOP_SHARING_FRAMERATE_MIN", 5)?,
+                "max": int(v, "DESKTOP_SHARING_FRAMERATE_MAX", 5)?,
+            }),
+        );
+    }
     if let Some(codec) = text(v, "VIDEOQUALITY_PREFERRED_CODEC") {
         set(&mut c, "videoQuality.preferredCodec", json!(codec));
     }
@@ -444,8 +454,8 @@ fn config_js(stack: &Stack) -> Result<(Hosts, Json)> {
             ("LOW", "low"),
             ("STANDARD", "standard"),
             ("HIGH", "high"),
-            ("FULL", "full"),
-            ("ULTRA", "ultra"),
+            ("FULL", "fullHd"),
+            ("ULTRA", "ultraHd"),
             ("SS_HIGH", "ssHigh"),
         ] {
             let var = format!("VIDEOQUALITY_BITRATE_{codec}_{level}");
@@ -456,7 +466,7 @@ fn config_js(stack: &Stack) -> Result<(Hosts, Json)> {
                     .with_context(|| format!("{var}: expected a bitrate in bps, found {raw:?}"))?;
                 set(
                     &mut c,
-                    &format!("videoQuality.maxBitratesVideo.{codec}.{key}"),
+                    &format!("videoQuality.{}.{key}", codec.to_ascii_lowercase()),
                     json!(n),
                 );
             }
@@ -563,12 +573,17 @@ fn config_js(stack: &Stack) -> Result<(Hosts, Json)> {
 
     // Recording and streaming.
     let recording = v.bool("ENABLE_RECORDING") || stack.has(Component::Jibri);
-    if recording {
+    let transcription = v.bool("ENABLE_TRANSCRIPTIONS") || stack.has(Component::Transcriber);
+    if recording || transcription {
+        // The boot script falls back to XMPP_RECORDER_DOMAIN when
+        // XMPP_HIDDEN_DOMAIN is empty.
         let hidden = v
             .raw("XMPP_HIDDEN_DOMAIN")
             .or_else(|| v.raw("XMPP_RECORDER_DOMAIN"))
             .unwrap_or("hidden.meet.jitsi");
         set(&mut c, "hiddenDomain", json!(hidden));
+    }
+    if recording {
         let service = match v.get("ENABLE_SERVICE_RECORDING") {
             Some(s) => crate::schema::kind::parse_bool(s).unwrap_or(recording),
             None => recording,
@@ -653,7 +668,6 @@ fn config_js(stack: &Stack) -> Result<(Hosts, Json)> {
     if let Some(l) = list(v, "ANALYTICS_WHITELISTED_EVENTS") {
         set(&mut c, "analytics.whiteListedEvents", json!(l));
     }
-    set(&mut c, "enableStatsID", json!(v.bool("ENABLE_STATS_ID")));
 
     // Dial in/out.
     if v.bool("ENABLE_JAAS_COMPONENTS") {
@@ -726,8 +740,8 @@ fn config_js(stack: &Stack) -> Result<(Hosts, Json)> {
     }
     set(
         &mut c,
-        "enableWelcomePage",
-        json!(bool_or(v, "ENABLE_WELCOME_PAGE", true)),
+        "welcomePage.disabled",
+        json!(!bool_or(v, "ENABLE_WELCOME_PAGE", true)),
     );
     set(
         &mut c,
@@ -762,12 +776,15 @@ fn config_js(stack: &Stack) -> Result<(Hosts, Json)> {
     }
 
     // Advanced.
-    set(&mut c, "enableRemb", json!(bool_or(v, "ENABLE_REMB", true)));
-    set(&mut c, "enableTcc", json!(bool_or(v, "ENABLE_TCC", true)));
-    set(&mut c, "useIPv6", json!(bool_or(v, "ENABLE_IPV6", true)));
+    // Written only when off, as the image does (on is the app's default).
+    if !bool_or(v, "ENABLE_REMB", true) {
+        set(&mut c, "enableRemb", json!(false));
+    }
+    if !bool_or(v, "ENABLE_TCC", true) {
+        set(&mut c, "enableTcc", json!(false));
+    }
 
     // Transcription.
-    let transcription = v.bool("ENABLE_TRANSCRIPTIONS") || stack.has(Component::Transcriber);
     set(&mut c, "transcription.enabled", json!(transcription));
     set(
         &mut c,

@@ -243,6 +243,9 @@ fn defaults_render_valid_config_and_site() {
         serde_json::json!(["en"])
     );
     assert!(c.get("recordingService").is_none());
+    assert!(c.get("hiddenDomain").is_none());
+    assert!(c.get("desktopSharingFrameRate").is_none());
+    assert_eq!(c["welcomePage"]["disabled"], false);
     assert!(c.get("etherpad_base").is_none());
     assert_nginx_ok(&run);
     let meet = run.read("generated/web/meet.conf");
@@ -633,6 +636,9 @@ fn settings_values_reach_config_js() {
             ("ROOM_PASSWORD_DIGITS", "1"),
             ("HIDE_PREMEETING_BUTTONS", "microphone, camera"),
             ("ENABLE_E2EPING", "1"),
+            ("DESKTOP_SHARING_FRAMERATE_AUTO", "0"),
+            ("DESKTOP_SHARING_FRAMERATE_MAX", "30"),
+            ("ENABLE_TCC", "0"),
             ("E2EPING_NUM_REQUESTS", "5"),
         ],
         &[],
@@ -642,13 +648,13 @@ fn settings_values_reach_config_js() {
     assert_eq!(c["constraints"]["video"]["height"]["ideal"], 1080);
     assert_eq!(c["startAudioMuted"], 3);
     assert_eq!(c["p2p"]["enabled"], false);
-    assert_eq!(c["enableWelcomePage"], false);
+    assert_eq!(c["welcomePage"]["disabled"], true);
     assert_eq!(c["disableAGC"], true);
-    assert_eq!(c["videoQuality"]["maxBitratesVideo"]["VP9"]["low"], 100000);
-    assert_eq!(
-        c["videoQuality"]["maxBitratesVideo"]["VP9"]["ssHigh"],
-        2500000
-    );
+    assert_eq!(c["videoQuality"]["vp9"]["low"], 100000);
+    assert_eq!(c["videoQuality"]["vp9"]["ssHigh"], 2500000);
+    assert_eq!(c["desktopSharingFrameRate"]["max"], 30);
+    assert!(c.get("enableRemb").is_none());
+    assert_eq!(c["enableTcc"], false);
     assert_eq!(
         c["videoQuality"]["codecPreferenceOrder"],
         serde_json::json!(["VP9", "AV1", "VP8"])
