@@ -693,3 +693,30 @@ fn invalid_banner_json_is_refused() {
     );
     assert!(!run.exists("generated"));
 }
+
+/// Golden files for the default stack, so a reviewer sees exactly what a
+/// change does to the output. `JITSI_STACK_BLESS=1` rewrites them.
+#[test]
+fn default_output_matches_golden_files() {
+    let run = rendered(&[], &[]);
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cli/render_web/golden");
+    let bless = std::env::var_os("JITSI_STACK_BLESS").is_some();
+    for f in [
+        "config.js",
+        "nginx.conf",
+        "meet.conf",
+        "ssl.conf",
+        "default",
+    ] {
+        let got = run.read(&format!("generated/web/{f}"));
+        let path = golden.join(f);
+        if bless {
+            fs::create_dir_all(&golden).unwrap();
+            fs::write(&path, &got).unwrap();
+            continue;
+        }
+        let want = fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (run with JITSI_STACK_BLESS=1)", path.display()));
+        assert_eq!(got, want, "{f} differs from {}", path.display());
+    }
+}
