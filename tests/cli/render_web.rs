@@ -720,3 +720,28 @@ fn default_output_matches_golden_files() {
         assert_eq!(got, want, "{f} differs from {}", path.display());
     }
 }
+
+#[test]
+fn hostile_urls_round_trip_through_config_js() {
+    // URLs may not contain white space (schema); everything else goes.
+    let url = "https://x.example.org/a'b\"c\\d</script><!--#echo-var=\"x\"-->{{.Env.X}}${HOME}?room={room}&q=]]";
+    let run = rendered(
+        &[
+            ("BRANDING_DATA_URL", url),
+            ("ETHERPAD_PUBLIC_URL", url),
+            ("TOKEN_AUTH_URL", url),
+            ("WHITEBOARD_COLLAB_SERVER_PUBLIC_URL", url),
+            ("DIALIN_NUMBERS_URL", url),
+        ],
+        &[],
+    );
+    let c = config_of(&run);
+    assert_eq!(c["brandingDataUrl"], url);
+    assert_eq!(c["etherpad_base"], url);
+    assert_eq!(c["tokenAuthUrl"], url);
+    assert_eq!(c["whiteboard"]["collabServerBaseUrl"], url);
+    assert_eq!(c["dialInNumbersUrl"], url);
+    let text = run.read("generated/web/config.js");
+    assert_eq!(text.matches("<!--#").count(), 2);
+    assert!(!text.contains("</script>"));
+}
