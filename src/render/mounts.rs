@@ -35,7 +35,45 @@ pub struct Mount {
 
 pub static MOUNTS: &[Mount] = &[
     // --- web (render/web.rs) ---
-
+    // Boot script web/rootfs/etc/s6-overlay/scripts/config: `tpl
+    // /defaults/system-config.js > /run/web/config/config.js`, then
+    // settings-config.js appended (then /config/custom-config.js, if any).
+    Mount {
+        service: "web",
+        file: "config.js",
+        target: "/defaults/system-config.js",
+        note: "whole config.js; the boot script tpl's it into /run/web/config/config.js",
+    },
+    Mount {
+        service: "web",
+        file: EMPTY,
+        target: "/defaults/settings-config.js",
+        note: "appended to config.js by the boot script; its keys are already in config.js",
+    },
+    Mount {
+        service: "web",
+        file: "nginx.conf",
+        target: "/defaults/nginx.conf",
+        note: "tpl -> /run/web/config/nginx/nginx.conf (nginx -c)",
+    },
+    Mount {
+        service: "web",
+        file: "meet.conf",
+        target: "/defaults/meet.conf",
+        note: "tpl -> /run/web/config/nginx/meet.conf (custom-meet.conf appended)",
+    },
+    Mount {
+        service: "web",
+        file: "ssl.conf",
+        target: "/defaults/ssl.conf",
+        note: "tpl -> /run/web/config/nginx/ssl.conf",
+    },
+    Mount {
+        service: "web",
+        file: "default",
+        target: "/defaults/default",
+        note: "tpl -> /run/web/config/nginx/site-confs/default",
+    },
     // --- end web ---
 
     // --- prosody (render/prosody.rs) ---
