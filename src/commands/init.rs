@@ -122,6 +122,13 @@ pub fn run(global_dir: Option<&Path>, args: InitArgs) -> Result<Exit> {
         comps.extend(parse_components(&args.with).map_err(|e| UsageError(format!("--with: {e}")))?);
         let list: Vec<&str> = comps.iter().map(|c| c.name()).collect();
         wanted.push((WITH_VAR, list.join(",")));
+        // A component is useless unless the web client offers it.
+        if comps.contains(&crate::config::Component::Jibri) {
+            wanted.push(("ENABLE_RECORDING", "1".into()));
+        }
+        if comps.contains(&crate::config::Component::Transcriber) {
+            wanted.push(("ENABLE_TRANSCRIPTIONS", "1".into()));
+        }
     }
 
     let mut added = vec![];

@@ -8,6 +8,7 @@
 
 use super::{escape, render_template, Output};
 use crate::config::{Component, Stack, Values};
+use crate::schema::kind;
 use anyhow::{bail, Context, Result};
 use minijinja::{Environment, Value};
 use serde::Serialize;
@@ -284,20 +285,9 @@ fn list(v: &Values, name: &str) -> Option<Vec<String>> {
     v.get(name).map(|_| v.list(name))
 }
 
-/// TRANSLATION_LANGUAGES style values: the image pastes them as a JS array
-/// literal (`['en','de']`); a plain comma list is accepted too.
+/// TRANSLATION_LANGUAGES style values: see [`kind::parse_js_list`].
 fn js_string_list(raw: &str) -> Vec<String> {
-    let inner = raw.trim();
-    let inner = inner
-        .strip_prefix('[')
-        .and_then(|s| s.strip_suffix(']'))
-        .unwrap_or(inner);
-    inner
-        .split(',')
-        .map(|s| s.trim().trim_matches(|c| c == '\'' || c == '"').trim())
-        .filter(|s| !s.is_empty())
-        .map(String::from)
-        .collect()
+    kind::parse_js_list(raw)
 }
 
 fn int(v: &Values, name: &str, default: i64) -> Result<i64> {

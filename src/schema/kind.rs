@@ -63,11 +63,14 @@ impl Kind {
             Kind::Email => is_email(value),
             Kind::IpList => return check_ip_list(value),
             Kind::Enum { values } => values.contains(&value),
-            Kind::EnumList { values } => value.split(',').all(|item| values.contains(&item)),
-            Kind::List => value.split(',').all(|item| {
-                let t = item.trim();
-                !t.is_empty() && !t.contains(char::is_whitespace)
-            }),
+            Kind::EnumList { values } => {
+                let items = parse_js_list(value);
+                !items.is_empty() && items.iter().all(|item| values.contains(&item.as_str()))
+            }
+            // Spaces around items and empty items are dropped when rendering.
+            Kind::List => value
+                .split(',')
+                .all(|item| !item.trim().contains(char::is_whitespace)),
             Kind::Path => value.starts_with('/'),
             Kind::Duration => is_duration(value),
             Kind::Text => true,
@@ -98,7 +101,7 @@ impl Kind {
             }
             Kind::Enum { values } => format!("one of: {}", values.join(", ")),
             Kind::EnumList { values } => format!(
-                "a comma-separated list (no spaces) of: {}",
+                "a comma-separated list of: {} (a JS array such as ['VP9','VP8'] is accepted too)",
                 values.join(", ")
             ),
             Kind::List => "a comma-separated list without spaces inside items".into(),
@@ -131,6 +134,23 @@ impl Kind {
             Kind::Text => "text",
         }
     }
+}
+
+/// A list the images paste as a JS array literal (`['VP9', 'VP8']`,
+/// `["en"]`, `[AV1,VP9]`) or a plain comma list: brackets, quotes and
+/// surrounding spaces removed, empty entries dropped.
+pub fn parse_js_list(raw: &str) -> Vec<String> {
+    let inner = raw.trim();
+    let inner = inner
+        .strip_prefix('[')
+        .and_then(|s| s.strip_suffix(']'))
+        .unwrap_or(inner);
+    inner
+        .split(',')
+        .map(|s| s.trim().trim_matches(|c| c == '\'' || c == '"').trim())
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
 }
 
 /// A lenient reading of a boolean (any case), for values already checked;
@@ -348,8 +368,11 @@ mod tests {
             values: &["tcp", "udp"],
         };
         assert!(k.check("udp,tcp").is_ok());
+        assert!(k.check("['udp', 'tcp' ]").is_ok());
+        assert!(k.check("[\"udp\",\"tcp\"]").is_ok());
+        assert!(k.check("[udp,sctp]").is_err());
         assert!(k.check("tcp").is_ok());
-        assert!(k.check("udp, tcp").is_err());
+        assert!(k.check("udp, tcp").is_ok());
         assert!(k.check("sctp").is_err());
     }
 

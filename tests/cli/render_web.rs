@@ -392,14 +392,7 @@ fn letsencrypt_on_uses_the_issued_certificate() {
 
 #[test]
 fn disable_https_drops_the_tls_server() {
-    let run = rendered(
-        &[
-            ("DISABLE_HTTPS", "1"),
-            ("ENABLE_HTTP_REDIRECT", "1"),
-            ("ENABLE_HSTS", "0"),
-        ],
-        &[],
-    );
+    let run = rendered(&[("DISABLE_HTTPS", "1"), ("ENABLE_HSTS", "0")], &[]);
     let default = run.read("generated/web/default");
     assert!(!default.contains("ssl"), "{default}");
     // No HTTPS server to redirect to: the redirect would loop.
