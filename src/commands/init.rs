@@ -12,17 +12,18 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 /// Directories under CONFIG that the images mount and write to, relative to
-/// CONFIG (from the upstream compose files of the pinned release).
+/// CONFIG: the `${CONFIG}/...` volumes of the pinned release's compose files
+/// (docker-compose.yml: web, storage/web, storage/transcripts,
+/// tmp/web-load-test, prosody/*, storage/prosody, custom-ca, jicofo, jvb;
+/// jibri.yml: jibri, storage/jibri; jigasi.yml: jigasi; transcriber.yml:
+/// transcriber). The images run read-only as uid 1000 and do not create them.
 pub const CONFIG_TREE: &[&str] = &[
     "web",
-    "web/crontabs",
-    "web/load-test",
     "storage/web",
     "storage/prosody",
     "storage/jibri",
     "storage/transcripts",
     "tmp/web-load-test",
-    "transcripts",
     "prosody/config",
     "prosody/prosody-plugins-custom",
     "custom-ca",
@@ -129,12 +130,11 @@ pub fn run(global_dir: Option<&Path>, args: InitArgs) -> Result<Exit> {
     for (k, v) in &wanted {
         let explicit = matches!(*k, WITH_VAR);
         if file.is_set(k) && !explicit {
-            if file.get(k) != Some(v.as_str()) {
-                kept.push(format!(
-                    "{k} (kept {:?}, not {:?})",
-                    file.get(k).unwrap_or(""),
-                    v
-                ));
+            let have = file.get(k).unwrap_or("");
+            if have == v {
+                kept.push(k.to_string());
+            } else {
+                kept.push(format!("{k} (has {have:?}; not replaced by {v:?})"));
             }
             continue;
         }
@@ -145,6 +145,7 @@ pub fn run(global_dir: Option<&Path>, args: InitArgs) -> Result<Exit> {
     }
     let secrets = gen_passwords::fill(&mut file, &[], false)?;
     added.extend(secrets.filled.iter().map(|s| s.to_string()));
+    kept.extend(secrets.kept.iter().map(|s| format!("{s} (password)")));
 
     // Validate before anything touches the disk.
     let text = file.render();
@@ -169,13 +170,22 @@ pub fn run(global_dir: Option<&Path>, args: InitArgs) -> Result<Exit> {
     if !added.is_empty() || !existed {
         file.write(&env_path)?;
     }
-    let config = probe.config_dir();
+    let config = tidy(&probe.config_dir());
     let created = make_tree(&config)?;
 
-    if existed {
-        println!("{}: kept the existing .env", env_path.display());
-    } else {
+    if !existed {
         println!("{}: created", env_path.display());
+    } else if added.is_empty() {
+        println!(
+            "{}: unchanged (every value was already set)",
+            env_path.display()
+        );
+    } else {
+        println!(
+            "{}: updated; previous file kept as {}",
+            env_path.display(),
+            crate::fsutil::backup_path(&env_path).display()
+        );
     }
     for k in &added {
         println!("  added {k}");
@@ -191,6 +201,13 @@ pub fn run(global_dir: Option<&Path>, args: InitArgs) -> Result<Exit> {
     );
     println!("next: jitsi-stack --dir {} up", dir.display());
     Ok(Exit::Ok)
+}
+
+/// `demo/./config` -> `demo/config`: drops `.` components for display and use.
+fn tidy(p: &Path) -> PathBuf {
+    p.components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect()
 }
 
 fn prompt(question: &str) -> Result<Option<String>> {
