@@ -19,6 +19,9 @@ pub struct EnvFile {
 struct Chunk {
     raw: String,
     entry: Option<Entry>,
+    /// Byte range of the value's text (quotes included) within `raw`, so an
+    /// edit keeps the `export`, the spacing and an inline comment.
+    value_span: (usize, usize),
 }
 
 /// One `KEY=VALUE` assignment.
@@ -89,7 +92,28 @@ impl EnvFile {
     /// Sets `key` so Compose reads exactly `value`. An existing assignment is
     /// rewritten in place (the last one, which is the one Compose uses); a new
     /// one goes after a commented-out `#KEY=` line if there is one, else at the end.
+    ///
+    /// The file is parsed again afterwards, so later entries that interpolate
+    /// `key` (`B=${A}x`) show what Compose will now read.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), EncodeError> {
+        let before = self.chunks.clone();
+        self.set_raw(key, value)?;
+        match EnvFile::parse(&self.render()) {
+            Ok(f) if f.get(key) == Some(value) => {
+                *self = f;
+                Ok(())
+            }
+            other => {
+                self.chunks = before;
+                Err(EncodeError::Unreadable(match other {
+                    Ok(_) => "it would read back differently".into(),
+                    Err(e) => e.to_string(),
+                }))
+            }
+        }
+    }
+
+    fn set_raw(&mut self, key: &str, value: &str) -> Result<(), EncodeError> {
         let encoded = encode_value(value)?;
         if let Some(idx) = self
             .chunks
@@ -97,16 +121,21 @@ impl EnvFile {
             .rposition(|c| c.entry.as_ref().is_some_and(|e| e.key == key))
         {
             let chunk = &mut self.chunks[idx];
-            let entry = chunk.entry.as_mut().expect("chunk has entry");
-            let prefix = if entry.export { "export " } else { "" };
-            let newline = if chunk.raw.ends_with('\n') { "\n" } else { "" };
-            chunk.raw = format!("{prefix}{key}={encoded}{newline}");
-            entry.value = value.to_string();
+            let (vs, ve) = chunk.value_span;
+            let tail = &chunk.raw[ve..];
+            // A comment glued to a closing quote would join a bare value.
+            let gap = if tail.starts_with('#') { " " } else { "" };
+            chunk.raw = format!("{}{encoded}{gap}{tail}", &chunk.raw[..vs]);
+            let end = vs + encoded.len();
+            chunk.value_span = (vs, end);
+            chunk.entry.as_mut().expect("chunk has entry").value = value.to_string();
+            self.renumber();
             return Ok(());
         }
         let line = self.line_count() + 1;
         let new = Chunk {
             raw: format!("{key}={encoded}\n"),
+            value_span: (key.len() + 1, key.len() + 1 + encoded.len()),
             entry: Some(Entry {
                 key: key.to_string(),
                 value: value.to_string(),
@@ -142,6 +171,7 @@ impl EnvFile {
         self.chunks.push(Chunk {
             raw: text.to_string(),
             entry: None,
+            value_span: (0, 0),
         });
     }
 
@@ -168,6 +198,8 @@ impl EnvFile {
 pub enum EncodeError {
     #[error("contains a NUL byte, which a .env file cannot hold")]
     Nul,
+    #[error("cannot be written so that Compose reads it back: {0}")]
+    Unreadable(String),
 }
 
 /// Chooses the quoting under which Compose v2 reads `value` back verbatim:
@@ -252,14 +284,16 @@ impl<'a> Parser<'a> {
                 self.chunks.push(Chunk {
                     raw: line.to_string(),
                     entry: None,
+                    value_span: (0, 0),
                 });
                 continue;
             }
-            let entry = self.entry(start_line)?;
+            let (entry, (vs, ve)) = self.entry(start_line)?;
             self.vars.insert(entry.key.clone(), entry.value.clone());
             self.chunks.push(Chunk {
                 raw: self.text[start..self.pos].to_string(),
                 entry: Some(entry),
+                value_span: (vs - start, ve - start),
             });
         }
         Ok(EnvFile {
@@ -299,7 +333,7 @@ impl<'a> Parser<'a> {
 
     /// Parses one assignment starting at `self.pos`, consuming through its
     /// line end (or through the closing quote's line for multi-line values).
-    fn entry(&mut self, line: usize) -> Result<Entry, ParseError> {
+    fn entry(&mut self, line: usize) -> Result<(Entry, (usize, usize)), ParseError> {
         self.skip_blanks();
         let mut export = false;
         if let Some(after) = self.rest().strip_prefix("export") {
@@ -351,22 +385,27 @@ impl<'a> Parser<'a> {
             }
         }
         self.skip_blanks();
-        let value = match self.rest().chars().next() {
+        let value_start = self.pos;
+        let (value, value_end) = match self.rest().chars().next() {
             Some('\'') => self.quoted(line, &key, '\'')?,
             Some('"') => self.quoted(line, &key, '"')?,
             _ => self.unquoted(line, &key)?,
         };
-        Ok(Entry {
-            key,
-            value,
-            line,
-            export,
-        })
+        Ok((
+            Entry {
+                key,
+                value,
+                line,
+                export,
+            },
+            (value_start, value_end),
+        ))
     }
 
     /// An unquoted value runs to the end of the line; " #" starts a comment;
     /// no escapes; `$` interpolates.
-    fn unquoted(&mut self, line: usize, key: &str) -> Result<String, ParseError> {
+    /// Returns the value and the absolute end of its text.
+    fn unquoted(&mut self, line: usize, key: &str) -> Result<(String, usize), ParseError> {
         let rest = self.rest();
         let end = rest.find('\n').unwrap_or(rest.len());
         let mut value = &rest[..end];
@@ -374,11 +413,13 @@ impl<'a> Parser<'a> {
             value = &value[..i];
         }
         let value = value.trim_end_matches(is_blank).to_string();
+        let value_end = self.pos + value.len();
         self.advance((end + 1).min(rest.len()));
-        self.interpolate(line, key, &value)
+        Ok((self.interpolate(line, key, &value)?, value_end))
     }
 
-    fn quoted(&mut self, line: usize, key: &str, q: char) -> Result<String, ParseError> {
+    /// Returns the value and the absolute end of its text (after the closing quote).
+    fn quoted(&mut self, line: usize, key: &str, q: char) -> Result<(String, usize), ParseError> {
         self.advance(1);
         let rest = self.rest();
         let mut body_end = None;
@@ -401,6 +442,7 @@ impl<'a> Parser<'a> {
         };
         let body = &rest[..end];
         self.advance(end + 1);
+        let value_end = self.pos;
         let value = if q == '\'' {
             body.replace("\\'", "'")
         } else {
@@ -409,7 +451,7 @@ impl<'a> Parser<'a> {
             self.interpolate(line, key, &unescaped)?
         };
         self.finish_line(line, key)?;
-        Ok(value)
+        Ok((value, value_end))
     }
 
     /// After a closing quote only blanks and a comment may follow (Compose
@@ -629,8 +671,32 @@ mod tests {
         f.set("A", "new value").unwrap();
         f.set("B", "b").unwrap();
         f.set("Z", "z").unwrap();
-        assert_eq!(f.render(), "# head\nA='new value'\n#B=2\nB=b\nC=3\nZ=z\n");
+        assert_eq!(
+            f.render(),
+            "# head\nA='new value' # keep?\n#B=2\nB=b\nC=3\nZ=z\n"
+        );
         assert_eq!(f.entry("Z").unwrap().line, 6);
+    }
+
+    #[test]
+    fn set_keeps_export_spacing_and_comments() {
+        let text = "export A = 'old'   # why\nB=\"multi\nline\"#c\nC=x\n";
+        let mut f = EnvFile::parse(text).unwrap();
+        f.set("A", "it's new").unwrap();
+        f.set("B", "plain").unwrap();
+        f.set("A", "again").unwrap();
+        assert_eq!(f.render(), "export A = again   # why\nB=plain #c\nC=x\n");
+        assert_eq!(f.entry("C").unwrap().line, 3);
+        let back = EnvFile::parse(&f.render()).unwrap();
+        assert_eq!(back.get("A"), Some("again"));
+        assert_eq!(back.get("B"), Some("plain"));
+    }
+
+    #[test]
+    fn set_updates_later_interpolations() {
+        let mut f = EnvFile::parse("A=1\nB=${A}x\n").unwrap();
+        f.set("A", "2").unwrap();
+        assert_eq!(f.get("B"), Some("2x"));
     }
 
     #[test]

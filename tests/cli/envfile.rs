@@ -296,3 +296,44 @@ fn gen_passwords_rejects_unknown_only_and_bad_lines() {
     assert!(run.stderr.contains("JUST_A_NAME"), "{}", run.stderr);
     assert_eq!(run.read(".env"), bad);
 }
+
+#[test]
+fn editing_the_fixture_changes_only_the_edited_lines() {
+    let mut file = EnvFile::parse(FIXTURE).unwrap();
+    file.set("HTTPS_PORT", "443").unwrap();
+    file.set("PUBLIC_URL", "https://meet.example.net/my room")
+        .unwrap();
+    file.set("JVB_AUTH_PASSWORD", "new $ecret").unwrap();
+    file.set("TZ", "Europe/Berlin").unwrap();
+    let expected = FIXTURE
+        .replace(
+            "HTTPS_PORT = 8443   # spaces around = are fine\n",
+            "HTTPS_PORT = 443   # spaces around = are fine\n",
+        )
+        .replace(
+            "PUBLIC_URL=\"https://meet.example.net\"\n",
+            "PUBLIC_URL='https://meet.example.net/my room'\n",
+        )
+        .replace(
+            "export JVB_AUTH_PASSWORD='kept-by-hand-0123456789'\n",
+            "export JVB_AUTH_PASSWORD='new $ecret'\n",
+        )
+        .replace(
+            "#TZ=Europe/Amsterdam\nTZ=UTC\n",
+            "#TZ=Europe/Amsterdam\nTZ=Europe/Berlin\n",
+        );
+    assert_eq!(file.render(), expected);
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(".env");
+    fs::write(&path, FIXTURE).unwrap();
+    file.write(&path).unwrap();
+    let (ours, compose) = both_views(&path);
+    assert_eq!(ours, compose);
+    assert_eq!(compose["PUBLIC_URL"], "https://meet.example.net/my room");
+    assert_eq!(compose["JVB_AUTH_PASSWORD"], "new $ecret");
+    assert_eq!(
+        fs::read_to_string(jitsi_stack::fsutil::backup_path(&path)).unwrap(),
+        FIXTURE
+    );
+}
