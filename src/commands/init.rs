@@ -171,7 +171,7 @@ pub fn run(global_dir: Option<&Path>, args: InitArgs) -> Result<Exit> {
         file.write(&env_path)?;
     }
     let config = tidy(&probe.config_dir());
-    let created = make_tree(&config)?;
+    let (created, needs_chown) = make_tree(&config)?;
 
     if !existed {
         println!("{}: created", env_path.display());
@@ -199,6 +199,12 @@ pub fn run(global_dir: Option<&Path>, args: InitArgs) -> Result<Exit> {
         CONFIG_TREE.len(),
         created
     );
+    if needs_chown {
+        println!(
+            "the containers run as uid {IMAGE_UID} and must be able to write there; run:\n  sudo chown -R {IMAGE_UID}:{IMAGE_UID} {}",
+            config.display()
+        );
+    }
     println!("next: jitsi-stack --dir {} up", dir.display());
     Ok(Exit::Ok)
 }
@@ -219,9 +225,9 @@ fn prompt(question: &str) -> Result<Option<String>> {
     Ok((!t.is_empty()).then(|| t.to_string()))
 }
 
-/// Creates the CONFIG tree; as root, hands it to the images' uid, else
-/// prints the command that would. Returns how many directories were new.
-fn make_tree(config: &Path) -> Result<usize> {
+/// Creates the CONFIG tree; as root, hands it to the images' uid. Returns
+/// how many directories were new, and whether the user must still chown.
+fn make_tree(config: &Path) -> Result<(usize, bool)> {
     let mut created = 0;
     for rel in CONFIG_TREE {
         let p = config.join(rel);
@@ -234,13 +240,12 @@ fn make_tree(config: &Path) -> Result<usize> {
         for rel in CONFIG_TREE {
             chown(&config.join(rel))?;
         }
-    } else if !owned_by_image_user(config) {
-        println!(
-            "the containers run as uid {IMAGE_UID} and must be able to write here; run:\n  sudo chown -R {IMAGE_UID}:{IMAGE_UID} {}",
-            config.display()
-        );
+        return Ok((created, false));
     }
-    Ok(created)
+    let owned = CONFIG_TREE
+        .iter()
+        .all(|rel| owned_by_image_user(&config.join(rel)));
+    Ok((created, !owned))
 }
 
 fn is_root() -> bool {

@@ -97,6 +97,8 @@ const AWKWARD: &[(&str, &str)] = &[
     ("V_TAB", "tab\there"),
     ("V_EQUALS", "a=b=c"),
     ("V_EMPTY", ""),
+    ("V_PLAIN_PUNCT", "user@host:8443/a,b%c^d~e+f=g.h_i-j"),
+    ("V_BRACES", "{json: [1, 2]} ;|&<>*?!()`"),
 ];
 
 #[test]

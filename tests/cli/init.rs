@@ -252,3 +252,44 @@ fn prompts_on_a_terminal() {
     assert_eq!(file.get("PUBLIC_URL"), Some("https://meet.example.com"));
     assert_eq!(file.get("LETSENCRYPT_EMAIL"), Some("ops@example.com"));
 }
+
+/// As a user other than root (here: `nobody` via setpriv when the tests run
+/// as root), init cannot chown and prints the exact command instead.
+#[test]
+fn non_root_gets_the_chown_command() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("jitsi-stack");
+    let mut cmd = if is_root() {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&bin);
+        c
+    } else {
+        Command::new(&bin)
+    };
+    let out = cmd
+        .current_dir(dir.path())
+        .args([
+            "init",
+            "s",
+            "--public-url",
+            "https://meet.example.org",
+            "--non-interactive",
+        ])
+        .output()
+        .expect("setpriv (util-linux) is needed to run init as a non-root user");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("run:\n  sudo chown -R 1000:1000 s/config\nnext:"),
+        "{stdout}"
+    );
+    for rel in CONFIG_TREE {
+        assert!(dir.path().join("s/config").join(rel).is_dir(), "{rel}");
+    }
+}
