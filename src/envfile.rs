@@ -771,6 +771,7 @@ mod tests {
             "CR=abc\r\n",
             "export\tJ=1\n",
             "M=\"multi\nline\"\n",
+            "SQ='l1\nl2'\n",
             "A-B.c=k\n",
         );
         let f = EnvFile::parse(text).unwrap();
@@ -801,6 +802,7 @@ mod tests {
             ("CR", "abc"),
             ("J", "1"),
             ("M", "multi\nline"),
+            ("SQ", "l1\nl2"),
             ("A-B.c", "k"),
         ] {
             assert_eq!(f.get(k), Some(v), "{k}");

@@ -266,6 +266,26 @@ fn gen_passwords_force_replaces_and_explains() {
         text.contains("export JVB_AUTH_PASSWORD="),
         "export prefix kept"
     );
+
+    let run = Test::again(run)
+        .args([
+            "gen-passwords",
+            "--only",
+            "JICOFO_AUTH_PASSWORD",
+            "JIBRI_XMPP_PASSWORD",
+        ])
+        .run();
+    let after = EnvFile::parse(&run.read(".env")).unwrap();
+    assert!(is_password(after.get("JICOFO_AUTH_PASSWORD").unwrap()));
+    assert!(is_password(after.get("JIBRI_XMPP_PASSWORD").unwrap()));
+    assert_eq!(after.get("JICOFO_COMPONENT_SECRET"), Some(""));
+    assert_eq!(after.get("JIBRI_RECORDER_PASSWORD"), None);
+    assert_eq!(
+        after.get("JVB_AUTH_PASSWORD"),
+        file.get("JVB_AUTH_PASSWORD"),
+        "set value kept without --force"
+    );
+    assert_eq!(run.read(".env.bak"), text);
 }
 
 #[test]
