@@ -267,3 +267,27 @@ fn chown(p: &Path) -> Result<()> {
     std::os::unix::fs::chown(p, Some(IMAGE_UID), Some(IMAGE_UID))
         .with_context(|| format!("chown {IMAGE_UID}:{IMAGE_UID} {}", p.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tidy_drops_dot_components() {
+        assert_eq!(
+            tidy(Path::new("demo/./config")),
+            PathBuf::from("demo/config")
+        );
+        assert_eq!(tidy(Path::new("./config")), PathBuf::from("config"));
+        assert_eq!(tidy(Path::new("/abs/./x")), PathBuf::from("/abs/x"));
+    }
+
+    #[test]
+    fn tree_has_no_duplicates_or_absolute_paths() {
+        let mut seen = std::collections::HashSet::new();
+        for rel in CONFIG_TREE {
+            assert!(!rel.starts_with('/') && !rel.contains(".."), "{rel}");
+            assert!(seen.insert(rel), "{rel} twice");
+        }
+    }
+}
