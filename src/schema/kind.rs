@@ -198,7 +198,12 @@ fn is_url(value: &str) -> bool {
         _ => authority,
     };
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    !value.chars().any(char::is_whitespace) && (is_host(host) || host.parse::<IpAddr>().is_ok())
+    // Characters RFC 3986 never allows unencoded (a real URL percent-encodes
+    // them). Braces stay allowed: Jitsi URL templates use `{room}`.
+    let forbidden = |c: char| {
+        c.is_whitespace() || c.is_control() || matches!(c, '"' | '<' | '>' | '\\' | '^' | '`' | '|')
+    };
+    !value.chars().any(forbidden) && (is_host(host) || host.parse::<IpAddr>().is_ok())
 }
 
 /// Host part of an absolute URL, with its explicit port if any.
@@ -346,6 +351,11 @@ mod tests {
         assert!(Kind::Url.check("http://[::1]:8000").is_ok());
         assert!(Kind::Url.check("meet.example.org").is_err());
         assert!(Kind::Url.check("https://meet example.org").is_err());
+        assert!(Kind::Url.check("https://a.example.org/\"x").is_err());
+        assert!(Kind::Url.check("https://a.example.org/<x>").is_err());
+        assert!(Kind::Url
+            .check("https://a.example.org/login?room={room}")
+            .is_ok());
         assert!(Kind::Url.check("https://host:99999").is_err());
         assert_eq!(
             url_host_port("https://meet.example.org:8443/x"),

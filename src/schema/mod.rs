@@ -204,8 +204,16 @@ pub fn generated_secrets() -> impl Iterator<Item = &'static Var> {
 pub fn suggest(name: &str) -> Option<&'static str> {
     let upper = name.to_ascii_uppercase();
     VARS.iter()
-        .map(|v| (edit_distance(&upper, v.name), v.name))
-        .filter(|(d, n)| *d <= (n.len() / 4).clamp(1, 4))
+        .filter_map(|v| {
+            let limit = (v.name.len() / 4).clamp(1, 4);
+            // The length difference bounds the distance from below: most
+            // names are ruled out without computing it.
+            if upper.len().abs_diff(v.name.len()) > limit {
+                return None;
+            }
+            let d = edit_distance(&upper, v.name);
+            (d <= limit).then_some((d, v.name))
+        })
         .min_by_key(|(d, _)| *d)
         .map(|(_, n)| n)
 }

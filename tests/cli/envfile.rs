@@ -168,7 +168,7 @@ fn gen_passwords_changes_only_the_secret_lines() {
         "JIBRI_RECORDER_PASSWORD",
         "JIBRI_XMPP_PASSWORD",
         "JICOFO_AUTH_PASSWORD",
-        "JICOFO_COMPONENT_SECRET",
+        "TURN_CREDENTIALS",
         "JIGASI_TRANSCRIBER_PASSWORD",
         "JIGASI_XMPP_PASSWORD",
     ];
@@ -199,8 +199,8 @@ fn gen_passwords_changes_only_the_secret_lines() {
             &format!("JICOFO_AUTH_PASSWORD={}\n", v("JICOFO_AUTH_PASSWORD")),
         )
         .replace(
-            "JICOFO_COMPONENT_SECRET=\n",
-            &format!("JICOFO_COMPONENT_SECRET={}\n", v("JICOFO_COMPONENT_SECRET")),
+            "TURN_CREDENTIALS=\n",
+            &format!("TURN_CREDENTIALS={}\n", v("TURN_CREDENTIALS")),
         )
         .replace(
             "#JIBRI_RECORDER_PASSWORD=\n",
@@ -278,7 +278,7 @@ fn gen_passwords_force_replaces_and_explains() {
     let after = EnvFile::parse(&run.read(".env")).unwrap();
     assert!(is_password(after.get("JICOFO_AUTH_PASSWORD").unwrap()));
     assert!(is_password(after.get("JIBRI_XMPP_PASSWORD").unwrap()));
-    assert_eq!(after.get("JICOFO_COMPONENT_SECRET"), Some(""));
+    assert_eq!(after.get("TURN_CREDENTIALS"), Some(""));
     assert_eq!(after.get("JIBRI_RECORDER_PASSWORD"), None);
     assert_eq!(
         after.get("JVB_AUTH_PASSWORD"),

@@ -716,8 +716,9 @@ fn default_output_matches_golden_files() {
 
 #[test]
 fn hostile_urls_round_trip_through_config_js() {
-    // URLs may not contain white space (schema); everything else goes.
-    let url = "https://x.example.org/a'b\"c\\d</script><!--#echo-var=\"x\"-->{{.Env.X}}${HOME}?room={room}&q=]]";
+    // The schema refuses what a URL never holds unencoded (white space, `"`,
+    // `\\`, `<`, `>`); everything else must round-trip.
+    let url = "https://x.example.org/a'b{{.Env.X}}${HOME}?room={room}&q=]]#;x";
     let run = rendered(
         &[
             ("BRANDING_DATA_URL", url),
@@ -735,6 +736,28 @@ fn hostile_urls_round_trip_through_config_js() {
     assert_eq!(c["whiteboard"]["collabServerBaseUrl"], url);
     assert_eq!(c["dialInNumbersUrl"], url);
     let text = run.read("generated/web/config.js");
-    assert_eq!(text.matches("<!--#").count(), 2);
-    assert!(!text.contains("</script>"));
+    assert!(!text.contains("{{"));
+
+    let bad = "https://x.example.org/\"</script><!--#echo var=\"x\"-->";
+    let stack = init_stack(
+        &[(
+            "BRANDING_DATA_URL",
+            &jitsi_stack::envfile::encode_value(bad).unwrap(),
+        )],
+        &[],
+    );
+    let before = stack.read(".env");
+    let refused = Test::again(stack).args(["render"]).status(1).run();
+    assert!(
+        refused.stderr.contains("BRANDING_DATA_URL"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused.stderr.contains("not a valid URL"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(refused.read(".env"), before);
+    assert!(!refused.exists("generated"));
 }
