@@ -94,7 +94,8 @@ fn config_of(run: &Run) -> Json {
 fn stub_cert() -> &'static (PathBuf, PathBuf) {
     static CERT: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
     CERT.get_or_init(|| {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("web-cert-{}", std::process::id()));
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("web-cert-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
         let (crt, key) = (dir.join("cert.crt"), dir.join("cert.key"));
         let st = Command::new("openssl")
