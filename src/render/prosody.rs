@@ -155,6 +155,11 @@ pub struct Matrix {
     pub lobby_bypass: bool,
 }
 
+/// A boolean the images default to true: unset reads as on.
+fn on_by_default(v: &Values, name: &str) -> bool {
+    v.get(name).is_none() || v.bool(name)
+}
+
 fn opt(v: &Values, name: &str) -> Option<String> {
     v.get(name).map(str::to_string)
 }
@@ -302,7 +307,9 @@ pub fn derive(stack: &Stack) -> Result<Prosody> {
     let auth_type = s(v, "PROSODY_AUTH_TYPE", v.get_or("AUTH_TYPE", "internal"));
     let auth = if auth_enabled {
         match auth_type.as_str() {
-            "internal" | "jwt" | "ldap" | "matrix" | "hybrid_matrix_token" => Some(auth_type.clone()),
+            "internal" | "jwt" | "ldap" | "matrix" | "hybrid_matrix_token" => {
+                Some(auth_type.clone())
+            }
             other => bail!(
                 "AUTH_TYPE={other:?}: expected internal, jwt, ldap, matrix or hybrid_matrix_token"
             ),
@@ -416,9 +423,7 @@ pub fn derive(stack: &Stack) -> Result<Prosody> {
                 l
             }
         },
-        c2s_require_encryption: v
-            .get("PROSODY_C2S_REQUIRE_ENCRYPTION")
-            .map_or(true, |_| v.bool("PROSODY_C2S_REQUIRE_ENCRYPTION")),
+        c2s_require_encryption: on_by_default(v, "PROSODY_C2S_REQUIRE_ENCRYPTION"),
         c2s_limit: (!v.bool("PROSODY_DISABLE_C2S_LIMIT"))
             .then(|| s(v, "PROSODY_C2S_LIMIT", "10kb/s")),
         s2s_limit: (!v.bool("PROSODY_DISABLE_S2S_LIMIT"))
@@ -433,7 +438,7 @@ pub fn derive(stack: &Stack) -> Result<Prosody> {
         ],
         xmpp_port: port(v, "XMPP_PORT", 5222)?,
         http_port: port(v, "PROSODY_HTTP_PORT", 5280)?,
-        ipv6: v.get("ENABLE_IPV6").map_or(true, |_| v.bool("ENABLE_IPV6")),
+        ipv6: on_by_default(v, "ENABLE_IPV6"),
         log_level: s(v, "LOG_LEVEL", "info"),
         metrics: v.bool("PROSODY_ENABLE_METRICS"),
         metrics_cidr: s(v, "PROSODY_METRICS_ALLOWED_CIDR", "172.16.0.0/12"),
@@ -469,7 +474,12 @@ pub fn derive(stack: &Stack) -> Result<Prosody> {
             // i.e. a secret that is not itself a boolean word is printed.
             app_secret: v
                 .get("JWT_APP_SECRET")
-                .filter(|s| !matches!(s.to_ascii_lowercase().as_str(), "false" | "0" | "no" | "off" | ""))
+                .filter(|s| {
+                    !matches!(
+                        s.to_ascii_lowercase().as_str(),
+                        "false" | "0" | "no" | "off" | ""
+                    )
+                })
                 .map(str::to_string),
             allow_empty: v.bool("JWT_ALLOW_EMPTY"),
             asap_key_server: opt(v, "JWT_ASAP_KEYSERVER"),
@@ -485,23 +495,13 @@ pub fn derive(stack: &Stack) -> Result<Prosody> {
             sync_power_levels: v.bool("MATRIX_UVS_SYNC_POWER_LEVELS"),
             lobby_bypass: v.bool("MATRIX_LOBBY_BYPASS"),
         },
-        websocket: v
-            .get("ENABLE_XMPP_WEBSOCKET")
-            .map_or(true, |_| v.bool("ENABLE_XMPP_WEBSOCKET")),
-        lobby: v.get("ENABLE_LOBBY").map_or(true, |_| v.bool("ENABLE_LOBBY")),
-        breakout: v
-            .get("ENABLE_BREAKOUT_ROOMS")
-            .map_or(true, |_| v.bool("ENABLE_BREAKOUT_ROOMS")),
-        av_moderation: v
-            .get("ENABLE_AV_MODERATION")
-            .map_or(true, |_| v.bool("ENABLE_AV_MODERATION")),
-        end_conference: v
-            .get("ENABLE_END_CONFERENCE")
-            .map_or(true, |_| v.bool("ENABLE_END_CONFERENCE")),
+        websocket: on_by_default(v, "ENABLE_XMPP_WEBSOCKET"),
+        lobby: on_by_default(v, "ENABLE_LOBBY"),
+        breakout: on_by_default(v, "ENABLE_BREAKOUT_ROOMS"),
+        av_moderation: on_by_default(v, "ENABLE_AV_MODERATION"),
+        end_conference: on_by_default(v, "ENABLE_END_CONFERENCE"),
         polls: !v.bool("DISABLE_POLLS"),
-        subdomains: v
-            .get("ENABLE_SUBDOMAINS")
-            .map_or(true, |_| v.bool("ENABLE_SUBDOMAINS")),
+        subdomains: on_by_default(v, "ENABLE_SUBDOMAINS"),
         rate_limits: v.bool("PROSODY_ENABLE_RATE_LIMITS"),
         rate_limit: [
             num(v, "PROSODY_RATE_LIMIT_LOGIN_RATE", 3)?,
@@ -515,9 +515,7 @@ pub fn derive(stack: &Stack) -> Result<Prosody> {
             v.list("PROSODY_RATE_LIMIT_ALLOW_RANGES")
         },
         filter_messages: v.bool("PROSODY_ENABLE_FILTER_MESSAGES"),
-        recording_metadata: v
-            .get("PROSODY_ENABLE_RECORDING_METADATA")
-            .map_or(true, |_| v.bool("PROSODY_ENABLE_RECORDING_METADATA"))
+        recording_metadata: on_by_default(v, "PROSODY_ENABLE_RECORDING_METADATA")
             && auth.as_deref() == Some("jwt")
             && recording,
         reservations: v
@@ -537,8 +535,16 @@ pub fn derive(stack: &Stack) -> Result<Prosody> {
             "XMPP_MUC_CONFIGURATION",
             &v.list("XMPP_MUC_CONFIGURATION"),
         )?,
-        accepted_issuers: if jwt_like { v.list("JWT_ACCEPTED_ISSUERS") } else { vec![] },
-        accepted_audiences: if jwt_like { v.list("JWT_ACCEPTED_AUDIENCES") } else { vec![] },
+        accepted_issuers: if jwt_like {
+            v.list("JWT_ACCEPTED_ISSUERS")
+        } else {
+            vec![]
+        },
+        accepted_audiences: if jwt_like {
+            v.list("JWT_ACCEPTED_AUDIENCES")
+        } else {
+            vec![]
+        },
         auth,
         domain,
         auth_domain,
@@ -551,7 +557,9 @@ pub fn derive(stack: &Stack) -> Result<Prosody> {
 /// its line. Refuse what would end the line or be read differently.
 fn sasl_value(name: &str, value: &str) -> Result<String> {
     if value.chars().any(|c| c.is_control()) || value.contains("{{") {
-        bail!("{name}={value:?}: saslauthd.conf cannot hold control characters (newlines) or '{{{{'");
+        bail!(
+            "{name}={value:?}: saslauthd.conf cannot hold control characters (newlines) or '{{{{'"
+        );
     }
     if value.trim() != value {
         bail!("{name}={value:?}: leading or trailing white space would be lost in saslauthd.conf");
@@ -574,8 +582,16 @@ pub fn saslauthd_conf(stack: &Stack) -> Result<String> {
         line("ldap_bind_dn", "LDAP_BINDDN", dn)?;
         line("ldap_bind_pw", "LDAP_BINDPW", v.get_or("LDAP_BINDPW", ""))?;
     }
-    line("ldap_filter", "LDAP_FILTER", v.get_or("LDAP_FILTER", "uid=%u"))?;
-    line("ldap_version", "LDAP_VERSION", v.get_or("LDAP_VERSION", "3"))?;
+    line(
+        "ldap_filter",
+        "LDAP_FILTER",
+        v.get_or("LDAP_FILTER", "uid=%u"),
+    )?;
+    line(
+        "ldap_version",
+        "LDAP_VERSION",
+        v.get_or("LDAP_VERSION", "3"),
+    )?;
     line(
         "ldap_auth_method",
         "LDAP_AUTH_METHOD",
@@ -629,7 +645,10 @@ pub fn render(env: &Environment<'_>, stack: &Stack, ctx: &Value, out: &mut Outpu
     let sasl = if p.auth.as_deref() == Some("ldap") {
         saslauthd_conf(stack)?
     } else {
-        format!("# {}\n# LDAP authentication is off.\n", super::GENERATED_NOTE)
+        format!(
+            "# {}\n# LDAP authentication is off.\n",
+            super::GENERATED_NOTE
+        )
     };
     out.add("generated/prosody/saslauthd.conf", sasl);
     Ok(())
@@ -641,8 +660,11 @@ mod tests {
 
     #[test]
     fn assignments_accept_literals_only() {
-        let ok = parse_assignments("X", &["a = 1".into(), "b_2 = 'x y'".into(), "c=true".into()])
-            .unwrap();
+        let ok = parse_assignments(
+            "X",
+            &["a = 1".into(), "b_2 = 'x y'".into(), "c=true".into()],
+        )
+        .unwrap();
         assert_eq!(ok[0].number.as_deref(), Some("1"));
         assert_eq!(ok[1].string.as_deref(), Some("x y"));
         assert_eq!(ok[2].boolean, Some(true));
