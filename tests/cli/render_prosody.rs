@@ -451,3 +451,178 @@ fn bundled_turn_is_rendered_and_advertised() {
     let err = render_fails(&[], &["turn"]);
     assert!(err.contains("TURN_CREDENTIALS"), "{err}");
 }
+
+/// Kills the prosody started by the live test when dropped.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn bosh(port: u16, body: &str) -> String {
+    use std::io::{Read, Write};
+    use std::time::Duration;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "POST /http-bind HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: text/xml; charset=utf-8\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn b64(raw: &[u8]) -> String {
+    const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in raw.chunks(3) {
+        let n = (c[0] as u32) << 16
+            | (*c.get(1).unwrap_or(&0) as u32) << 8
+            | *c.get(2).unwrap_or(&0) as u32;
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// SASL PLAIN over BOSH; true on `<success`.
+fn login(port: u16, domain: &str, user: &str, pass: &str) -> bool {
+    let open = bosh(
+        port,
+        &format!("<body content='text/xml; charset=utf-8' hold='1' rid='1000' to='{domain}' ver='1.6' wait='5' xml:lang='en' xmlns='http://jabber.org/protocol/httpbind' xmlns:xmpp='urn:xmpp:xbosh' xmpp:version='1.0'/>"),
+    );
+    let sid = open
+        .split("sid='")
+        .nth(1)
+        .and_then(|r| r.split('\'').next())
+        .unwrap_or_else(|| panic!("no BOSH session: {open}"));
+    let auth = b64(format!("\0{user}\0{pass}").as_bytes());
+    let reply = bosh(
+        port,
+        &format!("<body rid='1001' sid='{sid}' xmlns='http://jabber.org/protocol/httpbind'><auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{auth}</auth></body>"),
+    );
+    assert!(
+        reply.contains("<success") || reply.contains("<failure"),
+        "{reply}"
+    );
+    reply.contains("<success")
+}
+
+#[test]
+fn live_prosody_accepts_focus_and_jvb_logins() {
+    let run = render(&[], &[]);
+    let tmp = tempfile::Builder::new()
+        .prefix("lv")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let root = tmp.path().to_str().unwrap().to_string();
+    let (c2s, http) = (free_port(), free_port());
+    std::fs::create_dir_all(tmp.path().join("conf.d")).unwrap();
+    std::fs::create_dir_all(tmp.path().join("certs")).unwrap();
+    std::fs::create_dir_all(tmp.path().join("data")).unwrap();
+    for (src, dst) in [
+        ("prosody.cfg.lua", "prosody.cfg.lua"),
+        ("jitsi-meet.cfg.lua", "conf.d/jitsi-meet.cfg.lua"),
+    ] {
+        let text = run
+            .read(&format!("generated/prosody/{src}"))
+            .replace("/run/prosody/config", &root)
+            .replace("\"posix\";", "")
+            .replace("{ \"*\", \"::\" }", "{ \"127.0.0.1\" }")
+            .replace("c2s_ports = { 5222 }", &format!("c2s_ports = {{ {c2s} }}"))
+            .replace(
+                "http_ports = { 5280 }",
+                &format!("http_ports = {{ {http} }}"),
+            );
+        std::fs::write(tmp.path().join(dst), text).unwrap();
+    }
+    for d in ["meet.jitsi", "auth.meet.jitsi"] {
+        let st = Command::new(tool("openssl"))
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                &format!("/CN={d}"),
+            ])
+            .arg("-keyout")
+            .arg(tmp.path().join(format!("certs/{d}.key")))
+            .arg("-out")
+            .arg(tmp.path().join(format!("certs/{d}.crt")))
+            .output()
+            .unwrap();
+        assert!(
+            st.status.success(),
+            "openssl: {}",
+            String::from_utf8_lossy(&st.stderr)
+        );
+    }
+    assert!(Command::new("chown")
+        .args(["-R", "nobody"])
+        .arg(tmp.path())
+        .status()
+        .unwrap()
+        .success());
+    let cfg = format!("{root}/prosody.cfg.lua");
+    let focus_pw = env_value(&run, "JICOFO_AUTH_PASSWORD");
+    let jvb_pw = env_value(&run, "JVB_AUTH_PASSWORD");
+    for (user, pw) in [("focus", &focus_pw), ("jvb", &jvb_pw)] {
+        let out = Command::new(tool("runuser"))
+            .args(["-u", "nobody", "--"])
+            .arg(tool("prosodyctl"))
+            .args(["--config", &cfg, "register", user, "auth.meet.jitsi", pw])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "register {user}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // Started directly as nobody (not through runuser) so the drop guard
+    // kills prosody itself.
+    use std::os::unix::process::CommandExt;
+    let child = Command::new(tool("prosody"))
+        .args(["--config", &cfg, "-F"])
+        .uid(65534)
+        .gid(65534)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let _guard = Running(child);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while std::net::TcpStream::connect(("127.0.0.1", http)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "prosody did not open port {http}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(login(http, "auth.meet.jitsi", "focus", &focus_pw));
+    assert!(login(http, "auth.meet.jitsi", "jvb", &jvb_pw));
+    assert!(!login(http, "auth.meet.jitsi", "jvb", "wrong-password"));
+}
