@@ -424,7 +424,15 @@ fn bundled_turn_is_rendered_and_advertised() {
     let conf_path = run.path().join("generated/turn/turnserver.conf");
     let conf = run.read("generated/turn/turnserver.conf");
     let text = turnserver_parse(&conf_path);
-    assert!(!text.contains("Bad configuration format"), "{text}");
+    assert!(
+        text.contains("Black listing: fe80::") && !text.contains("Bad configuration format"),
+        "{text}"
+    );
+    // The checker does see a bad line.
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("bad.conf");
+    std::fs::write(&bad, format!("{conf}bogus-option\n")).unwrap();
+    assert!(turnserver_parse(&bad).contains("Bad configuration format: bogus-option"));
     let kv: BTreeMap<&str, &str> = conf
         .lines()
         .filter(|l| !l.starts_with('#'))
