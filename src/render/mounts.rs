@@ -77,6 +77,24 @@ pub static MOUNTS: &[Mount] = &[
     // --- end web ---
 
     // --- prosody (render/prosody.rs) ---
+    Mount {
+        service: "prosody",
+        file: "prosody.cfg.lua",
+        target: "/defaults/prosody.cfg.lua",
+        note: "scripts/config: tpl /defaults/prosody.cfg.lua > /run/prosody/config/prosody.cfg.lua",
+    },
+    Mount {
+        service: "prosody",
+        file: "jitsi-meet.cfg.lua",
+        target: "/defaults/conf.d/jitsi-meet.cfg.lua",
+        note: "scripts/config (client mode): tpl /defaults/conf.d/jitsi-meet.cfg.lua > /run/prosody/config/conf.d/",
+    },
+    Mount {
+        service: "prosody",
+        file: "saslauthd.conf",
+        target: "/defaults/saslauthd.conf",
+        note: "scripts/config (AUTH_TYPE=ldap): tpl /defaults/saslauthd.conf > /run/saslauthd.conf",
+    },
 
     // --- end prosody ---
 
@@ -85,6 +103,12 @@ pub static MOUNTS: &[Mount] = &[
     // --- end jvm ---
 
     // --- turn (render/turn.rs) ---
+    Mount {
+        service: "turn",
+        file: "turnserver.conf",
+        target: "/etc/coturn/turnserver.conf",
+        note: "the official coturn image reads /etc/coturn/turnserver.conf",
+    },
 
     // --- end turn ---
 ];

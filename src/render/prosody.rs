@@ -1,18 +1,691 @@
-//! Rendering of the prosody service configuration files.
+//! Rendering of prosody's configuration (client mode): `prosody.cfg.lua`,
+//! `conf.d/jitsi-meet.cfg.lua` and, for LDAP, `saslauthd.conf`. Every
+//! decision the image's templates make is computed here as typed context;
+//! the templates only print it, each value through `lua_str`.
+//!
+//! Upstream's "raw Lua" passthroughs (`GLOBAL_CONFIG`, `XMPP_CONFIGURATION`,
+//! `XMPP_MUC_CONFIGURATION`) are accepted only as `name = literal`
+//! assignments (a Lua name, then a number, `true`/`false` or a quoted string
+//! without escapes); the literal is re-emitted escaped. Anything else
+//! (function calls, concatenation, tables) is refused: it would be code run
+//! when prosody loads its config. `PROSODY_LOG_CONFIG` (raw log sinks) is
+//! refused for the same reason.
 
-use super::Output;
-use crate::config::Stack;
-use anyhow::Result;
+use super::{render_template, Output};
+use crate::config::{Component, Stack, Values};
+use anyhow::{bail, Result};
 use minijinja::{Environment, Value};
+use serde::Serialize;
 
 /// Templates this module renders: (name under templates/, source).
-pub static TEMPLATES: &[(&str, &str)] = &[];
+pub static TEMPLATES: &[(&str, &str)] = &[
+    (
+        "prosody/prosody.cfg.lua.j2",
+        include_str!("../../templates/prosody/prosody.cfg.lua.j2"),
+    ),
+    (
+        "prosody/jitsi-meet.cfg.lua.j2",
+        include_str!("../../templates/prosody/jitsi-meet.cfg.lua.j2"),
+    ),
+];
 
-pub fn render(
-    _env: &Environment<'_>,
-    _stack: &Stack,
-    _ctx: &Value,
-    _out: &mut Output,
-) -> Result<()> {
+/// TURN ports of the bundled coturn (`--with turn`), see `render::turn`.
+pub const TURN_PORT: u16 = 3478;
+pub const TURNS_PORT: u16 = 5349;
+
+/// One `external_services` entry (mod_external_services).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ExternalService {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub host: String,
+    pub port: u16,
+    pub transport: String,
+    /// None for STUN.
+    pub ttl: Option<i64>,
+    /// Time-limited credentials from `external_service_secret`.
+    pub secret: bool,
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+/// A `name = literal` line from one of the passthrough variables.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Assignment {
+    /// A validated Lua name.
+    pub key: String,
+    /// Exactly one of these is set.
+    pub number: Option<String>,
+    pub boolean: Option<bool>,
+    pub string: Option<String>,
+}
+
+/// Everything the two Lua templates need, decided here.
+#[derive(Debug, Clone, Serialize)]
+pub struct Prosody {
+    pub admins: Vec<String>,
+    pub global_modules: Vec<String>,
+    pub trusted_proxies: Vec<String>,
+    pub c2s_require_encryption: bool,
+    pub c2s_limit: Option<String>,
+    pub s2s_limit: Option<String>,
+    pub gc_generational: bool,
+    pub gc: [i64; 5],
+    pub xmpp_port: u16,
+    pub http_port: u16,
+    pub ipv6: bool,
+    pub log_level: String,
+    pub metrics: bool,
+    pub metrics_cidr: String,
+    pub stanza_counts: bool,
+    pub external_service_secret: Option<String>,
+    pub external_services: Vec<ExternalService>,
+    pub global_config: Vec<Assignment>,
+
+    // conf.d/jitsi-meet.cfg.lua
+    pub domain: String,
+    pub auth_domain: String,
+    pub guest_domain: Option<String>,
+    pub hidden_domain: String,
+    /// Recording or transcription on: the hidden domain's virtual host.
+    pub hidden_host: bool,
+    pub muc_domain: String,
+    pub muc_prefix: String,
+    pub internal_muc_domain: String,
+    pub jvb_user: String,
+    pub jibri_admin: Option<String>,
+    pub jigasi_admin: Option<String>,
+    pub recorder_jid: String,
+    pub transcriber_jid: String,
+    pub recording: bool,
+    pub transcriptions: bool,
+    /// internal, jwt, ldap, matrix, hybrid_matrix_token; None: anonymous.
+    pub auth: Option<String>,
+    pub guest_auth_type: String,
+    pub jwt: Jwt,
+    pub matrix: Matrix,
+    pub websocket: bool,
+    pub lobby: bool,
+    pub breakout: bool,
+    pub av_moderation: bool,
+    pub end_conference: bool,
+    pub polls: bool,
+    pub subdomains: bool,
+    pub rate_limits: bool,
+    pub rate_limit: [i64; 4],
+    pub rate_limit_ranges: Vec<String>,
+    pub filter_messages: bool,
+    pub recording_metadata: bool,
+    pub reservations: Option<String>,
+    pub jaas: bool,
+    pub public_domain: String,
+    pub max_participants: Option<String>,
+    pub xmpp_modules: Vec<String>,
+    pub muc_modules: Vec<String>,
+    pub internal_muc_modules: Vec<String>,
+    pub lobby_muc_modules: Vec<String>,
+    pub breakout_muc_modules: Vec<String>,
+    pub speakerstats_modules: Vec<String>,
+    pub xmpp_configuration: Vec<Assignment>,
+    pub muc_configuration: Vec<Assignment>,
+    pub accepted_issuers: Vec<String>,
+    pub accepted_audiences: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Jwt {
+    pub auth_type: String,
+    pub app_id: String,
+    /// None when JWT_APP_SECRET is unset or reads as false (upstream's test).
+    pub app_secret: Option<String>,
+    pub allow_empty: bool,
+    pub asap_key_server: Option<String>,
+    pub domain_verification: bool,
+    pub sign_type: Option<String>,
+    pub token_module: String,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Matrix {
+    pub uvs_url: String,
+    pub issuer: String,
+    pub issuer_set: bool,
+    pub auth_token: Option<String>,
+    pub sync_power_levels: bool,
+    pub lobby_bypass: bool,
+}
+
+/// A boolean the images default to true: unset reads as on.
+fn on_by_default(v: &Values, name: &str) -> bool {
+    v.get(name).is_none() || v.bool(name)
+}
+
+fn opt(v: &Values, name: &str) -> Option<String> {
+    v.get(name).map(str::to_string)
+}
+
+fn s(v: &Values, name: &str, fallback: &str) -> String {
+    v.get_or(name, fallback).to_string()
+}
+
+fn num(v: &Values, name: &str, fallback: i64) -> Result<i64> {
+    match v.get(name) {
+        None => Ok(fallback),
+        Some(raw) => raw.trim().parse().map_err(|_| {
+            anyhow::anyhow!("{name}={raw:?}: expected a whole number (prosody config)")
+        }),
+    }
+}
+
+fn port(v: &Values, name: &str, fallback: u16) -> Result<u16> {
+    match v.get(name) {
+        None => Ok(fallback),
+        Some(raw) => v
+            .port(name)
+            .ok_or_else(|| anyhow::anyhow!("{name}={raw:?}: expected a port number (1-65535)")),
+    }
+}
+
+/// The host of PUBLIC_URL (no scheme, port or path).
+pub fn public_host(v: &Values) -> String {
+    let url = v.get_or("PUBLIC_URL", "https://localhost:8443");
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let hostport = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    if let Some(stripped) = hostport.strip_prefix('[') {
+        return stripped.split(']').next().unwrap_or(stripped).to_string();
+    }
+    hostport.split(':').next().unwrap_or(hostport).to_string()
+}
+
+/// Upstream's `$PUBLIC_URL | trimPrefix "https://" | trimSuffix "/"`.
+fn public_url_domain(v: &Values) -> String {
+    let url = v.get_or("PUBLIC_URL", "https://localhost:8443");
+    let url = url.strip_prefix("https://").unwrap_or(url);
+    url.strip_suffix('/').unwrap_or(url).to_string()
+}
+
+/// Parses `name = literal` entries from a passthrough variable.
+pub fn parse_assignments(var: &str, entries: &[String]) -> Result<Vec<Assignment>> {
+    entries
+        .iter()
+        .map(|e| {
+            parse_assignment(e).map_err(|why| {
+                anyhow::anyhow!(
+                    "{var}: entry {e:?} is not a plain `name = value` assignment ({why}); \
+                     jitsi-stack accepts only a Lua name and a number, true/false or a quoted string \
+                     (no code, concatenation, calls or tables)"
+                )
+            })
+        })
+        .collect()
+}
+
+fn parse_assignment(entry: &str) -> std::result::Result<Assignment, &'static str> {
+    let entry = entry.trim().trim_end_matches(';').trim_end();
+    let (key, value) = entry.split_once('=').ok_or("no '='")?;
+    let key = key.trim();
+    let value = value.trim();
+    let ident_ok = !key.is_empty()
+        && key
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !ident_ok || LUA_KEYWORDS.contains(&key) {
+        return Err("the name is not a Lua identifier");
+    }
+    let mut a = Assignment {
+        key: key.to_string(),
+        number: None,
+        boolean: None,
+        string: None,
+    };
+    match value {
+        "true" => a.boolean = Some(true),
+        "false" => a.boolean = Some(false),
+        _ if is_number(value) => a.number = Some(value.to_string()),
+        _ => {
+            let quote = value.chars().next().ok_or("empty value")?;
+            if !matches!(quote, '"' | '\'') || value.len() < 2 || !value.ends_with(quote) {
+                return Err("the value is not a number, boolean or quoted string");
+            }
+            let inner = &value[1..value.len() - 1];
+            if inner.contains(quote) || inner.contains('\\') || inner.contains('\n') {
+                return Err("quotes, backslashes or newlines inside the string");
+            }
+            a.string = Some(inner.to_string());
+        }
+    }
+    Ok(a)
+}
+
+const LUA_KEYWORDS: &[&str] = &[
+    "and", "break", "do", "else", "elseif", "end", "false", "for", "function", "goto", "if", "in",
+    "local", "nil", "not", "or", "repeat", "return", "then", "true", "until", "while",
+];
+
+fn is_number(v: &str) -> bool {
+    let digits = v.strip_prefix('-').unwrap_or(v);
+    !digits.is_empty()
+        && digits.chars().all(|c| c.is_ascii_digit() || c == '.')
+        && digits.chars().filter(|c| *c == '.').count() <= 1
+        && digits.chars().any(|c| c.is_ascii_digit())
+}
+
+/// Upstream splits GLOBAL_CONFIG on the two characters `\n`.
+fn split_escaped_newlines(raw: Option<&str>) -> Vec<String> {
+    raw.map(|r| {
+        r.split("\\n")
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// Computes the prosody context from the stack.
+pub fn derive(stack: &Stack) -> Result<Prosody> {
+    let v = &stack.values;
+    let mode = s(v, "PROSODY_MODE", "client");
+    if mode != "client" {
+        bail!(
+            "PROSODY_MODE={mode:?}: jitsi-stack renders the main (client) prosody only; \
+             remove PROSODY_MODE from .env"
+        );
+    }
+    if v.bool("ENABLE_VISITORS") {
+        bail!("ENABLE_VISITORS=1: visitor prosodies are not supported by jitsi-stack; set ENABLE_VISITORS=0");
+    }
+    if v.get("PROSODY_LOG_CONFIG").is_some() {
+        bail!(
+            "PROSODY_LOG_CONFIG is raw Lua that would run when prosody loads its config; \
+             jitsi-stack does not pass it through: remove it and use LOG_LEVEL"
+        );
+    }
+    let auth_enabled = v.bool("ENABLE_AUTH");
+    let auth_type = s(v, "PROSODY_AUTH_TYPE", v.get_or("AUTH_TYPE", "internal"));
+    let auth = if auth_enabled {
+        match auth_type.as_str() {
+            "internal" | "jwt" | "ldap" | "matrix" | "hybrid_matrix_token" => {
+                Some(auth_type.clone())
+            }
+            other => bail!(
+                "AUTH_TYPE={other:?}: expected internal, jwt, ldap, matrix or hybrid_matrix_token"
+            ),
+        }
+    } else {
+        None
+    };
+    let jwt_like = matches!(auth.as_deref(), Some("jwt" | "hybrid_matrix_token"));
+    let domain = s(v, "XMPP_DOMAIN", "meet.jitsi");
+    let auth_domain = s(v, "XMPP_AUTH_DOMAIN", "auth.meet.jitsi");
+    let hidden_domain = v
+        .get("XMPP_HIDDEN_DOMAIN")
+        .or_else(|| v.get("XMPP_RECORDER_DOMAIN"))
+        .unwrap_or("hidden.meet.jitsi")
+        .to_string();
+    let muc_domain = s(v, "XMPP_MUC_DOMAIN", "muc.meet.jitsi");
+    let recording = v.bool("ENABLE_RECORDING");
+    let transcriptions = v.bool("ENABLE_TRANSCRIPTIONS");
+    let recorder_user = s(v, "JIBRI_RECORDER_USER", "recorder");
+    let transcriber_user = s(v, "JIGASI_TRANSCRIBER_USER", "transcriber");
+
+    let mut external_services = Vec::new();
+    let stun_host = opt(v, "STUN_HOST");
+    if let Some(h) = &stun_host {
+        external_services.push(ExternalService {
+            kind: "stun".into(),
+            host: h.clone(),
+            port: port(v, "STUN_PORT", 443)?,
+            transport: "udp".into(),
+            ttl: None,
+            secret: false,
+            username: None,
+            password: None,
+        });
+    }
+    let ttl = num(v, "TURN_TTL", 86400)?;
+    let username = opt(v, "TURN_USERNAME");
+    let password = opt(v, "TURN_PASSWORD");
+    let bundled = stack.has(Component::Turn);
+    let secret = v.get("TURN_CREDENTIALS").map(str::to_string);
+    let (turn_hosts, turn_port, transports, turns_hosts, turns_port) = if bundled {
+        let host = public_host(v);
+        (
+            vec![host.clone()],
+            TURN_PORT,
+            vec!["udp".to_string(), "tcp".to_string()],
+            // TURNS only when coturn has a certificate (see render::turn).
+            if v.raw("TURN_TLS_CERT").is_some() {
+                vec![host]
+            } else {
+                vec![]
+            },
+            TURNS_PORT,
+        )
+    } else {
+        (
+            v.list("TURN_HOST"),
+            port(v, "TURN_PORT", 443)?,
+            {
+                let t = v.list("TURN_TRANSPORT");
+                if t.is_empty() {
+                    vec!["tcp".to_string()]
+                } else {
+                    t
+                }
+            },
+            v.list("TURNS_HOST"),
+            port(v, "TURNS_PORT", 443)?,
+        )
+    };
+    if bundled && secret.is_none() {
+        bail!("--with turn needs TURN_CREDENTIALS in .env: run `jitsi-stack gen-passwords`");
+    }
+    let has_secret = secret.is_some();
+    for host in &turn_hosts {
+        for t in &transports {
+            external_services.push(ExternalService {
+                kind: "turn".into(),
+                host: host.clone(),
+                port: turn_port,
+                transport: t.clone(),
+                ttl: Some(ttl),
+                secret: has_secret,
+                username: if bundled { None } else { username.clone() },
+                password: if bundled { None } else { password.clone() },
+            });
+        }
+    }
+    for host in &turns_hosts {
+        external_services.push(ExternalService {
+            kind: "turns".into(),
+            host: host.clone(),
+            port: turns_port,
+            transport: "tcp".into(),
+            ttl: Some(ttl),
+            secret: has_secret,
+            username: if bundled { None } else { username.clone() },
+            password: if bundled { None } else { password.clone() },
+        });
+    }
+
+    let list_or = |name: &str| v.list(name);
+    Ok(Prosody {
+        admins: list_or("PROSODY_ADMINS"),
+        global_modules: list_or("GLOBAL_MODULES"),
+        trusted_proxies: {
+            let l = v.list("PROSODY_TRUSTED_PROXIES");
+            if v.get("PROSODY_TRUSTED_PROXIES").is_none() {
+                vec!["127.0.0.1".into(), "::1".into()]
+            } else {
+                l
+            }
+        },
+        c2s_require_encryption: on_by_default(v, "PROSODY_C2S_REQUIRE_ENCRYPTION"),
+        c2s_limit: (!v.bool("PROSODY_DISABLE_C2S_LIMIT"))
+            .then(|| s(v, "PROSODY_C2S_LIMIT", "10kb/s")),
+        s2s_limit: (!v.bool("PROSODY_DISABLE_S2S_LIMIT"))
+            .then(|| s(v, "PROSODY_S2S_LIMIT", "30kb/s")),
+        gc_generational: v.get_or("GC_TYPE", "incremental") == "generational",
+        gc: [
+            num(v, "GC_INC_TH", 400)?,
+            num(v, "GC_INC_SPEED", 250)?,
+            num(v, "GC_INC_STEP_SIZE", 13)?,
+            num(v, "GC_GEN_MIN_TH", 20)?,
+            num(v, "GC_GEN_MAX_TH", 100)?,
+        ],
+        xmpp_port: port(v, "XMPP_PORT", 5222)?,
+        http_port: port(v, "PROSODY_HTTP_PORT", 5280)?,
+        ipv6: on_by_default(v, "ENABLE_IPV6"),
+        log_level: s(v, "LOG_LEVEL", "info"),
+        metrics: v.bool("PROSODY_ENABLE_METRICS"),
+        metrics_cidr: s(v, "PROSODY_METRICS_ALLOWED_CIDR", "172.16.0.0/12"),
+        stanza_counts: v.bool("PROSODY_ENABLE_STANZA_COUNTS"),
+        external_service_secret: secret,
+        external_services,
+        global_config: parse_assignments(
+            "GLOBAL_CONFIG",
+            &split_escaped_newlines(v.get("GLOBAL_CONFIG")),
+        )?,
+
+        guest_domain: (auth_enabled && v.bool("ENABLE_GUESTS"))
+            .then(|| s(v, "XMPP_GUEST_DOMAIN", "guest.meet.jitsi")),
+        hidden_host: recording || transcriptions,
+        muc_prefix: muc_domain.split('.').next().unwrap_or("").to_string(),
+        internal_muc_domain: s(v, "XMPP_INTERNAL_MUC_DOMAIN", "internal-muc.meet.jitsi"),
+        jvb_user: s(v, "JVB_AUTH_USER", "jvb"),
+        jibri_admin: v
+            .get("JIBRI_XMPP_PASSWORD")
+            .map(|_| format!("{}@{auth_domain}", v.get_or("JIBRI_XMPP_USER", "jibri"))),
+        jigasi_admin: v
+            .get("JIGASI_XMPP_PASSWORD")
+            .map(|_| format!("{}@{auth_domain}", v.get_or("JIGASI_XMPP_USER", "jigasi"))),
+        recorder_jid: format!("{recorder_user}@{hidden_domain}"),
+        transcriber_jid: format!("{transcriber_user}@{hidden_domain}"),
+        recording,
+        transcriptions,
+        guest_auth_type: s(v, "PROSODY_GUEST_AUTH_TYPE", "jitsi-anonymous"),
+        jwt: Jwt {
+            auth_type: s(v, "JWT_AUTH_TYPE", "token"),
+            app_id: s(v, "JWT_APP_ID", ""),
+            // Upstream: `.Env.JWT_APP_SECRET | default "false" | toBool`,
+            // i.e. a secret that is not itself a boolean word is printed.
+            app_secret: v
+                .get("JWT_APP_SECRET")
+                .filter(|s| {
+                    !matches!(
+                        s.to_ascii_lowercase().as_str(),
+                        "false" | "0" | "no" | "off" | ""
+                    )
+                })
+                .map(str::to_string),
+            allow_empty: v.bool("JWT_ALLOW_EMPTY"),
+            asap_key_server: opt(v, "JWT_ASAP_KEYSERVER"),
+            domain_verification: v.bool("JWT_ENABLE_DOMAIN_VERIFICATION"),
+            sign_type: opt(v, "JWT_SIGN_TYPE"),
+            token_module: s(v, "JWT_TOKEN_AUTH_MODULE", "token_verification"),
+        },
+        matrix: Matrix {
+            uvs_url: s(v, "MATRIX_UVS_URL", ""),
+            issuer: s(v, "MATRIX_UVS_ISSUER", "issuer"),
+            issuer_set: v.get("MATRIX_UVS_ISSUER").is_some(),
+            auth_token: opt(v, "MATRIX_UVS_AUTH_TOKEN"),
+            sync_power_levels: v.bool("MATRIX_UVS_SYNC_POWER_LEVELS"),
+            lobby_bypass: v.bool("MATRIX_LOBBY_BYPASS"),
+        },
+        websocket: on_by_default(v, "ENABLE_XMPP_WEBSOCKET"),
+        lobby: on_by_default(v, "ENABLE_LOBBY"),
+        breakout: on_by_default(v, "ENABLE_BREAKOUT_ROOMS"),
+        av_moderation: on_by_default(v, "ENABLE_AV_MODERATION"),
+        end_conference: on_by_default(v, "ENABLE_END_CONFERENCE"),
+        polls: !v.bool("DISABLE_POLLS"),
+        subdomains: on_by_default(v, "ENABLE_SUBDOMAINS"),
+        rate_limits: v.bool("PROSODY_ENABLE_RATE_LIMITS"),
+        rate_limit: [
+            num(v, "PROSODY_RATE_LIMIT_LOGIN_RATE", 3)?,
+            num(v, "PROSODY_RATE_LIMIT_SESSION_RATE", 200)?,
+            num(v, "PROSODY_RATE_LIMIT_TIMEOUT", 60)?,
+            num(v, "PROSODY_RATE_LIMIT_CACHE_SIZE", 10000)?,
+        ],
+        rate_limit_ranges: if v.get("PROSODY_RATE_LIMIT_ALLOW_RANGES").is_none() {
+            vec!["10.0.0.0/8".into()]
+        } else {
+            v.list("PROSODY_RATE_LIMIT_ALLOW_RANGES")
+        },
+        filter_messages: v.bool("PROSODY_ENABLE_FILTER_MESSAGES"),
+        recording_metadata: on_by_default(v, "PROSODY_ENABLE_RECORDING_METADATA")
+            && auth.as_deref() == Some("jwt")
+            && recording,
+        reservations: v
+            .bool("PROSODY_RESERVATION_ENABLED")
+            .then(|| s(v, "PROSODY_RESERVATION_REST_BASE_URL", "")),
+        jaas: v.bool("ENABLE_JAAS_COMPONENTS"),
+        public_domain: public_url_domain(v),
+        max_participants: opt(v, "MAX_PARTICIPANTS"),
+        xmpp_modules: list_or("XMPP_MODULES"),
+        muc_modules: list_or("XMPP_MUC_MODULES"),
+        internal_muc_modules: list_or("XMPP_INTERNAL_MUC_MODULES"),
+        lobby_muc_modules: list_or("XMPP_LOBBY_MUC_MODULES"),
+        breakout_muc_modules: list_or("XMPP_BREAKOUT_MUC_MODULES"),
+        speakerstats_modules: list_or("XMPP_SPEAKERSTATS_MODULES"),
+        xmpp_configuration: parse_assignments("XMPP_CONFIGURATION", &v.list("XMPP_CONFIGURATION"))?,
+        muc_configuration: parse_assignments(
+            "XMPP_MUC_CONFIGURATION",
+            &v.list("XMPP_MUC_CONFIGURATION"),
+        )?,
+        accepted_issuers: if jwt_like {
+            v.list("JWT_ACCEPTED_ISSUERS")
+        } else {
+            vec![]
+        },
+        accepted_audiences: if jwt_like {
+            v.list("JWT_ACCEPTED_AUDIENCES")
+        } else {
+            vec![]
+        },
+        auth,
+        domain,
+        auth_domain,
+        hidden_domain,
+        muc_domain,
+    })
+}
+
+/// saslauthd's `key: value` format has no quoting: a value is the rest of
+/// its line. Refuse what would end the line or be read differently.
+fn sasl_value(name: &str, value: &str) -> Result<String> {
+    if value.chars().any(|c| c.is_control()) || value.contains("{{") {
+        bail!(
+            "{name}={value:?}: saslauthd.conf cannot hold control characters (newlines) or '{{{{'"
+        );
+    }
+    if value.trim() != value {
+        bail!("{name}={value:?}: leading or trailing white space would be lost in saslauthd.conf");
+    }
+    Ok(value.to_string())
+}
+
+/// saslauthd.conf for LDAP (the image renders it only for AUTH_TYPE=ldap).
+pub fn saslauthd_conf(stack: &Stack) -> Result<String> {
+    let v = &stack.values;
+    let mut out = format!("# {}\n", super::GENERATED_NOTE);
+    let mut line = |key: &str, name: &str, value: &str| -> Result<()> {
+        out.push_str(&format!("{key}: {}\n", sasl_value(name, value)?));
+        Ok(())
+    };
+    let domain = v.get_or("XMPP_DOMAIN", "meet.jitsi");
+    line("ldap_servers", "LDAP_URL", v.get_or("LDAP_URL", ""))?;
+    line("ldap_search_base", "LDAP_BASE", v.get_or("LDAP_BASE", ""))?;
+    if let Some(dn) = v.get("LDAP_BINDDN") {
+        line("ldap_bind_dn", "LDAP_BINDDN", dn)?;
+        line("ldap_bind_pw", "LDAP_BINDPW", v.get_or("LDAP_BINDPW", ""))?;
+    }
+    line(
+        "ldap_filter",
+        "LDAP_FILTER",
+        v.get_or("LDAP_FILTER", "uid=%u"),
+    )?;
+    line(
+        "ldap_version",
+        "LDAP_VERSION",
+        v.get_or("LDAP_VERSION", "3"),
+    )?;
+    line(
+        "ldap_auth_method",
+        "LDAP_AUTH_METHOD",
+        v.get_or("LDAP_AUTH_METHOD", "bind"),
+    )?;
+    if v.bool("LDAP_USE_TLS") {
+        line(
+            "ldap_tls_key",
+            "XMPP_DOMAIN",
+            &format!("/run/prosody/config/certs/{domain}.key"),
+        )?;
+        line(
+            "ldap_tls_cert",
+            "XMPP_DOMAIN",
+            &format!("/run/prosody/config/certs/{domain}.crt"),
+        )?;
+        if v.bool("LDAP_TLS_CHECK_PEER") {
+            line("ldap_tls_check_peer", "LDAP_TLS_CHECK_PEER", "yes")?;
+            line(
+                "ldap_tls_cacert_file",
+                "LDAP_TLS_CACERT_FILE",
+                v.get_or("LDAP_TLS_CACERT_FILE", "/etc/ssl/certs/ca-certificates.crt"),
+            )?;
+            line(
+                "ldap_tls_cacert_dir",
+                "LDAP_TLS_CACERT_DIR",
+                v.get_or("LDAP_TLS_CACERT_DIR", "/etc/ssl/certs"),
+            )?;
+        }
+        if let Some(c) = v.get("LDAP_TLS_CIPHERS") {
+            line("ldap_tls_ciphers", "LDAP_TLS_CIPHERS", c)?;
+        }
+    }
+    if v.bool("LDAP_START_TLS") {
+        line("ldap_start_tls", "LDAP_START_TLS", "yes")?;
+    }
+    Ok(out)
+}
+
+pub fn render(env: &Environment<'_>, stack: &Stack, ctx: &Value, out: &mut Output) -> Result<()> {
+    let p = derive(stack)?;
+    let ctx = minijinja::context! { prosody => Value::from_serialize(&p), ..ctx.clone() };
+    out.add(
+        "generated/prosody/prosody.cfg.lua",
+        render_template(env, "prosody/prosody.cfg.lua.j2", &ctx)?,
+    );
+    out.add(
+        "generated/prosody/jitsi-meet.cfg.lua",
+        render_template(env, "prosody/jitsi-meet.cfg.lua.j2", &ctx)?,
+    );
+    let sasl = if p.auth.as_deref() == Some("ldap") {
+        saslauthd_conf(stack)?
+    } else {
+        format!(
+            "# {}\n# LDAP authentication is off.\n",
+            super::GENERATED_NOTE
+        )
+    };
+    out.add("generated/prosody/saslauthd.conf", sasl);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn assignments_accept_literals_only() {
+        let ok = parse_assignments(
+            "X",
+            &["a = 1".into(), "b_2 = 'x y'".into(), "c=true".into()],
+        )
+        .unwrap();
+        assert_eq!(ok[0].number.as_deref(), Some("1"));
+        assert_eq!(ok[1].string.as_deref(), Some("x y"));
+        assert_eq!(ok[2].boolean, Some(true));
+        for bad in [
+            "a = os.getenv('HOME')",
+            "a = \"x\" .. \"y\"",
+            "a = { 1 }",
+            "os.exit(1)",
+            "end = 1",
+            "a = \"x\\\"\"",
+            "a.b = 1",
+        ] {
+            assert!(parse_assignments("X", &[bad.into()]).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn public_host_strips_scheme_port_path() {
+        let v = Values::from_pairs([("PUBLIC_URL", "https://meet.example.org:8443/x")]);
+        assert_eq!(public_host(&v), "meet.example.org");
+        let v = Values::from_pairs([("PUBLIC_URL", "https://[2001:db8::1]:443")]);
+        assert_eq!(public_host(&v), "2001:db8::1");
+    }
 }
