@@ -109,13 +109,13 @@ pub struct Values {
 
 impl Values {
     pub fn from_file(file: &EnvFile) -> Values {
-        Values {
-            set: file
-                .entries()
-                .filter(|e| !e.value.is_empty())
-                .map(|e| (e.key.clone(), e.value.clone()))
-                .collect(),
-        }
+        // The last assignment wins, as in Compose, even when it is empty.
+        let mut set: HashMap<String, String> = file
+            .entries()
+            .map(|e| (e.key.clone(), e.value.clone()))
+            .collect();
+        set.retain(|_, v| !v.is_empty());
+        Values { set }
     }
 
     pub fn from_pairs<I, K, V>(pairs: I) -> Values
@@ -328,6 +328,12 @@ mod tests {
         );
         let e = parse_components(&["jibry"]).unwrap_err().to_string();
         assert!(e.contains("jibry") && e.contains("jibri"), "{e}");
+    }
+
+    #[test]
+    fn last_assignment_wins_even_when_empty() {
+        let file = EnvFile::parse("TZ=Europe/Paris\nTZ=\n").unwrap();
+        assert_eq!(Values::from_file(&file).raw("TZ"), None);
     }
 
     #[test]

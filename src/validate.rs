@@ -178,7 +178,7 @@ pub fn validate(stack: &Stack) -> Report {
                     entry.value.chars().count()
                 )
             } else {
-                format!("{:?}", entry.value)
+                shown(&entry.value)
             };
             let f = out.push(
                 Level::Error,
@@ -374,4 +374,16 @@ fn needed(var: &schema::Var, stack: &Stack) -> bool {
 /// (`COMPOSE_PROFILES`, `DOCKER_HOST`, ...); known ones are in the schema.
 fn is_foreign(name: &str) -> bool {
     name.starts_with("COMPOSE_") || name.starts_with("DOCKER_")
+}
+
+/// A value as quoted in a message, shortened when it is long.
+fn shown(value: &str) -> String {
+    const MAX: usize = 80;
+    let count = value.chars().count();
+    if count <= MAX {
+        format!("{value:?}")
+    } else {
+        let head: String = value.chars().take(MAX).collect();
+        format!("{head:?}... ({count} characters)")
+    }
 }

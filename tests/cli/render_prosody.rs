@@ -237,7 +237,10 @@ fn auth_jwt_hostile_secret_reads_back_equal() {
             ("JWT_APP_ID", "my_app"),
             ("JWT_APP_SECRET", &format!("'{HOSTILE}'")),
             ("JWT_ACCEPTED_ISSUERS", "'iss1, iss\"2 ,'"),
-            ("JWT_ASAP_KEYSERVER", &format!("'{long}'")),
+            (
+                "JWT_ASAP_KEYSERVER",
+                &format!("https://keys.example.org/{long}"),
+            ),
         ],
         &[],
     );
@@ -247,7 +250,10 @@ fn auth_jwt_hostile_secret_reads_back_equal() {
     assert_eq!(one(&s, vh, "app_id"), "my_app");
     assert_eq!(one(&s, vh, "app_secret"), HOSTILE);
     assert_eq!(one(&s, vh, "app_secret"), env_value(&run, "JWT_APP_SECRET"));
-    assert_eq!(one(&s, vh, "asap_key_server"), long);
+    assert_eq!(
+        one(&s, vh, "asap_key_server"),
+        format!("https://keys.example.org/{long}")
+    );
     assert_eq!(
         get(&s, "global", "asap_accepted_issuers").unwrap(),
         &["iss1", "iss\"2"]
@@ -420,7 +426,7 @@ fn turnserver_parse(conf: &Path) -> String {
 
 #[test]
 fn bundled_turn_is_rendered_and_advertised() {
-    let run = render(&[("TURN_CREDENTIALS", "Zk3secret")], &["turn"]);
+    let run = render(&[("TURN_CREDENTIALS", "Zk3secret-long-enough")], &["turn"]);
     let conf_path = run.path().join("generated/turn/turnserver.conf");
     let conf = run.read("generated/turn/turnserver.conf");
     let text = turnserver_parse(&conf_path);
@@ -438,7 +444,7 @@ fn bundled_turn_is_rendered_and_advertised() {
         .filter(|l| !l.starts_with('#'))
         .filter_map(|l| l.split_once('='))
         .collect();
-    assert_eq!(kv["static-auth-secret"], "Zk3secret");
+    assert_eq!(kv["static-auth-secret"], "Zk3secret-long-enough");
     assert_eq!(kv["realm"], "meet.example.org");
     assert_eq!(kv["listening-port"], "3478");
     assert!(conf.lines().any(|l| l == "use-auth-secret"));
@@ -447,16 +453,22 @@ fn bundled_turn_is_rendered_and_advertised() {
             && conf.contains("denied-peer-ip=fc00::")
     );
     let (m, _) = check_prosody(&run);
-    assert_eq!(one(&m, "global", "external_service_secret"), "Zk3secret");
+    assert_eq!(
+        one(&m, "global", "external_service_secret"),
+        "Zk3secret-long-enough"
+    );
     let services = get(&m, "global", "external_services").unwrap();
     assert_eq!(services.len(), 2, "{services:?}");
     assert!(services.iter().all(|s| s.contains("host=meet.example.org;")
         && s.contains("port=3478")
         && s.contains("secret=true")));
 
-    let err = render_fails(&[("TURN_CREDENTIALS", "'x no-auth'")], &["turn"]);
+    let err = render_fails(
+        &[("TURN_CREDENTIALS", "'x-long-enough no-auth'")],
+        &["turn"],
+    );
     assert!(err.contains("turnserver.conf"), "{err}");
-    let err = render_fails(&[], &["turn"]);
+    let err = render_fails(&[("TURN_CREDENTIALS", "")], &["turn"]);
     assert!(err.contains("TURN_CREDENTIALS"), "{err}");
 }
 
