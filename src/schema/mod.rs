@@ -208,7 +208,7 @@ pub fn suggest(name: &str) -> Option<&'static str> {
             let limit = (v.name.len() / 4).clamp(1, 4);
             // The length difference bounds the distance from below: most
             // names are ruled out without computing it.
-            if upper.len().abs_diff(v.name.len()) > limit {
+            if upper.len().abs_diff(v.name.len()) > limit || bag_distance(&upper, v.name) > limit {
                 return None;
             }
             let d = edit_distance(&upper, v.name);
@@ -216,6 +216,27 @@ pub fn suggest(name: &str) -> Option<&'static str> {
         })
         .min_by_key(|(d, _)| *d)
         .map(|(_, n)| n)
+}
+
+/// A cheap lower bound of the edit distance: how many characters one name
+/// has that the other lacks (counted by byte value).
+fn bag_distance(a: &str, b: &str) -> usize {
+    let mut counts = [0i32; 128];
+    for c in a.bytes() {
+        counts[usize::from(c & 0x7f)] += 1;
+    }
+    for c in b.bytes() {
+        counts[usize::from(c & 0x7f)] -= 1;
+    }
+    let (mut extra, mut missing) = (0usize, 0usize);
+    for n in counts {
+        if n > 0 {
+            extra += n as usize;
+        } else {
+            missing += (-n) as usize;
+        }
+    }
+    extra.max(missing)
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {
