@@ -1,0 +1,33 @@
+//! Operating commands: thin, typed wrappers over Docker Compose for the
+//! stack's project and file set, plus host checks and helpers.
+
+mod doctor;
+mod lifecycle;
+mod ports;
+mod proxy;
+mod smoke;
+mod user;
+
+use crate::cli::Command;
+use crate::Exit;
+use anyhow::Result;
+use std::path::Path;
+
+pub use ports::{published_ports, PortRule};
+
+pub fn run(dir: &Path, command: Command) -> Result<Exit> {
+    match command {
+        Command::Up(args) => lifecycle::up(dir, args),
+        Command::Down(args) => lifecycle::down(dir, args),
+        Command::Status(args) => lifecycle::status(dir, args),
+        Command::Logs(args) => lifecycle::logs(dir, args),
+        Command::Restart(args) => lifecycle::restart(dir, args),
+        Command::Pull => lifecycle::pull(dir),
+        Command::Doctor(args) => doctor::run(dir, args),
+        Command::Ports(args) => ports::run(dir, args),
+        Command::User(cmd) => user::run(dir, cmd),
+        Command::Proxy(args) => proxy::run(dir, args),
+        Command::Smoke(args) => smoke::run(dir, args),
+        other => unreachable!("{other:?} is dispatched in commands::dispatch"),
+    }
+}
