@@ -69,7 +69,7 @@ fn templates() -> impl Iterator<Item = &'static (&'static str, &'static str)> {
     web::TEMPLATES
         .iter()
         .chain(prosody::TEMPLATES)
-        .chain(jvm::TEMPLATES)
+        .chain(jvm::templates())
         .chain(turn::TEMPLATES)
 }
 

@@ -98,9 +98,44 @@ pub static MOUNTS: &[Mount] = &[
 
     // --- end prosody ---
 
-    // --- jicofo, jvb, jibri, jigasi, transcriber (render/jvm.rs) ---
+    // --- jicofo, jvb (render/jvm/jicofo.rs, render/jvm/jvb.rs) ---
+    // Boot scripts jicofo/rootfs/etc/s6-overlay/scripts/config and
+    // jvb/.../scripts/config: `tpl /defaults/X > /run/<svc>/config/X`; the
+    // services start with -Dconfig.file=/run/<svc>/config/<svc>.conf and
+    // -Djava.util.logging.config.file=/run/<svc>/config/logging.properties.
+    Mount {
+        service: "jicofo",
+        file: "jicofo.conf",
+        target: "/defaults/jicofo.conf",
+        note: "tpl -> /run/jicofo/config/jicofo.conf (-Dconfig.file)",
+    },
+    Mount {
+        service: "jicofo",
+        file: "logging.properties",
+        target: "/defaults/logging.properties",
+        note: "tpl -> /run/jicofo/config/logging.properties",
+    },
+    Mount {
+        service: "jvb",
+        file: "jvb.conf",
+        target: "/defaults/jvb.conf",
+        note: "tpl -> /run/jvb/config/jvb.conf (-Dconfig.file); one per bridge",
+    },
+    Mount {
+        service: "jvb",
+        file: "logging.properties",
+        target: "/defaults/logging.properties",
+        note: "tpl -> /run/jvb/config/logging.properties",
+    },
+    // --- end jicofo, jvb ---
 
-    // --- end jvm ---
+    // --- jigasi, transcriber (render/jvm/jigasi.rs) ---
+
+    // --- end jigasi, transcriber ---
+
+    // --- jibri (render/jvm/jibri.rs) ---
+
+    // --- end jibri ---
 
     // --- turn (render/turn.rs) ---
     Mount {

@@ -17,7 +17,13 @@ mod render_web;
 
 mod render_prosody;
 
+mod jvm_check;
+
 mod render_jvm;
+
+mod render_jigasi;
+
+mod render_jibri;
 
 mod ops;
 

@@ -1,1 +1,2 @@
-//! render_jvm tests.
+//! render_jvm tests: jicofo and videobridge configs, read back by Typesafe
+//! Config and java.util.Properties.

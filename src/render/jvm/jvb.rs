@@ -1,7 +1,7 @@
-//! Rendering of the jvm service configuration files.
+//! Rendering of jvb's configuration.
 
-use super::Output;
 use crate::config::Stack;
+use crate::render::Output;
 use anyhow::Result;
 use minijinja::{Environment, Value};
 

@@ -1,0 +1,86 @@
+//! Configuration of the JVM services: jicofo and the videobridges (HOCON,
+//! read by Typesafe Config), jigasi and the transcriber (Java properties),
+//! jibri (HOCON). Each service has its own module; what they share lives here:
+//! `logging.properties` (java.util.logging) and the Sentry switch.
+
+pub mod jibri;
+pub mod jicofo;
+pub mod jigasi;
+pub mod jvb;
+
+use super::{render_template, Output};
+use crate::config::{Component, Stack, Values};
+use anyhow::Result;
+use minijinja::{Environment, Value};
+use serde::Serialize;
+
+/// Templates of every JVM service: (name under templates/, source).
+pub fn templates() -> impl Iterator<Item = &'static (&'static str, &'static str)> {
+    TEMPLATES
+        .iter()
+        .chain(jicofo::TEMPLATES)
+        .chain(jvb::TEMPLATES)
+        .chain(jigasi::TEMPLATES)
+        .chain(jibri::TEMPLATES)
+}
+
+static TEMPLATES: &[(&str, &str)] = &[(
+    "jvm/logging.properties.j2",
+    include_str!("../../../templates/jvm/logging.properties.j2"),
+)];
+
+/// Renders the configs of jicofo and every bridge, and of jigasi, the
+/// transcriber and the recorders when their components are enabled.
+pub fn render(env: &Environment<'_>, stack: &Stack, ctx: &Value, out: &mut Output) -> Result<()> {
+    jicofo::render(env, stack, ctx, out)?;
+    jvb::render(env, stack, ctx, out)?;
+    if stack.has(Component::Jigasi) || stack.has(Component::Transcriber) {
+        jigasi::render(env, stack, ctx, out)?;
+    }
+    if stack.has(Component::Jibri) {
+        jibri::render(env, stack, ctx, out)?;
+    }
+    Ok(())
+}
+
+/// What a service's `logging.properties` says.
+#[derive(Debug, Clone, Serialize)]
+pub struct Logging {
+    /// The name Jitsi's log formatter prints (`JVB`, `Jicofo`, ...).
+    pub program: &'static str,
+    /// Send warnings to Sentry as well as to the console.
+    pub sentry: bool,
+}
+
+/// Whether the Sentry DSN variable `var` turns Sentry on: set to something
+/// other than the compose default `0` (which means off).
+pub fn sentry_on(v: &Values, var: &str) -> bool {
+    v.raw(var)
+        .is_some_and(|dsn| !matches!(dsn.trim(), "" | "0" | "false"))
+}
+
+/// `logging.properties` for one JVM service: the console handler with
+/// Jitsi's formatter, at INFO; Sentry's handler (WARNING and up) when on.
+pub fn logging_properties(
+    env: &Environment<'_>,
+    ctx: &Value,
+    program: &'static str,
+    sentry: bool,
+) -> Result<String> {
+    let logging = Logging { program, sentry };
+    let ctx = minijinja::context! { logging => Value::from_serialize(&logging), ..ctx.clone() };
+    render_template(env, "jvm/logging.properties.j2", &ctx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sentry_is_off_for_the_compose_default() {
+        let v = Values::from_pairs([("A", "0"), ("B", "https://key@sentry.example.org/1")]);
+        assert!(!sentry_on(&v, "A"));
+        assert!(sentry_on(&v, "B"));
+        assert!(!sentry_on(&v, "UNSET"));
+    }
+}

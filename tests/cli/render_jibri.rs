@@ -1,0 +1,2 @@
+//! render_jibri tests: recorder configs, read back by Typesafe Config and
+//! java.util.Properties.
