@@ -227,6 +227,18 @@ impl Stack {
         self.components.contains(&c)
     }
 
+    /// Recording is offered: ENABLE_RECORDING, or the jibri component (which
+    /// is there to record or stream). Prosody, jicofo and the web config all
+    /// decide with this, so they cannot disagree.
+    pub fn recording(&self) -> bool {
+        self.values.bool("ENABLE_RECORDING") || self.has(Component::Jibri)
+    }
+
+    /// Transcription is offered: ENABLE_TRANSCRIPTIONS, or the transcriber.
+    pub fn transcriptions(&self) -> bool {
+        self.values.bool("ENABLE_TRANSCRIPTIONS") || self.has(Component::Transcriber)
+    }
+
     /// CONFIG, resolved against the stack directory when relative.
     pub fn config_dir(&self) -> PathBuf {
         let raw = self.values.get_or("CONFIG", "./config");

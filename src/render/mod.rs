@@ -84,8 +84,12 @@ pub fn environment() -> Environment<'static> {
     env.set_lstrip_blocks(true);
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
     env.set_formatter(|out, _state, value| {
-        if value.is_safe() || value.is_number() || value.kind() == minijinja::value::ValueKind::Bool
-        {
+        if value.kind() == minijinja::value::ValueKind::Bool {
+            // Every target language spells booleans in lower case
+            // (minijinja's default is Python's `True`).
+            write!(out, "{}", value.is_true())?;
+            Ok(())
+        } else if value.is_safe() || value.is_number() {
             write!(out, "{value}")?;
             Ok(())
         } else {

@@ -284,6 +284,18 @@ fn split_escaped_newlines(raw: Option<&str>) -> Vec<String> {
     .unwrap_or_default()
 }
 
+/// The XMPP domain of hidden participants (recorders, transcribers). The
+/// images' boot scripts copy the old `XMPP_RECORDER_DOMAIN` into
+/// `XMPP_HIDDEN_DOMAIN` when that is unset, before the templates apply
+/// their default.
+pub fn hidden_domain(v: &Values) -> String {
+    v.raw("XMPP_HIDDEN_DOMAIN")
+        .or_else(|| v.raw("XMPP_RECORDER_DOMAIN"))
+        .or_else(|| v.get("XMPP_HIDDEN_DOMAIN"))
+        .unwrap_or("hidden.meet.jitsi")
+        .to_string()
+}
+
 /// Computes the prosody context from the stack.
 pub fn derive(stack: &Stack) -> Result<Prosody> {
     let v = &stack.values;
@@ -320,14 +332,10 @@ pub fn derive(stack: &Stack) -> Result<Prosody> {
     let jwt_like = matches!(auth.as_deref(), Some("jwt" | "hybrid_matrix_token"));
     let domain = s(v, "XMPP_DOMAIN", "meet.jitsi");
     let auth_domain = s(v, "XMPP_AUTH_DOMAIN", "auth.meet.jitsi");
-    let hidden_domain = v
-        .get("XMPP_HIDDEN_DOMAIN")
-        .or_else(|| v.get("XMPP_RECORDER_DOMAIN"))
-        .unwrap_or("hidden.meet.jitsi")
-        .to_string();
+    let hidden_domain = hidden_domain(v);
     let muc_domain = s(v, "XMPP_MUC_DOMAIN", "muc.meet.jitsi");
-    let recording = v.bool("ENABLE_RECORDING");
-    let transcriptions = v.bool("ENABLE_TRANSCRIPTIONS");
+    let recording = stack.recording();
+    let transcriptions = stack.transcriptions();
     let recorder_user = s(v, "JIBRI_RECORDER_USER", "recorder");
     let transcriber_user = s(v, "JIGASI_TRANSCRIBER_USER", "transcriber");
 
@@ -679,6 +687,18 @@ mod tests {
         ] {
             assert!(parse_assignments("X", &[bad.into()]).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn hidden_domain_falls_back_to_the_old_recorder_domain() {
+        let v = Values::from_pairs([("XMPP_RECORDER_DOMAIN", "recorder.example")]);
+        assert_eq!(hidden_domain(&v), "recorder.example");
+        let v = Values::from_pairs([
+            ("XMPP_RECORDER_DOMAIN", "recorder.example"),
+            ("XMPP_HIDDEN_DOMAIN", "hidden.example"),
+        ]);
+        assert_eq!(hidden_domain(&v), "hidden.example");
+        assert_eq!(hidden_domain(&Values::default()), "hidden.meet.jitsi");
     }
 
     #[test]

@@ -562,16 +562,14 @@ fn config_js(stack: &Stack) -> Result<(Hosts, Json)> {
     }
 
     // Recording and streaming.
-    let recording = v.bool("ENABLE_RECORDING") || stack.has(Component::Jibri);
-    let transcription = v.bool("ENABLE_TRANSCRIPTIONS") || stack.has(Component::Transcriber);
+    let recording = stack.recording();
+    let transcription = stack.transcriptions();
     if recording || transcription {
-        // The boot script falls back to XMPP_RECORDER_DOMAIN when
-        // XMPP_HIDDEN_DOMAIN is empty.
-        let hidden = v
-            .raw("XMPP_HIDDEN_DOMAIN")
-            .or_else(|| v.raw("XMPP_RECORDER_DOMAIN"))
-            .unwrap_or("hidden.meet.jitsi");
-        set(&mut c, "hiddenDomain", json!(hidden));
+        set(
+            &mut c,
+            "hiddenDomain",
+            json!(crate::render::prosody::hidden_domain(v)),
+        );
     }
     if recording {
         let service = match v.get("ENABLE_SERVICE_RECORDING") {

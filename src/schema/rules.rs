@@ -109,7 +109,7 @@ pub static RULES: &[Rule] = &[
     },
     Rule {
         id: "recording",
-        summary: "ENABLE_RECORDING or ENABLE_LIVESTREAMING without the jibri component, or jibri without either, does nothing",
+        summary: "ENABLE_RECORDING or ENABLE_LIVESTREAMING without the jibri component shows a button that cannot work (warning); the jibri component turns recording on by itself",
         check: recording,
     },
     Rule {
@@ -481,18 +481,6 @@ fn recording(i: &Input<'_>) -> Vec<Violation> {
                 .found(shown(i, WITH_VAR)),
             );
         }
-    }
-    if jibri && !i.values.bool("ENABLE_RECORDING") && !i.values.bool("ENABLE_LIVESTREAMING") {
-        out.push(
-            v(
-                Level::Warning,
-                "ENABLE_RECORDING",
-                "the jibri component runs, but neither recording nor live streaming is offered to users",
-                "set ENABLE_RECORDING=1 (and/or ENABLE_LIVESTREAMING=1), or remove jibri",
-            )
-            .expected("ENABLE_RECORDING=1 with the jibri component")
-            .found(shown(i, "ENABLE_RECORDING")),
-        );
     }
     out
 }
@@ -895,11 +883,8 @@ mod tests {
             ids(&out),
             [("recording", Level::Warning, "ENABLE_RECORDING")]
         );
-        let out = run(&[], &[Component::Jibri]);
-        assert_eq!(
-            ids(&out),
-            [("recording", Level::Warning, "ENABLE_RECORDING")]
-        );
+        // The component turns recording on by itself (Stack::recording).
+        assert!(run(&[], &[Component::Jibri]).is_empty());
         assert!(run(&[("ENABLE_RECORDING", "1")], &[Component::Jibri]).is_empty());
     }
 
