@@ -2,7 +2,7 @@
 //! interface_config.js and the nginx files the web image's boot script
 //! (`/etc/s6-overlay/scripts/config`) would template from `/defaults`.
 //!
-//! Every decision (websocket on? which bridges? which certificate?) is made
+//! Every decision (websocket on? which certificate?) is made
 //! here; the templates only print. Values bound for nginx are checked first
 //! so a refusal names the variable.
 
@@ -41,8 +41,6 @@ pub static TEMPLATES: &[(&str, &str)] = &[
 /// Ports nginx listens on inside the (rootless) web container.
 pub const HTTP_LISTEN: u16 = 8000;
 pub const HTTPS_LISTEN: u16 = 8443;
-/// Port of a bridge's colibri websocket server inside its container.
-pub const COLIBRI_WS_PORT: u16 = 9090;
 /// Docker's embedded DNS: what the image's boot script finds in the
 /// container's resolv.conf on a user-defined network.
 pub const DOCKER_RESOLVER: &str = "127.0.0.11";
@@ -72,10 +70,6 @@ struct Nginx {
     shard: Option<String>,
     jaas: bool,
     load_test: bool,
-    /// Compose service names of the bridges (`jvb`, `jvb-2`, ...); each one's
-    /// colibri websockets are proxied to that service.
-    bridges: Vec<String>,
-    colibri_port: u16,
     etherpad: Option<String>,
     whiteboard: Option<String>,
     rtcstats: Option<Rtcstats>,
@@ -186,10 +180,6 @@ fn nginx_decisions(stack: &Stack) -> Result<Nginx> {
             .collect::<Result<Vec<_>>>()?,
         None => vec![DOCKER_RESOLVER.to_string()],
     };
-    // Every bridge gets its own colibri-ws route, by compose service name:
-    // the client only uses it when the bridge channel falls back from SCTP
-    // to websockets; a bridge without websockets answers 404 as before.
-    let bridges = stack.instances("jvb").into_iter().map(|i| i.name).collect();
     let etherpad = match v.get("ETHERPAD_URL_BASE") {
         Some(u) => Some(url_base("ETHERPAD_URL_BASE", u)?),
         None if stack.has(Component::Etherpad) => Some(ETHERPAD_URL_BASE.to_string()),
@@ -257,8 +247,6 @@ fn nginx_decisions(stack: &Stack) -> Result<Nginx> {
             .transpose()?,
         jaas: v.bool("ENABLE_JAAS_COMPONENTS"),
         load_test: v.bool("ENABLE_LOAD_TEST_CLIENT"),
-        bridges,
-        colibri_port: COLIBRI_WS_PORT,
         etherpad,
         whiteboard,
         rtcstats,
