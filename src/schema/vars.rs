@@ -80,6 +80,7 @@ const fn v(
 }
 
 const GONE: &str = "no longer read by the pinned images; it has no effect";
+const WS_GONE: &str = "removed in stable-11146: bridge channels use SCTP data channels, colibri websockets are gone";
 
 #[rustfmt::skip]
 pub static VARS: &[Var] = &[
@@ -114,6 +115,9 @@ pub static VARS: &[Var] = &[
     v("CODEC_ORDER_P2P", CODEC_LIST, G::Media, WEB, "Codec preference order in peer-to-peer calls.").deprecated("passed by upstream's compose file but not read by the pinned web image"),
     v("CODEC_ORDER_P2P_MOBILE", CODEC_LIST, G::Media, WEB, "Codec preference order in peer-to-peer calls on mobile.").deprecated("passed by upstream's compose file but not read by the pinned web image"),
     v("COLIBRI_REST_ENABLED", BOOL, G::Jvb, JVB, "Enable the bridge's private COLIBRI REST API.").default("false"),
+    v("COLIBRI_WEBSOCKET_JVB_LOOKUP_NAME", TEXT, G::Web, WEB, "Name the web container looked up to route colibri websockets.").deprecated(WS_GONE),
+    v("COLIBRI_WEBSOCKET_PORT", PORT, G::Web, WEB, "Port of the bridges' colibri websocket server.").deprecated(WS_GONE),
+    v("COLIBRI_WEBSOCKET_REGEX", TEXT, G::Web, WEB, "Which colibri websocket server ids nginx proxied.").deprecated(WS_GONE),
     v("COMPOSE_FILE", TEXT, G::Stack, COMPOSE, "Compose files used by plain `docker compose` in the stack directory; written by `jitsi-stack render`."),
     v("COMPOSE_PROJECT_NAME", TEXT, G::Stack, COMPOSE, "Compose project name; written by `jitsi-stack render` (default: the directory name)."),
     v("CONFCODE_URL", URL, G::Web, WEB, "Service that maps dial-in conference codes to rooms."),
@@ -134,6 +138,7 @@ pub static VARS: &[Var] = &[
     v("DIALOUT_CODES_URL", URL, G::Web, WEB, "Service listing the country codes for dial-out."),
     v("DISABLE_AUDIO_LEVELS", BOOL, G::Media, WEB, "Stop showing audio level indicators (saves CPU).").default("false"),
     v("DISABLE_AWS_HARVESTER", BOOL, G::Jvb, JVB, "Skip the AWS metadata lookup for the public address.").default("true"),
+    v("DISABLE_COLIBRI_WEBSOCKET_JVB_LOOKUP", BOOL, G::Web, WEB, "Skip looking up the bridges' addresses for colibri websockets.").deprecated(WS_GONE),
     v("DISABLE_DEEP_LINKING", BOOL, G::Web, WEB, "Do not offer the mobile apps on phones; open the meeting in the browser.").default("false"),
     v("DISABLE_GRANT_MODERATOR", BOOL, G::Web, WEB, "Hide the grant-moderator action.").default("false"),
     v("DISABLE_HTTPS", FLAG, G::Web, WEB, "Serve plain HTTP only, for TLS terminated by a reverse proxy in front.").default("0"),
@@ -170,7 +175,8 @@ pub static VARS: &[Var] = &[
     v("ENABLE_CODEC_OPUS_RED", BOOL, G::Media, JICOFO, "Offer redundant Opus audio (RED); unset keeps jicofo's default."),
     v("ENABLE_CODEC_VP8", BOOL, G::Media, JICOFO, "Offer VP8 video; unset keeps jicofo's default."),
     v("ENABLE_CODEC_VP9", BOOL, G::Media, JICOFO, "Offer VP9 video; unset keeps jicofo's default."),
-    v("ENABLE_COLIBRI_WEBSOCKET", BOOL, G::Jvb, &[Jvb, Web], "Bridge channel over websocket.").deprecated("always on in the pinned images; no longer read"),
+    v("ENABLE_COLIBRI_WEBSOCKET", BOOL, G::Jvb, &[Jvb, Web], "Bridge channel over websocket.").deprecated(WS_GONE),
+    v("ENABLE_COLIBRI_WEBSOCKET_UNSAFE_REGEX", BOOL, G::Web, WEB, "Proxy colibri websockets to any address.").deprecated(WS_GONE),
     v("ENABLE_E2EPING", BOOL, G::Analytics, WEB, "Measure end-to-end round trips between participants.").default("false"),
     v("ENABLE_END_CONFERENCE", BOOL, G::Xmpp, PROSODY, "Let moderators end the meeting for everyone.").default("true"),
     v("ENABLE_FILE_RECORDING_SHARING", BOOL, G::Jibri, WEB, "Offer sharing of recording files.").default("false"),
@@ -195,6 +201,7 @@ pub static VARS: &[Var] = &[
     v("ENABLE_NOISY_MIC_DETECTION", BOOL, G::Media, WEB, "Warn when the microphone is noisy.").default("true"),
     v("ENABLE_NO_AUDIO_DETECTION", BOOL, G::Media, WEB, "Warn when the microphone sends no audio.").default("true"),
     v("ENABLE_OCTO", BOOL, G::Jvb, &[Jicofo, Jvb], "Cascade several bridges in one meeting (Octo relays).").default("0"),
+    v("ENABLE_OCTO_SCTP", BOOL, G::Jvb, JICOFO, "SCTP between cascaded bridges.").deprecated("SCTP data channels are always on in the pinned images"),
     v("ENABLE_OPUS_RED", BOOL, G::Media, WEB, "Send redundant Opus audio from the client.").default("false"),
     v("ENABLE_P2P", BOOL, G::Media, WEB, "Connect two-person meetings directly, without the bridge.").default("true"),
     v("ENABLE_PREJOIN_PAGE", BOOL, G::Web, WEB, "Show the device-check page before joining.").default("true"),
@@ -202,7 +209,7 @@ pub static VARS: &[Var] = &[
     v("ENABLE_REMB", BOOL, G::Media, WEB, "Use REMB bandwidth estimation.").default("true"),
     v("ENABLE_REQUIRE_DISPLAY_NAME", BOOL, G::Web, WEB, "Require a display name before joining.").default("false"),
     v("ENABLE_S2S", BOOL, G::Xmpp, PROSODY, "Server-to-server XMPP.").replaced_by("PROSODY_ENABLE_S2S", "prosody reads PROSODY_ENABLE_S2S"),
-    v("ENABLE_SCTP", BOOL, G::Jvb, JICOFO, "SCTP data channels.").deprecated(GONE),
+    v("ENABLE_SCTP", BOOL, G::Jvb, JICOFO, "SCTP data channels.").deprecated("SCTP data channels are always on in the pinned images"),
     v("ENABLE_SERVICE_RECORDING", BOOL, G::Jibri, WEB, "Show the service-recording option; unset follows ENABLE_RECORDING."),
     v("ENABLE_SHARED_DOCUMENT_RANDOM_NAME", BOOL, G::Etherpad, JICOFO, "Give shared documents random names instead of the room name.").default("0"),
     v("ENABLE_SIMULCAST", BOOL, G::Media, WEB, "Send several video qualities at once (simulcast).").default("true"),
@@ -399,8 +406,9 @@ pub static VARS: &[Var] = &[
     v("JVB_TCP_MAPPED_PORT", PORT, G::Jvb, JVB, "Public port of the TCP fallback.").deprecated("the bridge no longer has a TCP harvester; use a TURN server"),
     v("JVB_TCP_PORT", PORT, G::Jvb, JVB, "TCP media fallback port.").deprecated("the bridge no longer has a TCP harvester; use a TURN server"),
     v("JVB_USE_USRSCTP", BOOL, G::Jvb, JVB, "Use the usrsctp library for SCTP.").default("false"),
-    v("JVB_WS_DOMAIN", TEXT, G::Jvb, JVB, "Bridge websocket domain.").deprecated(GONE),
-    v("JVB_WS_SERVER_ID", TEXT, G::Jvb, JVB, "Bridge websocket server id.").deprecated("the image derives it from the container's address"),
+    v("JVB_WS_DOMAIN", TEXT, G::Jvb, JVB, "Bridge websocket domain.").deprecated(WS_GONE),
+    v("JVB_WS_SERVER_ID", TEXT, G::Jvb, JVB, "Bridge websocket server id.").deprecated(WS_GONE),
+    v("JVB_WS_TLS", BOOL, G::Jvb, JVB, "Advertise colibri websockets as wss.").deprecated(WS_GONE),
     v("JVB_XMPP_AUTH_DOMAIN", HOST, G::Jvb, &[Jicofo, Jvb, Prosody], "Auth domain on the separate bridge XMPP server.").default("auth.jvb.meet.jitsi"),
     v("JVB_XMPP_INTERNAL_MUC_DOMAIN", HOST, G::Jvb, &[Jicofo, Jvb, Prosody], "MUC domain on the separate bridge XMPP server.").default("muc.jvb.meet.jitsi"),
     v("JVB_XMPP_PORT", PORT, G::Jvb, &[Jicofo, Jvb], "Port of the separate bridge XMPP server.").default("6222"),
