@@ -250,13 +250,13 @@ pub struct ProxyArgs {
 
 #[derive(Debug, Args)]
 pub struct SmokeArgs {
-    /// Print JSON.
+    /// Print a JSON report (format_version 1): ok, failed, and each probe.
     #[arg(long)]
     pub json: bool,
-    /// Seconds each probe may take.
-    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    /// Seconds each probe may take (the probes run in parallel).
+    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: u64,
-    /// Accept a self-signed or otherwise untrusted certificate.
+    /// Accept a self-signed or otherwise untrusted certificate on PUBLIC_URL (verified by default).
     #[arg(long)]
     pub insecure: bool,
 }

@@ -126,6 +126,17 @@ impl Compose {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
+    /// Runs with no stdin and captures stdout and stderr whatever the exit
+    /// status: for probes (`smoke`) that report a failure instead of
+    /// stopping on it. Only failing to start is an error.
+    pub fn capture(&self, args: &[&str]) -> Result<Output, DockerError> {
+        let argv = self.argv(args);
+        command(&argv)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| spawn_error(&argv, &e))
+    }
+
     /// Runs with `input` on stdin and captures everything: for commands that
     /// read a secret from stdin, so it never appears in a process list.
     pub fn with_stdin(&self, args: &[&str], input: &str) -> Result<Output, DockerError> {

@@ -443,3 +443,572 @@ fn proxy_snippet_uses_the_stack_values() {
     assert!(run.stdout.contains("proxy_pass http://127.0.0.1:8081;"));
     assert!(run.stdout.contains("location /xmpp-websocket"));
 }
+
+#[test]
+fn up_passes_a_compose_failure_through() {
+    let fake = Fake::new(false);
+    let stack = init_stack(&[], &[]);
+    let run = fake
+        .attach(Test::again(stack))
+        .env("FAKE_EXIT", "5")
+        .args(["up", "--timeout", "5"])
+        .status(5)
+        .run();
+    assert!(
+        run.stderr
+            .contains("up -d --remove-orphans` exited with status 5"),
+        "{}",
+        run.stderr
+    );
+    assert!(!fake.log().contains(" ps "), "waited after a failed up");
+}
+
+#[test]
+fn up_no_wait_does_not_poll() {
+    let fake = Fake::new(false);
+    let stack = init_stack(&[], &[]);
+    let run = fake
+        .attach(Test::again(stack))
+        .args(["up", "--no-wait"])
+        .run();
+    let log = fake.log();
+    let base = base_args(&run);
+    assert_eq!(
+        log.lines().collect::<Vec<_>>(),
+        [
+            "docker compose version".to_string(),
+            format!("docker compose {base} -f ./docker-compose.yml up -d --remove-orphans"),
+        ],
+        "{log}"
+    );
+    assert!(run.stdout.contains("--no-wait"), "{}", run.stdout);
+}
+
+#[test]
+fn status_plain_and_json_argument_lists() {
+    let fake = Fake::new(false);
+    fake.ps(&healthy_core());
+    let stack = init_stack(&[], &[]);
+    let run = fake.attach(Test::again(stack)).args(["status"]).run();
+    let run = fake.attach(Test::again(run)).args(["ps", "--json"]).run();
+    let base = base_args(&run);
+    let calls: Vec<String> = fake
+        .log()
+        .lines()
+        .filter(|l| *l != "docker compose version")
+        .map(String::from)
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            format!("docker compose {base} -f ./docker-compose.yml ps --all"),
+            format!("docker compose {base} -f ./docker-compose.yml ps --all --format json"),
+        ]
+    );
+}
+
+#[test]
+fn user_passwd_uses_stdin_and_refuses_a_bad_name() {
+    let fake = Fake::new(false);
+    let stack = init_stack(&[("ENABLE_AUTH", "1"), ("AUTH_TYPE", "internal")], &[]);
+    let run = fake
+        .attach(Test::again(stack))
+        .args(["user", "passwd", "bob", "--password-stdin"])
+        .stdin("another long password\n")
+        .run();
+    assert!(
+        run.stdout
+            .contains("changed the password of bob@meet.jitsi"),
+        "{}",
+        run.stdout
+    );
+    let base = base_args(&run);
+    assert!(
+        fake.log().lines().any(|l| l
+            == format!(
+                "docker compose {base} -f ./docker-compose.yml exec -T prosody prosodyctl --config /run/prosody/config/prosody.cfg.lua passwd bob@meet.jitsi"
+            )),
+        "{}",
+        fake.log()
+    );
+    assert!(!fake.log().contains("another long password"));
+    assert_eq!(
+        fs::read_to_string(fake.file("stdin")).unwrap(),
+        "another long password\nanother long password\n"
+    );
+    let before = fake.log().len();
+    let run = fake
+        .attach(Test::again(run))
+        .args(["user", "add", "bad name", "--password-stdin"])
+        .stdin("another long password\n")
+        .status(2)
+        .run();
+    assert!(run.stderr.contains("bad name"), "{}", run.stderr);
+    assert!(
+        !fake.log()[before..].contains("prosodyctl"),
+        "prosodyctl ran for a refused name: {}",
+        fake.log()
+    );
+}
+
+#[test]
+fn operating_commands_without_a_stack_are_usage_errors() {
+    let fake = Fake::new(false);
+    for args in [&["smoke"][..], &["up"], &["status"], &["down"], &["doctor"]] {
+        let run = fake.attach(Test::new()).args(args).status(2).run();
+        assert!(
+            run.stderr.contains("no .env in") && run.stderr.contains("jitsi-stack init"),
+            "{args:?}: {}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    }
+    assert_eq!(fake.log(), "", "docker ran without a stack");
+}
+
+#[test]
+fn completions_and_man_page_come_from_the_cli_definition() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let run = Test::new().args(["completions", shell]).run();
+        for word in [
+            "smoke",
+            "insecure",
+            "gen-passwords",
+            "no-wait",
+            "completions",
+        ] {
+            assert!(run.stdout.contains(word), "{shell}: {word} missing");
+        }
+    }
+    let run = Test::new().args(["man"]).run();
+    assert!(run.stdout.contains(".TH jitsi-stack 1"), "{}", run.stdout);
+    for section in [".SH NAME", ".SH SYNOPSIS", ".SH SUBCOMMANDS"] {
+        assert!(run.stdout.contains(section), "{section} missing");
+    }
+    for cmd in ["init", "up", "smoke", "doctor", "completions"] {
+        assert!(
+            run.stdout.contains(&format!("jitsi\\-stack\\-{cmd}(1)")),
+            "{cmd} missing from the man page"
+        );
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Two free consecutive ports (bridges 1 and 2 publish colibri on N, N+1).
+fn free_port_pair() -> u16 {
+    loop {
+        let p = free_port();
+        if p < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
+            return p;
+        }
+    }
+}
+
+/// Debian's nginx running the web container's rendered configuration.
+/// Stopped when dropped (`master_process off`: one process, so killing it
+/// leaves no worker behind).
+struct WebServer {
+    child: std::process::Child,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for WebServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A page shaped like the web image's index.html: config.js and
+/// interface_config.js pulled in by SSI, then the app bundle.
+const INDEX_HTML: &str = r#"<!DOCTYPE html>
+<html>
+  <head>
+    <!--#include virtual="base.html" -->
+    <script><!--#include virtual="/config.js" --></script>
+    <script><!--#include virtual="/interface_config.js" --></script>
+    <script src="libs/lib-jitsi-meet.min.js?v=139"></script>
+    <script src="libs/app.bundle.min.js?v=139"></script>
+    <!--#include virtual="title.html" -->
+  </head>
+  <body><div id="react"></div></body>
+</html>
+"#;
+
+fn replaced(text: &str, from: &str, to: &str, file: &str) -> String {
+    assert!(text.contains(from), "{file} no longer contains {from:?}");
+    text.replace(from, to)
+}
+
+/// Starts nginx on the files `render` wrote to generated/web, as the web
+/// container would, with only what a host cannot provide changed:
+/// - container paths (/run/web/..., the web root, /storage/keys) move into
+///   a temp dir; the web root holds [`INDEX_HTML`]; the certificate is a
+///   throw-away self-signed one;
+/// - the site listens on 127.0.0.1:`http`/`https` instead of 8000/8443
+///   (what Compose publishes them as), IPv6 listens are dropped;
+/// - prosody's host name (`xmpp.meet.jitsi:5280`) maps to the live
+///   prosody on 127.0.0.1:`prosody`;
+/// - the modules-enabled include (nginx-extras' modules, unused) is dropped
+///   and logs go to files.
+///
+/// Jicofo and the bridges are JVM services not available here: `health`
+/// lists stand-in servers in the same nginx that answer /about/health on
+/// 127.0.0.1:port with the given status, as they do (200 healthy, 500 not).
+fn start_web(run: &Run, http: u16, https: u16, prosody: u16, health: &[(u16, u16)]) -> WebServer {
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let t = dir.path();
+    let t_s = t.display().to_string();
+    for d in [
+        "run/web/config/nginx/site-confs",
+        "run/web/config/nginx-custom",
+        "run/web/tmp",
+        "usr/share/jitsi-meet",
+        "storage/keys",
+    ] {
+        fs::create_dir_all(t.join(d)).unwrap();
+    }
+    let out = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=localhost"])
+        .arg("-keyout")
+        .arg(t.join("storage/keys/cert.key"))
+        .arg("-out")
+        .arg(t.join("storage/keys/cert.crt"))
+        .output()
+        .expect("openssl is needed for the smoke test (bash .ci/install-deps)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let remap = |text: &str| -> String {
+        text.replace("/run/web/", &format!("{t_s}/run/web/"))
+            .replace(
+                "/usr/share/jitsi-meet",
+                &format!("{t_s}/usr/share/jitsi-meet"),
+            )
+            .replace("/storage/keys/", &format!("{t_s}/storage/keys/"))
+    };
+    let gen = run.path().join("generated/web");
+    let read = |name: &str| fs::read_to_string(gen.join(name)).unwrap();
+    let conf = t.join("run/web/config/nginx");
+
+    let mut nginx = remap(&read("nginx.conf"));
+    nginx = replaced(
+        &nginx,
+        "include /etc/nginx/modules-enabled/*.conf;",
+        "",
+        "nginx.conf",
+    );
+    nginx = replaced(
+        &nginx,
+        "access_log /dev/stdout;",
+        "access_log off;",
+        "nginx.conf",
+    );
+    nginx = replaced(
+        &nginx,
+        "error_log /dev/stderr;",
+        &format!("error_log {t_s}/error.log;"),
+        "nginx.conf",
+    );
+    fs::write(
+        conf.join("nginx.conf"),
+        format!("master_process off;\n{nginx}"),
+    )
+    .unwrap();
+
+    let mut site = String::new();
+    for line in remap(&read("default")).lines() {
+        if line.contains("listen [::]") {
+            continue;
+        }
+        site.push_str(
+            &line
+                .replace("listen 8000 ", &format!("listen 127.0.0.1:{http} "))
+                .replace("listen 8443 ", &format!("listen 127.0.0.1:{https} ")),
+        );
+        site.push('\n');
+    }
+    assert!(
+        site.contains(&format!("listen 127.0.0.1:{https} ssl")),
+        "{site}"
+    );
+    fs::write(conf.join("site-confs/default"), site).unwrap();
+    fs::write(conf.join("ssl.conf"), remap(&read("ssl.conf"))).unwrap();
+    let meet = replaced(
+        &remap(&read("meet.conf")),
+        "xmpp.meet.jitsi:5280",
+        &format!("127.0.0.1:{prosody}"),
+        "meet.conf",
+    );
+    fs::write(conf.join("meet.conf"), meet).unwrap();
+
+    let standins: String = health
+        .iter()
+        .map(|(port, status)| {
+            format!(
+                "server {{ listen 127.0.0.1:{port}; location = /about/health {{ return {status} 'stand-in {status}'; }} }}\n"
+            )
+        })
+        .collect();
+    fs::write(conf.join("site-confs/health-standins"), standins).unwrap();
+
+    fs::copy(gen.join("config.js"), t.join("run/web/config/config.js")).unwrap();
+    fs::write(
+        t.join("run/web/config/interface_config.js"),
+        "var interfaceConfig = { APP_NAME: 'Jitsi Meet' };\n",
+    )
+    .unwrap();
+    let root = t.join("usr/share/jitsi-meet");
+    fs::write(root.join("index.html"), INDEX_HTML).unwrap();
+    fs::write(root.join("base.html"), "<base href=\"/\" />\n").unwrap();
+    fs::write(root.join("title.html"), "<title>Jitsi Meet</title>\n").unwrap();
+
+    let log = fs::File::create(t.join("stderr.log")).unwrap();
+    let child = Command::new("nginx")
+        .arg("-p")
+        .arg(format!("{t_s}/"))
+        .arg("-e")
+        .arg(t.join("error.log"))
+        .arg("-c")
+        .arg(conf.join("nginx.conf"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("nginx is needed for the smoke test (bash .ci/install-deps)");
+    let mut web = WebServer { child, dir };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut ports = vec![https];
+    ports.extend(health.iter().map(|(p, _)| *p));
+    for port in ports {
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            let exited = web.child.try_wait().unwrap();
+            assert!(
+                exited.is_none() && std::time::Instant::now() < deadline,
+                "nginx did not start ({exited:?}):\n{}\n{}",
+                fs::read_to_string(web.dir.path().join("stderr.log")).unwrap_or_default(),
+                fs::read_to_string(web.dir.path().join("error.log")).unwrap_or_default()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+    web
+}
+
+fn smoke_json(run: Run, status: i32) -> (Run, serde_json::Value) {
+    let run = Test::again(run)
+        .args(["smoke", "--insecure", "--json", "--timeout", "5"])
+        .status(status)
+        .run();
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    (run, v)
+}
+
+fn probe<'a>(v: &'a serde_json::Value, check: &str) -> &'a serde_json::Value {
+    v["probes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["check"] == check)
+        .unwrap_or_else(|| panic!("no {check} probe in {v}"))
+}
+
+#[test]
+fn smoke_against_real_nginx_and_prosody() {
+    let (http, https, jicofo, colibri) = (free_port(), free_port(), free_port(), free_port_pair());
+    let public = format!("https://localhost:{https}");
+    let stack = init_stack(
+        &[
+            ("PUBLIC_URL", &public),
+            ("HTTP_PORT", &http.to_string()),
+            ("HTTPS_PORT", &https.to_string()),
+            ("JICOFO_ENABLE_REST", "1"),
+            ("JICOFO_REST_PORT", &jicofo.to_string()),
+            ("JVB_INSTANCES", "2"),
+            ("JVB_COLIBRI_PORT", &colibri.to_string()),
+        ],
+        &[],
+    );
+    let rendered = Test::again(stack).args(["render"]).run();
+    let prosody = crate::render_prosody::start_live_prosody(&rendered);
+    let healthy = [(jicofo, 200), (colibri, 200), (colibri + 1, 200)];
+    let web = start_web(&rendered, http, https, prosody.http, &healthy);
+
+    // TLS is verified by default: the throw-away certificate is refused,
+    // with the way out named.
+    let strict = Test::again(rendered)
+        .args(["smoke", "--timeout", "5"])
+        .status(1)
+        .run();
+    for check in ["web", "bosh", "websocket"] {
+        assert!(
+            strict
+                .stdout
+                .contains(&format!("FAIL {check:<10} {public}")),
+            "{}",
+            strict.stdout
+        );
+    }
+    assert!(strict.stdout.contains("--insecure"), "{}", strict.stdout);
+    assert!(
+        strict
+            .stderr
+            .contains("smoke failed: web, bosh, websocket\n"),
+        "{}",
+        strict.stderr
+    );
+
+    let (run, v) = smoke_json(strict, 0);
+    assert_eq!(v["format_version"], 1);
+    assert_eq!(v["ok"], true, "{v:#}");
+    assert_eq!(v["failed"], serde_json::json!([]));
+    let checks: Vec<&str> = v["probes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["check"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        checks,
+        ["web", "bosh", "websocket", "jicofo", "jvb", "jvb-2"]
+    );
+    assert_eq!(probe(&v, "web")["url"], format!("{public}/"));
+    assert_eq!(
+        probe(&v, "web")["detail"],
+        "HTTP 200, the Jitsi Meet page with its config"
+    );
+    assert_eq!(
+        probe(&v, "bosh")["detail"],
+        "HTTP 200, BOSH session opened for meet.jitsi"
+    );
+    assert_eq!(
+        probe(&v, "websocket")["detail"],
+        "HTTP 101, websocket switched to xmpp"
+    );
+    assert_eq!(
+        probe(&v, "jicofo")["url"],
+        format!("http://127.0.0.1:{jicofo}/about/health")
+    );
+    assert_eq!(
+        probe(&v, "jvb-2")["url"],
+        format!("http://127.0.0.1:{}/about/health", colibri + 1)
+    );
+
+    // An unhealthy second bridge fails the run and is named.
+    drop(web);
+    let web = start_web(
+        &run,
+        http,
+        https,
+        prosody.http,
+        &[(jicofo, 200), (colibri, 200), (colibri + 1, 500)],
+    );
+    let (run, v) = smoke_json(run, 1);
+    assert_eq!(v["failed"], serde_json::json!(["jvb-2"]), "{v:#}");
+    assert_eq!(
+        probe(&v, "jvb-2")["detail"],
+        "HTTP 500: unhealthy: stand-in 500"
+    );
+    assert!(
+        run.stderr.contains("smoke failed: jvb-2\n"),
+        "{}",
+        run.stderr
+    );
+
+    // BOSH and the websocket really are prosody's: without it, nginx
+    // answers 502 and both fail while the page still loads.
+    drop(prosody);
+    let (run, v) = smoke_json(run, 1);
+    assert_eq!(
+        v["failed"],
+        serde_json::json!(["bosh", "websocket", "jvb-2"]),
+        "{v:#}"
+    );
+    assert!(
+        probe(&v, "bosh")["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("HTTP 502"),
+        "{v:#}"
+    );
+    assert!(
+        probe(&v, "websocket")["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("HTTP 502"),
+        "{v:#}"
+    );
+    assert_eq!(probe(&v, "web")["ok"], true);
+    drop(web);
+    let _ = run;
+}
+
+#[test]
+fn smoke_asks_jicofo_inside_its_container_when_rest_is_private() {
+    // Without JICOFO_ENABLE_REST jicofo's REST API listens on the
+    // container's loopback only: its published port answers nothing.
+    let fake = Fake::new(false);
+    let closed = free_port();
+    let stack = init_stack(
+        &[
+            ("PUBLIC_URL", &format!("https://localhost:{closed}")),
+            ("JVB_COLIBRI_PORT", &closed.to_string()),
+        ],
+        &[],
+    );
+    let run = fake
+        .attach(Test::again(stack))
+        .args(["smoke", "--json", "--timeout", "2"])
+        .status(1)
+        .run();
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(
+        v["failed"],
+        serde_json::json!(["web", "bosh", "websocket", "jvb"]),
+        "{v:#}"
+    );
+    assert_eq!(probe(&v, "jicofo")["detail"], "healthy");
+    let base = base_args(&run);
+    let want = format!(
+        "docker compose {base} -f ./docker-compose.yml exec -T jicofo curl --silent --show-error --fail-with-body --max-time 2 http://127.0.0.1:8888/about/health"
+    );
+    assert!(
+        fake.log().lines().any(|l| l == want),
+        "missing {want:?} in\n{}",
+        fake.log()
+    );
+
+    // curl's exit 22: jicofo answered an HTTP error status.
+    let run = fake
+        .attach(Test::again(run))
+        .env("FAKE_EXIT", "22")
+        .args(["smoke", "--json", "--timeout", "2"])
+        .status(1)
+        .run();
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(probe(&v, "jicofo")["ok"], false);
+    assert!(
+        probe(&v, "jicofo")["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("unhealthy"),
+        "{v:#}"
+    );
+    assert!(run
+        .stderr
+        .contains("smoke failed: web, bosh, websocket, jicofo, jvb"));
+}

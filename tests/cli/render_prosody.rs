@@ -547,9 +547,18 @@ fn login(port: u16, domain: &str, user: &str, pass: &str) -> bool {
     reply.contains("<success")
 }
 
-#[test]
-fn live_prosody_accepts_focus_and_jvb_logins() {
-    let run = render(&[], &[]);
+/// A Debian prosody running the rendered config of `run` (paths remapped
+/// into a temp dir, loopback ports), with focus and jvb registered with
+/// the passwords from `.env`. Stopped when dropped.
+pub struct LiveProsody {
+    pub http: u16,
+    pub focus_pw: String,
+    pub jvb_pw: String,
+    _guard: Running,
+    _tmp: tempfile::TempDir,
+}
+
+pub fn start_live_prosody(run: &Run) -> LiveProsody {
     let tmp = tempfile::Builder::new()
         .prefix("lv")
         .tempdir_in("/tmp")
@@ -607,8 +616,8 @@ fn live_prosody_accepts_focus_and_jvb_logins() {
         .unwrap()
         .success());
     let cfg = format!("{root}/prosody.cfg.lua");
-    let focus_pw = env_value(&run, "JICOFO_AUTH_PASSWORD");
-    let jvb_pw = env_value(&run, "JVB_AUTH_PASSWORD");
+    let focus_pw = env_value(run, "JICOFO_AUTH_PASSWORD");
+    let jvb_pw = env_value(run, "JVB_AUTH_PASSWORD");
     for (user, pw) in [("focus", &focus_pw), ("jvb", &jvb_pw)] {
         let out = Command::new(tool("runuser"))
             .args(["-u", "nobody", "--"])
@@ -642,7 +651,25 @@ fn live_prosody_accepts_focus_and_jvb_logins() {
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    assert!(login(http, "auth.meet.jitsi", "focus", &focus_pw));
-    assert!(login(http, "auth.meet.jitsi", "jvb", &jvb_pw));
-    assert!(!login(http, "auth.meet.jitsi", "jvb", "wrong-password"));
+    LiveProsody {
+        http,
+        focus_pw,
+        jvb_pw,
+        _guard,
+        _tmp: tmp,
+    }
+}
+
+#[test]
+fn live_prosody_accepts_focus_and_jvb_logins() {
+    let run = render(&[], &[]);
+    let live = start_live_prosody(&run);
+    assert!(login(live.http, "auth.meet.jitsi", "focus", &live.focus_pw));
+    assert!(login(live.http, "auth.meet.jitsi", "jvb", &live.jvb_pw));
+    assert!(!login(
+        live.http,
+        "auth.meet.jitsi",
+        "jvb",
+        "wrong-password"
+    ));
 }

@@ -1,10 +1,451 @@
-//! `jitsi-stack smoke`: probe a running stack.
+//! `jitsi-stack smoke`: probe a running stack the way a browser and the
+//! operator would, for CI after `up`: the web page, a BOSH session, the XMPP
+//! websocket upgrade, and the jicofo and bridge health endpoints.
 
 use crate::cli::SmokeArgs;
-use crate::{Exit, UsageError};
+use crate::config::Stack;
+use crate::docker::Compose;
+use crate::render::compose::jvb_instances;
+use crate::Exit;
 use anyhow::Result;
+use serde::Serialize;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
-pub fn run(_dir: &Path, _args: SmokeArgs) -> Result<Exit> {
-    Err(UsageError("smoke is not available in this build".into()).into())
+/// One probe's result (an element of `probes` in the `--json` report).
+#[derive(Clone, Debug, Serialize)]
+pub struct Probe {
+    pub check: String,
+    pub url: String,
+    pub ok: bool,
+    pub detail: String,
+    pub ms: u64,
+}
+
+/// The port jicofo's REST API listens on inside its container.
+const JICOFO_REST_CONTAINER_PORT: u16 = 8888;
+
+/// RFC 6455's sample key and the accept value a websocket server must
+/// answer it with (base64 of SHA-1 of key + the protocol's GUID).
+const WS_KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+const WS_ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+
+pub fn run(dir: &Path, args: SmokeArgs) -> Result<Exit> {
+    let stack = Stack::load(dir, &[] as &[&str])?;
+    let probes = probe_all(&stack, Duration::from_secs(args.timeout), args.insecure);
+    let failed: Vec<&str> = probes
+        .iter()
+        .filter(|p| !p.ok)
+        .map(|p| p.check.as_str())
+        .collect();
+    if args.json {
+        let doc = serde_json::json!({
+            "format_version": 1,
+            "ok": failed.is_empty(),
+            "failed": failed,
+            "probes": probes,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        for p in &probes {
+            println!(
+                "{} {:<10} {} ({})",
+                if p.ok { "ok  " } else { "FAIL" },
+                p.check,
+                p.url,
+                p.detail
+            );
+        }
+    }
+    if failed.is_empty() {
+        Ok(Exit::Ok)
+    } else {
+        eprintln!("error: smoke failed: {}", failed.join(", "));
+        Ok(Exit::Invalid)
+    }
+}
+
+/// Every probe for the stack, run in parallel (so a run takes at most about
+/// one `timeout`), reported in a fixed order: web, bosh, websocket, jicofo,
+/// then each bridge.
+fn probe_all(stack: &Stack, timeout: Duration, insecure: bool) -> Vec<Probe> {
+    // The public URL goes through a proxy if the environment sets one;
+    // the loopback health ports never do.
+    let public = agent(timeout, insecure, true);
+    let local = agent(timeout, false, false);
+    let base = public_url(stack);
+    let domain = stack.values.get_or("XMPP_DOMAIN", "meet.jitsi").to_string();
+
+    type Job<'a> = Box<dyn FnOnce() -> Probe + Send + 'a>;
+    let mut jobs: Vec<(String, Job)> = Vec::new();
+    let (a, url) = (public.clone(), format!("{base}/"));
+    jobs.push(("web".into(), Box::new(move || web(&a, &url))));
+    let (a, url) = (public.clone(), format!("{base}/http-bind"));
+    jobs.push(("bosh".into(), Box::new(move || bosh(&a, &url, &domain))));
+    let (a, url) = (public, format!("{base}/xmpp-websocket"));
+    jobs.push(("websocket".into(), Box::new(move || websocket(&a, &url))));
+    if stack.values.bool("JICOFO_ENABLE_REST") {
+        let port = stack
+            .values
+            .port("JICOFO_REST_PORT")
+            .unwrap_or(JICOFO_REST_CONTAINER_PORT);
+        let (a, url) = (
+            local.clone(),
+            format!("http://127.0.0.1:{port}/about/health"),
+        );
+        jobs.push((
+            "jicofo".into(),
+            Box::new(move || health(&a, "jicofo", &url)),
+        ));
+    } else {
+        jobs.push((
+            "jicofo".into(),
+            Box::new(move || jicofo_in_container(stack, timeout)),
+        ));
+    }
+    for j in jvb_instances(stack) {
+        let name = j.instance.name.clone();
+        let (a, url) = (
+            local.clone(),
+            format!("http://127.0.0.1:{}/about/health", j.colibri_port),
+        );
+        jobs.push((name.clone(), Box::new(move || health(&a, &name, &url))));
+    }
+
+    std::thread::scope(|s| {
+        let handles: Vec<_> = jobs
+            .into_iter()
+            .map(|(check, job)| (check, s.spawn(job)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|(check, h)| {
+                h.join().unwrap_or_else(|_| Probe {
+                    check,
+                    url: String::new(),
+                    ok: false,
+                    detail: "the probe crashed".into(),
+                    ms: 0,
+                })
+            })
+            .collect()
+    })
+}
+
+/// PUBLIC_URL without a trailing slash; when unset, the images' default
+/// (`https://localhost:HTTPS_PORT`).
+fn public_url(stack: &Stack) -> String {
+    match stack.values.get("PUBLIC_URL") {
+        Some(url) => url.trim_end_matches('/').to_string(),
+        None => format!(
+            "https://localhost:{}",
+            stack.values.port("HTTPS_PORT").unwrap_or(8443)
+        ),
+    }
+}
+
+fn agent(timeout: Duration, insecure: bool, env_proxy: bool) -> ureq::Agent {
+    let tls = ureq::tls::TlsConfig::builder()
+        .disable_verification(insecure)
+        .build();
+    let mut config = ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .http_status_as_error(false)
+        .user_agent(concat!("jitsi-stack/", env!("CARGO_PKG_VERSION"), " smoke"))
+        .tls_config(tls);
+    if !env_proxy {
+        config = config.proxy(None);
+    }
+    config.build().into()
+}
+
+/// Runs `f` and times it into a [`Probe`].
+fn timed(check: &str, url: &str, f: impl FnOnce() -> Result<String, String>) -> Probe {
+    let start = Instant::now();
+    let result = f();
+    let ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let (ok, detail) = match result {
+        Ok(d) => (true, d),
+        Err(d) => (false, d),
+    };
+    Probe {
+        check: check.into(),
+        url: url.into(),
+        ok,
+        detail,
+        ms,
+    }
+}
+
+/// A transport error as a sentence, with the fix for an untrusted certificate.
+fn transport(e: ureq::Error) -> String {
+    let text = e.to_string();
+    if text.to_ascii_lowercase().contains("certificate") {
+        format!("{text}: the certificate is not trusted (for a self-signed one, use --insecure)")
+    } else {
+        text
+    }
+}
+
+fn read_body(resp: &mut ureq::http::Response<ureq::Body>) -> String {
+    resp.body_mut()
+        .with_config()
+        .limit(4 << 20)
+        .read_to_string()
+        .unwrap_or_default()
+}
+
+/// The Jitsi Meet page: status 200, the app bundle, and the config the web
+/// container's nginx includes into it by SSI (`<!--#include virtual="/config.js" -->`).
+fn web(agent: &ureq::Agent, url: &str) -> Probe {
+    timed("web", url, || {
+        let mut resp = agent.get(url).call().map_err(transport)?;
+        let status = resp.status().as_u16();
+        if status != 200 {
+            return Err(format!(
+                "HTTP {status}, expected 200 and the Jitsi Meet page"
+            ));
+        }
+        page_verdict(&read_body(&mut resp))
+    })
+}
+
+/// What the body of the page says about the web container.
+fn page_verdict(body: &str) -> Result<String, String> {
+    if !body.contains("app.bundle.min.js") {
+        return Err(
+            "HTTP 200 but not the Jitsi Meet page (no app.bundle.min.js): is PUBLIC_URL this stack?"
+                .into(),
+        );
+    }
+    if !body.contains("var config") {
+        return Err("the Jitsi Meet page without its config (config.js was not included): see `jitsi-stack logs web`".into());
+    }
+    Ok("HTTP 200, the Jitsi Meet page with its config".into())
+}
+
+/// BOSH: opens a session for the XMPP domain, as the web client does, then
+/// ends it. Prosody answers with a session id and its stream features.
+fn bosh(agent: &ureq::Agent, url: &str, domain: &str) -> Probe {
+    timed("bosh", url, || {
+        let open = format!(
+            "<body content='text/xml; charset=utf-8' hold='1' rid='1' to='{}' ver='1.6' wait='5' \
+             xml:lang='en' xmlns='http://jabber.org/protocol/httpbind' \
+             xmlns:xmpp='urn:xmpp:xbosh' xmpp:version='1.0'/>",
+            xml_attr(domain)
+        );
+        let mut resp = agent
+            .post(url)
+            .header("Content-Type", "text/xml; charset=utf-8")
+            .send(open.as_str())
+            .map_err(transport)?;
+        let status = resp.status().as_u16();
+        if status != 200 {
+            return Err(format!(
+                "HTTP {status}, expected 200 from prosody's BOSH endpoint"
+            ));
+        }
+        let reply = read_body(&mut resp);
+        let sid = bosh_verdict(&reply, domain)?;
+        let close = format!(
+            "<body rid='2' sid='{}' type='terminate' xmlns='http://jabber.org/protocol/httpbind'/>",
+            xml_attr(&sid)
+        );
+        // Ending the session is a courtesy; prosody also expires it.
+        let _ = agent
+            .post(url)
+            .header("Content-Type", "text/xml; charset=utf-8")
+            .send(close.as_str());
+        Ok(format!("HTTP 200, BOSH session opened for {domain}"))
+    })
+}
+
+/// The session id from prosody's reply to a session request, or why the
+/// reply is not one.
+fn bosh_verdict(reply: &str, domain: &str) -> Result<String, String> {
+    if !reply.contains("http://jabber.org/protocol/httpbind") {
+        return Err("HTTP 200 but not a BOSH reply: is /http-bind proxied to prosody?".into());
+    }
+    if reply.contains("type='terminate'") || reply.contains("type=\"terminate\"") {
+        let condition = attr(reply, "condition").unwrap_or_else(|| "none given".into());
+        return Err(format!(
+            "prosody refused the session for {domain} (condition: {condition}): check XMPP_DOMAIN"
+        ));
+    }
+    attr(reply, "sid").ok_or_else(|| "a BOSH reply without a session id".to_string())
+}
+
+/// The value of the first `name='...'` or `name="..."` attribute.
+fn attr(xml: &str, name: &str) -> Option<String> {
+    for q in ['\'', '"'] {
+        let key = format!(" {name}={q}");
+        if let Some(start) = xml.find(&key).map(|i| i + key.len()) {
+            let end = xml[start..].find(q)?;
+            return Some(xml[start..start + end].to_string());
+        }
+    }
+    None
+}
+
+fn xml_attr(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('\'', "&apos;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;")
+}
+
+/// The XMPP websocket: an upgrade request offering the `xmpp` subprotocol
+/// must be switched (101) by prosody, through the web container's nginx.
+fn websocket(agent: &ureq::Agent, url: &str) -> Probe {
+    timed("websocket", url, || {
+        let resp = agent
+            .get(url)
+            .header("Connection", "Upgrade")
+            .header("Upgrade", "websocket")
+            .header("Sec-WebSocket-Version", "13")
+            .header("Sec-WebSocket-Key", WS_KEY)
+            .header("Sec-WebSocket-Protocol", "xmpp")
+            .call()
+            .map_err(transport)?;
+        let status = resp.status().as_u16();
+        if status != 101 {
+            return Err(format!(
+                "HTTP {status}, expected 101 Switching Protocols from prosody's websocket"
+            ));
+        }
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string()
+        };
+        if header("sec-websocket-accept") != WS_ACCEPT {
+            return Err(
+                "HTTP 101 with a wrong Sec-WebSocket-Accept: not a websocket server".into(),
+            );
+        }
+        if !header("sec-websocket-protocol").eq_ignore_ascii_case("xmpp") {
+            return Err("HTTP 101 without the xmpp subprotocol: not prosody's websocket".into());
+        }
+        Ok("HTTP 101, websocket switched to xmpp".into())
+    })
+}
+
+/// jicofo and bridge health: 200 when healthy (both answer 500 otherwise).
+fn health(agent: &ureq::Agent, check: &str, url: &str) -> Probe {
+    timed(check, url, || {
+        let mut resp = agent.get(url).call().map_err(|e| {
+            format!(
+                "{}: is {check} running with its port published on 127.0.0.1? (`jitsi-stack status`)",
+                transport(e)
+            )
+        })?;
+        match resp.status().as_u16() {
+            200 => Ok("healthy".into()),
+            s => Err(format!(
+                "HTTP {s}: unhealthy{}",
+                excerpt(&read_body(&mut resp))
+            )),
+        }
+    })
+}
+
+/// Jicofo's REST API listens on the container's loopback unless
+/// JICOFO_ENABLE_REST is set (as in the upstream images), so its published
+/// port answers nothing: ask inside the container, as its health check does.
+fn jicofo_in_container(stack: &Stack, timeout: Duration) -> Probe {
+    let url = format!("http://127.0.0.1:{JICOFO_REST_CONTAINER_PORT}/about/health");
+    let shown = format!("{url} (in the jicofo container)");
+    timed("jicofo", &shown, || {
+        let compose = Compose::detect(stack).map_err(|e| {
+            format!("{e}; or set JICOFO_ENABLE_REST=1 so smoke can reach jicofo on 127.0.0.1")
+        })?;
+        let secs = timeout.as_secs().max(1).to_string();
+        let out = compose
+            .capture(&[
+                "exec",
+                "-T",
+                "jicofo",
+                "curl",
+                "--silent",
+                "--show-error",
+                "--fail-with-body",
+                "--max-time",
+                &secs,
+                &url,
+            ])
+            .map_err(|e| e.to_string())?;
+        let said = |b: &[u8]| excerpt(&String::from_utf8_lossy(b));
+        match out.status.code() {
+            Some(0) => Ok("healthy".into()),
+            // curl: 7 connection refused, 22 an HTTP error status, 28 timeout.
+            Some(7) => Err(format!("jicofo's REST API is not listening{}", said(&out.stderr))),
+            Some(22) => Err(format!("unhealthy{}", said(&out.stdout))),
+            Some(28) => Err(format!("no answer within {secs} s")),
+            Some(n) => Err(format!(
+                "`docker compose exec jicofo curl` exited with {n}{}: is jicofo running? (`jitsi-stack status`)",
+                said(&out.stderr)
+            )),
+            None => Err("`docker compose exec jicofo curl` was killed by a signal".into()),
+        }
+    })
+}
+
+/// `: text` with the first line of `text`, shortened, or nothing.
+fn excerpt(text: &str) -> String {
+    let line = text.lines().map(str::trim).find(|l| !l.is_empty());
+    match line {
+        Some(l) if l.chars().count() > 120 => {
+            format!(": {}...", l.chars().take(120).collect::<String>())
+        }
+        Some(l) => format!(": {l}"),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_jitsi_page_needs_the_app_and_its_config() {
+        // The shape of the image's index.html once nginx has run its SSI.
+        let page = "<html><head><script>var config = {};\nconfig.hosts = {};</script>\
+                    <script src=\"libs/lib-jitsi-meet.min.js?v=139\"></script>\
+                    <script src=\"libs/app.bundle.min.js?v=139\"></script></head></html>";
+        assert!(page_verdict(page).is_ok());
+        let nginx_default = "<html><head><title>Welcome to nginx!</title></head></html>";
+        assert!(page_verdict(nginx_default)
+            .unwrap_err()
+            .contains("not the Jitsi Meet page"));
+        // SSI off or config.js missing: the include is left or replaced by an error.
+        let no_ssi = page.replace(
+            "var config = {};\nconfig.hosts = {};",
+            "<!--#include virtual=\"/config.js\" -->",
+        );
+        assert!(page_verdict(&no_ssi).unwrap_err().contains("config"));
+    }
+
+    #[test]
+    fn bosh_replies() {
+        let ok = "<body xmlns='http://jabber.org/protocol/httpbind' sid='3f2a-9' wait='5' \
+                  requests='2' inactivity='60' ver='1.6'><stream:features/></body>";
+        assert_eq!(bosh_verdict(ok, "meet.jitsi").unwrap(), "3f2a-9");
+        let refused = "<body xmlns=\"http://jabber.org/protocol/httpbind\" type=\"terminate\" \
+                       condition=\"host-unknown\"/>";
+        let e = bosh_verdict(refused, "meet.jitsi").unwrap_err();
+        assert!(
+            e.contains("host-unknown") && e.contains("meet.jitsi"),
+            "{e}"
+        );
+        assert!(bosh_verdict("<html><body>It works</body></html>", "meet.jitsi").is_err());
+    }
+
+    #[test]
+    fn excerpts_are_one_short_line() {
+        assert_eq!(excerpt(""), "");
+        assert_eq!(excerpt("\n  bad bridge \nmore"), ": bad bridge");
+        assert_eq!(excerpt(&"x".repeat(200)).len(), 2 + 120 + 3);
+    }
 }
