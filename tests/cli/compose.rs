@@ -79,7 +79,15 @@ fn env_of(run: &Run) -> BTreeMap<String, String> {
 /// merged model as JSON; both ways must agree.
 fn render_and_check(run: Run) -> (Run, Value) {
     let run = Test::again(run).args(["render"]).run();
-    let env = env_of(&run);
+    let json = merged_config(&run);
+    (run, json)
+}
+
+/// The rendered compose files of `run` validated and merged by Docker
+/// Compose v2, both with explicit `-f` files and with plain `docker compose`
+/// (COMPOSE_FILE from .env); both ways must agree. The merged model as JSON.
+pub fn merged_config(run: &Run) -> Value {
+    let env = env_of(run);
     let files: Vec<&str> = env["COMPOSE_FILE"].split(':').collect();
     let mut args: Vec<&str> = vec![];
     for f in &files {
@@ -95,7 +103,7 @@ fn render_and_check(run: Run) -> (Run, Value) {
         serde_json::from_str(&compose(run.path(), &["config", "--format", "json"])).unwrap();
     assert_eq!(json, plain, "plain `docker compose config` differs from -f");
     assert_eq!(json["name"], env["COMPOSE_PROJECT_NAME"].as_str());
-    (run, json)
+    json
 }
 
 /// A string as the container gets it: `config` prints values re-escaped

@@ -27,5 +27,7 @@ mod render_jibri;
 
 mod ops;
 
+mod matrix;
+
 #[allow(unused_imports)]
 pub use harness::{init_stack, Run, Test};
