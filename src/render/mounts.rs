@@ -130,10 +130,106 @@ pub static MOUNTS: &[Mount] = &[
     // --- end jicofo, jvb ---
 
     // --- jigasi, transcriber (render/jvm/jigasi.rs) ---
-
+    // Boot script jigasi/rootfs/etc/s6-overlay/scripts/config, same image in
+    // both services: `tpl /defaults/logging.properties >
+    // /run/jigasi/config/logging.properties`; `tpl
+    // /defaults/sip-communicator.properties > /run/jigasi/config/
+    // sip-communicator.properties`, then `>>` xmpp-sip-communicator, then
+    // sipserver- (JIGASI_MODE=sip) or transcriber-sip-communicator
+    // (JIGASI_MODE=transcriber). The whole file goes on the first template;
+    // the three appended ones are empty in both services.
+    Mount {
+        service: "jigasi",
+        file: "sip-communicator.properties",
+        target: "/defaults/sip-communicator.properties",
+        note: "whole file; tpl > /run/jigasi/config/sip-communicator.properties (--configdir)",
+    },
+    Mount {
+        service: "jigasi",
+        file: EMPTY,
+        target: "/defaults/xmpp-sip-communicator.properties",
+        note: "appended by the boot script; its keys are already in sip-communicator.properties",
+    },
+    Mount {
+        service: "jigasi",
+        file: EMPTY,
+        target: "/defaults/sipserver-sip-communicator.properties",
+        note: "appended in sip mode; its keys are already in sip-communicator.properties",
+    },
+    Mount {
+        service: "jigasi",
+        file: EMPTY,
+        target: "/defaults/transcriber-sip-communicator.properties",
+        note: "appended in transcriber mode only; empty so no raw template is ever rendered",
+    },
+    Mount {
+        service: "jigasi",
+        file: "logging.properties",
+        target: "/defaults/logging.properties",
+        note: "tpl -> /run/jigasi/config/logging.properties (-Djava.util.logging.config.file)",
+    },
+    Mount {
+        service: "transcriber",
+        file: "sip-communicator.properties",
+        target: "/defaults/sip-communicator.properties",
+        note: "whole file; tpl > /run/jigasi/config/sip-communicator.properties (--configdir)",
+    },
+    Mount {
+        service: "transcriber",
+        file: EMPTY,
+        target: "/defaults/xmpp-sip-communicator.properties",
+        note: "appended by the boot script; its keys are already in sip-communicator.properties",
+    },
+    Mount {
+        service: "transcriber",
+        file: EMPTY,
+        target: "/defaults/sipserver-sip-communicator.properties",
+        note: "appended in sip mode only; empty so no raw template is ever rendered",
+    },
+    Mount {
+        service: "transcriber",
+        file: EMPTY,
+        target: "/defaults/transcriber-sip-communicator.properties",
+        note: "appended in transcriber mode; its keys are already in sip-communicator.properties",
+    },
+    Mount {
+        service: "transcriber",
+        file: "logging.properties",
+        target: "/defaults/logging.properties",
+        note: "tpl -> /run/jigasi/config/logging.properties (-Djava.util.logging.config.file)",
+    },
     // --- end jigasi, transcriber ---
 
     // --- jibri (render/jvm/jibri.rs) ---
+    // Boot script jibri/rootfs/etc/s6-overlay/scripts/config: `tpl
+    // /defaults/X > /run/jibri/config/X` (/etc/jitsi/jibri links there);
+    // jibri starts with -Dconfig.file=/etc/jitsi/jibri/jibri.conf and
+    // -Djava.util.logging.config.file=/etc/jitsi/jibri/logging.properties.
+    // One set per recorder (jibri, jibri-2, ...).
+    Mount {
+        service: "jibri",
+        file: "jibri.conf",
+        target: "/defaults/jibri.conf",
+        note: "tpl -> /run/jibri/config/jibri.conf (-Dconfig.file); includes xmpp.conf, custom-jibri.conf",
+    },
+    Mount {
+        service: "jibri",
+        file: "xmpp.conf",
+        target: "/defaults/xmpp.conf",
+        note: "tpl -> /run/jibri/config/xmpp.conf, included by jibri.conf",
+    },
+    Mount {
+        service: "jibri",
+        file: "logging.properties",
+        target: "/defaults/logging.properties",
+        note: "tpl -> /run/jibri/config/logging.properties",
+    },
+    Mount {
+        service: "jibri",
+        file: "xorg-video-dummy.conf",
+        target: "/defaults/xorg-video-dummy.conf",
+        note: "tpl -> /run/jibri/config/xorg-video-dummy.conf (Xorg -config, scripts/xorg)",
+    },
 
     // --- end jibri ---
 
