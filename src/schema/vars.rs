@@ -80,7 +80,8 @@ const fn v(
 }
 
 const GONE: &str = "no longer read by the pinned images; it has no effect";
-const WS_GONE: &str = "removed in stable-11146: bridge channels use SCTP data channels, colibri websockets are gone";
+const WS_GONE: &str =
+    "removed in stable-11146: bridge channels use SCTP data channels, colibri websockets are gone";
 
 #[rustfmt::skip]
 pub static VARS: &[Var] = &[
@@ -546,7 +547,7 @@ pub static VARS: &[Var] = &[
     v("TURN_USERNAME", TEXT, G::Turn, PROSODY, "Static TURN user name, with TURN_PASSWORD."),
     v("TZ", TEXT, G::Basic, ALL, "Time zone of the containers, such as Europe/Berlin.").default("UTC"),
     v("USE_APP_LANGUAGE", BOOL, G::Transcription, WEB, "Transcribe in the interface language instead of PREFERRED_LANGUAGE.").default("true"),
-    v("USE_TRANSLATOR_IN_CONFERENCE", BOOL, G::Transcription, TRANSCRIBER, "Translator joins the meeting as a participant.").default("0"),
+    v("USE_TRANSLATOR_IN_CONFERENCE", BOOL, G::Transcription, &[Jigasi], "Translator joins the meeting as a participant.").default("0"),
     v("VIDEOBRIDGE_MAX_MEMORY", TEXT, G::Jvb, JVB, "Java heap limit for the bridge, such as 3072m."),
     v("VIDEOQUALITY_BITRATE_AV1_FULL", POSITIVE, G::Media, WEB, "AV1 bitrate (bit/s) for full-quality layers."),
     v("VIDEOQUALITY_BITRATE_AV1_HIGH", POSITIVE, G::Media, WEB, "AV1 bitrate (bit/s) for high-quality layers."),

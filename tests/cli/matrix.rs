@@ -2,7 +2,7 @@
 //! and off, and several bridges and recorders, every file `render` writes is
 //! read by the program that reads it in production — Docker Compose v2,
 //! luac and prosodyctl, nginx, node, Typesafe Config, java.util.Properties,
-//! coturn — and no file goes unchecked.
+//! coturn, Xorg — and no file goes unchecked.
 
 use crate::harness::{init_stack, Run, Test};
 use crate::jvm_check::{hocon, properties};
@@ -103,6 +103,27 @@ fn check_everything(run: &Run) {
         claim(&turn);
     }
 
+    // Recorders' virtual screens: Xorg (dummy driver) takes the mode.
+    for x in files_under(&generated)
+        .into_iter()
+        .filter(|p| p.ends_with("xorg-video-dummy.conf"))
+    {
+        let text = std::fs::read_to_string(&x).unwrap();
+        let mode = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Modes \""))
+            .and_then(|m| m.strip_suffix('"'))
+            .unwrap_or_else(|| panic!("{}: no Modes line", x.display()))
+            .to_string();
+        let log = crate::render_jibri::xorg_log(&x);
+        assert!(
+            log.contains(&format!("Virtual size is {mode} ")),
+            "{}: Xorg did not take mode {mode}:\n{log}",
+            x.display()
+        );
+        claim(&x);
+    }
+
     // JVM services: HOCON through Typesafe Config, properties through
     // java.util.Properties, one JVM each.
     let all = files_under(&generated);
@@ -122,7 +143,11 @@ fn check_everything(run: &Run) {
     };
     let conf: Vec<PathBuf> = all
         .iter()
-        .filter(|p| jvm_dir(p) && p.extension().is_some_and(|e| e == "conf"))
+        .filter(|p| {
+            jvm_dir(p)
+                && p.extension().is_some_and(|e| e == "conf")
+                && !p.ends_with("xorg-video-dummy.conf")
+        })
         .cloned()
         .collect();
     let props: Vec<PathBuf> = all
