@@ -29,5 +29,7 @@ mod ops;
 
 mod matrix;
 
+mod hostile;
+
 #[allow(unused_imports)]
 pub use harness::{init_stack, Run, Test};

@@ -8,13 +8,13 @@ use crate::harness::{init_stack, Run, Test};
 use crate::jvm_check::{hocon, properties};
 use std::path::{Path, PathBuf};
 
-const SIP: &[(&str, &str)] = &[
+pub const SIP: &[(&str, &str)] = &[
     ("JIGASI_SIP_URI", "gateway@sip.example.org"),
     ("JIGASI_SIP_PASSWORD", "sip-password-0123"),
     ("JIGASI_SIP_SERVER", "sip.example.org"),
 ];
 
-const ALL: &[&str] = &[
+pub const ALL: &[&str] = &[
     "jibri",
     "jigasi",
     "transcriber",
@@ -27,7 +27,7 @@ const ALL: &[&str] = &[
 
 /// `init` without components, `extra` appended to `.env`, then `render
 /// --with` (init refuses jigasi before its SIP account is in `.env`).
-fn render(extra: &[(&str, &str)], with: &[&str]) -> Run {
+pub fn render(extra: &[(&str, &str)], with: &[&str]) -> Run {
     let mut args = vec!["render".to_string()];
     if !with.is_empty() {
         args.extend(["--with".to_string(), with.join(",")]);
@@ -52,9 +52,25 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// Every string a consumer read: leaves of Compose's merged model (`$$`
+/// unescaped), of config.js, of each HOCON tree, properties values and
+/// prosody's options.
+pub type Seen = Vec<String>;
+
+fn json_strings(v: &serde_json::Value, out: &mut Seen) {
+    match v {
+        serde_json::Value::String(s) => out.push(s.clone()),
+        serde_json::Value::Array(a) => a.iter().for_each(|x| json_strings(x, out)),
+        serde_json::Value::Object(o) => o.values().for_each(|x| json_strings(x, out)),
+        _ => {}
+    }
+}
+
 /// Runs every checker over the rendered stack; panics naming the file and
 /// the checker on the first rejection, or on a file no checker claims.
-fn check_everything(run: &Run) {
+/// Returns what the consumers read.
+pub fn check_everything(run: &Run) -> Seen {
+    let mut seen = Seen::new();
     let root = run.path();
     let generated = root.join("generated");
     let mut unchecked: Vec<PathBuf> = files_under(&generated);
@@ -63,9 +79,13 @@ fn check_everything(run: &Run) {
     // Compose files: merged and validated by Docker Compose v2.
     let merged = crate::compose::merged_config(run);
     assert!(merged["services"]["web"].is_object());
+    let mut compose_strings = vec![];
+    json_strings(&merged, &mut compose_strings);
+    seen.extend(compose_strings.into_iter().map(|s| s.replace("$$", "$")));
 
     // Prosody: luac, prosodyctl check config, sandboxed read-back.
-    crate::render_prosody::check_prosody(run);
+    let (main, site) = crate::render_prosody::check_prosody(run);
+    seen.extend(main.into_values().chain(site.into_values()).flatten());
     claim(&generated.join("prosody/prosody.cfg.lua"));
     claim(&generated.join("prosody/jitsi-meet.cfg.lua"));
     // saslauthd.conf: `name: value` lines (or only comments without LDAP).
@@ -85,6 +105,7 @@ fn check_everything(run: &Run) {
     crate::render_web::assert_nginx_ok(run);
     let config = crate::render_web::config_of(run);
     assert!(config["hosts"]["domain"].is_string(), "{config:#}");
+    json_strings(&config, &mut seen);
     for f in [
         "nginx.conf",
         "meet.conf",
@@ -157,11 +178,13 @@ fn check_everything(run: &Run) {
         .collect();
     assert!(conf.iter().any(|p| p.ends_with("jicofo/jicofo.conf")));
     for (p, r) in conf.iter().zip(hocon(&conf)) {
-        r.unwrap_or_else(|e| panic!("Typesafe Config rejects {}: {e}", p.display()));
+        let v = r.unwrap_or_else(|e| panic!("Typesafe Config rejects {}: {e}", p.display()));
+        json_strings(&v, &mut seen);
         claim(p);
     }
     for (p, r) in props.iter().zip(properties(&props)) {
-        r.unwrap_or_else(|e| panic!("java.util.Properties: {}: {e}", p.display()));
+        let v = r.unwrap_or_else(|e| panic!("java.util.Properties: {}: {e}", p.display()));
+        seen.extend(v.into_values());
         claim(p);
     }
 
@@ -187,6 +210,7 @@ fn check_everything(run: &Run) {
         unchecked.is_empty(),
         "rendered files no checker reads: {unchecked:#?}"
     );
+    seen
 }
 
 #[test]
