@@ -48,11 +48,21 @@ pub struct Output {
 }
 
 impl Output {
+    /// Adds a file. Several modules may add the same shared file (the
+    /// `generated/empty` placeholder); two different contents for one path
+    /// are a bug.
     pub fn add(&mut self, path: impl Into<PathBuf>, contents: String) {
-        self.files.push(OutFile {
-            path: path.into(),
-            contents,
-        });
+        let path = path.into();
+        if let Some(f) = self.files.iter().find(|f| f.path == path) {
+            assert_eq!(
+                f.contents,
+                contents,
+                "{} rendered twice with different contents",
+                path.display()
+            );
+            return;
+        }
+        self.files.push(OutFile { path, contents });
     }
 
     pub fn get(&self, path: &str) -> Option<&str> {
@@ -260,6 +270,10 @@ fn check_no_template_delimiters(out: &Output) -> Result<()> {
 /// files are written atomically one by one. On error the previous render
 /// stays in place.
 pub fn write(stack: &Stack, out: &Output) -> Result<()> {
+    if unchanged(stack, out) {
+        // Nothing to do: no write, no fsync, every mtime kept.
+        return Ok(());
+    }
     let gen = stack.dir.join(GENERATED_DIR);
     let staging = stack.dir.join(format!("{GENERATED_DIR}.new"));
     let old = stack.dir.join(format!("{GENERATED_DIR}.old"));
@@ -280,8 +294,13 @@ pub fn write(stack: &Stack, out: &Output) -> Result<()> {
             fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
         }
         // Readable by the containers' uid 1000 through the bind mount; the
-        // 0700 directory keeps other host users out.
-        crate::fsutil::atomic_write(&target, f.contents.as_bytes(), 0o644)?;
+        // 0700 directory keeps other host users out. Nobody reads the
+        // staging directory, so a plain write suffices; it is made durable
+        // before the swap below.
+        crate::fsutil::write_synced(&target, f.contents.as_bytes(), 0o644)?;
+    }
+    for dir in walk_dirs(&staging) {
+        crate::fsutil::sync_dir(&dir);
     }
     if gen.exists() {
         fs::rename(&gen, &old).with_context(|| format!("moving {} aside", gen.display()))?;
@@ -309,6 +328,38 @@ pub fn write(stack: &Stack, out: &Output) -> Result<()> {
         fs::remove_file(&stale).with_context(|| format!("removing {}", stale.display()))?;
     }
     Ok(())
+}
+
+/// Whether the stack directory already holds exactly `out`: every file
+/// byte-identical, nothing extra under `generated/`, no stale overlay.
+fn unchanged(stack: &Stack, out: &Output) -> bool {
+    let same = out
+        .files
+        .iter()
+        .all(|f| fs::read(stack.dir.join(&f.path)).ok().as_deref() == Some(f.contents.as_bytes()));
+    if !same || !stale_overlays(stack, out).is_empty() {
+        return false;
+    }
+    let rendered = out
+        .files
+        .iter()
+        .filter(|f| f.path.starts_with(GENERATED_DIR))
+        .count();
+    walk(&stack.dir.join(GENERATED_DIR)).len() == rendered
+}
+
+/// Every directory under `dir`, `dir` included.
+fn walk_dirs(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![dir.to_path_buf()];
+    if let Ok(rd) = fs::read_dir(dir) {
+        for e in rd.filter_map(|e| e.ok()) {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk_dirs(&p));
+            }
+        }
+    }
+    out
 }
 
 /// Overlays of components no longer enabled that an earlier render wrote

@@ -447,6 +447,26 @@ fn deterministic_and_env_untouched_on_rerender() {
             .unwrap(),
         ".env rewritten although COMPOSE_FILE did not change"
     );
+    // Nothing changed, so nothing was written: every mtime is kept.
+    let jvb = run.path().join("generated/jvb-2/jvb.conf");
+    let before = fs::metadata(&jvb).unwrap().modified().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let run = Test::again(run).args(["render"]).run();
+    assert_eq!(before, fs::metadata(&jvb).unwrap().modified().unwrap());
+    // One change rewrites the render, and stale files are removed.
+    std::fs::write(run.path().join("generated/jvb/stray"), "x").unwrap();
+    let run = Test::again(run).args(["render"]).run();
+    assert!(
+        !run.exists("generated/jvb/stray"),
+        "a stray file survived a render"
+    );
+    let env = run.path().join(".env");
+    let text = fs::read_to_string(&env).unwrap() + "JVB_MUC_NICKNAME=renamed\n";
+    fs::write(&env, text).unwrap();
+    let run = Test::again(run).args(["render"]).run();
+    assert!(run
+        .read("generated/jvb-2/jvb.conf")
+        .contains("\"renamed-2\""));
 }
 
 #[test]
