@@ -3,7 +3,8 @@
 #
 #   bench/render.sh            # release build, then two scenarios
 #
-# Scenarios (targets are medians on one core of a small VM):
+# Scenarios (targets are medians on one core of a small VM), each as a
+# re-render of an unchanged stack and as a render that writes every file:
 #   core + every overlay                         < 10 ms
 #   core + every overlay, 20 bridges, 20 jibris  < 50 ms
 # Needs hyperfine (installed with apt-get when missing).
@@ -27,9 +28,10 @@ setup() { # DIR EXTRA-ENV-LINES...
     "$bin" init "$dir" --public-url https://meet.example.org --non-interactive >/dev/null
     {
         echo "JITSI_STACK_WITH=$all"
-        echo "JIGASI_SIP_URI=https://sip.example.org"
+        echo "JIGASI_SIP_URI=gateway@sip.example.org"
         echo "JIGASI_SIP_PASSWORD=bench-sip-password"
         echo "JIGASI_SIP_SERVER=sip.example.org"
+        echo "ENABLE_TRANSCRIPTIONS=1"
         for line in "$@"; do echo "$line"; done
     } >>"$dir/.env"
     # First render records COMPOSE_FILE; the timed runs then rewrite nothing
@@ -40,13 +42,25 @@ setup() { # DIR EXTRA-ENV-LINES...
 setup "$work/all"
 setup "$work/big" JVB_INSTANCES=20 JIBRI_INSTANCES=20
 
+# Re-render of an unchanged stack (what `up` does every time: nothing is
+# written), then a full render that writes every file (generated/ removed
+# before each run).
 hyperfine --warmup 5 --min-runs 50 -N \
-    --command-name "render: core + all overlays" "$bin --dir $work/all render" \
-    --command-name "render: all overlays, 20 bridges + 20 recorders" "$bin --dir $work/big render" \
+    --command-name "render (unchanged): core + all overlays" "$bin --dir $work/all render" \
+    --command-name "render (unchanged): all overlays, 20 bridges + 20 recorders" "$bin --dir $work/big render" \
     --export-json "$work/result.json" >&2
+hyperfine --warmup 3 --min-runs 30 -N \
+    --prepare "rm -rf $work/all/generated" \
+    --command-name "render (writes all): core + all overlays" "$bin --dir $work/all render" \
+    --export-json "$work/result-write.json" >&2
+hyperfine --warmup 3 --min-runs 30 -N \
+    --prepare "rm -rf $work/big/generated" \
+    --command-name "render (writes all): all overlays, 20 bridges + 20 recorders" "$bin --dir $work/big render" \
+    --export-json "$work/result-write-big.json" >&2
 # Medians: the machine is shared, means are skewed by outliers.
-python3 - "$work/result.json" <<'PY'
+python3 - "$work/result.json" "$work/result-write.json" "$work/result-write-big.json" <<'PY'
 import json, sys
-for r in json.load(open(sys.argv[1]))["results"]:
-    print(f"{r['command']}: median {r['median'] * 1000:.1f} ms")
+for path in sys.argv[1:]:
+    for r in json.load(open(path))["results"]:
+        print(f"{r['command']}: median {r['median'] * 1000:.1f} ms")
 PY

@@ -36,6 +36,23 @@ pub fn atomic_write(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
     Ok(())
 }
 
+/// Writes a new file with `mode` and flushes it to disk, without the
+/// temp-file dance: for files in a directory nobody reads until it is
+/// swapped in (see `render::write`).
+pub fn write_synced(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.set_permissions(fs::Permissions::from_mode(mode))?;
+    f.write_all(contents)
+        .with_context(|| format!("writing {}", path.display()))?;
+    f.sync_all()
+        .with_context(|| format!("syncing {}", path.display()))
+}
+
 /// Like [`atomic_write`], but first keeps the current file as `NAME.bak`
 /// (same mode as the new file, since it may hold the same secrets).
 pub fn atomic_write_with_backup(path: &Path, contents: &[u8], mode: u32) -> Result<()> {

@@ -119,7 +119,7 @@ pub struct JvbInstance {
     pub instance: Instance,
     pub udp_port: u16,
     pub colibri_port: u16,
-    pub instance_id: Option<String>,
+    pub instance_id: String,
 }
 
 /// One recorder: its instance id (also its MUC nickname) and the
@@ -129,22 +129,20 @@ pub struct JvbInstance {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JibriInstance {
     pub instance: Instance,
-    pub instance_id: Option<String>,
+    pub instance_id: String,
     pub storage_dir: String,
 }
 
-/// Instance ids: with one instance, what `.env` says (or none: the image
-/// default); with several, `<ID or base>-<n>` so each one is distinct.
-fn instance_id(stack: &Stack, var: &str, inst: &Instance, count: usize) -> Option<String> {
-    let set = stack.values.raw(var);
-    if count == 1 {
-        return set.map(String::from);
-    }
-    Some(match set {
+/// Instance ids: what `.env` says, `-<n>` appended for instance n so each
+/// one is distinct; unset: the service name (`jvb`, `jibri-2`). The image
+/// would make a random one at every start; this one is stable, and it is
+/// the same in the container's environment and in the rendered config.
+fn instance_id(stack: &Stack, var: &str, inst: &Instance) -> String {
+    match stack.values.raw(var) {
         Some(id) if inst.index == 1 => id.to_string(),
         Some(id) => format!("{id}-{}", inst.index),
         None => inst.name.clone(),
-    })
+    }
 }
 
 /// The bridges `JVB_INSTANCES` asks for; bridge n listens on JVB_PORT+n-1.
@@ -152,12 +150,11 @@ pub fn jvb_instances(stack: &Stack) -> Vec<JvbInstance> {
     let base = stack.values.port("JVB_PORT").unwrap_or(10000);
     let colibri = stack.values.port("JVB_COLIBRI_PORT").unwrap_or(8080);
     let all = stack.instances("jvb");
-    let n = all.len();
     all.into_iter()
         .map(|i| JvbInstance {
             udp_port: offset_port(base, i.index),
             colibri_port: offset_port(colibri, i.index),
-            instance_id: instance_id(stack, "JVB_INSTANCE_ID", &i, n),
+            instance_id: instance_id(stack, "JVB_INSTANCE_ID", &i),
             instance: i,
         })
         .collect()
@@ -166,10 +163,9 @@ pub fn jvb_instances(stack: &Stack) -> Vec<JvbInstance> {
 /// The recorders `JIBRI_INSTANCES` asks for.
 pub fn jibri_instances(stack: &Stack) -> Vec<JibriInstance> {
     let all = stack.instances("jibri");
-    let n = all.len();
     all.into_iter()
         .map(|i| JibriInstance {
-            instance_id: instance_id(stack, "JIBRI_INSTANCE_ID", &i, n),
+            instance_id: instance_id(stack, "JIBRI_INSTANCE_ID", &i),
             storage_dir: format!("storage/{}", i.name),
             instance: i,
         })
@@ -450,10 +446,8 @@ fn core(stack: &Stack) -> ComposeFile {
         sentry(stack, &mut jvb.environment, "JVB_SENTRY_DSN");
         jvb.environment
             .insert("JVB_PORT".into(), b.udp_port.to_string());
-        if let Some(id) = &b.instance_id {
-            jvb.environment
-                .insert("JVB_INSTANCE_ID".into(), literal(id));
-        }
+        jvb.environment
+            .insert("JVB_INSTANCE_ID".into(), literal(&b.instance_id));
         jvb.healthcheck = healthcheck(&["CMD", "/usr/local/bin/healthcheck.sh"], "60s");
         jvb.depends_on = healthy(&["prosody"]);
         jvb.networks = on_network(vec![]);
@@ -480,10 +474,8 @@ fn jibri(stack: &Stack) -> ComposeFile {
         s.environment
             .entry("DISPLAY".into())
             .or_insert_with(|| ":0".into());
-        if let Some(id) = &r.instance_id {
-            s.environment
-                .insert("JIBRI_INSTANCE_ID".into(), literal(id));
-        }
+        s.environment
+            .insert("JIBRI_INSTANCE_ID".into(), literal(&r.instance_id));
         s.depends_on = healthy(&["jicofo"]);
         s.networks = on_network(vec![]);
         f.services.insert(name, s);
@@ -503,6 +495,11 @@ fn jigasi_like(stack: &Stack, name: &str, kinds: &[Svc], mode: &str) -> Service 
     s.environment = environment(stack, kinds);
     sentry(stack, &mut s.environment, "JIGASI_SENTRY_DSN");
     s.environment.insert("JIGASI_MODE".into(), mode.into());
+    // Stable instead of the image's random `<mode>-<date>`; the rendered
+    // STATS_ID (render::jvm::jigasi::stats_id) falls back to the same.
+    s.environment
+        .entry("JIGASI_INSTANCE_ID".into())
+        .or_insert_with(|| name.into());
     s.healthcheck = healthcheck(&["CMD", "/usr/local/bin/healthcheck.sh"], "60s");
     s.depends_on = healthy(&["prosody"]);
     s.networks = on_network(vec![]);
@@ -863,10 +860,16 @@ mod tests {
         let b = jvb_instances(&s);
         let ports: Vec<_> = b.iter().map(|b| (b.udp_port, b.colibri_port)).collect();
         assert_eq!(ports, [(10100, 8080), (10101, 8081), (10102, 8082)]);
-        let ids: Vec<_> = b.iter().map(|b| b.instance_id.clone().unwrap()).collect();
+        let ids: Vec<_> = b.iter().map(|b| b.instance_id.clone()).collect();
         assert_eq!(ids, ["jvb", "jvb-2", "jvb-3"]);
         let one = stack(&[], &[]);
-        assert_eq!(jvb_instances(&one)[0].instance_id, None);
+        assert_eq!(jvb_instances(&one)[0].instance_id, "jvb");
+        let named = stack(&[("JVB_INSTANCE_ID", "b"), ("JVB_INSTANCES", "2")], &[]);
+        let ids: Vec<_> = jvb_instances(&named)
+            .into_iter()
+            .map(|b| b.instance_id)
+            .collect();
+        assert_eq!(ids, ["b", "b-2"]);
     }
 
     fn services(s: &Stack) -> BTreeMap<String, Vec<String>> {

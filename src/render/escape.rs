@@ -147,13 +147,18 @@ pub fn nginx_token(value: &str) -> Result<String, Unrepresentable> {
 /// A coturn `turnserver.conf` value: the file has no quoting, so only values
 /// without white space, `#` or control characters are accepted.
 pub fn coturn_value(value: &str) -> Result<String, Unrepresentable> {
-    if value.is_empty()
-        || value
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || c == '#' || c == '{' || c == '}')
+    if value.is_empty() {
+        return Err(Unrepresentable(
+            "an empty value cannot be written into turnserver.conf".into(),
+        ));
+    }
+    // The message names the character, never the value: it may be a secret.
+    if let Some(c) = value
+        .chars()
+        .find(|c| c.is_whitespace() || c.is_control() || matches!(c, '#' | '{' | '}'))
     {
         return Err(Unrepresentable(format!(
-            "{value:?} cannot be written into turnserver.conf (no spaces, #, braces or control characters)"
+            "{c:?} cannot be written into turnserver.conf (it has no quoting: no white space, #, braces or control characters)"
         )));
     }
     Ok(value.to_string())

@@ -4,7 +4,7 @@
 //! Relay ports: 49152-49252 unless `TURN_RELAY_MIN_PORT`/`TURN_RELAY_MAX_PORT`
 //! are set in `.env` (101 ports, each relayed session uses one or two).
 
-use super::{prosody, render_template, Output};
+use super::{escape, prosody, render_template, Output};
 use crate::config::{Component, Stack};
 use anyhow::{bail, Result};
 use minijinja::{Environment, Value};
@@ -72,6 +72,26 @@ pub fn derive(stack: &Stack) -> Result<Turn> {
     let max_port = relay("TURN_RELAY_MAX_PORT", RELAY_MAX_PORT)?;
     if min_port > max_port {
         bail!("TURN_RELAY_MIN_PORT ({min_port}) is above TURN_RELAY_MAX_PORT ({max_port})");
+    }
+    // Checked here so the error names the variable; the template's filter
+    // would refuse the same values without knowing where they came from.
+    let plain = |var: &str, value: &str| -> Result<()> {
+        escape::coturn_value(value).map(|_| ()).map_err(|e| {
+            anyhow::anyhow!(
+                "{var}: {e}; use a plain token{}",
+                if var == "TURN_CREDENTIALS" {
+                    " (`jitsi-stack gen-passwords --force --only TURN_CREDENTIALS` makes one)"
+                } else {
+                    ""
+                }
+            )
+        })
+    };
+    plain("TURN_CREDENTIALS", secret)?;
+    for var in ["TURN_TLS_CERT", "TURN_TLS_KEY"] {
+        if let Some(path) = v.raw(var) {
+            plain(var, path)?;
+        }
     }
     Ok(Turn {
         listening_port: prosody::TURN_PORT,

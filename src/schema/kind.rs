@@ -41,6 +41,17 @@ pub enum Kind {
     Path,
     /// A Typesafe Config duration such as `90 seconds` or `24 hours`.
     Duration,
+    /// A directory on the host (relative to the stack directory, absolute,
+    /// or `~/...`) that Compose mounts: no `:` (the volume syntax's
+    /// separator) and no control characters.
+    HostDir,
+    /// A Compose project name: lower-case letters, digits, `-` and `_`,
+    /// starting with a letter or digit (Compose refuses anything else).
+    ProjectName,
+    /// An image registry and namespace such as `ghcr.io/jitsi`.
+    ImageRepo,
+    /// An image tag such as `stable-11146-2`.
+    ImageTag,
     /// Any single-line text.
     Text,
 }
@@ -73,6 +84,10 @@ impl Kind {
                 .all(|item| !item.trim().contains(char::is_whitespace)),
             Kind::Path => value.starts_with('/'),
             Kind::Duration => is_duration(value),
+            Kind::HostDir => !value.chars().any(|c| c == ':' || c.is_control()),
+            Kind::ProjectName => is_project_name(value),
+            Kind::ImageRepo => is_image_repo(value),
+            Kind::ImageTag => is_image_tag(value),
             Kind::Text => true,
         };
         if ok {
@@ -109,6 +124,14 @@ impl Kind {
             Kind::Duration => {
                 "a duration with a unit, such as 90 seconds, 5 minutes or 24 hours (a bare number means milliseconds)".into()
             }
+            Kind::HostDir => {
+                "a directory on the host, such as ./config or /srv/jitsi (no ':' or control characters: Compose's volume syntax splits on ':')".into()
+            }
+            Kind::ProjectName => {
+                "a Compose project name: lower-case letters, digits, - and _, starting with a letter or digit".into()
+            }
+            Kind::ImageRepo => "an image registry and namespace such as ghcr.io/jitsi".into(),
+            Kind::ImageTag => "an image tag such as stable-11146-2 (letters, digits, _ . -; at most 128)".into(),
             Kind::Text => "text".into(),
         }
     }
@@ -131,6 +154,10 @@ impl Kind {
             Kind::List => "list",
             Kind::Path => "path",
             Kind::Duration => "duration",
+            Kind::HostDir => "host directory",
+            Kind::ProjectName => "project name",
+            Kind::ImageRepo => "image repository",
+            Kind::ImageTag => "image tag",
             Kind::Text => "text",
         }
     }
@@ -317,9 +344,65 @@ fn is_duration(value: &str) -> bool {
     )
 }
 
+/// Compose's rule for project names.
+fn is_project_name(value: &str) -> bool {
+    let mut chars = value.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+/// A registry host (optionally with a port) and path components, as in an
+/// image reference before `/<name>:<tag>`.
+fn is_image_repo(value: &str) -> bool {
+    !value.is_empty()
+        && !value.starts_with('/')
+        && !value.ends_with('/')
+        && value.split('/').all(|part| {
+            !part.is_empty()
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':'))
+        })
+}
+
+/// Docker's tag grammar: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+fn is_image_tag(value: &str) -> bool {
+    let mut chars = value.chars();
+    value.len() <= 128
+        && chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compose_names_and_image_references() {
+        assert!(Kind::HostDir.check("./config").is_ok());
+        assert!(Kind::HostDir.check("/srv/jitsi meet").is_ok());
+        assert!(Kind::HostDir.check("/srv/a:b").is_err());
+        assert!(Kind::HostDir.check("/srv/a\nb").is_err());
+        assert!(Kind::ProjectName.check("meet_1-a").is_ok());
+        for bad in ["Meet", "-meet", "me et", "meet.example"] {
+            assert!(Kind::ProjectName.check(bad).is_err(), "{bad}");
+        }
+        assert!(Kind::ImageRepo.check("ghcr.io/jitsi").is_ok());
+        assert!(Kind::ImageRepo
+            .check("registry.example.org:5000/mirror/jitsi")
+            .is_ok());
+        for bad in ["ghcr.io/", "a b", "x/${Y}"] {
+            assert!(Kind::ImageRepo.check(bad).is_err(), "{bad}");
+        }
+        assert!(Kind::ImageTag.check("stable-11146-2").is_ok());
+        for bad in ["-x", "a:b", "a b", &"x".repeat(129)] {
+            assert!(Kind::ImageTag.check(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn booleans() {

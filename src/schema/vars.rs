@@ -80,7 +80,8 @@ const fn v(
 }
 
 const GONE: &str = "no longer read by the pinned images; it has no effect";
-const WS_GONE: &str = "removed in stable-11146: bridge channels use SCTP data channels, colibri websockets are gone";
+const WS_GONE: &str =
+    "removed in stable-11146: bridge channels use SCTP data channels, colibri websockets are gone";
 
 #[rustfmt::skip]
 pub static VARS: &[Var] = &[
@@ -119,9 +120,9 @@ pub static VARS: &[Var] = &[
     v("COLIBRI_WEBSOCKET_PORT", PORT, G::Web, WEB, "Port of the bridges' colibri websocket server.").deprecated(WS_GONE),
     v("COLIBRI_WEBSOCKET_REGEX", TEXT, G::Web, WEB, "Which colibri websocket server ids nginx proxied.").deprecated(WS_GONE),
     v("COMPOSE_FILE", TEXT, G::Stack, COMPOSE, "Compose files used by plain `docker compose` in the stack directory; written by `jitsi-stack render`."),
-    v("COMPOSE_PROJECT_NAME", TEXT, G::Stack, COMPOSE, "Compose project name; written by `jitsi-stack render` (default: the directory name)."),
+    v("COMPOSE_PROJECT_NAME", Kind::ProjectName, G::Stack, COMPOSE, "Compose project name; written by `jitsi-stack render` (default: the directory name)."),
     v("CONFCODE_URL", URL, G::Web, WEB, "Service that maps dial-in conference codes to rooms."),
-    v("CONFIG", TEXT, G::Basic, COMPOSE, "Directory where the services keep their data and state (accounts, certificates, recordings); relative to the stack directory.").default("./config"),
+    v("CONFIG", Kind::HostDir, G::Basic, COMPOSE, "Directory where the services keep their data and state (accounts, certificates, recordings); relative to the stack directory.").default("./config"),
     v("CORS_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN", TEXT, G::Web, WEB, "Access-Control-Allow-Origin header nginx sends on config and BOSH responses.").default("*"),
     v("CSP_HEADER", TEXT, G::Web, WEB, "Content-Security-Policy header nginx sends; unset sends none."),
     v("DEFAULT_LANGUAGE", TEXT, G::Web, WEB, "Interface language when the browser's is not available, such as en or de."),
@@ -264,7 +265,7 @@ pub static VARS: &[Var] = &[
     v("JIBRI_HTTP_API_EXTERNAL_PORT", PORT, G::Jibri, JIBRI, "Port of jibri's external HTTP API inside the container.").default("2222"),
     v("JIBRI_HTTP_API_INTERNAL_PORT", PORT, G::Jibri, JIBRI, "Port of jibri's internal HTTP API inside the container; unset: jibri's default 3333."),
     v("JIBRI_INSTANCES", int(1, 32), G::Stack, COMPOSE, "Number of recorders, each with its own nickname, instance id and recording directory.").default("1"),
-    v("JIBRI_INSTANCE_ID", TEXT, G::Jibri, JIBRI, "Recorder's nickname in the brewery room; unset: the image makes jibri-<random>."),
+    v("JIBRI_INSTANCE_ID", TEXT, G::Jibri, JIBRI, "Recorder's id and brewery nickname (recorder N gets -N); unset: its service name (jibri, jibri-2, ...)."),
     v("JIBRI_LOGS_DIR", PATH, G::Jibri, JIBRI, "Jibri log directory.").deprecated(GONE),
     v("JIBRI_PENDING_TIMEOUT", DURATION, G::Jibri, JICOFO, "How long jicofo waits for a recorder to start.").default("90 seconds"),
     v("JIBRI_RECORDER_PASSWORD", TEXT, G::Jibri, &[Jibri, Prosody], "Password of the account jibri's browser joins meetings with.").generated(),
@@ -282,7 +283,7 @@ pub static VARS: &[Var] = &[
     v("JIBRI_SIP_BREWERY_MUC", TEXT, G::Jibri, JICOFO, "Room where SIP-capable jibris announce themselves."),
     v("JIBRI_STATSD_HOST", HOST, G::Jibri, JIBRI, "StatsD host for jibri metrics.").default("localhost"),
     v("JIBRI_STATSD_PORT", PORT, G::Jibri, JIBRI, "StatsD port for jibri metrics.").default("8125"),
-    v("JIBRI_STRIP_DOMAIN_JID", TEXT, G::Jibri, JIBRI, "Prefix of the MUC domain jibri strips to build the meeting URL.").default("muc"),
+    v("JIBRI_STRIP_DOMAIN_JID", TEXT, G::Jibri, JIBRI, "Prefix of the MUC domain jibri strips to build the meeting URL; unset: the first label of XMPP_MUC_DOMAIN."),
     v("JIBRI_USAGE_TIMEOUT", COUNT, G::Jibri, JIBRI, "Minutes after which a recording stops; 0 means no limit.").default("0"),
     v("JIBRI_WEBHOOK_SUBSCRIBERS", LIST, G::Jibri, &[Jibri, Jvb], "URLs jibri posts status webhooks to; with the autoscaler: the sidecar's hook."),
     v("JIBRI_XMPP_PASSWORD", TEXT, G::Jibri, &[Jibri, Prosody], "Password of jibri's control account.").generated(),
@@ -377,8 +378,8 @@ pub static VARS: &[Var] = &[
     v("JIGASI_VISITORS_QUEUE_SERVICE_URL", URL, G::Visitors, JIGASI, "Visitors queue service URL."),
     v("JIGASI_XMPP_PASSWORD", TEXT, G::Jigasi, &[Jigasi, Prosody], "Password of jigasi's XMPP account.").generated(),
     v("JIGASI_XMPP_USER", TEXT, G::Jigasi, &[Jigasi, Prosody], "Jigasi's XMPP account (on the auth domain).").default("jigasi"),
-    v("JITSI_IMAGE_REPO", TEXT, G::Stack, COMPOSE, "Registry and namespace of the official images.").default("ghcr.io/jitsi"),
-    v("JITSI_IMAGE_VERSION", TEXT, G::Stack, COMPOSE, "Image tag; jitsi-stack's configs are checked against this release only.").default("stable-11146-2"),
+    v("JITSI_IMAGE_REPO", Kind::ImageRepo, G::Stack, COMPOSE, "Registry and namespace of the official images.").default("ghcr.io/jitsi"),
+    v("JITSI_IMAGE_VERSION", Kind::ImageTag, G::Stack, COMPOSE, "Image tag; jitsi-stack's configs are checked against this release only.").default("stable-11146-2"),
     v("JITSI_STACK_WITH", LIST, G::Stack, COMPOSE, "Optional components jitsi-stack enables: jibri, jigasi, transcriber, etherpad, whiteboard, turn, monitoring, log-analyser."),
     v("JVB_ADVERTISE_IPS", Kind::IpList, G::Basic, JVB, "Public IP addresses the bridge announces to clients (needed behind NAT); unset: discovered with STUN."),
     v("JVB_ADVERTISE_PRIVATE_CANDIDATES", BOOL, G::Jvb, JVB, "Also announce the container's private addresses.").default("true"),
@@ -391,7 +392,7 @@ pub static VARS: &[Var] = &[
     v("JVB_DISABLE_XMPP", BOOL, G::Jvb, JVB, "Run the bridge without XMPP; note the boot script treats any non-empty value, even 0, as set."),
     v("JVB_ENABLE_APIS", LIST, G::Jvb, JVB, "Bridge APIs to enable.").replaced_by("COLIBRI_REST_ENABLED", "split into COLIBRI_REST_ENABLED and SHUTDOWN_REST_ENABLED"),
     v("JVB_INSTANCES", int(1, 32), G::Stack, COMPOSE, "Number of videobridges; bridge N listens on UDP JVB_PORT+N-1.").default("1"),
-    v("JVB_INSTANCE_ID", TEXT, G::Jvb, JVB, "Bridge id; unset: the image makes jvb-<random>."),
+    v("JVB_INSTANCE_ID", TEXT, G::Jvb, JVB, "Bridge id, also its brewery nickname unless JVB_MUC_NICKNAME is set (bridge N gets -N); unset: its service name (jvb, jvb-2, ...)."),
     v("JVB_LOG_FILE", PATH, G::Jvb, JVB, "Also write the bridge's log to this file."),
     v("JVB_MUC_NICKNAME", TEXT, G::Jvb, JVB, "Bridge's nickname in the brewery room; unset: the container's host name."),
     v("JVB_OCTO_BIND_ADDRESS", HOST, G::Jvb, JVB, "Address the Octo relay listens on."),
@@ -546,7 +547,7 @@ pub static VARS: &[Var] = &[
     v("TURN_USERNAME", TEXT, G::Turn, PROSODY, "Static TURN user name, with TURN_PASSWORD."),
     v("TZ", TEXT, G::Basic, ALL, "Time zone of the containers, such as Europe/Berlin.").default("UTC"),
     v("USE_APP_LANGUAGE", BOOL, G::Transcription, WEB, "Transcribe in the interface language instead of PREFERRED_LANGUAGE.").default("true"),
-    v("USE_TRANSLATOR_IN_CONFERENCE", BOOL, G::Transcription, TRANSCRIBER, "Translator joins the meeting as a participant.").default("0"),
+    v("USE_TRANSLATOR_IN_CONFERENCE", BOOL, G::Transcription, &[Jigasi], "Translator joins the meeting as a participant.").default("0"),
     v("VIDEOBRIDGE_MAX_MEMORY", TEXT, G::Jvb, JVB, "Java heap limit for the bridge, such as 3072m."),
     v("VIDEOQUALITY_BITRATE_AV1_FULL", POSITIVE, G::Media, WEB, "AV1 bitrate (bit/s) for full-quality layers."),
     v("VIDEOQUALITY_BITRATE_AV1_HIGH", POSITIVE, G::Media, WEB, "AV1 bitrate (bit/s) for high-quality layers."),

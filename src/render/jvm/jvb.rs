@@ -145,10 +145,7 @@ pub fn derive(stack: &Stack, b: &JvbInstance) -> Result<Jvb> {
     };
     let nickname = match v.raw("JVB_MUC_NICKNAME") {
         Some(n) => per_instance(n, b),
-        None => b
-            .instance_id
-            .clone()
-            .unwrap_or_else(|| b.instance.name.clone()),
+        None => b.instance_id.clone(),
     };
     let brewery = s(v, "JVB_BREWERY_MUC", "jvbbrewery");
     let shard = (!v.bool("JVB_DISABLE_XMPP")).then(|| {
@@ -248,7 +245,11 @@ mod tests {
             },
             udp_port,
             colibri_port: 8080,
-            instance_id: None,
+            instance_id: if index == 1 {
+                "jvb".into()
+            } else {
+                format!("jvb-{index}")
+            },
         }
     }
 
