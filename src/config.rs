@@ -198,17 +198,26 @@ pub struct Stack {
     pub components: BTreeSet<Component>,
 }
 
+/// `DIR/.env`, which every command but `init` needs: without it the tool
+/// was called in the wrong place, a usage error (exit 2).
+pub fn env_path(dir: &Path) -> Result<PathBuf> {
+    let path = dir.join(".env");
+    if path.exists() {
+        Ok(path)
+    } else {
+        Err(crate::UsageError(format!(
+            "no .env in {}: run `jitsi-stack init {}` first, or pass --dir",
+            dir.display(),
+            dir.display()
+        ))
+        .into())
+    }
+}
+
 impl Stack {
     /// Loads `DIR/.env`, adding `with` to the recorded components.
     pub fn load<S: AsRef<str>>(dir: &Path, with: &[S]) -> Result<Stack> {
-        let env_path = dir.join(".env");
-        if !env_path.exists() {
-            bail!(
-                "no .env in {}: run `jitsi-stack init {}` first, or pass --dir",
-                dir.display(),
-                dir.display()
-            );
-        }
+        let env_path = env_path(dir)?;
         let file = EnvFile::read(&env_path)?;
         let values = Values::from_file(&file);
         let mut components = parse_components(&[values.get_or(WITH_VAR, "")])

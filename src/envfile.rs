@@ -96,19 +96,28 @@ impl EnvFile {
     /// The file is parsed again afterwards, so later entries that interpolate
     /// `key` (`B=${A}x`) show what Compose will now read.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), EncodeError> {
+        self.set_many(&[(key, value)])
+    }
+
+    /// Like [`EnvFile::set`] for several assignments, re-reading the file
+    /// once: all of them take effect, or none (the file is left unchanged).
+    pub fn set_many(&mut self, pairs: &[(&str, &str)]) -> Result<(), EncodeError> {
         let before = self.chunks.clone();
-        self.set_raw(key, value)?;
-        match EnvFile::parse(&self.render()) {
-            Ok(f) if f.get(key) == Some(value) => {
+        let applied = pairs.iter().try_for_each(|(k, v)| self.set_raw(k, v));
+        let reread = applied.and_then(|()| {
+            EnvFile::parse(&self.render()).map_err(|e| EncodeError::Unreadable(e.to_string()))
+        });
+        match reread {
+            Ok(f) if pairs.iter().all(|(k, v)| f.get(k) == Some(*v)) => {
                 *self = f;
                 Ok(())
             }
             other => {
                 self.chunks = before;
-                Err(EncodeError::Unreadable(match other {
-                    Ok(_) => "it would read back differently".into(),
-                    Err(e) => e.to_string(),
-                }))
+                Err(match other {
+                    Ok(_) => EncodeError::Unreadable("it would read back differently".into()),
+                    Err(e) => e,
+                })
             }
         }
     }
@@ -634,6 +643,18 @@ fn unescape_double(body: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn set_many_is_all_or_nothing() {
+        let mut f = EnvFile::parse("# c\nA=1\nB=2 # keep\n").unwrap();
+        f.set_many(&[("A", "x y"), ("C", "3")]).unwrap();
+        assert_eq!(f.get("A"), Some("x y"));
+        assert_eq!(f.get("C"), Some("3"));
+        assert!(f.render().contains("B=2 # keep"));
+        let before = f.render();
+        assert!(f.set_many(&[("A", "ok"), ("B", "nul\0")]).is_err());
+        assert_eq!(f.render(), before, "a failed batch changed the file");
+    }
 
     #[test]
     fn round_trip_is_byte_identical() {

@@ -6,7 +6,7 @@ use crate::config::{parse_components, Stack, Values, WITH_VAR};
 use crate::envfile::{EnvFile, ParseError};
 use crate::schema;
 use crate::validate::{self, Finding, Level, Report};
-use crate::{Exit, UsageError};
+use crate::Exit;
 use anyhow::{Context, Result};
 use std::path::Path;
 
@@ -14,14 +14,7 @@ use std::path::Path;
 pub const JSON_FORMAT_VERSION: u32 = 1;
 
 pub fn run(dir: &Path, args: CheckArgs) -> Result<Exit> {
-    let env_path = dir.join(".env");
-    if !env_path.exists() {
-        return Err(UsageError(format!(
-            "no .env in {}: run `jitsi-stack init` first, or pass --dir",
-            dir.display()
-        ))
-        .into());
-    }
+    let env_path = crate::config::env_path(dir)?;
     let mut report = load_and_validate(dir, &env_path)?;
     if args.strict {
         for f in &mut report.findings {

@@ -554,7 +554,20 @@ fn user_passwd_uses_stdin_and_refuses_a_bad_name() {
 #[test]
 fn operating_commands_without_a_stack_are_usage_errors() {
     let fake = Fake::new(false);
-    for args in [&["smoke"][..], &["up"], &["status"], &["down"], &["doctor"]] {
+    for args in [
+        &["smoke"][..],
+        &["up"],
+        &["status"],
+        &["down"],
+        &["doctor"],
+        &["logs"],
+        &["ports"],
+        &["proxy", "nginx"],
+        &["user", "list"],
+        &["render"],
+        &["check"],
+        &["gen-passwords"],
+    ] {
         let run = fake.attach(Test::new()).args(args).status(2).run();
         assert!(
             run.stderr.contains("no .env in") && run.stderr.contains("jitsi-stack init"),

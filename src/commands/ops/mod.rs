@@ -9,22 +9,15 @@ mod smoke;
 mod user;
 
 use crate::cli::Command;
-use crate::{Exit, UsageError};
+use crate::Exit;
 use anyhow::Result;
 use std::path::Path;
 
 pub use ports::{published_ports, PortRule};
 
 pub fn run(dir: &Path, command: Command) -> Result<Exit> {
-    // Every operating command works on an existing stack: without its .env
-    // this is a usage error (exit 2), as for `check`.
-    if !dir.join(".env").exists() {
-        return Err(UsageError(format!(
-            "no .env in {}: run `jitsi-stack init` first, or pass --dir",
-            dir.display()
-        ))
-        .into());
-    }
+    // Every operating command works on an existing stack.
+    crate::config::env_path(dir)?;
     match command {
         Command::Up(args) => lifecycle::up(dir, args),
         Command::Down(args) => lifecycle::down(dir, args),

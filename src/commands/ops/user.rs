@@ -27,6 +27,15 @@ pub fn run(dir: &Path, cmd: UserCommand) -> Result<Exit> {
         .into());
     }
     let domain = stack.values.get_or("XMPP_DOMAIN", "meet.jitsi").to_string();
+    // A bad name is refused before anything runs.
+    let name = match &cmd {
+        UserCommand::Add(a) | UserCommand::Passwd(a) => Some(&a.name),
+        UserCommand::Del(a) => Some(&a.name),
+        UserCommand::List => None,
+    };
+    if let Some(name) = name {
+        jid(name, &domain)?;
+    }
     let compose = Compose::detect(&stack)?;
     let prosodyctl = |args: &[&str]| -> Vec<String> {
         let mut v: Vec<String> = [
