@@ -175,6 +175,50 @@ impl Values {
             .unwrap_or_default()
     }
 
+    /// The effective value, else `fallback`, owned.
+    pub fn text(&self, name: &str, fallback: &str) -> String {
+        self.get_or(name, fallback).to_string()
+    }
+
+    /// A port, else `fallback` when unset; an invalid value is an error
+    /// naming the variable.
+    pub fn port_or(&self, name: &str, fallback: u16) -> Result<u16> {
+        match self.get(name) {
+            None => Ok(fallback),
+            Some(raw) => self
+                .port(name)
+                .ok_or_else(|| anyhow::anyhow!("{name}={raw:?}: expected a port number (1-65535)")),
+        }
+    }
+
+    /// A host name or address, else `fallback`; anything else is an error.
+    pub fn host_or(&self, name: &str, fallback: &str) -> Result<String> {
+        let value = self.text(name, fallback);
+        if kind::Kind::Host.check(&value).is_err() {
+            bail!("{name}={value:?}: expected a host name such as {fallback}");
+        }
+        Ok(value)
+    }
+
+    /// A whole number, else `fallback`; anything else is an error.
+    pub fn int_or(&self, name: &str, fallback: i64) -> Result<i64> {
+        match self.get(name) {
+            None => Ok(fallback),
+            Some(raw) => raw
+                .trim()
+                .parse()
+                .map_err(|_| anyhow::anyhow!("{name}={raw:?}: expected a whole number")),
+        }
+    }
+
+    /// PUBLIC_URL without `https://` and a trailing `/`, as the images
+    /// derive their public domain (host and port).
+    pub fn public_url_domain(&self) -> String {
+        let url = self.get_or("PUBLIC_URL", "https://localhost:8443");
+        let url = url.strip_prefix("https://").unwrap_or(url);
+        url.strip_suffix('/').unwrap_or(url).to_string()
+    }
+
     pub fn set(&mut self, name: &str, value: &str) {
         if value.is_empty() {
             self.set.remove(name);

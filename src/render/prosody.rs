@@ -164,25 +164,12 @@ fn opt(v: &Values, name: &str) -> Option<String> {
     v.get(name).map(str::to_string)
 }
 
-fn s(v: &Values, name: &str, fallback: &str) -> String {
-    v.get_or(name, fallback).to_string()
-}
-
 fn num(v: &Values, name: &str, fallback: i64) -> Result<i64> {
     match v.get(name) {
         None => Ok(fallback),
         Some(raw) => raw.trim().parse().map_err(|_| {
             anyhow::anyhow!("{name}={raw:?}: expected a whole number (prosody config)")
         }),
-    }
-}
-
-fn port(v: &Values, name: &str, fallback: u16) -> Result<u16> {
-    match v.get(name) {
-        None => Ok(fallback),
-        Some(raw) => v
-            .port(name)
-            .ok_or_else(|| anyhow::anyhow!("{name}={raw:?}: expected a port number (1-65535)")),
     }
 }
 
@@ -195,13 +182,6 @@ pub fn public_host(v: &Values) -> String {
         return stripped.split(']').next().unwrap_or(stripped).to_string();
     }
     hostport.split(':').next().unwrap_or(hostport).to_string()
-}
-
-/// Upstream's `$PUBLIC_URL | trimPrefix "https://" | trimSuffix "/"`.
-fn public_url_domain(v: &Values) -> String {
-    let url = v.get_or("PUBLIC_URL", "https://localhost:8443");
-    let url = url.strip_prefix("https://").unwrap_or(url);
-    url.strip_suffix('/').unwrap_or(url).to_string()
 }
 
 /// Parses `name = literal` entries from a passthrough variable.
@@ -299,7 +279,7 @@ pub fn hidden_domain(v: &Values) -> String {
 /// Computes the prosody context from the stack.
 pub fn derive(stack: &Stack) -> Result<Prosody> {
     let v = &stack.values;
-    let mode = s(v, "PROSODY_MODE", "client");
+    let mode = v.text("PROSODY_MODE", "client");
     if mode != "client" {
         bail!(
             "PROSODY_MODE={mode:?}: jitsi-stack renders the main (client) prosody only; \
@@ -316,7 +296,7 @@ pub fn derive(stack: &Stack) -> Result<Prosody> {
         );
     }
     let auth_enabled = v.bool("ENABLE_AUTH");
-    let auth_type = s(v, "PROSODY_AUTH_TYPE", v.get_or("AUTH_TYPE", "internal"));
+    let auth_type = v.text("PROSODY_AUTH_TYPE", v.get_or("AUTH_TYPE", "internal"));
     let auth = if auth_enabled {
         match auth_type.as_str() {
             "internal" | "jwt" | "ldap" | "matrix" | "hybrid_matrix_token" => {
@@ -330,14 +310,14 @@ pub fn derive(stack: &Stack) -> Result<Prosody> {
         None
     };
     let jwt_like = matches!(auth.as_deref(), Some("jwt" | "hybrid_matrix_token"));
-    let domain = s(v, "XMPP_DOMAIN", "meet.jitsi");
-    let auth_domain = s(v, "XMPP_AUTH_DOMAIN", "auth.meet.jitsi");
+    let domain = v.text("XMPP_DOMAIN", "meet.jitsi");
+    let auth_domain = v.text("XMPP_AUTH_DOMAIN", "auth.meet.jitsi");
     let hidden_domain = hidden_domain(v);
-    let muc_domain = s(v, "XMPP_MUC_DOMAIN", "muc.meet.jitsi");
+    let muc_domain = v.text("XMPP_MUC_DOMAIN", "muc.meet.jitsi");
     let recording = stack.recording();
     let transcriptions = stack.transcriptions();
-    let recorder_user = s(v, "JIBRI_RECORDER_USER", "recorder");
-    let transcriber_user = s(v, "JIGASI_TRANSCRIBER_USER", "transcriber");
+    let recorder_user = v.text("JIBRI_RECORDER_USER", "recorder");
+    let transcriber_user = v.text("JIGASI_TRANSCRIBER_USER", "transcriber");
 
     let mut external_services = Vec::new();
     let stun_host = opt(v, "STUN_HOST");
@@ -345,7 +325,7 @@ pub fn derive(stack: &Stack) -> Result<Prosody> {
         external_services.push(ExternalService {
             kind: "stun".into(),
             host: h.clone(),
-            port: port(v, "STUN_PORT", 443)?,
+            port: v.port_or("STUN_PORT", 443)?,
             transport: "udp".into(),
             ttl: None,
             secret: false,
@@ -375,7 +355,7 @@ pub fn derive(stack: &Stack) -> Result<Prosody> {
     } else {
         (
             v.list("TURN_HOST"),
-            port(v, "TURN_PORT", 443)?,
+            v.port_or("TURN_PORT", 443)?,
             {
                 let t = v.list("TURN_TRANSPORT");
                 if t.is_empty() {
@@ -385,7 +365,7 @@ pub fn derive(stack: &Stack) -> Result<Prosody> {
                 }
             },
             v.list("TURNS_HOST"),
-            port(v, "TURNS_PORT", 443)?,
+            v.port_or("TURNS_PORT", 443)?,
         )
     };
     if bundled && secret.is_none() {
@@ -433,9 +413,9 @@ pub fn derive(stack: &Stack) -> Result<Prosody> {
         },
         c2s_require_encryption: on_by_default(v, "PROSODY_C2S_REQUIRE_ENCRYPTION"),
         c2s_limit: (!v.bool("PROSODY_DISABLE_C2S_LIMIT"))
-            .then(|| s(v, "PROSODY_C2S_LIMIT", "10kb/s")),
+            .then(|| v.text("PROSODY_C2S_LIMIT", "10kb/s")),
         s2s_limit: (!v.bool("PROSODY_DISABLE_S2S_LIMIT"))
-            .then(|| s(v, "PROSODY_S2S_LIMIT", "30kb/s")),
+            .then(|| v.text("PROSODY_S2S_LIMIT", "30kb/s")),
         gc_generational: v.get_or("GC_TYPE", "incremental") == "generational",
         gc: [
             num(v, "GC_INC_TH", 400)?,
@@ -444,12 +424,12 @@ pub fn derive(stack: &Stack) -> Result<Prosody> {
             num(v, "GC_GEN_MIN_TH", 20)?,
             num(v, "GC_GEN_MAX_TH", 100)?,
         ],
-        xmpp_port: port(v, "XMPP_PORT", 5222)?,
-        http_port: port(v, "PROSODY_HTTP_PORT", 5280)?,
+        xmpp_port: v.port_or("XMPP_PORT", 5222)?,
+        http_port: v.port_or("PROSODY_HTTP_PORT", 5280)?,
         ipv6: on_by_default(v, "ENABLE_IPV6"),
-        log_level: s(v, "LOG_LEVEL", "info"),
+        log_level: v.text("LOG_LEVEL", "info"),
         metrics: v.bool("PROSODY_ENABLE_METRICS"),
-        metrics_cidr: s(v, "PROSODY_METRICS_ALLOWED_CIDR", "172.16.0.0/12"),
+        metrics_cidr: v.text("PROSODY_METRICS_ALLOWED_CIDR", "172.16.0.0/12"),
         stanza_counts: v.bool("PROSODY_ENABLE_STANZA_COUNTS"),
         external_service_secret: secret,
         external_services,
@@ -459,11 +439,11 @@ pub fn derive(stack: &Stack) -> Result<Prosody> {
         )?,
 
         guest_domain: (auth_enabled && v.bool("ENABLE_GUESTS"))
-            .then(|| s(v, "XMPP_GUEST_DOMAIN", "guest.meet.jitsi")),
+            .then(|| v.text("XMPP_GUEST_DOMAIN", "guest.meet.jitsi")),
         hidden_host: recording || transcriptions,
         muc_prefix: muc_domain.split('.').next().unwrap_or("").to_string(),
-        internal_muc_domain: s(v, "XMPP_INTERNAL_MUC_DOMAIN", "internal-muc.meet.jitsi"),
-        jvb_user: s(v, "JVB_AUTH_USER", "jvb"),
+        internal_muc_domain: v.text("XMPP_INTERNAL_MUC_DOMAIN", "internal-muc.meet.jitsi"),
+        jvb_user: v.text("JVB_AUTH_USER", "jvb"),
         jibri_admin: v
             .get("JIBRI_XMPP_PASSWORD")
             .map(|_| format!("{}@{auth_domain}", v.get_or("JIBRI_XMPP_USER", "jibri"))),
@@ -474,10 +454,10 @@ pub fn derive(stack: &Stack) -> Result<Prosody> {
         transcriber_jid: format!("{transcriber_user}@{hidden_domain}"),
         recording,
         transcriptions,
-        guest_auth_type: s(v, "PROSODY_GUEST_AUTH_TYPE", "jitsi-anonymous"),
+        guest_auth_type: v.text("PROSODY_GUEST_AUTH_TYPE", "jitsi-anonymous"),
         jwt: Jwt {
-            auth_type: s(v, "JWT_AUTH_TYPE", "token"),
-            app_id: s(v, "JWT_APP_ID", ""),
+            auth_type: v.text("JWT_AUTH_TYPE", "token"),
+            app_id: v.text("JWT_APP_ID", ""),
             // Upstream: `.Env.JWT_APP_SECRET | default "false" | toBool`,
             // i.e. a secret that is not itself a boolean word is printed.
             app_secret: v
@@ -493,11 +473,11 @@ pub fn derive(stack: &Stack) -> Result<Prosody> {
             asap_key_server: opt(v, "JWT_ASAP_KEYSERVER"),
             domain_verification: v.bool("JWT_ENABLE_DOMAIN_VERIFICATION"),
             sign_type: opt(v, "JWT_SIGN_TYPE"),
-            token_module: s(v, "JWT_TOKEN_AUTH_MODULE", "token_verification"),
+            token_module: v.text("JWT_TOKEN_AUTH_MODULE", "token_verification"),
         },
         matrix: Matrix {
-            uvs_url: s(v, "MATRIX_UVS_URL", ""),
-            issuer: s(v, "MATRIX_UVS_ISSUER", "issuer"),
+            uvs_url: v.text("MATRIX_UVS_URL", ""),
+            issuer: v.text("MATRIX_UVS_ISSUER", "issuer"),
             issuer_set: v.get("MATRIX_UVS_ISSUER").is_some(),
             auth_token: opt(v, "MATRIX_UVS_AUTH_TOKEN"),
             sync_power_levels: v.bool("MATRIX_UVS_SYNC_POWER_LEVELS"),
@@ -528,9 +508,9 @@ pub fn derive(stack: &Stack) -> Result<Prosody> {
             && recording,
         reservations: v
             .bool("PROSODY_RESERVATION_ENABLED")
-            .then(|| s(v, "PROSODY_RESERVATION_REST_BASE_URL", "")),
+            .then(|| v.text("PROSODY_RESERVATION_REST_BASE_URL", "")),
         jaas: v.bool("ENABLE_JAAS_COMPONENTS"),
-        public_domain: public_url_domain(v),
+        public_domain: v.public_url_domain(),
         max_participants: opt(v, "MAX_PARTICIPANTS"),
         xmpp_modules: list_or("XMPP_MODULES"),
         muc_modules: list_or("XMPP_MUC_MODULES"),

@@ -560,22 +560,7 @@ fn golden_files() {
         &["jibri", "turn"],
     );
     let run = Test::again(run).args(["render"]).run();
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cli/compose/golden");
     for f in ["docker-compose.yml", "jibri.yml", "turn.yml"] {
-        let got = run.read(f);
-        let path = dir.join(f);
-        if std::env::var_os("JITSI_UPDATE_GOLDEN").is_some() {
-            fs::create_dir_all(&dir).unwrap();
-            fs::write(&path, &got).unwrap();
-            continue;
-        }
-        let want = fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{}: {e}; run with JITSI_UPDATE_GOLDEN=1", path.display()));
-        assert!(
-            got == want,
-            "{f} differs from {}; if intended, run with JITSI_UPDATE_GOLDEN=1\n{}",
-            path.display(),
-            similar::TextDiff::from_lines(&want, &got).unified_diff()
-        );
+        crate::harness::golden("compose/golden", f, &run.read(f));
     }
 }

@@ -182,3 +182,34 @@ pub fn init_stack(extra: &[(&str, &str)], with: &[&str]) -> Run {
     }
     run
 }
+
+/// Compares `got` with the golden file `tests/cli/<dir>/<name>`, showing a
+/// diff when they differ; `JITSI_UPDATE_GOLDEN=1` rewrites the file instead.
+pub fn golden(dir: &str, name: &str, got: &str) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/cli")
+        .join(dir);
+    let path = dir.join(name);
+    if std::env::var_os("JITSI_UPDATE_GOLDEN").is_some() {
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(&path, got).unwrap();
+        return;
+    }
+    let want = fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}; run with JITSI_UPDATE_GOLDEN=1", path.display()));
+    assert!(
+        got == want,
+        "{name} differs from {}; if intended, run with JITSI_UPDATE_GOLDEN=1\n{}",
+        path.display(),
+        similar::TextDiff::from_lines(want.as_str(), got).unified_diff()
+    );
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

@@ -606,13 +606,7 @@ fn completions_and_man_page_come_from_the_cli_definition() {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use crate::harness::free_port;
 
 /// Two free consecutive ports (bridges 1 and 2 publish colibri on N, N+1).
 fn free_port_pair() -> u16 {

@@ -640,19 +640,9 @@ fn fixed_input_matches_golden_files() {
         ),
         ("IGNORE_CERTIFICATE_ERRORS", "1"),
     ]);
-    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cli/render_jibri/golden");
-    let bless = std::env::var_os("JITSI_UPDATE_GOLDEN").is_some();
     for f in FILES {
         let got = run.read(&format!("generated/jibri/{f}"));
-        let path = golden.join(f);
-        if bless {
-            fs::create_dir_all(&golden).unwrap();
-            fs::write(&path, &got).unwrap();
-            continue;
-        }
-        let want = fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{}: {e} (run with JITSI_UPDATE_GOLDEN=1)", path.display()));
-        assert_eq!(got, want, "{f} differs from {}", path.display());
+        crate::harness::golden("render_jibri/golden", f, &got);
     }
 }
 

@@ -10,7 +10,7 @@ use crate::jvm_check;
 use jitsi_stack::envfile::EnvFile;
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 type Props = BTreeMap<String, String>;
 
@@ -774,19 +774,9 @@ fn fixed_input_matches_golden_files_and_renders_identically_twice() {
     let again = Test::again(run)
         .args(["render", "--with", "jigasi,transcriber"])
         .run();
-    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cli/render_jigasi/golden");
-    let bless = std::env::var_os("JITSI_UPDATE_GOLDEN").is_some();
     for (f, before) in FILES.iter().zip(&first) {
         let got = again.read(&format!("generated/{f}"));
         assert_eq!(&got, before, "{f} changed on a second render");
-        let path = golden.join(f.replace('/', "-"));
-        if bless {
-            fs::create_dir_all(&golden).unwrap();
-            fs::write(&path, &got).unwrap();
-            continue;
-        }
-        let want = fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{}: {e} (run with JITSI_UPDATE_GOLDEN=1)", path.display()));
-        assert_eq!(got, want, "{f} differs from {}", path.display());
+        crate::harness::golden("render_jigasi/golden", &f.replace('/', "-"), &got);
     }
 }

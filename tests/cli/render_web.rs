@@ -685,8 +685,6 @@ fn invalid_banner_json_is_refused() {
 #[test]
 fn default_output_matches_golden_files() {
     let run = rendered(&[], &[]);
-    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cli/render_web/golden");
-    let bless = std::env::var_os("JITSI_UPDATE_GOLDEN").is_some();
     for f in [
         "config.js",
         "nginx.conf",
@@ -695,15 +693,7 @@ fn default_output_matches_golden_files() {
         "default",
     ] {
         let got = run.read(&format!("generated/web/{f}"));
-        let path = golden.join(f);
-        if bless {
-            fs::create_dir_all(&golden).unwrap();
-            fs::write(&path, &got).unwrap();
-            continue;
-        }
-        let want = fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{}: {e} (run with JITSI_UPDATE_GOLDEN=1)", path.display()));
-        assert_eq!(got, want, "{f} differs from {}", path.display());
+        crate::harness::golden("render_web/golden", f, &got);
     }
 }
 

@@ -163,10 +163,6 @@ pub struct Modeline {
     pub refresh: u32,
 }
 
-fn s(v: &Values, name: &str, fallback: &str) -> String {
-    v.get_or(name, fallback).to_string()
-}
-
 fn opt(v: &Values, name: &str) -> Option<String> {
     v.get(name).map(str::to_string)
 }
@@ -185,41 +181,6 @@ fn int(v: &Values, name: &str, fallback: i64, min: i64, max: i64) -> Result<i64>
     Ok(n)
 }
 
-fn port(v: &Values, name: &str, fallback: u16) -> Result<u16> {
-    match v.get(name) {
-        None => Ok(fallback),
-        Some(raw) => v
-            .port(name)
-            .ok_or_else(|| anyhow::anyhow!("{name}={raw:?}: expected a port number (1-65535)")),
-    }
-}
-
-fn host(v: &Values, name: &str, fallback: &str) -> Result<String> {
-    let value = s(v, name, fallback);
-    if Kind::Host.check(&value).is_err() {
-        bail!("{name}={value:?}: expected a host name such as {fallback}");
-    }
-    Ok(value)
-}
-
-/// An XMPP name that becomes the local part of a JID (`name@domain`): the
-/// accounts jibri logs in with, which prosody also lists as `name@domain`,
-/// and the brewery room. Letters, digits and `. _ - +` only: `@`, `/`,
-/// quotes or white space would name another account or room.
-pub fn jid_name(var: &str, value: &str) -> Result<String> {
-    let ok = !value.is_empty()
-        && value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+'));
-    if !ok {
-        bail!(
-            "{var}={value:?}: it becomes the name part of an XMPP address (name@domain), where only \
-             letters, digits and . _ - + keep their meaning; choose a plain name such as the default"
-        );
-    }
-    Ok(value.to_string())
-}
-
 /// Comma-separated entries, trimmed, empty ones dropped.
 fn entries(raw: Option<&str>) -> Vec<String> {
     raw.map(|r| {
@@ -236,7 +197,7 @@ fn entries(raw: Option<&str>) -> Vec<String> {
 /// optionally `host:port` (default `XMPP_PORT`). An IPv6 address is taken
 /// whole (the image would split it at its first `:`); `[v6]:port` works.
 pub fn xmpp_servers(v: &Values) -> Result<Vec<(String, u16)>> {
-    let default_port = port(v, "XMPP_PORT", 5222)?;
+    let default_port = v.port_or("XMPP_PORT", 5222)?;
     let raw = v.get_or("XMPP_SERVER", "xmpp.meet.jitsi");
     let mut out = Vec::new();
     for entry in entries(Some(raw)) {
@@ -455,7 +416,7 @@ pub fn webhook_subscribers(v: &Values) -> Result<Vec<String>> {
     if !listed.is_empty() || v.raw("AUTOSCALER_URL").is_none() {
         return Ok(listed);
     }
-    let p = port(v, "AUTOSCALER_SIDECAR_PORT", 6000)?;
+    let p = v.port_or("AUTOSCALER_SIDECAR_PORT", 6000)?;
     Ok(vec![format!("http://localhost:{p}/hook")])
 }
 
@@ -502,7 +463,7 @@ pub fn derive(stack: &Stack, r: &JibriInstance) -> Result<Jibri> {
         );
     };
     let id = r.instance_id.clone();
-    let res_raw = s(v, "JIBRI_RECORDING_RESOLUTION", "1280x720");
+    let res_raw = v.text("JIBRI_RECORDING_RESOLUTION", "1280x720");
     let res = resolution(&res_raw)?;
     let usage_minutes = int(v, "JIBRI_USAGE_TIMEOUT", 0, 0, i64::from(u32::MAX))?;
     // The image copies the old XMPP_RECORDER_DOMAIN into an unset
@@ -513,20 +474,21 @@ pub fn derive(stack: &Stack, r: &JibriInstance) -> Result<Jibri> {
         } else {
             "XMPP_HIDDEN_DOMAIN"
         };
-    let call_domain = host(v, hidden_var, "hidden.meet.jitsi")?;
-    let control_user = jid_name("JIBRI_XMPP_USER", v.get_or("JIBRI_XMPP_USER", "jibri"))?;
-    let call_user = jid_name(
+    let call_domain = v.host_or(hidden_var, "hidden.meet.jitsi")?;
+    let control_user =
+        crate::render::jvm::xmpp_name("JIBRI_XMPP_USER", v.get_or("JIBRI_XMPP_USER", "jibri"))?;
+    let call_user = crate::render::jvm::xmpp_name(
         "JIBRI_RECORDER_USER",
         v.get_or("JIBRI_RECORDER_USER", "recorder"),
     )?;
-    let brewery_room = jid_name(
+    let brewery_room = crate::render::jvm::xmpp_name(
         "JIBRI_BREWERY_MUC",
         v.get_or("JIBRI_BREWERY_MUC", "jibribrewery"),
     )?;
-    let xmpp_domain = host(v, "XMPP_DOMAIN", "meet.jitsi")?;
-    let brewery_domain = host(v, "XMPP_INTERNAL_MUC_DOMAIN", "internal-muc.meet.jitsi")?;
-    let control_domain = host(v, "XMPP_AUTH_DOMAIN", "auth.meet.jitsi")?;
-    host(v, "XMPP_MUC_DOMAIN", "muc.meet.jitsi")?;
+    let xmpp_domain = v.host_or("XMPP_DOMAIN", "meet.jitsi")?;
+    let brewery_domain = v.host_or("XMPP_INTERNAL_MUC_DOMAIN", "internal-muc.meet.jitsi")?;
+    let control_domain = v.host_or("XMPP_AUTH_DOMAIN", "auth.meet.jitsi")?;
+    v.host_or("XMPP_MUC_DOMAIN", "muc.meet.jitsi")?;
     let environments = xmpp_servers(v)?
         .into_iter()
         .enumerate()
@@ -554,7 +516,7 @@ pub fn derive(stack: &Stack, r: &JibriInstance) -> Result<Jibri> {
         })
         .collect();
     let preset = |name: &str, fallback: &str| -> Result<String> {
-        let p = s(v, name, fallback);
+        let p = v.text(name, fallback);
         let ok = [
             "ultrafast",
             "superfast",
@@ -575,9 +537,9 @@ pub fn derive(stack: &Stack, r: &JibriInstance) -> Result<Jibri> {
     };
     Ok(Jibri {
         single_use: v.bool("JIBRI_SINGLE_USE_MODE"),
-        external_api_port: port(v, "JIBRI_HTTP_API_EXTERNAL_PORT", 2222)?,
-        internal_api_port: port(v, "JIBRI_HTTP_API_INTERNAL_PORT", 3333)?,
-        recordings_directory: s(v, "JIBRI_RECORDING_DIR", "/storage/recordings"),
+        external_api_port: v.port_or("JIBRI_HTTP_API_EXTERNAL_PORT", 2222)?,
+        internal_api_port: v.port_or("JIBRI_HTTP_API_INTERNAL_PORT", 3333)?,
+        recordings_directory: v.text("JIBRI_RECORDING_DIR", "/storage/recordings"),
         finalize_script: opt(v, "JIBRI_FINALIZE_RECORDING_SCRIPT_PATH"),
         webhook_subscribers: webhook_subscribers(v)?,
         ffmpeg: Ffmpeg {
@@ -602,8 +564,8 @@ pub fn derive(stack: &Stack, r: &JibriInstance) -> Result<Jibri> {
             None => None,
             Some(_) => Some(StatsD {
                 enabled: v.bool("ENABLE_STATS_D"),
-                host: host(v, "JIBRI_STATSD_HOST", "localhost")?,
-                port: port(v, "JIBRI_STATSD_PORT", 8125)?,
+                host: v.host_or("JIBRI_STATSD_HOST", "localhost")?,
+                port: v.port_or("JIBRI_STATSD_PORT", 8125)?,
             }),
         },
         prometheus: v.bool("JIBRI_ENABLE_PROMETHEUS"),
@@ -798,9 +760,11 @@ mod tests {
 
     #[test]
     fn jid_names_refuse_what_changes_an_address() {
-        assert!(jid_name("X", "recorder").is_ok());
+        assert!(crate::render::jvm::xmpp_name("X", "recorder").is_ok());
         for bad in ["", "a@b", "a/b", "a b", "a\"b", "ü", "{{x}}"] {
-            let err = jid_name("JIBRI_XMPP_USER", bad).unwrap_err().to_string();
+            let err = crate::render::jvm::xmpp_name("JIBRI_XMPP_USER", bad)
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("JIBRI_XMPP_USER"), "{bad:?}: {err}");
         }
     }

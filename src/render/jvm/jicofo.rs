@@ -140,10 +140,6 @@ pub struct XmppService {
     pub password: String,
 }
 
-fn s(v: &Values, name: &str, fallback: &str) -> String {
-    v.get_or(name, fallback).to_string()
-}
-
 /// A boolean that is written only when set in `.env` (unset keeps jicofo's
 /// own default).
 fn opt_bool(v: &Values, name: &str) -> Option<bool> {
@@ -166,8 +162,8 @@ fn seconds(v: &Values, name: &str, fallback: i64) -> String {
 /// Computes `jicofo.conf` from the stack.
 pub fn derive(stack: &Stack) -> Result<Jicofo> {
     let v = &stack.values;
-    let domain = s(v, "XMPP_DOMAIN", "meet.jitsi");
-    let internal_muc = s(v, "XMPP_INTERNAL_MUC_DOMAIN", "internal-muc.meet.jitsi");
+    let domain = v.text("XMPP_DOMAIN", "meet.jitsi");
+    let internal_muc = v.text("XMPP_INTERNAL_MUC_DOMAIN", "internal-muc.meet.jitsi");
     let Some(password) = v.get("JICOFO_AUTH_PASSWORD").map(String::from) else {
         bail!("JICOFO_AUTH_PASSWORD is not set in .env: run `jitsi-stack gen-passwords`");
     };
@@ -183,11 +179,11 @@ pub fn derive(stack: &Stack) -> Result<Jicofo> {
         kind: if auth_type == "jwt" { "JWT" } else { "XMPP" },
         login_url: domain.clone(),
         auto_login: v.bool("ENABLE_AUTO_LOGIN"),
-        lifetime: s(v, "JICOFO_AUTH_LIFETIME", "24 hours"),
+        lifetime: v.text("JICOFO_AUTH_LIFETIME", "24 hours"),
     });
 
     let jvb_server = v.bool("ENABLE_JVB_XMPP_SERVER");
-    let jvb_brewery = s(v, "JVB_BREWERY_MUC", "jvbbrewery");
+    let jvb_brewery = v.text("JVB_BREWERY_MUC", "jvbbrewery");
     let brewery_jid = if jvb_server {
         format!(
             "{jvb_brewery}@{}",
@@ -207,7 +203,7 @@ pub fn derive(stack: &Stack) -> Result<Jicofo> {
             enabled: v.bool("JICOFO_ENABLE_ICE_FAILURE_DETECTION"),
             interval: seconds(v, "JICOFO_ICE_FAILURE_INTERVAL", 60),
             min_endpoints: v.int("JICOFO_ICE_FAILURE_MIN_ENDPOINTS").unwrap_or(40),
-            threshold: s(v, "JICOFO_ICE_FAILURE_THRESHOLD", "0.1"),
+            threshold: v.text("JICOFO_ICE_FAILURE_THRESHOLD", "0.1"),
         },
         load_redistribution: opt_bool(v, "JICOFO_ENABLE_LOAD_REDISTRIBUTION"),
         brewery_jid,
@@ -257,7 +253,7 @@ pub fn derive(stack: &Stack) -> Result<Jicofo> {
             v.get_or("JIBRI_BREWERY_MUC", "jibribrewery")
         ),
         num_retries: opt_int(v, "JIBRI_REQUEST_RETRIES"),
-        pending_timeout: s(v, "JIBRI_PENDING_TIMEOUT", "90 seconds"),
+        pending_timeout: v.text("JIBRI_PENDING_TIMEOUT", "90 seconds"),
     });
     let jigasi_brewery = (v.raw("JIGASI_SIP_URI").is_some() || transcriptions).then(|| {
         format!(
@@ -287,18 +283,18 @@ pub fn derive(stack: &Stack) -> Result<Jicofo> {
     });
 
     let client = XmppClient {
-        hostname: s(v, "XMPP_SERVER", "xmpp.meet.jitsi"),
+        hostname: v.text("XMPP_SERVER", "xmpp.meet.jitsi"),
         port: v.port("XMPP_PORT").unwrap_or(5222),
-        domain: s(v, "XMPP_AUTH_DOMAIN", "auth.meet.jitsi"),
+        domain: v.text("XMPP_AUTH_DOMAIN", "auth.meet.jitsi"),
         xmpp_domain: domain.clone(),
         password: password.clone(),
-        conference_muc_jid: s(v, "XMPP_MUC_DOMAIN", "muc.meet.jitsi"),
+        conference_muc_jid: v.text("XMPP_MUC_DOMAIN", "muc.meet.jitsi"),
         client_proxy: format!("focus.{domain}"),
     };
     let service = jvb_server.then(|| XmppService {
-        hostname: s(v, "JVB_XMPP_SERVER", "xmpp.jvb.meet.jitsi"),
+        hostname: v.text("JVB_XMPP_SERVER", "xmpp.jvb.meet.jitsi"),
         port: v.port("JVB_XMPP_PORT").unwrap_or(6222),
-        domain: s(v, "JVB_XMPP_AUTH_DOMAIN", "auth.jvb.meet.jitsi"),
+        domain: v.text("JVB_XMPP_AUTH_DOMAIN", "auth.jvb.meet.jitsi"),
         password,
     });
 

@@ -213,23 +213,6 @@ pub fn b64(raw: &[u8]) -> String {
     out
 }
 
-/// An XMPP name that becomes part of a JID (and, for the control account,
-/// of a property key): letters, digits and `. _ - +` only. Anything else
-/// (`@`, `/`, white space, quotes) would change the JID or the key.
-pub fn xmpp_name(var: &str, value: &str) -> Result<String> {
-    let ok = !value.is_empty()
-        && value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+'));
-    if !ok {
-        bail!(
-            "{var}={value:?}: jigasi writes it into an XMPP address (name@domain), where only letters, \
-             digits and . _ - + keep their meaning; choose a plain name such as the default"
-        );
-    }
-    Ok(value.to_string())
-}
-
 /// The SIP account `user@domain` (optionally `sip:`-prefixed, as upstream
 /// passes it through): one `@`, a user part without white space, and a host
 /// name or IP address (optionally `:port`) after it. The image prints it as
@@ -363,46 +346,8 @@ pub fn stats_id(v: &Values, mode: Mode) -> String {
         .to_string()
 }
 
-/// Upstream's `PUBLIC_URL | trimPrefix "https://" | trimSuffix "/"`.
-pub fn public_url_domain(v: &Values) -> String {
-    let url = v.get_or("PUBLIC_URL", "https://localhost:8443");
-    let url = url.strip_prefix("https://").unwrap_or(url);
-    url.strip_suffix('/').unwrap_or(url).to_string()
-}
-
-fn s(v: &Values, name: &str, fallback: &str) -> String {
-    v.get_or(name, fallback).to_string()
-}
-
 fn opt(v: &Values, name: &str) -> Option<String> {
     v.raw(name).map(str::to_string)
-}
-
-fn int(v: &Values, name: &str, fallback: i64) -> Result<i64> {
-    match v.get(name) {
-        None => Ok(fallback),
-        Some(raw) => raw
-            .trim()
-            .parse()
-            .map_err(|_| anyhow::anyhow!("{name}={raw:?}: expected a whole number")),
-    }
-}
-
-fn port(v: &Values, name: &str, fallback: u16) -> Result<u16> {
-    match v.get(name) {
-        None => Ok(fallback),
-        Some(raw) => v
-            .port(name)
-            .ok_or_else(|| anyhow::anyhow!("{name}={raw:?}: expected a port number (1-65535)")),
-    }
-}
-
-fn host(v: &Values, name: &str, fallback: &str) -> Result<String> {
-    let value = s(v, name, fallback);
-    if Kind::Host.check(&value).is_err() {
-        bail!("{name}={value:?}: expected a host name such as {fallback}");
-    }
-    Ok(value)
 }
 
 /// The keys a rendered properties file sets (its own output: one
@@ -430,10 +375,11 @@ pub fn keys_of(text: &str) -> BTreeSet<String> {
 /// Computes one service's `sip-communicator.properties`.
 pub fn derive(stack: &Stack, mode: Mode) -> Result<Jigasi> {
     let v = &stack.values;
-    let auth_domain = host(v, "XMPP_AUTH_DOMAIN", "auth.meet.jitsi")?;
-    let internal_muc = host(v, "XMPP_INTERNAL_MUC_DOMAIN", "internal-muc.meet.jitsi")?;
-    let xmpp_user = xmpp_name("JIGASI_XMPP_USER", v.get_or("JIGASI_XMPP_USER", "jigasi"))?;
-    let brewery_room = xmpp_name(
+    let auth_domain = v.host_or("XMPP_AUTH_DOMAIN", "auth.meet.jitsi")?;
+    let internal_muc = v.host_or("XMPP_INTERNAL_MUC_DOMAIN", "internal-muc.meet.jitsi")?;
+    let xmpp_user =
+        crate::render::jvm::xmpp_name("JIGASI_XMPP_USER", v.get_or("JIGASI_XMPP_USER", "jigasi"))?;
+    let brewery_room = crate::render::jvm::xmpp_name(
         "JIGASI_BREWERY_MUC",
         v.get_or("JIGASI_BREWERY_MUC", "jigasibrewery"),
     )?;
@@ -452,7 +398,7 @@ pub fn derive(stack: &Stack, mode: Mode) -> Result<Jigasi> {
         user_id: format!("{xmpp_user}@{auth_domain}"),
         password_b64: b64(xmpp_password.as_bytes()),
         brewery: format!("{brewery_room}@{internal_muc}"),
-        domain_base: public_url_domain(v),
+        domain_base: v.public_url_domain(),
     };
 
     let sip = match mode {
@@ -474,14 +420,14 @@ pub fn derive(stack: &Stack, mode: Mode) -> Result<Jigasi> {
     Ok(Jigasi {
         mode,
         shutdown_rest: v.bool("SHUTDOWN_REST_ENABLED"),
-        health_check_sip_uri: s(v, "JIGASI_HEALTH_CHECK_SIP_URI", ""),
-        health_check_interval: int(v, "JIGASI_HEALTH_CHECK_INTERVAL", 300_000)?,
-        xmpp_server: host(v, "XMPP_SERVER", "xmpp.meet.jitsi")?,
-        xmpp_port: port(v, "XMPP_PORT", 5222)?,
+        health_check_sip_uri: v.text("JIGASI_HEALTH_CHECK_SIP_URI", ""),
+        health_check_interval: v.int_or("JIGASI_HEALTH_CHECK_INTERVAL", 300_000)?,
+        xmpp_server: v.host_or("XMPP_SERVER", "xmpp.meet.jitsi")?,
+        xmpp_port: v.port_or("XMPP_PORT", 5222)?,
         default_room,
-        muc_domain: host(v, "XMPP_MUC_DOMAIN", "muc.meet.jitsi")?,
+        muc_domain: v.host_or("XMPP_MUC_DOMAIN", "muc.meet.jitsi")?,
         trusted_domains: trusted,
-        jvb_timeout: int(v, "JIGASI_JVB_TIMEOUT", 30_000)?,
+        jvb_timeout: v.int_or("JIGASI_JVB_TIMEOUT", 30_000)?,
         local_region: opt(v, "JIGASI_LOCAL_REGION"),
         bosh_url_pattern: opt(v, "BOSH_URL_PATTERN"),
         rest: v.bool("JIGASI_ENABLE_REST"),
@@ -505,10 +451,10 @@ fn derive_sip(v: &Values, auth_domain: &str, xmpp_user: &str, xmpp_password: &st
     // The image's template default; `check` requires the variable anyway.
     let password = v.get_or("JIGASI_SIP_PASSWORD", "replaceme");
     let server = match v.raw("JIGASI_SIP_SERVER") {
-        Some(_) => Some(host(v, "JIGASI_SIP_SERVER", "sip.example.org")?),
+        Some(_) => Some(v.host_or("JIGASI_SIP_SERVER", "sip.example.org")?),
         None => None,
     };
-    let transport = s(v, "JIGASI_SIP_TRANSPORT", "UDP");
+    let transport = v.text("JIGASI_SIP_TRANSPORT", "UDP");
     if !matches!(transport.as_str(), "UDP" | "TCP" | "TLS") {
         bail!("JIGASI_SIP_TRANSPORT={transport:?}: expected UDP, TCP or TLS");
     }
@@ -527,17 +473,17 @@ fn derive_sip(v: &Values, auth_domain: &str, xmpp_user: &str, xmpp_password: &st
         }
     });
     if login.as_ref().is_some_and(|l| l.anonymous) {
-        host(v, "XMPP_GUEST_DOMAIN", "guest.meet.jitsi")?;
+        v.host_or("XMPP_GUEST_DOMAIN", "guest.meet.jitsi")?;
     }
     Ok(Sip {
         server,
-        port: port(v, "JIGASI_SIP_PORT", 5060)?,
+        port: v.port_or("JIGASI_SIP_PORT", 5060)?,
         transport,
         sdes: v.bool("JIGASI_ENABLE_SDES_SRTP"),
         uri,
         password_b64: b64(password.as_bytes()),
-        keep_alive_method: s(v, "JIGASI_SIP_KEEP_ALIVE_METHOD", "OPTIONS"),
-        xmpp_domain: host(v, "XMPP_DOMAIN", "meet.jitsi")?,
+        keep_alive_method: v.text("JIGASI_SIP_KEEP_ALIVE_METHOD", "OPTIONS"),
+        xmpp_domain: v.host_or("XMPP_DOMAIN", "meet.jitsi")?,
         login,
         // The schema lists this variable under the transcriber, but the image
         // reads it in SIP mode only (sipserver-sip-communicator.properties).
@@ -551,7 +497,7 @@ fn derive_sip(v: &Values, auth_domain: &str, xmpp_user: &str, xmpp_password: &st
 }
 
 fn derive_transcriber(v: &Values) -> Result<Transcriber> {
-    let user = xmpp_name(
+    let user = crate::render::jvm::xmpp_name(
         "JIGASI_TRANSCRIBER_USER",
         v.get_or("JIGASI_TRANSCRIBER_USER", "transcriber"),
     )?;
@@ -563,7 +509,7 @@ fn derive_transcriber(v: &Values) -> Result<Transcriber> {
         } else {
             "XMPP_HIDDEN_DOMAIN"
         };
-    let hidden = host(v, hidden_var, "hidden.meet.jitsi")?;
+    let hidden = v.host_or(hidden_var, "hidden.meet.jitsi")?;
     let Some(password) = v.raw("JIGASI_TRANSCRIBER_PASSWORD").map(str::to_string) else {
         bail!(
             "JIGASI_TRANSCRIBER_PASSWORD is not set in .env: the transcriber could not log in as \
@@ -700,10 +646,15 @@ mod tests {
 
     #[test]
     fn xmpp_names_refuse_what_changes_a_jid() {
-        assert_eq!(xmpp_name("X", "jigasi").unwrap(), "jigasi");
-        assert!(xmpp_name("X", "a.b_c-d+e").is_ok());
+        assert_eq!(
+            crate::render::jvm::xmpp_name("X", "jigasi").unwrap(),
+            "jigasi"
+        );
+        assert!(crate::render::jvm::xmpp_name("X", "a.b_c-d+e").is_ok());
         for bad in ["", "a@b", "a/b", "a b", "a\"b", "ü", "a\nb", "a:b", "{{x}}"] {
-            let err = xmpp_name("JIGASI_XMPP_USER", bad).unwrap_err().to_string();
+            let err = crate::render::jvm::xmpp_name("JIGASI_XMPP_USER", bad)
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("JIGASI_XMPP_USER"), "{bad:?}: {err}");
         }
     }
@@ -800,8 +751,8 @@ mod tests {
     #[test]
     fn public_url_domain_as_upstream() {
         let v = Values::from_pairs([("PUBLIC_URL", "https://meet.example.org:8443/")]);
-        assert_eq!(public_url_domain(&v), "meet.example.org:8443");
-        assert_eq!(public_url_domain(&Values::default()), "localhost:8443");
+        assert_eq!(v.public_url_domain(), "meet.example.org:8443");
+        assert_eq!(Values::default().public_url_domain(), "localhost:8443");
     }
 
     #[test]

@@ -75,10 +75,6 @@ pub struct Mapping {
     pub name: String,
 }
 
-fn s(v: &Values, name: &str, fallback: &str) -> String {
-    v.get_or(name, fallback).to_string()
-}
-
 /// `<value>` for the first bridge, `<value>-<n>` for bridge n: one `.env`
 /// value, distinct per bridge.
 fn per_instance(value: &str, b: &JvbInstance) -> String {
@@ -147,14 +143,14 @@ pub fn derive(stack: &Stack, b: &JvbInstance) -> Result<Jvb> {
         Some(n) => per_instance(n, b),
         None => b.instance_id.clone(),
     };
-    let brewery = s(v, "JVB_BREWERY_MUC", "jvbbrewery");
+    let brewery = v.text("JVB_BREWERY_MUC", "jvbbrewery");
     let shard = (!v.bool("JVB_DISABLE_XMPP")).then(|| {
         if v.bool("ENABLE_JVB_XMPP_SERVER") {
             Shard {
-                hostname: s(v, "JVB_XMPP_SERVER", "xmpp.jvb.meet.jitsi"),
+                hostname: v.text("JVB_XMPP_SERVER", "xmpp.jvb.meet.jitsi"),
                 port: v.port("JVB_XMPP_PORT").unwrap_or(6222),
-                domain: s(v, "JVB_XMPP_AUTH_DOMAIN", "auth.jvb.meet.jitsi"),
-                username: s(v, "JVB_AUTH_USER", "jvb"),
+                domain: v.text("JVB_XMPP_AUTH_DOMAIN", "auth.jvb.meet.jitsi"),
+                username: v.text("JVB_AUTH_USER", "jvb"),
                 password: password.clone(),
                 muc_jid: format!(
                     "{brewery}@{}",
@@ -164,10 +160,10 @@ pub fn derive(stack: &Stack, b: &JvbInstance) -> Result<Jvb> {
             }
         } else {
             Shard {
-                hostname: s(v, "XMPP_SERVER", "xmpp.meet.jitsi"),
+                hostname: v.text("XMPP_SERVER", "xmpp.meet.jitsi"),
                 port: v.port("XMPP_PORT").unwrap_or(5222),
-                domain: s(v, "XMPP_AUTH_DOMAIN", "auth.meet.jitsi"),
-                username: s(v, "JVB_AUTH_USER", "jvb"),
+                domain: v.text("XMPP_AUTH_DOMAIN", "auth.meet.jitsi"),
+                username: v.text("JVB_AUTH_USER", "jvb"),
                 password: password.clone(),
                 muc_jid: format!(
                     "{brewery}@{}",
@@ -185,7 +181,7 @@ pub fn derive(stack: &Stack, b: &JvbInstance) -> Result<Jvb> {
             .or_else(|| v.raw("JVB_OCTO_BIND_ADDRESS"))
             .map(|id| per_instance(id, b))
             .unwrap_or_else(|| b.instance.name.clone());
-        (s(v, "JVB_OCTO_REGION", "europe"), id)
+        (v.text("JVB_OCTO_REGION", "europe"), id)
     });
     let stun = if v.bool("JVB_DISABLE_STUN") {
         vec![]
@@ -197,7 +193,7 @@ pub fn derive(stack: &Stack, b: &JvbInstance) -> Result<Jvb> {
         advertise_private_candidates: v.bool("JVB_ADVERTISE_PRIVATE_CANDIDATES"),
         trust_bwe: v.bool("JVB_CC_TRUST_BWE"),
         use_vla_target_bitrate: v.bool("ENABLE_VLA"),
-        bwe_engine: s(v, "BWE_ESTIMATOR_ENGINE", "GoogleCc2"),
+        bwe_engine: v.text("BWE_ESTIMATOR_ENGINE", "GoogleCc2"),
         shard,
         colibri_rest: v.bool("COLIBRI_REST_ENABLED"),
         shutdown_rest: v.bool("SHUTDOWN_REST_ENABLED"),

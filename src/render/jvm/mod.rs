@@ -43,6 +43,23 @@ pub fn render(env: &Environment<'_>, stack: &Stack, ctx: &Value, out: &mut Outpu
     Ok(())
 }
 
+/// A name that becomes the local part of an XMPP address (`name@domain`):
+/// a service account or a brewery room. Letters, digits and `. _ - +` only:
+/// `@`, `/`, quotes or white space would name another account or room.
+pub fn xmpp_name(var: &str, value: &str) -> Result<String> {
+    let ok = !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+'));
+    if !ok {
+        anyhow::bail!(
+            "{var}={value:?}: it becomes the name part of an XMPP address (name@domain), where only \
+             letters, digits and . _ - + keep their meaning; choose a plain name such as the default"
+        );
+    }
+    Ok(value.to_string())
+}
+
 /// What a service's `logging.properties` says.
 #[derive(Debug, Clone, Serialize)]
 pub struct Logging {
