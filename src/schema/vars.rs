@@ -54,6 +54,7 @@ const X264_PRESETS: Kind = one_of(&[
     "slow",
     "slower",
     "veryslow",
+    "placebo",
 ]);
 
 const COMPOSE: &[Service] = &[Compose];

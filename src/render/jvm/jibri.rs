@@ -517,19 +517,8 @@ pub fn derive(stack: &Stack, r: &JibriInstance) -> Result<Jibri> {
         .collect();
     let preset = |name: &str, fallback: &str| -> Result<String> {
         let p = v.text(name, fallback);
-        let ok = [
-            "ultrafast",
-            "superfast",
-            "veryfast",
-            "faster",
-            "fast",
-            "medium",
-            "slow",
-            "slower",
-            "veryslow",
-            "placebo",
-        ]
-        .contains(&p.as_str());
+        // The schema's enum is the one list of presets (`check` runs first).
+        let ok = crate::schema::lookup(name).is_none_or(|var| var.kind.check(&p).is_ok());
         if !ok {
             bail!("{name}={p:?}: expected an x264 preset such as ultrafast, veryfast or medium");
         }
