@@ -1,6 +1,8 @@
-//! Rendering of the web service (nginx + Jitsi Meet front end): config.js,
-//! interface_config.js and the nginx files the web image's boot script
+//! Rendering of the web service (nginx + Jitsi Meet front end): config.js
+//! and the nginx files the web image's boot script
 //! (`/etc/s6-overlay/scripts/config`) would template from `/defaults`.
+//! `interface_config.js` is not rendered: no variable feeds it; the image
+//! copies the package's own and appends `CONFIG/web/custom-interface_config.js`.
 //!
 //! Every decision (websocket on? which certificate?) is made
 //! here; the templates only print. Values bound for nginx are checked first
