@@ -9,7 +9,9 @@ use anyhow::Result;
 use std::path::Path;
 
 /// The paths that need websocket upgrade headers.
-const WS_PATHS: &[&str] = &["/xmpp-websocket", "/colibri-ws/"];
+// The pinned bridges have no colibri websockets (SCTP only): XMPP is the
+// one websocket to pass through.
+const WS_PATHS: &[&str] = &["/xmpp-websocket"];
 
 pub fn run(dir: &Path, args: ProxyArgs) -> Result<Exit> {
     let stack = Stack::load(dir, &[] as &[&str])?;
@@ -46,7 +48,7 @@ pub fn snippet(kind: ProxyKind, host: &str, upstream: &str) -> String {
         ProxyKind::Apache => format!(
             "# Apache (mod_proxy, mod_proxy_http, mod_proxy_wstunnel, mod_rewrite, mod_headers).\n\
              # In .env set DISABLE_HTTPS=1 and ENABLE_HTTP_REDIRECT=0, then `jitsi-stack up`.\n\
-             <VirtualHost *:443>\n    ServerName {host}\n    # SSLEngine on; SSLCertificateFile ...; SSLCertificateKeyFile ...\n    ProxyPreserveHost On\n    RequestHeader set X-Forwarded-Proto \"https\"\n\n    RewriteEngine On\n    RewriteCond %{{HTTP:Upgrade}} =websocket [NC]\n    RewriteRule ^/(xmpp-websocket|colibri-ws/.*)$ ws://{upstream}/$1 [P,L]\n\n    ProxyPass /http-bind http://{upstream}/http-bind\n    ProxyPassReverse /http-bind http://{upstream}/http-bind\n    ProxyPass / http://{upstream}/\n    ProxyPassReverse / http://{upstream}/\n</VirtualHost>\n"
+             <VirtualHost *:443>\n    ServerName {host}\n    # SSLEngine on; SSLCertificateFile ...; SSLCertificateKeyFile ...\n    ProxyPreserveHost On\n    RequestHeader set X-Forwarded-Proto \"https\"\n\n    RewriteEngine On\n    RewriteCond %{{HTTP:Upgrade}} =websocket [NC]\n    RewriteRule ^/(xmpp-websocket)$ ws://{upstream}/$1 [P,L]\n\n    ProxyPass /http-bind http://{upstream}/http-bind\n    ProxyPassReverse /http-bind http://{upstream}/http-bind\n    ProxyPass / http://{upstream}/\n    ProxyPassReverse / http://{upstream}/\n</VirtualHost>\n"
         ),
         ProxyKind::Haproxy => format!(
             "# HAProxy: websocket upgrades pass through with plain HTTP mode.\n\
@@ -57,7 +59,7 @@ pub fn snippet(kind: ProxyKind, host: &str, upstream: &str) -> String {
         ProxyKind::Caddy => format!(
             "# Caddy (certificates are automatic; websockets need no extra settings).\n\
              # In .env set DISABLE_HTTPS=1 and ENABLE_HTTP_REDIRECT=0, then `jitsi-stack up`.\n\
-             {host} {{\n    reverse_proxy /xmpp-websocket {upstream}\n    reverse_proxy /colibri-ws/* {upstream}\n    reverse_proxy /http-bind {upstream}\n    reverse_proxy {upstream}\n}}\n"
+             {host} {{\n    reverse_proxy /xmpp-websocket {upstream}\n    reverse_proxy /http-bind {upstream}\n    reverse_proxy {upstream}\n}}\n"
         ),
     }
 }
@@ -79,19 +81,21 @@ mod tests {
             assert!(s.contains("127.0.0.1:8000"), "{kind:?}");
             if kind != ProxyKind::Haproxy {
                 assert!(
-                    s.contains("xmpp-websocket")
-                        && s.contains("colibri-ws")
-                        && s.contains("http-bind"),
+                    s.contains("xmpp-websocket") && s.contains("http-bind"),
                     "{kind:?}"
                 );
             }
+            assert!(
+                !s.contains("colibri-ws"),
+                "{kind:?}: no such route any more"
+            );
         }
         let nginx = snippet(ProxyKind::Nginx, "meet.example.org", "127.0.0.1:8000");
         assert_eq!(
             nginx
                 .matches("proxy_set_header Upgrade $http_upgrade;")
                 .count(),
-            2
+            1
         );
     }
 }
