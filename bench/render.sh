@@ -9,16 +9,7 @@
 #   core + every overlay, 20 bridges, 20 jibris  < 50 ms
 # Needs hyperfine (installed with apt-get when missing).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-
-if ! command -v hyperfine >/dev/null 2>&1; then
-    if [ "$(id -u)" -eq 0 ]; then apt=(apt-get); else apt=(sudo apt-get); fi
-    "${apt[@]}" install -y -qq hyperfine >/dev/null \
-        || { "${apt[@]}" update -qq && "${apt[@]}" install -y -qq hyperfine >/dev/null; }
-fi
-
-cargo build --release --quiet
-bin="$PWD/target/release/jitsi-stack"
+source "$(dirname "$0")/common.sh"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 

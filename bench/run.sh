@@ -3,18 +3,7 @@
 # .env that sets 500 variables, release build. Not a test: run by hand.
 #   bash bench/run.sh            # prints a table, writes bench/results.md
 set -euo pipefail
-cd "$(dirname "$0")/.."
-
-if ! command -v hyperfine >/dev/null; then
-    if [ "$(id -u)" = 0 ]; then
-        apt-get install -y hyperfine >/dev/null
-    else
-        sudo apt-get install -y hyperfine >/dev/null
-    fi
-fi
-
-cargo build --release --locked --quiet
-bin="$PWD/target/release/jitsi-stack"
+source "$(dirname "$0")/common.sh"
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT

@@ -21,16 +21,7 @@
 # time is fsync latency, not jitsi-stack's work.
 # Needs hyperfine (installed with apt-get when missing) and python3.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-
-if ! command -v hyperfine >/dev/null 2>&1; then
-    if [ "$(id -u)" -eq 0 ]; then apt=(apt-get); else apt=(sudo apt-get); fi
-    "${apt[@]}" install -y -qq hyperfine >/dev/null \
-        || { "${apt[@]}" update -qq && "${apt[@]}" install -y -qq hyperfine >/dev/null; }
-fi
-
-cargo build --release --quiet
-bin="${CARGO_TARGET_DIR:-$PWD/target}/release/jitsi-stack"
+source "$(dirname "$0")/common.sh"
 work="$(mktemp -d)"
 shm=""
 if [ -d /dev/shm ] && [ -w /dev/shm ]; then shm="$(mktemp -d -p /dev/shm)"; fi

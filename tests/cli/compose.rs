@@ -113,7 +113,9 @@ fn ports(svc: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn sources(svc: &Value) -> Vec<(String, String)> {
+/// A service's volumes in Compose's merged model: (source, target,
+/// read-only).
+pub fn binds(svc: &Value) -> Vec<(String, String, bool)> {
     svc["volumes"]
         .as_array()
         .unwrap()
@@ -122,9 +124,14 @@ fn sources(svc: &Value) -> Vec<(String, String)> {
             (
                 v["source"].as_str().unwrap().to_string(),
                 v["target"].as_str().unwrap().to_string(),
+                v["read_only"] == true,
             )
         })
         .collect()
+}
+
+fn sources(svc: &Value) -> Vec<(String, String)> {
+    binds(svc).into_iter().map(|(s, t, _)| (s, t)).collect()
 }
 
 fn image(json: &Value, name: &str) -> String {

@@ -213,3 +213,21 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// Like [`init_stack`], with `extra` given as the values meant: each is
+/// written with the project's .env encoder, so quotes, `$`, `#` and new
+/// lines reach the stack unchanged.
+pub fn init_stack_raw(extra: &[(&str, &str)], with: &[&str]) -> Run {
+    let encoded: Vec<(String, String)> = extra
+        .iter()
+        .map(|(k, v)| {
+            let v = jitsi_stack::envfile::encode_value(v).expect("encodable test value");
+            (k.to_string(), v)
+        })
+        .collect();
+    let refs: Vec<(&str, &str)> = encoded
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    init_stack(&refs, with)
+}

@@ -18,20 +18,7 @@ const FILES: &[&str] = &[
 
 /// `extra` (raw values, encoded here) appended to a fresh stack's `.env`.
 fn stack(extra: &[(&str, &str)]) -> Run {
-    let encoded: Vec<(String, String)> = extra
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.to_string(),
-                jitsi_stack::envfile::encode_value(v).expect("encodable test value"),
-            )
-        })
-        .collect();
-    let refs: Vec<(&str, &str)> = encoded
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    init_stack(&refs, &[])
+    crate::harness::init_stack_raw(extra, &[])
 }
 
 /// Renders with the jibri component.
@@ -344,28 +331,12 @@ fn image_defaults_for_old_names_certificates_and_the_autoscaler() {
     assert_eq!(at(j, &["stats", "port"]), 8125);
 }
 
-/// A service's bind mounts: target -> (source, read-only).
-fn binds(svc: &Value) -> Vec<(String, String, bool)> {
-    svc["volumes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| {
-            (
-                v["target"].as_str().unwrap().to_string(),
-                v["source"].as_str().unwrap().to_string(),
-                v["read_only"].as_bool().unwrap_or(false),
-            )
-        })
-        .collect()
-}
-
 fn source_of(binds: &[(String, String, bool)], target: &str) -> String {
     binds
         .iter()
-        .find(|(t, _, _)| t == target)
+        .find(|(_, t, _)| t == target)
         .unwrap_or_else(|| panic!("{target} not mounted: {binds:?}"))
-        .1
+        .0
         .clone()
 }
 
@@ -394,7 +365,7 @@ fn three_recorders_get_their_own_id_nickname_and_directories() {
     let root = fs::canonicalize(run.path()).unwrap();
     let mut storages = BTreeSet::new();
     for name in names {
-        let b = binds(&model["services"][name]);
+        let b = crate::compose::binds(&model["services"][name]);
         let storage = source_of(&b, "/storage");
         assert_eq!(
             Path::new(&storage),
@@ -407,7 +378,7 @@ fn three_recorders_get_their_own_id_nickname_and_directories() {
         );
         for f in FILES {
             let target = format!("/defaults/{f}");
-            let (_, src, ro) = b.iter().find(|(t, _, _)| *t == target).unwrap().clone();
+            let (src, _, ro) = b.iter().find(|(_, t, _)| *t == target).unwrap().clone();
             assert_eq!(Path::new(&src), root.join(format!("generated/{name}/{f}")));
             assert!(ro, "{name}: {target} must be read-only");
             assert!(Path::new(&src).exists(), "{src}");

@@ -727,18 +727,7 @@ fn compose_v2_accepts_jigasi_and_transcriber() {
             "transcriber"
         };
         assert_eq!(s["environment"]["JIGASI_MODE"], mode);
-        let vols: Vec<(String, String, bool)> = s["volumes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| {
-                (
-                    v["source"].as_str().unwrap().to_string(),
-                    v["target"].as_str().unwrap().to_string(),
-                    v["read_only"] == true,
-                )
-            })
-            .collect();
+        let vols = crate::compose::binds(s);
         let mounted = |target: &str| -> String {
             let (src, _, ro) = vols
                 .iter()

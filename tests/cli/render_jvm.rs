@@ -1,7 +1,7 @@
 //! render_jvm tests: jicofo and videobridge configs, read back by Typesafe
 //! Config and java.util.Properties (the libraries the services use).
 
-use crate::harness::{init_stack, Run, Test};
+use crate::harness::{init_stack, init_stack_raw, Run, Test};
 use crate::jvm_check::{at, hocon, hocon_ok, properties, properties_ok, str_at};
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -14,7 +14,7 @@ fn render(extra: &[(&str, &str)], with: &[&str]) -> Run {
     if !with.is_empty() {
         args.extend(["--with".to_string(), with.join(",")]);
     }
-    Test::again(init_stack(extra, &[])).args(args).run()
+    Test::again(init_stack_raw(extra, &[])).args(args).run()
 }
 
 const SIP: &[(&str, &str)] = &[
@@ -348,8 +348,7 @@ fn raw_hocon_passthroughs_are_refused_unless_they_parse() {
             "50 = 500 } evil = { x = 1",
         ),
     ] {
-        let encoded = jitsi_stack::envfile::encode_value(value).unwrap();
-        let run = init_stack(&[(var, encoded.as_str())], &[]);
+        let run = init_stack_raw(&[(var, value)], &[]);
         let run = Test::again(run).args(["render"]).status(1).run();
         assert!(run.stderr.contains(var), "{var}: {}", run.stderr);
         assert!(!run.exists("generated"), "{var}: something was written");
@@ -505,7 +504,7 @@ fn hostile_secrets_and_text_read_back_exactly() {
     cases.push(long);
     for (i, value) in cases.iter().enumerate() {
         let nick = format!("nick {value}");
-        let encoded: Vec<(String, String)> = [
+        let pairs: Vec<(&str, String)> = vec![
             ("JICOFO_AUTH_PASSWORD", format!("j{i}-{value}")),
             ("JVB_AUTH_PASSWORD", format!("v{i}-{value}")),
             ("JVB_MUC_NICKNAME", nick.clone()),
@@ -518,19 +517,8 @@ fn hostile_secrets_and_text_read_back_exactly() {
                 format!("wss://t.example/{value}"),
             ),
             ("JIBRI_PENDING_TIMEOUT", "2 minutes".to_string()),
-        ]
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.to_string(),
-                jitsi_stack::envfile::encode_value(v).unwrap(),
-            )
-        })
-        .collect();
-        let extra: Vec<(&str, &str)> = encoded
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
+        ];
+        let extra: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let run = render(&extra, &[]);
         let files = [
             run.path().join("generated/jicofo/jicofo.conf"),

@@ -11,20 +11,7 @@ use std::sync::OnceLock;
 
 /// Renders a stack made by `init` plus `extra`, with components `with`.
 fn rendered(extra: &[(&str, &str)], with: &[&str]) -> Run {
-    let encoded: Vec<(String, String)> = extra
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.to_string(),
-                jitsi_stack::envfile::encode_value(v).expect("encodable test value"),
-            )
-        })
-        .collect();
-    let refs: Vec<(&str, &str)> = encoded
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let run = init_stack(&refs, with);
+    let run = crate::harness::init_stack_raw(extra, with);
     Test::again(run).args(["render"]).run()
 }
 
@@ -564,8 +551,7 @@ fn nginx_values_round_trip_or_are_refused() {
         ),
         ("NGINX_RESOLVER", "1.1.1.1; return 301 https://evil"),
     ] {
-        let encoded = jitsi_stack::envfile::encode_value(value).unwrap();
-        let run = init_stack(&[(var, encoded.as_str())], &[]);
+        let run = crate::harness::init_stack_raw(&[(var, value)], &[]);
         let run = Test::again(run).args(["render"]).status(1).run();
         assert!(run.stderr.contains(var), "{var}={value:?}: {}", run.stderr);
         assert!(
@@ -722,13 +708,7 @@ fn hostile_urls_round_trip_through_config_js() {
     assert!(!text.contains("{{"));
 
     let bad = "https://x.example.org/\"</script><!--#echo var=\"x\"-->";
-    let stack = init_stack(
-        &[(
-            "BRANDING_DATA_URL",
-            &jitsi_stack::envfile::encode_value(bad).unwrap(),
-        )],
-        &[],
-    );
+    let stack = crate::harness::init_stack_raw(&[("BRANDING_DATA_URL", bad)], &[]);
     let before = stack.read(".env");
     let refused = Test::again(stack).args(["render"]).status(1).run();
     assert!(
