@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 /// Directories under CONFIG that the images mount and write to, relative to
 /// CONFIG: the `${CONFIG}/...` volumes of the pinned release's compose files
 /// (docker-compose.yml: web, storage/web, storage/transcripts,
-/// tmp/web-load-test, prosody/*, storage/prosody, custom-ca, jicofo, jvb;
+/// tmp/web-load-test, prosody/*, storage/prosody, jicofo, jvb;
 /// jibri.yml: jibri, storage/jibri; jigasi.yml: jigasi; transcriber.yml:
 /// transcriber). The images run read-only as uid 1000 and do not create them.
 pub const CONFIG_TREE: &[&str] = &[
@@ -26,7 +26,6 @@ pub const CONFIG_TREE: &[&str] = &[
     "tmp/web-load-test",
     "prosody/config",
     "prosody/prosody-plugins-custom",
-    "custom-ca",
     "jicofo",
     "jvb",
     "jibri",

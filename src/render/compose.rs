@@ -26,9 +26,9 @@ pub const NETWORK: &str = "meet.jitsi";
 
 /// coturn image, pinned (the project has no image of its own for TURN).
 pub const COTURN_IMAGE: &str = "coturn/coturn:4.6.3";
-pub const ETHERPAD_IMAGE: &str = "etherpad/etherpad:1.8.6";
-pub const WHITEBOARD_IMAGE: &str = "jitsi/excalidraw-backend:21";
-pub const PROMETHEUS_IMAGE: &str = "prom/prometheus:v2.53.4";
+pub const ETHERPAD_IMAGE: &str = "etherpad/etherpad:2.0.3";
+pub const WHITEBOARD_IMAGE: &str = "jitsi/excalidraw-backend:2026.3.0";
+pub const PROMETHEUS_IMAGE: &str = "prom/prometheus:v3.13.2";
 pub const GRAFANA_IMAGE: &str = "grafana/grafana:10.2.0";
 pub const LOKI_IMAGE: &str = "grafana/loki:3.0.0";
 pub const OTEL_IMAGE: &str = "otel/opentelemetry-collector-contrib:0.130.0";
@@ -396,7 +396,6 @@ fn core(stack: &Stack) -> ComposeFile {
             "Z",
         ),
         config_vol("storage/prosody", "/var/lib/prosody", "Z"),
-        config_vol("custom-ca", "/usr/local/share/ca-certificates", "ro,z"),
     ];
     prosody
         .volumes
@@ -415,7 +414,7 @@ fn core(stack: &Stack) -> ComposeFile {
 
     let mut jicofo = base_service(stack, &image("jicofo"));
     jicofo.read_only = true;
-    jicofo.tmpfs = tmpfs("32M", "16M");
+    jicofo.tmpfs = tmpfs("16M", "16M");
     jicofo.ports = vec![format!(
         "127.0.0.1:{}:8888",
         port(stack, "JICOFO_REST_PORT", 8888)
@@ -434,7 +433,7 @@ fn core(stack: &Stack) -> ComposeFile {
         let name = b.instance.name.clone();
         let mut jvb = base_service(stack, &image("jvb"));
         jvb.read_only = true;
-        jvb.tmpfs = tmpfs("32M", "16M");
+        jvb.tmpfs = tmpfs("16M", "16M");
         jvb.ports = vec![
             format!("{0}:{0}/udp", b.udp_port),
             format!("127.0.0.1:{}:8080", b.colibri_port),
@@ -461,9 +460,13 @@ fn jibri(stack: &Stack) -> ComposeFile {
     for r in jibri_instances(stack) {
         let name = r.instance.name.clone();
         let mut s = base_service(stack, &image("jibri"));
-        // Chrome needs a large /dev/shm and SYS_ADMIN for its sandbox.
+        // As the release: a read-only root with room in /run and /tmp for
+        // Chrome's profile and ffmpeg; Chrome runs with --no-sandbox (the
+        // rendered jibri.conf), so no SYS_ADMIN; the image's boot script
+        // refuses to start with a /dev/shm under 2 GB.
+        s.read_only = true;
+        s.tmpfs = tmpfs("256M", "256M");
         s.shm_size = Some("2gb".into());
-        s.cap_add = vec!["SYS_ADMIN".into()];
         s.volumes = vec![
             config_vol(&name, "/config", "Z"),
             config_vol(&r.storage_dir, "/storage", "Z"),
@@ -486,11 +489,8 @@ fn jibri(stack: &Stack) -> ComposeFile {
 fn jigasi_like(stack: &Stack, name: &str, kinds: &[Svc], mode: &str) -> Service {
     let mut s = base_service(stack, &image("jigasi"));
     s.read_only = true;
-    s.tmpfs = tmpfs("32M", "128M");
-    s.volumes = vec![
-        config_vol(name, "/config", "Z"),
-        config_vol("custom-ca", "/usr/local/share/ca-certificates", "ro,z"),
-    ];
+    s.tmpfs = tmpfs("16M", "128M");
+    s.volumes = vec![config_vol(name, "/config", "Z")];
     s.labels = labels(name);
     s.environment = environment(stack, kinds);
     sentry(stack, &mut s.environment, "JIGASI_SENTRY_DSN");
@@ -545,6 +545,9 @@ fn etherpad(stack: &Stack) -> ComposeFile {
             s.environment.insert(key.into(), literal(v));
         }
     }
+    // As the release: errors go to the log, not into the pad's text.
+    s.environment
+        .insert("SUPPRESS_ERRORS_IN_PAD_TEXT".into(), "true".into());
     s.networks = on_network(vec!["etherpad.meet.jitsi".into()]);
     one("etherpad", s)
 }

@@ -281,7 +281,10 @@ fn all_overlays() {
     let env = env_of(&run);
     let jibri = service(&json, "jibri");
     assert_eq!(jibri["shm_size"], "2147483648");
-    assert_eq!(jibri["cap_add"][0], "SYS_ADMIN");
+    // As the release: a read-only root with tmpfs, no extra capability.
+    assert!(jibri.get("cap_add").is_none(), "{jibri}");
+    assert_eq!(jibri["read_only"], true);
+    assert_eq!(jibri["tmpfs"][0], "/run:size=256M,mode=1750,exec");
     assert_eq!(
         jibri["depends_on"]["jicofo"]["condition"],
         "service_healthy"

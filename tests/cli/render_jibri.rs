@@ -112,11 +112,20 @@ fn defaults_read_back_as_the_image_would_render_them() {
     assert_eq!(ff["video-encode-preset-streaming"], "veryfast");
     assert_eq!(ff["video-encode-preset-recording"], "ultrafast");
     assert_eq!(ff["h264-constant-rate-factor"], 25);
-    // Unset in .env: jibri's own defaults (no webhook, default Chrome
-    // flags, StatsD as jibri ships it).
-    for absent in ["webhook", "chrome"] {
-        assert!(j.get(absent).is_none(), "{absent}: {j:#}");
-    }
+    // Unset in .env: no webhook, StatsD as jibri ships it, and the image's
+    // Chrome flags (jibri's defaults plus --no-sandbox: no SYS_ADMIN).
+    assert!(j.get("webhook").is_none(), "{j:#}");
+    assert_eq!(
+        at(j, &["chrome", "flags"]),
+        &json!([
+            "--use-fake-ui-for-media-stream",
+            "--start-maximized",
+            "--kiosk",
+            "--enabled",
+            "--autoplay-policy=no-user-gesture-required",
+            "--no-sandbox"
+        ])
+    );
     assert_eq!(
         at(j, &["stats"]),
         &json!({"prometheus": {"enabled": false}})
@@ -245,10 +254,16 @@ fn settings_reach_jibri_conf() {
         at(j, &["webhook", "subscribers"]),
         &json!(["https://a.example.org/hook", "https://b.example.org"])
     );
-    // CHROMIUM_FLAGS wins over IGNORE_CERTIFICATE_ERRORS; entries trimmed.
+    // CHROMIUM_FLAGS wins over IGNORE_CERTIFICATE_ERRORS; entries trimmed;
+    // --no-sandbox always last, as the image does.
     assert_eq!(
         at(j, &["chrome", "flags"]),
-        &json!(["--kiosk", "--user-agent=Jibri Rec", "--lang=de"])
+        &json!([
+            "--kiosk",
+            "--user-agent=Jibri Rec",
+            "--lang=de",
+            "--no-sandbox"
+        ])
     );
     assert_eq!(
         at(j, &["stats"]),
@@ -451,6 +466,7 @@ fn hostile_values_read_back_exactly() {
             .map(str::trim)
             .filter(|f| !f.is_empty())
             .map(String::from)
+            .chain(["--no-sandbox".to_string()])
             .collect();
         expected.push((control, call, id, finalize, dir, flag_list, compact));
         runs.push(run);

@@ -55,18 +55,24 @@ pub static TEMPLATES: &[(&str, &str)] = &[
     ),
 ];
 
-/// Chrome's flags when `IGNORE_CERTIFICATE_ERRORS` is on and `CHROMIUM_FLAGS`
-/// is unset: the image's list (jibri's defaults plus `--no-sandbox` and
-/// `--ignore-certificate-errors`).
-pub const IGNORE_CERT_FLAGS: &[&str] = &[
+/// Chrome's flags unless `CHROMIUM_FLAGS` is set: the image's list (jibri's
+/// defaults plus `--no-sandbox`: the container has no SYS_ADMIN for
+/// Chrome's sandbox).
+pub const DEFAULT_CHROME_FLAGS: &[&str] = &[
     "--use-fake-ui-for-media-stream",
     "--start-maximized",
     "--kiosk",
     "--enabled",
     "--autoplay-policy=no-user-gesture-required",
     "--no-sandbox",
-    "--ignore-certificate-errors",
 ];
+
+/// Added to [`DEFAULT_CHROME_FLAGS`] with `IGNORE_CERTIFICATE_ERRORS`.
+pub const IGNORE_CERT_FLAG: &str = "--ignore-certificate-errors";
+
+/// Always last after `CHROMIUM_FLAGS`, as the image does: Chrome cannot
+/// start its sandbox in the container.
+pub const NO_SANDBOX: &str = "--no-sandbox";
 
 /// Where the image keeps jibri's logs (the boot script creates it; Xorg
 /// logs there too). `/storage` is the recorder's own `CONFIG/storage/<name>`.
@@ -86,7 +92,7 @@ pub struct Jibri {
     pub webhook_subscribers: Vec<String>,
     pub ffmpeg: Ffmpeg,
     /// None: jibri's own default flags.
-    pub chrome_flags: Option<Vec<String>>,
+    pub chrome_flags: Vec<String>,
     /// None without `ENABLE_STATS_D` (jibri's default then applies).
     pub stats_d: Option<StatsD>,
     pub prometheus: bool,
@@ -420,17 +426,21 @@ pub fn webhook_subscribers(v: &Values) -> Result<Vec<String>> {
     Ok(vec![format!("http://localhost:{p}/hook")])
 }
 
-/// Chrome's flags: `CHROMIUM_FLAGS` (trimmed, empty entries dropped), else
-/// the image's list with `IGNORE_CERTIFICATE_ERRORS`, else jibri's default.
-pub fn chrome_flags(v: &Values) -> Option<Vec<String>> {
-    let listed = entries(v.raw("CHROMIUM_FLAGS"));
-    if !listed.is_empty() {
-        Some(listed)
-    } else if v.bool("IGNORE_CERTIFICATE_ERRORS") {
-        Some(IGNORE_CERT_FLAGS.iter().map(|f| f.to_string()).collect())
-    } else {
-        None
+/// Chrome's flags, as the image writes them: `CHROMIUM_FLAGS` (trimmed,
+/// empty entries dropped) followed by `--no-sandbox`; else the image's list,
+/// with `--ignore-certificate-errors` when `IGNORE_CERTIFICATE_ERRORS` is on.
+/// Every branch has `--no-sandbox`.
+pub fn chrome_flags(v: &Values) -> Vec<String> {
+    let mut flags = entries(v.raw("CHROMIUM_FLAGS"));
+    if !flags.is_empty() {
+        flags.push(NO_SANDBOX.to_string());
+        return flags;
     }
+    flags = DEFAULT_CHROME_FLAGS.iter().map(|f| f.to_string()).collect();
+    if v.bool("IGNORE_CERTIFICATE_ERRORS") {
+        flags.push(IGNORE_CERT_FLAG.to_string());
+    }
+    flags
 }
 
 /// The prefix jibri strips from a room's MUC domain to build the meeting
@@ -732,19 +742,21 @@ mod tests {
         );
         assert!(webhook_subscribers(&Values::default()).unwrap().is_empty());
 
-        assert_eq!(chrome_flags(&Values::default()), None);
+        // Every branch ends with --no-sandbox (no SYS_ADMIN in the container).
+        let default = chrome_flags(&Values::default());
+        assert_eq!(default, DEFAULT_CHROME_FLAGS);
+        assert_eq!(default.last().unwrap(), "--no-sandbox");
         let v = Values::from_pairs([("IGNORE_CERTIFICATE_ERRORS", "true")]);
-        assert_eq!(
-            chrome_flags(&v).unwrap().last().unwrap(),
-            "--ignore-certificate-errors"
-        );
+        let flags = chrome_flags(&v);
+        assert_eq!(flags[..DEFAULT_CHROME_FLAGS.len()], *DEFAULT_CHROME_FLAGS);
+        assert_eq!(flags.last().unwrap(), "--ignore-certificate-errors");
         let v = Values::from_pairs([
             ("IGNORE_CERTIFICATE_ERRORS", "true"),
             ("CHROMIUM_FLAGS", " --a ,, --b=c d "),
         ]);
-        assert_eq!(chrome_flags(&v).unwrap(), ["--a", "--b=c d"]);
+        assert_eq!(chrome_flags(&v), ["--a", "--b=c d", "--no-sandbox"]);
         let v = Values::from_pairs([("CHROMIUM_FLAGS", " , ")]);
-        assert_eq!(chrome_flags(&v), None);
+        assert_eq!(chrome_flags(&v), DEFAULT_CHROME_FLAGS);
     }
 
     #[test]
