@@ -3,6 +3,7 @@
 
 use crate::config::{Component, Stack, WITH_VAR};
 use crate::envfile::Entry;
+use crate::schema::history::{self, Fate};
 use crate::schema::{self, rules, Secret};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -28,6 +29,9 @@ pub struct Finding {
     /// What was found; secrets are never echoed.
     pub found: Option<String>,
     pub fix: Option<String>,
+    /// For `code: "deprecated"`, the release that removed or renamed the
+    /// variable, from upstream's tags (see `jitsi-stack schema`).
+    pub release: Option<String>,
 }
 
 /// The result of validating one `.env`.
@@ -113,6 +117,7 @@ impl Findings<'_> {
             expected: None,
             found: None,
             fix: None,
+            release: None,
         });
         self.list.last_mut().expect("just pushed")
     }
@@ -155,17 +160,33 @@ pub fn validate(stack: &Stack) -> Report {
             });
             continue;
         };
-        if let Some(why) = var.deprecated {
+        if let Some(r) = history::retirement(var) {
+            let new: Vec<&str> = r.replacements.clone();
+            let message = match (r.fate, new.is_empty()) {
+                (Fate::Removed, true) => format!("{}: delete this line", r.summary()),
+                (Fate::Removed, false) => {
+                    format!("{}: use {} instead", r.summary(), new.join(" and "))
+                }
+                (Fate::Renamed, _) => format!("deprecated: {}", r.summary()),
+                (Fate::Unread | Fate::SetByCompose, _) => {
+                    format!("deprecated: {}: it has no effect", r.summary())
+                }
+            };
             let f = out.push(
                 Level::Warning,
                 "deprecated",
                 Some(entry),
                 Some(var.name),
-                format!("deprecated: {why}"),
+                message,
             );
-            f.fix = Some(match var.replaced_by {
-                Some(new) => format!("rename it to {new}"),
-                None => "remove it".into(),
+            f.release = r.when.map(|w| w.release().to_string());
+            f.fix = Some(match new.as_slice() {
+                [] => format!("delete line {} of .env", entry.line),
+                [one] => format!("rename it to {one}"),
+                many => format!(
+                    "replace it with {} (`jitsi-stack upgrade` or `migrate` does it)",
+                    many.join(" and ")
+                ),
             });
         }
         if entry.value.is_empty() {
