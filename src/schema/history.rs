@@ -317,12 +317,8 @@ mod tests {
             let f = facts(name).unwrap();
             match lookup(name) {
                 None if !f.compose_only => missing.push(name),
-                None => {}
-                Some(v) => {
-                    if f.removed.is_some() && v.deprecated.is_none() {
-                        unretired.push(name);
-                    }
-                }
+                Some(v) if f.removed.is_some() && v.deprecated.is_none() => unretired.push(name),
+                _ => {}
             }
         }
         assert!(missing.is_empty(), "not in the schema: {missing:?}");
