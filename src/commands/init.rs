@@ -3,7 +3,7 @@
 //! overwrites a value that is already set.
 
 use crate::cli::InitArgs;
-use crate::config::{parse_components, Stack, WITH_VAR};
+use crate::config::{parse_components, Stack, RELEASE_VAR, WITH_VAR};
 use crate::envfile::EnvFile;
 use crate::schema::{self, kind::url_host_port};
 use crate::{commands::gen_passwords, reference, validate, Exit, UsageError};
@@ -74,6 +74,7 @@ pub fn run(global_dir: Option<&Path>, args: InitArgs) -> Result<Exit> {
             "JITSI_IMAGE_VERSION",
             schema::PINNED_IMAGE_VERSION.to_string(),
         ),
+        (RELEASE_VAR, schema::PINNED_IMAGE_VERSION.to_string()),
         ("HTTP_PORT", "8000".into()),
         ("HTTPS_PORT", "8443".into()),
         ("TZ", "UTC".into()),
