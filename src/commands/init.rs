@@ -218,7 +218,7 @@ pub fn run(global_dir: Option<&Path>, args: InitArgs) -> Result<Exit> {
 }
 
 /// `demo/./config` -> `demo/config`: drops `.` components for display and use.
-fn tidy(p: &Path) -> PathBuf {
+pub fn tidy(p: &Path) -> PathBuf {
     p.components()
         .filter(|c| !matches!(c, std::path::Component::CurDir))
         .collect()
@@ -235,7 +235,8 @@ fn prompt(question: &str) -> Result<Option<String>> {
 
 /// Creates the CONFIG tree; as root, hands it to the images' uid. Returns
 /// how many directories were new, and whether the user must still chown.
-fn make_tree(config: &Path) -> Result<(usize, bool)> {
+/// Shared with `migrate` and `upgrade`.
+pub fn make_tree(config: &Path) -> Result<(usize, bool)> {
     let mut created = 0;
     for rel in CONFIG_TREE {
         let p = config.join(rel);
@@ -256,7 +257,7 @@ fn make_tree(config: &Path) -> Result<(usize, bool)> {
     Ok((created, !owned))
 }
 
-fn is_root() -> bool {
+pub fn is_root() -> bool {
     use std::os::unix::fs::MetadataExt;
     // The owner of a file we just created is our effective uid.
     std::fs::metadata("/proc/self")
@@ -271,7 +272,7 @@ fn owned_by_image_user(p: &Path) -> bool {
         .unwrap_or(false)
 }
 
-fn chown(p: &Path) -> Result<()> {
+pub fn chown(p: &Path) -> Result<()> {
     std::os::unix::fs::chown(p, Some(IMAGE_UID), Some(IMAGE_UID))
         .with_context(|| format!("chown {IMAGE_UID}:{IMAGE_UID} {}", p.display()))
 }
