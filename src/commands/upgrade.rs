@@ -94,7 +94,7 @@ pub fn run(dir: &Path, args: UpgradeArgs) -> Result<Exit> {
 
     // The plan, shown before anything changes.
     let stack = Stack::load(dir, &[] as &[&str])?;
-    let config = stack.config_dir();
+    let config = init::tidy(&stack.config_dir());
     let plan = migrate::plan_retired(&file, Window::After { from: &from });
     let moves = migrate::pending_moves(&config, &stack.values);
     println!(
@@ -378,6 +378,13 @@ fn items(dir: &Path, config: &Path) -> Result<(Vec<Item>, Vec<String>)> {
         if rel.starts_with(BACKUP_DIR) || abs.starts_with(&config_abs) {
             return false;
         }
+        if !archivable(&meta) {
+            left_out.push(format!(
+                "{} (not a file, directory or symlink)",
+                abs.display()
+            ));
+            return false;
+        }
         out.push(Item {
             abs: abs.to_path_buf(),
             name: format!("stack/{}", rel.display()),
@@ -391,6 +398,13 @@ fn items(dir: &Path, config: &Path) -> Result<(Vec<Item>, Vec<String>)> {
                 left_out.push(rel.display().to_string());
                 return false;
             }
+            if !archivable(&meta) {
+                left_out.push(format!(
+                    "{} (not a file, directory or symlink)",
+                    rel.display()
+                ));
+                return false;
+            }
             out.push(Item {
                 abs: abs.to_path_buf(),
                 name: format!("config/{}", rel.display()),
@@ -400,6 +414,12 @@ fn items(dir: &Path, config: &Path) -> Result<(Vec<Item>, Vec<String>)> {
         })?;
     }
     Ok((out, left_out))
+}
+
+/// Sockets, FIFOs and devices are not data a backup can restore.
+fn archivable(meta: &fs::Metadata) -> bool {
+    let t = meta.file_type();
+    t.is_dir() || t.is_file() || t.is_symlink()
 }
 
 /// Visits every path under `root` (not `root` itself) in sorted order,
@@ -471,16 +491,7 @@ fn backup(dir: &Path, config: &Path, from: &str) -> Result<(PathBuf, Journal)> {
     fs::create_dir_all(&backups).with_context(|| format!("creating {}", backups.display()))?;
     fs::set_permissions(&backups, fs::Permissions::from_mode(0o700))?;
     // An archive is at most its contents plus headers; refuse before writing.
-    let free = free_space(&backups)?;
-    let need = bytes + 1024 * items.len() as u64 + SPACE_MARGIN;
-    if free < need {
-        bail!(
-            "not enough free space in {} for the backup: it needs about {} and {} are free; free some space and run again (nothing was changed)",
-            backups.display(),
-            migrate::human_bytes(need),
-            migrate::human_bytes(free)
-        );
-    }
+    enough_space(&backups, bytes, items.len(), free_space(&backups)?)?;
     let stamp = timestamp();
     let name = format!("upgrade-{stamp}-{from}-to-{PINNED_IMAGE_VERSION}.tar.gz");
     let path = backups.join(&name);
@@ -548,6 +559,20 @@ fn backup(dir: &Path, config: &Path, from: &str) -> Result<(PathBuf, Journal)> {
         );
     }
     Ok((path, journal))
+}
+
+/// Refuses a backup of `bytes` in `entries` entries when `free` cannot hold it.
+fn enough_space(dir: &Path, bytes: u64, entries: usize, free: u64) -> Result<()> {
+    let need = bytes + 1024 * entries as u64 + SPACE_MARGIN;
+    if free < need {
+        bail!(
+            "not enough free space in {} for the backup: it needs about {} and {} are free; free some space and run again (nothing was changed)",
+            dir.display(),
+            migrate::human_bytes(need),
+            migrate::human_bytes(free)
+        );
+    }
+    Ok(())
 }
 
 /// Bytes available to an unprivileged writer on the file system of `dir`.
@@ -838,6 +863,20 @@ mod tests {
         for bad in ["config/../etc/passwd", "other/x", "/etc/passwd", "stack"] {
             assert!(destination(Path::new(bad), &j).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn too_little_space_is_refused_before_writing() {
+        let dir = Path::new("/srv/stack/backups");
+        assert!(enough_space(dir, 1 << 20, 10, 1 << 30).is_ok());
+        let e = enough_space(dir, 1 << 30, 10, 1 << 29)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("not enough free space") && e.contains("512.0 MiB are free"),
+            "{e}"
+        );
+        assert!(free_space(Path::new("/")).unwrap() > 0);
     }
 
     #[test]
