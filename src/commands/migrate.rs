@@ -325,6 +325,40 @@ pub const LAYOUT_MOVES: &[Move] = &[
     },
 ];
 
+/// What a release changed besides variables and data, reported when a
+/// migration or upgrade crosses it (facts from its compose files and boot
+/// scripts).
+pub const RELEASE_NOTES: &[(&str, &str)] = &[
+    (
+        "stable-11146",
+        "the images come from ghcr.io/jitsi (JITSI_IMAGE_REPO) instead of Docker Hub's jitsi/",
+    ),
+    (
+        "stable-11146",
+        "the containers run as uid 1000 on a read-only root; what they write lives under CONFIG/storage",
+    ),
+    (
+        "stable-11146",
+        "the web container listens on 8000 and 8443 inside; HTTP_PORT and HTTPS_PORT stay the host's ports",
+    ),
+    (
+        "stable-11146",
+        "prosody renders its configuration to /run/prosody/config and keeps its data in CONFIG/storage/prosody/data",
+    ),
+];
+
+/// The notes of the releases after `from` (all of them when it is unknown).
+pub fn release_notes(from: Option<&str>) -> Vec<Change> {
+    RELEASE_NOTES
+        .iter()
+        .filter(|(r, _)| {
+            from.is_none_or(|f| history::compare(r, f) == Some(Ordering::Greater))
+                && history::compare(r, PINNED_IMAGE_VERSION) != Some(Ordering::Greater)
+        })
+        .map(|(r, note)| Change::new(Action::Note, *r, *note).release(Some(r)))
+        .collect()
+}
+
 /// The moves that apply to `config`: old location present, new one absent
 /// or empty; `values` decide the ones a variable redirects.
 pub fn pending_moves(config: &Path, values: &Values) -> Vec<&'static Move> {
@@ -937,6 +971,7 @@ pub fn run(global_dir: Option<&Path>, args: MigrateArgs) -> Result<Exit> {
             ));
         }
     }
+    changes.extend(release_notes(source_release.as_deref()));
     if !old_config.exists() {
         changes.push(Change::new(
             Action::Note,
@@ -1496,6 +1531,17 @@ mod tests {
             },
         );
         assert_eq!(plan.remove, ["ENABLE_COLIBRI_WEBSOCKET"]);
+    }
+
+    #[test]
+    fn notes_of_the_releases_crossed() {
+        assert_eq!(
+            release_notes(Some("stable-10431")).len(),
+            RELEASE_NOTES.len()
+        );
+        assert_eq!(release_notes(None).len(), RELEASE_NOTES.len());
+        assert!(release_notes(Some("stable-11146")).is_empty());
+        assert!(release_notes(Some(PINNED_IMAGE_VERSION)).is_empty());
     }
 
     #[test]

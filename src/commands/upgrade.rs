@@ -110,6 +110,9 @@ pub fn run(dir: &Path, args: UpgradeArgs) -> Result<Exit> {
             m.from, m.to, m.what, m.release
         );
     }
+    for n in migrate::release_notes(Some(&from)) {
+        println!("{n}");
+    }
     confirm(
         args.yes,
         &format!("Back up, then upgrade this stack to {PINNED_IMAGE_VERSION}?"),
