@@ -1063,11 +1063,10 @@ pub fn run(global_dir: Option<&Path>, args: MigrateArgs) -> Result<Exit> {
         return Ok(Exit::Ok);
     }
 
+    let mut created: Vec<PathBuf> = create_dirs(&dir)?;
     let _lock = take_lock(&dir, "migrate")?;
-    let mut created: Vec<PathBuf> = Vec::new();
     let result = (|| -> Result<Vec<Change>> {
         let mut out = Vec::new();
-        created.extend(create_dirs(&dir)?);
         if args.copy && old_config.exists() {
             if new_config.exists() {
                 fs::remove_dir(&new_config)
