@@ -272,6 +272,7 @@ pub struct MigrateArgs {
     /// The docker-jitsi-meet directory: its .env, and CONFIG as that .env says. Never modified.
     pub src: PathBuf,
     /// The new stack directory (default: --dir, else the current directory); not inside SRC.
+    #[arg(value_name = "DIR")]
     pub path: Option<PathBuf>,
     /// Print the report of every change and write nothing.
     #[arg(long)]
