@@ -902,7 +902,22 @@ fn a_failed_pull_or_up_leaves_the_stack_as_it_was() {
     for step in ["pull", "up"] {
         let fake = Fake::new();
         let stack = old_stack(crate::harness::free_port(), crate::harness::free_port());
+        // With `up` failing, CONFIG lives outside the stack directory.
+        let outside = tempfile::tempdir().unwrap();
+        let config = outside.path().join("cfg");
+        if step == "up" {
+            fs::rename(stack.path().join("config"), &config).unwrap();
+            let path = stack.path().join(".env");
+            let mut env = EnvFile::read(&path).unwrap();
+            env.set("CONFIG", config.to_str().unwrap()).unwrap();
+            fs::write(&path, env.render()).unwrap();
+        }
         let before = stack_tree(&stack);
+        let outside_before = if step == "up" {
+            Some(tree(&config))
+        } else {
+            None
+        };
         let run = fake
             .attach(Test::again(stack))
             .env("FAKE_FAIL", step)
@@ -920,6 +935,14 @@ fn a_failed_pull_or_up_leaves_the_stack_as_it_was() {
             Vec::<String>::new(),
             "{step}: the stack changed"
         );
+        if let Some(t) = &outside_before {
+            assert_eq!(
+                tree_diff(t, &tree(&config)),
+                Vec::<String>::new(),
+                "CONFIG changed"
+            );
+            assert!(!config.join("storage/prosody/data").exists());
+        }
         let log = fake.log();
         assert!(log.contains(&format!(" {step}")), "{step}: {log}");
         if step == "pull" {
