@@ -65,6 +65,12 @@ pub enum Command {
     Proxy(ProxyArgs),
     /// Probe a running stack: web page, BOSH, websocket, jicofo and jvb health.
     Smoke(SmokeArgs),
+    /// Turn a docker-jitsi-meet directory (its .env and CONFIG) into a jitsi-stack stack.
+    Migrate(MigrateArgs),
+    /// Move a stack written for an older release to this one: backup, migrate, render, pull, up, smoke.
+    Upgrade(UpgradeArgs),
+    /// Restore the stack from the backup the last `upgrade` took, with its previous release.
+    Rollback(RollbackArgs),
     /// Print shell completions.
     Completions(CompletionsArgs),
     /// Print the man page (roff).
@@ -259,6 +265,61 @@ pub struct SmokeArgs {
     /// Accept a self-signed or otherwise untrusted certificate on PUBLIC_URL (verified by default).
     #[arg(long)]
     pub insecure: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// The docker-jitsi-meet directory: its .env, and CONFIG as that .env says. Never modified.
+    pub src: PathBuf,
+    /// The new stack directory (default: --dir, else the current directory); not inside SRC.
+    #[arg(value_name = "DIR")]
+    pub path: Option<PathBuf>,
+    /// Print the report of every change and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Copy CONFIG into DIR/config (modes kept, owners too as root, symlinks never followed)
+    /// instead of reusing it in place.
+    #[arg(long)]
+    pub copy: bool,
+    /// Components to enable besides those found in SRC, comma-separated.
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub with: Vec<String>,
+    /// The release SRC runs (such as stable-9584), when neither its .env nor its
+    /// docker-compose.yml names it.
+    #[arg(long, value_name = "TAG")]
+    pub from_release: Option<String>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UpgradeArgs {
+    /// Do not ask before starting.
+    #[arg(long)]
+    pub yes: bool,
+    /// Seconds `up` waits for every service to become healthy.
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    pub timeout: u64,
+    /// Seconds each smoke probe may take.
+    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub smoke_timeout: u64,
+    /// Let smoke accept an untrusted certificate on PUBLIC_URL.
+    #[arg(long)]
+    pub insecure: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// Do not ask before restoring.
+    #[arg(long)]
+    pub yes: bool,
+    /// The backup archive to restore (default: the one the last upgrade took).
+    #[arg(long, value_name = "ARCHIVE")]
+    pub from: Option<PathBuf>,
+    /// Restore the files only; do not start the restored stack.
+    #[arg(long)]
+    pub no_up: bool,
 }
 
 #[derive(Debug, Args)]

@@ -12,6 +12,11 @@ use std::path::{Path, PathBuf};
 /// The variable where jitsi-stack records the enabled optional components.
 pub const WITH_VAR: &str = "JITSI_STACK_WITH";
 
+/// The variable where jitsi-stack records the release the stack's files were
+/// written for (`init`, `migrate`, `render`), so a newer jitsi-stack knows
+/// to `upgrade` it first.
+pub const RELEASE_VAR: &str = "JITSI_STACK_RELEASE";
+
 /// An optional component: one Compose overlay file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]

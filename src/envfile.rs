@@ -174,6 +174,22 @@ impl EnvFile {
         Ok(())
     }
 
+    /// Deletes every assignment of `key` (with its line); true if there was
+    /// one. Later entries that interpolate it read it as unset, as Compose would.
+    pub fn remove(&mut self, key: &str) -> bool {
+        let before = self.chunks.len();
+        self.chunks
+            .retain(|c| c.entry.as_ref().is_none_or(|e| e.key != key));
+        if self.chunks.len() == before {
+            return false;
+        }
+        // Re-read so interpolations and line numbers follow.
+        if let Ok(f) = EnvFile::parse(&self.render()) {
+            *self = f;
+        }
+        true
+    }
+
     /// Appends verbatim text (comments, blank lines); must end with a newline.
     pub fn push_comment(&mut self, text: &str) {
         debug_assert!(text.is_empty() || text.ends_with('\n'));
@@ -654,6 +670,16 @@ mod tests {
         let before = f.render();
         assert!(f.set_many(&[("A", "ok"), ("B", "nul\0")]).is_err());
         assert_eq!(f.render(), before, "a failed batch changed the file");
+    }
+
+    #[test]
+    fn remove_deletes_every_assignment_and_rereads() {
+        let mut f = EnvFile::parse("# c\nA=1\nB=${A}x\nA=2\nC=3\n").unwrap();
+        assert!(f.remove("A"));
+        assert_eq!(f.render(), "# c\nB=${A}x\nC=3\n");
+        assert_eq!(f.get("B"), Some("x"));
+        assert_eq!(f.entry("C").unwrap().line, 3);
+        assert!(!f.remove("A"));
     }
 
     #[test]

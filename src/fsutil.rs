@@ -53,6 +53,53 @@ pub fn write_synced(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
         .with_context(|| format!("syncing {}", path.display()))
 }
 
+/// Like [`atomic_write`], with the contents streamed from `reader`, so a
+/// large file (restored from a backup archive) is never held in memory.
+pub fn atomic_write_from(path: &Path, reader: &mut dyn std::io::Read, mode: u32) -> Result<()> {
+    let dir = parent_dir(path);
+    let tmp = temp_sibling(path);
+    let result = (|| -> Result<()> {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)
+            .with_context(|| format!("creating {}", tmp.display()))?;
+        f.set_permissions(fs::Permissions::from_mode(mode))?;
+        std::io::copy(reader, &mut f).with_context(|| format!("writing {}", tmp.display()))?;
+        f.sync_all()
+            .with_context(|| format!("syncing {}", tmp.display()))?;
+        fs::rename(&tmp, path)
+            .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result?;
+    sync_dir(&dir);
+    Ok(())
+}
+
+/// Copies the file `src` to `dst`, which must not exist yet, with `mode`,
+/// streaming, and flushes it; returns the bytes copied. For trees copied into
+/// a place nobody uses yet (`migrate --copy`, data moved to a new layout).
+pub fn copy_file_synced(src: &Path, dst: &Path, mode: u32) -> Result<u64> {
+    let mut from = File::open(src).with_context(|| format!("reading {}", src.display()))?;
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(dst)
+        .with_context(|| format!("creating {}", dst.display()))?;
+    f.set_permissions(fs::Permissions::from_mode(mode))?;
+    let n = std::io::copy(&mut from, &mut f)
+        .with_context(|| format!("copying {} to {}", src.display(), dst.display()))?;
+    f.sync_all()
+        .with_context(|| format!("syncing {}", dst.display()))?;
+    Ok(n)
+}
+
 /// Like [`atomic_write`], but first keeps the current file as `NAME.bak`
 /// (same mode as the new file, since it may hold the same secrets).
 pub fn atomic_write_with_backup(path: &Path, contents: &[u8], mode: u32) -> Result<()> {

@@ -1,7 +1,7 @@
 //! Documents generated from the schema: `env.example`, the Markdown variable
 //! reference and its JSON form.
 
-use crate::schema::{self, rules, Group, Kind, Secret, Var};
+use crate::schema::{self, history, rules, Group, Kind, Secret, Var};
 use std::fmt::Write;
 
 /// The `env.example` text: every variable by group, commented out with its
@@ -118,18 +118,32 @@ pub fn markdown() -> String {
     }
     let _ = writeln!(
         out,
-        "\n## Deprecated and renamed\n\n`check` warns about these and names the replacement.\n\n\
-         | Variable | Use instead | Why |\n|---|---|---|"
+        "\n## Deprecated and renamed\n\n`check` warns about these and names the replacement; \
+         `migrate` and `upgrade` carry their values over. The release comes from upstream's tags \
+         ({}..{}).\n\n\
+         | Variable | Use instead | Why | Release |\n|---|---|---|---|",
+        history::first_release(),
+        schema::PINNED_IMAGE_VERSION
     );
-    for v in schema::VARS.iter().filter(|v| v.deprecated.is_some()) {
+    for r in history::retirements() {
+        let instead: Vec<String> = r.replacements.iter().map(|n| format!("`{n}`")).collect();
+        let fate = match r.fate {
+            history::Fate::Removed => "removed",
+            history::Fate::Renamed => "renamed",
+            history::Fate::Unread => "not read",
+            history::Fate::SetByCompose => "set by compose",
+        };
         let _ = writeln!(
             out,
-            "| `{}` | {} | {} |",
-            v.name,
-            v.replaced_by
-                .map(|r| format!("`{r}`"))
-                .unwrap_or_else(|| "(remove it)".into()),
-            cell(v.deprecated.unwrap_or(""))
+            "| `{}` | {} | {} | {fate}{} |",
+            r.name,
+            if instead.is_empty() {
+                "(remove it)".to_string()
+            } else {
+                instead.join(", ")
+            },
+            cell(r.why),
+            r.when.map(|w| format!(" {w}")).unwrap_or_default()
         );
     }
     let _ = writeln!(
@@ -191,9 +205,21 @@ pub fn json() -> String {
         .iter()
         .map(|r| serde_json::json!({ "id": r.id, "summary": r.summary }))
         .collect();
+    // Each variable with its release history: when it appeared, and what
+    // happened to it if it is retired.
+    let variables: Vec<serde_json::Value> = schema::VARS
+        .iter()
+        .map(|v| {
+            let mut value = serde_json::to_value(v).expect("a schema row serialises");
+            value["since"] = serde_json::json!(history::since(v.name));
+            value["retired"] = serde_json::json!(history::retirement(v));
+            value
+        })
+        .collect();
     let doc = serde_json::json!({
         "image_version": schema::PINNED_IMAGE_VERSION,
-        "variables": schema::VARS,
+        "history_releases": history::releases(),
+        "variables": variables,
         "rules": rules,
     });
     serde_json::to_string_pretty(&doc).expect("schema serialises") + "\n"

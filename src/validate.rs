@@ -1,8 +1,9 @@
 //! Validation of a stack's `.env` against the schema: per-variable types,
 //! unknown and deprecated names, weak and reused secrets, cross-variable rules.
 
-use crate::config::{Component, Stack, WITH_VAR};
+use crate::config::{Component, Stack, RELEASE_VAR, WITH_VAR};
 use crate::envfile::Entry;
+use crate::schema::history::{self, Fate};
 use crate::schema::{self, rules, Secret};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -15,7 +16,7 @@ pub struct Finding {
     pub level: Level,
     /// Stable identifier of the check: `syntax`, `type`, `unknown`,
     /// `deprecated`, `duplicate`, `weak-secret`, `reused-secret`,
-    /// `missing-secret` or `rule`.
+    /// `missing-secret`, `release` (the stack needs `upgrade`) or `rule`.
     pub code: String,
     /// For `code: "rule"`, the rule's id (see `jitsi-stack schema`).
     pub rule: Option<String>,
@@ -28,6 +29,9 @@ pub struct Finding {
     /// What was found; secrets are never echoed.
     pub found: Option<String>,
     pub fix: Option<String>,
+    /// For `code: "deprecated"`, the release that removed or renamed the
+    /// variable, from upstream's tags (see `jitsi-stack schema`).
+    pub release: Option<String>,
 }
 
 /// The result of validating one `.env`.
@@ -113,6 +117,7 @@ impl Findings<'_> {
             expected: None,
             found: None,
             fix: None,
+            release: None,
         });
         self.list.last_mut().expect("just pushed")
     }
@@ -155,17 +160,33 @@ pub fn validate(stack: &Stack) -> Report {
             });
             continue;
         };
-        if let Some(why) = var.deprecated {
+        if let Some(r) = history::retirement(var) {
+            let new: Vec<&str> = r.replacements.clone();
+            let message = match (r.fate, new.is_empty()) {
+                (Fate::Removed, true) => format!("{}: delete this line", r.summary()),
+                (Fate::Removed, false) => {
+                    format!("{}: use {} instead", r.summary(), new.join(" and "))
+                }
+                (Fate::Renamed, _) => format!("deprecated: {}", r.summary()),
+                (Fate::Unread | Fate::SetByCompose, _) => {
+                    format!("deprecated: {}: it has no effect", r.summary())
+                }
+            };
             let f = out.push(
                 Level::Warning,
                 "deprecated",
                 Some(entry),
                 Some(var.name),
-                format!("deprecated: {why}"),
+                message,
             );
-            f.fix = Some(match var.replaced_by {
-                Some(new) => format!("rename it to {new}"),
-                None => "remove it".into(),
+            f.release = r.when.map(|w| w.release().to_string());
+            f.fix = Some(match new.as_slice() {
+                [] => format!("delete line {} of .env", entry.line),
+                [one] => format!("rename it to {one}"),
+                many => format!(
+                    "replace it with {} (`jitsi-stack upgrade` or `migrate` does it)",
+                    many.join(" and ")
+                ),
             });
         }
         if entry.value.is_empty() {
@@ -307,6 +328,10 @@ pub fn validate(stack: &Stack) -> Report {
         }
     }
 
+    if let Some(e) = stack.file.entry(RELEASE_VAR) {
+        release_finding(&mut out, e);
+    }
+
     let input = rules::Input {
         values: &stack.values,
         components: &stack.components,
@@ -322,6 +347,34 @@ pub fn validate(stack: &Stack) -> Report {
 
     findings.sort_by_key(|f| (f.line.unwrap_or(usize::MAX), std::cmp::Reverse(f.level)));
     Report { file, findings }
+}
+
+/// A stack written for another release than this jitsi-stack's cannot be
+/// rendered as it is: its data layout and variables are that release's.
+fn release_finding(out: &mut Findings<'_>, e: &Entry) {
+    use std::cmp::Ordering;
+    let pinned = schema::PINNED_IMAGE_VERSION;
+    let (message, fix) = match history::compare(&e.value, pinned) {
+        None | Some(Ordering::Equal) => return,
+        Some(Ordering::Less) => (
+            format!(
+                "this stack was written for {}; this jitsi-stack writes files for {pinned}",
+                e.value
+            ),
+            "run `jitsi-stack upgrade`: it backs up the stack, carries the variables and data across the releases in between, and renders (`jitsi-stack rollback` undoes it)".to_string(),
+        ),
+        Some(Ordering::Greater) => (
+            format!(
+                "this stack was written by a newer jitsi-stack, for {}; this one writes files for {pinned}",
+                e.value
+            ),
+            format!("use a jitsi-stack pinned to {} or later", e.value),
+        ),
+    };
+    let f = out.push(Level::Error, "release", Some(e), Some(RELEASE_VAR), message);
+    f.expected = Some(pinned.to_string());
+    f.found = Some(format!("{RELEASE_VAR}={}", e.value));
+    f.fix = Some(fix);
 }
 
 /// The fix for a value of the wrong type, with a concrete suggestion where

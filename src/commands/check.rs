@@ -139,6 +139,7 @@ fn syntax_finding(file: &str, text: &str, e: &ParseError) -> Finding {
                 e.line
             )
         }),
+        release: None,
     }
 }
 

@@ -3,7 +3,7 @@
 //! overwrites a value that is already set.
 
 use crate::cli::InitArgs;
-use crate::config::{parse_components, Stack, WITH_VAR};
+use crate::config::{parse_components, Stack, RELEASE_VAR, WITH_VAR};
 use crate::envfile::EnvFile;
 use crate::schema::{self, kind::url_host_port};
 use crate::{commands::gen_passwords, reference, validate, Exit, UsageError};
@@ -73,6 +73,7 @@ pub fn run(global_dir: Option<&Path>, args: InitArgs) -> Result<Exit> {
             "JITSI_IMAGE_VERSION",
             schema::PINNED_IMAGE_VERSION.to_string(),
         ),
+        (RELEASE_VAR, schema::PINNED_IMAGE_VERSION.to_string()),
         ("HTTP_PORT", "8000".into()),
         ("HTTPS_PORT", "8443".into()),
         ("TZ", "UTC".into()),
@@ -216,7 +217,7 @@ pub fn run(global_dir: Option<&Path>, args: InitArgs) -> Result<Exit> {
 }
 
 /// `demo/./config` -> `demo/config`: drops `.` components for display and use.
-fn tidy(p: &Path) -> PathBuf {
+pub fn tidy(p: &Path) -> PathBuf {
     p.components()
         .filter(|c| !matches!(c, std::path::Component::CurDir))
         .collect()
@@ -233,7 +234,8 @@ fn prompt(question: &str) -> Result<Option<String>> {
 
 /// Creates the CONFIG tree; as root, hands it to the images' uid. Returns
 /// how many directories were new, and whether the user must still chown.
-fn make_tree(config: &Path) -> Result<(usize, bool)> {
+/// Shared with `migrate` and `upgrade`.
+pub fn make_tree(config: &Path) -> Result<(usize, bool)> {
     let mut created = 0;
     for rel in CONFIG_TREE {
         let p = config.join(rel);
@@ -254,7 +256,7 @@ fn make_tree(config: &Path) -> Result<(usize, bool)> {
     Ok((created, !owned))
 }
 
-fn is_root() -> bool {
+pub fn is_root() -> bool {
     use std::os::unix::fs::MetadataExt;
     // The owner of a file we just created is our effective uid.
     std::fs::metadata("/proc/self")
@@ -269,7 +271,7 @@ fn owned_by_image_user(p: &Path) -> bool {
         .unwrap_or(false)
 }
 
-fn chown(p: &Path) -> Result<()> {
+pub fn chown(p: &Path) -> Result<()> {
     std::os::unix::fs::chown(p, Some(IMAGE_UID), Some(IMAGE_UID))
         .with_context(|| format!("chown {IMAGE_UID}:{IMAGE_UID} {}", p.display()))
 }

@@ -4,9 +4,11 @@ pub mod check;
 pub mod completions;
 pub mod gen_passwords;
 pub mod init;
+pub mod migrate;
 pub mod ops;
 pub mod render;
 pub mod schema;
+pub mod upgrade;
 
 use crate::cli::{Cli, Command};
 use crate::Exit;
@@ -21,6 +23,9 @@ pub fn dispatch(cli: Cli) -> Result<Exit> {
         Command::Check(args) => check::run(&dir, args),
         Command::Schema(args) => schema::run(args),
         Command::Render(args) => render::run(&dir, args),
+        Command::Migrate(args) => migrate::run(cli.dir.as_deref(), args),
+        Command::Upgrade(args) => upgrade::run(&dir, args),
+        Command::Rollback(args) => upgrade::rollback(&dir, args),
         Command::Completions(args) => completions::run(args),
         Command::Man => completions::man(),
         other => ops::run(&dir, other),

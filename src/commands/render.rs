@@ -1,7 +1,7 @@
 //! `jitsi-stack render [--with LIST] [--diff]`.
 
 use crate::cli::RenderArgs;
-use crate::config::{Stack, WITH_VAR};
+use crate::config::{Stack, RELEASE_VAR, WITH_VAR};
 use crate::{render, validate, Exit};
 use anyhow::{bail, Result};
 use std::path::Path;
@@ -41,12 +41,14 @@ pub fn prepare(dir: &Path, with: &[String], write: bool) -> Result<(Stack, rende
     Ok((stack, out))
 }
 
-/// Records the component set and Compose file list in .env, so later
-/// commands and plain `docker compose` use the same files. Writes `.env`
+/// Records the release, the component set and Compose file list in .env, so
+/// later commands and plain `docker compose` use the same files (and a newer
+/// jitsi-stack knows the release to upgrade from). Writes `.env`
 /// only when one of them changed (it holds the secrets: no needless rewrite).
 fn record_compose_settings(stack: &mut Stack) -> Result<()> {
     let with: Vec<&str> = stack.components.iter().map(|c| c.name()).collect();
     let wanted = [
+        (RELEASE_VAR, crate::schema::PINNED_IMAGE_VERSION.to_string()),
         (WITH_VAR, with.join(",")),
         ("COMPOSE_FILE", stack.compose_files().join(":")),
         ("COMPOSE_PROJECT_NAME", stack.project_name()),

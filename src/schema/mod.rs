@@ -2,6 +2,7 @@
 //! type, default, secrecy, services, group, docs and deprecation. Validation,
 //! `env.example`, the variable reference and the template context all read it.
 
+pub mod history;
 pub mod kind;
 pub mod rules;
 mod vars;
@@ -132,6 +133,9 @@ pub struct Var {
     pub secret: Secret,
     /// The variable that replaces this one, when upstream renamed it.
     pub replaced_by: Option<&'static str>,
+    /// When upstream split it in several, all of them (`replaced_by` is the first).
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub split_into: &'static [&'static str],
     /// Why it is deprecated, when it is.
     pub deprecated: Option<&'static str>,
 }
@@ -153,6 +157,7 @@ impl Var {
             default: None,
             secret: Secret::No,
             replaced_by: None,
+            split_into: &[],
             deprecated: None,
         }
     }
@@ -176,6 +181,21 @@ impl Var {
         self.replaced_by = Some(name);
         self.deprecated = Some(why);
         self
+    }
+
+    /// Replaced by several variables, each taking the old value.
+    pub const fn split_into(mut self, names: &'static [&'static str], why: &'static str) -> Var {
+        self.replaced_by = Some(names[0]);
+        self.split_into = names;
+        self.deprecated = Some(why);
+        self
+    }
+
+    /// Every variable that replaces this one, in order.
+    pub fn replacements(&self) -> impl Iterator<Item = &'static str> {
+        let split = self.split_into;
+        let single = self.replaced_by.filter(|_| split.is_empty());
+        split.iter().copied().chain(single)
     }
 
     pub const fn deprecated(mut self, why: &'static str) -> Var {
@@ -286,8 +306,14 @@ mod tests {
     #[test]
     fn replacements_exist() {
         for var in VARS {
-            if let Some(new) = var.replaced_by {
-                assert!(lookup(new).is_some(), "{} -> {new} unknown", var.name);
+            for new in var.replacements() {
+                let new_var =
+                    lookup(new).unwrap_or_else(|| panic!("{} -> {new} unknown", var.name));
+                assert!(
+                    new_var.deprecated.is_none(),
+                    "{} -> {new}, itself retired",
+                    var.name
+                );
             }
         }
     }

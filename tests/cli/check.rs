@@ -181,7 +181,7 @@ fn deprecated_variable_names_its_replacement() {
         0,
     );
     let f = one(&doc, "deprecated", None);
-    assert_eq!(f["fix"], "remove it");
+    assert_eq!(f["fix"], "delete line 4 of .env");
 }
 
 #[test]
@@ -402,8 +402,8 @@ fn json_report_has_the_documented_shape() {
         assert_eq!(
             keys,
             [
-                "code", "expected", "file", "fix", "found", "level", "line", "message", "rule",
-                "variable"
+                "code", "expected", "file", "fix", "found", "level", "line", "message", "release",
+                "rule", "variable"
             ]
         );
     }

@@ -32,6 +32,7 @@ mod matrix;
 mod hostile;
 
 mod pin_diff;
+mod migrate;
 
 #[allow(unused_imports)]
 pub use harness::{init_stack, Run, Test};
