@@ -31,8 +31,8 @@ mod matrix;
 
 mod hostile;
 
-mod pin_diff;
 mod migrate;
+mod pin_diff;
 
 #[allow(unused_imports)]
 pub use harness::{init_stack, Run, Test};
