@@ -34,8 +34,11 @@ case "$*" in
 esac
 case "$*" in
   *"-f /nonexistent/"*) echo "open /nonexistent/jitsi-stack-probe/compose.yml: no such file or directory" >&2; exit 14 ;;
-  *" ps --all --format json"*) cat "$FAKE_PS" ;;
-  *" logs "*) if [ -n "$FAKE_LOGS" ]; then cat "$FAKE_LOGS"; else echo "log line from the fake"; fi ;;
+  *" ps --all --format json"*)
+    # Call N answers from $FAKE_PS.N when that exists, else from $FAKE_PS.
+    n=$(( $(cat "$FAKE_PS.n" 2>/dev/null || echo 0) + 1 )); echo "$n" > "$FAKE_PS.n"
+    if [ -f "$FAKE_PS.$n" ]; then cat "$FAKE_PS.$n"; else cat "$FAKE_PS"; fi ;;
+  *" logs "*) if [ -f "$FAKE_LOGS" ]; then cat "$FAKE_LOGS"; else echo "log line from the fake"; fi ;;
   *" exec -T prosody prosodyctl "*) cat > "$FAKE_STDIN" ;;
   *" exec -T prosody ls "*) printf 'alice.dat\nj%%2edoe.dat\n' ;;
   *" exec -T jicofo curl "*) printf '\njitsi-stack-probe: HTTP %s\n' "${FAKE_JICOFO_HTTP:-200}" ;;
@@ -86,15 +89,22 @@ impl Fake {
         self.dir.path().join(name)
     }
 
-    /// Healthy containers for `services`, in the JSON-lines form of newer Compose.
+    /// What `ps` answers, in the JSON-lines form of newer Compose.
     fn ps(&self, states: &[(&str, &str, &str)]) {
-        let text: String = states
+        fs::write(self.file("ps.json"), ps_lines(states)).unwrap();
+    }
+
+    /// What the `n`-th `ps` answers (1-based); later calls fall back to [`Fake::ps`].
+    fn ps_call(&self, n: u32, states: &[(&str, &str, &str)]) {
+        fs::write(self.file(&format!("ps.json.{n}")), ps_lines(states)).unwrap();
+    }
+
+    /// How many times `ps` ran.
+    fn ps_calls(&self) -> usize {
+        self.calls()
             .iter()
-            .map(|(s, st, h)| {
-                format!("{{\"Service\":\"{s}\",\"State\":\"{st}\",\"Health\":\"{h}\"}}\n")
-            })
-            .collect();
-        fs::write(self.file("ps.json"), text).unwrap();
+            .filter(|l| l.contains(" ps --all --format json"))
+            .count()
     }
 
     fn log(&self) -> String {
@@ -123,8 +133,21 @@ impl Fake {
             .env("FAKE_LOG", self.file("log").to_str().unwrap())
             .env("FAKE_PS", self.file("ps.json").to_str().unwrap())
             .env("FAKE_STDIN", self.file("stdin").to_str().unwrap())
+            .env("FAKE_LOGS", self.file("logs.txt").to_str().unwrap())
             .env("JITSI_STACK_POLL_MS", "20")
     }
+}
+
+fn ps_lines(states: &[(&str, &str, &str)]) -> String {
+    states
+        .iter()
+        .map(|(s, st, h)| {
+            let code = if *st == "exited" || *st == "restarting" { 1 } else { 0 };
+            format!(
+                "{{\"Service\":\"{s}\",\"State\":\"{st}\",\"Health\":\"{h}\",\"ExitCode\":{code}}}\n"
+            )
+        })
+        .collect()
 }
 
 fn healthy_core() -> Vec<(&'static str, &'static str, &'static str)> {
@@ -985,6 +1008,199 @@ fn completions_and_man_page_come_from_the_cli_definition() {
             "{cmd} missing from the man page"
         );
     }
+}
+
+#[test]
+fn up_stops_at_the_first_poll_that_sees_a_container_exit() {
+    let fake = Fake::new(false);
+    let mut states = healthy_core();
+    states[1] = ("prosody", "exited", "");
+    fake.ps(&states);
+    fs::write(
+        fake.file("logs.txt"),
+        "prosody-1  | mkdir: cannot create directory '/config/data': Permission denied\n",
+    )
+    .unwrap();
+    let stack = init_stack(&[], &[]);
+    // A poll interval of a minute: a second poll would take that long.
+    let run = fake
+        .attach(Test::again(stack))
+        .env("JITSI_STACK_POLL_MS", "60000")
+        .args(["up"])
+        .status(1)
+        .run();
+    assert_eq!(fake.ps_calls(), 1, "{}", fake.log());
+    assert!(
+        run.stderr.contains("error: prosody exited with status 1"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("--- last log lines of prosody:\nprosody-1  | mkdir: cannot create directory '/config/data': Permission denied\n"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("hint: the container (uid 1000) may not write its directory under CONFIG: run `sudo chown -R 1000:1000 config`"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        fake.calls()
+            .iter()
+            .any(|l| l.ends_with(" logs --no-color --tail 20 prosody")),
+        "{}",
+        fake.log()
+    );
+    assert!(
+        !fake
+            .calls()
+            .iter()
+            .any(|l| l.ends_with(" logs --no-color --tail 20 web")),
+        "only the failing service's logs"
+    );
+}
+
+#[test]
+fn up_stops_on_a_restart_loop_and_names_known_causes() {
+    for (state, log, hint) in [
+        (
+            ("jicofo", "restarting", ""),
+            "jicofo-1  | SASLError using SCRAM-SHA-1: not-authorized\n",
+            "could not log in to prosody",
+        ),
+        (
+            ("web", "restarting", ""),
+            "web-1  | nginx: [emerg] bind() to 0.0.0.0:8000 failed (98: Address already in use)\n",
+            "a port it listens on is taken",
+        ),
+    ] {
+        let fake = Fake::new(false);
+        let mut states = healthy_core();
+        let i = states.iter().position(|s| s.0 == state.0).unwrap();
+        states[i] = state;
+        fake.ps(&states);
+        fs::write(fake.file("logs.txt"), log).unwrap();
+        let run = fake
+            .attach(Test::again(init_stack(&[], &[])))
+            .env("JITSI_STACK_POLL_MS", "60000")
+            .args(["up"])
+            .status(1)
+            .run();
+        assert_eq!(fake.ps_calls(), 1);
+        assert!(
+            run.stderr
+                .contains(&format!("error: {} is restarting in a loop", state.0)),
+            "{}",
+            run.stderr
+        );
+        assert!(run.stderr.contains(log), "{}", run.stderr);
+        assert!(run.stderr.contains(hint), "{}", run.stderr);
+    }
+}
+
+#[test]
+fn up_piped_prints_timestamped_lines_and_a_summary() {
+    let fake = Fake::new(false);
+    let mut starting = healthy_core();
+    for s in &mut starting {
+        s.2 = "starting";
+    }
+    fake.ps_call(1, &starting);
+    fake.ps(&healthy_core());
+    let run = fake
+        .attach(Test::again(init_stack(&[], &[])))
+        .args(["up", "--timeout", "10"])
+        .run();
+    assert_eq!(fake.ps_calls(), 2);
+    assert!(
+        !run.stderr.contains('\x1b'),
+        "no terminal control when piped: {:?}",
+        run.stderr
+    );
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    for svc in ["jicofo", "jvb", "prosody", "web"] {
+        for state in ["running (starting)", "healthy"] {
+            assert!(
+                lines.iter().any(|l| {
+                    let (stamp, rest) = l.split_once(' ').unwrap_or(("", ""));
+                    stamp.len() == 20
+                        && stamp.ends_with('Z')
+                        && stamp.as_bytes()[10] == b'T'
+                        && rest.starts_with(&format!("{svc}: {state} ("))
+                        && rest.ends_with(" s)")
+                }),
+                "{svc} {state}: {}",
+                run.stderr
+            );
+        }
+    }
+    assert!(
+        run.stdout
+            .contains("\nJitsi Meet is up: https://meet.example.org:8443\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("running: jicofo, jvb, prosody, web (4 services"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("jitsi-stack smoke"), "{}", run.stdout);
+}
+
+#[test]
+fn up_on_a_terminal_shows_one_live_line_per_service() {
+    let fake = Fake::new(false);
+    let mut starting = healthy_core();
+    for s in &mut starting {
+        s.2 = "starting";
+    }
+    fake.ps_call(1, &starting);
+    fake.ps_call(2, &starting);
+    fake.ps(&healthy_core());
+    let stack = init_stack(&[], &[]);
+    let bin = assert_cmd::cargo::cargo_bin("jitsi-stack");
+    let mut path = vec![fake.path().to_path_buf()];
+    path.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap()));
+    let out = std::process::Command::new("script")
+        .current_dir(stack.path())
+        .args([
+            "-qec",
+            &format!("{} up --timeout 20", bin.display()),
+            "/dev/null",
+        ])
+        .env("PATH", std::env::join_paths(path).unwrap())
+        .env("TERM", "xterm")
+        .env_remove("NO_COLOR")
+        .env("FAKE_LOG", fake.file("log"))
+        .env("FAKE_PS", fake.file("ps.json"))
+        .env("FAKE_LOGS", fake.file("logs.txt"))
+        .env("JITSI_STACK_POLL_MS", "300")
+        .stdin(std::process::Stdio::piped())
+        .output()
+        .expect("util-linux `script` is needed for the terminal test");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert_eq!(fake.ps_calls(), 3, "{}", fake.log());
+    // indicatif redraws the block in place: cursor movement, no timestamps.
+    assert!(text.contains("\x1b["), "{text:?}");
+    assert!(
+        !text.contains("Z web: "),
+        "plain lines on a terminal: {text:?}"
+    );
+    for svc in ["jicofo", "jvb", "prosody", "web"] {
+        assert!(
+            text.contains(&format!("{svc:<7}  running (starting), ")),
+            "{svc} starting: {text:?}"
+        );
+        assert!(
+            text.contains(&format!("{svc:<7}  ")) && text.contains("healthy, "),
+            "{svc}: {text:?}"
+        );
+    }
+    assert!(text.contains("Jitsi Meet is up"), "{text:?}");
 }
 
 use crate::harness::free_port;

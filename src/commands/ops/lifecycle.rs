@@ -664,6 +664,120 @@ pub fn pull(dir: &Path) -> Result<Exit> {
 mod tests {
     use super::*;
 
+    fn state(st: &str, health: &str) -> ServiceState {
+        ServiceState {
+            service: "jvb".into(),
+            state: st.into(),
+            health: health.into(),
+            exit_code: if st == "exited" { 137 } else { 0 },
+            status: String::new(),
+        }
+    }
+
+    #[test]
+    fn verdicts() {
+        let plan = Planned {
+            name: "jvb".into(),
+            start_period: Some(Duration::from_secs(60)),
+        };
+        let at = |secs| Duration::from_secs(secs);
+        let v = |s: Option<&ServiceState>, t| verdict(&plan, s, at(t));
+        assert_eq!(v(Some(&state("running", "healthy")), 1), Verdict::Ready);
+        assert_eq!(
+            v(Some(&state("running", "starting")), 1),
+            Verdict::Waiting("running (starting)".into())
+        );
+        assert_eq!(v(None, 1), Verdict::Waiting("not created yet".into()));
+        assert_eq!(
+            v(Some(&state("exited", "")), 0),
+            Verdict::Failed("exited with status 137".into())
+        );
+        assert!(
+            matches!(v(Some(&state("restarting", "")), 0), Verdict::Failed(w) if w.contains("restarting in a loop"))
+        );
+        // Unhealthy inside the start period is still starting (Docker may
+        // report a stale verdict); after it, a failure.
+        assert!(matches!(
+            v(Some(&state("running", "unhealthy")), 59),
+            Verdict::Waiting(_)
+        ));
+        assert_eq!(
+            v(Some(&state("running", "unhealthy")), 60),
+            Verdict::Failed("is unhealthy after its start period (60 s)".into())
+        );
+        let no_check = Planned {
+            name: "etherpad".into(),
+            start_period: None,
+        };
+        assert_eq!(
+            verdict(&no_check, Some(&state("running", "")), at(0)),
+            Verdict::Ready
+        );
+    }
+
+    #[test]
+    fn compose_durations() {
+        assert_eq!(parse_go_duration("30s"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_go_duration("1m30s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_go_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_go_duration("1h"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_go_duration("soon"), None);
+        assert_eq!(parse_go_duration(""), None);
+    }
+
+    #[test]
+    fn utc_times() {
+        assert_eq!(format_utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(format_utc(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(format_utc(1_748_779_203), "2025-06-01T12:00:03Z");
+    }
+
+    #[test]
+    fn planned_services_come_from_the_rendered_compose_files() {
+        let mut out = Output::default();
+        out.add(
+            "docker-compose.yml",
+            "services:\n  web:\n    healthcheck:\n      start_period: 30s\n  jvb:\n    healthcheck:\n      start_period: 1m\n".into(),
+        );
+        out.add(
+            "etherpad.yml",
+            "services:\n  etherpad:\n    image: x\n".into(),
+        );
+        out.add("generated/web/x.yml", "services:\n  nope: {}\n".into());
+        let p = planned_services(&out).unwrap();
+        let got: Vec<(&str, Option<u64>)> = p
+            .iter()
+            .map(|p| (p.name.as_str(), p.start_period.map(|d| d.as_secs())))
+            .collect();
+        assert_eq!(
+            got,
+            [("etherpad", None), ("jvb", Some(60)), ("web", Some(30))]
+        );
+    }
+
+    #[test]
+    fn hints_for_known_causes() {
+        let stack = Stack {
+            dir: std::path::PathBuf::from("s"),
+            env_path: std::path::PathBuf::from("s/.env"),
+            file: crate::envfile::EnvFile::default(),
+            values: crate::config::Values::default(),
+            components: Default::default(),
+        };
+        let h = log_hints("chown: /config/x: Permission denied", &stack);
+        assert!(
+            h.len() == 1 && h[0].contains("sudo chown -R 1000:1000 s/config"),
+            "{h:?}"
+        );
+        assert!(
+            log_hints("listen tcp :8000: bind: address already in use", &stack)[0].contains("port")
+        );
+        assert!(
+            log_hints("SASL authentication failed: not-authorized", &stack)[0].contains("password")
+        );
+        assert!(log_hints("all fine", &stack).is_empty());
+    }
+
     #[test]
     fn ps_json_both_forms() {
         let lines = "{\"Service\":\"web\",\"State\":\"running\",\"Health\":\"healthy\"}\n{\"Service\":\"jvb\",\"State\":\"running\",\"Health\":\"starting\"}\n";
