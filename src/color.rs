@@ -63,6 +63,11 @@ pub fn stderr() -> Painter {
 }
 
 impl Painter {
+    /// One that never colours.
+    pub fn plain() -> Painter {
+        Painter { on: false }
+    }
+
     pub fn is_on(self) -> bool {
         self.on
     }

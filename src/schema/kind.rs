@@ -345,6 +345,12 @@ fn check_time_zone(value: &str) -> Result<(), String> {
 fn check_site_url(value: &str) -> Result<(), String> {
     let expected = Kind::SiteUrl.expected();
     if !is_url(value) {
+        let host = url_host_port(value).map(|(h, _, _)| h).unwrap_or_default();
+        if host.contains('_') {
+            return Err(format!(
+                "{expected}: {host:?} is not a host name (no _ allowed)"
+            ));
+        }
         return Err(expected);
     }
     let (scheme, rest) = value.split_once("://").unwrap_or(("", value));

@@ -31,5 +31,7 @@ mod matrix;
 
 mod hostile;
 
+mod ci;
+
 #[allow(unused_imports)]
 pub use harness::{init_stack, Run, Test};

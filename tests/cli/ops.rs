@@ -993,6 +993,8 @@ fn completions_and_man_page_come_from_the_cli_definition() {
             "gen-passwords",
             "no-wait",
             "completions",
+            "behind-proxy",
+            "sip-password-stdin",
         ] {
             assert!(run.stdout.contains(word), "{shell}: {word} missing");
         }
@@ -1002,12 +1004,256 @@ fn completions_and_man_page_come_from_the_cli_definition() {
     for section in [".SH NAME", ".SH SYNOPSIS", ".SH SUBCOMMANDS"] {
         assert!(run.stdout.contains(section), "{section} missing");
     }
-    for cmd in ["init", "up", "smoke", "doctor", "completions"] {
+    for cmd in ["init", "up", "smoke", "doctor", "completions", "man"] {
         assert!(
             run.stdout.contains(&format!("jitsi\\-stack\\-{cmd}(1)")),
             "{cmd} missing from the man page"
         );
     }
+    assert!(
+        !run.stdout.contains("jitsi\\-stack\\-help(1)"),
+        "no page for help"
+    );
+    let help = Test::new().args(["--help"]).run();
+    assert!(
+        help.stdout
+            .lines()
+            .any(|l| l.trim_start().starts_with("man ")),
+        "{}",
+        help.stdout
+    );
+}
+
+/// What bash completes for `words` (the last one being completed), using
+/// the script `jitsi-stack completions bash` prints.
+fn bash_complete(script: &Path, words: &[&str]) -> Vec<String> {
+    let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+    let cword = words.len() - 1;
+    let prev = if cword > 0 { words[cword - 1] } else { "" };
+    let prog = format!(
+        "source '{}'\nCOMP_WORDS=({})\nCOMP_CWORD={cword}\n_jitsi__stack jitsi-stack '{}' '{prev}'\nprintf '%s\\n' \"${{COMPREPLY[@]}}\"\n",
+        script.display(),
+        quoted.join(" "),
+        words[cword],
+    );
+    let out = std::process::Command::new("bash")
+        .args(["--norc", "--noprofile", "-c", &prog])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn bash_completes_each_subcommands_flags_and_values() {
+    let run = Test::new().args(["completions", "bash"]).run();
+    let script = run.path().join("jitsi-stack.bash");
+    fs::write(&script, &run.stdout).unwrap();
+    for (words, want) in [
+        (
+            &["jitsi-stack", "up", "--"][..],
+            &["--with", "--dry-run", "--no-wait", "--timeout", "--color"][..],
+        ),
+        (
+            &["jitsi-stack", "init", "--"],
+            &[
+                "--public-url",
+                "--behind-proxy",
+                "--sip-uri",
+                "--sip-password-stdin",
+            ],
+        ),
+        (
+            &["jitsi-stack", "proxy", ""],
+            &["nginx", "apache", "haproxy", "caddy"],
+        ),
+        (
+            &["jitsi-stack", "init", "--with", ""],
+            &["jibri", "jigasi", "log-analyser"],
+        ),
+        (
+            &["jitsi-stack", "--color", ""],
+            &["auto", "always", "never"],
+        ),
+        (
+            &["jitsi-stack", "completions", ""],
+            &["bash", "zsh", "fish"],
+        ),
+        (
+            &["jitsi-stack", "schema", "--format", ""],
+            &["markdown", "json", "env-example"],
+        ),
+        (&["jitsi-stack", "user", "add", "--"], &["--password-stdin"]),
+        (
+            &["jitsi-stack", "gen-passwords", "--"],
+            &["--force", "--only"],
+        ),
+        (&["jitsi-stack", "sm"], &["smoke"]),
+    ] {
+        let got = bash_complete(&script, words);
+        for w in want {
+            assert!(got.iter().any(|g| g == w), "{words:?}: {w} not in {got:?}");
+        }
+    }
+}
+
+#[test]
+fn man_dir_writes_a_page_for_every_subcommand_and_names_no_missing_page() {
+    let run = Test::new().args(["man", "--dir", "pages"]).run();
+    let dir = run.path().join("pages");
+    let mut names: Vec<String> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    for page in [
+        "jitsi-stack.1",
+        "jitsi-stack-init.1",
+        "jitsi-stack-up.1",
+        "jitsi-stack-man.1",
+        "jitsi-stack-user.1",
+        "jitsi-stack-user-add.1",
+        "jitsi-stack-completions.1",
+    ] {
+        assert!(names.iter().any(|n| n == page), "{page} not in {names:?}");
+    }
+    assert!(!names.iter().any(|n| n.contains("help")), "{names:?}");
+    // Every jitsi-stack-*(1) a page names is a page that was written.
+    for name in &names {
+        let text = fs::read_to_string(dir.join(name))
+            .unwrap()
+            .replace("\\-", "-");
+        for (i, _) in text.match_indices("(1)") {
+            let start = text[..i]
+                .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+                .map_or(0, |p| p + 1);
+            let referenced = &text[start..i];
+            if referenced.starts_with("jitsi-stack") {
+                assert!(
+                    names.contains(&format!("{referenced}.1")),
+                    "{name} names {referenced}(1), which was not written"
+                );
+            }
+        }
+    }
+    assert!(run.stdout.contains("23 pages"), "{}", run.stdout);
+    // JITSI_STACK_DIR is the stack, not where pages go: without --dir, man prints.
+    let run = Test::new()
+        .env("JITSI_STACK_DIR", "elsewhere")
+        .args(["man"])
+        .run();
+    assert!(run.stdout.starts_with(".ie"), "{}", &run.stdout[..40]);
+    assert!(!run.exists("elsewhere"));
+}
+
+#[test]
+fn a_closed_pipe_ends_quietly_with_0() {
+    use std::process::{Command, Stdio};
+    let bin = assert_cmd::cargo::cargo_bin("jitsi-stack");
+    // Each prints more than a pipe buffer (64 KiB) or is cut at once: the
+    // reader is gone before the first write.
+    for args in [
+        &["schema", "--format", "json"][..],
+        &["man"],
+        &["completions", "bash"],
+        &["schema"],
+    ] {
+        let mut child = Command::new(&bin)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{args:?}");
+    }
+}
+
+#[test]
+fn colour_on_a_terminal_honours_no_color_and_the_flag() {
+    // Piped: none unless asked for.
+    let run = Test::new().args(["status"]).status(2).run();
+    assert!(run.stderr.starts_with("error: no .env"), "{:?}", run.stderr);
+    let run = Test::new()
+        .args(["--color", "always", "status"])
+        .status(2)
+        .run();
+    assert!(run.stderr.starts_with("\x1b["), "{:?}", run.stderr);
+    assert!(
+        run.stderr.contains("error:\x1b[0m no .env"),
+        "{:?}",
+        run.stderr
+    );
+    let run = Test::new()
+        .env("NO_COLOR", "1")
+        .args(["--color=always", "status"])
+        .status(2)
+        .run();
+    assert!(
+        run.stderr.starts_with("\x1b["),
+        "the flag wins over NO_COLOR: {:?}",
+        run.stderr
+    );
+    // On a terminal: colour, unless NO_COLOR or --color never.
+    let bin = assert_cmd::cargo::cargo_bin("jitsi-stack");
+    let tty = |extra: &str, no_color: bool| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = std::process::Command::new("script");
+        cmd.current_dir(dir.path())
+            .args([
+                "-qec",
+                &format!("{} {extra} status", bin.display()),
+                "/dev/null",
+            ])
+            .env("TERM", "xterm")
+            .env_remove("JITSI_STACK_DIR")
+            .stdin(std::process::Stdio::piped());
+        if no_color {
+            cmd.env("NO_COLOR", "1");
+        } else {
+            cmd.env_remove("NO_COLOR");
+        }
+        String::from_utf8_lossy(&cmd.output().unwrap().stdout).into_owned()
+    };
+    assert!(tty("", false).contains("\x1b["), "{:?}", tty("", false));
+    assert!(!tty("", true).contains("\x1b["), "{:?}", tty("", true));
+    assert!(!tty("--color never", false).contains("\x1b["));
+    assert!(tty("", true).contains("error: no .env"));
+}
+
+#[test]
+fn doctor_colours_its_verdicts_when_asked() {
+    let fake = Fake::new(false);
+    let run = fake
+        .attach(Test::again(init_stack(&[], &[])))
+        .args(["--color", "always", "doctor"])
+        .status_any()
+        .run();
+    assert!(
+        run.stdout.contains("\x1b[32mok  \x1b[0m daemon"),
+        "{:?}",
+        run.stdout
+    );
+    let run = fake
+        .attach(Test::again(run))
+        .args(["doctor"])
+        .status_any()
+        .run();
+    assert!(!run.stdout.contains('\x1b'), "{:?}", run.stdout);
 }
 
 #[test]

@@ -42,18 +42,25 @@ impl Finding {
     }
 }
 
+impl Finding {
+    /// The finding as printed, its verdict coloured by `paint`.
+    pub fn render(&self, paint: crate::color::Painter) -> String {
+        let verdict = match self.status {
+            Status::Ok => paint.ok("ok  "),
+            Status::Warn => paint.warn("warn"),
+            Status::Fail => paint.fail("FAIL"),
+        };
+        let mut s = format!("{verdict} {:<10} {}", self.check, self.message);
+        if let Some(fix) = &self.fix {
+            s.push_str(&format!("\n     {:<10} {} {fix}", "", paint.hint("fix:")));
+        }
+        s
+    }
+}
+
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = match self.status {
-            Status::Ok => "ok  ",
-            Status::Warn => "warn",
-            Status::Fail => "FAIL",
-        };
-        write!(f, "{s} {:<10} {}", self.check, self.message)?;
-        if let Some(fix) = &self.fix {
-            write!(f, "\n     {:<10} fix: {fix}", "")?;
-        }
-        Ok(())
+        f.write_str(&self.render(crate::color::Painter::plain()))
     }
 }
 
@@ -89,8 +96,9 @@ pub fn run(dir: &Path, args: DoctorArgs) -> Result<Exit> {
         let doc = serde_json::json!({ "ok": !failed, "findings": findings });
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
+        let paint = crate::color::stdout();
         for f in &findings {
-            println!("{f}");
+            println!("{}", f.render(paint));
         }
     }
     Ok(if failed { Exit::Invalid } else { Exit::Ok })

@@ -37,13 +37,14 @@ pub fn up(dir: &Path, args: UpArgs) -> Result<Exit> {
     let (stack, out) = prepare(dir, &args.with, true)?;
     let planned = planned_services(&out)?;
     let preflight = super::doctor::preflight(&stack);
+    let paint = crate::color::stderr();
     for f in preflight.iter().filter(|f| f.is_warning()) {
-        eprintln!("{f}");
+        eprintln!("{}", f.render(paint));
     }
     let failures: Vec<_> = preflight.iter().filter(|f| f.is_failure()).collect();
     if !failures.is_empty() {
         for f in &failures {
-            eprintln!("{f}");
+            eprintln!("{}", f.render(paint));
         }
         anyhow::bail!(
             "preflight found {} problem(s); fix them (see `jitsi-stack doctor`) and run again",
@@ -69,7 +70,7 @@ pub fn up(dir: &Path, args: UpArgs) -> Result<Exit> {
         Outcome::Failed(failed) => {
             eprintln!();
             for (name, why) in &failed {
-                eprintln!("error: {name} {why}");
+                eprintln!("{} {name} {why}", crate::color::fail("error:"));
             }
             show_logs(&compose, &stack, failed.iter().map(|(n, _)| n.as_str()));
             eprintln!("fix the cause above, then run `jitsi-stack up` again (`jitsi-stack doctor` checks the host)");
@@ -77,7 +78,8 @@ pub fn up(dir: &Path, args: UpArgs) -> Result<Exit> {
         }
         Outcome::TimedOut(waiting) => {
             eprintln!(
-                "\nerror: not healthy after {} s: {}",
+                "\n{} not healthy after {} s: {}",
+                crate::color::fail("error:"),
                 args.timeout,
                 waiting.join(", ")
             );
@@ -117,7 +119,7 @@ fn docker_ready() -> Result<()> {
         return Ok(());
     }
     for f in &failed {
-        eprintln!("{f}");
+        eprintln!("{}", f.render(crate::color::stderr()));
     }
     // A missing or refused Compose keeps its own exit status (127).
     crate::docker::find_compose()?;

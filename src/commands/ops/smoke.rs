@@ -47,10 +47,15 @@ pub fn run(dir: &Path, args: SmokeArgs) -> Result<Exit> {
         });
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
+        let paint = crate::color::stdout();
         for p in &probes {
             println!(
                 "{} {:<10} {} ({})",
-                if p.ok { "ok  " } else { "FAIL" },
+                if p.ok {
+                    paint.ok("ok  ")
+                } else {
+                    paint.fail("FAIL")
+                },
                 p.check,
                 p.url,
                 p.detail
@@ -60,7 +65,11 @@ pub fn run(dir: &Path, args: SmokeArgs) -> Result<Exit> {
     if failed.is_empty() {
         Ok(Exit::Ok)
     } else {
-        eprintln!("error: smoke failed: {}", failed.join(", "));
+        eprintln!(
+            "{} smoke failed: {}",
+            crate::color::fail("error:"),
+            failed.join(", ")
+        );
         Ok(Exit::Invalid)
     }
 }
