@@ -635,3 +635,35 @@ fn an_existing_env_with_an_error_exits_1_and_cites_its_own_lines() {
         "PUBLIC_URL=https://meet.example.org\nENABLE_AUTH=yes\n"
     );
 }
+
+#[test]
+fn a_sip_prefix_is_treated_alike_by_check_and_render() {
+    // What the README says: check warns and names the fix, render passes
+    // the value on as the image would (ACCOUNT_UID=SIP:sip:...); init
+    // writes it without the prefix.
+    let run = crate::harness::init_stack(
+        &[
+            ("JIGASI_SIP_URI", "sip:1234@sip.example.org"),
+            ("JIGASI_SIP_SERVER", "sip.example.org"),
+            ("JIGASI_SIP_PASSWORD", "provider-given-pw"),
+            ("JITSI_STACK_WITH", "jigasi"),
+        ],
+        &[],
+    );
+    let run = Test::again(run).args(["check"]).run();
+    assert!(
+        run.stderr
+            .contains("JIGASI_SIP_URI: the image passes JIGASI_SIP_URI on as written")
+            && run
+                .stderr
+                .contains("write JIGASI_SIP_URI=1234@sip.example.org"),
+        "{}",
+        run.stderr
+    );
+    let run = Test::again(run).args(["render"]).run();
+    let props = run.read("generated/jigasi/sip-communicator.properties");
+    assert!(
+        props.contains("ACCOUNT_UID=SIP\\:sip\\:1234@sip.example.org"),
+        "{props}"
+    );
+}

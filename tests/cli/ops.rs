@@ -669,6 +669,31 @@ fn doctor_reports_a_port_the_test_holds() {
 }
 
 #[test]
+fn doctor_and_check_messages_read_well() {
+    let fake = Fake::new(false);
+    let stack = init_stack(&[("JVB_AUTH_PASSWORD", "abcdefghijk")], &[]);
+    let run = fake
+        .attach(Test::again(stack))
+        .args(["doctor"])
+        .status_any()
+        .run();
+    let storage = run
+        .stdout
+        .lines()
+        .find(|l| l.contains(" storage "))
+        .unwrap_or_else(|| panic!("{}", run.stdout));
+    assert!(storage.contains(" config: present"), "{storage}");
+    assert!(!run.stdout.contains("./"), "{}", run.stdout);
+    let run = Test::again(run).args(["check"]).status(1).run();
+    assert!(
+        run.stderr
+            .contains("found:    an 11-character value (not shown: secret)"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
 fn ports_table_and_firewall_lines() {
     let stack = init_stack(
         &[
