@@ -23,7 +23,8 @@ pub struct Cli {
         global = true,
         value_name = "DIR",
         env = "JITSI_STACK_DIR",
-        value_hint = clap::ValueHint::DirPath
+        value_hint = clap::ValueHint::DirPath,
+        display_order = 1000
     )]
     pub dir: Option<PathBuf>,
 
@@ -32,7 +33,14 @@ pub struct Cli {
     pub dir_on_command_line: bool,
 
     /// When to colour the output: auto (on a terminal, unless NO_COLOR is set), always, never.
-    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "WHEN",
+        default_value_t = ColorChoice::Auto,
+        display_order = 1001
+    )]
     pub color: ColorChoice,
 
     #[command(subcommand)]
@@ -133,7 +141,7 @@ pub struct GenPasswordsArgs {
     #[arg(long)]
     pub force: bool,
     /// Only these variables (repeatable).
-    #[arg(long, value_name = "NAME", num_args = 1..)]
+    #[arg(long, value_name = "NAME", num_args = 1.., value_parser = crate::config::secret_name_parser())]
     pub only: Vec<String>,
 }
 

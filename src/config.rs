@@ -149,12 +149,12 @@ impl clap::builder::TypedValueParser for ComponentParser {
             None => {
                 let flag = arg
                     .and_then(|a| a.get_long())
-                    .map(|l| format!(" for --{l}"))
+                    .map(|l| format!("--{l}: "))
                     .unwrap_or_default();
                 let mut cmd = cmd.clone();
                 Err(clap::Error::raw(
                     clap::error::ErrorKind::InvalidValue,
-                    format!("{}{flag}\n", unknown_component(&text)),
+                    format!("{flag}{}", unknown_component(&text)),
                 )
                 .format(&mut cmd))
             }
@@ -167,6 +167,36 @@ impl clap::builder::TypedValueParser for ComponentParser {
         Some(Box::new(Component::ALL.iter().map(|c| {
             clap::builder::PossibleValue::new(c.name()).aliases(c.aliases().iter().copied())
         })))
+    }
+}
+
+/// A parser that takes any text but offers the generated secrets' names to
+/// shell completion (`gen-passwords --only`); the command checks the names.
+pub fn secret_name_parser() -> SecretNameParser {
+    SecretNameParser
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct SecretNameParser;
+
+impl clap::builder::TypedValueParser for SecretNameParser {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        _cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        Ok(value.to_string_lossy().into_owned())
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(
+            schema::generated_secrets().map(|v| clap::builder::PossibleValue::new(v.name)),
+        ))
     }
 }
 

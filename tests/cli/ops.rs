@@ -845,6 +845,73 @@ fn proxy_snippet_matches_the_behind_proxy_stack() {
 }
 
 #[test]
+fn the_nginx_snippet_is_a_site_nginx_accepts() {
+    use std::process::Command;
+    let stack = Test::new()
+        .args([
+            "init",
+            ".",
+            "--public-url",
+            "https://meet.example.org:8443",
+            "--behind-proxy",
+            "--non-interactive",
+        ])
+        .run();
+    let run = Test::again(stack).args(["proxy", "nginx"]).run();
+    let t = tempfile::tempdir().unwrap();
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=meet.example.org",
+        ])
+        .arg("-keyout")
+        .arg(t.path().join("key.pem"))
+        .arg("-out")
+        .arg(t.path().join("cert.pem"))
+        .output()
+        .expect("openssl (bash .ci/install-deps)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The certificate lines are the user's to fill in; everything else is as printed.
+    let site = run.stdout.replace(
+        "# ssl_certificate ...; ssl_certificate_key ...;",
+        &format!(
+            "ssl_certificate {0}/cert.pem; ssl_certificate_key {0}/key.pem;",
+            t.path().display()
+        ),
+    );
+    assert!(site.contains("listen 8443 ssl http2;"), "{site}");
+    let conf = format!(
+        "pid {0}/nginx.pid;\nerror_log {0}/error.log;\nevents {{}}\nhttp {{\n    access_log off;\n{site}}}\n",
+        t.path().display()
+    );
+    fs::write(t.path().join("nginx.conf"), conf).unwrap();
+    let out = Command::new("nginx")
+        .arg("-t")
+        .arg("-p")
+        .arg(t.path())
+        .arg("-c")
+        .arg(t.path().join("nginx.conf"))
+        .output()
+        .expect("nginx (bash .ci/install-deps)");
+    assert!(
+        out.status.success(),
+        "nginx -t refused the snippet:\n{}\n{site}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
 fn doctor_checks_the_proxy_port_on_loopback() {
     // Behind a proxy the web port is bound on 127.0.0.1: a listener there
     // is a clash, and doctor names the address.
