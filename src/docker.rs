@@ -219,29 +219,51 @@ pub fn run_within(argv: &[&str], limit: Duration) -> Result<Output, DockerError>
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| spawn_error(&argv, &e))?;
-    // Readers drain both pipes while we wait, so a chatty child cannot block.
-    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+    // Readers drain both pipes while we wait, so a chatty child cannot
+    // block; the child has finished (or nearly) when both are closed, so
+    // waiting on them costs no polling delay.
+    let (tx, rx) = std::sync::mpsc::channel::<(usize, Vec<u8>)>();
+    let drain = |i: usize, pipe: Option<Box<dyn Read + Send>>| {
+        let tx = tx.clone();
         std::thread::spawn(move || {
             let mut buf = Vec::new();
             if let Some(mut p) = pipe {
                 let _ = p.read_to_end(&mut buf);
             }
-            buf
-        })
+            let _ = tx.send((i, buf));
+        });
     };
-    let out_reader = drain(
+    drain(
+        0,
         child
             .stdout
             .take()
             .map(|p| Box::new(p) as Box<dyn Read + Send>),
     );
-    let err_reader = drain(
+    drain(
+        1,
         child
             .stderr
             .take()
             .map(|p| Box::new(p) as Box<dyn Read + Send>),
     );
-    let start = Instant::now();
+    let deadline = Instant::now() + limit;
+    let timed_out = |child: &mut std::process::Child| {
+        let _ = child.kill();
+        let _ = child.wait();
+        DockerError::Io {
+            command: argv.join(" "),
+            message: format!("no answer within {} s", limit.as_secs()),
+        }
+    };
+    let mut bufs: [Option<Vec<u8>>; 2] = [None, None];
+    while bufs.iter().any(Option::is_none) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok((i, buf)) => bufs[i] = Some(buf),
+            Err(_) => return Err(timed_out(&mut child)),
+        }
+    }
     let io = |e: std::io::Error| DockerError::Io {
         command: argv.join(" "),
         message: e.to_string(),
@@ -250,20 +272,16 @@ pub fn run_within(argv: &[&str], limit: Duration) -> Result<Output, DockerError>
         if let Some(status) = child.try_wait().map_err(io)? {
             break status;
         }
-        if start.elapsed() >= limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(DockerError::Io {
-                command: argv.join(" "),
-                message: format!("no answer within {} s", limit.as_secs()),
-            });
+        if Instant::now() >= deadline {
+            return Err(timed_out(&mut child));
         }
-        std::thread::sleep(Duration::from_millis(5));
+        std::thread::sleep(Duration::from_millis(1));
     };
+    let [stdout, stderr] = bufs.map(Option::unwrap_or_default);
     Ok(Output {
         status,
-        stdout: out_reader.join().unwrap_or_default(),
-        stderr: err_reader.join().unwrap_or_default(),
+        stdout,
+        stderr,
     })
 }
 
@@ -526,6 +544,59 @@ fn shell_quote(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_probe_that_hangs_is_stopped() {
+        let start = Instant::now();
+        let e = run_within(&["sleep", "5"], Duration::from_millis(200)).unwrap_err();
+        assert!(e.to_string().contains("no answer within"), "{e}");
+        assert!(start.elapsed() < Duration::from_secs(4));
+        let out = run_within(
+            &["sh", "-c", "echo out; echo err >&2; exit 3"],
+            PROBE_TIMEOUT,
+        )
+        .unwrap();
+        assert_eq!(out.status.code(), Some(3));
+        assert_eq!(
+            (out.stdout.as_slice(), out.stderr.as_slice()),
+            (&b"out\n"[..], &b"err\n"[..])
+        );
+    }
+
+    #[test]
+    fn compose_versions() {
+        assert_eq!(
+            parse_compose_version("Docker Compose version v2.40.3\n").as_deref(),
+            Some("2.40.3")
+        );
+        assert_eq!(
+            parse_compose_version("Docker Compose version 2.26.1-4").as_deref(),
+            Some("2.26.1-4")
+        );
+        assert_eq!(
+            parse_compose_version("docker-compose version 1.29.2, build 5becea4c").as_deref(),
+            Some("1.29.2")
+        );
+        assert_eq!(parse_compose_version("docker: unknown command"), None);
+        assert_eq!(major("1.29.2"), 1);
+        assert_eq!(major("5.0.0"), 5);
+    }
+
+    #[test]
+    fn daemon_complaints() {
+        assert_eq!(
+            classify_daemon_error("Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?"),
+            DaemonProblem::NotRunning
+        );
+        assert_eq!(
+            classify_daemon_error("permission denied while trying to connect to the Docker daemon socket at unix:///var/run/docker.sock"),
+            DaemonProblem::PermissionDenied
+        );
+        assert_eq!(
+            classify_daemon_error("context deadline exceeded"),
+            DaemonProblem::Other
+        );
+    }
 
     #[test]
     fn quoting() {

@@ -125,10 +125,12 @@ fn checks(stack: &Stack, port_in_use: Status) -> Vec<Finding> {
 /// Docker itself: the daemon answers this user, and Docker Compose is v2
 /// or later and really reports errors. `up` runs these first.
 pub fn docker_findings() -> Vec<Finding> {
-    vec![
-        daemon_check(docker::daemon()),
-        compose_check(docker::find_compose()),
-    ]
+    vec![daemon_finding(), compose_check(docker::find_compose())]
+}
+
+/// Whether the daemon answers this user (`docker info`).
+pub fn daemon_finding() -> Finding {
+    daemon_check(docker::daemon())
 }
 
 /// Where the client talks to the daemon: the address in its complaint,

@@ -113,19 +113,18 @@ fn dry_run(dir: &Path, args: &UpArgs) -> Result<Exit> {
 
 /// The daemon answers and Compose is usable, or why not (with the fix).
 fn docker_ready() -> Result<()> {
-    let findings = super::doctor::docker_findings();
-    let failed: Vec<_> = findings.iter().filter(|f| f.is_failure()).collect();
-    if failed.is_empty() {
-        return Ok(());
+    let daemon = super::doctor::daemon_finding();
+    if daemon.is_failure() {
+        eprintln!("{}", daemon.render(crate::color::stderr()));
     }
-    for f in &failed {
-        eprintln!("{}", f.render(crate::color::stderr()));
-    }
-    // A missing or refused Compose keeps its own exit status (127).
+    // A missing or refused Compose is its own error, with its exit status (127).
     crate::docker::find_compose()?;
-    anyhow::bail!(
-        "Docker is not ready: the daemon does not answer; nothing was started (`jitsi-stack doctor` checks the host)"
-    )
+    if daemon.is_failure() {
+        anyhow::bail!(
+            "Docker is not ready: the daemon does not answer; nothing was started (`jitsi-stack doctor` checks the host)"
+        );
+    }
+    Ok(())
 }
 
 /// A service the stack runs, as the rendered compose files define it.
