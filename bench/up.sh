@@ -5,8 +5,11 @@
 #
 # Before Docker Compose runs, `up` checks .env, renders every file, runs the
 # preflight (ports, directories, image pin, NAT, DNS of PUBLIC_URL, memory),
-# detects Compose (`docker compose version`) and only then runs
-# `docker compose ... up -d`. Target: all that adds under 20 ms.
+# detects Compose (`docker compose version`, and `-f /nonexistent/... config`
+# must fail), asks the daemon (`docker info`) and only then runs
+# `docker compose ... up -d`. Target: all that adds under 20 ms; with the
+# daemon stopped, `up` fails in under 5 s (it used to wait the whole
+# --timeout, 300 s).
 #
 # 1. Time until `compose up` is executed: the fake docker writes a
 #    timestamp when it is called with `up -d`; measured from just before
@@ -15,7 +18,8 @@
 #    jitsi-stack's own work plus its `compose version` probe of the fake.
 # 2. Whole processes with hyperfine: `up --no-wait`; `up` with a fake whose
 #    `ps` reports every service healthy at once (one poll); `up --no-wait`
-#    when PUBLIC_URL's host needs a DNS query (the preflight resolves it).
+#    when PUBLIC_URL's host needs a DNS query (the preflight resolves it);
+#    `up` with the daemon stopped (until it exits 1).
 # Each on a stack on disk (under $TMPDIR) and, where /dev/shm exists, on
 # tmpfs: `render` fsyncs every file it writes, so on a busy disk most of the
 # time is fsync latency, not jitsi-stack's work.
@@ -33,7 +37,14 @@ mkdir "$work/fake"
 cat >"$work/fake/docker" <<'SH'
 #!/bin/sh
 case "$*" in
+  "info --format {{.ServerVersion}}")
+    if [ -n "${BENCH_DAEMON_DOWN:-}" ]; then
+      echo "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?" >&2
+      exit 1
+    fi
+    echo "28.2.2"; exit 0 ;;
   "compose version") echo "Docker Compose version v2.40.3 (bench fake)"; exit 0 ;;
+  *"-f /nonexistent/"*) exit 14 ;;  # Compose must fail on a missing file
   *" up -d --remove-orphans")
     [ -n "${BENCH_STAMP:-}" ] && date +%s%N >"$BENCH_STAMP"
     exit 0 ;;
@@ -107,10 +118,19 @@ if [ -n "$shm" ]; then
 fi
 hyperfine --warmup 10 --min-runs 100 -N "${runs[@]}" \
     --export-json "$work/result.json" >&2
+# With the daemon stopped `up` exits 1 (checked first, then timed with -i).
+if BENCH_DAEMON_DOWN=1 "$bin" --dir "$work/local" up >/dev/null 2>&1 || [ $? -ne 1 ]; then
+    echo "bench: up with the daemon stopped did not exit 1" >&2
+    exit 1
+fi
+BENCH_DAEMON_DOWN=1 hyperfine --warmup 5 --min-runs 50 -N -i \
+    --command-name "up, daemon stopped: until it exits 1 (disk)" "$bin --dir $work/local up" \
+    --export-json "$work/down.json" >&2
 # Medians: the machine is shared, means are skewed by outliers.
 echo "whole process (hyperfine medians):"
-python3 - "$work/result.json" <<'PY'
+python3 - "$work/result.json" "$work/down.json" <<'PY'
 import json, sys
-for r in json.load(open(sys.argv[1]))["results"]:
-    print(f"  {r['command']:<44} {r['median'] * 1000:6.2f} ms")
+for f in sys.argv[1:]:
+    for r in json.load(open(f))["results"]:
+        print(f"  {r['command']:<44} {r['median'] * 1000:6.2f} ms")
 PY

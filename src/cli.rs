@@ -15,18 +15,46 @@ use std::path::PathBuf;
     max_term_width = 100
 )]
 pub struct Cli {
-    /// The stack directory holding .env (default: the current directory).
+    /// The stack directory holding .env (default: the current directory); for `man`, where
+    /// to write the pages.
     #[arg(
         short = 'C',
         long = "dir",
         global = true,
         value_name = "DIR",
-        env = "JITSI_STACK_DIR"
+        env = "JITSI_STACK_DIR",
+        value_hint = clap::ValueHint::DirPath,
+        display_order = 1000
     )]
     pub dir: Option<PathBuf>,
 
+    /// Whether --dir/-C was given on the command line (not from JITSI_STACK_DIR).
+    #[arg(skip)]
+    pub dir_on_command_line: bool,
+
+    /// When to colour the output: auto (on a terminal, unless NO_COLOR is set), always, never.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "WHEN",
+        default_value_t = ColorChoice::Auto,
+        display_order = 1001
+    )]
+    pub color: ColorChoice,
+
     #[command(subcommand)]
     pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// Colour on a terminal, unless NO_COLOR is set.
+    Auto,
+    /// Always colour (even through a pipe).
+    Always,
+    /// Never colour.
+    Never,
 }
 
 #[derive(Debug, Subcommand)]
@@ -73,27 +101,41 @@ pub enum Command {
     Rollback(RollbackArgs),
     /// Print shell completions.
     Completions(CompletionsArgs),
-    /// Print the man page (roff).
-    #[command(hide = true)]
+    /// Print the man page (roff); with --dir DIR, write it and one page per subcommand into DIR.
     Man,
 }
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
     /// Directory to create or complete (default: the current directory).
+    #[arg(value_hint = clap::ValueHint::DirPath)]
     pub path: Option<PathBuf>,
-    /// The public HTTPS URL users open, such as https://meet.example.org.
+    /// The public HTTPS URL users open, such as https://meet.example.org (no path). Without a
+    /// port the stack serves 443 (and 80 redirecting to it); with one, HTTPS_PORT is that port.
     #[arg(long, value_name = "URL")]
     pub public_url: Option<String>,
-    /// Enable Let's Encrypt with this contact e-mail (domain taken from --public-url).
+    /// Enable Let's Encrypt with this contact e-mail (needs a public DNS name in --public-url).
     #[arg(long, value_name = "ADDR")]
     pub letsencrypt_email: Option<String>,
+    /// Run behind a reverse proxy on this host: web published on 127.0.0.1:HTTP_PORT only,
+    /// plain HTTP (DISABLE_HTTPS=1), no Let's Encrypt; see `jitsi-stack proxy`.
+    #[arg(long, conflicts_with = "letsencrypt_email")]
+    pub behind_proxy: bool,
     /// Where the services keep their data and config (default: DIR/config).
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", value_hint = clap::ValueHint::DirPath)]
     pub config_dir: Option<PathBuf>,
     /// Optional components to enable, comma-separated (jibri,jigasi,...).
-    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = crate::config::component_parser())]
     pub with: Vec<String>,
+    /// The SIP account jigasi registers, user@sip.example.org (with --with jigasi).
+    #[arg(long, value_name = "USER@HOST")]
+    pub sip_uri: Option<String>,
+    /// The SIP server (registrar) jigasi registers with, such as sip.example.org.
+    #[arg(long, value_name = "HOST")]
+    pub sip_server: Option<String>,
+    /// Read the SIP account's password from standard input (else it is prompted on a terminal).
+    #[arg(long)]
+    pub sip_password_stdin: bool,
     /// Never prompt, even on a terminal.
     #[arg(long)]
     pub non_interactive: bool,
@@ -105,7 +147,7 @@ pub struct GenPasswordsArgs {
     #[arg(long)]
     pub force: bool,
     /// Only these variables (repeatable).
-    #[arg(long, value_name = "NAME", num_args = 1..)]
+    #[arg(long, value_name = "NAME", num_args = 1.., value_parser = crate::config::secret_name_parser())]
     pub only: Vec<String>,
 }
 
@@ -137,7 +179,7 @@ pub struct SchemaArgs {
 #[derive(Debug, Args)]
 pub struct RenderArgs {
     /// Optional components to add to those recorded in .env, comma-separated.
-    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = crate::config::component_parser())]
     pub with: Vec<String>,
     /// Show a unified diff of what would change, and write nothing.
     #[arg(long)]
@@ -147,7 +189,7 @@ pub struct RenderArgs {
 #[derive(Debug, Args)]
 pub struct UpArgs {
     /// Optional components to add to those recorded in .env, comma-separated.
-    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = crate::config::component_parser())]
     pub with: Vec<String>,
     /// Print the commands that would run and change nothing.
     #[arg(long)]
@@ -205,7 +247,7 @@ pub struct DoctorArgs {
 #[derive(Debug, Args)]
 pub struct PortsArgs {
     /// Optional components to include besides those recorded in .env.
-    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = crate::config::component_parser())]
     pub with: Vec<String>,
     /// Print JSON.
     #[arg(long)]

@@ -16,6 +16,8 @@ pub const WITH_VAR: &str = "JITSI_STACK_WITH";
 /// written for (`init`, `migrate`, `render`), so a newer jitsi-stack knows
 /// to `upgrade` it first.
 pub const RELEASE_VAR: &str = "JITSI_STACK_RELEASE";
+/// jitsi-stack's own switch for running behind a reverse proxy on the host.
+pub const BEHIND_PROXY_VAR: &str = "JITSI_STACK_BEHIND_PROXY";
 
 /// An optional component: one Compose overlay file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -56,15 +58,22 @@ impl Component {
         }
     }
 
+    /// Other names accepted for a component.
+    pub fn aliases(self) -> &'static [&'static str] {
+        match self {
+            Component::Monitoring => &["prometheus", "grafana"],
+            Component::LogAnalyser => &["log-analyzer", "loki"],
+            Component::Turn => &["coturn"],
+            _ => &[],
+        }
+    }
+
     pub fn parse(s: &str) -> Option<Component> {
         let s = s.trim().to_ascii_lowercase();
-        let s = match s.as_str() {
-            "prometheus" | "grafana" => "monitoring",
-            "log-analyzer" | "loki" => "log-analyser",
-            "coturn" => "turn",
-            other => other,
-        };
-        Component::ALL.iter().copied().find(|c| c.name() == s)
+        Component::ALL
+            .iter()
+            .copied()
+            .find(|c| c.name() == s || c.aliases().contains(&s.as_str()))
     }
 
     /// The Compose overlay file name for this component.
@@ -92,18 +101,107 @@ pub fn parse_components<S: AsRef<str>>(items: &[S]) -> Result<BTreeSet<Component
                 Some(c) => {
                     out.insert(c);
                 }
-                None => {
-                    let known: Vec<_> = Component::ALL.iter().map(|c| c.name()).collect();
-                    bail!(
-                        "unknown component {:?}: expected one of {}",
-                        part.trim(),
-                        known.join(", ")
-                    )
-                }
+                None => bail!("{}", unknown_component(part)),
             }
         }
     }
     Ok(out)
+}
+
+/// "unknown component ...: expected one of ...", with a did-you-mean.
+fn unknown_component(part: &str) -> String {
+    let part = part.trim();
+    let known: Vec<&str> = Component::ALL.iter().map(|c| c.name()).collect();
+    let names = Component::ALL
+        .iter()
+        .flat_map(|c| std::iter::once(c.name()).chain(c.aliases().iter().copied()));
+    let guess = crate::schema::closest(part, names)
+        .and_then(Component::parse)
+        .map(|c| format!("; did you mean {c}?"))
+        .unwrap_or_default();
+    format!(
+        "unknown component {part:?}{guess} (expected one of {})",
+        known.join(", ")
+    )
+}
+
+/// The `--with` value parser: one component per item (the flag splits on
+/// commas), case-insensitive, with a did-you-mean; its possible values feed
+/// shell completion.
+pub fn component_parser() -> ComponentParser {
+    ComponentParser
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct ComponentParser;
+
+impl clap::builder::TypedValueParser for ComponentParser {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        let text = value.to_string_lossy();
+        if text.trim().is_empty() {
+            return Ok(String::new());
+        }
+        match Component::parse(&text) {
+            Some(c) => Ok(c.name().to_string()),
+            None => {
+                let flag = arg
+                    .and_then(|a| a.get_long())
+                    .map(|l| format!("--{l}: "))
+                    .unwrap_or_default();
+                let mut cmd = cmd.clone();
+                Err(clap::Error::raw(
+                    clap::error::ErrorKind::InvalidValue,
+                    format!("{flag}{}", unknown_component(&text)),
+                )
+                .format(&mut cmd))
+            }
+        }
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(Component::ALL.iter().map(|c| {
+            clap::builder::PossibleValue::new(c.name()).aliases(c.aliases().iter().copied())
+        })))
+    }
+}
+
+/// A parser that takes any text but offers the generated secrets' names to
+/// shell completion (`gen-passwords --only`); the command checks the names.
+pub fn secret_name_parser() -> SecretNameParser {
+    SecretNameParser
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct SecretNameParser;
+
+impl clap::builder::TypedValueParser for SecretNameParser {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        _cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        Ok(value.to_string_lossy().into_owned())
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(
+            schema::generated_secrets().map(|v| clap::builder::PossibleValue::new(v.name)),
+        ))
+    }
 }
 
 /// Effective values: what is set (non-empty) in `.env`, else the schema default.
@@ -285,6 +383,12 @@ impl Stack {
         self.components.contains(&c)
     }
 
+    /// Behind a reverse proxy on this host: the web container is published
+    /// on 127.0.0.1:HTTP_PORT only and the proxy serves HTTPS.
+    pub fn behind_proxy(&self) -> bool {
+        self.values.bool(BEHIND_PROXY_VAR)
+    }
+
     /// Recording is offered: ENABLE_RECORDING, or the jibri component (which
     /// is there to record or stream). Prosody, jicofo and the web config all
     /// decide with this, so they cannot disagree.
@@ -307,9 +411,9 @@ impl Stack {
             None => PathBuf::from(raw),
         };
         if expanded.is_absolute() {
-            expanded
+            normalize(&expanded)
         } else {
-            self.dir.join(expanded)
+            normalize(&self.dir.join(expanded))
         }
     }
 
@@ -366,6 +470,20 @@ impl Stack {
                 },
             })
             .collect()
+    }
+}
+
+/// `./demo/./config` -> `demo/config`: drops `.` components, for messages
+/// and the commands they suggest (`..` is kept: it may cross a symlink).
+pub fn normalize(p: &Path) -> PathBuf {
+    let out: PathBuf = p
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect();
+    if out.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        out
     }
 }
 
@@ -426,6 +544,18 @@ mod tests {
         let names: Vec<_> = stack.instances("jvb").into_iter().map(|i| i.name).collect();
         assert_eq!(names, ["jvb", "jvb-2", "jvb-3"]);
         assert_eq!(stack.instances("jibri").len(), 1);
+    }
+
+    #[test]
+    fn paths_lose_dot_components() {
+        assert_eq!(
+            normalize(Path::new("demo/./config")),
+            PathBuf::from("demo/config")
+        );
+        assert_eq!(normalize(Path::new("././config")), PathBuf::from("config"));
+        assert_eq!(normalize(Path::new("/abs/./x")), PathBuf::from("/abs/x"));
+        assert_eq!(normalize(Path::new("./.")), PathBuf::from("."));
+        assert_eq!(normalize(Path::new("../x")), PathBuf::from("../x"));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! jitsi-stack: set up and run a self-hosted Jitsi Meet stack on Docker.
 
 pub mod cli;
+pub mod color;
 pub mod commands;
 pub mod config;
 pub mod docker;
@@ -15,7 +16,7 @@ pub mod validate;
 pub mod yaml;
 
 use anyhow::Result;
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, ValueEnum};
 use std::ffi::OsString;
 
 pub use exit::Exit;
@@ -26,21 +27,105 @@ pub use exit::Exit;
 #[error("{0}")]
 pub struct UsageError(pub String);
 
+/// The whole program: runs it, prints an error once as `error: ...`, and
+/// returns the exit code. Output cut short by a closed pipe
+/// (`jitsi-stack schema | head`) is not an error: it ends quietly with 0.
+pub fn main<I, T>(args: I) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    quiet_broken_pipe_panics();
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    match std::panic::catch_unwind(move || run(args)) {
+        Ok(Ok(exit)) => exit.code(),
+        Ok(Err(err)) if is_broken_pipe(&err) => Exit::Ok.code(),
+        Ok(Err(err)) => {
+            eprintln!("{} {err:#}", color::stderr().fail("error:"));
+            exit_for(&err).code()
+        }
+        Err(payload) if is_broken_pipe_panic(payload.as_ref()) => Exit::Ok.code(),
+        Err(_) => 101,
+    }
+}
+
+/// `println!` panics when stdout is a closed pipe; that panic's message is
+/// not printed (every other panic is, by the default hook).
+fn quiet_broken_pipe_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !is_broken_pipe_panic(info.payload()) {
+            default(info);
+        }
+    }));
+}
+
+fn is_broken_pipe_panic(payload: &(dyn std::any::Any + Send)) -> bool {
+    let text = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    text.contains("failed printing to stdout") && text.contains("Broken pipe")
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 /// Parses the command line and runs the command.
 pub fn run<I, T>(args: I) -> Result<Exit>
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let cli = match cli::Cli::try_parse_from(args) {
-        Ok(cli) => cli,
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    // clap prints help and its own errors before `--color` is parsed: tell
+    // it the choice up front.
+    let clap_color = match color_flag(&args) {
+        Some(cli::ColorChoice::Always) => clap::ColorChoice::Always,
+        Some(cli::ColorChoice::Never) => clap::ColorChoice::Never,
+        _ => clap::ColorChoice::Auto,
+    };
+    let mut cmd = cli::Cli::command().color(clap_color);
+    let parsed = cmd
+        .try_get_matches_from_mut(&args)
+        .and_then(|m| cli::Cli::from_arg_matches(&m).map(|c| (c, m)));
+    let (mut cli, matches) = match parsed {
+        Ok(p) => p,
         Err(e) => {
             let usage = e.use_stderr();
             e.print()?;
             return Ok(if usage { Exit::Usage } else { Exit::Ok });
         }
     };
+    cli.dir_on_command_line =
+        matches.value_source("dir") == Some(clap::parser::ValueSource::CommandLine);
+    color::init(cli.color);
     commands::dispatch(cli)
+}
+
+/// The `--color` value on the command line, if any (before `--`).
+fn color_flag(args: &[OsString]) -> Option<cli::ColorChoice> {
+    let mut it = args.iter().skip(1).map(|a| a.to_string_lossy());
+    let mut found = None;
+    while let Some(a) = it.next() {
+        if a == "--" {
+            break;
+        }
+        let value = match a.strip_prefix("--color") {
+            Some("") => it.next().map(|v| v.into_owned()),
+            Some(rest) => rest.strip_prefix('=').map(String::from),
+            None => continue,
+        };
+        found = value
+            .and_then(|v| cli::ColorChoice::from_str(&v, true).ok())
+            .or(found);
+    }
+    found
 }
 
 /// The exit status for an error that reached `main`.

@@ -1,11 +1,7 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    match jitsi_stack::run(std::env::args_os()) {
-        Ok(exit) => ExitCode::from(exit.code()),
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::from(jitsi_stack::exit_for(&err).code())
-        }
-    }
+    // Parses, runs, prints an error once as `error: ...`, and maps the
+    // result to an exit code (a closed pipe on stdout ends quietly with 0).
+    ExitCode::from(jitsi_stack::main(std::env::args_os()))
 }

@@ -76,15 +76,47 @@ pub fn weakness(value: &str) -> Option<Weakness> {
         return Some(Weakness {
             known: false,
             why: format!("only {len} characters long"),
-            found: format!("a {len}-character value (not shown: secret)"),
+            found: secret_length(len),
         });
     }
     None
 }
 
+/// "a 12-character value (not shown: secret)", "an 11-character ...".
+pub fn secret_length(len: usize) -> String {
+    format!("{} {len}-character value (not shown: secret)", article(len))
+}
+
+/// The indefinite article for a number as it is read aloud: "an" before
+/// eight, eleven, eighteen, eighty... (8, 11, 18, 80-89, 800-899, 11000...).
+pub fn article(n: usize) -> &'static str {
+    let digits = n.to_string();
+    let vowel = digits.starts_with('8')
+        || (digits.len() % 3 == 2 && (digits.starts_with("11") || digits.starts_with("18")));
+    if vowel {
+        "an"
+    } else {
+        "a"
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn articles_follow_the_spoken_number() {
+        for n in [8, 11, 18, 80, 83, 800, 8000, 11_000, 18_500] {
+            assert_eq!(article(n), "an", "{n}");
+        }
+        for n in [1, 7, 10, 12, 16, 32, 100, 110, 1100, 180] {
+            assert_eq!(article(n), "a", "{n}");
+        }
+        assert_eq!(
+            secret_length(11),
+            "an 11-character value (not shown: secret)"
+        );
+    }
 
     #[test]
     fn generated_are_hex_and_distinct() {

@@ -194,10 +194,7 @@ pub fn validate(stack: &Stack) -> Report {
         }
         if let Err(expected) = var.kind.check(&entry.value) {
             let found = if var.is_secret() {
-                format!(
-                    "a {}-character value (not shown: secret)",
-                    entry.value.chars().count()
-                )
+                crate::secrets::secret_length(entry.value.chars().count())
             } else {
                 shown(&entry.value)
             };

@@ -3,11 +3,12 @@
 //! overwrites a value that is already set.
 
 use crate::cli::InitArgs;
-use crate::config::{parse_components, Stack, RELEASE_VAR, WITH_VAR};
+use crate::config::{parse_components, Component, Stack, BEHIND_PROXY_VAR, RELEASE_VAR, WITH_VAR};
 use crate::envfile::EnvFile;
-use crate::schema::{self, kind::url_host_port};
+use crate::schema::kind::{not_public_dns_name, url_host_port};
+use crate::schema::{self, Kind};
 use crate::{commands::gen_passwords, reference, validate, Exit, UsageError};
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
@@ -49,17 +50,9 @@ pub fn run(global_dir: Option<&Path>, args: InitArgs) -> Result<Exit> {
     } else {
         EnvFile::parse(&reference::env_example()).expect("generated env.example parses")
     };
-
     let interactive =
         !args.non_interactive && std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
-    let mut public_url = args.public_url.clone();
-    let mut email = args.letsencrypt_email.clone();
-    if interactive && public_url.is_none() && !file.is_set("PUBLIC_URL") {
-        public_url = prompt("Public URL users will open (e.g. https://meet.example.org)")?;
-    }
-    if interactive && email.is_none() && !file.is_set("LETSENCRYPT_EMAIL") {
-        email = prompt("E-mail for Let's Encrypt (empty: use a self-signed certificate)")?;
-    }
+    let answers = Answers::collect(&args, &file, interactive)?;
 
     let mut wanted: Vec<(&str, String)> = vec![
         (
@@ -74,61 +67,64 @@ pub fn run(global_dir: Option<&Path>, args: InitArgs) -> Result<Exit> {
             schema::PINNED_IMAGE_VERSION.to_string(),
         ),
         (RELEASE_VAR, schema::PINNED_IMAGE_VERSION.to_string()),
-        ("HTTP_PORT", "8000".into()),
-        ("HTTPS_PORT", "8443".into()),
         ("TZ", "UTC".into()),
     ];
-    if let Some(url) = &public_url {
-        schema::lookup("PUBLIC_URL")
-            .expect("PUBLIC_URL in schema")
-            .kind
-            .check(url)
-            .map_err(|e| UsageError(format!("--public-url {url:?}: expected {e}")))?;
-        wanted.push(("PUBLIC_URL", url.trim_end_matches('/').to_string()));
-        if let Some((_, Some(port), _)) = url_host_port(url) {
-            if email.is_none() {
-                wanted.retain(|(k, _)| *k != "HTTPS_PORT");
-                wanted.push(("HTTPS_PORT", port.to_string()));
-            }
-        }
+    if let Some(url) = &answers.public_url {
+        wanted.push(("PUBLIC_URL", url.clone()));
     }
-    if let Some(addr) = &email {
-        schema::lookup("LETSENCRYPT_EMAIL")
-            .expect("in schema")
-            .kind
-            .check(addr)
-            .map_err(|e| UsageError(format!("--letsencrypt-email {addr:?}: expected {e}")))?;
-        let url = public_url
-            .clone()
-            .or_else(|| file.get("PUBLIC_URL").map(String::from))
-            .ok_or_else(|| {
-                UsageError(
-                    "--letsencrypt-email needs --public-url (the certificate's domain)".into(),
-                )
-            })?;
-        let (host, _, _) = url_host_port(&url)
-            .ok_or_else(|| UsageError(format!("cannot take a domain from PUBLIC_URL {url:?}")))?;
-        wanted.retain(|(k, _)| !matches!(*k, "HTTP_PORT" | "HTTPS_PORT"));
+    // The ports follow the URL that will be in effect: one already in .env
+    // is kept, so it decides.
+    let url = file
+        .get("PUBLIC_URL")
+        .filter(|u| !u.is_empty())
+        .map(String::from)
+        .or_else(|| answers.public_url.clone());
+    let web = WebPorts::for_url(url.as_deref(), args.behind_proxy, answers.email.is_some());
+    wanted.push(("HTTP_PORT", web.http.to_string()));
+    if let Some(https) = web.https {
+        wanted.push(("HTTPS_PORT", https.to_string()));
+    }
+    if web.redirect {
+        wanted.push(("ENABLE_HTTP_REDIRECT", "1".into()));
+    }
+    if args.behind_proxy {
+        wanted.extend([
+            (BEHIND_PROXY_VAR, "1".to_string()),
+            ("DISABLE_HTTPS", "1".into()),
+            ("ENABLE_HTTP_REDIRECT", "0".into()),
+        ]);
+    }
+    if let Some(addr) = &answers.email {
+        let host = url
+            .as_deref()
+            .and_then(url_host_port)
+            .map(|(h, _, _)| h)
+            .unwrap_or_default();
         wanted.extend([
             ("ENABLE_LETSENCRYPT", "1".to_string()),
             ("LETSENCRYPT_DOMAIN", host),
             ("LETSENCRYPT_EMAIL", addr.clone()),
             ("LETSENCRYPT_ACME_SERVER", "letsencrypt".into()),
-            ("HTTP_PORT", "80".into()),
-            ("HTTPS_PORT", "443".into()),
         ]);
     }
     if !args.with.is_empty() {
-        let mut comps = parse_components(&[file.get(WITH_VAR).unwrap_or("")])?;
-        comps.extend(parse_components(&args.with).map_err(|e| UsageError(format!("--with: {e}")))?);
-        let list: Vec<&str> = comps.iter().map(|c| c.name()).collect();
+        let list: Vec<&str> = answers.components.iter().map(|c| c.name()).collect();
         wanted.push((WITH_VAR, list.join(",")));
         // A component is useless unless the web client offers it.
-        if comps.contains(&crate::config::Component::Jibri) {
+        if answers.components.contains(&Component::Jibri) {
             wanted.push(("ENABLE_RECORDING", "1".into()));
         }
-        if comps.contains(&crate::config::Component::Transcriber) {
+        if answers.components.contains(&Component::Transcriber) {
             wanted.push(("ENABLE_TRANSCRIPTIONS", "1".into()));
+        }
+    }
+    for (k, v) in [
+        ("JIGASI_SIP_URI", &answers.sip_uri),
+        ("JIGASI_SIP_SERVER", &answers.sip_server),
+        ("JIGASI_SIP_PASSWORD", &answers.sip_password),
+    ] {
+        if let Some(v) = v {
+            wanted.push((k, v.clone()));
         }
     }
 
@@ -138,7 +134,9 @@ pub fn run(global_dir: Option<&Path>, args: InitArgs) -> Result<Exit> {
         let explicit = matches!(*k, WITH_VAR);
         if file.is_set(k) && !explicit {
             let have = file.get(k).unwrap_or("");
-            if have == v {
+            if crate::schema::lookup(k).is_some_and(|var| var.is_secret()) {
+                kept.push(format!("{k} (set; not replaced)"));
+            } else if have == v {
                 kept.push(k.to_string());
             } else {
                 kept.push(format!("{k} (has {have:?}; not replaced by {v:?})"));
@@ -150,6 +148,8 @@ pub fn run(global_dir: Option<&Path>, args: InitArgs) -> Result<Exit> {
             added.push(k.to_string());
         }
     }
+    // A value set twice in `wanted` (the redirect behind a proxy) counts once.
+    added.dedup();
     let secrets = gen_passwords::fill(&mut file, &[], false)?;
     added.extend(secrets.filled.iter().map(|s| s.to_string()));
     kept.extend(secrets.kept.iter().map(|s| format!("{s} (password)")));
@@ -167,17 +167,17 @@ pub fn run(global_dir: Option<&Path>, args: InitArgs) -> Result<Exit> {
     };
     let report = validate::validate(&probe);
     if report.errors() > 0 {
-        for f in &report.findings {
-            eprintln!("{f}");
-        }
-        bail!("the resulting .env would be invalid; nothing was written");
+        return Err(refusal(report, existed, &added));
+    }
+    for note in &answers.notes {
+        println!("note: {note}");
     }
 
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     if !added.is_empty() || !existed {
         file.write(&env_path)?;
     }
-    let config = tidy(&probe.config_dir());
+    let config = probe.config_dir();
     let (created, needs_chown) = make_tree(&config)?;
 
     if !existed {
@@ -216,20 +216,377 @@ pub fn run(global_dir: Option<&Path>, args: InitArgs) -> Result<Exit> {
     Ok(Exit::Ok)
 }
 
-/// `demo/./config` -> `demo/config`: drops `.` components for display and use.
-pub fn tidy(p: &Path) -> PathBuf {
-    p.components()
-        .filter(|c| !matches!(c, std::path::Component::CurDir))
-        .collect()
+/// Why init writes nothing: the findings about the `.env` it would have
+/// written. Lines are cited only for a file on disk, and only for values
+/// init did not set itself; a finding about a value init set from a flag
+/// or an answer is a usage error (exit 2), one about the existing file's
+/// own content an invalid stack (exit 1).
+fn refusal(report: validate::Report, existed: bool, added: &[String]) -> anyhow::Error {
+    let mut ours = false;
+    for mut f in report.findings {
+        if f.level != validate::Level::Error {
+            continue;
+        }
+        let set_by_init = f.variable.as_ref().is_some_and(|v| added.contains(v));
+        ours |= set_by_init || !existed;
+        if set_by_init || !existed {
+            f.line = None;
+            f.file = "the new .env".into();
+            if let Some(flag) = f.variable.as_deref().and_then(flag_for) {
+                f.fix = Some(format!("give {flag} another value"));
+            }
+        }
+        eprintln!("{f}");
+    }
+    let msg = "the resulting .env would be invalid; nothing was written";
+    if ours {
+        UsageError(msg.into()).into()
+    } else {
+        anyhow::anyhow!("{msg}")
+    }
 }
 
-fn prompt(question: &str) -> Result<Option<String>> {
-    eprint!("{question}: ");
-    std::io::stderr().flush()?;
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
-    let t = line.trim();
-    Ok((!t.is_empty()).then(|| t.to_string()))
+/// The flag (or prompt) a variable comes from in `init`.
+fn flag_for(var: &str) -> Option<&'static str> {
+    Some(match var {
+        "PUBLIC_URL" | "HTTP_PORT" | "HTTPS_PORT" | "ENABLE_HTTP_REDIRECT" => "--public-url",
+        "ENABLE_LETSENCRYPT" | "LETSENCRYPT_DOMAIN" | "LETSENCRYPT_EMAIL" => "--letsencrypt-email",
+        "CONFIG" => "--config-dir",
+        "JIGASI_SIP_URI" => "--sip-uri",
+        "JIGASI_SIP_SERVER" => "--sip-server",
+        "JIGASI_SIP_PASSWORD" => "--sip-password-stdin",
+        WITH_VAR => "--with",
+        _ => return None,
+    })
+}
+
+/// The web container's host ports for a public URL: the URL's port is the
+/// HTTPS port; without one, 443 with HTTP on 80 redirecting to it (the
+/// image's redirect goes to `https://host/`, which is 443). Behind a proxy
+/// only HTTP_PORT is published (on 127.0.0.1) and the URL is the proxy's.
+/// Let's Encrypt validates on port 80, so it gets HTTP_PORT=80 whatever
+/// the HTTPS port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WebPorts {
+    pub http: u16,
+    /// `None`: not published (behind a proxy).
+    pub https: Option<u16>,
+    pub redirect: bool,
+}
+
+impl WebPorts {
+    pub fn for_url(url: Option<&str>, behind_proxy: bool, letsencrypt: bool) -> WebPorts {
+        let port = url
+            .and_then(url_host_port)
+            .map(|(_, p, _)| p.unwrap_or(443));
+        // HTTP on 8000 unless that is the URL's own port.
+        let spare = if port == Some(8000) { 8001 } else { 8000 };
+        if letsencrypt && !behind_proxy {
+            let https = port.unwrap_or(443);
+            return WebPorts {
+                http: 80,
+                https: Some(if https == 80 { 443 } else { https }),
+                redirect: https == 443,
+            };
+        }
+        match port {
+            _ if behind_proxy => WebPorts {
+                http: spare,
+                https: None,
+                redirect: false,
+            },
+            // No URL: the images' default https://localhost:8443.
+            None => WebPorts {
+                http: 8000,
+                https: Some(8443),
+                redirect: false,
+            },
+            Some(443) => WebPorts {
+                http: 80,
+                https: Some(443),
+                redirect: true,
+            },
+            Some(p) => WebPorts {
+                http: if p == 80 { 8000 } else { spare },
+                https: Some(p),
+                redirect: false,
+            },
+        }
+    }
+}
+
+/// What the flags and the prompts gave, each value checked on its own, so
+/// a bad one is refused naming the flag or asked again, before any file
+/// is made.
+#[derive(Debug, Default)]
+struct Answers {
+    public_url: Option<String>,
+    email: Option<String>,
+    components: std::collections::BTreeSet<Component>,
+    sip_uri: Option<String>,
+    sip_server: Option<String>,
+    sip_password: Option<String>,
+    /// Things done to a value, to tell the user.
+    notes: Vec<String>,
+}
+
+impl Answers {
+    fn collect(args: &InitArgs, file: &EnvFile, interactive: bool) -> Result<Answers> {
+        let mut a = Answers::default();
+        let usage = |flag: &str, value: &str, why: String| -> anyhow::Error {
+            UsageError(format!("{flag} {value:?}: {why}")).into()
+        };
+        if let Some(dir) = &args.config_dir {
+            let shown = dir.display().to_string();
+            if let Err(e) = Kind::HostDir.check(&shown) {
+                return Err(usage("--config-dir", &shown, format!("expected {e}")));
+            }
+        }
+
+        a.public_url = match &args.public_url {
+            Some(url) => Some(check_public_url(url).map_err(|e| usage("--public-url", url, e))?),
+            None if interactive && !file.is_set("PUBLIC_URL") => ask(
+                "Public URL users will open, such as https://meet.example.org (empty: https://localhost:8443, this machine only)",
+                |t| check_public_url(t).map(Some),
+            )?,
+            None => None,
+        };
+        let url = a
+            .public_url
+            .clone()
+            .or_else(|| file.get("PUBLIC_URL").map(String::from));
+        let host = url.as_deref().and_then(url_host_port).map(|(h, _, _)| h);
+
+        let public_name = host
+            .as_deref()
+            .is_some_and(|h| not_public_dns_name(h).is_none());
+        a.email = match &args.letsencrypt_email {
+            Some(addr) => {
+                check_email(addr).map_err(|e| usage("--letsencrypt-email", addr, e))?;
+                let Some(host) = &host else {
+                    return Err(UsageError(
+                        "--letsencrypt-email needs --public-url (the certificate's domain)".into(),
+                    )
+                    .into());
+                };
+                if let Some(why) = not_public_dns_name(host) {
+                    return Err(UsageError(format!(
+                        "--letsencrypt-email: Let's Encrypt needs a public DNS name in --public-url, and {host} is not one ({why}); \
+                         use the name users open (with an A/AAAA record pointing here), or leave out --letsencrypt-email for the image's self-signed certificate"
+                    ))
+                    .into());
+                }
+                Some(addr.clone())
+            }
+            // Only a public DNS name can get a certificate: no question otherwise.
+            None if interactive
+                && !args.behind_proxy
+                && public_name
+                && !file.is_set("LETSENCRYPT_EMAIL") =>
+            {
+                ask(
+                    "E-mail for Let's Encrypt (empty: use a self-signed certificate)",
+                    |t| check_email(t).map(|()| Some(t.to_string())),
+                )?
+            }
+            None => None,
+        };
+
+        a.components = parse_components(&[file.get(WITH_VAR).unwrap_or("")])
+            .with_context(|| format!("{WITH_VAR} in the existing .env"))?;
+        a.components
+            .extend(parse_components(&args.with).map_err(|e| UsageError(format!("--with: {e}")))?);
+        let jigasi = a.components.contains(&Component::Jigasi);
+        let sip_flags =
+            args.sip_uri.is_some() || args.sip_server.is_some() || args.sip_password_stdin;
+        if sip_flags && !jigasi {
+            return Err(UsageError(
+                "--sip-uri, --sip-server and --sip-password-stdin set up the SIP gateway: add --with jigasi".into(),
+            )
+            .into());
+        }
+        if !jigasi {
+            return Ok(a);
+        }
+
+        a.sip_uri = match &args.sip_uri {
+            Some(uri) => {
+                Some(check_sip_uri(uri, &mut a.notes).map_err(|e| usage("--sip-uri", uri, e))?)
+            }
+            None if interactive && !file.is_set("JIGASI_SIP_URI") => {
+                let mut notes = Vec::new();
+                let v = ask_required("SIP account jigasi registers, user@sip.example.org", |t| {
+                    check_sip_uri(t, &mut notes)
+                })?;
+                a.notes.extend(notes);
+                Some(v)
+            }
+            None => None,
+        };
+        a.sip_server = match &args.sip_server {
+            Some(h) => Some(check_host(h).map_err(|e| usage("--sip-server", h, e))?),
+            None if interactive && !file.is_set("JIGASI_SIP_SERVER") => {
+                let guess = a
+                    .sip_uri
+                    .as_deref()
+                    .and_then(|u| u.split_once('@'))
+                    .map(|(_, h)| h.to_string());
+                let question = match &guess {
+                    Some(g) => format!("SIP server (registrar) [{g}]"),
+                    None => "SIP server (registrar), such as sip.example.org".into(),
+                };
+                Some(ask_required(&question, |t| match (t, &guess) {
+                    ("", Some(g)) => Ok(g.clone()),
+                    _ => check_host(t),
+                })?)
+            }
+            None => None,
+        };
+        a.sip_password = if args.sip_password_stdin {
+            let mut line = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut line)
+                .context("reading the SIP password from standard input")?;
+            let pw = line.trim_end_matches(['\n', '\r']).to_string();
+            if pw.is_empty() {
+                return Err(UsageError(
+                    "--sip-password-stdin: standard input held no password".into(),
+                )
+                .into());
+            }
+            Some(pw)
+        } else if interactive && !file.is_set("JIGASI_SIP_PASSWORD") {
+            loop {
+                let pw = rpassword::prompt_password("SIP account's password: ")
+                    .context("reading the SIP password")?;
+                if !pw.is_empty() {
+                    break Some(pw);
+                }
+                eprintln!("  the SIP account needs its password; try again");
+            }
+        } else {
+            None
+        };
+
+        let missing: Vec<&str> = [
+            ("JIGASI_SIP_URI", a.sip_uri.is_some(), "--sip-uri USER@HOST"),
+            (
+                "JIGASI_SIP_SERVER",
+                a.sip_server.is_some(),
+                "--sip-server HOST",
+            ),
+            (
+                "JIGASI_SIP_PASSWORD",
+                a.sip_password.is_some(),
+                "--sip-password-stdin (the password on standard input)",
+            ),
+        ]
+        .into_iter()
+        .filter(|(var, given, _)| !given && !file.is_set(var))
+        .map(|(_, _, flag)| flag)
+        .collect();
+        if !missing.is_empty() {
+            return Err(UsageError(format!(
+                "--with jigasi needs your SIP account to register with: give {} (or run init on a terminal to be asked)",
+                missing.join(", ")
+            ))
+            .into());
+        }
+        Ok(a)
+    }
+}
+
+/// PUBLIC_URL as init writes it: an https URL of a host (and port), no
+/// trailing slash.
+fn check_public_url(url: &str) -> Result<String, String> {
+    let url = url.trim();
+    Kind::SiteUrl
+        .check(url)
+        .map_err(|e| format!("expected {e}"))?;
+    if !url.starts_with("https://") {
+        return Err(
+            "expected an https:// URL: browsers only allow camera and microphone on https pages (behind a TLS proxy too: give the proxy's https URL)".into(),
+        );
+    }
+    Ok(url.trim_end_matches('/').to_string())
+}
+
+fn check_email(addr: &str) -> Result<(), String> {
+    Kind::Email.check(addr).map_err(|e| format!("expected {e}"))
+}
+
+fn check_host(host: &str) -> Result<String, String> {
+    let host = host.trim();
+    Kind::Host
+        .check(host)
+        .map_err(|e| format!("expected {e}"))?;
+    Ok(host.to_string())
+}
+
+/// The SIP account as jigasi's renderer accepts it; a `sip:` prefix (as
+/// providers often write it) is dropped, since the image adds its own.
+fn check_sip_uri(uri: &str, notes: &mut Vec<String>) -> Result<String, String> {
+    let uri = uri.trim();
+    let bare = match uri.strip_prefix("sip:") {
+        Some(b) => {
+            notes.push(format!(
+                "JIGASI_SIP_URI: wrote {b} (the image adds the sip: scheme itself)"
+            ));
+            b
+        }
+        None => uri,
+    };
+    crate::render::jvm::jigasi::sip_uri(bare).map_err(|e| format!("{e:#}"))
+}
+
+/// Asks until `check` accepts the answer; an empty answer is passed to
+/// `check` too (which may make it `None`). End of input is an error.
+fn ask<T>(
+    question: &str,
+    mut check: impl FnMut(&str) -> Result<Option<T>, String>,
+) -> Result<Option<T>> {
+    loop {
+        eprint!("{question}: ");
+        std::io::stderr().flush()?;
+        let mut line = String::new();
+        if std::io::stdin().lock().read_line(&mut line)? == 0 {
+            eprintln!();
+            return Err(UsageError("no answer (end of input); nothing was written".into()).into());
+        }
+        let t = line.trim();
+        if t.is_empty() {
+            return Ok(None);
+        }
+        match check(t) {
+            Ok(v) => return Ok(v),
+            Err(why) => eprintln!("  {t:?}: {why}; try again (Ctrl-C to stop)"),
+        }
+    }
+}
+
+/// Like [`ask`] for a value that must be given.
+fn ask_required(
+    question: &str,
+    mut check: impl FnMut(&str) -> Result<String, String>,
+) -> Result<String> {
+    loop {
+        eprint!("{question}: ");
+        std::io::stderr().flush()?;
+        let mut line = String::new();
+        if std::io::stdin().lock().read_line(&mut line)? == 0 {
+            eprintln!();
+            return Err(UsageError("no answer (end of input); nothing was written".into()).into());
+        }
+        let t = line.trim();
+        match check(t) {
+            Ok(v) => return Ok(v),
+            Err(_) if t.is_empty() => {
+                eprintln!("  an answer is needed; try again (Ctrl-C to stop)")
+            }
+            Err(why) => eprintln!("  {t:?}: {why}; try again (Ctrl-C to stop)"),
+        }
+    }
 }
 
 /// Creates the CONFIG tree; as root, hands it to the images' uid. Returns
@@ -281,13 +638,61 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tidy_drops_dot_components() {
+    fn web_ports_follow_the_public_url() {
+        let p = |url: Option<&str>, proxy| WebPorts::for_url(url, proxy, false);
+        let (http, https) = (|w: WebPorts| w.http, |w: WebPorts| w.https);
+        let plain = p(Some("https://meet.school.example"), false);
         assert_eq!(
-            tidy(Path::new("demo/./config")),
-            PathBuf::from("demo/config")
+            (http(plain), https(plain), plain.redirect),
+            (80, Some(443), true)
         );
-        assert_eq!(tidy(Path::new("./config")), PathBuf::from("config"));
-        assert_eq!(tidy(Path::new("/abs/./x")), PathBuf::from("/abs/x"));
+        let explicit = p(Some("https://meet.example.org:443"), false);
+        assert_eq!(explicit, plain);
+        let odd = p(Some("https://meet.example.org:8443"), false);
+        assert_eq!(
+            (odd.http, odd.https, odd.redirect),
+            (8000, Some(8443), false)
+        );
+        let clash = p(Some("https://meet.example.org:8000"), false);
+        assert_eq!((clash.http, clash.https), (8001, Some(8000)));
+        let none = p(None, false);
+        assert_eq!((none.http, none.https), (8000, Some(8443)));
+        let proxied = p(Some("https://meet.example.org"), true);
+        assert_eq!(
+            (proxied.http, proxied.https, proxied.redirect),
+            (8000, None, false)
+        );
+        let le = WebPorts::for_url(Some("https://meet.example.org:8443"), false, true);
+        assert_eq!((le.http, le.https, le.redirect), (80, Some(8443), false));
+        let le = WebPorts::for_url(Some("https://meet.example.org"), false, true);
+        assert_eq!((le.http, le.https, le.redirect), (80, Some(443), true));
+    }
+
+    #[test]
+    fn public_urls_from_init_are_https_sites() {
+        assert_eq!(
+            check_public_url("https://meet.example.org/").unwrap(),
+            "https://meet.example.org"
+        );
+        for bad in [
+            "http://meet.example.org",
+            "https://meet.example.org/room",
+            "https://meet_school.example",
+            "nope",
+        ] {
+            assert!(check_public_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn sip_prefix_is_dropped_with_a_note() {
+        let mut notes = vec![];
+        assert_eq!(
+            check_sip_uri("sip:1234@sip.example.org", &mut notes).unwrap(),
+            "1234@sip.example.org"
+        );
+        assert_eq!(notes.len(), 1);
+        assert!(check_sip_uri("1234", &mut notes).is_err());
     }
 
     #[test]

@@ -1293,7 +1293,7 @@ fn expand_config(raw: &str, src_dir: &Path) -> PathBuf {
         PathBuf::from(raw)
     };
     let p = if p.is_absolute() { p } else { src_dir.join(p) };
-    init::tidy(&p)
+    crate::config::normalize(&p)
 }
 
 fn absolute(p: &Path) -> Result<PathBuf> {

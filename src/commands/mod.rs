@@ -27,7 +27,7 @@ pub fn dispatch(cli: Cli) -> Result<Exit> {
         Command::Upgrade(args) => upgrade::run(&dir, args),
         Command::Rollback(args) => upgrade::rollback(&dir, args),
         Command::Completions(args) => completions::run(args),
-        Command::Man => completions::man(),
+        Command::Man => completions::man(cli.dir_on_command_line.then_some(dir.as_path())),
         other => ops::run(&dir, other),
     }
 }

@@ -94,7 +94,7 @@ pub fn run(dir: &Path, args: UpgradeArgs) -> Result<Exit> {
 
     // The plan, shown before anything changes.
     let stack = Stack::load(dir, &[] as &[&str])?;
-    let config = init::tidy(&stack.config_dir());
+    let config = crate::config::normalize(&stack.config_dir());
     let plan = migrate::plan_retired(&file, Window::After { from: &from });
     let moves = migrate::pending_moves(&config, &stack.values);
     println!(

@@ -342,10 +342,16 @@ fn core(stack: &Stack) -> ComposeFile {
     let mut web = base_service(stack, &image("web"));
     web.read_only = true;
     web.tmpfs = tmpfs("16M", "16M");
-    web.ports = vec![
-        format!("{}:8000", port(stack, "HTTP_PORT", 8000)),
-        format!("{}:8443", port(stack, "HTTPS_PORT", 8443)),
-    ];
+    // Behind a reverse proxy on the host only the proxy may reach nginx,
+    // over plain HTTP: nothing else is published, on no other interface.
+    web.ports = if stack.behind_proxy() {
+        vec![format!("127.0.0.1:{}:8000", port(stack, "HTTP_PORT", 8000))]
+    } else {
+        vec![
+            format!("{}:8000", port(stack, "HTTP_PORT", 8000)),
+            format!("{}:8443", port(stack, "HTTPS_PORT", 8443)),
+        ]
+    };
     web.volumes = vec![
         config_vol("web", "/config", "Z"),
         config_vol("storage/web", "/storage", "Z"),

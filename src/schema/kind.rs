@@ -25,6 +25,12 @@ pub enum Kind {
     Decimal,
     /// An absolute `http(s)://` or `ws(s)://` URL.
     Url,
+    /// The site's own address: an `http(s)://` URL of a host with an
+    /// optional port and nothing after it (no path, query or fragment: the
+    /// images serve Jitsi Meet at the root of the host).
+    SiteUrl,
+    /// A time zone name of the tz database, such as `Europe/Berlin`.
+    TimeZone,
     /// A DNS host name or IP address.
     Host,
     /// `user@domain`.
@@ -70,6 +76,8 @@ impl Kind {
                 .is_ok_and(|n| (*min..=*max).contains(&n)),
             Kind::Decimal => value.parse::<f64>().is_ok_and(f64::is_finite),
             Kind::Url => is_url(value),
+            Kind::SiteUrl => return check_site_url(value),
+            Kind::TimeZone => return check_time_zone(value),
             Kind::Host => is_host(value),
             Kind::Email => is_email(value),
             Kind::IpList => return check_ip_list(value),
@@ -108,7 +116,13 @@ impl Kind {
             Kind::Int { min, max } => format!("a whole number from {min} to {max}"),
             Kind::Decimal => "a decimal number such as 0.5".into(),
             Kind::Url => "an absolute URL such as https://meet.example.org".into(),
-            Kind::Host => "a host name or IP address such as meet.example.org".into(),
+            Kind::SiteUrl => {
+                "the site's URL, such as https://meet.example.org or https://meet.example.org:8443 (no path, query or fragment)".into()
+            }
+            Kind::TimeZone => "a time zone name of the tz database, such as Europe/Berlin or UTC".into(),
+            Kind::Host => {
+                "a host name or IP address such as meet.example.org (letters, digits, - and dots; no _)".into()
+            }
             Kind::Email => "an e-mail address such as admin@example.org".into(),
             Kind::IpList => {
                 "comma-separated IP addresses, each optionally with #port, such as 203.0.113.7 or 203.0.113.7#10000"
@@ -146,6 +160,8 @@ impl Kind {
             Kind::Int { .. } => "integer",
             Kind::Decimal => "decimal",
             Kind::Url => "URL",
+            Kind::SiteUrl => "site URL",
+            Kind::TimeZone => "time zone",
             Kind::Host => "host",
             Kind::Email => "e-mail",
             Kind::IpList => "IP list",
@@ -259,10 +275,99 @@ fn is_host(value: &str) -> bool {
                 && label.len() <= 63
                 && !label.starts_with('-')
                 && !label.ends_with('-')
+                // RFC 952/1123 host names: no `_` (browsers and certificate
+                // authorities refuse it; it is only valid in DNS service names).
                 && label
                     .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         })
+}
+
+/// Why `host` cannot get a certificate from a public ACME CA such as
+/// Let's Encrypt (which issues for public DNS names only), or `None`.
+pub fn not_public_dns_name(host: &str) -> Option<&'static str> {
+    let h = host.trim_end_matches('.').to_ascii_lowercase();
+    let h = h.trim_start_matches('[').trim_end_matches(']');
+    if h.parse::<IpAddr>().is_ok() {
+        return Some(
+            "it is an IP address, and Let's Encrypt issues certificates for DNS names only",
+        );
+    }
+    if h == "localhost" || h.ends_with(".localhost") {
+        return Some(
+            "localhost is this machine's own name, which no certificate authority can verify",
+        );
+    }
+    if !h.contains('.') {
+        return Some("a single-label name (no dot) is not a public DNS name");
+    }
+    // Names reserved for private use (RFC 2606, 6761, 6762, 8375) or
+    // common on LANs: none has a public suffix.
+    const PRIVATE: &[&str] = &[
+        "local",
+        "test",
+        "example",
+        "invalid",
+        "internal",
+        "lan",
+        "localdomain",
+        "home.arpa",
+    ];
+    if PRIVATE
+        .iter()
+        .any(|t| h == *t || h.ends_with(&format!(".{t}")))
+    {
+        return Some(
+            "it ends in a suffix reserved for private or example use, not a public DNS name",
+        );
+    }
+    None
+}
+
+/// Every name TZ may take (zones and links of the tz database).
+pub fn time_zones() -> impl Iterator<Item = &'static str> {
+    include_str!("tz_names.txt")
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+}
+
+fn check_time_zone(value: &str) -> Result<(), String> {
+    if time_zones().any(|z| z == value) {
+        return Ok(());
+    }
+    let hint = match super::closest(value, time_zones()) {
+        Some(z) => format!(" (did you mean {z}?)"),
+        None => String::new(),
+    };
+    Err(format!("{}{hint}", Kind::TimeZone.expected()))
+}
+
+fn check_site_url(value: &str) -> Result<(), String> {
+    let expected = Kind::SiteUrl.expected();
+    if !is_url(value) {
+        let host = url_host_port(value).map(|(h, _, _)| h).unwrap_or_default();
+        if host.contains('_') {
+            return Err(format!(
+                "{expected}: {host:?} is not a host name (no _ allowed)"
+            ));
+        }
+        return Err(expected);
+    }
+    let (scheme, rest) = value.split_once("://").unwrap_or(("", value));
+    if !matches!(scheme, "http" | "https") {
+        return Err(format!("{expected}: the scheme is {scheme}, not https"));
+    }
+    let cut = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(cut);
+    if authority.contains('@') {
+        return Err(format!("{expected}: it has a user name before @"));
+    }
+    if !tail.is_empty() && tail != "/" {
+        return Err(format!(
+            "{expected}: {tail:?} follows the host; Jitsi Meet is served at the root of its host"
+        ));
+    }
+    Ok(())
 }
 
 fn is_email(value: &str) -> bool {
@@ -444,6 +549,79 @@ mod tests {
             url_host_port("https://meet.example.org:8443/x"),
             Some(("meet.example.org".into(), Some(8443), "https".into()))
         );
+    }
+
+    #[test]
+    fn host_names_have_no_underscore() {
+        assert!(Kind::Host.check("meet.example.org").is_ok());
+        assert!(Kind::Host.check("meet-1.example.org").is_ok());
+        assert!(Kind::Host.check("meet_school.example").is_err());
+        assert!(Kind::Url.check("https://meet_school.example").is_err());
+        assert!(Kind::SiteUrl.check("https://meet_school.example").is_err());
+    }
+
+    #[test]
+    fn site_urls_are_a_host_and_a_port() {
+        for ok in [
+            "https://meet.example.org",
+            "https://meet.example.org/",
+            "https://meet.example.org:8443",
+            "https://[2001:db8::1]:8443",
+            "https://203.0.113.7",
+        ] {
+            assert!(Kind::SiteUrl.check(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "https://meet.example.org/jitsi",
+            "https://meet.example.org/?x=1",
+            "https://meet.example.org?x=1",
+            "https://meet.example.org#a",
+            "https://user@meet.example.org",
+            "wss://meet.example.org",
+            "meet.example.org",
+        ] {
+            assert!(Kind::SiteUrl.check(bad).is_err(), "{bad}");
+        }
+        let e = Kind::SiteUrl
+            .check("https://meet.example.org/jitsi")
+            .unwrap_err();
+        assert!(e.contains("\"/jitsi\"") && e.contains("root"), "{e}");
+    }
+
+    #[test]
+    fn public_dns_names() {
+        assert_eq!(not_public_dns_name("meet.example.org"), None);
+        assert_eq!(not_public_dns_name("meet.school.de"), None);
+        for bad in [
+            "localhost",
+            "203.0.113.7",
+            "[2001:db8::1]",
+            "meet",
+            "meet.local",
+            "x.localhost",
+            "a.example",
+        ] {
+            assert!(not_public_dns_name(bad).is_some(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn time_zones_are_tz_database_names() {
+        for ok in [
+            "UTC",
+            "Europe/Berlin",
+            "America/Argentina/Buenos_Aires",
+            "Etc/GMT+2",
+        ] {
+            assert!(Kind::TimeZone.check(ok).is_ok(), "{ok}");
+        }
+        let e = Kind::TimeZone.check("Europe/Berlinn").unwrap_err();
+        assert!(e.contains("did you mean Europe/Berlin?"), "{e}");
+        assert!(Kind::TimeZone.check("Mars/Olympus_Mons").is_err());
+        assert!(Kind::TimeZone.check("europe/berlin").is_err());
+        let names: Vec<&str> = time_zones().collect();
+        assert!(names.len() > 500, "{}", names.len());
+        assert!(names.windows(2).all(|w| w[0] < w[1]), "sorted and unique");
     }
 
     #[test]

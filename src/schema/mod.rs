@@ -259,6 +259,20 @@ fn bag_distance(a: &str, b: &str) -> usize {
     extra.max(missing)
 }
 
+/// The candidate closest to `word` ignoring case, for "did you mean" hints
+/// (component names, time zones); `None` when none is close.
+pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let w = word.to_ascii_lowercase();
+    let limit = (w.chars().count() / 4).clamp(1, 3);
+    candidates
+        .into_iter()
+        .filter(|c| c.len().abs_diff(w.len()) <= limit)
+        .map(|c| (edit_distance(&w, &c.to_ascii_lowercase()), c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
 fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut prev: Vec<usize> = (0..=b.len()).collect();

@@ -3,8 +3,8 @@
 //! and how to fix it. A rule reports an error only where the stack would
 //! certainly break; everything else is a warning.
 
-use crate::config::{Component, Values, WITH_VAR};
-use crate::schema::kind::{parse_port, url_host_port};
+use crate::config::{Component, Values, BEHIND_PROXY_VAR, WITH_VAR};
+use crate::schema::kind::{not_public_dns_name, parse_port, url_host_port};
 use crate::schema::PINNED_IMAGE_VERSION;
 use std::collections::BTreeSet;
 
@@ -79,13 +79,18 @@ pub static RULES: &[Rule] = &[
     },
     Rule {
         id: "letsencrypt",
-        summary: "ENABLE_LETSENCRYPT=1 needs LETSENCRYPT_DOMAIN and LETSENCRYPT_EMAIL (error), ports 80/443, an explicit ACME server, and a domain matching PUBLIC_URL",
+        summary: "ENABLE_LETSENCRYPT=1 needs LETSENCRYPT_DOMAIN (a public DNS name: no IP address, localhost or single label) and LETSENCRYPT_EMAIL (errors), ports 80/443, an explicit ACME server, and a domain matching PUBLIC_URL",
         check: letsencrypt,
     },
     Rule {
         id: "disable-https",
         summary: "DISABLE_HTTPS=1 conflicts with ENABLE_HTTP_REDIRECT (error: redirect to a port nothing serves) and ENABLE_LETSENCRYPT (ignored)",
         check: disable_https,
+    },
+    Rule {
+        id: "behind-proxy",
+        summary: "JITSI_STACK_BEHIND_PROXY=1 (web on 127.0.0.1:HTTP_PORT only) conflicts with ENABLE_LETSENCRYPT and ENABLE_HTTP_REDIRECT (errors) and wants DISABLE_HTTPS=1 (warning)",
+        check: behind_proxy,
     },
     Rule {
         id: "auth-backend",
@@ -99,7 +104,7 @@ pub static RULES: &[Rule] = &[
     },
     Rule {
         id: "jigasi-sip",
-        summary: "the jigasi component needs JIGASI_SIP_URI (user@domain), JIGASI_SIP_PASSWORD and JIGASI_SIP_SERVER (errors)",
+        summary: "the jigasi component needs JIGASI_SIP_URI (user@domain), JIGASI_SIP_PASSWORD and JIGASI_SIP_SERVER (errors); a sip: prefix is passed on as the image does, with a warning",
         check: jigasi_sip,
     },
     Rule {
@@ -199,7 +204,8 @@ fn public_url(i: &Input<'_>) -> Vec<Violation> {
         );
     }
     let https = i.values.port("HTTPS_PORT").unwrap_or(443);
-    if https != 443 && port != Some(https) && !i.values.bool("DISABLE_HTTPS") {
+    let proxied = i.values.bool("DISABLE_HTTPS") || i.values.bool(BEHIND_PROXY_VAR);
+    if https != 443 && port != Some(https) && !proxied {
         out.push(
             v(
                 Level::Warning,
@@ -218,6 +224,10 @@ fn public_url(i: &Input<'_>) -> Vec<Violation> {
 }
 
 fn http_ports(i: &Input<'_>) -> Vec<Violation> {
+    // Behind a proxy HTTPS_PORT is not published at all.
+    if i.values.bool(BEHIND_PROXY_VAR) {
+        return vec![];
+    }
     match (i.values.port("HTTP_PORT"), i.values.port("HTTPS_PORT")) {
         (Some(a), Some(b)) if a == b => vec![v(
             Level::Error,
@@ -252,17 +262,40 @@ fn letsencrypt(i: &Input<'_>) -> Vec<Violation> {
             );
         }
     }
+    if let Some(domain) = i.values.raw("LETSENCRYPT_DOMAIN") {
+        if let Some(why) = not_public_dns_name(domain) {
+            out.push(
+                v(
+                    Level::Error,
+                    "LETSENCRYPT_DOMAIN",
+                    format!("Let's Encrypt cannot issue a certificate for {domain}: {why}; the web container exits when it gets none"),
+                    "use the public DNS name users open (and point its A/AAAA record at this host), or turn Let's Encrypt off (ENABLE_LETSENCRYPT=0) and use the image's self-signed certificate or your own",
+                )
+                .expected("a public DNS name such as meet.example.org")
+                .found(format!("LETSENCRYPT_DOMAIN={domain}")),
+            );
+        }
+    }
     let http = i.values.port("HTTP_PORT");
     let https = i.values.port("HTTPS_PORT");
-    if http != Some(80) || https != Some(443) {
+    // Clients use the port of PUBLIC_URL (443 without one).
+    let public = i
+        .values
+        .raw("PUBLIC_URL")
+        .and_then(url_host_port)
+        .map(|(_, p, _)| p.unwrap_or(443))
+        .unwrap_or(443);
+    if http != Some(80) || https != Some(public) {
         out.push(
             v(
                 Level::Warning,
                 "ENABLE_LETSENCRYPT",
-                "Let's Encrypt validates over port 80 and clients expect 443",
-                "set HTTP_PORT=80 and HTTPS_PORT=443, or forward 80 and 443 to them",
+                "Let's Encrypt validates over port 80 and clients use the port of PUBLIC_URL",
+                format!(
+                    "set HTTP_PORT=80 and HTTPS_PORT={public}, or forward 80 and {public} to them"
+                ),
             )
-            .expected("HTTP_PORT=80 and HTTPS_PORT=443")
+            .expected(format!("HTTP_PORT=80 and HTTPS_PORT={public}"))
             .found(format!(
                 "{}, {}",
                 shown(i, "HTTP_PORT"),
@@ -300,6 +333,51 @@ fn letsencrypt(i: &Input<'_>) -> Vec<Violation> {
                 );
             }
         }
+    }
+    out
+}
+
+fn behind_proxy(i: &Input<'_>) -> Vec<Violation> {
+    if !i.values.bool(BEHIND_PROXY_VAR) {
+        return vec![];
+    }
+    let mut out = vec![];
+    if i.values.bool("ENABLE_LETSENCRYPT") {
+        out.push(
+            v(
+                Level::Error,
+                "ENABLE_LETSENCRYPT",
+                "behind a reverse proxy the web container is published on 127.0.0.1 only, so Let's Encrypt cannot reach it on port 80 (the proxy holds it): the certificate is the proxy's",
+                "set ENABLE_LETSENCRYPT=0 and let the proxy get the certificate (certbot, or Caddy by itself)",
+            )
+            .expected(format!("ENABLE_LETSENCRYPT=0 with {BEHIND_PROXY_VAR}=1"))
+            .found(shown(i, "ENABLE_LETSENCRYPT")),
+        );
+    }
+    // With DISABLE_HTTPS=1 the disable-https rule reports it already.
+    if i.values.bool("ENABLE_HTTP_REDIRECT") && !i.values.bool("DISABLE_HTTPS") {
+        out.push(
+            v(
+                Level::Error,
+                "ENABLE_HTTP_REDIRECT",
+                "the proxy talks plain HTTP to the web container, which would redirect each request back to https:// in a loop",
+                "set ENABLE_HTTP_REDIRECT=0 (the proxy redirects HTTP to HTTPS itself)",
+            )
+            .expected(format!("ENABLE_HTTP_REDIRECT=0 with {BEHIND_PROXY_VAR}=1"))
+            .found(shown(i, "ENABLE_HTTP_REDIRECT")),
+        );
+    }
+    if !i.values.bool("DISABLE_HTTPS") {
+        out.push(
+            v(
+                Level::Warning,
+                BEHIND_PROXY_VAR,
+                "the web container still makes and serves its own HTTPS certificate, which nothing reaches: the proxy talks to HTTP_PORT",
+                "set DISABLE_HTTPS=1",
+            )
+            .expected(format!("DISABLE_HTTPS=1 with {BEHIND_PROXY_VAR}=1"))
+            .found(shown(i, "DISABLE_HTTPS")),
+        );
     }
     out
 }
@@ -422,13 +500,25 @@ fn jigasi_sip(i: &Input<'_>) -> Vec<Violation> {
                 Level::Error,
                 n,
                 format!("jigasi is enabled but {n} is empty: jigasi cannot register with your SIP provider"),
-                format!("set {n} to your SIP account's value, or remove jigasi from {WITH_VAR}"),
+                format!("set {n} to your SIP account's value, or remove jigasi from {WITH_VAR} in .env"),
             )
             .expected(format!("{n} set"))
             .found(format!("{n} empty"))
         })
         .collect();
     if let Some(uri) = i.values.raw("JIGASI_SIP_URI") {
+        if let Some(bare) = uri.strip_prefix("sip:") {
+            out.push(
+                v(
+                    Level::Warning,
+                    "JIGASI_SIP_URI",
+                    "the image passes JIGASI_SIP_URI on as written and adds its own SIP: scheme (ACCOUNT_UID=SIP:sip:...), so the account would be registered with a user part that starts with sip:",
+                    format!("write JIGASI_SIP_URI={bare} (without sip:; `jitsi-stack init --sip-uri` drops it for you)"),
+                )
+                .expected("user@domain without a sip: prefix")
+                .found(format!("{uri:?}")),
+            );
+        }
         let bare = uri.strip_prefix("sip:").unwrap_or(uri);
         let ok = bare.split_once('@').is_some_and(|(user, host)| {
             !user.is_empty() && !host.is_empty() && !bare.contains(char::is_whitespace)

@@ -293,3 +293,377 @@ fn non_root_gets_the_chown_command() {
         assert!(dir.path().join("s/config").join(rel).is_dir(), "{rel}");
     }
 }
+
+fn env_of(run: &crate::Run, rel: &str) -> EnvFile {
+    EnvFile::read(&run.path().join(rel)).unwrap()
+}
+
+/// Nothing init printed cites a line of a file.
+fn no_line_citations(stderr: &str) {
+    assert!(
+        !stderr.contains(".env:") && !stderr.contains("line "),
+        "cites a line of a file that was not written: {stderr}"
+    );
+}
+
+#[test]
+fn ports_follow_the_public_url_and_check_agrees() {
+    for (url, http, https, redirect) in [
+        ("https://meet.school.example", "80", "443", Some("1")),
+        ("https://meet.school.example:443", "80", "443", Some("1")),
+        ("https://meet.school.example:8443", "8000", "8443", None),
+        ("https://meet.school.example:8000", "8001", "8000", None),
+    ] {
+        let run = Test::new()
+            .args(["init", "s", "--public-url", url, "--non-interactive"])
+            .run();
+        let env = env_of(&run, "s/.env");
+        assert_eq!(env.get("HTTP_PORT"), Some(http), "{url}");
+        assert_eq!(env.get("HTTPS_PORT"), Some(https), "{url}");
+        assert_eq!(
+            env.get("ENABLE_HTTP_REDIRECT").filter(|v| !v.is_empty()),
+            redirect,
+            "{url}"
+        );
+        // Every later command used to warn that the URL's port differs.
+        let check = Test::again(run)
+            .args(["--dir", "s", "check", "--json"])
+            .run();
+        let v: serde_json::Value = serde_json::from_str(&check.stdout).unwrap();
+        let public_url: Vec<_> = v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["rule"] == "public-url" || f["rule"] == "http-ports")
+            .collect();
+        assert!(public_url.is_empty(), "{url}: {public_url:?}");
+    }
+}
+
+#[test]
+fn letsencrypt_needs_a_public_dns_name() {
+    for url in [
+        "https://localhost:8443",
+        "https://203.0.113.7",
+        "https://meet",
+        "https://meet.local",
+    ] {
+        let run = Test::new()
+            .args([
+                "init",
+                "s",
+                "--public-url",
+                url,
+                "--letsencrypt-email",
+                "ops@example.org",
+                "--non-interactive",
+            ])
+            .status(2)
+            .run();
+        assert!(
+            run.stderr.contains("Let's Encrypt needs a public DNS name"),
+            "{url}: {}",
+            run.stderr
+        );
+        assert!(!run.exists("s"), "{url}: wrote a stack");
+    }
+    // check refuses the same in a hand-written .env.
+    let run = Test::new()
+        .env_file(
+            "PUBLIC_URL=https://localhost\nENABLE_LETSENCRYPT=1\nLETSENCRYPT_DOMAIN=localhost\nLETSENCRYPT_EMAIL=ops@example.org\n",
+        )
+        .args(["check"])
+        .status(1)
+        .run();
+    assert!(
+        run.stderr
+            .contains("LETSENCRYPT_DOMAIN: Let's Encrypt cannot issue a certificate for localhost"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_bad_url_exits_2_naming_the_flag_and_no_line() {
+    for (url, needle) in [
+        ("http://meet.example.org", "https://"),
+        (
+            "https://meet.example.org/jitsi",
+            "\"/jitsi\" follows the host",
+        ),
+        ("https://meet.example.org/?room=a", "follows the host"),
+        ("https://meet_school.example", "no _"),
+    ] {
+        let run = Test::new()
+            .args(["init", "s", "--public-url", url, "--non-interactive"])
+            .status(2)
+            .run();
+        assert!(
+            run.stderr.contains(&format!("--public-url {url:?}")) && run.stderr.contains(needle),
+            "{url}: {}",
+            run.stderr
+        );
+        no_line_citations(&run.stderr);
+        assert!(!run.exists("s"));
+    }
+}
+
+#[test]
+fn values_init_refuses_check_refuses_too() {
+    for (line, needle) in [
+        ("PUBLIC_URL=https://meet_school.example", "PUBLIC_URL"),
+        ("PUBLIC_URL=https://meet.example.org/jitsi", "PUBLIC_URL"),
+        ("TZ=Europe/Berlinn", "did you mean Europe/Berlin?"),
+        ("XMPP_DOMAIN=meet_jitsi.example", "XMPP_DOMAIN"),
+    ] {
+        let run = Test::new()
+            .env_file(&format!("{line}\n"))
+            .args(["check"])
+            .status(1)
+            .run();
+        assert!(run.stderr.contains(needle), "{line}: {}", run.stderr);
+    }
+    let run = Test::new()
+        .env_file("PUBLIC_URL=https://meet.example.org/\nTZ=Europe/Berlin\n")
+        .args(["check", "--json"])
+        .status_any()
+        .run();
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let types: Vec<_> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "type")
+        .collect();
+    assert!(types.is_empty(), "{types:?}");
+}
+
+#[test]
+fn jigasi_from_the_command_line() {
+    let run = Test::new()
+        .args([
+            "init",
+            "s",
+            "--public-url",
+            "https://meet.example.org",
+            "--with",
+            "jigasi",
+            "--sip-uri",
+            "sip:1234@sip.example.org",
+            "--sip-server",
+            "sip.example.org",
+            "--sip-password-stdin",
+            "--non-interactive",
+        ])
+        .stdin("provider-given-pw\n")
+        .run();
+    let env = env_of(&run, "s/.env");
+    assert_eq!(env.get("JIGASI_SIP_URI"), Some("1234@sip.example.org"));
+    assert_eq!(env.get("JIGASI_SIP_SERVER"), Some("sip.example.org"));
+    assert_eq!(env.get("JIGASI_SIP_PASSWORD"), Some("provider-given-pw"));
+    assert!(
+        run.stdout.contains("wrote 1234@sip.example.org"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !run.stdout.contains("provider-given-pw"),
+        "password printed"
+    );
+    // The stack it wrote checks and renders.
+    let run = Test::again(run).args(["--dir", "s", "render"]).run();
+    let props = run.read("s/generated/jigasi/sip-communicator.properties");
+    assert!(
+        props.contains("ACCOUNT_UID=SIP\\:1234@sip.example.org"),
+        "{props}"
+    );
+}
+
+#[test]
+fn jigasi_without_its_account_names_the_flags_not_the_variable() {
+    let run = Test::new()
+        .args([
+            "init",
+            "s",
+            "--public-url",
+            "https://meet.example.org",
+            "--with",
+            "jigasi",
+            "--non-interactive",
+        ])
+        .status(2)
+        .run();
+    for flag in ["--sip-uri", "--sip-server", "--sip-password-stdin"] {
+        assert!(run.stderr.contains(flag), "{flag}: {}", run.stderr);
+    }
+    assert!(!run.stderr.contains("JITSI_STACK_WITH"), "{}", run.stderr);
+    no_line_citations(&run.stderr);
+    assert!(!run.exists("s"));
+
+    let run = Test::new()
+        .args([
+            "init",
+            "s",
+            "--sip-uri",
+            "1234@sip.example.org",
+            "--non-interactive",
+        ])
+        .status(2)
+        .run();
+    assert!(run.stderr.contains("add --with jigasi"), "{}", run.stderr);
+
+    let run = Test::new()
+        .args([
+            "init",
+            "s",
+            "--with",
+            "jigasi",
+            "--sip-uri",
+            "1234",
+            "--sip-server",
+            "sip.example.org",
+            "--sip-password-stdin",
+            "--non-interactive",
+        ])
+        .stdin("pw\n")
+        .status(2)
+        .run();
+    assert!(
+        run.stderr.contains("--sip-uri \"1234\"") && run.stderr.contains("no @domain"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_typo_in_with_gets_a_suggestion() {
+    let run = Test::new()
+        .args(["init", "s", "--with", "jibri,jigas", "--non-interactive"])
+        .status(2)
+        .run();
+    assert!(
+        run.stderr
+            .contains("unknown component \"jigas\"; did you mean jigasi?"),
+        "{}",
+        run.stderr
+    );
+    // The same in a hand-edited .env.
+    let run = Test::new()
+        .env_file("JITSI_STACK_WITH=etherpd\n")
+        .args(["render"])
+        .status_any()
+        .run();
+    assert_ne!(run.status, 0);
+    assert!(
+        run.stderr.contains("did you mean etherpad?"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// Runs `jitsi-stack ARGS` under a pseudo-terminal with `input` typed.
+fn on_terminal(dir: &Path, args: &str, input: &str) -> (bool, String) {
+    let bin = assert_cmd::cargo::cargo_bin("jitsi-stack");
+    let out = Command::new("script")
+        .current_dir(dir)
+        .args(["-qec", &format!("{} {args}", bin.display()), "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().unwrap();
+            // One answer at a time, as a person types (a hidden password
+            // prompt drops what arrived before it).
+            for line in input.split_inclusive('\n') {
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                stdin.write_all(line.as_bytes())?;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            drop(stdin);
+            child.wait_with_output()
+        })
+        .expect("util-linux `script` (bsdutils) is needed for the terminal test");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn prompts_ask_again_after_a_bad_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, out) = on_terminal(
+        dir.path(),
+        "init st --with jigasi",
+        "meet.example.com\nhttps://meet.example.com/x\nhttps://meet.example.com\nnot-an-email\nops@example.com\n1234\nsip:1234@sip.example.org\n\nsecret-sip-pw\n",
+    );
+    assert!(ok, "{out}");
+    assert_eq!(out.matches("try again").count(), 4, "{out}");
+    assert!(
+        !out.contains("--public-url"),
+        "names a flag never typed: {out}"
+    );
+    let file = EnvFile::read(&dir.path().join("st/.env")).unwrap();
+    assert_eq!(file.get("PUBLIC_URL"), Some("https://meet.example.com"));
+    assert_eq!(file.get("LETSENCRYPT_EMAIL"), Some("ops@example.com"));
+    assert_eq!(file.get("JIGASI_SIP_URI"), Some("1234@sip.example.org"));
+    assert_eq!(file.get("JIGASI_SIP_SERVER"), Some("sip.example.org"));
+    assert_eq!(file.get("JIGASI_SIP_PASSWORD"), Some("secret-sip-pw"));
+    assert!(
+        !out.contains("secret-sip-pw"),
+        "the password was echoed: {out}"
+    );
+}
+
+#[test]
+fn an_existing_env_with_an_error_exits_1_and_cites_its_own_lines() {
+    // The file on disk is the user's: its lines are real, and the problem
+    // is not a flag (exit 1, as `check`).
+    let run = Test::new()
+        .env_file("PUBLIC_URL=https://meet.example.org\nENABLE_AUTH=yes\n")
+        .args(["init", ".", "--non-interactive"])
+        .status(1)
+        .run();
+    assert!(
+        run.stderr.contains("./.env:2: ENABLE_AUTH"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        run.read(".env"),
+        "PUBLIC_URL=https://meet.example.org\nENABLE_AUTH=yes\n"
+    );
+}
+
+#[test]
+fn a_sip_prefix_is_treated_alike_by_check_and_render() {
+    // What the README says: check warns and names the fix, render passes
+    // the value on as the image would (ACCOUNT_UID=SIP:sip:...); init
+    // writes it without the prefix.
+    let run = crate::harness::init_stack(
+        &[
+            ("JIGASI_SIP_URI", "sip:1234@sip.example.org"),
+            ("JIGASI_SIP_SERVER", "sip.example.org"),
+            ("JIGASI_SIP_PASSWORD", "provider-given-pw"),
+            ("JITSI_STACK_WITH", "jigasi"),
+        ],
+        &[],
+    );
+    let run = Test::again(run).args(["check"]).run();
+    assert!(
+        run.stderr
+            .contains("JIGASI_SIP_URI: the image passes JIGASI_SIP_URI on as written")
+            && run
+                .stderr
+                .contains("write JIGASI_SIP_URI=1234@sip.example.org"),
+        "{}",
+        run.stderr
+    );
+    let run = Test::again(run).args(["render"]).run();
+    let props = run.read("generated/jigasi/sip-communicator.properties");
+    assert!(
+        props.contains("ACCOUNT_UID=SIP\\:sip\\:1234@sip.example.org"),
+        "{props}"
+    );
+}

@@ -31,6 +31,7 @@ mod matrix;
 
 mod hostile;
 
+mod ci;
 mod migrate;
 mod pin_diff;
 

@@ -662,13 +662,16 @@ const FAKE: &str = r#"#!/bin/sh
 printf '%s\n' "$(basename "$0") $*" >> "$FAKE_LOG"
 case "$*" in
   "--version") echo "Docker version 28.2.2, build fake"; exit 0 ;;
+  "info --format {{.ServerVersion}}") echo "28.2.2"; exit 0 ;;
   "compose version") echo "Docker Compose version v2.40.3"; exit 0 ;;
+  *"-f /nonexistent/"*) echo "open /nonexistent/jitsi-stack-probe/compose.yml: no such file or directory" >&2; exit 14 ;;
 esac
 if [ -n "$FAKE_FAIL" ]; then
   case " $* " in *" $FAKE_FAIL "*) echo "fake: $FAKE_FAIL failed" >&2; exit 3 ;; esac
 fi
 case "$*" in
   *" ps --all --format json"*) cat "$FAKE_PS" ;;
+  *" exec -T jicofo curl "*) printf '\njitsi-stack-probe: HTTP 200\n' ;;
 esac
 exit 0
 "#;

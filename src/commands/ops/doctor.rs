@@ -2,7 +2,7 @@
 //! with the fix. `up` runs the same checks (ports in use only warn there,
 //! since a running stack holds its own ports).
 
-use super::ports::{published_ports, PortRule};
+use super::ports::{host_ports, PortRule};
 use crate::cli::DoctorArgs;
 use crate::commands::init::{CONFIG_TREE, IMAGE_UID};
 use crate::config::{Component, Stack};
@@ -42,18 +42,25 @@ impl Finding {
     }
 }
 
+impl Finding {
+    /// The finding as printed, its verdict coloured by `paint`.
+    pub fn render(&self, paint: crate::color::Painter) -> String {
+        let verdict = match self.status {
+            Status::Ok => paint.ok("ok  "),
+            Status::Warn => paint.warn("warn"),
+            Status::Fail => paint.fail("FAIL"),
+        };
+        let mut s = format!("{verdict} {:<10} {}", self.check, self.message);
+        if let Some(fix) = &self.fix {
+            s.push_str(&format!("\n     {:<10} {} {fix}", "", paint.hint("fix:")));
+        }
+        s
+    }
+}
+
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = match self.status {
-            Status::Ok => "ok  ",
-            Status::Warn => "warn",
-            Status::Fail => "FAIL",
-        };
-        write!(f, "{s} {:<10} {}", self.check, self.message)?;
-        if let Some(fix) = &self.fix {
-            write!(f, "\n     {:<10} fix: {fix}", "")?;
-        }
-        Ok(())
+        f.write_str(&self.render(crate::color::Painter::plain()))
     }
 }
 
@@ -82,15 +89,16 @@ fn bad(
 
 pub fn run(dir: &Path, args: DoctorArgs) -> Result<Exit> {
     let stack = Stack::load(dir, &[] as &[&str])?;
-    let mut findings = vec![docker_check()];
+    let mut findings = docker_findings();
     findings.extend(checks(&stack, Status::Fail));
     let failed = findings.iter().any(Finding::is_failure);
     if args.json {
         let doc = serde_json::json!({ "ok": !failed, "findings": findings });
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
+        let paint = crate::color::stdout();
         for f in &findings {
-            println!("{f}");
+            println!("{}", f.render(paint));
         }
     }
     Ok(if failed { Exit::Invalid } else { Exit::Ok })
@@ -104,6 +112,7 @@ pub fn preflight(stack: &Stack) -> Vec<Finding> {
 fn checks(stack: &Stack, port_in_use: Status) -> Vec<Finding> {
     let mut out = Vec::new();
     out.extend(port_checks(stack, port_in_use));
+    out.extend(proxy_check(stack));
     out.extend(tree_checks(stack));
     out.push(image_check(stack));
     out.extend(letsencrypt_checks(stack));
@@ -113,35 +122,120 @@ fn checks(stack: &Stack, port_in_use: Status) -> Vec<Finding> {
     out
 }
 
-fn docker_check() -> Finding {
-    let engine = docker::tool_version(&["docker", "--version"]);
-    let compose = docker::tool_version(&["docker", "compose", "version"])
-        .or_else(|| docker::tool_version(&["docker-compose", "version"]));
-    match (engine, compose) {
-        (Some(e), Some(c)) => ok("docker", format!("{e}; {c}")),
-        (Some(e), None) => bad(
+/// Docker itself: the daemon answers this user, and Docker Compose is v2
+/// or later and really reports errors. `up` runs these first.
+pub fn docker_findings() -> Vec<Finding> {
+    vec![daemon_finding(), compose_check(docker::find_compose())]
+}
+
+/// Whether the daemon answers this user (`docker info`).
+pub fn daemon_finding() -> Finding {
+    daemon_check(docker::daemon())
+}
+
+/// Where the client talks to the daemon: the address in its complaint,
+/// else DOCKER_HOST, else the default socket.
+fn endpoint(detail: &str) -> String {
+    detail
+        .split_whitespace()
+        .find(|w| w.starts_with("unix://") || w.starts_with("tcp://") || w.starts_with("ssh://"))
+        .map(|w| w.trim_end_matches(['.', ':', ',']).to_string())
+        .or_else(|| std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()))
+        .unwrap_or_else(|| "unix:///var/run/docker.sock".into())
+}
+
+fn daemon_check(daemon: docker::Daemon) -> Finding {
+    use docker::{Daemon, DaemonProblem};
+    let (problem, detail) = match daemon {
+        Daemon::Up { version } => {
+            return ok(
+                "daemon",
+                format!("Docker daemon {version} answers at {}", endpoint("")),
+            )
+        }
+        Daemon::Down { problem, detail } => (problem, detail),
+    };
+    let at = endpoint(&detail);
+    let rootless = at.contains("/run/user/");
+    match problem {
+        DaemonProblem::NoClient => bad(
             Status::Fail,
-            "docker",
-            format!("{e}, but no Docker Compose"),
-            "install the compose plugin (Debian/Ubuntu: apt-get install docker-compose-plugin)",
-        ),
-        (None, _) => bad(
-            Status::Fail,
-            "docker",
-            "docker not found on PATH",
+            "daemon",
+            "the Docker daemon cannot be asked: `docker` is not on PATH",
             "install Docker Engine: https://docs.docker.com/engine/install/",
         ),
+        DaemonProblem::NotRunning => bad(
+            Status::Fail,
+            "daemon",
+            format!("the Docker daemon is not running (nothing answers at {at}): {detail}"),
+            if rootless {
+                "start it: `systemctl --user start docker` (rootless Docker; `systemctl --user enable docker` starts it at login)".to_string()
+            } else {
+                "start the service: `sudo systemctl start docker` (and `sudo systemctl enable docker` so it starts at boot); for rootless Docker: `systemctl --user start docker`".to_string()
+            },
+        ),
+        DaemonProblem::PermissionDenied => bad(
+            Status::Fail,
+            "daemon",
+            format!("the Docker daemon runs, but uid {} may not use its socket {at}: {detail}", current_uid()),
+            "add this user to the docker group: `sudo usermod -aG docker $USER`, then log out and in again \
+             (membership is as powerful as root); or use rootless Docker (`dockerd-rootless-setuptool.sh install`, \
+             then `export DOCKER_HOST=unix:///run/user/$(id -u)/docker.sock`)",
+        ),
+        DaemonProblem::Other => bad(
+            Status::Fail,
+            "daemon",
+            format!("the Docker daemon does not answer at {at}: {detail}"),
+            "see `docker info`; check DOCKER_HOST and `docker context ls`, and the daemon's log (`journalctl -u docker`)",
+        ),
     }
+}
+
+fn compose_check(found: Result<docker::ComposeInfo, docker::DockerError>) -> Finding {
+    match found {
+        Ok(info) => ok(
+            "compose",
+            format!(
+                "`{}` {} ({}); reports errors",
+                info.flavor.command(),
+                info.version,
+                info.program
+            ),
+        ),
+        Err(docker::DockerError::Unusable { found, fix }) => bad(
+            Status::Fail,
+            "compose",
+            format!("no usable Docker Compose: {found}"),
+            fix,
+        ),
+        Err(_) => bad(
+            Status::Fail,
+            "compose",
+            "no Docker Compose: neither `docker compose` nor `docker-compose` runs",
+            docker::INSTALL.to_string(),
+        ),
+    }
+}
+
+fn current_uid() -> u32 {
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(u32::MAX)
 }
 
 /// Binds each published port the way Docker will; a port a process holds is reported.
 fn port_checks(stack: &Stack, in_use: Status) -> Vec<Finding> {
     let mut out = Vec::new();
     let mut busy = Vec::new();
-    for rule in published_ports(stack) {
+    for rule in host_ports(stack) {
         for port in rule.low..=rule.high {
             if !free(&rule, port) {
-                busy.push(format!("{port}/{} ({})", rule.protocol, rule.service));
+                let at = if rule.is_public() {
+                    String::new()
+                } else {
+                    format!("{}:", rule.address)
+                };
+                busy.push(format!("{at}{port}/{} ({})", rule.protocol, rule.service));
             }
         }
     }
@@ -152,18 +246,49 @@ fn port_checks(stack: &Stack, in_use: Status) -> Vec<Finding> {
             in_use,
             "ports",
             format!("in use: {}", busy.join(", ")),
-            "stop what holds them (`ss -lntup`), or change HTTP_PORT/HTTPS_PORT/JVB_PORT in .env; if it is this stack running, ignore this",
+            "stop what holds them (`ss -lntup`), or change the port's variable in .env (HTTP_PORT, HTTPS_PORT, JVB_PORT, JVB_COLIBRI_PORT, JICOFO_REST_PORT); if it is this stack running, ignore this",
         ));
     }
     out
 }
 
+/// Binds the port on the address Docker will bind it on.
 fn free(rule: &PortRule, port: u16) -> bool {
-    let addr = (Ipv4Addr::UNSPECIFIED, port);
+    let ip: Ipv4Addr = rule.address.parse().unwrap_or(Ipv4Addr::UNSPECIFIED);
+    let addr = (ip, port);
     match rule.protocol {
         "udp" => UdpSocket::bind(addr).is_ok(),
         _ => TcpListener::bind(addr).is_ok(),
     }
+}
+
+/// Behind a proxy: the web container answers on loopback only, and the
+/// proxy should be listening on the public URL's port.
+fn proxy_check(stack: &Stack) -> Option<Finding> {
+    if !stack.behind_proxy() {
+        return None;
+    }
+    let http = stack.values.port("HTTP_PORT").unwrap_or(8000);
+    let url = stack.values.get_or("PUBLIC_URL", "https://localhost:8443");
+    let public = url_host_port(url).and_then(|(_, p, _)| p).unwrap_or(443);
+    let listening = std::net::TcpStream::connect_timeout(
+        &(Ipv4Addr::LOCALHOST, public).into(),
+        std::time::Duration::from_millis(300),
+    )
+    .is_ok();
+    Some(if listening {
+        ok(
+            "proxy",
+            format!("behind a reverse proxy: web on 127.0.0.1:{http}; something listens on port {public} for {url}"),
+        )
+    } else {
+        bad(
+            Status::Warn,
+            "proxy",
+            format!("behind a reverse proxy (web on 127.0.0.1:{http}), but nothing listens on port {public} of this host for {url}"),
+            "set up the proxy: `jitsi-stack proxy nginx` (or apache, haproxy, caddy) prints its configuration",
+        )
+    })
 }
 
 fn tree_checks(stack: &Stack) -> Vec<Finding> {
@@ -262,14 +387,21 @@ fn letsencrypt_checks(stack: &Stack) -> Vec<Finding> {
         stack.values.port("HTTP_PORT"),
         stack.values.port("HTTPS_PORT"),
     );
-    if http == Some(80) && https == Some(443) {
-        vec![ok("acme", "Let's Encrypt: HTTP_PORT=80, HTTPS_PORT=443")]
+    let url = stack.values.get_or("PUBLIC_URL", "https://localhost:8443");
+    let public = url_host_port(url)
+        .map(|(_, p, _)| p.unwrap_or(443))
+        .unwrap_or(443);
+    if http == Some(80) && https == Some(public) {
+        vec![ok(
+            "acme",
+            format!("Let's Encrypt: HTTP_PORT=80, HTTPS_PORT={public}"),
+        )]
     } else {
         vec![bad(
             Status::Fail,
             "acme",
-            "Let's Encrypt validates on port 80 and the certificate serves 443",
-            "set HTTP_PORT=80 and HTTPS_PORT=443, and open both in the firewall",
+            format!("Let's Encrypt validates on port 80 and the certificate serves {public} (the port of PUBLIC_URL)"),
+            format!("set HTTP_PORT=80 and HTTPS_PORT={public}, and open both in the firewall"),
         )]
     }
 }

@@ -1,52 +1,50 @@
 //! `up`, `down`, `status`, `logs`, `restart`, `pull`: the stack's project
-//! and file set handed to Docker Compose.
+//! and file set handed to Docker Compose. `up` checks Docker first, then
+//! watches what it started: one live line per service on a terminal, plain
+//! timestamped lines otherwise, and it stops at the first container that
+//! exited, restarts in a loop or stays unhealthy, with its last log lines.
 
 use crate::cli::{DownArgs, LogsArgs, RestartArgs, StatusArgs, UpArgs};
 use crate::commands::init::IMAGE_UID;
 use crate::commands::render::prepare;
-use crate::config::Stack;
+use crate::config::{Component, Stack};
 use crate::docker::{Compose, Flavor};
 use crate::render::{self, Output};
 use crate::{Exit, UsageError};
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// `up -d` arguments: orphans of components that were removed go away too.
 const UP: &[&str] = &["up", "-d", "--remove-orphans"];
 
+/// `ps` arguments: every container of the project, stopped ones too.
+const PS: &[&str] = &["ps", "--all", "--format", "json"];
+
+/// How many log lines of a failing service are shown.
+const LOG_LINES: &str = "20";
+
 pub fn up(dir: &Path, args: UpArgs) -> Result<Exit> {
-    let (stack, out) = prepare(dir, &args.with, !args.dry_run)?;
-    let expected = expected_services(&out)?;
     if args.dry_run {
-        let compose = Compose::detect(&stack)
-            .unwrap_or_else(|_| Compose::with_flavor(&stack, Flavor::Plugin));
-        println!(
-            "dry run: would render {} files into {} and run:",
-            out.files.len(),
-            stack.dir.display()
-        );
-        println!("  {}", compose.display(UP));
-        if !args.no_wait {
-            println!(
-                "  {}  (until every service is healthy, at most {} s)",
-                compose.display(&["ps", "--all", "--format", "json"]),
-                args.timeout
-            );
-        }
-        return Ok(Exit::Ok);
+        return dry_run(dir, &args);
     }
+    // Docker first: without a daemon nothing below can work, and waiting
+    // for containers that never start would take the whole --timeout.
+    docker_ready()?;
+    let (stack, out) = prepare(dir, &args.with, true)?;
+    let planned = planned_services(&out)?;
     let preflight = super::doctor::preflight(&stack);
+    let paint = crate::color::stderr();
     for f in preflight.iter().filter(|f| f.is_warning()) {
-        eprintln!("{f}");
+        eprintln!("{}", f.render(paint));
     }
     let failures: Vec<_> = preflight.iter().filter(|f| f.is_failure()).collect();
     if !failures.is_empty() {
         for f in &failures {
-            eprintln!("{f}");
+            eprintln!("{}", f.render(paint));
         }
         anyhow::bail!(
             "preflight found {} problem(s); fix them (see `jitsi-stack doctor`) and run again",
@@ -62,36 +60,87 @@ pub fn up(dir: &Path, args: UpArgs) -> Result<Exit> {
         );
         return Ok(Exit::Ok);
     }
-    let deadline = Duration::from_secs(args.timeout);
-    match wait_healthy(&compose, &expected, deadline)? {
-        None => {
-            let url = stack.values.get_or("PUBLIC_URL", "https://localhost:8443");
-            println!("\nJitsi Meet is up: {url}");
-            println!("next: `jitsi-stack smoke` to probe it, `jitsi-stack ports` for the firewall, `jitsi-stack logs -f` to watch.");
+    let limit = Duration::from_secs(args.timeout);
+    let outcome = watch(&compose, &planned, limit)?;
+    match outcome {
+        Outcome::Healthy { after } => {
+            summary(&stack, &planned, after);
             Ok(Exit::Ok)
         }
-        Some(failing) => {
-            eprintln!(
-                "\nerror: not healthy after {} s: {}",
-                args.timeout,
-                failing.join(", ")
-            );
-            for svc in &failing {
-                eprintln!("--- last log lines of {svc}:");
-                match compose.output(&["logs", "--no-color", "--tail", "20", svc]) {
-                    Ok(text) => eprint!("{text}"),
-                    Err(e) => eprintln!("(could not read logs: {e})"),
-                }
+        Outcome::Failed(failed) => {
+            eprintln!();
+            for (name, why) in &failed {
+                eprintln!("{} {name} {why}", crate::color::fail("error:"));
             }
+            show_logs(&compose, &stack, failed.iter().map(|(n, _)| n.as_str()));
+            eprintln!("fix the cause above, then run `jitsi-stack up` again (`jitsi-stack doctor` checks the host)");
+            Ok(Exit::Invalid)
+        }
+        Outcome::TimedOut(waiting) => {
+            eprintln!(
+                "\n{} not healthy after {} s: {}",
+                crate::color::fail("error:"),
+                args.timeout,
+                waiting.join(", ")
+            );
+            show_logs(&compose, &stack, waiting.iter().map(String::as_str));
             eprintln!("fix: `jitsi-stack doctor`, then `jitsi-stack logs SERVICE`; `jitsi-stack up --timeout N` to wait longer");
             Ok(Exit::Invalid)
         }
     }
 }
 
-/// Service names of every rendered compose file.
-fn expected_services(out: &Output) -> Result<Vec<String>> {
-    let mut names = Vec::new();
+fn dry_run(dir: &Path, args: &UpArgs) -> Result<Exit> {
+    let (stack, out) = prepare(dir, &args.with, false)?;
+    planned_services(&out)?;
+    let compose =
+        Compose::detect(&stack).unwrap_or_else(|_| Compose::with_flavor(&stack, Flavor::Plugin));
+    println!(
+        "dry run: would render {} files into {} and run:",
+        out.files.len(),
+        stack.dir.display()
+    );
+    println!("  {}", compose.display(UP));
+    if !args.no_wait {
+        println!(
+            "  {}  (until every service is healthy, at most {} s)",
+            compose.display(PS),
+            args.timeout
+        );
+    }
+    Ok(Exit::Ok)
+}
+
+/// The daemon answers and Compose is usable, or why not (with the fix).
+fn docker_ready() -> Result<()> {
+    let daemon = super::doctor::daemon_finding();
+    if daemon.is_failure() {
+        eprintln!("{}", daemon.render(crate::color::stderr()));
+    }
+    // A missing or refused Compose is its own error, with its exit status (127).
+    crate::docker::find_compose()?;
+    if daemon.is_failure() {
+        anyhow::bail!(
+            "Docker is not ready: the daemon does not answer; nothing was started (`jitsi-stack doctor` checks the host)"
+        );
+    }
+    Ok(())
+}
+
+/// A service the stack runs, as the rendered compose files define it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Planned {
+    pub name: String,
+    /// Its health check's start period: failures before it do not count.
+    /// `None`: no health check, running is enough.
+    pub start_period: Option<Duration>,
+}
+
+/// Which services, and which health: the one place `up` learns what the
+/// stack runs, read from the compose files it rendered.
+// The deployment model (src/stack/) will answer this; switch over here.
+pub fn planned_services(out: &Output) -> Result<Vec<Planned>> {
+    let mut planned: BTreeMap<String, Option<Duration>> = BTreeMap::new();
     for f in &out.files {
         if f.path.starts_with(render::GENERATED_DIR)
             || f.path.extension().is_none_or(|e| e != "yml")
@@ -100,13 +149,55 @@ fn expected_services(out: &Output) -> Result<Vec<String>> {
         }
         let doc = crate::yaml::parse(&f.contents)
             .with_context(|| format!("reading back {}", f.path.display()))?;
-        if let Some(map) = doc.get("services").and_then(|s| s.as_mapping()) {
-            names.extend(map.keys().filter_map(|k| k.as_str()).map(String::from));
+        let Some(map) = doc.get("services").and_then(|s| s.as_mapping()) else {
+            continue;
+        };
+        for (k, v) in map {
+            let Some(name) = k.as_str() else { continue };
+            let start = v.get("healthcheck").map(|h| {
+                h.get("start_period")
+                    .and_then(|p| p.as_str())
+                    .and_then(parse_go_duration)
+                    .unwrap_or_default()
+            });
+            planned.insert(name.to_string(), start);
         }
     }
-    names.sort();
-    names.dedup();
-    Ok(names)
+    Ok(planned
+        .into_iter()
+        .map(|(name, start_period)| Planned { name, start_period })
+        .collect())
+}
+
+/// Compose's durations: `30s`, `1m30s`, `500ms`, `1h`.
+fn parse_go_duration(text: &str) -> Option<Duration> {
+    let mut total = Duration::ZERO;
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(rest.len());
+        let n: f64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let secs = match &rest[..unit_len] {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 0.001,
+            "us" | "µs" => 0.000_001,
+            "ns" => 0.000_000_001,
+            _ => return None,
+        };
+        total += Duration::from_secs_f64(n * secs);
+        rest = &rest[unit_len..];
+    }
+    Some(total)
 }
 
 /// Directories of second and later instances (`jvb-2`, `storage/jibri-2`):
@@ -135,6 +226,10 @@ pub struct ServiceState {
     pub service: String,
     pub state: String,
     pub health: String,
+    /// The exit status of a stopped container (0 while it runs).
+    pub exit_code: i64,
+    /// Docker's own summary, such as `Restarting (1) 3 seconds ago`.
+    pub status: String,
 }
 
 impl ServiceState {
@@ -173,59 +268,115 @@ pub fn parse_ps(text: &str) -> Result<Vec<ServiceState>> {
             service: field(v, "Service"),
             state: field(v, "State").to_ascii_lowercase(),
             health: field(v, "Health").to_ascii_lowercase(),
+            exit_code: v.get("ExitCode").and_then(|x| x.as_i64()).unwrap_or(0),
+            status: field(v, "Status"),
         })
         .collect())
 }
 
-/// Polls until every expected service runs and is healthy; returns the
-/// services still failing at the deadline, or `None` on success.
-fn wait_healthy(
-    compose: &Compose,
-    expected: &[String],
-    limit: Duration,
-) -> Result<Option<Vec<String>>> {
+/// Where one service stands at one poll.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Verdict {
+    Ready,
+    /// Still starting; what Docker says.
+    Waiting(String),
+    /// It will not become healthy by waiting; why.
+    Failed(String),
+}
+
+/// Judges one service: an exited or dead container, one Docker is
+/// restarting, or one unhealthy once its start period is over has failed.
+fn verdict(plan: &Planned, state: Option<&ServiceState>, elapsed: Duration) -> Verdict {
+    let Some(s) = state else {
+        return Verdict::Waiting("not created yet".into());
+    };
+    match s.state.as_str() {
+        "exited" | "dead" => {
+            return Verdict::Failed(format!("exited with status {}", s.exit_code));
+        }
+        "restarting" => {
+            return Verdict::Failed(format!(
+                "is restarting in a loop (it keeps exiting{})",
+                if s.exit_code != 0 {
+                    format!(", last with status {}", s.exit_code)
+                } else {
+                    String::new()
+                }
+            ));
+        }
+        _ => {}
+    }
+    if s.health == "unhealthy" {
+        let start = plan.start_period.unwrap_or_default();
+        if elapsed >= start {
+            return Verdict::Failed(format!(
+                "is unhealthy after its start period ({} s)",
+                start.as_secs()
+            ));
+        }
+    }
+    if s.ready() {
+        Verdict::Ready
+    } else {
+        Verdict::Waiting(s.label())
+    }
+}
+
+/// How waiting ended.
+#[derive(Debug)]
+enum Outcome {
+    Healthy {
+        after: Duration,
+    },
+    /// Services that failed, each with why.
+    Failed(Vec<(String, String)>),
+    /// Services still not ready at the deadline.
+    TimedOut(Vec<String>),
+}
+
+/// Polls `ps` until every planned service is ready, one fails, or `limit`
+/// passes; shows each service's state as it goes.
+fn watch(compose: &Compose, planned: &[Planned], limit: Duration) -> Result<Outcome> {
     let start = Instant::now();
-    let tty = std::io::stderr().is_terminal();
-    let mut last_line = String::new();
+    let mut view = View::new(planned);
     loop {
-        let states = parse_ps(&compose.output(&["ps", "--all", "--format", "json"])?)?;
+        let states = parse_ps(&compose.output(PS)?)?;
         let by_name: BTreeMap<&str, &ServiceState> =
             states.iter().map(|s| (s.service.as_str(), s)).collect();
-        let mut waiting = Vec::new();
-        let mut parts = Vec::new();
-        for name in expected {
-            match by_name.get(name.as_str()) {
-                Some(s) if s.ready() => parts.push(format!("{name}: ok")),
-                Some(s) => {
-                    parts.push(format!("{name}: {}", s.label()));
-                    waiting.push(name.clone());
-                }
-                None => {
-                    parts.push(format!("{name}: missing"));
-                    waiting.push(name.clone());
-                }
-            }
+        let elapsed = start.elapsed();
+        let verdicts: Vec<(&Planned, Verdict)> = planned
+            .iter()
+            .map(|p| {
+                (
+                    p,
+                    verdict(p, by_name.get(p.name.as_str()).copied(), elapsed),
+                )
+            })
+            .collect();
+        view.show(&verdicts, elapsed);
+        let failed: Vec<(String, String)> = verdicts
+            .iter()
+            .filter_map(|(p, v)| match v {
+                Verdict::Failed(why) => Some((p.name.clone(), why.clone())),
+                _ => None,
+            })
+            .collect();
+        if !failed.is_empty() {
+            view.finish();
+            return Ok(Outcome::Failed(failed));
         }
-        let elapsed = start.elapsed().as_secs();
-        let line = parts.join("  ");
-        if tty {
-            eprint!("\r\x1b[K[{elapsed:>3}s] {line}");
-            let _ = std::io::stderr().flush();
-        } else if line != last_line {
-            eprintln!("[{elapsed:>3}s] {line}");
-        }
-        last_line = line;
+        let waiting: Vec<String> = verdicts
+            .iter()
+            .filter(|(_, v)| *v != Verdict::Ready)
+            .map(|(p, _)| p.name.clone())
+            .collect();
         if waiting.is_empty() {
-            if tty {
-                eprintln!();
-            }
-            return Ok(None);
+            view.finish();
+            return Ok(Outcome::Healthy { after: elapsed });
         }
         if start.elapsed() >= limit {
-            if tty {
-                eprintln!();
-            }
-            return Ok(Some(waiting));
+            view.finish();
+            return Ok(Outcome::TimedOut(waiting));
         }
         std::thread::sleep(
             poll_interval()
@@ -233,6 +384,206 @@ fn wait_healthy(
                 .max(Duration::from_millis(10)),
         );
     }
+}
+
+/// What `up` shows while waiting: on a terminal, one live line per service
+/// (indicatif); otherwise a timestamped line whenever a service changes.
+enum View {
+    Live {
+        _multi: indicatif::MultiProgress,
+        bars: Vec<indicatif::ProgressBar>,
+    },
+    Plain {
+        last: Vec<String>,
+    },
+}
+
+impl View {
+    fn new(planned: &[Planned]) -> View {
+        if !std::io::stderr().is_terminal() {
+            return View::Plain {
+                last: vec![String::new(); planned.len()],
+            };
+        }
+        let multi = indicatif::MultiProgress::with_draw_target(
+            indicatif::ProgressDrawTarget::stderr_with_hz(10),
+        );
+        let width = planned.iter().map(|p| p.name.len()).max().unwrap_or(0);
+        let style = indicatif::ProgressStyle::with_template(&format!(
+            "{{spinner}} {{prefix:<{width}}}  {{msg}}"
+        ))
+        .expect("a valid template")
+        .tick_chars("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏✓");
+        let bars = planned
+            .iter()
+            .map(|p| {
+                let bar = multi.add(indicatif::ProgressBar::new_spinner());
+                bar.set_style(style.clone());
+                bar.set_prefix(p.name.clone());
+                bar.set_message("starting");
+                bar.enable_steady_tick(Duration::from_millis(120));
+                bar
+            })
+            .collect();
+        View::Live {
+            _multi: multi,
+            bars,
+        }
+    }
+
+    fn show(&mut self, verdicts: &[(&Planned, Verdict)], elapsed: Duration) {
+        let secs = elapsed.as_secs();
+        match self {
+            View::Live { bars, .. } => {
+                for (bar, (_, v)) in bars.iter().zip(verdicts) {
+                    let msg = match v {
+                        Verdict::Ready => crate::color::ok(&format!("healthy, {secs} s")),
+                        Verdict::Waiting(label) => format!("{label}, {secs} s"),
+                        Verdict::Failed(why) => crate::color::fail(&format!("{why}, {secs} s")),
+                    };
+                    if *v == Verdict::Ready && !bar.is_finished() {
+                        bar.finish_with_message(msg);
+                    } else if !bar.is_finished() {
+                        bar.set_message(msg);
+                    }
+                }
+            }
+            View::Plain { last } => {
+                for (seen, (p, v)) in last.iter_mut().zip(verdicts) {
+                    let label = match v {
+                        Verdict::Ready => "healthy".to_string(),
+                        Verdict::Waiting(l) => l.clone(),
+                        Verdict::Failed(why) => why.clone(),
+                    };
+                    if *seen != label {
+                        eprintln!("{} {}: {label} ({secs} s)", utc_timestamp(), p.name);
+                        *seen = label;
+                    }
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        if let View::Live { bars, .. } = self {
+            for bar in bars.iter().filter(|b| !b.is_finished()) {
+                bar.abandon();
+            }
+        }
+    }
+}
+
+/// The time now as `2025-06-01T12:00:03Z`.
+fn utc_timestamp() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    format_utc(secs)
+}
+
+/// Seconds since 1970 as an RFC 3339 UTC time (civil-from-days, Howard Hinnant's algorithm).
+fn format_utc(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+/// The last log lines of each service, with a hint where they match a
+/// known cause.
+fn show_logs<'a>(compose: &Compose, stack: &Stack, services: impl Iterator<Item = &'a str>) {
+    for svc in services {
+        eprintln!("--- last log lines of {svc}:");
+        match compose.output(&["logs", "--no-color", "--tail", LOG_LINES, svc]) {
+            Ok(text) => {
+                eprint!("{text}");
+                if !text.ends_with('\n') && !text.is_empty() {
+                    eprintln!();
+                }
+                for hint in log_hints(&text, stack) {
+                    eprintln!("{} {hint}", crate::color::hint("hint:"));
+                }
+            }
+            Err(e) => eprintln!("(could not read logs: {e})"),
+        }
+    }
+}
+
+/// Known causes, recognised in a service's log.
+pub fn log_hints(log: &str, stack: &Stack) -> Vec<String> {
+    let l = log.to_ascii_lowercase();
+    let mut out = Vec::new();
+    if l.contains("permission denied") && l.contains("/config") {
+        out.push(format!(
+            "the container (uid {IMAGE_UID}) may not write its directory under CONFIG: run `sudo chown -R {IMAGE_UID}:{IMAGE_UID} {}`",
+            stack.config_dir().display()
+        ));
+    }
+    if l.contains("address already in use") || l.contains("port is already allocated") {
+        out.push(
+            "a port it listens on is taken: `jitsi-stack doctor` names the port and `ss -lntup` what holds it; stop that, or change HTTP_PORT/HTTPS_PORT/JVB_PORT in .env"
+                .into(),
+        );
+    }
+    if l.contains("not-authorized")
+        || l.contains("saslerror")
+        || l.contains("sasl authentication failed")
+        || l.contains("authentication failed")
+    {
+        out.push(
+            "it could not log in to prosody: its password in .env is not the one prosody registered (a password edited in .env, or prosody's data from another stack); run `jitsi-stack up` again so Compose recreates both with the current .env, and keep each stack's CONFIG to itself"
+                .into(),
+        );
+    }
+    out
+}
+
+/// What runs, where, and what to do next.
+fn summary(stack: &Stack, planned: &[Planned], after: Duration) {
+    let url = stack.values.get_or("PUBLIC_URL", "https://localhost:8443");
+    let names: Vec<&str> = planned.iter().map(|p| p.name.as_str()).collect();
+    println!("\nJitsi Meet is up: {url}");
+    println!(
+        "running: {} ({} services, ready after {} s)",
+        names.join(", "),
+        names.len(),
+        after.as_secs()
+    );
+    if stack.behind_proxy() {
+        let port = stack.values.port("HTTP_PORT").unwrap_or(8000);
+        println!(
+            "behind a reverse proxy: it must forward {url} to http://127.0.0.1:{port} (`jitsi-stack proxy nginx|apache|haproxy|caddy`)"
+        );
+    }
+    println!("next:");
+    println!("  jitsi-stack smoke      probe it as a browser would");
+    println!("  jitsi-stack ports      what the firewall must let in");
+    if stack.values.bool("ENABLE_AUTH")
+        && stack.values.get_or("AUTH_TYPE", "internal") == "internal"
+    {
+        println!("  jitsi-stack user add NAME   create the accounts that may open meetings");
+    }
+    if stack.has(Component::Jibri) {
+        println!(
+            "  recordings land in {}/storage/jibri",
+            stack.config_dir().display()
+        );
+    }
+    println!("  jitsi-stack logs -f    follow the logs");
 }
 
 /// Two seconds; tests shorten it with JITSI_STACK_POLL_MS.
@@ -313,6 +664,120 @@ pub fn pull(dir: &Path) -> Result<Exit> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn state(st: &str, health: &str) -> ServiceState {
+        ServiceState {
+            service: "jvb".into(),
+            state: st.into(),
+            health: health.into(),
+            exit_code: if st == "exited" { 137 } else { 0 },
+            status: String::new(),
+        }
+    }
+
+    #[test]
+    fn verdicts() {
+        let plan = Planned {
+            name: "jvb".into(),
+            start_period: Some(Duration::from_secs(60)),
+        };
+        let at = |secs| Duration::from_secs(secs);
+        let v = |s: Option<&ServiceState>, t| verdict(&plan, s, at(t));
+        assert_eq!(v(Some(&state("running", "healthy")), 1), Verdict::Ready);
+        assert_eq!(
+            v(Some(&state("running", "starting")), 1),
+            Verdict::Waiting("running (starting)".into())
+        );
+        assert_eq!(v(None, 1), Verdict::Waiting("not created yet".into()));
+        assert_eq!(
+            v(Some(&state("exited", "")), 0),
+            Verdict::Failed("exited with status 137".into())
+        );
+        assert!(
+            matches!(v(Some(&state("restarting", "")), 0), Verdict::Failed(w) if w.contains("restarting in a loop"))
+        );
+        // Unhealthy inside the start period is still starting (Docker may
+        // report a stale verdict); after it, a failure.
+        assert!(matches!(
+            v(Some(&state("running", "unhealthy")), 59),
+            Verdict::Waiting(_)
+        ));
+        assert_eq!(
+            v(Some(&state("running", "unhealthy")), 60),
+            Verdict::Failed("is unhealthy after its start period (60 s)".into())
+        );
+        let no_check = Planned {
+            name: "etherpad".into(),
+            start_period: None,
+        };
+        assert_eq!(
+            verdict(&no_check, Some(&state("running", "")), at(0)),
+            Verdict::Ready
+        );
+    }
+
+    #[test]
+    fn compose_durations() {
+        assert_eq!(parse_go_duration("30s"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_go_duration("1m30s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_go_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_go_duration("1h"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_go_duration("soon"), None);
+        assert_eq!(parse_go_duration(""), None);
+    }
+
+    #[test]
+    fn utc_times() {
+        assert_eq!(format_utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(format_utc(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(format_utc(1_748_779_203), "2025-06-01T12:00:03Z");
+    }
+
+    #[test]
+    fn planned_services_come_from_the_rendered_compose_files() {
+        let mut out = Output::default();
+        out.add(
+            "docker-compose.yml",
+            "services:\n  web:\n    healthcheck:\n      start_period: 30s\n  jvb:\n    healthcheck:\n      start_period: 1m\n".into(),
+        );
+        out.add(
+            "etherpad.yml",
+            "services:\n  etherpad:\n    image: x\n".into(),
+        );
+        out.add("generated/web/x.yml", "services:\n  nope: {}\n".into());
+        let p = planned_services(&out).unwrap();
+        let got: Vec<(&str, Option<u64>)> = p
+            .iter()
+            .map(|p| (p.name.as_str(), p.start_period.map(|d| d.as_secs())))
+            .collect();
+        assert_eq!(
+            got,
+            [("etherpad", None), ("jvb", Some(60)), ("web", Some(30))]
+        );
+    }
+
+    #[test]
+    fn hints_for_known_causes() {
+        let stack = Stack {
+            dir: std::path::PathBuf::from("s"),
+            env_path: std::path::PathBuf::from("s/.env"),
+            file: crate::envfile::EnvFile::default(),
+            values: crate::config::Values::default(),
+            components: Default::default(),
+        };
+        let h = log_hints("chown: /config/x: Permission denied", &stack);
+        assert!(
+            h.len() == 1 && h[0].contains("sudo chown -R 1000:1000 s/config"),
+            "{h:?}"
+        );
+        assert!(
+            log_hints("listen tcp :8000: bind: address already in use", &stack)[0].contains("port")
+        );
+        assert!(
+            log_hints("SASL authentication failed: not-authorized", &stack)[0].contains("password")
+        );
+        assert!(log_hints("all fine", &stack).is_empty());
+    }
 
     #[test]
     fn ps_json_both_forms() {

@@ -47,10 +47,15 @@ pub fn run(dir: &Path, args: SmokeArgs) -> Result<Exit> {
         });
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
+        let paint = crate::color::stdout();
         for p in &probes {
             println!(
                 "{} {:<10} {} ({})",
-                if p.ok { "ok  " } else { "FAIL" },
+                if p.ok {
+                    paint.ok("ok  ")
+                } else {
+                    paint.fail("FAIL")
+                },
                 p.check,
                 p.url,
                 p.detail
@@ -60,7 +65,11 @@ pub fn run(dir: &Path, args: SmokeArgs) -> Result<Exit> {
     if failed.is_empty() {
         Ok(Exit::Ok)
     } else {
-        eprintln!("error: smoke failed: {}", failed.join(", "));
+        eprintln!(
+            "{} smoke failed: {}",
+            crate::color::fail("error:"),
+            failed.join(", ")
+        );
         Ok(Exit::Invalid)
     }
 }
@@ -362,6 +371,7 @@ fn jicofo_in_container(stack: &Stack, timeout: Duration) -> Probe {
             format!("{e}; or set JICOFO_ENABLE_REST=1 so smoke can reach jicofo on 127.0.0.1")
         })?;
         let secs = timeout.as_secs().max(1).to_string();
+        let write_out = format!("\\n{STATUS_MARK}%{{http_code}}\\n");
         let out = compose
             .capture(&[
                 "exec",
@@ -370,26 +380,59 @@ fn jicofo_in_container(stack: &Stack, timeout: Duration) -> Probe {
                 "curl",
                 "--silent",
                 "--show-error",
-                "--fail-with-body",
                 "--max-time",
                 &secs,
+                "--output",
+                "-",
+                "--write-out",
+                &write_out,
                 &url,
             ])
             .map_err(|e| e.to_string())?;
-        let said = |b: &[u8]| excerpt(&String::from_utf8_lossy(b));
-        match out.status.code() {
-            Some(0) => Ok("healthy".into()),
-            // curl: 7 connection refused, 22 an HTTP error status, 28 timeout.
-            Some(7) => Err(format!("jicofo's REST API is not listening{}", said(&out.stderr))),
-            Some(22) => Err(format!("unhealthy{}", said(&out.stdout))),
-            Some(28) => Err(format!("no answer within {secs} s")),
-            Some(n) => Err(format!(
-                "`docker compose exec jicofo curl` exited with {n}{}: is jicofo running? (`jitsi-stack status`)",
-                said(&out.stderr)
-            )),
-            None => Err("`docker compose exec jicofo curl` was killed by a signal".into()),
-        }
+        jicofo_verdict(
+            out.status.code(),
+            &String::from_utf8_lossy(&out.stdout),
+            &String::from_utf8_lossy(&out.stderr),
+            &secs,
+        )
     })
+}
+
+/// What curl appends to the body (`--write-out`): the HTTP status jicofo
+/// answered. The probe passes on that status, never on an exit code alone:
+/// a wrapper that always exits 0 prints no status and fails.
+const STATUS_MARK: &str = "jitsi-stack-probe: HTTP ";
+
+/// Judges `docker compose exec jicofo curl ...` by what it printed.
+fn jicofo_verdict(
+    code: Option<i32>,
+    stdout: &str,
+    stderr: &str,
+    secs: &str,
+) -> Result<String, String> {
+    let said = |t: &str| excerpt(t);
+    let (body, status) = match stdout.rsplit_once(STATUS_MARK) {
+        Some((body, rest)) => (body.trim(), rest.trim()),
+        None => ("", ""),
+    };
+    match (code, status) {
+        (None, _) => Err("`docker compose exec jicofo curl` was killed by a signal".into()),
+        // curl: 7 connection refused, 28 timeout; the status is then 000.
+        (Some(7), _) => Err(format!("jicofo's REST API is not listening{}", said(stderr))),
+        (Some(28), _) => Err(format!("no answer within {secs} s")),
+        (Some(0), "200") => Ok("HTTP 200: healthy".into()),
+        (Some(0), s) if s.len() == 3 && s.bytes().all(|b| b.is_ascii_digit()) && s != "000" => {
+            Err(format!("HTTP {s}: unhealthy{}", said(body)))
+        }
+        (Some(0), _) => Err(format!(
+            "`docker compose exec jicofo curl` exited 0 but printed no HTTP status{}: the Compose program may hide failures (see `jitsi-stack doctor`)",
+            said(stdout)
+        )),
+        (Some(n), _) => Err(format!(
+            "`docker compose exec jicofo curl` exited with {n}{}: is jicofo running? (`jitsi-stack status`)",
+            said(stderr)
+        )),
+    }
 }
 
 /// `: text` with the first line of `text`, shortened, or nothing.
@@ -440,6 +483,39 @@ mod tests {
             "{e}"
         );
         assert!(bosh_verdict("<html><body>It works</body></html>", "meet.jitsi").is_err());
+    }
+
+    #[test]
+    fn jicofo_passes_on_the_status_it_answered_only() {
+        let ok = format!("\n{STATUS_MARK}200\n");
+        assert_eq!(
+            jicofo_verdict(Some(0), &ok, "", "2").unwrap(),
+            "HTTP 200: healthy"
+        );
+        // A wrapper that exits 0 and prints nothing is no answer.
+        let e = jicofo_verdict(Some(0), "", "", "2").unwrap_err();
+        assert!(e.contains("no HTTP status"), "{e}");
+        let e = jicofo_verdict(
+            Some(0),
+            &format!("bridge gone\n{STATUS_MARK}503\n"),
+            "",
+            "2",
+        )
+        .unwrap_err();
+        assert_eq!(e, "HTTP 503: unhealthy: bridge gone");
+        let e = jicofo_verdict(
+            Some(7),
+            &format!("\n{STATUS_MARK}000\n"),
+            "curl: (7) refused",
+            "2",
+        )
+        .unwrap_err();
+        assert!(e.contains("not listening"), "{e}");
+        let e = jicofo_verdict(Some(1), "", "service \"jicofo\" is not running", "2").unwrap_err();
+        assert!(
+            e.contains("exited with 1") && e.contains("not running"),
+            "{e}"
+        );
     }
 
     #[test]
