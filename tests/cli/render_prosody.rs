@@ -569,6 +569,8 @@ pub fn start_live_prosody(run: &Run) -> LiveProsody {
         let text = run
             .read(&format!("generated/prosody/{src}"))
             .replace("/run/prosody/config", &root)
+            .replace("/var/lib/prosody/data", &format!("{root}/data"))
+            .replace("/run/prosody/prosody.pid", &format!("{root}/prosody.pid"))
             .replace("\"posix\";", "")
             .replace("{ \"*\", \"::\" }", "{ \"127.0.0.1\" }")
             .replace("c2s_ports = { 5222 }", &format!("c2s_ports = {{ {c2s} }}"))
