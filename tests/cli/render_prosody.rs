@@ -520,20 +520,26 @@ fn b64(raw: &[u8]) -> String {
 
 /// SASL PLAIN over BOSH; true on `<success`.
 fn login(port: u16, domain: &str, user: &str, pass: &str) -> bool {
-    let open = bosh(
-        port,
-        &format!("<body content='text/xml; charset=utf-8' hold='1' rid='1000' to='{domain}' ver='1.6' wait='5' xml:lang='en' xmlns='http://jabber.org/protocol/httpbind' xmlns:xmpp='urn:xmpp:xbosh' xmpp:version='1.0'/>"),
-    );
+    sasl_plain_over_bosh(|body| bosh(port, body), domain, user, pass)
+}
+
+/// A real SASL PLAIN login as `user@domain` over BOSH (`/http-bind`):
+/// opens a session, authenticates, and is true on `<success`, false on
+/// `<failure`. `post` sends one BOSH body and returns the HTTP reply.
+pub fn sasl_plain_over_bosh(
+    post: impl Fn(&str) -> String,
+    domain: &str,
+    user: &str,
+    pass: &str,
+) -> bool {
+    let open = post(&format!("<body content='text/xml; charset=utf-8' hold='1' rid='1000' to='{domain}' ver='1.6' wait='5' xml:lang='en' xmlns='http://jabber.org/protocol/httpbind' xmlns:xmpp='urn:xmpp:xbosh' xmpp:version='1.0'/>"));
     let sid = open
         .split("sid='")
         .nth(1)
         .and_then(|r| r.split('\'').next())
-        .unwrap_or_else(|| panic!("no BOSH session: {open}"));
+        .unwrap_or_else(|| panic!("no BOSH session for {domain}: {open}"));
     let auth = b64(format!("\0{user}\0{pass}").as_bytes());
-    let reply = bosh(
-        port,
-        &format!("<body rid='1001' sid='{sid}' xmlns='http://jabber.org/protocol/httpbind'><auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{auth}</auth></body>"),
-    );
+    let reply = post(&format!("<body rid='1001' sid='{sid}' xmlns='http://jabber.org/protocol/httpbind'><auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{auth}</auth></body>"));
     assert!(
         reply.contains("<success") || reply.contains("<failure"),
         "{reply}"
