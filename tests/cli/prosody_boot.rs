@@ -963,3 +963,48 @@ fn user_commands_reach_prosody_13_as_in_the_image() {
     let out = jitsi(&stack, &bin, &["user", "del", "bob"], "");
     assert!(String::from_utf8_lossy(&out.stderr).contains("prosodyctl: Error: No such user"));
 }
+
+#[test]
+fn user_commands_name_only_the_setting_to_change() {
+    for (extra, want, not) in [
+        (
+            &[][..],
+            "Set ENABLE_AUTH=1 in .env",
+            "AUTH_TYPE=internal in .env",
+        ),
+        (
+            &[
+                ("ENABLE_AUTH", "1"),
+                ("AUTH_TYPE", "jwt"),
+                ("JWT_APP_ID", "app"),
+                ("JWT_APP_SECRET", "a-long-app-secret"),
+            ][..],
+            "Set AUTH_TYPE=internal in .env",
+            "Set ENABLE_AUTH",
+        ),
+        (
+            &[
+                ("ENABLE_AUTH", "1"),
+                ("PROSODY_AUTH_TYPE", "ldap"),
+                ("LDAP_URL", "ldaps://ldap.example.org"),
+            ][..],
+            "PROSODY_AUTH_TYPE=ldap. Set PROSODY_AUTH_TYPE=internal in .env",
+            "Set ENABLE_AUTH",
+        ),
+        (
+            &[("AUTH_TYPE", "jwt")][..],
+            "Set ENABLE_AUTH=1 and AUTH_TYPE=internal in .env",
+            "PROSODY_AUTH_TYPE",
+        ),
+    ] {
+        let run = Test::again(init_stack(extra, &[]))
+            .args(["user", "list"])
+            .status(2)
+            .run();
+        assert!(
+            run.stderr.contains(want) && !run.stderr.contains(not),
+            "{extra:?}: {}",
+            run.stderr
+        );
+    }
+}

@@ -165,6 +165,22 @@ fn defaults_are_anonymous_and_check_clean() {
     let run = render(&[], &[]);
     let (m, s) = check_prosody(&run);
     assert_eq!(one(&m, "global", "c2s_require_encryption"), "true");
+    // What the image's boot steps rely on (see prosody_boot.rs): the admin
+    // shell for register-setup, the data on the mounted volume, custom
+    // plugins first.
+    assert!(get(&m, "global", "modules_enabled")
+        .unwrap()
+        .contains(&"admin_shell".to_string()));
+    assert_eq!(one(&m, "global", "data_path"), "/var/lib/prosody/data");
+    assert_eq!(one(&m, "global", "pidfile"), "/run/prosody/prosody.pid");
+    assert_eq!(
+        get(&s, "global", "plugin_paths").unwrap(),
+        &[
+            "/prosody-plugins-custom",
+            "/prosody-plugins/",
+            "/prosody-plugins-contrib"
+        ]
+    );
     assert_eq!(get(&m, "global", "c2s_ports").unwrap(), &["5222"]);
     assert!(get(&m, "global", "external_services").is_none());
     assert_eq!(
@@ -674,4 +690,37 @@ fn live_prosody_accepts_focus_and_jvb_logins() {
         "jvb",
         "wrong-password"
     ));
+}
+
+/// Golden files for one fixed input (internal authentication with guests,
+/// recording, transcription, the SIP gateway, an external TURN server next
+/// to the bundled one), so a reviewer sees exactly what a change does to
+/// the output. `JITSI_UPDATE_GOLDEN=1` rewrites them.
+#[test]
+fn fixed_input_matches_golden_files() {
+    let run = init_stack(
+        &[
+            ("ENABLE_AUTH", "1"),
+            ("AUTH_TYPE", "internal"),
+            ("ENABLE_GUESTS", "1"),
+            ("ENABLE_RECORDING", "1"),
+            ("ENABLE_TRANSCRIPTIONS", "1"),
+            ("JIGASI_SIP_URI", "user@sip.example.org"),
+            ("JIGASI_SIP_PASSWORD", "golden-sip-password"),
+            ("JIGASI_SIP_SERVER", "sip.example.org"),
+            ("TURN_CREDENTIALS", "golden-turn-secret"),
+            ("TURN_HOST", "turn.example.org"),
+            ("TURN_TRANSPORT", "udp,tcp"),
+            ("STUN_HOST", "stun.example.org"),
+        ],
+        &[],
+    );
+    let run = Test::again(run)
+        .args(["render", "--with", "jibri,jigasi,transcriber,turn"])
+        .run();
+    check_prosody(&run);
+    for f in ["prosody.cfg.lua", "jitsi-meet.cfg.lua", "saslauthd.conf"] {
+        let got = run.read(&format!("generated/prosody/{f}"));
+        crate::harness::golden("render_prosody/golden", f, &got);
+    }
 }
