@@ -175,6 +175,14 @@ impl Compose {
     /// Runs with `input` on stdin and captures everything: for commands that
     /// read a secret from stdin, so it never appears in a process list.
     pub fn with_stdin(&self, args: &[&str], input: &str) -> Result<Output, DockerError> {
+        let out = self.with_stdin_any(args, input)?;
+        check(&self.argv(args), out.status.code())?;
+        Ok(out)
+    }
+
+    /// [`Compose::with_stdin`] whatever the exit status, so the caller can
+    /// show what the command said before reporting its failure.
+    pub fn with_stdin_any(&self, args: &[&str], input: &str) -> Result<Output, DockerError> {
         let argv = self.argv(args);
         let mut child = command(&argv)
             .stdin(Stdio::piped())
@@ -190,12 +198,10 @@ impl Compose {
                     message: e.to_string(),
                 })?;
         }
-        let out = child.wait_with_output().map_err(|e| DockerError::Io {
+        child.wait_with_output().map_err(|e| DockerError::Io {
             command: argv.join(" "),
             message: e.to_string(),
-        })?;
-        check(&argv, out.status.code())?;
-        Ok(out)
+        })
     }
 }
 

@@ -78,7 +78,12 @@ pub struct Prosody {
     pub metrics: bool,
     pub metrics_cidr: String,
     pub stanza_counts: bool,
+    /// `PROSODY_ENABLE_S2S`: server-to-server on (visitors are refused).
+    pub s2s: bool,
+    pub s2s_port: u16,
     pub external_service_secret: Option<String>,
+    /// mod_external_services is loaded: some service is announced.
+    pub external_services_module: bool,
     pub external_services: Vec<ExternalService>,
     pub global_config: Vec<Assignment>,
 
@@ -110,11 +115,16 @@ pub struct Prosody {
     pub av_moderation: bool,
     pub end_conference: bool,
     pub polls: bool,
-    pub subdomains: bool,
+    pub audio_translation: bool,
     pub rate_limits: bool,
     pub rate_limit: [i64; 4],
     pub rate_limit_ranges: Vec<String>,
     pub filter_messages: bool,
+    /// mod_muc_resource_validate on the main MUC, with its options.
+    pub resource_validate: bool,
+    pub anonymous_strict: bool,
+    pub anonymous_auth_methods: Vec<String>,
+    pub wait_for_host_disable_auto_owners: bool,
     pub recording_metadata: bool,
     pub reservations: Option<String>,
     pub jaas: bool,
@@ -170,6 +180,17 @@ fn num(v: &Values, name: &str, fallback: i64) -> Result<i64> {
         Some(raw) => raw.trim().parse().map_err(|_| {
             anyhow::anyhow!("{name}={raw:?}: expected a whole number (prosody config)")
         }),
+    }
+}
+
+/// The image's `toBool` (jitsi/tpl) on a string: quotes removed, then Go's
+/// `strconv.ParseBool` words; any other non-empty string is true.
+pub fn tpl_to_bool(raw: &str) -> bool {
+    let s: String = raw.chars().filter(|c| !matches!(c, '"' | '\'')).collect();
+    match s.as_str() {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => true,
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => false,
+        other => !other.is_empty(),
     }
 }
 
@@ -338,41 +359,23 @@ pub fn derive(stack: &Stack) -> Result<Prosody> {
     let password = opt(v, "TURN_PASSWORD");
     let bundled = stack.has(Component::Turn);
     let secret = v.get("TURN_CREDENTIALS").map(str::to_string);
-    let (turn_hosts, turn_port, transports, turns_hosts, turns_port) = if bundled {
-        let host = public_host(v);
-        (
-            vec![host.clone()],
-            TURN_PORT,
-            vec!["udp".to_string(), "tcp".to_string()],
-            // TURNS only when coturn has a certificate (see render::turn).
-            if v.raw("TURN_TLS_CERT").is_some() {
-                vec![host]
-            } else {
-                vec![]
-            },
-            TURNS_PORT,
-        )
-    } else {
-        (
-            v.list("TURN_HOST"),
-            v.port_or("TURN_PORT", 443)?,
-            {
-                let t = v.list("TURN_TRANSPORT");
-                if t.is_empty() {
-                    vec!["tcp".to_string()]
-                } else {
-                    t
-                }
-            },
-            v.list("TURNS_HOST"),
-            v.port_or("TURNS_PORT", 443)?,
-        )
-    };
     if bundled && secret.is_none() {
         bail!("--with turn needs TURN_CREDENTIALS in .env: run `jitsi-stack gen-passwords`");
     }
     let has_secret = secret.is_some();
-    for host in &turn_hosts {
+    // TURN_HOST/TURNS_HOST as the image announces them, whether or not the
+    // bundled coturn runs too (then both are listed: an external server the
+    // user named stays announced).
+    let transports = {
+        let t = v.list("TURN_TRANSPORT");
+        if t.is_empty() {
+            vec!["tcp".to_string()]
+        } else {
+            t
+        }
+    };
+    let turn_port = v.port_or("TURN_PORT", 443)?;
+    for host in v.list("TURN_HOST") {
         for t in &transports {
             external_services.push(ExternalService {
                 kind: "turn".into(),
@@ -381,22 +384,52 @@ pub fn derive(stack: &Stack) -> Result<Prosody> {
                 transport: t.clone(),
                 ttl: Some(ttl),
                 secret: has_secret,
-                username: if bundled { None } else { username.clone() },
-                password: if bundled { None } else { password.clone() },
+                username: username.clone(),
+                password: password.clone(),
             });
         }
     }
-    for host in &turns_hosts {
+    let turns_port = v.port_or("TURNS_PORT", 443)?;
+    for host in v.list("TURNS_HOST") {
         external_services.push(ExternalService {
             kind: "turns".into(),
-            host: host.clone(),
+            host,
             port: turns_port,
             transport: "tcp".into(),
             ttl: Some(ttl),
             secret: has_secret,
-            username: if bundled { None } else { username.clone() },
-            password: if bundled { None } else { password.clone() },
+            username: username.clone(),
+            password: password.clone(),
         });
+    }
+    if bundled {
+        // The bundled coturn (render::turn): the public host, shared-secret
+        // credentials only; TURNS only when coturn has a certificate.
+        let host = public_host(v);
+        for t in ["udp", "tcp"] {
+            external_services.push(ExternalService {
+                kind: "turn".into(),
+                host: host.clone(),
+                port: TURN_PORT,
+                transport: t.into(),
+                ttl: Some(ttl),
+                secret: true,
+                username: None,
+                password: None,
+            });
+        }
+        if v.raw("TURN_TLS_CERT").is_some() {
+            external_services.push(ExternalService {
+                kind: "turns".into(),
+                host,
+                port: TURNS_PORT,
+                transport: "tcp".into(),
+                ttl: Some(ttl),
+                secret: true,
+                username: None,
+                password: None,
+            });
+        }
     }
 
     let list_or = |name: &str| v.list(name);
@@ -431,7 +464,13 @@ pub fn derive(stack: &Stack) -> Result<Prosody> {
         metrics: v.bool("PROSODY_ENABLE_METRICS"),
         metrics_cidr: v.text("PROSODY_METRICS_ALLOWED_CIDR", "172.16.0.0/12"),
         stanza_counts: v.bool("PROSODY_ENABLE_STANZA_COUNTS"),
+        s2s: v.bool("PROSODY_ENABLE_S2S"),
+        s2s_port: v.port_or("PROSODY_S2S_PORT", 5269)?,
         external_service_secret: secret,
+        // The image loads the module only for TURN_HOST/TURNS_HOST, so a
+        // STUN_HOST alone is rendered but never served; here any announced
+        // service loads it (README, "Differences from the official images").
+        external_services_module: !external_services.is_empty(),
         external_services,
         global_config: parse_assignments(
             "GLOBAL_CONFIG",
@@ -462,12 +501,7 @@ pub fn derive(stack: &Stack) -> Result<Prosody> {
             // i.e. a secret that is not itself a boolean word is printed.
             app_secret: v
                 .get("JWT_APP_SECRET")
-                .filter(|s| {
-                    !matches!(
-                        s.to_ascii_lowercase().as_str(),
-                        "false" | "0" | "no" | "off" | ""
-                    )
-                })
+                .filter(|s| tpl_to_bool(s))
                 .map(str::to_string),
             allow_empty: v.bool("JWT_ALLOW_EMPTY"),
             asap_key_server: opt(v, "JWT_ASAP_KEYSERVER"),
@@ -478,7 +512,8 @@ pub fn derive(stack: &Stack) -> Result<Prosody> {
         matrix: Matrix {
             uvs_url: v.text("MATRIX_UVS_URL", ""),
             issuer: v.text("MATRIX_UVS_ISSUER", "issuer"),
-            issuer_set: v.get("MATRIX_UVS_ISSUER").is_some(),
+            // Upstream tests the variable itself here, not its default.
+            issuer_set: v.raw("MATRIX_UVS_ISSUER").is_some(),
             auth_token: opt(v, "MATRIX_UVS_AUTH_TOKEN"),
             sync_power_levels: v.bool("MATRIX_UVS_SYNC_POWER_LEVELS"),
             lobby_bypass: v.bool("MATRIX_LOBBY_BYPASS"),
@@ -489,7 +524,7 @@ pub fn derive(stack: &Stack) -> Result<Prosody> {
         av_moderation: on_by_default(v, "ENABLE_AV_MODERATION"),
         end_conference: on_by_default(v, "ENABLE_END_CONFERENCE"),
         polls: !v.bool("DISABLE_POLLS"),
-        subdomains: on_by_default(v, "ENABLE_SUBDOMAINS"),
+        audio_translation: v.bool("ENABLE_AUDIO_TRANSLATION"),
         rate_limits: v.bool("PROSODY_ENABLE_RATE_LIMITS"),
         rate_limit: [
             num(v, "PROSODY_RATE_LIMIT_LOGIN_RATE", 3)?,
@@ -503,6 +538,10 @@ pub fn derive(stack: &Stack) -> Result<Prosody> {
             v.list("PROSODY_RATE_LIMIT_ALLOW_RANGES")
         },
         filter_messages: v.bool("PROSODY_ENABLE_FILTER_MESSAGES"),
+        resource_validate: on_by_default(v, "PROSODY_ENABLE_MUC_RESOURCE_VALIDATE"),
+        anonymous_strict: v.bool("PROSODY_MUC_RESOURCE_VALIDATE_ANONYMOUS_STRICT"),
+        anonymous_auth_methods: list_or("PROSODY_MUC_RESOURCE_VALIDATE_ANON_METHODS"),
+        wait_for_host_disable_auto_owners: v.bool("WAIT_FOR_HOST_DISABLE_AUTO_OWNERS"),
         recording_metadata: on_by_default(v, "PROSODY_ENABLE_RECORDING_METADATA")
             && auth.as_deref() == Some("jwt")
             && recording,
@@ -555,7 +594,10 @@ fn sasl_value(name: &str, value: &str) -> Result<String> {
     Ok(value.to_string())
 }
 
-/// saslauthd.conf for LDAP (the image renders it only for AUTH_TYPE=ldap).
+/// saslauthd.conf as the image's template gives it for
+/// `PROSODY_AUTH_TYPE` (else `AUTH_TYPE`) `ldap`, whether or not
+/// `ENABLE_AUTH` is on (the boot script renders it and starts saslauthd for
+/// `AUTH_TYPE=ldap` alone).
 pub fn saslauthd_conf(stack: &Stack) -> Result<String> {
     let v = &stack.values;
     let mut out = format!("# {}\n", super::GENERATED_NOTE);
@@ -563,54 +605,57 @@ pub fn saslauthd_conf(stack: &Stack) -> Result<String> {
         out.push_str(&format!("{key}: {}\n", sasl_value(name, value)?));
         Ok(())
     };
-    let domain = v.get_or("XMPP_DOMAIN", "meet.jitsi");
-    line("ldap_servers", "LDAP_URL", v.get_or("LDAP_URL", ""))?;
-    line("ldap_search_base", "LDAP_BASE", v.get_or("LDAP_BASE", ""))?;
-    if let Some(dn) = v.get("LDAP_BINDDN") {
-        line("ldap_bind_dn", "LDAP_BINDDN", dn)?;
-        line("ldap_bind_pw", "LDAP_BINDPW", v.get_or("LDAP_BINDPW", ""))?;
-    }
-    line(
-        "ldap_filter",
-        "LDAP_FILTER",
-        v.get_or("LDAP_FILTER", "uid=%u"),
-    )?;
-    line(
-        "ldap_version",
-        "LDAP_VERSION",
-        v.get_or("LDAP_VERSION", "3"),
-    )?;
-    line(
-        "ldap_auth_method",
-        "LDAP_AUTH_METHOD",
-        v.get_or("LDAP_AUTH_METHOD", "bind"),
-    )?;
-    if v.bool("LDAP_USE_TLS") {
-        line(
-            "ldap_tls_key",
-            "XMPP_DOMAIN",
-            &format!("/run/prosody/config/certs/{domain}.key"),
-        )?;
-        line(
-            "ldap_tls_cert",
-            "XMPP_DOMAIN",
-            &format!("/run/prosody/config/certs/{domain}.crt"),
-        )?;
-        if v.bool("LDAP_TLS_CHECK_PEER") {
-            line("ldap_tls_check_peer", "LDAP_TLS_CHECK_PEER", "yes")?;
-            line(
-                "ldap_tls_cacert_file",
-                "LDAP_TLS_CACERT_FILE",
-                v.get_or("LDAP_TLS_CACERT_FILE", "/etc/ssl/certs/ca-certificates.crt"),
-            )?;
-            line(
-                "ldap_tls_cacert_dir",
-                "LDAP_TLS_CACERT_DIR",
-                v.get_or("LDAP_TLS_CACERT_DIR", "/etc/ssl/certs"),
-            )?;
+    let prosody_auth = v.get_or("PROSODY_AUTH_TYPE", v.get_or("AUTH_TYPE", "internal"));
+    if prosody_auth == "ldap" {
+        let domain = v.get_or("XMPP_DOMAIN", "meet.jitsi");
+        line("ldap_servers", "LDAP_URL", v.get_or("LDAP_URL", ""))?;
+        line("ldap_search_base", "LDAP_BASE", v.get_or("LDAP_BASE", ""))?;
+        if let Some(dn) = v.get("LDAP_BINDDN") {
+            line("ldap_bind_dn", "LDAP_BINDDN", dn)?;
+            line("ldap_bind_pw", "LDAP_BINDPW", v.get_or("LDAP_BINDPW", ""))?;
         }
-        if let Some(c) = v.get("LDAP_TLS_CIPHERS") {
-            line("ldap_tls_ciphers", "LDAP_TLS_CIPHERS", c)?;
+        line(
+            "ldap_filter",
+            "LDAP_FILTER",
+            v.get_or("LDAP_FILTER", "uid=%u"),
+        )?;
+        line(
+            "ldap_version",
+            "LDAP_VERSION",
+            v.get_or("LDAP_VERSION", "3"),
+        )?;
+        line(
+            "ldap_auth_method",
+            "LDAP_AUTH_METHOD",
+            v.get_or("LDAP_AUTH_METHOD", "bind"),
+        )?;
+        if v.bool("LDAP_USE_TLS") {
+            line(
+                "ldap_tls_key",
+                "XMPP_DOMAIN",
+                &format!("/run/prosody/config/certs/{domain}.key"),
+            )?;
+            line(
+                "ldap_tls_cert",
+                "XMPP_DOMAIN",
+                &format!("/run/prosody/config/certs/{domain}.crt"),
+            )?;
+            if v.bool("LDAP_TLS_CHECK_PEER") {
+                line("ldap_tls_check_peer", "LDAP_TLS_CHECK_PEER", "yes")?;
+                line(
+                    "ldap_tls_cacert_file",
+                    "LDAP_TLS_CACERT_FILE",
+                    v.get_or("LDAP_TLS_CACERT_FILE", "/etc/ssl/certs/ca-certificates.crt"),
+                )?;
+                line(
+                    "ldap_tls_cacert_dir",
+                    "LDAP_TLS_CACERT_DIR",
+                    v.get_or("LDAP_TLS_CACERT_DIR", "/etc/ssl/certs"),
+                )?;
+            }
+            if let Some(c) = v.get("LDAP_TLS_CIPHERS") {
+                line("ldap_tls_ciphers", "LDAP_TLS_CIPHERS", c)?;
+            }
         }
     }
     if v.bool("LDAP_START_TLS") {
@@ -630,7 +675,8 @@ pub fn render(env: &Environment<'_>, stack: &Stack, ctx: &Value, out: &mut Outpu
         "generated/prosody/jitsi-meet.cfg.lua",
         render_template(env, "prosody/jitsi-meet.cfg.lua.j2", &ctx)?,
     );
-    let sasl = if p.auth.as_deref() == Some("ldap") {
+    // The boot script reads the template only for AUTH_TYPE=ldap.
+    let sasl = if stack.values.get_or("AUTH_TYPE", "internal") == "ldap" {
         saslauthd_conf(stack)?
     } else {
         format!(

@@ -17,6 +17,8 @@ mod render_web;
 
 mod render_prosody;
 
+mod prosody_boot;
+
 mod jvm_check;
 
 mod render_jvm;

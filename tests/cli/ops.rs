@@ -586,7 +586,7 @@ fn user_add_passes_the_password_on_stdin_only() {
     );
     let log = fake.log();
     assert!(
-        log.contains(" exec -T prosody prosodyctl --config /run/prosody/config/prosody.cfg.lua adduser alice@meet.jitsi"),
+        log.contains(" exec -T prosody prosodyctl --config /run/prosody/config/prosody.cfg.lua adduser -- alice@meet.jitsi"),
         "{log}"
     );
     assert!(
@@ -603,7 +603,7 @@ fn user_add_passes_the_password_on_stdin_only() {
         .attach(Test::again(run))
         .args(["user", "del", "alice"])
         .run();
-    assert!(fake.log().contains("deluser alice@meet.jitsi"));
+    assert!(fake.log().contains("deluser -- alice@meet.jitsi"));
     let _ = run;
 }
 
@@ -1022,7 +1022,7 @@ fn user_passwd_uses_stdin_and_refuses_a_bad_name() {
     assert!(
         fake.log().lines().any(|l| l
             == format!(
-                "docker compose {base} -f ./docker-compose.yml exec -T prosody prosodyctl --config /run/prosody/config/prosody.cfg.lua passwd bob@meet.jitsi"
+                "docker compose {base} -f ./docker-compose.yml exec -T prosody prosodyctl --config /run/prosody/config/prosody.cfg.lua passwd -- bob@meet.jitsi"
             )),
         "{}",
         fake.log()

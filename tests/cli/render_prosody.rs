@@ -165,6 +165,22 @@ fn defaults_are_anonymous_and_check_clean() {
     let run = render(&[], &[]);
     let (m, s) = check_prosody(&run);
     assert_eq!(one(&m, "global", "c2s_require_encryption"), "true");
+    // What the image's boot steps rely on (see prosody_boot.rs): the admin
+    // shell for register-setup, the data on the mounted volume, custom
+    // plugins first.
+    assert!(get(&m, "global", "modules_enabled")
+        .unwrap()
+        .contains(&"admin_shell".to_string()));
+    assert_eq!(one(&m, "global", "data_path"), "/var/lib/prosody/data");
+    assert_eq!(one(&m, "global", "pidfile"), "/run/prosody/prosody.pid");
+    assert_eq!(
+        get(&s, "global", "plugin_paths").unwrap(),
+        &[
+            "/prosody-plugins-custom",
+            "/prosody-plugins/",
+            "/prosody-plugins-contrib"
+        ]
+    );
     assert_eq!(get(&m, "global", "c2s_ports").unwrap(), &["5222"]);
     assert!(get(&m, "global", "external_services").is_none());
     assert_eq!(
@@ -520,20 +536,26 @@ fn b64(raw: &[u8]) -> String {
 
 /// SASL PLAIN over BOSH; true on `<success`.
 fn login(port: u16, domain: &str, user: &str, pass: &str) -> bool {
-    let open = bosh(
-        port,
-        &format!("<body content='text/xml; charset=utf-8' hold='1' rid='1000' to='{domain}' ver='1.6' wait='5' xml:lang='en' xmlns='http://jabber.org/protocol/httpbind' xmlns:xmpp='urn:xmpp:xbosh' xmpp:version='1.0'/>"),
-    );
+    sasl_plain_over_bosh(|body| bosh(port, body), domain, user, pass)
+}
+
+/// A real SASL PLAIN login as `user@domain` over BOSH (`/http-bind`):
+/// opens a session, authenticates, and is true on `<success`, false on
+/// `<failure`. `post` sends one BOSH body and returns the HTTP reply.
+pub fn sasl_plain_over_bosh(
+    post: impl Fn(&str) -> String,
+    domain: &str,
+    user: &str,
+    pass: &str,
+) -> bool {
+    let open = post(&format!("<body content='text/xml; charset=utf-8' hold='1' rid='1000' to='{domain}' ver='1.6' wait='5' xml:lang='en' xmlns='http://jabber.org/protocol/httpbind' xmlns:xmpp='urn:xmpp:xbosh' xmpp:version='1.0'/>"));
     let sid = open
         .split("sid='")
         .nth(1)
         .and_then(|r| r.split('\'').next())
-        .unwrap_or_else(|| panic!("no BOSH session: {open}"));
+        .unwrap_or_else(|| panic!("no BOSH session for {domain}: {open}"));
     let auth = b64(format!("\0{user}\0{pass}").as_bytes());
-    let reply = bosh(
-        port,
-        &format!("<body rid='1001' sid='{sid}' xmlns='http://jabber.org/protocol/httpbind'><auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{auth}</auth></body>"),
-    );
+    let reply = post(&format!("<body rid='1001' sid='{sid}' xmlns='http://jabber.org/protocol/httpbind'><auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{auth}</auth></body>"));
     assert!(
         reply.contains("<success") || reply.contains("<failure"),
         "{reply}"
@@ -569,6 +591,8 @@ pub fn start_live_prosody(run: &Run) -> LiveProsody {
         let text = run
             .read(&format!("generated/prosody/{src}"))
             .replace("/run/prosody/config", &root)
+            .replace("/var/lib/prosody/data", &format!("{root}/data"))
+            .replace("/run/prosody/prosody.pid", &format!("{root}/prosody.pid"))
             .replace("\"posix\";", "")
             .replace("{ \"*\", \"::\" }", "{ \"127.0.0.1\" }")
             .replace("c2s_ports = { 5222 }", &format!("c2s_ports = {{ {c2s} }}"))
@@ -666,4 +690,37 @@ fn live_prosody_accepts_focus_and_jvb_logins() {
         "jvb",
         "wrong-password"
     ));
+}
+
+/// Golden files for one fixed input (internal authentication with guests,
+/// recording, transcription, the SIP gateway, an external TURN server next
+/// to the bundled one), so a reviewer sees exactly what a change does to
+/// the output. `JITSI_UPDATE_GOLDEN=1` rewrites them.
+#[test]
+fn fixed_input_matches_golden_files() {
+    let run = init_stack(
+        &[
+            ("ENABLE_AUTH", "1"),
+            ("AUTH_TYPE", "internal"),
+            ("ENABLE_GUESTS", "1"),
+            ("ENABLE_RECORDING", "1"),
+            ("ENABLE_TRANSCRIPTIONS", "1"),
+            ("JIGASI_SIP_URI", "user@sip.example.org"),
+            ("JIGASI_SIP_PASSWORD", "golden-sip-password"),
+            ("JIGASI_SIP_SERVER", "sip.example.org"),
+            ("TURN_CREDENTIALS", "golden-turn-secret"),
+            ("TURN_HOST", "turn.example.org"),
+            ("TURN_TRANSPORT", "udp,tcp"),
+            ("STUN_HOST", "stun.example.org"),
+        ],
+        &[],
+    );
+    let run = Test::again(run)
+        .args(["render", "--with", "jibri,jigasi,transcriber,turn"])
+        .run();
+    check_prosody(&run);
+    for f in ["prosody.cfg.lua", "jitsi-meet.cfg.lua", "saslauthd.conf"] {
+        let got = run.read(&format!("generated/prosody/{f}"));
+        crate::harness::golden("render_prosody/golden", f, &got);
+    }
 }

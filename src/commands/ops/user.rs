@@ -1,10 +1,15 @@
 //! `jitsi-stack user add|del|list|passwd` for internal authentication,
 //! through prosodyctl in the running prosody container. Passwords travel on
 //! prosodyctl's stdin, never on a command line.
+//!
+//! Prosody 13 (the pinned image's) runs `adduser`, `passwd` and `deluser`
+//! through the running server's admin shell (mod_admin_shell), which asks
+//! for the password twice on stdin. The address goes after `--` (its
+//! argument parser stops there), and names are checked before anything runs.
 
 use crate::cli::{UserArgs, UserCommand};
 use crate::config::Stack;
-use crate::docker::Compose;
+use crate::docker::{Compose, DockerError};
 use crate::{Exit, UsageError};
 use anyhow::{bail, Context, Result};
 use std::io::{BufRead, IsTerminal};
@@ -12,20 +17,13 @@ use std::path::Path;
 
 /// Where the pinned prosody image's boot script renders its config.
 pub const PROSODY_CONFIG: &str = "/run/prosody/config/prosody.cfg.lua";
-/// Prosody's data directory in the rendered config.
-pub const PROSODY_DATA: &str = "/run/prosody/config/data";
+/// Prosody's data directory in the rendered config (`data_path`), on the
+/// volume compose mounts from CONFIG/storage/prosody.
+pub const PROSODY_DATA: &str = "/var/lib/prosody/data";
 
 pub fn run(dir: &Path, cmd: UserCommand) -> Result<Exit> {
     let stack = Stack::load(dir, &[] as &[&str])?;
-    let auth = stack.values.get_or("AUTH_TYPE", "internal");
-    if !stack.values.bool("ENABLE_AUTH") || auth != "internal" {
-        return Err(UsageError(format!(
-            "user accounts are for internal authentication; this stack has ENABLE_AUTH={} and AUTH_TYPE={auth}. \
-             Set ENABLE_AUTH=1 and AUTH_TYPE=internal in .env, run `jitsi-stack up`, then try again",
-            if stack.values.bool("ENABLE_AUTH") { "1" } else { "0" }
-        ))
-        .into());
-    }
+    internal_auth(&stack)?;
     let domain = stack.values.get_or("XMPP_DOMAIN", "meet.jitsi").to_string();
     // A bad name is refused before anything runs.
     let name = match &cmd {
@@ -56,52 +54,151 @@ pub fn run(dir: &Path, cmd: UserCommand) -> Result<Exit> {
         UserCommand::Add(args) => {
             let jid = jid(&args.name, &domain)?;
             let pw = password(&args)?;
-            let argv = prosodyctl(&["adduser", &jid]);
-            compose.with_stdin(&refs(&argv), &format!("{pw}\n{pw}\n"))?;
+            let argv = prosodyctl(&["adduser", "--", &jid]);
+            in_prosody(&compose, &refs(&argv), &format!("{pw}\n{pw}\n"))?;
             println!("added {jid}");
         }
         UserCommand::Passwd(args) => {
             let jid = jid(&args.name, &domain)?;
             let pw = password(&args)?;
-            let argv = prosodyctl(&["passwd", &jid]);
-            compose.with_stdin(&refs(&argv), &format!("{pw}\n{pw}\n"))?;
+            let argv = prosodyctl(&["passwd", "--", &jid]);
+            in_prosody(&compose, &refs(&argv), &format!("{pw}\n{pw}\n"))?;
             println!("changed the password of {jid}");
         }
         UserCommand::Del(args) => {
             let jid = jid(&args.name, &domain)?;
-            let argv = prosodyctl(&["deluser", &jid]);
-            compose.run(&refs(&argv))?;
+            let argv = prosodyctl(&["deluser", "--", &jid]);
+            in_prosody(&compose, &refs(&argv), "")?;
             println!("deleted {jid}");
         }
         UserCommand::List => {
             let path = format!("{PROSODY_DATA}/{}/accounts", encode_node(&domain));
-            let out = compose.output(&["exec", "-T", "prosody", "ls", "-1", &path])?;
-            for name in out.lines().filter_map(|l| l.trim().strip_suffix(".dat")) {
-                println!("{}@{domain}", decode_node(name));
+            let out = match compose.output(&["exec", "-T", "prosody", "ls", "-1", "--", &path]) {
+                Ok(out) => out,
+                // ls: 2 = the directory is missing (its own message is on
+                // stderr): prosody creates it with the first account.
+                Err(DockerError::Status { status: 2, .. }) => {
+                    eprintln!("no accounts on {domain} yet (prosody has no {path})");
+                    return Ok(Exit::Ok);
+                }
+                Err(e) => return Err(e.into()),
+            };
+            for name in account_names(&out) {
+                println!("{name}@{domain}");
             }
         }
     }
     Ok(Exit::Ok)
 }
 
+/// Runs prosodyctl in the container with `input` on its stdin. On failure
+/// what prosodyctl said (such as `Error: User exists`) is shown, without
+/// its password prompts, before Docker's exit status is reported.
+fn in_prosody(compose: &Compose, argv: &[&str], input: &str) -> Result<()> {
+    let out = compose.with_stdin_any(argv, input)?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in text.lines() {
+        let line = line.replace("\u{1b}[08m", "").replace("\u{1b}[00m", "");
+        let line = line
+            .trim_start_matches("Enter new password: ")
+            .trim_start_matches("Retype new password: ")
+            .trim();
+        if !line.is_empty() {
+            eprintln!("prosodyctl: {line}");
+        }
+    }
+    Err(match out.status.code() {
+        Some(status) => DockerError::Status {
+            command: compose.display(argv),
+            status,
+        },
+        None => DockerError::Io {
+            command: compose.display(argv),
+            message: "killed by a signal".into(),
+        },
+    }
+    .into())
+}
+
 fn refs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
 
-/// `name@domain`, refusing what is not a plain XMPP local part.
+/// The accounts are prosody's own only with internal authentication as
+/// prosody sees it: `ENABLE_AUTH` on and `PROSODY_AUTH_TYPE` (else
+/// `AUTH_TYPE`) `internal`. The error names only what must change.
+fn internal_auth(stack: &Stack) -> Result<()> {
+    let v = &stack.values;
+    let enabled = v.bool("ENABLE_AUTH");
+    let (var, auth) = match v.get("PROSODY_AUTH_TYPE") {
+        Some(t) => ("PROSODY_AUTH_TYPE", t),
+        None => ("AUTH_TYPE", v.get_or("AUTH_TYPE", "internal")),
+    };
+    let mut fix = vec![];
+    if !enabled {
+        fix.push("ENABLE_AUTH=1".to_string());
+    }
+    if auth != "internal" {
+        fix.push(format!("{var}=internal"));
+    }
+    if fix.is_empty() {
+        return Ok(());
+    }
+    Err(UsageError(format!(
+        "user accounts are for internal authentication; this stack has ENABLE_AUTH={} and {var}={auth}. \
+         Set {} in .env, run `jitsi-stack up`, then try again",
+        if enabled { "1" } else { "0" },
+        fix.join(" and ")
+    ))
+    .into())
+}
+
+/// `name@domain` for a user name that is a plain XMPP local part (RFC 7622:
+/// no `@ / " & ' : < >`, white space or control characters, at most 1023
+/// bytes), lower-cased as prosody's nodeprep does. A leading `-` is refused
+/// too, so a name can never be read as an option by any program.
 fn jid(name: &str, domain: &str) -> Result<String> {
-    if name.is_empty()
-        || name.len() > 1023
-        || name
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || "@/\"&'<>:".contains(c))
+    let why = if name.is_empty() {
+        Some("it is empty")
+    } else if name.starts_with('-') {
+        Some("it starts with '-'")
+    } else if name.len() > 1023 {
+        Some("it is longer than 1023 bytes")
+    } else if name
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || "@/\"&'<>:".contains(c))
     {
+        Some("it contains a space, control character, @, /, quote, &, <, > or :")
+    } else {
+        None
+    };
+    if let Some(why) = why {
         return Err(UsageError(format!(
-            "user name {name:?}: expected the part before @ (no spaces, @, /, quotes, &, <, >, :)"
+            "user name {name:?}: {why}; expected the part before @ of an XMPP address, \
+             such as alice or j.doe"
         ))
         .into());
     }
     Ok(format!("{}@{domain}", name.to_lowercase()))
+}
+
+/// User names from `ls -1` of prosody's accounts directory: `NAME.dat`
+/// files, NAME in prosody's file-name encoding. Other entries are skipped;
+/// odd bytes never stop the listing.
+fn account_names(listing: &str) -> Vec<String> {
+    listing
+        .lines()
+        .filter_map(|l| l.strip_suffix(".dat"))
+        .filter(|n| !n.is_empty())
+        .map(decode_node)
+        .collect()
 }
 
 /// The new password: prompted twice without echo on a terminal, else one
@@ -145,14 +242,19 @@ fn encode_node(s: &str) -> String {
         .collect()
 }
 
+/// Undoes [`encode_node`] on bytes (`%xx` with two hex digits; anything
+/// else is kept as it is), so no input can split a character.
 fn decode_node(s: &str) -> String {
-    let mut out = Vec::new();
+    fn hex(b: u8) -> Option<u8> {
+        (b as char).to_digit(16).map(|d| d as u8)
+    }
     let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push(h << 4 | l);
                 i += 3;
                 continue;
             }
@@ -177,7 +279,28 @@ mod tests {
     #[test]
     fn jids() {
         assert_eq!(jid("Alice", "meet.jitsi").unwrap(), "alice@meet.jitsi");
-        assert!(jid("a b", "meet.jitsi").is_err());
-        assert!(jid("a@b", "meet.jitsi").is_err());
+        assert_eq!(
+            jid("j.doe-2_x", "meet.jitsi").unwrap(),
+            "j.doe-2_x@meet.jitsi"
+        );
+        assert_eq!(jid("ünï", "meet.jitsi").unwrap(), "ünï@meet.jitsi");
+        for bad in [
+            "", "a b", "a@b", "a/b", "a\"b", "a&b", "a'b", "a:b", "a<b", "a>b", "a\tb", "a\nb",
+            "-", "--help", "-x", "\u{7f}",
+        ] {
+            assert!(jid(bad, "meet.jitsi").is_err(), "{bad:?} accepted");
+        }
+        assert!(jid(&"a".repeat(1023), "m").is_ok());
+        assert!(jid(&"a".repeat(1024), "m").is_err());
+    }
+
+    #[test]
+    fn odd_listings_never_panic() {
+        // Lossy UTF-8 from `ls` (U+FFFD is 3 bytes) right after a '%'.
+        let listing = "alice.dat\nj%2edoe.dat\n%\u{fffd}.dat\n%\u{fffd}x.dat\n%.dat\n%4.dat\n.dat\nREADME\n%e2%82%ac.dat\n";
+        assert_eq!(
+            account_names(listing),
+            ["alice", "j.doe", "%\u{fffd}", "%\u{fffd}x", "%", "%4", "€"]
+        );
     }
 }
