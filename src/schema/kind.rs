@@ -33,6 +33,9 @@ pub enum Kind {
     TimeZone,
     /// A DNS host name or IP address.
     Host,
+    /// Comma-separated host names or IP addresses (spaces around entries
+    /// and empty entries are dropped, as when rendering).
+    HostList,
     /// `user@domain`.
     Email,
     /// Comma-separated IPv4/IPv6 addresses, each optionally `#port`.
@@ -79,6 +82,14 @@ impl Kind {
             Kind::SiteUrl => return check_site_url(value),
             Kind::TimeZone => return check_time_zone(value),
             Kind::Host => is_host(value),
+            Kind::HostList => {
+                let hosts: Vec<&str> = value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|h| !h.is_empty())
+                    .collect();
+                !hosts.is_empty() && hosts.iter().all(|h| is_host(h))
+            }
             Kind::Email => is_email(value),
             Kind::IpList => return check_ip_list(value),
             Kind::Enum { values } => values.contains(&value),
@@ -123,6 +134,9 @@ impl Kind {
             Kind::Host => {
                 "a host name or IP address such as meet.example.org (letters, digits, - and dots; no _)".into()
             }
+            Kind::HostList => {
+                "one or more host names or IP addresses, comma-separated, such as turn1.example.org,turn2.example.org".into()
+            }
             Kind::Email => "an e-mail address such as admin@example.org".into(),
             Kind::IpList => {
                 "comma-separated IP addresses, each optionally with #port, such as 203.0.113.7 or 203.0.113.7#10000"
@@ -163,6 +177,7 @@ impl Kind {
             Kind::SiteUrl => "site URL",
             Kind::TimeZone => "time zone",
             Kind::Host => "host",
+            Kind::HostList => "host list",
             Kind::Email => "e-mail",
             Kind::IpList => "IP list",
             Kind::Enum { .. } => "enum",
@@ -485,6 +500,25 @@ fn is_image_tag(value: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_lists() {
+        for ok in [
+            "turn.example.org",
+            "a.example.org, b.example.org",
+            "203.0.113.7,",
+            "a.example.org,,b",
+        ] {
+            assert_eq!(Kind::HostList.check(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            ",",
+            "a.example.org,b_c.example.org",
+            "a.example.org b.example.org",
+        ] {
+            assert!(Kind::HostList.check(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn compose_names_and_image_references() {

@@ -386,8 +386,8 @@ fn template_delimiters_in_a_secret_are_escaped() {
 fn external_turn_as_upstream() {
     let run = render(
         &[
-            // TURN_HOST is a comma list upstream, but the schema's Host kind takes one.
-            ("TURN_HOST", "turn1.example.org"),
+            // Comma lists, as the image reads them: every host with every transport.
+            ("TURN_HOST", "turn1.example.org, turn2.example.org"),
             ("TURN_TRANSPORT", "udp,tcp"),
             ("TURN_PORT", "3479"),
             ("TURNS_HOST", "turns.example.org"),
@@ -399,7 +399,7 @@ fn external_turn_as_upstream() {
     );
     let (m, _) = check_prosody(&run);
     let services = get(&m, "global", "external_services").unwrap();
-    assert_eq!(services.len(), 1 + 2 + 1, "{services:?}");
+    assert_eq!(services.len(), 1 + 2 * 2 + 1, "{services:?}");
     assert!(services[0].contains("host=stun.example.org") && services[0].contains("type=stun"));
     assert!(
         services[1].contains("host=turn1.example.org;")
@@ -409,7 +409,13 @@ fn external_turn_as_upstream() {
     assert!(
         services[2].contains("host=turn1.example.org;") && services[2].contains("transport=tcp")
     );
-    assert!(services[3].contains("type=turns") && services[3].contains("port=443"));
+    assert!(
+        services[3].contains("host=turn2.example.org;") && services[3].contains("transport=udp")
+    );
+    assert!(
+        services[4].contains("host=turn2.example.org;") && services[4].contains("transport=tcp")
+    );
+    assert!(services[5].contains("type=turns") && services[5].contains("port=443"));
     assert!(
         services[1].contains(&format!("password={HOSTILE};")),
         "{}",
