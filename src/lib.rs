@@ -11,6 +11,7 @@ pub mod reference;
 pub mod render;
 pub mod schema;
 pub mod secrets;
+pub mod stack;
 pub mod validate;
 pub mod yaml;
 

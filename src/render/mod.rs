@@ -241,7 +241,7 @@ pub fn render_all(stack: &Stack) -> Result<Output> {
     prosody::render(&env, stack, &ctx, &mut out)?;
     jvm::render(&env, stack, &ctx, &mut out)?;
     turn::render(&env, stack, &ctx, &mut out)?;
-    compose::render(stack, &mut out)?;
+    compose::render(&crate::stack::Model::build(stack), &mut out)?;
     check_no_template_delimiters(&out)?;
     Ok(out)
 }

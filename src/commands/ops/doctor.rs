@@ -2,11 +2,12 @@
 //! with the fix. `up` runs the same checks (ports in use only warn there,
 //! since a running stack holds its own ports).
 
-use super::ports::{published_ports, PortRule};
+use super::ports::PortRule;
 use crate::cli::DoctorArgs;
 use crate::commands::init::{CONFIG_TREE, IMAGE_UID};
-use crate::config::{Component, Stack};
+use crate::config::Stack;
 use crate::schema::{self, kind::url_host_port};
+use crate::stack::{Kind, Model};
 use crate::{docker, Exit};
 use anyhow::Result;
 use serde::Serialize;
@@ -102,14 +103,15 @@ pub fn preflight(stack: &Stack) -> Vec<Finding> {
 }
 
 fn checks(stack: &Stack, port_in_use: Status) -> Vec<Finding> {
+    let model = Model::build(stack);
     let mut out = Vec::new();
-    out.extend(port_checks(stack, port_in_use));
-    out.extend(tree_checks(stack));
+    out.extend(port_checks(&model, port_in_use));
+    out.extend(tree_checks(stack, &model));
     out.push(image_check(stack));
     out.extend(letsencrypt_checks(stack));
     out.push(nat_check(stack));
     out.push(dns_check(stack));
-    out.push(memory_check(stack));
+    out.push(memory_check(&model));
     out
 }
 
@@ -135,10 +137,10 @@ fn docker_check() -> Finding {
 }
 
 /// Binds each published port the way Docker will; a port a process holds is reported.
-fn port_checks(stack: &Stack, in_use: Status) -> Vec<Finding> {
+fn port_checks(model: &Model, in_use: Status) -> Vec<Finding> {
     let mut out = Vec::new();
     let mut busy = Vec::new();
-    for rule in published_ports(stack) {
+    for rule in super::ports::rules(model) {
         for port in rule.low..=rule.high {
             if !free(&rule, port) {
                 busy.push(format!("{port}/{} ({})", rule.protocol, rule.service));
@@ -166,12 +168,12 @@ fn free(rule: &PortRule, port: u16) -> bool {
     }
 }
 
-fn tree_checks(stack: &Stack) -> Vec<Finding> {
+fn tree_checks(stack: &Stack, model: &Model) -> Vec<Finding> {
     let config = stack.config_dir();
     let mut missing = Vec::new();
     let mut not_writable = Vec::new();
     let mut dirs: Vec<String> = CONFIG_TREE.iter().map(|s| s.to_string()).collect();
-    dirs.extend(crate::render::compose::config_dirs(stack));
+    dirs.extend(model.config_dirs());
     dirs.sort();
     dirs.dedup();
     for rel in &dirs {
@@ -345,18 +347,14 @@ fn dns_check(stack: &Stack) -> Finding {
     }
 }
 
-fn memory_check(stack: &Stack) -> Finding {
+fn memory_check(model: &Model) -> Finding {
     let total_kb = std::fs::read_to_string("/proc/meminfo").ok().and_then(|t| {
         t.lines()
             .find_map(|l| l.strip_prefix("MemTotal:"))
             .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
     });
-    let jibri = if stack.has(Component::Jibri) {
-        stack.instances("jibri").len() as u64
-    } else {
-        0
-    };
-    let bridges = stack.instances("jvb").len() as u64;
+    let jibri = model.of_kind(Kind::Jibri).count() as u64;
+    let bridges = model.of_kind(Kind::Jvb).count() as u64;
     // Rough needs: jicofo 1 GB, each bridge 1 GB, each recorder 2 GB
     // (Chrome plus its 2 GB shared memory), 1 GB for the rest.
     let need_gb = 2 + bridges + 2 * jibri;

@@ -7,6 +7,7 @@ use crate::commands::render::prepare;
 use crate::config::Stack;
 use crate::docker::{Compose, Flavor};
 use crate::render::{self, Output};
+use crate::stack::Model;
 use crate::{Exit, UsageError};
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -116,7 +117,7 @@ fn make_instance_dirs(stack: &Stack) -> Result<()> {
     let root = std::fs::metadata("/proc/self")
         .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
         .unwrap_or(false);
-    for rel in render::compose::config_dirs(stack) {
+    for rel in Model::build(stack).config_dirs() {
         let p = config.join(&rel);
         if !p.exists() {
             std::fs::create_dir_all(&p).with_context(|| format!("creating {}", p.display()))?;

@@ -2,8 +2,8 @@
 //! components, with ready-to-paste ufw and firewall-cmd lines.
 
 use crate::cli::PortsArgs;
-use crate::config::{Component, Stack};
-use crate::render::compose::jvb_instances;
+use crate::config::Stack;
+use crate::stack::Model;
 use crate::Exit;
 use anyhow::Result;
 use serde::Serialize;
@@ -45,49 +45,19 @@ impl PortRule {
     }
 }
 
-/// Ports reachable from outside for the stack's components (loopback-only
-/// ones such as colibri REST are left out: they need no firewall rule).
+/// Ports reachable from outside for the stack's components, from the model
+/// (loopback-only ones such as colibri REST are left out: they need no
+/// firewall rule).
 pub fn published_ports(stack: &Stack) -> Vec<PortRule> {
-    let v = &stack.values;
-    let mut out = vec![
-        PortRule::new(
-            "web",
-            v.port("HTTP_PORT").unwrap_or(8000),
-            v.port("HTTP_PORT").unwrap_or(8000),
-            "tcp",
-            "HTTP (redirect, Let's Encrypt)",
-        ),
-        PortRule::new(
-            "web",
-            v.port("HTTPS_PORT").unwrap_or(8443),
-            v.port("HTTPS_PORT").unwrap_or(8443),
-            "tcp",
-            "HTTPS",
-        ),
-    ];
-    for j in jvb_instances(stack) {
-        out.push(PortRule::new(
-            &j.instance.name,
-            j.udp_port,
-            j.udp_port,
-            "udp",
-            "media (videobridge)",
-        ));
-    }
-    if stack.has(Component::Jigasi) {
-        let lo = v.port("JIGASI_PORT_MIN").unwrap_or(20000);
-        let hi = v.port("JIGASI_PORT_MAX").unwrap_or(20050);
-        out.push(PortRule::new("jigasi", lo, hi, "udp", "SIP media (RTP)"));
-    }
-    if stack.has(Component::Turn) {
-        out.push(PortRule::new("turn", 3478, 3478, "udp", "TURN/STUN"));
-        out.push(PortRule::new("turn", 3478, 3478, "tcp", "TURN over TCP"));
-        out.push(PortRule::new("turn", 5349, 5349, "tcp", "TURN over TLS"));
-        let lo = v.port("TURN_RELAY_MIN_PORT").unwrap_or(49152);
-        let hi = v.port("TURN_RELAY_MAX_PORT").unwrap_or(49252);
-        out.push(PortRule::new("turn", lo, hi, "udp", "TURN relay"));
-    }
-    out
+    rules(&Model::build(stack))
+}
+
+/// The model's public ports as firewall rules.
+pub fn rules(model: &Model) -> Vec<PortRule> {
+    model
+        .public_ports()
+        .map(|(s, p)| PortRule::new(&s.name, p.host.0, p.host.1, p.protocol.as_str(), p.purpose))
+        .collect()
 }
 
 pub fn run(dir: &Path, args: PortsArgs) -> Result<Exit> {

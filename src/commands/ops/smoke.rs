@@ -5,7 +5,7 @@
 use crate::cli::SmokeArgs;
 use crate::config::Stack;
 use crate::docker::Compose;
-use crate::render::compose::jvb_instances;
+use crate::stack::{Kind, Model, Probe as Endpoint};
 use crate::Exit;
 use anyhow::Result;
 use serde::Serialize;
@@ -21,9 +21,6 @@ pub struct Probe {
     pub detail: String,
     pub ms: u64,
 }
-
-/// The port jicofo's REST API listens on inside its container.
-const JICOFO_REST_CONTAINER_PORT: u16 = 8888;
 
 /// RFC 6455's sample key and the accept value a websocket server must
 /// answer it with (base64 of SHA-1 of key + the protocol's GUID).
@@ -84,32 +81,23 @@ fn probe_all(stack: &Stack, timeout: Duration, insecure: bool) -> Vec<Probe> {
     jobs.push(("bosh".into(), Box::new(move || bosh(&a, &url, &domain))));
     let (a, url) = (public, format!("{base}/xmpp-websocket"));
     jobs.push(("websocket".into(), Box::new(move || websocket(&a, &url))));
-    if stack.values.bool("JICOFO_ENABLE_REST") {
-        let port = stack
-            .values
-            .port("JICOFO_REST_PORT")
-            .unwrap_or(JICOFO_REST_CONTAINER_PORT);
-        let (a, url) = (
-            local.clone(),
-            format!("http://127.0.0.1:{port}/about/health"),
-        );
-        jobs.push((
-            "jicofo".into(),
-            Box::new(move || health(&a, "jicofo", &url)),
-        ));
-    } else {
-        jobs.push((
-            "jicofo".into(),
-            Box::new(move || jicofo_in_container(stack, timeout)),
-        ));
-    }
-    for j in jvb_instances(stack) {
-        let name = j.instance.name.clone();
-        let (a, url) = (
-            local.clone(),
-            format!("http://127.0.0.1:{}/about/health", j.colibri_port),
-        );
-        jobs.push((name.clone(), Box::new(move || health(&a, &name, &url))));
+    // The health endpoints come from the model: jicofo's, then each bridge's.
+    let model = Model::build(stack);
+    let probed = model
+        .of_kind(Kind::Jicofo)
+        .chain(model.of_kind(Kind::Jvb))
+        .filter_map(|s| Some((s.name.clone(), s.probe.clone()?)));
+    for (name, probe) in probed {
+        match probe {
+            Endpoint::Http { url } => {
+                let a = local.clone();
+                jobs.push((name.clone(), Box::new(move || health(&a, &name, &url))));
+            }
+            Endpoint::InContainer { url } => jobs.push((
+                name.clone(),
+                Box::new(move || in_container(stack, &name, &url, timeout)),
+            )),
+        }
     }
 
     std::thread::scope(|s| {
@@ -351,13 +339,12 @@ fn health(agent: &ureq::Agent, check: &str, url: &str) -> Probe {
     })
 }
 
-/// Jicofo's REST API listens on the container's loopback unless
-/// JICOFO_ENABLE_REST is set (as in the upstream images), so its published
-/// port answers nothing: ask inside the container, as its health check does.
-fn jicofo_in_container(stack: &Stack, timeout: Duration) -> Probe {
-    let url = format!("http://127.0.0.1:{JICOFO_REST_CONTAINER_PORT}/about/health");
-    let shown = format!("{url} (in the jicofo container)");
-    timed("jicofo", &shown, || {
+/// A health endpoint only the container itself reaches (jicofo's REST API
+/// listens on the container's loopback unless JICOFO_ENABLE_REST is set, as
+/// in the upstream images): ask inside the container, as its health check does.
+fn in_container(stack: &Stack, service: &str, url: &str, timeout: Duration) -> Probe {
+    let shown = format!("{url} (in the {service} container)");
+    timed(service, &shown, || {
         let compose = Compose::detect(stack).map_err(|e| {
             format!("{e}; or set JICOFO_ENABLE_REST=1 so smoke can reach jicofo on 127.0.0.1")
         })?;
@@ -366,28 +353,28 @@ fn jicofo_in_container(stack: &Stack, timeout: Duration) -> Probe {
             .capture(&[
                 "exec",
                 "-T",
-                "jicofo",
+                service,
                 "curl",
                 "--silent",
                 "--show-error",
                 "--fail-with-body",
                 "--max-time",
                 &secs,
-                &url,
+                url,
             ])
             .map_err(|e| e.to_string())?;
         let said = |b: &[u8]| excerpt(&String::from_utf8_lossy(b));
         match out.status.code() {
             Some(0) => Ok("healthy".into()),
             // curl: 7 connection refused, 22 an HTTP error status, 28 timeout.
-            Some(7) => Err(format!("jicofo's REST API is not listening{}", said(&out.stderr))),
+            Some(7) => Err(format!("{service}'s REST API is not listening{}", said(&out.stderr))),
             Some(22) => Err(format!("unhealthy{}", said(&out.stdout))),
             Some(28) => Err(format!("no answer within {secs} s")),
             Some(n) => Err(format!(
-                "`docker compose exec jicofo curl` exited with {n}{}: is jicofo running? (`jitsi-stack status`)",
+                "`docker compose exec {service} curl` exited with {n}{}: is {service} running? (`jitsi-stack status`)",
                 said(&out.stderr)
             )),
-            None => Err("`docker compose exec jicofo curl` was killed by a signal".into()),
+            None => Err(format!("`docker compose exec {service} curl` was killed by a signal")),
         }
     })
 }

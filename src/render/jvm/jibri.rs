@@ -13,7 +13,7 @@
 //!
 //! What the image derives at boot, and what is rendered instead:
 //! - `JIBRI_INSTANCE_ID` (`jibri-$(date +%N)` when unset), the recorder's id
-//!   and brewery nickname: what `render::compose::jibri_instances` gives the
+//!   and brewery nickname: what `stack::jibri_instances` gives the
 //!   instance, else the Compose service name (`jibri`, `jibri-2`, ...):
 //!   distinct per recorder and stable across restarts.
 //! - `LOCAL_ADDRESS` and the sidecar's defaults only reach the sidecar's
@@ -28,9 +28,9 @@
 //! computed mode line for the recording resolution instead of a fixed table.
 
 use crate::config::{Stack, Values};
-use crate::render::compose::{jibri_instances, JibriInstance};
 use crate::render::{render_template, Output};
 use crate::schema::kind::{self, Kind};
+use crate::stack::{jibri_instances, JibriInstance};
 use anyhow::{bail, Result};
 use minijinja::{Environment, Value};
 use serde::Serialize;

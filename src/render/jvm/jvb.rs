@@ -18,9 +18,9 @@
 
 use super::{logging_properties, sentry_on};
 use crate::config::{Stack, Values};
-use crate::render::compose::{jvb_instances, JvbInstance};
 use crate::render::{render_template, Output};
 use crate::schema::kind;
+use crate::stack::{jvb_instances, JvbInstance};
 use anyhow::{bail, Result};
 use minijinja::{Environment, Value};
 use serde::Serialize;
