@@ -6,6 +6,7 @@ use crate::cli::InitArgs;
 use crate::config::{parse_components, Stack, WITH_VAR};
 use crate::envfile::EnvFile;
 use crate::schema::{self, kind::url_host_port};
+use crate::stack::Model;
 use crate::{commands::gen_passwords, reference, validate, Exit, UsageError};
 use anyhow::{bail, Context, Result};
 use std::io::{BufRead, IsTerminal, Write};
@@ -177,7 +178,12 @@ pub fn run(global_dir: Option<&Path>, args: InitArgs) -> Result<Exit> {
         file.write(&env_path)?;
     }
     let config = tidy(&probe.config_dir());
-    let (created, needs_chown) = make_tree(&config)?;
+    // What the images write to, plus every directory the model mounts.
+    let mut tree: Vec<String> = CONFIG_TREE.iter().map(|s| s.to_string()).collect();
+    tree.extend(Model::build(&probe).config_dirs());
+    tree.sort();
+    tree.dedup();
+    let (created, needs_chown) = make_tree(&config, &tree)?;
 
     if !existed {
         println!("{}: created", env_path.display());
@@ -202,7 +208,7 @@ pub fn run(global_dir: Option<&Path>, args: InitArgs) -> Result<Exit> {
     println!(
         "{}: {} directories ({} new)",
         config.display(),
-        CONFIG_TREE.len(),
+        tree.len(),
         created
     );
     if needs_chown {
@@ -233,9 +239,9 @@ fn prompt(question: &str) -> Result<Option<String>> {
 
 /// Creates the CONFIG tree; as root, hands it to the images' uid. Returns
 /// how many directories were new, and whether the user must still chown.
-fn make_tree(config: &Path) -> Result<(usize, bool)> {
+fn make_tree(config: &Path, tree: &[String]) -> Result<(usize, bool)> {
     let mut created = 0;
-    for rel in CONFIG_TREE {
+    for rel in tree {
         let p = config.join(rel);
         if !p.exists() {
             std::fs::create_dir_all(&p).with_context(|| format!("creating {}", p.display()))?;
@@ -243,12 +249,12 @@ fn make_tree(config: &Path) -> Result<(usize, bool)> {
         }
     }
     if is_root() {
-        for rel in CONFIG_TREE {
+        for rel in tree {
             chown(&config.join(rel))?;
         }
         return Ok((created, false));
     }
-    let owned = CONFIG_TREE
+    let owned = tree
         .iter()
         .all(|rel| owned_by_image_user(&config.join(rel)));
     Ok((created, !owned))

@@ -27,6 +27,10 @@ pub struct Model {
     /// In start order of the files: the core services, then each enabled
     /// component's, in component order.
     pub services: Vec<Service>,
+    /// The bridges among the services (`jvb`, `jvb-2`, ...).
+    pub bridges: Vec<JvbInstance>,
+    /// The recorders among the services (`jibri`, `jibri-2`, ...).
+    pub recorders: Vec<JibriInstance>,
 }
 
 /// What a service runs.
@@ -207,8 +211,16 @@ pub enum Probe {
 impl Model {
     /// Builds the model of the stack's host.
     pub fn build(stack: &Stack) -> Model {
+        let bridges = jvb_instances(stack);
+        let recorders = if stack.has(Component::Jibri) {
+            jibri_instances(stack)
+        } else {
+            vec![]
+        };
         Model {
-            services: services::build(stack),
+            services: services::build(stack, &bridges, &recorders),
+            bridges,
+            recorders,
         }
     }
 

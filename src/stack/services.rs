@@ -12,8 +12,8 @@
 //! - Ports are numbers from `.env` (validated before the model is built).
 
 use super::{
-    jibri_instances, jvb_instances, EnvValue, Exposure, Healthcheck, Image, Kind, Mount, Port,
-    Probe, Protocol, Service, Tmpfs,
+    EnvValue, Exposure, Healthcheck, Image, JibriInstance, JvbInstance, Kind, Mount, Port, Probe,
+    Protocol, Service, Tmpfs,
 };
 use crate::config::{Component, Stack};
 use crate::render::{mounts, GENERATED_DIR};
@@ -39,11 +39,11 @@ pub const JICOFO_REST_CONTAINER_PORT: u16 = 8888;
 pub const JVB_COLIBRI_CONTAINER_PORT: u16 = 8080;
 
 /// Every service of the stack's host, in file order.
-pub fn build(stack: &Stack) -> Vec<Service> {
-    let mut out = core(stack);
+pub fn build(stack: &Stack, bridges: &[JvbInstance], recorders: &[JibriInstance]) -> Vec<Service> {
+    let mut out = core(stack, bridges);
     for c in &stack.components {
         out.extend(match c {
-            Component::Jibri => jibri(stack),
+            Component::Jibri => jibri(stack, recorders),
             Component::Jigasi => vec![jigasi(stack)],
             Component::Transcriber => vec![transcriber(stack)],
             Component::Etherpad => vec![etherpad(stack)],
@@ -219,7 +219,7 @@ fn base_service(stack: &Stack, name: &str, kind: Kind, image: Image) -> Service 
     }
 }
 
-fn core(stack: &Stack) -> Vec<Service> {
+fn core(stack: &Stack, bridges: &[JvbInstance]) -> Vec<Service> {
     let mut out = Vec::new();
     let xmpp_server = stack.values.get_or("XMPP_SERVER", "xmpp.meet.jitsi");
 
@@ -342,7 +342,7 @@ fn core(stack: &Stack) -> Vec<Service> {
     jicofo.depends_on = names(&["prosody"]);
     out.push(jicofo);
 
-    for b in jvb_instances(stack) {
+    for b in bridges {
         let name = b.instance.name.clone();
         let mut jvb = base_service(stack, &name, Kind::Jvb, Image::Jitsi("jvb"));
         jvb.instance_id = Some(b.instance_id.clone());
@@ -388,9 +388,9 @@ fn in_component(mut s: Service, c: Component) -> Service {
     s
 }
 
-fn jibri(stack: &Stack) -> Vec<Service> {
+fn jibri(stack: &Stack, recorders: &[JibriInstance]) -> Vec<Service> {
     let mut out = Vec::new();
-    for r in jibri_instances(stack) {
+    for r in recorders {
         let name = r.instance.name.clone();
         let mut s = base_service(stack, &name, Kind::Jibri, Image::Jitsi("jibri"));
         s.instance_id = Some(r.instance_id.clone());

@@ -6,7 +6,6 @@ use crate::commands::init::IMAGE_UID;
 use crate::commands::render::prepare;
 use crate::config::Stack;
 use crate::docker::{Compose, Flavor};
-use crate::render::{self, Output};
 use crate::stack::Model;
 use crate::{Exit, UsageError};
 use anyhow::{Context, Result};
@@ -21,7 +20,8 @@ const UP: &[&str] = &["up", "-d", "--remove-orphans"];
 
 pub fn up(dir: &Path, args: UpArgs) -> Result<Exit> {
     let (stack, out) = prepare(dir, &args.with, !args.dry_run)?;
-    let expected = expected_services(&out)?;
+    let model = Model::build(&stack);
+    let expected = model.service_names();
     if args.dry_run {
         let compose = Compose::detect(&stack)
             .unwrap_or_else(|_| Compose::with_flavor(&stack, Flavor::Plugin));
@@ -54,7 +54,7 @@ pub fn up(dir: &Path, args: UpArgs) -> Result<Exit> {
             failures.len()
         );
     }
-    make_instance_dirs(&stack)?;
+    make_instance_dirs(&stack, &model)?;
     let compose = Compose::detect(&stack)?;
     compose.run(UP)?;
     if args.no_wait {
@@ -90,34 +90,14 @@ pub fn up(dir: &Path, args: UpArgs) -> Result<Exit> {
     }
 }
 
-/// Service names of every rendered compose file.
-fn expected_services(out: &Output) -> Result<Vec<String>> {
-    let mut names = Vec::new();
-    for f in &out.files {
-        if f.path.starts_with(render::GENERATED_DIR)
-            || f.path.extension().is_none_or(|e| e != "yml")
-        {
-            continue;
-        }
-        let doc = crate::yaml::parse(&f.contents)
-            .with_context(|| format!("reading back {}", f.path.display()))?;
-        if let Some(map) = doc.get("services").and_then(|s| s.as_mapping()) {
-            names.extend(map.keys().filter_map(|k| k.as_str()).map(String::from));
-        }
-    }
-    names.sort();
-    names.dedup();
-    Ok(names)
-}
-
 /// Directories of second and later instances (`jvb-2`, `storage/jibri-2`):
 /// `init` made the first ones; Docker would create these owned by root.
-fn make_instance_dirs(stack: &Stack) -> Result<()> {
+fn make_instance_dirs(stack: &Stack, model: &Model) -> Result<()> {
     let config = stack.config_dir();
     let root = std::fs::metadata("/proc/self")
         .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
         .unwrap_or(false);
-    for rel in Model::build(stack).config_dirs() {
+    for rel in model.config_dirs() {
         let p = config.join(&rel);
         if !p.exists() {
             std::fs::create_dir_all(&p).with_context(|| format!("creating {}", p.display()))?;
@@ -176,6 +156,21 @@ pub fn parse_ps(text: &str) -> Result<Vec<ServiceState>> {
             health: field(v, "Health").to_ascii_lowercase(),
         })
         .collect())
+}
+
+/// The containers Compose reports, then every service of the model it does
+/// not report (state `missing`: not created, or removed).
+fn with_missing(mut states: Vec<ServiceState>, model: &Model) -> Vec<ServiceState> {
+    for name in model.service_names() {
+        if !states.iter().any(|s| s.service == name) {
+            states.push(ServiceState {
+                service: name,
+                state: "missing".into(),
+                health: String::new(),
+            });
+        }
+    }
+    states
 }
 
 /// Polls until every expected service runs and is healthy; returns the
@@ -268,9 +263,10 @@ pub fn down(dir: &Path, args: DownArgs) -> Result<Exit> {
 }
 
 pub fn status(dir: &Path, args: StatusArgs) -> Result<Exit> {
-    let (_, compose) = load(dir)?;
+    let (stack, compose) = load(dir)?;
     if args.json {
         let states = parse_ps(&compose.output(&["ps", "--all", "--format", "json"])?)?;
+        let states = with_missing(states, &Model::build(&stack));
         println!("{}", serde_json::to_string_pretty(&states)?);
     } else {
         compose.run(&["ps", "--all"])?;

@@ -30,7 +30,7 @@
 use crate::config::{Stack, Values};
 use crate::render::{render_template, Output};
 use crate::schema::kind::{self, Kind};
-use crate::stack::{jibri_instances, JibriInstance};
+use crate::stack::JibriInstance;
 use anyhow::{bail, Result};
 use minijinja::{Environment, Value};
 use serde::Serialize;
@@ -575,9 +575,16 @@ pub fn derive(stack: &Stack, r: &JibriInstance) -> Result<Jibri> {
     })
 }
 
-pub fn render(env: &Environment<'_>, stack: &Stack, ctx: &Value, out: &mut Output) -> Result<()> {
-    for r in jibri_instances(stack) {
-        let j = derive(stack, &r)?;
+/// Renders the files of `recorders` (the model's).
+pub fn render(
+    env: &Environment<'_>,
+    stack: &Stack,
+    recorders: &[JibriInstance],
+    ctx: &Value,
+    out: &mut Output,
+) -> Result<()> {
+    for r in recorders {
+        let j = derive(stack, r)?;
         let ctx = minijinja::context! { jibri => Value::from_serialize(&j), ..ctx.clone() };
         let dir = format!("generated/{}", r.instance.name);
         for file in [

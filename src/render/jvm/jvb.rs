@@ -20,7 +20,7 @@ use super::{logging_properties, sentry_on};
 use crate::config::{Stack, Values};
 use crate::render::{render_template, Output};
 use crate::schema::kind;
-use crate::stack::{jvb_instances, JvbInstance};
+use crate::stack::JvbInstance;
 use anyhow::{bail, Result};
 use minijinja::{Environment, Value};
 use serde::Serialize;
@@ -206,10 +206,17 @@ pub fn derive(stack: &Stack, b: &JvbInstance) -> Result<Jvb> {
     })
 }
 
-pub fn render(env: &Environment<'_>, stack: &Stack, ctx: &Value, out: &mut Output) -> Result<()> {
+/// Renders the files of `bridges` (the model's).
+pub fn render(
+    env: &Environment<'_>,
+    stack: &Stack,
+    bridges: &[JvbInstance],
+    ctx: &Value,
+    out: &mut Output,
+) -> Result<()> {
     let sentry = sentry_on(&stack.values, "JVB_SENTRY_DSN");
-    for b in jvb_instances(stack) {
-        let jvb = derive(stack, &b)?;
+    for b in bridges {
+        let jvb = derive(stack, b)?;
         let ctx = minijinja::context! { jvb => Value::from_serialize(&jvb), ..ctx.clone() };
         let dir = format!("generated/{}", b.instance.name);
         out.add(
