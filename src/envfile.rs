@@ -174,6 +174,16 @@ impl EnvFile {
         Ok(())
     }
 
+    /// Removes every assignment of `key` (other lines are kept byte for
+    /// byte). Returns whether there was one.
+    pub fn remove(&mut self, key: &str) -> bool {
+        let before = self.chunks.len();
+        self.chunks
+            .retain(|c| c.entry.as_ref().is_none_or(|e| e.key != key));
+        self.renumber();
+        self.chunks.len() != before
+    }
+
     /// Appends verbatim text (comments, blank lines); must end with a newline.
     pub fn push_comment(&mut self, text: &str) {
         debug_assert!(text.is_empty() || text.ends_with('\n'));
@@ -643,6 +653,15 @@ fn unescape_double(body: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn remove_drops_every_assignment_and_keeps_the_rest() {
+        let mut f = EnvFile::parse("# c\nA=1\nB='x\ny'\nA=2\nC=3 # k\n").unwrap();
+        assert!(f.remove("A"));
+        assert!(!f.remove("A"));
+        assert_eq!(f.render(), "# c\nB='x\ny'\nC=3 # k\n");
+        assert_eq!(f.entry("C").unwrap().line, 4);
+    }
 
     #[test]
     fn set_many_is_all_or_nothing() {

@@ -13,6 +13,7 @@ pub mod schema;
 pub mod secrets;
 pub mod stack;
 pub mod validate;
+pub mod xmpp;
 pub mod yaml;
 
 use anyhow::Result;

@@ -180,7 +180,7 @@ pub fn run(global_dir: Option<&Path>, args: InitArgs) -> Result<Exit> {
     let config = tidy(&probe.config_dir());
     // What the images write to, plus every directory the model mounts.
     let mut tree: Vec<String> = CONFIG_TREE.iter().map(|s| s.to_string()).collect();
-    tree.extend(Model::build(&probe).config_dirs());
+    tree.extend(Model::build(&probe)?.config_dirs());
     tree.sort();
     tree.dedup();
     let (created, needs_chown) = make_tree(&config, &tree)?;

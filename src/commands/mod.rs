@@ -4,6 +4,7 @@ pub mod check;
 pub mod completions;
 pub mod gen_passwords;
 pub mod init;
+pub mod node;
 pub mod ops;
 pub mod render;
 pub mod schema;
@@ -21,6 +22,7 @@ pub fn dispatch(cli: Cli) -> Result<Exit> {
         Command::Check(args) => check::run(&dir, args),
         Command::Schema(args) => schema::run(args),
         Command::Render(args) => render::run(&dir, args),
+        Command::Node(cmd) => node::run(&dir, cmd),
         Command::Completions(args) => completions::run(args),
         Command::Man => completions::man(),
         other => ops::run(&dir, other),

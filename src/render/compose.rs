@@ -368,7 +368,7 @@ mod tests {
     }
 
     fn files(s: &Stack) -> BTreeMap<String, ComposeFile> {
-        build(&Model::build(s))
+        build(&Model::build(s).unwrap())
     }
 
     #[test]

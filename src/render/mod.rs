@@ -235,7 +235,7 @@ pub fn render_template(env: &Environment<'_>, name: &str, ctx: &Value) -> Result
 
 /// Renders the whole stack in memory.
 pub fn render_all(stack: &Stack) -> Result<Output> {
-    render_model(stack, &Model::build(stack))
+    render_model(stack, &Model::build(stack)?)
 }
 
 /// Renders the files of the services in `model` (built from `stack`).

@@ -27,6 +27,8 @@ pub enum Kind {
     Url,
     /// A DNS host name or IP address.
     Host,
+    /// One IPv4 or IPv6 address.
+    Ip,
     /// `user@domain`.
     Email,
     /// Comma-separated IPv4/IPv6 addresses, each optionally `#port`.
@@ -71,6 +73,7 @@ impl Kind {
             Kind::Decimal => value.parse::<f64>().is_ok_and(f64::is_finite),
             Kind::Url => is_url(value),
             Kind::Host => is_host(value),
+            Kind::Ip => value.parse::<IpAddr>().is_ok(),
             Kind::Email => is_email(value),
             Kind::IpList => return check_ip_list(value),
             Kind::Enum { values } => values.contains(&value),
@@ -109,6 +112,7 @@ impl Kind {
             Kind::Decimal => "a decimal number such as 0.5".into(),
             Kind::Url => "an absolute URL such as https://meet.example.org".into(),
             Kind::Host => "a host name or IP address such as meet.example.org".into(),
+            Kind::Ip => "an IPv4 or IPv6 address such as 198.51.100.10".into(),
             Kind::Email => "an e-mail address such as admin@example.org".into(),
             Kind::IpList => {
                 "comma-separated IP addresses, each optionally with #port, such as 203.0.113.7 or 203.0.113.7#10000"
@@ -147,6 +151,7 @@ impl Kind {
             Kind::Decimal => "decimal",
             Kind::Url => "URL",
             Kind::Host => "host",
+            Kind::Ip => "IP address",
             Kind::Email => "e-mail",
             Kind::IpList => "IP list",
             Kind::Enum { .. } => "enum",

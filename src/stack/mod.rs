@@ -8,8 +8,17 @@
 //! Emitters serialise it (`render::compose` writes the compose files);
 //! commands read it (doctor, ports, smoke, up, init, status). No command
 //! re-derives topology, and no emitter is asked for facts about the stack.
+//!
+//! A stack is either the main host (web, prosody, jicofo, its own bridges
+//! and components, and the list of [`nodes::Node`]s), or one node's bundle
+//! (only that node's services, which reach the main host's prosody over
+//! the network): [`Role`].
 
+pub mod bundle;
+pub mod checks;
 pub mod instances;
+pub mod nodes;
+pub mod pki;
 mod services;
 
 use crate::config::{Component, Stack};
@@ -17,13 +26,41 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 pub use instances::{jibri_instances, jvb_instances, JibriInstance, JvbInstance};
+pub use nodes::{Node, NodeKind};
 
 /// The user-defined network every (non host-network) service joins.
 pub const NETWORK: &str = "meet.jitsi";
 
+/// Which host a stack is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// The main host: everything but the nodes' services.
+    Main,
+    /// A node's bundle (`JITSI_STACK_THIS_NODE`).
+    Node(Node),
+}
+
+/// How XMPP clients on other hosts reach the main host's prosody.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct XmppAccess {
+    /// The main host's address: prosody's client port is published there only.
+    pub address: IpAddr,
+    /// The name (or address) the nodes connect to.
+    pub host: String,
+    pub port: u16,
+    /// The domain the nodes log in to (and prosody's certificate is for).
+    pub domain: String,
+}
+
 /// The deployment on this host.
 #[derive(Clone, Debug)]
 pub struct Model {
+    pub role: Role,
+    /// On the main host, every node; in a bundle, the node itself.
+    pub nodes: Vec<Node>,
+    /// Where the nodes' XMPP clients connect: set on the main host when it
+    /// has nodes (and JITSI_STACK_MAIN_ADDRESS), and in every bundle.
+    pub xmpp: Option<XmppAccess>,
     /// In start order of the files: the core services, then each enabled
     /// component's, in component order.
     pub services: Vec<Service>,
@@ -209,19 +246,98 @@ pub enum Probe {
 }
 
 impl Model {
-    /// Builds the model of the stack's host.
-    pub fn build(stack: &Stack) -> Model {
-        let bridges = jvb_instances(stack);
-        let recorders = if stack.has(Component::Jibri) {
-            jibri_instances(stack)
-        } else {
-            vec![]
-        };
-        Model {
-            services: services::build(stack, &bridges, &recorders),
-            bridges,
-            recorders,
+    /// Builds the model of the stack's host. A node's line that cannot be
+    /// read is an error naming it (`check` reports it in full).
+    pub fn build(stack: &Stack) -> anyhow::Result<Model> {
+        let (all, problems) = nodes::parse_all(&stack.file);
+        if let Some(p) = problems.first() {
+            anyhow::bail!(
+                "{}{}: {}: {}; run `jitsi-stack check` for the fix",
+                stack.env_path.display(),
+                p.line.map(|l| format!(":{l}")).unwrap_or_default(),
+                p.var,
+                p.message
+            );
         }
+        let v = &stack.values;
+        let role = match v.raw(nodes::THIS_NODE) {
+            None => Role::Main,
+            Some(name) => match all.iter().find(|n| n.name == name) {
+                Some(n) => Role::Node(n.clone()),
+                None => anyhow::bail!(
+                    "{}: {}={name}, but the bundle has no {} line: copy the bundle again from the main host",
+                    stack.env_path.display(),
+                    nodes::THIS_NODE,
+                    nodes::var_name(name)
+                ),
+            },
+        };
+        let port = v.port("XMPP_PORT").unwrap_or(5222);
+        let domain = v.text("XMPP_AUTH_DOMAIN", "auth.meet.jitsi");
+        let address: Option<IpAddr> = v.raw(nodes::MAIN_ADDRESS).and_then(|a| a.parse().ok());
+        let model = match &role {
+            Role::Main => {
+                let bridges = jvb_instances(stack);
+                let recorders = if stack.has(Component::Jibri) {
+                    jibri_instances(stack)
+                } else {
+                    vec![]
+                };
+                let xmpp = address
+                    .filter(|_| !all.is_empty())
+                    .map(|address| XmppAccess {
+                        address,
+                        host: v
+                            .raw(nodes::MAIN_HOST)
+                            .map(String::from)
+                            .unwrap_or_else(|| address.to_string()),
+                        port,
+                        domain,
+                    });
+                let mut services = services::build(stack, &bridges, &recorders);
+                if let Some(x) = &xmpp {
+                    services::publish_xmpp(&mut services, x);
+                }
+                Model {
+                    role,
+                    nodes: all,
+                    xmpp,
+                    services,
+                    bridges,
+                    recorders,
+                }
+            }
+            Role::Node(node) => {
+                let bridges = match node.kind {
+                    NodeKind::Jvb => jvb_instances(stack),
+                    _ => vec![],
+                };
+                let recorders = match node.kind {
+                    NodeKind::Jibri => jibri_instances(stack),
+                    _ => vec![],
+                };
+                let xmpp = address.map(|address| XmppAccess {
+                    address,
+                    host: v.text("XMPP_SERVER", &address.to_string()),
+                    port,
+                    domain,
+                });
+                Model {
+                    services: services::node(stack, node.kind, &bridges, &recorders),
+                    role: role.clone(),
+                    nodes: vec![node.clone()],
+                    xmpp,
+                    bridges,
+                    recorders,
+                }
+            }
+        };
+        Ok(model)
+    }
+
+    /// This stack is a node's bundle.
+    pub fn is_node(&self) -> bool {
+        matches!(self.role, Role::Node(_))
     }
 
     pub fn service(&self, name: &str) -> Option<&Service> {
@@ -309,7 +425,7 @@ mod tests {
 
     #[test]
     fn single_instances_use_the_tree_init_creates() {
-        let m = Model::build(&stack(&[], Component::ALL));
+        let m = Model::build(&stack(&[], Component::ALL)).unwrap();
         for d in m.config_dirs() {
             assert!(
                 crate::commands::init::CONFIG_TREE.contains(&d.as_str()),
@@ -320,7 +436,7 @@ mod tests {
 
     #[test]
     fn config_dirs_cover_instances() {
-        let m = Model::build(&stack(&[("JVB_INSTANCES", "2")], &[Component::Jibri]));
+        let m = Model::build(&stack(&[("JVB_INSTANCES", "2")], &[Component::Jibri])).unwrap();
         let dirs = m.config_dirs();
         for d in [
             "jvb",
@@ -339,7 +455,8 @@ mod tests {
         let m = Model::build(&stack(
             &[("JVB_INSTANCES", "2")],
             &[Component::Jigasi, Component::Turn],
-        ));
+        ))
+        .unwrap();
         let got: Vec<(String, String)> = m
             .public_ports()
             .map(|(s, p)| {
@@ -375,7 +492,7 @@ mod tests {
 
     #[test]
     fn secrets_are_named_not_copied() {
-        let m = Model::build(&stack(&[("JVB_AUTH_PASSWORD", "s3cret")], &[]));
+        let m = Model::build(&stack(&[("JVB_AUTH_PASSWORD", "s3cret")], &[])).unwrap();
         let jvb = m.service("jvb").unwrap();
         assert_eq!(jvb.secrets(), ["JVB_AUTH_PASSWORD"]);
         assert!(!jvb
@@ -386,7 +503,7 @@ mod tests {
 
     #[test]
     fn probes_follow_the_published_ports() {
-        let m = Model::build(&stack(&[("JVB_INSTANCES", "2")], &[]));
+        let m = Model::build(&stack(&[("JVB_INSTANCES", "2")], &[])).unwrap();
         assert_eq!(
             m.service("jvb-2").unwrap().probe,
             Some(Probe::Http {
@@ -400,7 +517,8 @@ mod tests {
         let m = Model::build(&stack(
             &[("JICOFO_ENABLE_REST", "1"), ("JICOFO_REST_PORT", "8899")],
             &[],
-        ));
+        ))
+        .unwrap();
         assert_eq!(
             m.service("jicofo").unwrap().probe,
             Some(Probe::Http {

@@ -12,8 +12,8 @@
 //! - Ports are numbers from `.env` (validated before the model is built).
 
 use super::{
-    EnvValue, Exposure, Healthcheck, Image, JibriInstance, JvbInstance, Kind, Mount, Port, Probe,
-    Protocol, Service, Tmpfs,
+    pki, EnvValue, Exposure, Healthcheck, Image, JibriInstance, JvbInstance, Kind, Mount, NodeKind,
+    Port, Probe, Protocol, Service, Tmpfs, XmppAccess,
 };
 use crate::config::{Component, Stack};
 use crate::render::{mounts, GENERATED_DIR};
@@ -52,6 +52,54 @@ pub fn build(stack: &Stack, bridges: &[JvbInstance], recorders: &[JibriInstance]
             Component::Monitoring => monitoring(stack),
             Component::LogAnalyser => log_analyser(stack),
         });
+    }
+    out
+}
+
+/// With nodes: prosody's client port is published on the main host's
+/// address (not on every interface), for the nodes' XMPP logins; prosody
+/// requires TLS on it (`check` refuses PROSODY_C2S_REQUIRE_ENCRYPTION=0).
+pub fn publish_xmpp(services: &mut [Service], x: &XmppAccess) {
+    if let Some(p) = services.iter_mut().find(|s| s.kind == Kind::Prosody) {
+        let container = p.ports.first().map(|c| c.container.0).unwrap_or(x.port);
+        p.ports.push(port(
+            x.port,
+            container,
+            Protocol::Tcp,
+            Exposure::Address(x.address),
+            "XMPP for the nodes (TLS required)",
+        ));
+    }
+}
+
+/// The services of a node's bundle: the node's bridges, recorders or SIP
+/// gateway, built as on the main host, but in the one compose file of the
+/// bundle, starting without waiting for prosody (it runs on the main
+/// host), and trusting the main host's CA only ([`pki`]).
+pub fn node(
+    stack: &Stack,
+    kind: NodeKind,
+    bridges: &[JvbInstance],
+    recorders: &[JibriInstance],
+) -> Vec<Service> {
+    let mut out: Vec<Service> = match kind {
+        NodeKind::Jvb => core(stack, bridges)
+            .into_iter()
+            .filter(|s| s.kind == Kind::Jvb)
+            .collect(),
+        NodeKind::Jibri => jibri(stack, recorders),
+        NodeKind::Jigasi => vec![jigasi(stack)],
+    };
+    for s in &mut out {
+        s.component = None;
+        s.depends_on.clear();
+        s.mounts.push(Mount::Host {
+            source: format!("./{}", pki::BUNDLE_TRUSTSTORE),
+            target: pki::TRUSTSTORE_TARGET.to_string(),
+            read_only: true,
+        });
+        s.env
+            .insert("JAVA_TOOL_OPTIONS".into(), lit(pki::java_tool_options()));
     }
     out
 }
@@ -761,7 +809,7 @@ pub(crate) mod tests {
             Component::ALL,
         );
         // The real table, whatever rows it has by now.
-        let real = rendered_of(&Model::build(&s));
+        let real = rendered_of(&Model::build(&s).unwrap());
         for m in mounts::MOUNTS {
             let names: Vec<String> = match m.service {
                 "jvb" | "jibri" => s.instances(m.service).into_iter().map(|i| i.name).collect(),
@@ -776,7 +824,7 @@ pub(crate) mod tests {
             }
         }
         // The mechanism, on synthetic rows.
-        let got = with_rows(SYNTHETIC, || rendered_of(&Model::build(&s)));
+        let got = with_rows(SYNTHETIC, || rendered_of(&Model::build(&s).unwrap()));
         let has = |svc: &str, src: &str, target: &str| {
             let want = (src.to_string(), target.to_string());
             assert!(
@@ -824,7 +872,7 @@ pub(crate) mod tests {
 
     #[test]
     fn unset_user_secrets_are_left_out_generated_ones_named() {
-        let m = Model::build(&stack(&[], &[]));
+        let m = Model::build(&stack(&[], &[])).unwrap();
         let prosody = m.service("prosody").unwrap();
         assert!(!prosody.env.contains_key("LDAP_BINDPW"));
         assert_eq!(

@@ -103,7 +103,17 @@ pub fn preflight(stack: &Stack) -> Vec<Finding> {
 }
 
 fn checks(stack: &Stack, port_in_use: Status) -> Vec<Finding> {
-    let model = Model::build(stack);
+    let model = match Model::build(stack) {
+        Ok(m) => m,
+        Err(e) => {
+            return vec![bad(
+                Status::Fail,
+                "env",
+                format!("{e:#}"),
+                "fix .env (`jitsi-stack check` shows how)",
+            )]
+        }
+    };
     let mut out = Vec::new();
     out.extend(port_checks(&model, port_in_use));
     out.extend(tree_checks(stack, &model));

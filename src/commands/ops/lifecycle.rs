@@ -20,7 +20,7 @@ const UP: &[&str] = &["up", "-d", "--remove-orphans"];
 
 pub fn up(dir: &Path, args: UpArgs) -> Result<Exit> {
     let (stack, out) = prepare(dir, &args.with, !args.dry_run)?;
-    let model = Model::build(&stack);
+    let model = Model::build(&stack)?;
     let expected = model.service_names();
     if args.dry_run {
         let compose = Compose::detect(&stack)
@@ -266,7 +266,7 @@ pub fn status(dir: &Path, args: StatusArgs) -> Result<Exit> {
     let (stack, compose) = load(dir)?;
     if args.json {
         let states = parse_ps(&compose.output(&["ps", "--all", "--format", "json"])?)?;
-        let states = with_missing(states, &Model::build(&stack));
+        let states = with_missing(states, &Model::build(&stack)?);
         println!("{}", serde_json::to_string_pretty(&states)?);
     } else {
         compose.run(&["ps", "--all"])?;

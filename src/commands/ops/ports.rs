@@ -48,8 +48,8 @@ impl PortRule {
 /// Ports reachable from outside for the stack's components, from the model
 /// (loopback-only ones such as colibri REST are left out: they need no
 /// firewall rule).
-pub fn published_ports(stack: &Stack) -> Vec<PortRule> {
-    rules(&Model::build(stack))
+pub fn published_ports(stack: &Stack) -> Result<Vec<PortRule>> {
+    Ok(rules(&Model::build(stack)?))
 }
 
 /// The model's public ports as firewall rules.
@@ -62,7 +62,7 @@ pub fn rules(model: &Model) -> Vec<PortRule> {
 
 pub fn run(dir: &Path, args: PortsArgs) -> Result<Exit> {
     let stack = Stack::load(dir, &args.with)?;
-    let rules = published_ports(&stack);
+    let rules = published_ports(&stack)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&rules)?);
         return Ok(Exit::Ok);

@@ -82,7 +82,18 @@ fn probe_all(stack: &Stack, timeout: Duration, insecure: bool) -> Vec<Probe> {
     let (a, url) = (public, format!("{base}/xmpp-websocket"));
     jobs.push(("websocket".into(), Box::new(move || websocket(&a, &url))));
     // The health endpoints come from the model: jicofo's, then each bridge's.
-    let model = Model::build(stack);
+    let model = match Model::build(stack) {
+        Ok(m) => m,
+        Err(e) => {
+            return vec![Probe {
+                check: "env".into(),
+                url: String::new(),
+                ok: false,
+                detail: format!("{e:#}"),
+                ms: 0,
+            }]
+        }
+    };
     let probed = model
         .of_kind(Kind::Jicofo)
         .chain(model.of_kind(Kind::Jvb))

@@ -74,6 +74,10 @@ impl Mode {
 #[derive(Debug, Clone, Serialize)]
 pub struct Jigasi {
     pub mode: Mode,
+    /// On a node: verify the main host's certificate and never fall back
+    /// to a plain connection (on the main host the Compose network is
+    /// internal, as upstream).
+    pub verify_certificates: bool,
     pub shutdown_rest: bool,
     pub health_check_sip_uri: String,
     pub health_check_interval: i64,
@@ -419,6 +423,7 @@ pub fn derive(stack: &Stack, mode: Mode) -> Result<Jigasi> {
 
     Ok(Jigasi {
         mode,
+        verify_certificates: crate::stack::nodes::is_bundle(v),
         shutdown_rest: v.bool("SHUTDOWN_REST_ENABLED"),
         health_check_sip_uri: v.text("JIGASI_HEALTH_CHECK_SIP_URI", ""),
         health_check_interval: v.int_or("JIGASI_HEALTH_CHECK_INTERVAL", 300_000)?,

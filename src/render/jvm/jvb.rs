@@ -63,6 +63,10 @@ pub struct Shard {
     pub password: String,
     pub muc_jid: String,
     pub nickname: String,
+    /// On a node: verify the main host's certificate (the JVM trusts its
+    /// CA only); on the main host the Compose network is internal, and the
+    /// image's self-signed certificate is not verified, as upstream.
+    pub verify_certificate: bool,
 }
 
 /// An ice4j static mapping: the local address is announced as the public one.
@@ -144,6 +148,7 @@ pub fn derive(stack: &Stack, b: &JvbInstance) -> Result<Jvb> {
         None => b.instance_id.clone(),
     };
     let brewery = v.text("JVB_BREWERY_MUC", "jvbbrewery");
+    let verify_certificate = crate::stack::nodes::is_bundle(v);
     let shard = (!v.bool("JVB_DISABLE_XMPP")).then(|| {
         if v.bool("ENABLE_JVB_XMPP_SERVER") {
             Shard {
@@ -157,6 +162,7 @@ pub fn derive(stack: &Stack, b: &JvbInstance) -> Result<Jvb> {
                     v.get_or("JVB_XMPP_INTERNAL_MUC_DOMAIN", "muc.jvb.meet.jitsi")
                 ),
                 nickname: nickname.clone(),
+                verify_certificate,
             }
         } else {
             Shard {
@@ -170,6 +176,7 @@ pub fn derive(stack: &Stack, b: &JvbInstance) -> Result<Jvb> {
                     v.get_or("XMPP_INTERNAL_MUC_DOMAIN", "internal-muc.meet.jitsi")
                 ),
                 nickname: nickname.clone(),
+                verify_certificate,
             }
         }
     });
