@@ -207,6 +207,9 @@ pub struct PortsArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    /// Print only the nftables ruleset that lets only the nodes reach XMPP (for `nft -f`).
+    #[arg(long, conflicts_with = "json")]
+    pub nftables: bool,
 }
 
 #[derive(Debug, Subcommand)]

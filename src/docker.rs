@@ -175,6 +175,20 @@ pub fn tool_version(argv: &[&str]) -> Option<String> {
     text.lines().next().map(|l| l.trim().to_string())
 }
 
+/// The standard output of a host tool (`nft list ...`), if it runs and
+/// exits 0; for checks that read the host's state and never change it.
+pub fn tool_output(argv: &[&str]) -> Option<String> {
+    let argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();
+    let out = command(&argv)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 /// A `docker ... version` probe: true when it runs and exits 0.
 fn probe(argv: &[&str]) -> bool {
     let argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();

@@ -6,6 +6,7 @@ pub mod config;
 pub mod docker;
 pub mod envfile;
 pub mod exit;
+pub mod firewall;
 pub mod fsutil;
 pub mod reference;
 pub mod render;

@@ -31,5 +31,9 @@ mod matrix;
 
 mod hostile;
 
+mod nodes;
+
+mod netns;
+
 #[allow(unused_imports)]
 pub use harness::{init_stack, Run, Test};

@@ -58,7 +58,7 @@ impl fmt::Display for Finding {
     }
 }
 
-fn ok(check: &'static str, message: impl Into<String>) -> Finding {
+pub(super) fn ok(check: &'static str, message: impl Into<String>) -> Finding {
     Finding {
         status: Status::Ok,
         check,
@@ -67,7 +67,7 @@ fn ok(check: &'static str, message: impl Into<String>) -> Finding {
     }
 }
 
-fn bad(
+pub(super) fn bad(
     status: Status,
     check: &'static str,
     message: impl Into<String>,
@@ -85,6 +85,10 @@ pub fn run(dir: &Path, args: DoctorArgs) -> Result<Exit> {
     let stack = Stack::load(dir, &[] as &[&str])?;
     let mut findings = vec![docker_check()];
     findings.extend(checks(&stack, Status::Fail));
+    // Across hosts (doctor only: a node's `up` does not wait for the main host).
+    if let Ok(model) = Model::build(&stack) {
+        findings.extend(super::nodes::doctor(&stack, &model));
+    }
     let failed = findings.iter().any(Finding::is_failure);
     if args.json {
         let doc = serde_json::json!({ "ok": !failed, "findings": findings });
@@ -182,7 +186,12 @@ fn tree_checks(stack: &Stack, model: &Model) -> Vec<Finding> {
     let config = stack.config_dir();
     let mut missing = Vec::new();
     let mut not_writable = Vec::new();
-    let mut dirs: Vec<String> = CONFIG_TREE.iter().map(|s| s.to_string()).collect();
+    // A node's bundle needs only what its services mount (`up` makes them).
+    let mut dirs: Vec<String> = if model.is_node() {
+        vec![]
+    } else {
+        CONFIG_TREE.iter().map(|s| s.to_string()).collect()
+    };
     dirs.extend(model.config_dirs());
     dirs.sort();
     dirs.dedup();
@@ -202,15 +211,24 @@ fn tree_checks(stack: &Stack, model: &Model) -> Vec<Finding> {
     let shown = config.display();
     let mut out = Vec::new();
     if !missing.is_empty() {
-        out.push(bad(
-            Status::Fail,
-            "storage",
-            format!("missing under {shown}: {}", missing.join(", ")),
-            format!(
-                "run `jitsi-stack init {}` (it only adds what is missing)",
-                stack.dir.display()
-            ),
-        ));
+        out.push(if model.is_node() {
+            bad(
+                Status::Warn,
+                "storage",
+                format!("missing under {shown}: {}", missing.join(", ")),
+                "`jitsi-stack up` creates them",
+            )
+        } else {
+            bad(
+                Status::Fail,
+                "storage",
+                format!("missing under {shown}: {}", missing.join(", ")),
+                format!(
+                    "run `jitsi-stack init {}` (it only adds what is missing)",
+                    stack.dir.display()
+                ),
+            )
+        });
     }
     if !not_writable.is_empty() {
         out.push(bad(

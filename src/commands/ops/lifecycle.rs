@@ -61,11 +61,21 @@ pub fn up(dir: &Path, args: UpArgs) -> Result<Exit> {
         println!(
             "started; not waiting for health (--no-wait). `jitsi-stack status` shows progress."
         );
+        if !model.is_node() && !model.nodes.is_empty() {
+            println!("the nodes' XMPP accounts are created by an `up` that waits for prosody: run `jitsi-stack up` once it is healthy.");
+        }
         return Ok(Exit::Ok);
     }
     let deadline = Duration::from_secs(args.timeout);
     match wait_healthy(&compose, &expected, deadline)? {
+        None if model.is_node() => {
+            super::nodes::after_up(&stack, &model, &compose)?;
+            println!("\nthe node's services are up; on the main host, `jitsi-stack smoke` shows them in the brewery.");
+            Ok(Exit::Ok)
+        }
         None => {
+            // The nodes' XMPP accounts, now that prosody is healthy.
+            super::nodes::after_up(&stack, &model, &compose)?;
             let url = stack.values.get_or("PUBLIC_URL", "https://localhost:8443");
             println!("\nJitsi Meet is up: {url}");
             println!("next: `jitsi-stack smoke` to probe it, `jitsi-stack ports` for the firewall, `jitsi-stack logs -f` to watch.");

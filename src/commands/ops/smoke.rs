@@ -29,7 +29,14 @@ const WS_ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
 
 pub fn run(dir: &Path, args: SmokeArgs) -> Result<Exit> {
     let stack = Stack::load(dir, &[] as &[&str])?;
-    let probes = probe_all(&stack, Duration::from_secs(args.timeout), args.insecure);
+    let model = Model::build(&stack)?;
+    let mut probes = probe_all(
+        &stack,
+        &model,
+        Duration::from_secs(args.timeout),
+        args.insecure,
+    );
+    probes.extend(super::nodes::brewery_probes(&stack, &model));
     let failed: Vec<&str> = probes
         .iter()
         .filter(|p| !p.ok)
@@ -65,7 +72,7 @@ pub fn run(dir: &Path, args: SmokeArgs) -> Result<Exit> {
 /// Every probe for the stack, run in parallel (so a run takes at most about
 /// one `timeout`), reported in a fixed order: web, bosh, websocket, jicofo,
 /// then each bridge.
-fn probe_all(stack: &Stack, timeout: Duration, insecure: bool) -> Vec<Probe> {
+fn probe_all(stack: &Stack, model: &Model, timeout: Duration, insecure: bool) -> Vec<Probe> {
     // The public URL goes through a proxy if the environment sets one;
     // the loopback health ports never do.
     let public = agent(timeout, insecure, true);
@@ -75,25 +82,16 @@ fn probe_all(stack: &Stack, timeout: Duration, insecure: bool) -> Vec<Probe> {
 
     type Job<'a> = Box<dyn FnOnce() -> Probe + Send + 'a>;
     let mut jobs: Vec<(String, Job)> = Vec::new();
-    let (a, url) = (public.clone(), format!("{base}/"));
-    jobs.push(("web".into(), Box::new(move || web(&a, &url))));
-    let (a, url) = (public.clone(), format!("{base}/http-bind"));
-    jobs.push(("bosh".into(), Box::new(move || bosh(&a, &url, &domain))));
-    let (a, url) = (public, format!("{base}/xmpp-websocket"));
-    jobs.push(("websocket".into(), Box::new(move || websocket(&a, &url))));
+    // A node serves no web page: only its services' health endpoints.
+    if !model.is_node() {
+        let (a, url) = (public.clone(), format!("{base}/"));
+        jobs.push(("web".into(), Box::new(move || web(&a, &url))));
+        let (a, url) = (public.clone(), format!("{base}/http-bind"));
+        jobs.push(("bosh".into(), Box::new(move || bosh(&a, &url, &domain))));
+        let (a, url) = (public, format!("{base}/xmpp-websocket"));
+        jobs.push(("websocket".into(), Box::new(move || websocket(&a, &url))));
+    }
     // The health endpoints come from the model: jicofo's, then each bridge's.
-    let model = match Model::build(stack) {
-        Ok(m) => m,
-        Err(e) => {
-            return vec![Probe {
-                check: "env".into(),
-                url: String::new(),
-                ok: false,
-                detail: format!("{e:#}"),
-                ms: 0,
-            }]
-        }
-    };
     let probed = model
         .of_kind(Kind::Jicofo)
         .chain(model.of_kind(Kind::Jvb))
