@@ -12,6 +12,9 @@ use std::path::{Path, PathBuf};
 /// The variable where jitsi-stack records the enabled optional components.
 pub const WITH_VAR: &str = "JITSI_STACK_WITH";
 
+/// The core compose file; each component adds an overlay.
+pub const CORE_COMPOSE_FILE: &str = "docker-compose.yml";
+
 /// An optional component: one Compose overlay file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -329,7 +332,7 @@ impl Stack {
 
     /// Compose files in `-f` order: the core, then overlays in component order.
     pub fn compose_files(&self) -> Vec<String> {
-        let mut files = vec!["docker-compose.yml".to_string()];
+        let mut files = vec![CORE_COMPOSE_FILE.to_string()];
         files.extend(self.components.iter().map(|c| c.compose_file()));
         files
     }

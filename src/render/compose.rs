@@ -31,7 +31,7 @@ pub use crate::stack::NETWORK;
 const SECRET_HINT: &str = "is not set in .env: run jitsi-stack gen-passwords";
 
 /// The core compose file.
-pub const CORE_FILE: &str = "docker-compose.yml";
+pub use crate::config::CORE_COMPOSE_FILE as CORE_FILE;
 
 /// One Compose file.
 #[derive(Debug, Default, Serialize)]

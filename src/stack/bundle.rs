@@ -163,10 +163,7 @@ pub fn env_pairs(main: &Stack, model: &Model, node: &Node) -> Result<Vec<(String
         }
     }
     put(WITH_VAR, String::new());
-    put(
-        "COMPOSE_FILE",
-        crate::render::compose::CORE_FILE.to_string(),
-    );
+    put("COMPOSE_FILE", crate::config::CORE_COMPOSE_FILE.to_string());
     put(
         "COMPOSE_PROJECT_NAME",
         crate::config::sanitize_project_name(&format!("jitsi-{}", node.name)),

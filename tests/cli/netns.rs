@@ -388,6 +388,50 @@ fn a_node_logs_in_across_hosts_and_only_nodes_get_through() {
     let (_, f) = doctor(&net.node, docker.path(), &bundle);
     assert_eq!(finding(&f, "xmpp")["status"], "ok");
 
+    // The ufw/firewalld form: DOCKER-USER rules matching the original
+    // destination, as Docker's forward path would consult them (here, with
+    // no Docker in the namespace, INPUT jumps to the chain instead).
+    let in_main = |args: &[&str], stdin: Option<&Path>| {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &net.main]).args(args);
+        if let Some(f) = stdin {
+            c.stdin(fs::File::open(f).unwrap());
+        }
+        let out = c.output().expect("iptables (.ci/install-deps)");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    in_main(&["nft", "delete", "table", "inet", "jitsi_stack"], None);
+    let (_, f) = doctor(&net.other, docker.path(), stolen.path());
+    assert_eq!(finding(&f, "xmpp")["status"], "ok", "open again: {f:#?}");
+    let out = js_in(
+        &net.main,
+        docker.path(),
+        &["--dir", run.path().to_str().unwrap(), "ports"],
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let start = text.find("*filter\n").unwrap();
+    let end = text[start..].find("COMMIT\n").unwrap() + start + "COMMIT\n".len();
+    let after_rules = run.path().join("after.rules");
+    fs::write(&after_rules, &text[start..end]).unwrap();
+    in_main(
+        &["iptables-restore", "--test", "--noflush"],
+        Some(&after_rules),
+    );
+    in_main(&["iptables-restore", "--noflush"], Some(&after_rules));
+    in_main(&["iptables", "-I", "INPUT", "-j", "DOCKER-USER"], None);
+    let (_, f) = doctor(&net.main, docker.path(), run.path());
+    assert_eq!(finding(&f, "firewall")["status"], "ok", "{f:#?}");
+    let (_, f) = doctor(&net.node, docker.path(), &bundle);
+    assert_eq!(finding(&f, "xmpp")["status"], "ok", "{f:#?}");
+    let (code, f) = doctor(&net.other, docker.path(), stolen.path());
+    assert_eq!(finding(&f, "xmpp")["status"], "fail", "{f:#?}");
+    assert_eq!(code, 1);
+
     // prosody logged the node's login (the same account, from the node's address).
     let log = fs::read_to_string(live.root.path().join("prosody.log")).unwrap_or_default();
     assert!(log.contains("node-b2"), "{log}");

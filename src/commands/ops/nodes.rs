@@ -529,7 +529,9 @@ pub fn brewery_probes(stack: &Stack, model: &Model) -> Vec<Probe> {
     rooms
         .iter()
         .map(|(kind, room)| {
-            let here: Vec<&(String, String, String)> = occupants.iter().filter(|(r, _, _)| r == room).collect();
+            // Sorted by nickname: prosody keeps occupants in no fixed order.
+            let mut here: Vec<&(String, String, String)> = occupants.iter().filter(|(r, _, _)| r == room).collect();
+            here.sort();
             let joined: Vec<String> = here
                 .iter()
                 .filter(|(_, _, jid)| !jid.starts_with("focus@"))
