@@ -381,7 +381,7 @@ pub static VARS: &[Var] = &[
     v("JIGASI_XMPP_USER", TEXT, G::Jigasi, &[Jigasi, Prosody], "Jigasi's XMPP account (on the auth domain).").default("jigasi"),
     v("JITSI_IMAGE_REPO", Kind::ImageRepo, G::Stack, COMPOSE, "Registry and namespace of the official images.").default("ghcr.io/jitsi"),
     v("JITSI_IMAGE_VERSION", Kind::ImageTag, G::Stack, COMPOSE, "Image tag; jitsi-stack's configs are checked against this release only.").default("stable-11146-2"),
-    v("JITSI_STACK_MAIN_ADDRESS", Kind::Ip, G::Stack, COMPOSE, "With nodes: the address of this (main) host that the nodes reach; prosody's XMPP port is published on it only, and the nodes connect to it unless JITSI_STACK_MAIN_HOST is set."),
+    v("JITSI_STACK_MAIN_ADDRESS", Kind::Ip, G::Stack, COMPOSE, "With nodes (JITSI_STACK_NODE_<NAME> lines, see `jitsi-stack node add`): this host's address the nodes reach, one Docker can bind (behind a 1:1 NAT the private one, with JITSI_STACK_MAIN_HOST the public name); prosody's XMPP port is published on it only."),
     v("JITSI_STACK_MAIN_HOST", HOST, G::Stack, COMPOSE, "With nodes: the name the nodes resolve to reach this host (default: JITSI_STACK_MAIN_ADDRESS)."),
     v("JITSI_STACK_THIS_NODE", TEXT, G::Stack, COMPOSE, "Set in a node's bundle only (written by `jitsi-stack render` on the main host): the name of the node this stack is; its JITSI_STACK_NODE_<NAME> line says what it runs."),
     v("JITSI_STACK_WITH", LIST, G::Stack, COMPOSE, "Optional components jitsi-stack enables: jibri, jigasi, transcriber, etherpad, whiteboard, turn, monitoring, log-analyser."),

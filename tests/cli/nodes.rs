@@ -641,7 +641,7 @@ pub fn start_main(run: &Run, bind: &str, c2s: u16, netns: Option<&str>) -> LiveM
 /// A fake `docker` for `up` and `smoke` on the main host: containers are
 /// healthy, and `compose exec -T prosody prosodyctl ... shell` runs the real
 /// prosodyctl against the live prosody (stdin passed through).
-pub fn fake_docker(live: &LiveMain, services: &[&str]) -> tempfile::TempDir {
+pub fn fake_docker(live: Option<&LiveMain>, services: &[&str]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let ps: String = services
         .iter()
@@ -664,7 +664,9 @@ exit 0
         ps = dir.path().join("ps.json").display(),
         setpriv = tool("setpriv").display(),
         prosodyctl = tool("prosodyctl").display(),
-        cfg = live.cfg.display(),
+        cfg = live
+            .map(|l| l.cfg.display().to_string())
+            .unwrap_or_default(),
     );
     let p = dir.path().join("docker");
     fs::write(&p, script).unwrap();
@@ -701,7 +703,7 @@ fn up_creates_node_accounts_and_smoke_reads_the_brewery() {
     let run = Test::again(run).args(["render"]).run();
     let c2s = free_port();
     let live = start_main(&run, "127.0.0.1", c2s, None);
-    let fake = fake_docker(&live, &["web", "prosody", "jicofo", "jvb"]);
+    let fake = fake_docker(Some(&live), &["web", "prosody", "jicofo", "jvb"]);
     let env = env_of(&run);
     let pw2 = env.get("JITSI_STACK_NODE_B2_PASSWORD").unwrap().to_string();
     let pw3 = env.get("JITSI_STACK_NODE_B3_PASSWORD").unwrap().to_string();
@@ -778,4 +780,107 @@ fn up_creates_node_accounts_and_smoke_reads_the_brewery() {
     let e = login(c2s, &run, "node-b3", &pw3).err().unwrap();
     assert_eq!(e.step, jitsi_stack::xmpp::Step::Auth);
     login(c2s, &run, "node-b2", &pw2).unwrap().close();
+}
+
+/// The same binary runs a bundle: `up` there starts the node's services
+/// only, as their own Compose project, waits for them, and writes no file
+/// of the bundle (only the data directories its services mount).
+#[test]
+fn up_in_a_bundle_runs_the_nodes_services_only() {
+    let run = main_with_bridge("10.9.0.1", "10.9.0.2");
+    let bundle = run.path().join("nodes/b2");
+    let before = snapshot(&bundle);
+    let fake = fake_docker(None, &["jvb"]);
+    let up = Test::new()
+        .path_prepend(fake.path())
+        .env("JITSI_STACK_POLL_MS", "20")
+        .args(["--dir", bundle.to_str().unwrap(), "up", "--timeout", "5"])
+        .run();
+    assert!(
+        up.stdout.contains("the node's services are up"),
+        "{}",
+        up.stdout
+    );
+    let calls = fs::read_to_string(fake.path().join("log")).unwrap();
+    let call = calls
+        .lines()
+        .find(|l| l.contains(" up -d "))
+        .unwrap_or_else(|| panic!("no up: {calls}"));
+    assert!(
+        call.starts_with("compose --project-name jitsi-b2 ")
+            && call.contains("/nodes/b2/docker-compose.yml")
+            && !call.contains("jibri.yml"),
+        "{call}"
+    );
+    // No exec into prosody: it runs on the main host.
+    assert!(!calls.contains("exec"), "{calls}");
+    assert_eq!(
+        snapshot(&bundle)
+            .into_iter()
+            .filter(|(p, _, _)| !p.starts_with("config"))
+            .collect::<Vec<_>>(),
+        before
+    );
+    assert!(bundle.join("config/jvb").is_dir());
+    // A bundle that holds data is not deleted when its node is removed.
+    let run = Test::again(run).args(["node", "remove", "b2"]).run();
+    let run = Test::again(run).args(["render"]).run();
+    assert!(run.stderr.contains("holds data"), "{}", run.stderr);
+    assert!(bundle.join(".env").exists());
+}
+
+/// prosody's client port is published only while there are nodes, on the
+/// main host's address only; `ports` restricts it to the nodes' addresses.
+#[test]
+fn xmpp_is_published_only_with_nodes_on_the_main_address() {
+    let prosody_ports = |run: &Run| {
+        let json = crate::compose::merged_config(run);
+        json["services"]["prosody"]["ports"].clone()
+    };
+    let run = Test::again(init_stack(&[], &[])).args(["render"]).run();
+    assert!(prosody_ports(&run).is_null(), "{}", prosody_ports(&run));
+    let run = add(
+        run,
+        &[
+            "jvb",
+            "b2",
+            "--address",
+            "10.9.0.2",
+            "--main-address",
+            "10.9.0.1",
+        ],
+    );
+    let run = add(run, &["jvb", "b3", "--address", "10.9.0.3"]);
+    let run = Test::again(run).args(["render"]).run();
+    let p = prosody_ports(&run);
+    assert_eq!(p.as_array().unwrap().len(), 1, "{p}");
+    assert_eq!(p[0]["host_ip"], "10.9.0.1");
+    assert_eq!(p[0]["published"], "5222");
+    assert_eq!(p[0]["target"], 5222);
+    let r = Test::again(run).args(["ports", "--json"]).run();
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let x = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["service"] == "prosody")
+        .unwrap();
+    assert_eq!(x["address"], "10.9.0.1");
+    assert_eq!(x["sources"], serde_json::json!(["10.9.0.2", "10.9.0.3"]));
+    let r = Test::again(r).args(["ports"]).run();
+    // Not among the ports open to everyone.
+    assert!(!r.stdout.contains("ufw allow 5222"), "{}", r.stdout);
+    assert!(r.stdout.contains(
+        "-A DOCKER-USER -p tcp -m conntrack --ctorigdst 10.9.0.1 --ctorigdstport 5222 -s 10.9.0.3 -j RETURN"
+    ));
+    let r = Test::again(r).args(["node", "remove", "b2"]).run();
+    let r = Test::again(r).args(["node", "remove", "b3"]).run();
+    let run = Test::again(r).args(["render"]).run();
+    assert!(prosody_ports(&run).is_null());
+    assert!(!run.path().join("nodes/b2").exists());
+    let r = Test::again(run)
+        .args(["ports", "--nftables"])
+        .status(2)
+        .run();
+    assert!(r.stderr.contains("needs nodes"), "{}", r.stderr);
 }
