@@ -91,6 +91,9 @@ pub enum Command {
     User(UserCommand),
     /// Print a reverse-proxy snippet for running behind an existing proxy.
     Proxy(ProxyArgs),
+    /// Bridges, recorders and SIP gateways on other hosts: add, list, remove.
+    #[command(subcommand)]
+    Node(NodeCommand),
     /// Probe a running stack: web page, BOSH, websocket, jicofo and jvb health.
     Smoke(SmokeArgs),
     /// Turn a docker-jitsi-meet directory (its .env and CONFIG) into a jitsi-stack stack.
@@ -252,6 +255,9 @@ pub struct PortsArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    /// Print only the nftables ruleset that lets only the nodes reach XMPP (for `nft -f`).
+    #[arg(long, conflicts_with = "json")]
+    pub nftables: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -278,6 +284,64 @@ pub struct UserArgs {
 #[derive(Debug, Args)]
 pub struct UserNameArg {
     /// User name (the part before @ of the XMPP address).
+    pub name: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NodeCommand {
+    /// Record a node in .env with its own XMPP account; `render` writes its bundle nodes/NAME/.
+    Add(NodeAddArgs),
+    /// List the nodes.
+    List(NodeListArgs),
+    /// Remove a node from .env; `up` then deletes its bundle and its XMPP account.
+    Remove(NodeRemoveArgs),
+}
+
+/// What a node runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum NodeKindArg {
+    /// Videobridges.
+    Jvb,
+    /// Recorders.
+    Jibri,
+    /// A SIP gateway.
+    Jigasi,
+}
+
+#[derive(Debug, Args)]
+pub struct NodeAddArgs {
+    /// What the node runs.
+    #[arg(value_enum)]
+    pub kind: NodeKindArg,
+    /// The node's name: lower-case letters, digits and -, such as bridge-2.
+    pub name: String,
+    /// The address the main host sees the node's connections come from (only it may reach XMPP).
+    #[arg(long, value_name = "IP")]
+    pub address: String,
+    /// Bridges: the public address(es) clients reach the node on (its JVB_ADVERTISE_IPS), comma-separated.
+    #[arg(long, value_name = "IP[#PORT]")]
+    pub advertise: Option<String>,
+    /// Bridges and SIP gateways: the node's region (its JVB_OCTO_REGION / JIGASI_LOCAL_REGION).
+    #[arg(long, value_name = "NAME")]
+    pub region: Option<String>,
+    /// Bridges and recorders: how many the node runs (1-32).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub instances: u32,
+    /// This host's address the nodes connect to (records JITSI_STACK_MAIN_ADDRESS).
+    #[arg(long, value_name = "IP")]
+    pub main_address: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct NodeListArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct NodeRemoveArgs {
+    /// The node's name.
     pub name: String,
 }
 

@@ -18,6 +18,8 @@ pub const WITH_VAR: &str = "JITSI_STACK_WITH";
 pub const RELEASE_VAR: &str = "JITSI_STACK_RELEASE";
 /// jitsi-stack's own switch for running behind a reverse proxy on the host.
 pub const BEHIND_PROXY_VAR: &str = "JITSI_STACK_BEHIND_PROXY";
+/// The core compose file; each component adds an overlay.
+pub const CORE_COMPOSE_FILE: &str = "docker-compose.yml";
 
 /// An optional component: one Compose overlay file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -438,7 +440,7 @@ impl Stack {
 
     /// Compose files in `-f` order: the core, then overlays in component order.
     pub fn compose_files(&self) -> Vec<String> {
-        let mut files = vec!["docker-compose.yml".to_string()];
+        let mut files = vec![CORE_COMPOSE_FILE.to_string()];
         files.extend(self.components.iter().map(|c| c.compose_file()));
         files
     }

@@ -215,6 +215,16 @@ pub fn tool_version(argv: &[&str]) -> Option<String> {
     text.lines().next().map(|l| l.trim().to_string())
 }
 
+/// The standard output of a host tool (`nft list ...`), if it runs and
+/// exits 0 within the probe timeout; for checks that read the host's state
+/// and never change it.
+pub fn tool_output(argv: &[&str]) -> Option<String> {
+    let out = run_within(argv, PROBE_TIMEOUT).ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 /// Runs `argv` with no stdin, capturing stdout and stderr, and kills it
 /// when it has not finished within `limit` (an error then).
 pub fn run_within(argv: &[&str], limit: Duration) -> Result<Output, DockerError> {

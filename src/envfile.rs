@@ -174,8 +174,9 @@ impl EnvFile {
         Ok(())
     }
 
-    /// Deletes every assignment of `key` (with its line); true if there was
-    /// one. Later entries that interpolate it read it as unset, as Compose would.
+    /// Deletes every assignment of `key` (with its line; other lines are
+    /// kept byte for byte); true if there was one. Later entries that
+    /// interpolate it read it as unset, as Compose would.
     pub fn remove(&mut self, key: &str) -> bool {
         let before = self.chunks.len();
         self.chunks
@@ -184,8 +185,9 @@ impl EnvFile {
             return false;
         }
         // Re-read so interpolations and line numbers follow.
-        if let Ok(f) = EnvFile::parse(&self.render()) {
-            *self = f;
+        match EnvFile::parse(&self.render()) {
+            Ok(f) => *self = f,
+            Err(_) => self.renumber(),
         }
         true
     }
@@ -659,6 +661,15 @@ fn unescape_double(body: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn remove_drops_every_assignment_and_keeps_the_rest() {
+        let mut f = EnvFile::parse("# c\nA=1\nB='x\ny'\nA=2\nC=3 # k\n").unwrap();
+        assert!(f.remove("A"));
+        assert!(!f.remove("A"));
+        assert_eq!(f.render(), "# c\nB='x\ny'\nC=3 # k\n");
+        assert_eq!(f.entry("C").unwrap().line, 4);
+    }
 
     #[test]
     fn set_many_is_all_or_nothing() {

@@ -7,12 +7,15 @@ pub mod config;
 pub mod docker;
 pub mod envfile;
 pub mod exit;
+pub mod firewall;
 pub mod fsutil;
 pub mod reference;
 pub mod render;
 pub mod schema;
 pub mod secrets;
+pub mod stack;
 pub mod validate;
+pub mod xmpp;
 pub mod yaml;
 
 use anyhow::Result;

@@ -5,6 +5,7 @@ use crate::config::{Component, Stack, RELEASE_VAR, WITH_VAR};
 use crate::envfile::Entry;
 use crate::schema::history::{self, Fate};
 use crate::schema::{self, rules, Secret};
+use crate::stack::nodes;
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -16,7 +17,8 @@ pub struct Finding {
     pub level: Level,
     /// Stable identifier of the check: `syntax`, `type`, `unknown`,
     /// `deprecated`, `duplicate`, `weak-secret`, `reused-secret`,
-    /// `missing-secret`, `release` (the stack needs `upgrade`) or `rule`.
+    /// `missing-secret`, `release` (the stack needs `upgrade`), `rule` or
+    /// `node` (the nodes and their passwords).
     pub code: String,
     /// For `code: "rule"`, the rule's id (see `jitsi-stack schema`).
     pub rule: Option<String>,
@@ -144,7 +146,8 @@ pub fn validate(stack: &Stack) -> Report {
             f.fix = Some("delete one of the two lines".into());
         }
         let Some(var) = schema::lookup(&entry.key) else {
-            if is_foreign(&entry.key) {
+            // Node lines and passwords are checked by `stack::checks` below.
+            if is_foreign(&entry.key) || nodes::classify(&entry.key).is_some() {
                 continue;
             }
             let f = out.push(
@@ -309,8 +312,10 @@ pub fn validate(stack: &Stack) -> Report {
         }
     }
 
+    // A bundle carries the node's secrets only (`stack::checks` checks them).
+    let bundle = nodes::is_bundle(&stack.values);
     for var in schema::generated_secrets() {
-        if stack.values.raw(var.name).is_none() && needed(var, stack) {
+        if !bundle && stack.values.raw(var.name).is_none() && needed(var, stack) {
             let f = out.push(
                 Level::Error,
                 "missing-secret",
@@ -333,13 +338,31 @@ pub fn validate(stack: &Stack) -> Report {
         values: &stack.values,
         components: &stack.components,
     };
-    for v in rules::check(&input) {
+    // In a bundle only the rules about the node's own services apply; the
+    // others judge the main host's settings, which the main host checked.
+    // Recorder nodes are the recorders a recording button needs.
+    let recorder_nodes = nodes::nodes(&stack.file)
+        .iter()
+        .any(|n| n.kind == nodes::NodeKind::Jibri);
+    let rules = rules::check(&input)
+        .into_iter()
+        .filter(|v| !bundle || NODE_RULES.contains(&v.rule))
+        .filter(|v| !(recorder_nodes && v.rule == "recording"));
+    for v in rules {
         let entry = stack.file.entry(v.var);
         let f = out.push(v.level, "rule", entry, Some(v.var), v.message);
         f.rule = Some(v.rule.to_string());
         f.expected = v.expected;
         f.found = v.found;
         f.fix = Some(v.fix);
+    }
+
+    for p in crate::stack::checks::check(stack) {
+        let f = out.push(p.level, "node", None, Some(&p.var), p.message);
+        f.line = p.line;
+        f.expected = p.expected;
+        f.found = p.found;
+        f.fix = Some(p.fix);
     }
 
     findings.sort_by_key(|f| (f.line.unwrap_or(usize::MAX), std::cmp::Reverse(f.level)));
@@ -419,6 +442,9 @@ fn needed(var: &schema::Var, stack: &Stack) -> bool {
         _ => false,
     })
 }
+
+/// The rules that judge a node's own services (see `jitsi-stack schema`).
+const NODE_RULES: &[&str] = &["jvb-ports", "jigasi-ports", "image-version"];
 
 /// Variables read by Compose or the Docker CLI rather than the images
 /// (`COMPOSE_PROFILES`, `DOCKER_HOST`, ...); known ones are in the schema.

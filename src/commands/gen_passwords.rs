@@ -61,10 +61,22 @@ pub fn run(dir: &Path, args: GenPasswordsArgs) -> Result<Exit> {
     let path = crate::config::env_path(dir)?;
     let mut file = EnvFile::read(&path)?;
     let outcome = fill(&mut file, &args.only, args.force)?;
-    if !outcome.filled.is_empty() {
+    // Nodes without a password get one (an existing one is never replaced:
+    // the node's bundle holds it).
+    let nodes = if args.only.is_empty() {
+        crate::stack::nodes::fill_passwords(&mut file)?
+    } else {
+        vec![]
+    };
+    if !outcome.filled.is_empty() || !nodes.is_empty() {
         file.write(&path)?;
     }
-    for name in &outcome.filled {
+    for name in outcome
+        .filled
+        .iter()
+        .copied()
+        .chain(nodes.iter().map(String::as_str))
+    {
         println!("generated {name}");
     }
     for name in &outcome.kept {

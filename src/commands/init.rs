@@ -7,6 +7,7 @@ use crate::config::{parse_components, Component, Stack, BEHIND_PROXY_VAR, RELEAS
 use crate::envfile::EnvFile;
 use crate::schema::kind::{not_public_dns_name, url_host_port};
 use crate::schema::{self, Kind};
+use crate::stack::Model;
 use crate::{commands::gen_passwords, reference, validate, Exit, UsageError};
 use anyhow::{Context, Result};
 use std::io::{BufRead, IsTerminal, Write};
@@ -178,7 +179,12 @@ pub fn run(global_dir: Option<&Path>, args: InitArgs) -> Result<Exit> {
         file.write(&env_path)?;
     }
     let config = probe.config_dir();
-    let (created, needs_chown) = make_tree(&config)?;
+    // What the images write to, plus every directory the model mounts.
+    let mut tree: Vec<String> = CONFIG_TREE.iter().map(|s| s.to_string()).collect();
+    tree.extend(Model::build(&probe)?.config_dirs());
+    tree.sort();
+    tree.dedup();
+    let (created, needs_chown) = make_tree(&config, &tree)?;
 
     if !existed {
         println!("{}: created", env_path.display());
@@ -203,7 +209,7 @@ pub fn run(global_dir: Option<&Path>, args: InitArgs) -> Result<Exit> {
     println!(
         "{}: {} directories ({} new)",
         config.display(),
-        CONFIG_TREE.len(),
+        tree.len(),
         created
     );
     if needs_chown {
@@ -592,24 +598,24 @@ fn ask_required(
 /// Creates the CONFIG tree; as root, hands it to the images' uid. Returns
 /// how many directories were new, and whether the user must still chown.
 /// Shared with `migrate` and `upgrade`.
-pub fn make_tree(config: &Path) -> Result<(usize, bool)> {
+pub fn make_tree<S: AsRef<str>>(config: &Path, tree: &[S]) -> Result<(usize, bool)> {
     let mut created = 0;
-    for rel in CONFIG_TREE {
-        let p = config.join(rel);
+    for rel in tree {
+        let p = config.join(rel.as_ref());
         if !p.exists() {
             std::fs::create_dir_all(&p).with_context(|| format!("creating {}", p.display()))?;
             created += 1;
         }
     }
     if is_root() {
-        for rel in CONFIG_TREE {
-            chown(&config.join(rel))?;
+        for rel in tree {
+            chown(&config.join(rel.as_ref()))?;
         }
         return Ok((created, false));
     }
-    let owned = CONFIG_TREE
+    let owned = tree
         .iter()
-        .all(|rel| owned_by_image_user(&config.join(rel)));
+        .all(|rel| owned_by_image_user(&config.join(rel.as_ref())));
     Ok((created, !owned))
 }
 

@@ -1153,7 +1153,7 @@ pub fn tree_changes(
             }
         }
     }
-    let (_, needs_chown) = init::make_tree(config)?;
+    let (_, needs_chown) = init::make_tree(config, init::CONFIG_TREE)?;
     out.push(if needs_chown {
         Change::new(
             Action::Note,

@@ -5,6 +5,7 @@ pub mod completions;
 pub mod gen_passwords;
 pub mod init;
 pub mod migrate;
+pub mod node;
 pub mod ops;
 pub mod render;
 pub mod schema;
@@ -26,6 +27,7 @@ pub fn dispatch(cli: Cli) -> Result<Exit> {
         Command::Migrate(args) => migrate::run(cli.dir.as_deref(), args),
         Command::Upgrade(args) => upgrade::run(&dir, args),
         Command::Rollback(args) => upgrade::rollback(&dir, args),
+        Command::Node(cmd) => node::run(&dir, cmd),
         Command::Completions(args) => completions::run(args),
         Command::Man => completions::man(cli.dir_on_command_line.then_some(dir.as_path())),
         other => ops::run(&dir, other),

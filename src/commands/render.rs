@@ -2,6 +2,7 @@
 
 use crate::cli::RenderArgs;
 use crate::config::{Stack, RELEASE_VAR, WITH_VAR};
+use crate::stack::{bundle, pki, Model};
 use crate::{render, validate, Exit};
 use anyhow::{bail, Result};
 use std::path::Path;
@@ -32,13 +33,34 @@ pub fn prepare(dir: &Path, with: &[String], write: bool) -> Result<(Stack, rende
             report.errors()
         );
     }
-    let out = render::render_all(&stack)?;
+    let model = Model::build(&stack)?;
+    let out = render::render_model(&stack, &model)?;
+    // The nodes' bundles: rendered (all or nothing) before anything is written.
+    if write && !model.nodes.is_empty() && !model.is_node() {
+        pki::ensure(&stack)?;
+    }
+    let bundles = bundle::render(&stack, &model, pki::load_ca(&stack.config_dir()).as_deref())?;
     if write {
         // Files first: .env then never names compose files that do not exist.
         render::write(&stack, &out)?;
+        if !model.is_node() {
+            for name in bundle::write(&stack, &bundles)? {
+                eprintln!(
+                    "removed the bundle of node {name} ({}/{name}/)",
+                    bundle::DIR
+                );
+            }
+        }
         record_compose_settings(&mut stack)?;
     }
     Ok((stack, out))
+}
+
+/// What `render` would change in the nodes' bundles.
+fn bundles_diff(stack: &Stack) -> Result<String> {
+    let model = Model::build(stack)?;
+    let bundles = bundle::render(stack, &model, pki::load_ca(&stack.config_dir()).as_deref())?;
+    Ok(bundle::diff(stack, &bundles))
 }
 
 /// Records the release, the component set and Compose file list in .env, so
@@ -72,6 +94,7 @@ pub fn run(dir: &Path, args: RenderArgs) -> Result<Exit> {
         let (stack, out) = prepare(dir, &args.with, false)?;
         let diff = render::diff(&stack, &out);
         print!("{diff}");
+        print!("{}", bundles_diff(&stack)?);
         return Ok(Exit::Ok);
     }
     let (stack, out) = prepare(dir, &args.with, true)?;
@@ -90,5 +113,17 @@ pub fn run(dir: &Path, args: RenderArgs) -> Result<Exit> {
                 .join(", ")
         }
     );
+    let model = Model::build(&stack)?;
+    if !model.is_node() && !model.nodes.is_empty() {
+        let dirs: Vec<String> = model
+            .nodes
+            .iter()
+            .map(|n| format!("{}/{}/", bundle::DIR, n.name))
+            .collect();
+        println!(
+            "node bundles: {} (copy each to its node and run `jitsi-stack up` there)",
+            dirs.join(", ")
+        );
+    }
     Ok(Exit::Ok)
 }

@@ -20,6 +20,7 @@ pub mod web;
 
 use crate::config::Stack;
 use crate::schema;
+use crate::stack::{Kind, Model};
 use anyhow::{bail, Context, Result};
 use minijinja::value::Value;
 use minijinja::{Environment, ErrorKind, UndefinedBehavior};
@@ -234,14 +235,26 @@ pub fn render_template(env: &Environment<'_>, name: &str, ctx: &Value) -> Result
 
 /// Renders the whole stack in memory.
 pub fn render_all(stack: &Stack) -> Result<Output> {
+    render_model(stack, &Model::build(stack)?)
+}
+
+/// Renders the files of the services in `model` (built from `stack`).
+pub fn render_model(stack: &Stack, model: &Model) -> Result<Output> {
     let env = environment();
     let ctx = base_context(stack);
     let mut out = Output::default();
-    web::render(&env, stack, &ctx, &mut out)?;
-    prosody::render(&env, stack, &ctx, &mut out)?;
-    jvm::render(&env, stack, &ctx, &mut out)?;
-    turn::render(&env, stack, &ctx, &mut out)?;
-    compose::render(stack, &mut out)?;
+    let has = |k: Kind| model.of_kind(k).next().is_some();
+    if has(Kind::Web) {
+        web::render(&env, stack, &ctx, &mut out)?;
+    }
+    if has(Kind::Prosody) {
+        prosody::render(&env, stack, &ctx, &mut out)?;
+    }
+    jvm::render(&env, stack, model, &ctx, &mut out)?;
+    if has(Kind::Turn) {
+        turn::render(&env, stack, &ctx, &mut out)?;
+    }
+    compose::render(model, &mut out)?;
     check_no_template_delimiters(&out)?;
     Ok(out)
 }

@@ -100,6 +100,13 @@ pub struct Prosody {
     pub jvb_user: String,
     pub jibri_admin: Option<String>,
     pub jigasi_admin: Option<String>,
+    /// The nodes' accounts (`node-<name>@<auth domain>`): admins as the main
+    /// host's jvb, jibri and jigasi accounts are, so a node may create its
+    /// brewery room.
+    pub node_accounts: Vec<String>,
+    /// The bridge nodes' accounts: exempt from the client rate limit, as
+    /// the main host's jvb account is.
+    pub node_bridges: Vec<String>,
     pub recorder_jid: String,
     pub transcriber_jid: String,
     pub recording: bool,
@@ -489,6 +496,15 @@ pub fn derive(stack: &Stack) -> Result<Prosody> {
         jigasi_admin: v
             .get("JIGASI_XMPP_PASSWORD")
             .map(|_| format!("{}@{auth_domain}", v.get_or("JIGASI_XMPP_USER", "jigasi"))),
+        node_accounts: crate::stack::nodes::nodes(&stack.file)
+            .iter()
+            .map(|n| format!("{}@{auth_domain}", n.account()))
+            .collect(),
+        node_bridges: crate::stack::nodes::nodes(&stack.file)
+            .iter()
+            .filter(|n| n.kind == crate::stack::NodeKind::Jvb)
+            .map(|n| format!("{}@{auth_domain}", n.account()))
+            .collect(),
         recorder_jid: format!("{recorder_user}@{hidden_domain}"),
         transcriber_jid: format!("{transcriber_user}@{hidden_domain}"),
         recording,

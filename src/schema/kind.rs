@@ -36,6 +36,8 @@ pub enum Kind {
     /// Comma-separated host names or IP addresses (spaces around entries
     /// and empty entries are dropped, as when rendering).
     HostList,
+    /// One IPv4 or IPv6 address.
+    Ip,
     /// `user@domain`.
     Email,
     /// Comma-separated IPv4/IPv6 addresses, each optionally `#port`.
@@ -90,6 +92,7 @@ impl Kind {
                     .collect();
                 !hosts.is_empty() && hosts.iter().all(|h| is_host(h))
             }
+            Kind::Ip => value.parse::<IpAddr>().is_ok(),
             Kind::Email => is_email(value),
             Kind::IpList => return check_ip_list(value),
             Kind::Enum { values } => values.contains(&value),
@@ -137,6 +140,7 @@ impl Kind {
             Kind::HostList => {
                 "one or more host names or IP addresses, comma-separated, such as turn1.example.org,turn2.example.org".into()
             }
+            Kind::Ip => "an IPv4 or IPv6 address such as 198.51.100.10".into(),
             Kind::Email => "an e-mail address such as admin@example.org".into(),
             Kind::IpList => {
                 "comma-separated IP addresses, each optionally with #port, such as 203.0.113.7 or 203.0.113.7#10000"
@@ -178,6 +182,7 @@ impl Kind {
             Kind::TimeZone => "time zone",
             Kind::Host => "host",
             Kind::HostList => "host list",
+            Kind::Ip => "IP address",
             Kind::Email => "e-mail",
             Kind::IpList => "IP list",
             Kind::Enum { .. } => "enum",

@@ -231,3 +231,15 @@ pub fn init_stack_raw(extra: &[(&str, &str)], with: &[&str]) -> Run {
         .collect();
     init_stack(&refs, with)
 }
+
+/// What every fake `docker` must answer the way Docker does: the probes
+/// jitsi-stack makes before trusting it (`docker --version`, the daemon's
+/// `info`, `compose version`, and a Compose command that must fail). A fake
+/// script includes this `case` right after its shebang (and logging).
+pub const DOCKER_PROBES: &str = r#"case "$*" in
+  "--version") echo "Docker version 28.2.2, build fake"; exit 0 ;;
+  "info --format {{.ServerVersion}}") echo "28.2.2"; exit 0 ;;
+  "compose version") echo "Docker Compose version v2.40.3"; exit 0 ;;
+  *"-f /nonexistent/"*) echo "open /nonexistent/jitsi-stack-probe/compose.yml: no such file or directory" >&2; exit 14 ;;
+esac
+"#;

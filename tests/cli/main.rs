@@ -35,7 +35,10 @@ mod hostile;
 
 mod ci;
 mod migrate;
+mod nodes;
 mod pin_diff;
+
+mod netns;
 
 #[allow(unused_imports)]
 pub use harness::{init_stack, Run, Test};

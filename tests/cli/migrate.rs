@@ -658,14 +658,7 @@ fn check_names_every_removed_variable_with_its_release() {
 
 /// A fake docker: records every call; `FAKE_FAIL` makes the compose
 /// subcommand of that name (pull, up) exit 3.
-const FAKE: &str = r#"#!/bin/sh
-printf '%s\n' "$(basename "$0") $*" >> "$FAKE_LOG"
-case "$*" in
-  "--version") echo "Docker version 28.2.2, build fake"; exit 0 ;;
-  "info --format {{.ServerVersion}}") echo "28.2.2"; exit 0 ;;
-  "compose version") echo "Docker Compose version v2.40.3"; exit 0 ;;
-  *"-f /nonexistent/"*) echo "open /nonexistent/jitsi-stack-probe/compose.yml: no such file or directory" >&2; exit 14 ;;
-esac
+const FAKE: &str = r#"
 if [ -n "$FAKE_FAIL" ]; then
   case " $* " in *" $FAKE_FAIL "*) echo "fake: $FAKE_FAIL failed" >&2; exit 3 ;; esac
 fi
@@ -684,7 +677,11 @@ impl Fake {
     fn new() -> Fake {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("docker");
-        fs::write(&p, FAKE).unwrap();
+        let script = format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$(basename \"$0\") $*\" >> \"$FAKE_LOG\"\n{}{FAKE}",
+            crate::harness::DOCKER_PROBES
+        );
+        fs::write(&p, script).unwrap();
         fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
         let ps: String = ["web", "prosody", "jicofo", "jvb"]
             .iter()

@@ -770,11 +770,7 @@ fn fake_docker(dir: &Path, c: &Container) -> (PathBuf, PathBuf) {
     let script = format!(
         r#"#!/bin/sh
 printf '%s\n' "docker $*" >> '{log}'
-case "$*" in
-  "--version") echo "Docker version 28.2.2, build fake"; exit 0 ;;
-  "compose version") echo "Docker Compose version v2.40.3"; exit 0 ;;
-esac
-while [ $# -gt 0 ]; do
+{probes}while [ $# -gt 0 ]; do
   if [ "$1" = exec ] && [ "$2" = -T ] && [ "$3" = prosody ]; then
     shift 3
     exec {prefix} "$@"
@@ -785,6 +781,7 @@ echo "fake docker: only 'compose exec -T prosody' is forwarded" >&2
 exit 1
 "#,
         log = log.display(),
+        probes = crate::harness::DOCKER_PROBES,
         prefix = prefix.join(" ")
     );
     let path = bin.join("docker");

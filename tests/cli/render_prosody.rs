@@ -569,6 +569,15 @@ pub fn sasl_plain_over_bosh(
     reply.contains("<success")
 }
 
+/// The image's paths in a rendered prosody config, moved under `root` for a
+/// prosody running outside the container: the rendered configuration
+/// (/run/prosody/config), the data volume and the pid file.
+pub fn remap_paths(text: &str, root: &str) -> String {
+    text.replace("/run/prosody/config", root)
+        .replace("/var/lib/prosody/data", &format!("{root}/data"))
+        .replace("/run/prosody/prosody.pid", &format!("{root}/prosody.pid"))
+}
+
 /// A Debian prosody running the rendered config of `run` (paths remapped
 /// into a temp dir, loopback ports), with focus and jvb registered with
 /// the passwords from `.env`. Stopped when dropped.
@@ -594,11 +603,7 @@ pub fn start_live_prosody(run: &Run) -> LiveProsody {
         ("prosody.cfg.lua", "prosody.cfg.lua"),
         ("jitsi-meet.cfg.lua", "conf.d/jitsi-meet.cfg.lua"),
     ] {
-        let text = run
-            .read(&format!("generated/prosody/{src}"))
-            .replace("/run/prosody/config", &root)
-            .replace("/var/lib/prosody/data", &format!("{root}/data"))
-            .replace("/run/prosody/prosody.pid", &format!("{root}/prosody.pid"))
+        let text = remap_paths(&run.read(&format!("generated/prosody/{src}")), &root)
             .replace("\"posix\";", "")
             .replace("{ \"*\", \"::\" }", "{ \"127.0.0.1\" }")
             .replace("c2s_ports = { 5222 }", &format!("c2s_ports = {{ {c2s} }}"))

@@ -5,8 +5,9 @@
 use super::ports::{host_ports, PortRule};
 use crate::cli::DoctorArgs;
 use crate::commands::init::{CONFIG_TREE, IMAGE_UID};
-use crate::config::{Component, Stack};
+use crate::config::Stack;
 use crate::schema::{self, kind::url_host_port};
+use crate::stack::{Kind, Model};
 use crate::{docker, Exit};
 use anyhow::Result;
 use serde::Serialize;
@@ -64,7 +65,7 @@ impl fmt::Display for Finding {
     }
 }
 
-fn ok(check: &'static str, message: impl Into<String>) -> Finding {
+pub(super) fn ok(check: &'static str, message: impl Into<String>) -> Finding {
     Finding {
         status: Status::Ok,
         check,
@@ -73,7 +74,7 @@ fn ok(check: &'static str, message: impl Into<String>) -> Finding {
     }
 }
 
-fn bad(
+pub(super) fn bad(
     status: Status,
     check: &'static str,
     message: impl Into<String>,
@@ -91,6 +92,10 @@ pub fn run(dir: &Path, args: DoctorArgs) -> Result<Exit> {
     let stack = Stack::load(dir, &[] as &[&str])?;
     let mut findings = docker_findings();
     findings.extend(checks(&stack, Status::Fail));
+    // Across hosts (doctor only: a node's `up` does not wait for the main host).
+    if let Ok(model) = Model::build(&stack) {
+        findings.extend(super::nodes::doctor(&stack, &model));
+    }
     let failed = findings.iter().any(Finding::is_failure);
     if args.json {
         let doc = serde_json::json!({ "ok": !failed, "findings": findings });
@@ -110,15 +115,26 @@ pub fn preflight(stack: &Stack) -> Vec<Finding> {
 }
 
 fn checks(stack: &Stack, port_in_use: Status) -> Vec<Finding> {
+    let model = match Model::build(stack) {
+        Ok(m) => m,
+        Err(e) => {
+            return vec![bad(
+                Status::Fail,
+                "env",
+                format!("{e:#}"),
+                "fix .env (`jitsi-stack check` shows how)",
+            )]
+        }
+    };
     let mut out = Vec::new();
-    out.extend(port_checks(stack, port_in_use));
+    out.extend(port_checks(&model, port_in_use));
     out.extend(proxy_check(stack));
-    out.extend(tree_checks(stack));
+    out.extend(tree_checks(stack, &model));
     out.push(image_check(stack));
     out.extend(letsencrypt_checks(stack));
     out.push(nat_check(stack));
     out.push(dns_check(stack));
-    out.push(memory_check(stack));
+    out.push(memory_check(&model));
     out
 }
 
@@ -224,16 +240,15 @@ fn current_uid() -> u32 {
 }
 
 /// Binds each published port the way Docker will; a port a process holds is reported.
-fn port_checks(stack: &Stack, in_use: Status) -> Vec<Finding> {
+fn port_checks(model: &Model, in_use: Status) -> Vec<Finding> {
     let mut out = Vec::new();
     let mut busy = Vec::new();
-    for rule in host_ports(stack) {
+    for rule in host_ports(model) {
         for port in rule.low..=rule.high {
             if !free(&rule, port) {
-                let at = if rule.is_public() {
-                    String::new()
-                } else {
-                    format!("{}:", rule.address)
+                let at = match &rule.address {
+                    Some(a) => format!("{a}:"),
+                    None => String::new(),
                 };
                 busy.push(format!("{at}{port}/{} ({})", rule.protocol, rule.service));
             }
@@ -254,7 +269,11 @@ fn port_checks(stack: &Stack, in_use: Status) -> Vec<Finding> {
 
 /// Binds the port on the address Docker will bind it on.
 fn free(rule: &PortRule, port: u16) -> bool {
-    let ip: Ipv4Addr = rule.address.parse().unwrap_or(Ipv4Addr::UNSPECIFIED);
+    let ip: IpAddr = rule
+        .address
+        .as_deref()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     let addr = (ip, port);
     match rule.protocol {
         "udp" => UdpSocket::bind(addr).is_ok(),
@@ -291,12 +310,17 @@ fn proxy_check(stack: &Stack) -> Option<Finding> {
     })
 }
 
-fn tree_checks(stack: &Stack) -> Vec<Finding> {
+fn tree_checks(stack: &Stack, model: &Model) -> Vec<Finding> {
     let config = stack.config_dir();
     let mut missing = Vec::new();
     let mut not_writable = Vec::new();
-    let mut dirs: Vec<String> = CONFIG_TREE.iter().map(|s| s.to_string()).collect();
-    dirs.extend(crate::render::compose::config_dirs(stack));
+    // A node's bundle needs only what its services mount (`up` makes them).
+    let mut dirs: Vec<String> = if model.is_node() {
+        vec![]
+    } else {
+        CONFIG_TREE.iter().map(|s| s.to_string()).collect()
+    };
+    dirs.extend(model.config_dirs());
     dirs.sort();
     dirs.dedup();
     for rel in &dirs {
@@ -315,15 +339,24 @@ fn tree_checks(stack: &Stack) -> Vec<Finding> {
     let shown = config.display();
     let mut out = Vec::new();
     if !missing.is_empty() {
-        out.push(bad(
-            Status::Fail,
-            "storage",
-            format!("missing under {shown}: {}", missing.join(", ")),
-            format!(
-                "run `jitsi-stack init {}` (it only adds what is missing)",
-                stack.dir.display()
-            ),
-        ));
+        out.push(if model.is_node() {
+            bad(
+                Status::Warn,
+                "storage",
+                format!("missing under {shown}: {}", missing.join(", ")),
+                "`jitsi-stack up` creates them",
+            )
+        } else {
+            bad(
+                Status::Fail,
+                "storage",
+                format!("missing under {shown}: {}", missing.join(", ")),
+                format!(
+                    "run `jitsi-stack init {}` (it only adds what is missing)",
+                    stack.dir.display()
+                ),
+            )
+        });
     }
     if !not_writable.is_empty() {
         out.push(bad(
@@ -477,18 +510,14 @@ fn dns_check(stack: &Stack) -> Finding {
     }
 }
 
-fn memory_check(stack: &Stack) -> Finding {
+fn memory_check(model: &Model) -> Finding {
     let total_kb = std::fs::read_to_string("/proc/meminfo").ok().and_then(|t| {
         t.lines()
             .find_map(|l| l.strip_prefix("MemTotal:"))
             .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
     });
-    let jibri = if stack.has(Component::Jibri) {
-        stack.instances("jibri").len() as u64
-    } else {
-        0
-    };
-    let bridges = stack.instances("jvb").len() as u64;
+    let jibri = model.of_kind(Kind::Jibri).count() as u64;
+    let bridges = model.of_kind(Kind::Jvb).count() as u64;
     // Rough needs: jicofo 1 GB, each bridge 1 GB, each recorder 2 GB
     // (Chrome plus its 2 GB shared memory), 1 GB for the rest.
     let need_gb = 2 + bridges + 2 * jibri;

@@ -9,7 +9,7 @@ use crate::commands::init::IMAGE_UID;
 use crate::commands::render::prepare;
 use crate::config::{Component, Stack};
 use crate::docker::{Compose, Flavor};
-use crate::render::{self, Output};
+use crate::stack::Model;
 use crate::{Exit, UsageError};
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -34,8 +34,9 @@ pub fn up(dir: &Path, args: UpArgs) -> Result<Exit> {
     // Docker first: without a daemon nothing below can work, and waiting
     // for containers that never start would take the whole --timeout.
     docker_ready()?;
-    let (stack, out) = prepare(dir, &args.with, true)?;
-    let planned = planned_services(&out)?;
+    let (stack, _) = prepare(dir, &args.with, true)?;
+    let model = Model::build(&stack)?;
+    let planned = planned_services(&model);
     let preflight = super::doctor::preflight(&stack);
     let paint = crate::color::stderr();
     for f in preflight.iter().filter(|f| f.is_warning()) {
@@ -51,20 +52,29 @@ pub fn up(dir: &Path, args: UpArgs) -> Result<Exit> {
             failures.len()
         );
     }
-    make_instance_dirs(&stack)?;
+    make_instance_dirs(&stack, &model)?;
     let compose = Compose::detect(&stack)?;
     compose.run(UP)?;
     if args.no_wait {
         println!(
             "started; not waiting for health (--no-wait). `jitsi-stack status` shows progress."
         );
+        if !model.is_node() && !model.nodes.is_empty() {
+            println!("the nodes' XMPP accounts are created by an `up` that waits for prosody: run `jitsi-stack up` once it is healthy.");
+        }
         return Ok(Exit::Ok);
     }
     let limit = Duration::from_secs(args.timeout);
     let outcome = watch(&compose, &planned, limit)?;
     match outcome {
         Outcome::Healthy { after } => {
-            summary(&stack, &planned, after);
+            // The nodes' XMPP accounts, now that prosody is healthy.
+            super::nodes::after_up(&stack, &model, &compose)?;
+            if model.is_node() {
+                println!("\nthe node's services are up; on the main host, `jitsi-stack smoke` shows them in the brewery.");
+            } else {
+                summary(&stack, &planned, after);
+            }
             Ok(Exit::Ok)
         }
         Outcome::Failed(failed) => {
@@ -92,7 +102,6 @@ pub fn up(dir: &Path, args: UpArgs) -> Result<Exit> {
 
 fn dry_run(dir: &Path, args: &UpArgs) -> Result<Exit> {
     let (stack, out) = prepare(dir, &args.with, false)?;
-    planned_services(&out)?;
     let compose =
         Compose::detect(&stack).unwrap_or_else(|_| Compose::with_flavor(&stack, Flavor::Plugin));
     println!(
@@ -137,77 +146,31 @@ pub struct Planned {
 }
 
 /// Which services, and which health: the one place `up` learns what the
-/// stack runs, read from the compose files it rendered.
-// The deployment model (src/stack/) will answer this; switch over here.
-pub fn planned_services(out: &Output) -> Result<Vec<Planned>> {
-    let mut planned: BTreeMap<String, Option<Duration>> = BTreeMap::new();
-    for f in &out.files {
-        if f.path.starts_with(render::GENERATED_DIR)
-            || f.path.extension().is_none_or(|e| e != "yml")
-        {
-            continue;
-        }
-        let doc = crate::yaml::parse(&f.contents)
-            .with_context(|| format!("reading back {}", f.path.display()))?;
-        let Some(map) = doc.get("services").and_then(|s| s.as_mapping()) else {
-            continue;
-        };
-        for (k, v) in map {
-            let Some(name) = k.as_str() else { continue };
-            let start = v.get("healthcheck").map(|h| {
-                h.get("start_period")
-                    .and_then(|p| p.as_str())
-                    .and_then(parse_go_duration)
-                    .unwrap_or_default()
-            });
-            planned.insert(name.to_string(), start);
-        }
-    }
-    Ok(planned
-        .into_iter()
-        .map(|(name, start_period)| Planned { name, start_period })
-        .collect())
-}
-
-/// Compose's durations: `30s`, `1m30s`, `500ms`, `1h`.
-fn parse_go_duration(text: &str) -> Option<Duration> {
-    let mut total = Duration::ZERO;
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit() && c != '.')
-            .unwrap_or(rest.len());
-        let n: f64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let secs = match &rest[..unit_len] {
-            "h" => 3600.0,
-            "m" => 60.0,
-            "s" => 1.0,
-            "ms" => 0.001,
-            "us" | "µs" => 0.000_001,
-            "ns" => 0.000_000_001,
-            _ => return None,
-        };
-        total += Duration::from_secs_f64(n * secs);
-        rest = &rest[unit_len..];
-    }
-    Some(total)
+/// stack runs, from the deployment model.
+pub fn planned_services(model: &Model) -> Vec<Planned> {
+    let mut planned: Vec<Planned> = model
+        .services
+        .iter()
+        .map(|s| Planned {
+            name: s.name.clone(),
+            start_period: s
+                .health
+                .as_ref()
+                .map(|h| Duration::from_secs(u64::from(h.start_period_s))),
+        })
+        .collect();
+    planned.sort_by(|a, b| a.name.cmp(&b.name));
+    planned
 }
 
 /// Directories of second and later instances (`jvb-2`, `storage/jibri-2`):
 /// `init` made the first ones; Docker would create these owned by root.
-fn make_instance_dirs(stack: &Stack) -> Result<()> {
+fn make_instance_dirs(stack: &Stack, model: &Model) -> Result<()> {
     let config = stack.config_dir();
     let root = std::fs::metadata("/proc/self")
         .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
         .unwrap_or(false);
-    for rel in render::compose::config_dirs(stack) {
+    for rel in model.config_dirs() {
         let p = config.join(&rel);
         if !p.exists() {
             std::fs::create_dir_all(&p).with_context(|| format!("creating {}", p.display()))?;
@@ -272,6 +235,21 @@ pub fn parse_ps(text: &str) -> Result<Vec<ServiceState>> {
             status: field(v, "Status"),
         })
         .collect())
+}
+
+/// The containers Compose reports, then every service of the model it does
+/// not report (state `missing`: not created, or removed).
+fn with_missing(mut states: Vec<ServiceState>, model: &Model) -> Vec<ServiceState> {
+    for name in model.service_names() {
+        if !states.iter().any(|s| s.service == name) {
+            states.push(ServiceState {
+                service: name,
+                state: "missing".into(),
+                ..ServiceState::default()
+            });
+        }
+    }
+    states
 }
 
 /// Where one service stands at one poll.
@@ -618,9 +596,10 @@ pub fn down(dir: &Path, args: DownArgs) -> Result<Exit> {
 }
 
 pub fn status(dir: &Path, args: StatusArgs) -> Result<Exit> {
-    let (_, compose) = load(dir)?;
+    let (stack, compose) = load(dir)?;
     if args.json {
         let states = parse_ps(&compose.output(&["ps", "--all", "--format", "json"])?)?;
+        let states = with_missing(states, &Model::build(&stack)?);
         println!("{}", serde_json::to_string_pretty(&states)?);
     } else {
         compose.run(&["ps", "--all"])?;
@@ -717,16 +696,6 @@ mod tests {
     }
 
     #[test]
-    fn compose_durations() {
-        assert_eq!(parse_go_duration("30s"), Some(Duration::from_secs(30)));
-        assert_eq!(parse_go_duration("1m30s"), Some(Duration::from_secs(90)));
-        assert_eq!(parse_go_duration("500ms"), Some(Duration::from_millis(500)));
-        assert_eq!(parse_go_duration("1h"), Some(Duration::from_secs(3600)));
-        assert_eq!(parse_go_duration("soon"), None);
-        assert_eq!(parse_go_duration(""), None);
-    }
-
-    #[test]
     fn utc_times() {
         assert_eq!(format_utc(0), "1970-01-01T00:00:00Z");
         assert_eq!(format_utc(951_782_400), "2000-02-29T00:00:00Z");
@@ -734,25 +703,31 @@ mod tests {
     }
 
     #[test]
-    fn planned_services_come_from_the_rendered_compose_files() {
-        let mut out = Output::default();
-        out.add(
-            "docker-compose.yml",
-            "services:\n  web:\n    healthcheck:\n      start_period: 30s\n  jvb:\n    healthcheck:\n      start_period: 1m\n".into(),
-        );
-        out.add(
-            "etherpad.yml",
-            "services:\n  etherpad:\n    image: x\n".into(),
-        );
-        out.add("generated/web/x.yml", "services:\n  nope: {}\n".into());
-        let p = planned_services(&out).unwrap();
+    fn planned_services_come_from_the_model() {
+        let stack = Stack {
+            dir: std::path::PathBuf::from("s"),
+            env_path: std::path::PathBuf::from("s/.env"),
+            file: crate::envfile::EnvFile::default(),
+            values: crate::config::Values::from_pairs([("JVB_INSTANCES", "2")]),
+            components: [Component::Etherpad].into_iter().collect(),
+        };
+        let model = Model::build(&stack).unwrap();
+        let p = planned_services(&model);
         let got: Vec<(&str, Option<u64>)> = p
             .iter()
             .map(|p| (p.name.as_str(), p.start_period.map(|d| d.as_secs())))
             .collect();
+        // Every service the model runs, with its health check's start period.
         assert_eq!(
             got,
-            [("etherpad", None), ("jvb", Some(60)), ("web", Some(30))]
+            [
+                ("etherpad", None),
+                ("jicofo", Some(60)),
+                ("jvb", Some(60)),
+                ("jvb-2", Some(60)),
+                ("prosody", Some(30)),
+                ("web", Some(30)),
+            ]
         );
     }
 

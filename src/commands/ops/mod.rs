@@ -3,6 +3,7 @@
 
 mod doctor;
 mod lifecycle;
+mod nodes;
 mod ports;
 mod proxy;
 mod smoke;

@@ -1,13 +1,18 @@
 //! `jitsi-stack ports`: what the firewall must let in for the enabled
-//! components, with ready-to-paste ufw and firewall-cmd lines.
+//! components, with ready-to-paste ufw and firewall-cmd lines; with nodes,
+//! the rules that let only them reach prosody's XMPP port (`firewall`).
 
 use crate::cli::PortsArgs;
-use crate::config::{Component, Stack, BEHIND_PROXY_VAR};
-use crate::render::compose::jvb_instances;
+use crate::config::{Stack, BEHIND_PROXY_VAR};
+use crate::firewall;
+use crate::stack::{Exposure, Model};
 use crate::Exit;
 use anyhow::Result;
 use serde::Serialize;
 use std::path::Path;
+
+/// This host only.
+pub const LOOPBACK: &str = "127.0.0.1";
 
 /// One published port or range.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -17,15 +22,14 @@ pub struct PortRule {
     pub high: u16,
     pub protocol: &'static str,
     pub purpose: &'static str,
-    /// The host address Docker binds: `0.0.0.0` (every interface) or
-    /// `127.0.0.1` (this host only, no firewall rule needed).
-    pub address: &'static str,
+    /// Published on this address only (None: every interface;
+    /// `127.0.0.1`: this host only, no firewall rule needed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// Reachable from these addresses only (the nodes); empty: from anywhere.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<String>,
 }
-
-/// Every interface.
-pub const ANY: &str = "0.0.0.0";
-/// This host only.
-pub const LOOPBACK: &str = "127.0.0.1";
 
 impl PortRule {
     fn new(
@@ -41,17 +45,14 @@ impl PortRule {
             high,
             protocol,
             purpose,
-            address: ANY,
+            address: None,
+            sources: vec![],
         }
     }
 
-    fn local(mut self) -> Self {
-        self.address = LOOPBACK;
-        self
-    }
-
+    /// Reachable beyond this host: needs a firewall rule.
     pub fn is_public(&self) -> bool {
-        self.address != LOOPBACK
+        self.address.as_deref() != Some(LOOPBACK)
     }
 
     pub fn range(&self) -> String {
@@ -63,95 +64,91 @@ impl PortRule {
     }
 }
 
-/// Every host port the stack binds, with its address: what `doctor`
-/// checks is free. TURN uses the host's network directly.
-pub fn host_ports(stack: &Stack) -> Vec<PortRule> {
-    let v = &stack.values;
-    let http = v.port("HTTP_PORT").unwrap_or(8000);
-    let https = v.port("HTTPS_PORT").unwrap_or(8443);
-    let mut out = if stack.behind_proxy() {
-        vec![PortRule::new(
-            "web",
-            http,
-            http,
-            "tcp",
-            "HTTP for the reverse proxy on this host",
-        )
-        .local()]
-    } else {
-        vec![
-            PortRule::new("web", http, http, "tcp", "HTTP (redirect, Let's Encrypt)"),
-            PortRule::new("web", https, https, "tcp", "HTTPS"),
-        ]
-    };
-    let jicofo = v.port("JICOFO_REST_PORT").unwrap_or(8888);
-    out.push(PortRule::new("jicofo", jicofo, jicofo, "tcp", "REST API (health)").local());
-    for j in jvb_instances(stack) {
-        out.push(PortRule::new(
-            &j.instance.name,
-            j.udp_port,
-            j.udp_port,
-            "udp",
-            "media (videobridge)",
-        ));
-        out.push(
-            PortRule::new(
-                &j.instance.name,
-                j.colibri_port,
-                j.colibri_port,
-                "tcp",
-                "colibri REST (health)",
-            )
-            .local(),
-        );
-    }
-    if stack.has(Component::Jigasi) {
-        let lo = v.port("JIGASI_PORT_MIN").unwrap_or(20000);
-        let hi = v.port("JIGASI_PORT_MAX").unwrap_or(20050);
-        out.push(PortRule::new("jigasi", lo, hi, "udp", "SIP media (RTP)"));
-    }
-    if stack.has(Component::Turn) {
-        out.push(PortRule::new("turn", 3478, 3478, "udp", "TURN/STUN"));
-        out.push(PortRule::new("turn", 3478, 3478, "tcp", "TURN over TCP"));
-        out.push(PortRule::new("turn", 5349, 5349, "tcp", "TURN over TLS"));
-        let lo = v.port("TURN_RELAY_MIN_PORT").unwrap_or(49152);
-        let hi = v.port("TURN_RELAY_MAX_PORT").unwrap_or(49252);
-        out.push(PortRule::new("turn", lo, hi, "udp", "TURN relay"));
-    }
-    if stack.has(Component::Monitoring) {
-        out.push(PortRule::new("prometheus", 9090, 9090, "tcp", "Prometheus").local());
-        out.push(PortRule::new("grafana", 3000, 3000, "tcp", "Grafana").local());
-    }
-    if stack.has(Component::LogAnalyser) {
-        out.push(PortRule::new("loki", 3100, 3100, "tcp", "Loki").local());
-    }
-    out
+/// Every host port the stack binds, with its address, from the model: what
+/// `doctor` checks is free (TURN binds the host's network directly).
+pub fn host_ports(model: &Model) -> Vec<PortRule> {
+    model
+        .services
+        .iter()
+        .flat_map(|s| s.ports.iter().map(move |p| (s, p)))
+        .filter_map(|(s, p)| {
+            let address = match p.exposure {
+                Exposure::Internal => return None,
+                Exposure::All => None,
+                Exposure::Loopback => Some(LOOPBACK.to_string()),
+                Exposure::Address(a) => Some(a.to_string()),
+            };
+            let mut r = PortRule::new(&s.name, p.host.0, p.host.1, p.protocol.as_str(), p.purpose);
+            r.address = address;
+            Some(r)
+        })
+        .collect()
 }
 
-/// Ports reachable from outside for the stack's components: what the
-/// firewall must let in (loopback-only ones need no rule).
-pub fn published_ports(stack: &Stack) -> Vec<PortRule> {
-    host_ports(stack)
-        .into_iter()
-        .filter(PortRule::is_public)
+/// Ports reachable from outside for the stack's components, from the model
+/// (loopback-only ones such as colibri REST are left out: they need no
+/// firewall rule).
+pub fn published_ports(stack: &Stack) -> Result<Vec<PortRule>> {
+    Ok(rules(&Model::build(stack)?))
+}
+
+/// The model's public ports as firewall rules.
+pub fn rules(model: &Model) -> Vec<PortRule> {
+    let xmpp = firewall::xmpp_rule(model);
+    model
+        .public_ports()
+        .map(|(s, p)| {
+            let mut r = PortRule::new(&s.name, p.host.0, p.host.1, p.protocol.as_str(), p.purpose);
+            if let Exposure::Address(a) = p.exposure {
+                r.address = Some(a.to_string());
+                if let Some(x) = xmpp
+                    .as_ref()
+                    .filter(|x| x.address == a && x.port == p.host.0)
+                {
+                    r.sources = x.allowed.iter().map(|(_, a)| a.to_string()).collect();
+                }
+            }
+            r
+        })
         .collect()
 }
 
 pub fn run(dir: &Path, args: PortsArgs) -> Result<Exit> {
     let stack = Stack::load(dir, &args.with)?;
-    let rules = published_ports(&stack);
+    let model = Model::build(&stack)?;
+    let rules = rules(&model);
+    let xmpp = firewall::xmpp_rule(&model);
+    if args.nftables {
+        let Some(x) = &xmpp else {
+            return Err(crate::UsageError(
+                "no XMPP port is published for nodes: --nftables needs nodes (`jitsi-stack node add`) and JITSI_STACK_MAIN_ADDRESS".into(),
+            )
+            .into());
+        };
+        print!("{}", firewall::nftables(x));
+        return Ok(Exit::Ok);
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&rules)?);
         return Ok(Exit::Ok);
     }
     println!("{:<12} {:<12} {:<6} purpose", "service", "port", "proto");
     for r in &rules {
+        let purpose = if r.sources.is_empty() {
+            r.purpose.to_string()
+        } else {
+            format!(
+                "{}, on {} from {} only",
+                r.purpose,
+                r.address.as_deref().unwrap_or("?"),
+                r.sources.join(", ")
+            )
+        };
         println!(
-            "{:<12} {:<12} {:<6} {}",
+            "{:<12} {:<12} {:<6} {purpose}",
             r.service,
             r.range(),
             r.protocol,
-            r.purpose
         );
     }
     if stack.behind_proxy() {
@@ -161,12 +158,14 @@ pub fn run(dir: &Path, args: PortsArgs) -> Result<Exit> {
              ({BEHIND_PROXY_VAR}=1): open the proxy's own ports (usually 80 and 443) instead"
         );
     }
+    // Open to everyone: the ports of the restricted XMPP rule are not.
+    let open: Vec<&PortRule> = rules.iter().filter(|r| r.address.is_none()).collect();
     println!("\n# ufw");
-    for r in &rules {
+    for r in &open {
         println!("ufw allow {}/{}", r.range().replace('-', ":"), r.protocol);
     }
     println!("\n# firewalld");
-    for r in &rules {
+    for r in &open {
         println!(
             "firewall-cmd --permanent --add-port={}/{}",
             r.range(),
@@ -174,13 +173,36 @@ pub fn run(dir: &Path, args: PortsArgs) -> Result<Exit> {
         );
     }
     println!("firewall-cmd --reload");
+    if let Some(x) = &xmpp {
+        let at = format!("{}:{}", x.address, x.port);
+        println!(
+            "\n# Only the nodes may reach XMPP on {at}. Docker publishes ports ahead of ufw's and"
+        );
+        println!("# firewalld's own rules, so these act where Docker's traffic passes. Pick one.");
+        println!("\n# nftables: `jitsi-stack ports --nftables > /etc/nftables.d/jitsi-stack.nft`, then `nft -f` it");
+        for line in firewall::nftables(x).lines() {
+            println!("{line}");
+        }
+        println!("\n# ufw: append to /etc/ufw/after.rules (IPv6: after6.rules), then `ufw reload`");
+        print!("{}", firewall::ufw(x));
+        println!("\n# firewalld");
+        for line in firewall::firewalld(x) {
+            println!("{line}");
+        }
+        if !x.unreachable.is_empty() {
+            println!(
+                "\n# warning: node(s) {} have an address of the other IP family: they cannot reach {at}",
+                x.unreachable.join(", ")
+            );
+        }
+    }
     Ok(Exit::Ok)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Stack, Values};
+    use crate::config::{Component, Values};
     use crate::envfile::EnvFile;
     use std::collections::BTreeSet;
     use std::path::PathBuf;
@@ -196,16 +218,16 @@ mod tests {
     }
 
     /// `address:low-high/proto` of every `ports:` entry the compose writer emits.
-    fn compose_ports(stack: &Stack) -> BTreeSet<String> {
+    fn compose_ports(model: &Model) -> BTreeSet<String> {
         let mut out = BTreeSet::new();
-        for file in crate::render::compose::build(stack).values() {
+        for file in crate::render::compose::build(model).values() {
             for svc in file.services.values() {
                 for p in &svc.ports {
                     let (spec, proto) = p.split_once('/').unwrap_or((p, "tcp"));
                     let parts: Vec<&str> = spec.split(':').collect();
                     let (addr, host) = match parts.as_slice() {
                         [addr, host, _] => (*addr, *host),
-                        [host, _] => (ANY, *host),
+                        [host, _] => ("0.0.0.0", *host),
                         _ => panic!("{p}"),
                     };
                     let host = match host.split_once('-') {
@@ -219,11 +241,18 @@ mod tests {
         out
     }
 
-    fn ours(stack: &Stack) -> BTreeSet<String> {
-        host_ports(stack)
+    fn ours(model: &Model) -> BTreeSet<String> {
+        host_ports(model)
             .iter()
             .filter(|r| r.service != "turn") // host network: no `ports:`
-            .map(|r| format!("{}:{}/{}", r.address, r.range(), r.protocol))
+            .map(|r| {
+                format!(
+                    "{}:{}/{}",
+                    r.address.as_deref().unwrap_or("0.0.0.0"),
+                    r.range(),
+                    r.protocol
+                )
+            })
             .collect()
     }
 
@@ -250,8 +279,8 @@ mod tests {
                 vec![],
             ),
         ] {
-            let s = stack(&pairs, &comps);
-            assert_eq!(ours(&s), compose_ports(&s), "{pairs:?} {comps:?}");
+            let model = Model::build(&stack(&pairs, &comps)).unwrap();
+            assert_eq!(ours(&model), compose_ports(&model), "{pairs:?} {comps:?}");
         }
     }
 
@@ -261,12 +290,16 @@ mod tests {
             &[("JITSI_STACK_BEHIND_PROXY", "1"), ("HTTPS_PORT", "443")],
             &[],
         );
-        let web: Vec<_> = host_ports(&s)
+        let model = Model::build(&s).unwrap();
+        let web: Vec<_> = host_ports(&model)
             .into_iter()
             .filter(|r| r.service == "web")
             .collect();
         assert_eq!(web.len(), 1);
-        assert_eq!((web[0].address, web[0].low), (LOOPBACK, 8000));
-        assert!(published_ports(&s).iter().all(|r| r.service != "web"));
+        assert_eq!(
+            (web[0].address.as_deref(), web[0].low),
+            (Some(LOOPBACK), 8000)
+        );
+        assert!(rules(&model).iter().all(|r| r.service != "web"));
     }
 }

@@ -5,7 +5,7 @@
 use crate::cli::SmokeArgs;
 use crate::config::Stack;
 use crate::docker::Compose;
-use crate::render::compose::jvb_instances;
+use crate::stack::{Kind, Model, Probe as Endpoint};
 use crate::Exit;
 use anyhow::Result;
 use serde::Serialize;
@@ -22,9 +22,6 @@ pub struct Probe {
     pub ms: u64,
 }
 
-/// The port jicofo's REST API listens on inside its container.
-const JICOFO_REST_CONTAINER_PORT: u16 = 8888;
-
 /// RFC 6455's sample key and the accept value a websocket server must
 /// answer it with (base64 of SHA-1 of key + the protocol's GUID).
 const WS_KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
@@ -32,7 +29,14 @@ const WS_ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
 
 pub fn run(dir: &Path, args: SmokeArgs) -> Result<Exit> {
     let stack = Stack::load(dir, &[] as &[&str])?;
-    let probes = probe_all(&stack, Duration::from_secs(args.timeout), args.insecure);
+    let model = Model::build(&stack)?;
+    let mut probes = probe_all(
+        &stack,
+        &model,
+        Duration::from_secs(args.timeout),
+        args.insecure,
+    );
+    probes.extend(super::nodes::brewery_probes(&stack, &model));
     let failed: Vec<&str> = probes
         .iter()
         .filter(|p| !p.ok)
@@ -77,7 +81,7 @@ pub fn run(dir: &Path, args: SmokeArgs) -> Result<Exit> {
 /// Every probe for the stack, run in parallel (so a run takes at most about
 /// one `timeout`), reported in a fixed order: web, bosh, websocket, jicofo,
 /// then each bridge.
-fn probe_all(stack: &Stack, timeout: Duration, insecure: bool) -> Vec<Probe> {
+fn probe_all(stack: &Stack, model: &Model, timeout: Duration, insecure: bool) -> Vec<Probe> {
     // The public URL goes through a proxy if the environment sets one;
     // the loopback health ports never do.
     let public = agent(timeout, insecure, true);
@@ -87,38 +91,31 @@ fn probe_all(stack: &Stack, timeout: Duration, insecure: bool) -> Vec<Probe> {
 
     type Job<'a> = Box<dyn FnOnce() -> Probe + Send + 'a>;
     let mut jobs: Vec<(String, Job)> = Vec::new();
-    let (a, url) = (public.clone(), format!("{base}/"));
-    jobs.push(("web".into(), Box::new(move || web(&a, &url))));
-    let (a, url) = (public.clone(), format!("{base}/http-bind"));
-    jobs.push(("bosh".into(), Box::new(move || bosh(&a, &url, &domain))));
-    let (a, url) = (public, format!("{base}/xmpp-websocket"));
-    jobs.push(("websocket".into(), Box::new(move || websocket(&a, &url))));
-    if stack.values.bool("JICOFO_ENABLE_REST") {
-        let port = stack
-            .values
-            .port("JICOFO_REST_PORT")
-            .unwrap_or(JICOFO_REST_CONTAINER_PORT);
-        let (a, url) = (
-            local.clone(),
-            format!("http://127.0.0.1:{port}/about/health"),
-        );
-        jobs.push((
-            "jicofo".into(),
-            Box::new(move || health(&a, "jicofo", &url)),
-        ));
-    } else {
-        jobs.push((
-            "jicofo".into(),
-            Box::new(move || jicofo_in_container(stack, timeout)),
-        ));
+    // A node serves no web page: only its services' health endpoints.
+    if !model.is_node() {
+        let (a, url) = (public.clone(), format!("{base}/"));
+        jobs.push(("web".into(), Box::new(move || web(&a, &url))));
+        let (a, url) = (public.clone(), format!("{base}/http-bind"));
+        jobs.push(("bosh".into(), Box::new(move || bosh(&a, &url, &domain))));
+        let (a, url) = (public, format!("{base}/xmpp-websocket"));
+        jobs.push(("websocket".into(), Box::new(move || websocket(&a, &url))));
     }
-    for j in jvb_instances(stack) {
-        let name = j.instance.name.clone();
-        let (a, url) = (
-            local.clone(),
-            format!("http://127.0.0.1:{}/about/health", j.colibri_port),
-        );
-        jobs.push((name.clone(), Box::new(move || health(&a, &name, &url))));
+    // The health endpoints come from the model: jicofo's, then each bridge's.
+    let probed = model
+        .of_kind(Kind::Jicofo)
+        .chain(model.of_kind(Kind::Jvb))
+        .filter_map(|s| Some((s.name.clone(), s.probe.clone()?)));
+    for (name, probe) in probed {
+        match probe {
+            Endpoint::Http { url } => {
+                let a = local.clone();
+                jobs.push((name.clone(), Box::new(move || health(&a, &name, &url))));
+            }
+            Endpoint::InContainer { url } => jobs.push((
+                name.clone(),
+                Box::new(move || in_container(stack, &name, &url, timeout)),
+            )),
+        }
     }
 
     std::thread::scope(|s| {
@@ -360,13 +357,12 @@ fn health(agent: &ureq::Agent, check: &str, url: &str) -> Probe {
     })
 }
 
-/// Jicofo's REST API listens on the container's loopback unless
-/// JICOFO_ENABLE_REST is set (as in the upstream images), so its published
-/// port answers nothing: ask inside the container, as its health check does.
-fn jicofo_in_container(stack: &Stack, timeout: Duration) -> Probe {
-    let url = format!("http://127.0.0.1:{JICOFO_REST_CONTAINER_PORT}/about/health");
-    let shown = format!("{url} (in the jicofo container)");
-    timed("jicofo", &shown, || {
+/// A health endpoint only the container itself reaches (jicofo's REST API
+/// listens on the container's loopback unless JICOFO_ENABLE_REST is set, as
+/// in the upstream images): ask inside the container, as its health check does.
+fn in_container(stack: &Stack, service: &str, url: &str, timeout: Duration) -> Probe {
+    let shown = format!("{url} (in the {service} container)");
+    timed(service, &shown, || {
         let compose = Compose::detect(stack).map_err(|e| {
             format!("{e}; or set JICOFO_ENABLE_REST=1 so smoke can reach jicofo on 127.0.0.1")
         })?;
@@ -376,7 +372,7 @@ fn jicofo_in_container(stack: &Stack, timeout: Duration) -> Probe {
             .capture(&[
                 "exec",
                 "-T",
-                "jicofo",
+                service,
                 "curl",
                 "--silent",
                 "--show-error",
@@ -386,7 +382,7 @@ fn jicofo_in_container(stack: &Stack, timeout: Duration) -> Probe {
                 "-",
                 "--write-out",
                 &write_out,
-                &url,
+                url,
             ])
             .map_err(|e| e.to_string())?;
         jicofo_verdict(

@@ -13,7 +13,7 @@
 //!
 //! What the image derives at boot, and what is rendered instead:
 //! - `JIBRI_INSTANCE_ID` (`jibri-$(date +%N)` when unset), the recorder's id
-//!   and brewery nickname: what `render::compose::jibri_instances` gives the
+//!   and brewery nickname: what `stack::jibri_instances` gives the
 //!   instance, else the Compose service name (`jibri`, `jibri-2`, ...):
 //!   distinct per recorder and stable across restarts.
 //! - `LOCAL_ADDRESS` and the sidecar's defaults only reach the sidecar's
@@ -28,9 +28,9 @@
 //! computed mode line for the recording resolution instead of a fixed table.
 
 use crate::config::{Stack, Values};
-use crate::render::compose::{jibri_instances, JibriInstance};
 use crate::render::{render_template, Output};
 use crate::schema::kind::{self, Kind};
+use crate::stack::JibriInstance;
 use anyhow::{bail, Result};
 use minijinja::{Environment, Value};
 use serde::Serialize;
@@ -575,9 +575,16 @@ pub fn derive(stack: &Stack, r: &JibriInstance) -> Result<Jibri> {
     })
 }
 
-pub fn render(env: &Environment<'_>, stack: &Stack, ctx: &Value, out: &mut Output) -> Result<()> {
-    for r in jibri_instances(stack) {
-        let j = derive(stack, &r)?;
+/// Renders the files of `recorders` (the model's).
+pub fn render(
+    env: &Environment<'_>,
+    stack: &Stack,
+    recorders: &[JibriInstance],
+    ctx: &Value,
+    out: &mut Output,
+) -> Result<()> {
+    for r in recorders {
+        let j = derive(stack, r)?;
         let ctx = minijinja::context! { jibri => Value::from_serialize(&j), ..ctx.clone() };
         let dir = format!("generated/{}", r.instance.name);
         for file in [

@@ -32,7 +32,7 @@
 //! key the file does not already set).
 
 use super::sentry_on;
-use crate::config::{Component, Stack, Values};
+use crate::config::{Stack, Values};
 use crate::render::{render_template, Output};
 use crate::schema::kind::{self, Kind};
 use anyhow::{bail, Result};
@@ -74,6 +74,10 @@ impl Mode {
 #[derive(Debug, Clone, Serialize)]
 pub struct Jigasi {
     pub mode: Mode,
+    /// On a node: verify the main host's certificate and never fall back
+    /// to a plain connection (on the main host the Compose network is
+    /// internal, as upstream).
+    pub verify_certificates: bool,
     pub shutdown_rest: bool,
     pub health_check_sip_uri: String,
     pub health_check_interval: i64,
@@ -419,6 +423,7 @@ pub fn derive(stack: &Stack, mode: Mode) -> Result<Jigasi> {
 
     Ok(Jigasi {
         mode,
+        verify_certificates: crate::stack::nodes::is_bundle(v),
         shutdown_rest: v.bool("SHUTDOWN_REST_ENABLED"),
         health_check_sip_uri: v.text("JIGASI_HEALTH_CHECK_SIP_URI", ""),
         health_check_interval: v.int_or("JIGASI_HEALTH_CHECK_INTERVAL", 300_000)?,
@@ -574,18 +579,6 @@ fn sentry(v: &Values) -> bool {
     }
 }
 
-/// The modes of the enabled components, in a fixed order.
-pub fn modes(stack: &Stack) -> Vec<Mode> {
-    let mut out = vec![];
-    if stack.has(Component::Jigasi) {
-        out.push(Mode::Sip);
-    }
-    if stack.has(Component::Transcriber) {
-        out.push(Mode::Transcriber);
-    }
-    out
-}
-
 /// Renders one service's `sip-communicator.properties`: first without the
 /// JIGASI_CONFIGURATION lines, to learn which keys the file sets, then with
 /// them.
@@ -612,9 +605,16 @@ fn render_one(
     }
 }
 
-pub fn render(env: &Environment<'_>, stack: &Stack, ctx: &Value, out: &mut Output) -> Result<()> {
+/// Renders the files of the services running `modes` (the model's).
+pub fn render(
+    env: &Environment<'_>,
+    stack: &Stack,
+    modes: &[Mode],
+    ctx: &Value,
+    out: &mut Output,
+) -> Result<()> {
     let sentry = sentry(&stack.values);
-    for mode in modes(stack) {
+    for &mode in modes {
         let j = derive(stack, mode)?;
         let dir = format!("generated/{}", mode.service());
         out.add(

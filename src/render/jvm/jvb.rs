@@ -18,9 +18,9 @@
 
 use super::{logging_properties, sentry_on};
 use crate::config::{Stack, Values};
-use crate::render::compose::{jvb_instances, JvbInstance};
 use crate::render::{render_template, Output};
 use crate::schema::kind;
+use crate::stack::JvbInstance;
 use anyhow::{bail, Result};
 use minijinja::{Environment, Value};
 use serde::Serialize;
@@ -63,6 +63,10 @@ pub struct Shard {
     pub password: String,
     pub muc_jid: String,
     pub nickname: String,
+    /// On a node: verify the main host's certificate (the JVM trusts its
+    /// CA only); on the main host the Compose network is internal, and the
+    /// image's self-signed certificate is not verified, as upstream.
+    pub verify_certificate: bool,
 }
 
 /// An ice4j static mapping: the local address is announced as the public one.
@@ -144,6 +148,7 @@ pub fn derive(stack: &Stack, b: &JvbInstance) -> Result<Jvb> {
         None => b.instance_id.clone(),
     };
     let brewery = v.text("JVB_BREWERY_MUC", "jvbbrewery");
+    let verify_certificate = crate::stack::nodes::is_bundle(v);
     let shard = (!v.bool("JVB_DISABLE_XMPP")).then(|| {
         if v.bool("ENABLE_JVB_XMPP_SERVER") {
             Shard {
@@ -157,6 +162,7 @@ pub fn derive(stack: &Stack, b: &JvbInstance) -> Result<Jvb> {
                     v.get_or("JVB_XMPP_INTERNAL_MUC_DOMAIN", "muc.jvb.meet.jitsi")
                 ),
                 nickname: nickname.clone(),
+                verify_certificate,
             }
         } else {
             Shard {
@@ -170,6 +176,7 @@ pub fn derive(stack: &Stack, b: &JvbInstance) -> Result<Jvb> {
                     v.get_or("XMPP_INTERNAL_MUC_DOMAIN", "internal-muc.meet.jitsi")
                 ),
                 nickname: nickname.clone(),
+                verify_certificate,
             }
         }
     });
@@ -206,10 +213,17 @@ pub fn derive(stack: &Stack, b: &JvbInstance) -> Result<Jvb> {
     })
 }
 
-pub fn render(env: &Environment<'_>, stack: &Stack, ctx: &Value, out: &mut Output) -> Result<()> {
+/// Renders the files of `bridges` (the model's).
+pub fn render(
+    env: &Environment<'_>,
+    stack: &Stack,
+    bridges: &[JvbInstance],
+    ctx: &Value,
+    out: &mut Output,
+) -> Result<()> {
     let sentry = sentry_on(&stack.values, "JVB_SENTRY_DSN");
-    for b in jvb_instances(stack) {
-        let jvb = derive(stack, &b)?;
+    for b in bridges {
+        let jvb = derive(stack, b)?;
         let ctx = minijinja::context! { jvb => Value::from_serialize(&jvb), ..ctx.clone() };
         let dir = format!("generated/{}", b.instance.name);
         out.add(

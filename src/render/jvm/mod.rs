@@ -9,7 +9,8 @@ pub mod jigasi;
 pub mod jvb;
 
 use super::{render_template, Output};
-use crate::config::{Component, Stack, Values};
+use crate::config::{Stack, Values};
+use crate::stack::{Kind, Model};
 use anyhow::Result;
 use minijinja::{Environment, Value};
 use serde::Serialize;
@@ -29,17 +30,30 @@ static TEMPLATES: &[(&str, &str)] = &[(
     include_str!("../../../templates/jvm/logging.properties.j2"),
 )];
 
-/// Renders the configs of jicofo and every bridge, and of jigasi, the
-/// transcriber and the recorders when their components are enabled.
-pub fn render(env: &Environment<'_>, stack: &Stack, ctx: &Value, out: &mut Output) -> Result<()> {
-    jicofo::render(env, stack, ctx, out)?;
-    jvb::render(env, stack, ctx, out)?;
-    if stack.has(Component::Jigasi) || stack.has(Component::Transcriber) {
-        jigasi::render(env, stack, ctx, out)?;
+/// Renders the configs of the JVM services the model runs: jicofo, every
+/// bridge, jigasi and the transcriber, every recorder.
+pub fn render(
+    env: &Environment<'_>,
+    stack: &Stack,
+    model: &Model,
+    ctx: &Value,
+    out: &mut Output,
+) -> Result<()> {
+    let has = |k: Kind| model.of_kind(k).next().is_some();
+    if has(Kind::Jicofo) {
+        jicofo::render(env, stack, ctx, out)?;
     }
-    if stack.has(Component::Jibri) {
-        jibri::render(env, stack, ctx, out)?;
-    }
+    jvb::render(env, stack, &model.bridges, ctx, out)?;
+    let modes: Vec<jigasi::Mode> = [
+        (Kind::Jigasi, jigasi::Mode::Sip),
+        (Kind::Transcriber, jigasi::Mode::Transcriber),
+    ]
+    .into_iter()
+    .filter(|(k, _)| has(*k))
+    .map(|(_, m)| m)
+    .collect();
+    jigasi::render(env, stack, &modes, ctx, out)?;
+    jibri::render(env, stack, &model.recorders, ctx, out)?;
     Ok(())
 }
 

@@ -1,0 +1,270 @@
+//! `jitsi-stack node add|list|remove`: the nodes of the main host, recorded
+//! in its `.env` (see `stack::nodes` for the representation).
+
+use crate::cli::{NodeAddArgs, NodeCommand, NodeKindArg, NodeListArgs, NodeRemoveArgs};
+use crate::config::{Stack, Values};
+use crate::envfile::EnvFile;
+use crate::stack::nodes::{self, Node, NodeKind};
+use crate::stack::{bundle, pki};
+use crate::{validate, Exit, UsageError};
+use anyhow::{bail, Result};
+use std::path::Path;
+
+pub fn run(dir: &Path, cmd: NodeCommand) -> Result<Exit> {
+    let env_path = crate::config::env_path(dir)?;
+    match cmd {
+        NodeCommand::Add(args) => add(dir, &env_path, args),
+        NodeCommand::List(args) => list(dir, args),
+        NodeCommand::Remove(args) => remove(dir, &env_path, args),
+    }
+}
+
+/// Re-reads `file` as a stack in `dir`, validates it, and writes it only
+/// when it has no error: a command never leaves a broken `.env`.
+fn write_checked(dir: &Path, env_path: &Path, file: &EnvFile) -> Result<Stack> {
+    let text = file.render();
+    let parsed = EnvFile::parse(&text).expect("an edited .env re-parses");
+    let values = Values::from_file(&parsed);
+    let components =
+        crate::config::parse_components(&[values.get_or(crate::config::WITH_VAR, "")])?;
+    let stack = Stack {
+        dir: dir.to_path_buf(),
+        env_path: env_path.to_path_buf(),
+        file: parsed,
+        values,
+        components,
+    };
+    let report = validate::validate(&stack);
+    if report.errors() > 0 {
+        for f in report
+            .findings
+            .iter()
+            .filter(|f| f.level == validate::Level::Error)
+        {
+            eprintln!("{f}");
+        }
+        bail!(
+            "{} would have {} error(s); nothing was written",
+            env_path.display(),
+            report.errors()
+        );
+    }
+    // MERGE(safety): take the stack's lock for this read-modify-write:
+    // `let _lock = crate::lock::acquire(dir, "node")?;` (branch `safety`),
+    // then re-read .env under the lock before writing it.
+    file.write(env_path)?;
+    Ok(stack)
+}
+
+/// `demo/./config` -> `demo/config`, for messages.
+fn tidy(p: &Path) -> std::path::PathBuf {
+    p.components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect()
+}
+
+fn kind_of(k: NodeKindArg) -> NodeKind {
+    match k {
+        NodeKindArg::Jvb => NodeKind::Jvb,
+        NodeKindArg::Jibri => NodeKind::Jibri,
+        NodeKindArg::Jigasi => NodeKind::Jigasi,
+    }
+}
+
+fn add(dir: &Path, env_path: &Path, args: NodeAddArgs) -> Result<Exit> {
+    nodes::check_name(&args.name)
+        .map_err(|e| UsageError(format!("node name {:?}: expected {e}", args.name)))?;
+    let mut file = EnvFile::read(env_path)?;
+    let existing = nodes::nodes(&file);
+    if existing.iter().any(|n| n.name == args.name) {
+        return Err(UsageError(format!(
+            "node {} is already listed ({}): to move it, edit its address in .env; to replace it, `jitsi-stack node remove {}` first",
+            args.name,
+            nodes::var_name(&args.name),
+            args.name
+        ))
+        .into());
+    }
+    if nodes::is_bundle(&Values::from_file(&file)) {
+        return Err(UsageError(
+            "this is a node's bundle: add nodes on the main host, then copy their bundles".into(),
+        )
+        .into());
+    }
+    // The node's line, read back by the parser that `check` uses.
+    let mut spec = format!("{} address={}", kind_of(args.kind), args.address);
+    if let Some(a) = &args.advertise {
+        spec.push_str(&format!(" advertise={a}"));
+    }
+    if let Some(r) = &args.region {
+        spec.push_str(&format!(" region={r}"));
+    }
+    if args.instances != 1 {
+        spec.push_str(&format!(" instances={}", args.instances));
+    }
+    let node: Node = nodes::parse_spec(&args.name, &spec).map_err(|e| {
+        UsageError(format!(
+            "node {}: {}; expected {}, found {}",
+            args.name, e.message, e.expected, e.found
+        ))
+    })?;
+    let mut pairs = vec![(node.var(), node.spec())];
+    if let Some(a) = &args.main_address {
+        if a.parse::<std::net::IpAddr>().is_err() {
+            return Err(UsageError(format!(
+                "--main-address {a:?}: expected this host's IP address, such as 198.51.100.10"
+            ))
+            .into());
+        }
+        pairs.push((nodes::MAIN_ADDRESS.to_string(), a.clone()));
+    } else if !file.is_set(nodes::MAIN_ADDRESS) {
+        return Err(UsageError(format!(
+            "the nodes need this host's address and {} is not set: pass --main-address IP (the address of this host the node reaches)",
+            nodes::MAIN_ADDRESS
+        ))
+        .into());
+    }
+    let refs: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    file.set_many(&refs)?;
+    nodes::fill_passwords(&mut file)?;
+    let stack = write_checked(dir, env_path, &file)?;
+    let made = pki::ensure(&stack)?;
+    println!(
+        "added node {} ({}, address {}): {} in {}",
+        node.name,
+        node.kind,
+        node.address,
+        node.var(),
+        env_path.display()
+    );
+    println!(
+        "  its XMPP account: {}@{} (password {})",
+        node.account(),
+        stack.values.get_or("XMPP_AUTH_DOMAIN", "auth.meet.jitsi"),
+        node.password_var()
+    );
+    if made.ca {
+        println!(
+            "  made the nodes' CA in {} (the bundles pin it)",
+            tidy(&stack.config_dir().join(pki::CA_DIR)).display()
+        );
+    }
+    for d in &made.leaves {
+        println!("  made prosody's certificate for {d} (issued by that CA)");
+    }
+    println!("next:");
+    println!(
+        "  1. jitsi-stack --dir {} up            (publishes XMPP on {}, creates the account)",
+        dir.display(),
+        stack.values.get_or(nodes::MAIN_ADDRESS, "?")
+    );
+    println!(
+        "  2. jitsi-stack --dir {} ports         (the firewall lines that let only the nodes in)",
+        dir.display()
+    );
+    println!(
+        "  3. copy {}/ to the node, and there: jitsi-stack --dir {} doctor && jitsi-stack --dir {} up",
+        dir.join(bundle::DIR).join(&node.name).display(),
+        node.name,
+        node.name
+    );
+    Ok(Exit::Ok)
+}
+
+fn list(dir: &Path, args: NodeListArgs) -> Result<Exit> {
+    let stack = Stack::load(dir, &[] as &[&str])?;
+    let (all, problems) = nodes::parse_all(&stack.file);
+    let domain = stack.values.get_or("XMPP_AUTH_DOMAIN", "auth.meet.jitsi");
+    if args.json {
+        let rows: Vec<serde_json::Value> = all
+            .iter()
+            .map(|n| {
+                serde_json::json!({
+                    "name": n.name,
+                    "kind": n.kind,
+                    "address": n.address.to_string(),
+                    "advertise": n.advertise,
+                    "region": n.region,
+                    "instances": n.instances,
+                    "instance_ids": n.instance_ids(),
+                    "account": format!("{}@{domain}", n.account()),
+                    "bundle": format!("{}/{}", bundle::DIR, n.name),
+                    "bundle_rendered": dir.join(bundle::DIR).join(&n.name).join(".env").exists(),
+                })
+            })
+            .collect();
+        let doc = serde_json::json!({
+            "main_address": stack.values.raw(nodes::MAIN_ADDRESS),
+            "nodes": rows,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else if all.is_empty() {
+        println!("no nodes (add one with `jitsi-stack node add jvb NAME --address IP`)");
+    } else {
+        println!(
+            "{:<16} {:<7} {:<16} {:<24} {:<10} {:<9} account",
+            "name", "kind", "address", "advertise", "region", "instances"
+        );
+        for n in &all {
+            println!(
+                "{:<16} {:<7} {:<16} {:<24} {:<10} {:<9} {}@{domain}",
+                n.name,
+                n.kind,
+                n.address,
+                if n.advertise.is_empty() {
+                    "-".to_string()
+                } else {
+                    n.advertise.join(",")
+                },
+                n.region.as_deref().unwrap_or("-"),
+                n.instances,
+                n.account()
+            );
+        }
+    }
+    for p in &problems {
+        eprintln!(
+            "warning: {}:{}: {}: {} (not listed; see `jitsi-stack check`)",
+            stack.env_path.display(),
+            p.line.unwrap_or(0),
+            p.var,
+            p.message
+        );
+    }
+    Ok(Exit::Ok)
+}
+
+fn remove(dir: &Path, env_path: &Path, args: NodeRemoveArgs) -> Result<Exit> {
+    let mut file = EnvFile::read(env_path)?;
+    let var = nodes::var_name(&args.name);
+    let password = format!("{var}{}", nodes::PASSWORD_SUFFIX);
+    if nodes::check_name(&args.name).is_err() || !file.entries().any(|e| e.key == var) {
+        let names: Vec<String> = nodes::nodes(&file).into_iter().map(|n| n.name).collect();
+        return Err(UsageError(format!(
+            "no node {:?} in {}; the nodes are: {}",
+            args.name,
+            env_path.display(),
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            }
+        ))
+        .into());
+    }
+    file.remove(&var);
+    file.remove(&password);
+    write_checked(dir, env_path, &file)?;
+    println!("removed node {} ({var}, {password})", args.name);
+    println!(
+        "next: jitsi-stack --dir {} up   (removes {}/{}/, deletes its XMPP account; with no node left, XMPP is no longer published)",
+        dir.display(),
+        bundle::DIR,
+        args.name
+    );
+    println!("      and stop the node's containers on that host: jitsi-stack down (in its bundle)");
+    Ok(Exit::Ok)
+}

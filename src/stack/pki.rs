@@ -1,0 +1,344 @@
+//! The certificates that let nodes verify the main host's prosody.
+//!
+//! The prosody image makes a self-signed certificate per XMPP domain at
+//! every boot (into `/run`, a tmpfs) unless `/config/certs/<domain>.crt`
+//! exists; nothing could pin such a certificate. With nodes, jitsi-stack
+//! makes a small CA once (persistent, under CONFIG, never rotated unasked)
+//! and issues prosody's certificates for the domains the nodes connect to
+//! (XMPP_AUTH_DOMAIN for the service logins, XMPP_DOMAIN and the guest
+//! domain for the gateways' conference logins) into
+//! `CONFIG/prosody/config/certs/`, where the image's boot script finds them
+//! and skips its own. Every bundle carries the CA's certificate (PEM, for
+//! `doctor`) and the same certificate as a Java trust store (JKS, for the
+//! bridges', recorders' and gateways' XMPP clients): the pin.
+//!
+//! Layout under CONFIG:
+//! - `xmpp-ca/ca.crt`, `xmpp-ca/ca.key` (0600): the CA; its key never leaves
+//!   the main host;
+//! - `prosody/config/certs/<domain>.crt`, `.key` (0600): prosody's.
+
+use crate::config::Stack;
+use anyhow::{bail, Context, Result};
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose,
+};
+use std::path::{Path, PathBuf};
+
+/// The CA's directory under CONFIG.
+pub const CA_DIR: &str = "xmpp-ca";
+/// prosody's certificates under CONFIG (the image copies `/config/.` to
+/// `/run/prosody/config/`, where its config reads `certs/<domain>.crt`).
+pub const CERTS_DIR: &str = "prosody/config/certs";
+/// The CA certificate's file name in a bundle.
+pub const BUNDLE_CA: &str = "xmpp-ca.crt";
+/// The Java trust store's file name in a bundle.
+pub const BUNDLE_TRUSTSTORE: &str = "xmpp-ca.jks";
+/// Where the node containers see the trust store.
+pub const TRUSTSTORE_TARGET: &str = "/etc/ssl/certs/jitsi-stack-xmpp-ca.jks";
+/// The trust store's integrity password: not a secret (the store holds one
+/// public certificate); Java needs one to check the store's digest.
+pub const TRUSTSTORE_PASSWORD: &str = "changeit";
+/// The CA's subject; constant, so later certificates can be issued from
+/// the stored key alone.
+const CA_NAME: &str = "jitsi-stack XMPP CA";
+/// The CA is valid for 20 years, prosody's certificates for 10.
+const CA_DAYS: i64 = 20 * 365;
+const LEAF_DAYS: i64 = 10 * 365;
+
+/// The JVM options that make a node's Java services trust the pinned CA
+/// (only it) for TLS: read by every JVM at start, whatever its command line.
+pub fn java_tool_options() -> String {
+    format!(
+        "-Djavax.net.ssl.trustStore={TRUSTSTORE_TARGET} -Djavax.net.ssl.trustStoreType=JKS -Djavax.net.ssl.trustStorePassword={TRUSTSTORE_PASSWORD}"
+    )
+}
+
+pub fn ca_cert_path(config: &Path) -> PathBuf {
+    config.join(CA_DIR).join("ca.crt")
+}
+
+fn ca_key_path(config: &Path) -> PathBuf {
+    config.join(CA_DIR).join("ca.key")
+}
+
+pub fn leaf_paths(config: &Path, domain: &str) -> (PathBuf, PathBuf) {
+    let dir = config.join(CERTS_DIR);
+    (
+        dir.join(format!("{domain}.crt")),
+        dir.join(format!("{domain}.key")),
+    )
+}
+
+/// The XMPP domains nodes open TLS sessions for.
+pub fn domains(stack: &Stack) -> Vec<String> {
+    let v = &stack.values;
+    let mut out = vec![
+        v.text("XMPP_AUTH_DOMAIN", "auth.meet.jitsi"),
+        v.text("XMPP_DOMAIN", "meet.jitsi"),
+    ];
+    if v.bool("ENABLE_AUTH") && v.bool("ENABLE_GUESTS") {
+        out.push(v.text("XMPP_GUEST_DOMAIN", "guest.meet.jitsi"));
+    }
+    out.dedup();
+    out
+}
+
+/// The CA certificate (PEM), if the CA exists.
+pub fn load_ca(config: &Path) -> Option<String> {
+    std::fs::read_to_string(ca_cert_path(config)).ok()
+}
+
+fn ca_params() -> Result<CertificateParams> {
+    let mut p = CertificateParams::new(Vec::<String>::new())?;
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, CA_NAME);
+    p.distinguished_name = dn;
+    p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    Ok(p)
+}
+
+fn validity(p: &mut CertificateParams, days: i64) {
+    let now = time::OffsetDateTime::now_utc();
+    // A day back: a node whose clock is a little behind still accepts it.
+    p.not_before = now - time::Duration::days(1);
+    p.not_after = now + time::Duration::days(days);
+}
+
+/// What [`ensure`] made.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Made {
+    pub ca: bool,
+    pub leaves: Vec<String>,
+}
+
+/// Makes the CA if there is none, and a certificate for every domain in
+/// [`domains`] that has none. Existing files are never replaced: a
+/// certificate placed there by hand stays (and `doctor` says whether the
+/// nodes can verify it). As root, the files are given to the images' uid.
+pub fn ensure(stack: &Stack) -> Result<Made> {
+    let config = stack.config_dir();
+    let mut made = Made::default();
+    let (crt, key) = (ca_cert_path(&config), ca_key_path(&config));
+    let ca_key = if crt.exists() && key.exists() {
+        let pem =
+            std::fs::read_to_string(&key).with_context(|| format!("reading {}", key.display()))?;
+        KeyPair::from_pem(&pem).with_context(|| format!("reading the CA key {}", key.display()))?
+    } else if crt.exists() || key.exists() {
+        bail!(
+            "{} holds only half of the nodes' CA (ca.crt and ca.key go together): restore the missing file, or remove both to make a new CA (every node's bundle must then be copied again)",
+            config.join(CA_DIR).display()
+        );
+    } else {
+        let k = KeyPair::generate()?;
+        let mut p = ca_params()?;
+        validity(&mut p, CA_DAYS);
+        let cert = p.self_signed(&k)?;
+        // The CA stays the host admin's: prosody never reads it.
+        create_dir(&config.join(CA_DIR), 0o700, false)?;
+        crate::fsutil::atomic_write(&key, k.serialize_pem().as_bytes(), 0o600)?;
+        crate::fsutil::atomic_write(&crt, cert.pem().as_bytes(), 0o644)?;
+        made.ca = true;
+        k
+    };
+    let issuer = Issuer::new(ca_params()?, ca_key);
+    for domain in domains(stack) {
+        let (lcrt, lkey) = leaf_paths(&config, &domain);
+        if lcrt.exists() || lkey.exists() {
+            continue;
+        }
+        let k = KeyPair::generate()?;
+        let mut p = CertificateParams::new(vec![domain.clone()])?;
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, domain.as_str());
+        p.distinguished_name = dn;
+        p.is_ca = IsCa::ExplicitNoCa;
+        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        p.use_authority_key_identifier_extension = true;
+        validity(&mut p, LEAF_DAYS);
+        let cert = p.signed_by(&k, &issuer)?;
+        create_dir(&config.join(CERTS_DIR), 0o750, true)?;
+        crate::fsutil::atomic_write(&lkey, k.serialize_pem().as_bytes(), 0o600)?;
+        crate::fsutil::atomic_write(&lcrt, cert.pem().as_bytes(), 0o644)?;
+        for f in [&lkey, &lcrt] {
+            give_to_images(f)?;
+        }
+        made.leaves.push(domain);
+    }
+    Ok(made)
+}
+
+fn create_dir(dir: &Path, mode: u32, images: bool) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if !dir.exists() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
+            .with_context(|| format!("setting the mode of {}", dir.display()))?;
+        if images {
+            give_to_images(dir)?;
+        }
+    }
+    Ok(())
+}
+
+/// prosody runs as the images' uid and must read its key.
+fn give_to_images(p: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let root = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
+    let uid = crate::commands::init::IMAGE_UID;
+    if root {
+        std::os::unix::fs::chown(p, Some(uid), Some(uid))
+            .with_context(|| format!("chown {uid}:{uid} {}", p.display()))?;
+    }
+    Ok(())
+}
+
+/// The DER certificates of a PEM text.
+pub fn certificates(pem: &str) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>> {
+    use rustls_pki_types::pem::PemObject;
+    let certs: Vec<_> = rustls_pki_types::CertificateDer::pem_slice_iter(pem.as_bytes())
+        .collect::<Result<_, _>>()
+        .map_err(|e| anyhow::anyhow!("not a PEM certificate: {e:?}"))?;
+    if certs.is_empty() {
+        bail!("no certificate in the PEM text");
+    }
+    Ok(certs)
+}
+
+/// A Java KeyStore (JKS, version 2) holding `pem`'s certificates as trusted
+/// entries, byte for byte the same for the same input (entry dates are
+/// fixed): the format every JVM reads as `javax.net.ssl.trustStore`.
+pub fn truststore(pem: &str) -> Result<Vec<u8>> {
+    fn utf(out: &mut Vec<u8>, s: &str) {
+        // Java's modified UTF-8 equals UTF-8 for the ASCII used here.
+        out.extend_from_slice(&(s.len() as u16).to_be_bytes());
+        out.extend_from_slice(s.as_bytes());
+    }
+    let certs = certificates(pem)?;
+    let mut out = Vec::new();
+    out.extend_from_slice(&0xFEED_FEEDu32.to_be_bytes());
+    out.extend_from_slice(&2u32.to_be_bytes());
+    out.extend_from_slice(&(certs.len() as u32).to_be_bytes());
+    for (i, c) in certs.iter().enumerate() {
+        // Tag 2: a trusted certificate entry.
+        out.extend_from_slice(&2u32.to_be_bytes());
+        utf(&mut out, &format!("jitsi-stack-xmpp-ca-{i}"));
+        out.extend_from_slice(&0u64.to_be_bytes());
+        utf(&mut out, "X.509");
+        out.extend_from_slice(&(c.len() as u32).to_be_bytes());
+        out.extend_from_slice(c);
+    }
+    // The store's digest: SHA-1 over the password (UTF-16BE), the fixed
+    // salt "Mighty Aphrodite" and everything before.
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY);
+    for u in TRUSTSTORE_PASSWORD.encode_utf16() {
+        ctx.update(&u.to_be_bytes());
+    }
+    ctx.update(b"Mighty Aphrodite");
+    ctx.update(&out);
+    out.extend_from_slice(ctx.finish().as_ref());
+    Ok(out)
+}
+
+/// Whether `leaf_pem` is valid for `domain` and issued by the CA `ca_pem`
+/// (the check a node makes), as a sentence on failure.
+pub fn verify_leaf(ca_pem: &str, leaf_pem: &str, domain: &str) -> Result<(), String> {
+    use rustls::client::danger::ServerCertVerifier;
+    let verifier = crate::xmpp::pinned_verifier(ca_pem).map_err(|e| format!("{e:#}"))?;
+    let certs = certificates(leaf_pem).map_err(|e| format!("{e:#}"))?;
+    let name = rustls_pki_types::ServerName::try_from(domain.to_string())
+        .map_err(|e| format!("{domain}: {e}"))?;
+    verifier
+        .verify_server_cert(
+            &certs[0],
+            &certs[1..],
+            &name,
+            &[],
+            rustls_pki_types::UnixTime::now(),
+        )
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Values;
+    use crate::envfile::EnvFile;
+    use std::collections::BTreeSet;
+
+    fn stack(dir: &Path, pairs: &[(&str, &str)]) -> Stack {
+        Stack {
+            dir: dir.to_path_buf(),
+            env_path: dir.join(".env"),
+            file: EnvFile::default(),
+            values: Values::from_pairs(pairs.iter().copied()),
+            components: BTreeSet::new(),
+        }
+    }
+
+    #[test]
+    fn ca_and_leaves_are_made_once_and_verify() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = stack(tmp.path(), &[]);
+        let made = ensure(&s).unwrap();
+        assert!(made.ca);
+        assert_eq!(made.leaves, ["auth.meet.jitsi", "meet.jitsi"]);
+        let config = s.config_dir();
+        let ca = load_ca(&config).unwrap();
+        let (crt, key) = leaf_paths(&config, "auth.meet.jitsi");
+        let leaf = std::fs::read_to_string(&crt).unwrap();
+        verify_leaf(&ca, &leaf, "auth.meet.jitsi").unwrap();
+        // Not for another name.
+        assert!(verify_leaf(&ca, &leaf, "meet.jitsi").is_err());
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&key), 0o600);
+        assert_eq!(mode(&config.join("xmpp-ca/ca.key")), 0o600);
+        // Nothing is replaced; a domain added later gets its certificate
+        // from the same CA.
+        assert_eq!(ensure(&s).unwrap(), Made::default());
+        assert_eq!(load_ca(&config).unwrap(), ca);
+        let s = stack(tmp.path(), &[("ENABLE_AUTH", "1"), ("ENABLE_GUESTS", "1")]);
+        let made = ensure(&s).unwrap();
+        assert_eq!(made.leaves, ["guest.meet.jitsi"]);
+        let (g, _) = leaf_paths(&config, "guest.meet.jitsi");
+        verify_leaf(
+            &ca,
+            &std::fs::read_to_string(g).unwrap(),
+            "guest.meet.jitsi",
+        )
+        .unwrap();
+        // A certificate from another CA does not verify.
+        let other = tempfile::tempdir().unwrap();
+        ensure(&stack(other.path(), &[])).unwrap();
+        let foreign = load_ca(&stack(other.path(), &[]).config_dir()).unwrap();
+        assert!(verify_leaf(&foreign, &leaf, "auth.meet.jitsi").is_err());
+    }
+
+    #[test]
+    fn half_a_ca_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = stack(tmp.path(), &[]);
+        ensure(&s).unwrap();
+        std::fs::remove_file(s.config_dir().join("xmpp-ca/ca.key")).unwrap();
+        let e = ensure(&s).unwrap_err().to_string();
+        assert!(e.contains("half"), "{e}");
+    }
+
+    #[test]
+    fn truststore_is_a_jks_and_deterministic() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = stack(tmp.path(), &[]);
+        ensure(&s).unwrap();
+        let ca = load_ca(&s.config_dir()).unwrap();
+        let a = truststore(&ca).unwrap();
+        assert_eq!(a, truststore(&ca).unwrap());
+        assert_eq!(&a[..8], &[0xfe, 0xed, 0xfe, 0xed, 0, 0, 0, 2]);
+        let der = &certificates(&ca).unwrap()[0];
+        assert!(a.windows(der.len()).any(|w| w == der.as_ref()));
+        assert!(truststore("not pem").is_err());
+    }
+}
