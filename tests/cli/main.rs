@@ -15,6 +15,8 @@ mod compose;
 
 mod render_web;
 
+mod web_boot;
+
 mod render_prosody;
 
 mod jvm_check;
