@@ -320,6 +320,9 @@ pub fn validate(stack: &Stack) -> Report {
         f.fix = Some(v.fix);
     }
 
+    // The branding directory and the BRANDING_* formats.
+    findings.extend(crate::render::branding::check(stack));
+
     findings.sort_by_key(|f| (f.line.unwrap_or(usize::MAX), std::cmp::Reverse(f.level)));
     Report { file, findings }
 }

@@ -357,6 +357,9 @@ fn core(stack: &Stack) -> ComposeFile {
         config_vol("tmp/web-load-test", "/usr/share/jitsi-meet/load-test", "Z"),
     ];
     web.volumes.extend(generated_mounts("web", "web"));
+    // The branding files present and the rendered ones (conditional, so
+    // not in the static delivery table).
+    web.volumes.extend(super::branding::volumes(stack));
     web.labels = labels("web");
     web.environment = environment(stack, &[Svc::Web]);
     // nginx always listens on 8000 (plain HTTP, or the redirect to HTTPS and

@@ -99,7 +99,8 @@ struct Hosts {
 
 pub fn render(env: &Environment<'_>, stack: &Stack, ctx: &Value, out: &mut Output) -> Result<()> {
     let nginx = nginx_decisions(stack)?;
-    let (hosts, config) = config_js(stack)?;
+    let branding_url = super::branding::render(stack, out)?;
+    let (hosts, config) = config_js(stack, branding_url)?;
     let ctx = minijinja::context! {
         nginx => Value::from_serialize(&nginx),
         hosts => Value::from_serialize(&hosts),
@@ -356,7 +357,7 @@ const CODEC_ORDER_MOBILE_DEFAULT: &str = "['VP8', 'VP9', 'H264', 'AV1']";
 /// Computes config.js: the tenant-dependent host part and every other key,
 /// key for key what the image's system-config.js and settings-config.js
 /// produce (same conditions, same defaults).
-fn config_js(stack: &Stack) -> Result<(Hosts, Json)> {
+fn config_js(stack: &Stack, branding_url: Option<String>) -> Result<(Hosts, Json)> {
     let v = &stack.values;
     let mut c = Map::new();
     let domain = v.get_or("XMPP_DOMAIN", "meet.jitsi").to_string();
@@ -835,11 +836,14 @@ fn config_js(stack: &Stack) -> Result<(Hosts, Json)> {
         json!(v.bool("ENABLE_AUDIO_TRANSLATION")),
     );
 
-    // Dynamic branding.
+    // Dynamic branding: the user's URL, else jitsi-stack's own branding
+    // JSON when the BRANDING_* variables ask for one (render/branding.rs).
     if let Some(u) = text(v, "DYNAMIC_BRANDING_URL") {
         set(&mut c, "dynamicBrandingUrl", json!(u));
     } else if let Some(u) = text(v, "BRANDING_DATA_URL") {
         set(&mut c, "brandingDataUrl", json!(u));
+    } else if let Some(u) = branding_url {
+        set(&mut c, "dynamicBrandingUrl", json!(u));
     }
     if let Some(t) = text(v, "TOKEN_AUTH_URL") {
         set(&mut c, "tokenAuthUrl", json!(t));

@@ -45,6 +45,7 @@ pub enum Group {
     Turn,
     Xmpp,
     Web,
+    Branding,
     Media,
     Jicofo,
     Jvb,
@@ -69,6 +70,7 @@ impl Group {
         Group::Turn,
         Group::Xmpp,
         Group::Web,
+        Group::Branding,
         Group::Media,
         Group::Jicofo,
         Group::Jvb,
@@ -93,6 +95,7 @@ impl Group {
             Group::Turn => "STUN and TURN",
             Group::Xmpp => "XMPP (Prosody)",
             Group::Web => "Web frontend",
+            Group::Branding => "Branding (jitsi-stack; files in the stack's branding/ directory)",
             Group::Media => "Audio and video",
             Group::Jicofo => "Jicofo (focus)",
             Group::Jvb => "Jitsi Videobridge",
@@ -239,7 +242,7 @@ fn bag_distance(a: &str, b: &str) -> usize {
     extra.max(missing)
 }
 
-fn edit_distance(a: &str, b: &str) -> usize {
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     let mut cur = vec![0; b.len() + 1];

@@ -17,6 +17,8 @@ mod render_web;
 
 mod web_boot;
 
+mod branding;
+
 mod render_prosody;
 
 mod jvm_check;

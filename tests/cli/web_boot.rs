@@ -230,6 +230,8 @@ pub struct Response {
     pub status: u16,
     pub headers: String,
     pub body: String,
+    /// The body as served, byte for byte.
+    pub bytes: Vec<u8>,
     /// curl's complaint, shown (through Debug) when an assertion fails.
     #[allow(dead_code)]
     pub error: String,
@@ -395,6 +397,7 @@ pub fn boot(run: &Run, requests: &[&[&str]]) -> Booted {
                 status,
                 headers,
                 body: read(&o.join(format!("r{n}.b"))),
+                bytes: fs::read(o.join(format!("r{n}.b"))).unwrap_or_default(),
                 error: read(&o.join(format!("r{n}.err"))),
             }
         })
