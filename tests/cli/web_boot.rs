@@ -163,8 +163,8 @@ cp /defaults/interface_config.js $c/interface_config.js
 if [[ -f $c/custom-interface_config.js ]]; then cat $c/custom-interface_config.js >> $c/interface_config.js; fi
 "#;
 
-/// Runs in the new namespaces as root: lays the container out, boots it,
-/// checks and serves.
+/// Runs in the new mount, network and pid namespaces as root: lays the
+/// container out, boots it, checks and serves.
 const RUNNER: &str = r#"set -u
 R=$JT_ROOT; C=$JT_DIR; O=$C/out
 ip link set lo up
@@ -207,7 +207,8 @@ cp -r "$R/run/web/config" "$O/run-config"
 as_user nginx -t -q -c /run/web/config/nginx/nginx.conf > "$O/nginx-t.out" 2> "$O/nginx-t.err"; echo $? > "$O/nginx-t.rc"
 [ "$(cat "$O/nginx-t.rc")" = 0 ] || exit 0
 [ -s "$C/requests.tsv" ] || exit 0
-as_user nginx -c /run/web/config/nginx/nginx.conf >> "$O/access.log" 2>> "$O/error.log" &
+# chroot execs nginx: $! is nginx's master process.
+chroot --userspec=1000:1000 "$R" nginx -c /run/web/config/nginx/nginx.conf >> "$O/access.log" 2>> "$O/error.log" &
 pid=$!
 for i in $(seq 1 100); do
     curl -s -o /dev/null http://127.0.0.1:8000/ && break
@@ -353,7 +354,10 @@ pub fn boot(run: &Run, requests: &[&[&str]]) -> Booted {
 
     // The container's environment, as compose gives it.
     let mut cmd = Command::new("unshare");
-    cmd.args(["--mount", "--net", "bash", "-c", RUNNER])
+    // A pid namespace too: when the runner (its first process) exits, the
+    // kernel ends every process left in it, so no nginx or dnsmasq outlives
+    // a test, whatever happens inside.
+    cmd.args(["--mount", "--net", "--pid", "--fork", "bash", "-c", RUNNER])
         .env_clear()
         .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
         .env("JT_ROOT", &root)
