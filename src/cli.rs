@@ -142,6 +142,9 @@ pub struct InitArgs {
     /// Never prompt, even on a terminal.
     #[arg(long)]
     pub non_interactive: bool,
+    /// Copy a prepared branding directory into DIR/branding (checked first).
+    #[arg(long, value_name = "DIR")]
+    pub branding: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -364,6 +364,8 @@ pub fn validate(stack: &Stack) -> Report {
         f.found = p.found;
         f.fix = Some(p.fix);
     }
+    // The branding directory and the BRANDING_* formats.
+    findings.extend(crate::render::branding::check(stack));
 
     findings.sort_by_key(|f| (f.line.unwrap_or(usize::MAX), std::cmp::Reverse(f.level)));
     Report { file, findings }

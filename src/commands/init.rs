@@ -46,6 +46,11 @@ pub fn run(global_dir: Option<&Path>, args: InitArgs) -> Result<Exit> {
         .unwrap_or_else(|| PathBuf::from("."));
     let env_path = dir.join(".env");
     let existed = env_path.exists();
+    // --branding: checked before anything is written.
+    if let Some(src) = &args.branding {
+        crate::render::branding::check_source(src)?;
+        crate::render::branding::check_target(&dir)?;
+    }
     let mut file = if existed {
         EnvFile::read(&env_path)?
     } else {
@@ -216,6 +221,15 @@ pub fn run(global_dir: Option<&Path>, args: InitArgs) -> Result<Exit> {
         println!(
             "the containers run as uid {IMAGE_UID} and must be able to write there; run:\n  sudo chown -R {IMAGE_UID}:{IMAGE_UID} {}",
             config.display()
+        );
+    }
+    if let Some(src) = &args.branding {
+        let copied = crate::render::branding::install(src, &dir)?;
+        println!(
+            "{}: {} branding file(s) copied from {}",
+            dir.join(crate::render::branding::DIR).display(),
+            copied.len(),
+            src.display()
         );
     }
     println!("next: jitsi-stack --dir {} up", dir.display());

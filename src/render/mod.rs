@@ -10,6 +10,7 @@
 //! Persistent data (CONFIG: prosody accounts, certificates, recordings) is
 //! never under `generated/` and never touched here.
 
+pub mod branding;
 pub mod compose;
 pub mod escape;
 pub mod jvm;
@@ -165,7 +166,7 @@ pub fn environment() -> Environment<'static> {
 /// JSON from serde_json, made safe for config.js and the Go renderer: the
 /// same escapes as [`escape::js_str`], applied inside string literals only
 /// (outside them JSON has no `{`/`<` that could be mistaken).
-fn js_escape_json(json: &str) -> String {
+pub(crate) fn js_escape_json(json: &str) -> String {
     let mut out = String::with_capacity(json.len());
     let (mut in_str, mut escaped) = (false, false);
     for c in json.chars() {

@@ -9,7 +9,7 @@
 //! so a refusal names the variable.
 
 use super::{escape, render_template, Output};
-use crate::config::{Component, Stack, Values};
+use crate::config::{Stack, Values};
 use crate::schema::kind;
 use anyhow::{bail, Context, Result};
 use minijinja::{Environment, Value};
@@ -46,9 +46,6 @@ pub const HTTPS_LISTEN: u16 = 8443;
 /// Docker's embedded DNS: what the image's boot script finds in the
 /// container's resolv.conf on a user-defined network.
 pub const DOCKER_RESOLVER: &str = "127.0.0.11";
-/// Where the etherpad and whiteboard overlays put those services.
-pub const ETHERPAD_URL_BASE: &str = "http://etherpad.meet.jitsi:9001";
-pub const WHITEBOARD_URL_BASE: &str = "http://whiteboard.meet.jitsi:3000";
 
 /// Decisions for the nginx files.
 #[derive(Debug, Serialize)]
@@ -102,7 +99,8 @@ struct Hosts {
 
 pub fn render(env: &Environment<'_>, stack: &Stack, ctx: &Value, out: &mut Output) -> Result<()> {
     let nginx = nginx_decisions(stack)?;
-    let (hosts, config) = config_js(stack)?;
+    let branding_url = super::branding::render(stack, out)?;
+    let (hosts, config) = config_js(stack, branding_url)?;
     let ctx = minijinja::context! {
         nginx => Value::from_serialize(&nginx),
         hosts => Value::from_serialize(&hosts),
@@ -159,12 +157,17 @@ fn url_base(var: &str, value: &str) -> Result<String> {
 fn nginx_decisions(stack: &Stack) -> Result<Nginx> {
     let v = &stack.values;
     let https = !v.bool("DISABLE_HTTPS");
-    let letsencrypt = https && v.bool("ENABLE_LETSENCRYPT");
-    let (cert, cert_key) = if letsencrypt {
-        let domain = v.get("LETSENCRYPT_DOMAIN").context(
-            "ENABLE_LETSENCRYPT=1 needs LETSENCRYPT_DOMAIN (the public host name of the certificate)",
-        )?;
-        let domain = token("LETSENCRYPT_DOMAIN", domain)?;
+    // ssl.conf names the Let's Encrypt certificate whenever
+    // ENABLE_LETSENCRYPT is on, as the image's does (with DISABLE_HTTPS=1
+    // the file is rendered but no server includes it).
+    let (cert, cert_key) = if v.bool("ENABLE_LETSENCRYPT") {
+        let domain = match v.get("LETSENCRYPT_DOMAIN") {
+            Some(d) => token("LETSENCRYPT_DOMAIN", d)?,
+            None if https => bail!(
+                "ENABLE_LETSENCRYPT=1 needs LETSENCRYPT_DOMAIN (the public host name of the certificate)"
+            ),
+            None => String::new(),
+        };
         (
             format!("/storage/acme-certs/{domain}/fullchain.pem"),
             format!("/storage/acme-certs/{domain}/key.pem"),
@@ -182,14 +185,17 @@ fn nginx_decisions(stack: &Stack) -> Result<Nginx> {
             .collect::<Result<Vec<_>>>()?,
         None => vec![DOCKER_RESOLVER.to_string()],
     };
-    let etherpad = match v.get("ETHERPAD_URL_BASE") {
+    // The etherpad and whiteboard routes exist when their internal URLs are
+    // set, as in the image (the overlays alone do not set them).
+    let etherpad = match v.raw("ETHERPAD_URL_BASE").filter(|u| !u.is_empty()) {
         Some(u) => Some(url_base("ETHERPAD_URL_BASE", u)?),
-        None if stack.has(Component::Etherpad) => Some(ETHERPAD_URL_BASE.to_string()),
         None => None,
     };
-    let whiteboard = match v.get("WHITEBOARD_COLLAB_SERVER_URL_BASE") {
+    let whiteboard = match v
+        .raw("WHITEBOARD_COLLAB_SERVER_URL_BASE")
+        .filter(|u| !u.is_empty())
+    {
         Some(u) => Some(url_base("WHITEBOARD_COLLAB_SERVER_URL_BASE", u)?),
-        None if stack.has(Component::Whiteboard) => Some(WHITEBOARD_URL_BASE.to_string()),
         None => None,
     };
     let rtcstats = if v.bool("RTCSTATS_ENABLED") {
@@ -309,28 +315,58 @@ fn set(root: &mut Map<String, Json>, path: &str, value: Json) {
     }
 }
 
-/// The public origin (`host[:port]`) from PUBLIC_URL.
-fn public_host(v: &Values) -> String {
-    let url = v.get_or("PUBLIC_URL", "https://localhost:8443");
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))
-        .unwrap_or(url);
-    rest.split('/').next().unwrap_or(rest).to_string()
+/// PUBLIC_URL as the image reads it (unset: `https://localhost:8443`).
+fn public_url(v: &Values) -> &str {
+    v.get_or("PUBLIC_URL", "https://localhost:8443")
 }
 
-/// Computes config.js: the tenant-dependent host part and every other key.
-fn config_js(stack: &Stack) -> Result<(Hosts, Json)> {
+/// What the image calls PUBLIC_URL_DOMAIN: PUBLIC_URL without its leading
+/// `https://` and one trailing `/`; a path stays (`meet.example.org/jitsi`).
+fn public_url_domain(v: &Values) -> String {
+    let url = public_url(v);
+    let rest = url.strip_prefix("https://").unwrap_or(url);
+    rest.strip_suffix('/').unwrap_or(rest).to_string()
+}
+
+/// The image's `toBool` of a variable (the web templates use it on URLs to
+/// ask "is it set"): quotes removed, then a Go boolean (`1`, `t`, `true`,
+/// `0`, `f`, `false`, any case of those), else true when anything is left.
+fn tpl_bool(v: &Values, name: &str) -> bool {
+    let Some(raw) = v.raw(name) else {
+        return false;
+    };
+    let s: String = raw.chars().filter(|c| *c != '"' && *c != '\'').collect();
+    match s.as_str() {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => true,
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => false,
+        other => !other.is_empty(),
+    }
+}
+
+/// A variable set to a non-empty value (the templates' `{{ if .Env.X }}`).
+fn nonempty(v: &Values, name: &str) -> bool {
+    v.raw(name).is_some_and(|s| !s.is_empty())
+}
+
+/// The bridge codec orders of the image's settings-config.js (its defaults
+/// when unset). The image reads CODEC_ORDER_JVB[_MOBILE] for the peer-to-peer
+/// orders too: CODEC_ORDER_P2P[_MOBILE] are not read (see the schema).
+const CODEC_ORDER_DEFAULT: &str = "['AV1', 'VP9', 'VP8', 'H264']";
+const CODEC_ORDER_MOBILE_DEFAULT: &str = "['VP8', 'VP9', 'H264', 'AV1']";
+
+/// Computes config.js: the tenant-dependent host part and every other key,
+/// key for key what the image's system-config.js and settings-config.js
+/// produce (same conditions, same defaults).
+fn config_js(stack: &Stack, branding_url: Option<String>) -> Result<(Hosts, Json)> {
     let v = &stack.values;
     let mut c = Map::new();
     let domain = v.get_or("XMPP_DOMAIN", "meet.jitsi").to_string();
     let muc = v.get_or("XMPP_MUC_DOMAIN", "muc.meet.jitsi").to_string();
     let subdomains = bool_or(v, "ENABLE_SUBDOMAINS", true);
-    let host = public_host(v);
-    let public_url = v
-        .get_or("PUBLIC_URL", "https://localhost:8443")
-        .trim_end_matches('/')
-        .to_string();
+    let host = public_url_domain(v);
+    let public_url = public_url(v).to_string();
+
+    // --- system-config.js ---
     let hosts = Hosts {
         subdomains,
         muc_prefix: muc.split('.').next().unwrap_or(&muc).to_string(),
@@ -344,9 +380,7 @@ fn config_js(stack: &Stack) -> Result<(Hosts, Json)> {
         websocket_origin: bool_or(v, "ENABLE_XMPP_WEBSOCKET", true)
             .then(|| format!("wss://{host}")),
     };
-
-    let auth = v.bool("ENABLE_AUTH");
-    if auth {
+    if v.bool("ENABLE_AUTH") {
         if v.bool("ENABLE_GUESTS") {
             set(
                 &mut c,
@@ -364,21 +398,19 @@ fn config_js(stack: &Stack) -> Result<(Hosts, Json)> {
         json!(bool_or(v, "JVB_PREFER_SCTP", true)),
     );
 
-    // Video.
+    // --- settings-config.js: video ---
     let res = int(v, "RESOLUTION", 720)?;
-    let res_min = int(v, "RESOLUTION_MIN", 180)?;
-    let width = int(v, "RESOLUTION_WIDTH", 1280)?;
-    let width_min = int(v, "RESOLUTION_WIDTH_MIN", 320)?;
     set(&mut c, "resolution", json!(res));
     set(
         &mut c,
         "constraints.video.height",
-        json!({"ideal": res, "max": res, "min": res_min}),
+        json!({"ideal": res, "max": res, "min": int(v, "RESOLUTION_MIN", 180)?}),
     );
+    let width = int(v, "RESOLUTION_WIDTH", 1280)?;
     set(
         &mut c,
         "constraints.video.width",
-        json!({"ideal": width, "max": width, "min": width_min}),
+        json!({"ideal": width, "max": width, "min": int(v, "RESOLUTION_WIDTH_MIN", 320)?}),
     );
     if !bool_or(v, "ENABLE_SIMULCAST", true) {
         set(&mut c, "disableSimulcast", json!(true));
@@ -402,7 +434,7 @@ fn config_js(stack: &Stack) -> Result<(Hosts, Json)> {
             "receiveMultipleVideoStreams": true,
         }),
     );
-    // The image sets a fixed frame rate only when automatic is off.
+    // A fixed screen-sharing frame rate only when automatic is off.
     if !bool_or(v, "DESKTOP_SHARING_FRAMERATE_AUTO", true) {
         set(
             &mut c,
@@ -413,50 +445,6 @@ fn config_js(stack: &Stack) -> Result<(Hosts, Json)> {
             }),
         );
     }
-    if let Some(codec) = text(v, "VIDEOQUALITY_PREFERRED_CODEC") {
-        set(&mut c, "videoQuality.preferredCodec", json!(codec));
-    }
-    for (var, key) in [
-        ("CODEC_ORDER_JVB", "videoQuality.codecPreferenceOrder"),
-        (
-            "CODEC_ORDER_JVB_MOBILE",
-            "videoQuality.mobileCodecPreferenceOrder",
-        ),
-        ("CODEC_ORDER_P2P", "p2p.codecPreferenceOrder"),
-        ("CODEC_ORDER_P2P_MOBILE", "p2p.mobileCodecPreferenceOrder"),
-    ] {
-        if let Some(raw) = v.raw(var) {
-            set(&mut c, key, json!(js_string_list(raw)));
-        }
-    }
-    for codec in ["AV1", "H264", "VP8", "VP9"] {
-        for (level, key) in [
-            ("LOW", "low"),
-            ("STANDARD", "standard"),
-            ("HIGH", "high"),
-            ("FULL", "fullHd"),
-            ("ULTRA", "ultraHd"),
-            ("SS_HIGH", "ssHigh"),
-        ] {
-            let var = format!("VIDEOQUALITY_BITRATE_{codec}_{level}");
-            if let Some(raw) = v.raw(&var) {
-                let n: i64 = raw
-                    .trim()
-                    .parse()
-                    .with_context(|| format!("{var}: expected a bitrate in bps, found {raw:?}"))?;
-                set(
-                    &mut c,
-                    &format!("videoQuality.{}.{key}", codec.to_ascii_lowercase()),
-                    json!(n),
-                );
-            }
-        }
-    }
-    set(
-        &mut c,
-        "videoQuality.enableAdaptiveMode",
-        json!(bool_or(v, "ENABLE_ADAPTIVE_MODE", true)),
-    );
 
     // Audio.
     set(
@@ -471,21 +459,26 @@ fn config_js(stack: &Stack) -> Result<(Hosts, Json)> {
     );
     set(
         &mut c,
-        "disableAGC",
-        json!(!bool_or(v, "ENABLE_AUTOMATIC_GAIN_CONTROL", true)),
+        "disableAP",
+        json!(!bool_or(v, "ENABLE_AUDIO_PROCESSING", true)),
     );
     set(
         &mut c,
-        "disableAP",
-        json!(!bool_or(v, "ENABLE_AUDIO_PROCESSING", true)),
+        "disableAGC",
+        json!(!bool_or(v, "ENABLE_AUTOMATIC_GAIN_CONTROL", true)),
     );
     set(
         &mut c,
         "audioQuality.stereo",
         json!(v.bool("ENABLE_STEREO")),
     );
-    if let Some(b) = text(v, "AUDIO_QUALITY_OPUS_BITRATE") {
-        set(&mut c, "audioQuality.opusMaxAverageBitrate", json!(b));
+    if nonempty(v, "AUDIO_QUALITY_OPUS_BITRATE") {
+        // A string, as the image writes it.
+        set(
+            &mut c,
+            "audioQuality.opusMaxAverageBitrate",
+            json!(v.get_or("AUDIO_QUALITY_OPUS_BITRATE", "")),
+        );
     }
     set(&mut c, "startAudioOnly", json!(v.bool("START_AUDIO_ONLY")));
     set(
@@ -511,13 +504,27 @@ fn config_js(stack: &Stack) -> Result<(Hosts, Json)> {
         json!(bool_or(v, "ENABLE_NOISY_MIC_DETECTION", true)),
     );
 
-    // Peer to peer.
+    // Peer to peer: the image takes both orders from the bridge variables.
+    let codec_order = js_string_list(nonempty_or(v, "CODEC_ORDER_JVB", CODEC_ORDER_DEFAULT));
+    let codec_order_mobile = js_string_list(nonempty_or(
+        v,
+        "CODEC_ORDER_JVB_MOBILE",
+        CODEC_ORDER_MOBILE_DEFAULT,
+    ));
     set(&mut c, "p2p.enabled", json!(bool_or(v, "ENABLE_P2P", true)));
-    if let Some(codec) = text(v, "P2P_PREFERRED_CODEC") {
-        set(&mut c, "p2p.preferredCodec", json!(codec));
-    }
-    if let Some(stun) = list(v, "P2P_STUN_SERVERS") {
-        let servers: Vec<Json> = stun.iter().map(|u| json!({ "urls": u })).collect();
+    set(&mut c, "p2p.codecPreferenceOrder", json!(codec_order));
+    set(
+        &mut c,
+        "p2p.mobileCodecPreferenceOrder",
+        json!(codec_order_mobile),
+    );
+    if nonempty(v, "P2P_STUN_SERVERS") {
+        // host:port entries; the image prefixes each with `stun:`.
+        let servers: Vec<Json> = v
+            .list("P2P_STUN_SERVERS")
+            .iter()
+            .map(|u| json!({ "urls": format!("stun:{u}") }))
+            .collect();
         set(&mut c, "p2p.stunServers", Json::Array(servers));
     }
 
@@ -527,27 +534,18 @@ fn config_js(stack: &Stack) -> Result<(Hosts, Json)> {
         json!(!bool_or(v, "ENABLE_BREAKOUT_ROOMS", true)),
     );
 
-    // Etherpad and whiteboard.
-    if let Some(url) = text(v, "ETHERPAD_PUBLIC_URL") {
-        set(&mut c, "etherpad_base", json!(url));
-    } else if v.get("ETHERPAD_URL_BASE").is_some() || stack.has(Component::Etherpad) {
+    // Etherpad: offered when its public URL or the proxied one is set.
+    if nonempty(v, "ETHERPAD_PUBLIC_URL") {
+        set(
+            &mut c,
+            "etherpad_base",
+            json!(v.get_or("ETHERPAD_PUBLIC_URL", "")),
+        );
+    } else if nonempty(v, "ETHERPAD_URL_BASE") {
         set(
             &mut c,
             "etherpad_base",
             json!(format!("{public_url}/etherpad/p/")),
-        );
-    }
-    let whiteboard = v.get("WHITEBOARD_COLLAB_SERVER_PUBLIC_URL").is_some()
-        || v.get("WHITEBOARD_COLLAB_SERVER_URL_BASE").is_some()
-        || stack.has(Component::Whiteboard);
-    if whiteboard {
-        set(&mut c, "whiteboard.enabled", json!(true));
-        set(
-            &mut c,
-            "whiteboard.collabServerBaseUrl",
-            json!(v
-                .get("WHITEBOARD_COLLAB_SERVER_PUBLIC_URL")
-                .unwrap_or(&public_url)),
         );
     }
 
@@ -602,11 +600,15 @@ fn config_js(stack: &Stack) -> Result<(Hosts, Json)> {
             set(
                 &mut c,
                 &format!("liveStreaming.{key}"),
-                json!(v.get_or(var, default)),
+                json!(nonempty_or(v, var, default)),
             );
         }
-        if let Some(key) = text(v, "DROPBOX_APPKEY") {
-            set(&mut c, "dropbox.appKey", json!(key));
+        if nonempty(v, "DROPBOX_APPKEY") {
+            set(
+                &mut c,
+                "dropbox.appKey",
+                json!(v.get_or("DROPBOX_APPKEY", "")),
+            );
             if let Some(uri) = text(v, "DROPBOX_REDIRECT_URI") {
                 set(&mut c, "dropbox.redirectURI", json!(uri));
             }
@@ -630,6 +632,29 @@ fn config_js(stack: &Stack) -> Result<(Hosts, Json)> {
 
     // Analytics.
     set(&mut c, "analytics", json!({}));
+    if v.bool("RTCSTATS_ENABLED") {
+        set(&mut c, "analytics.rtcstatsEnabled", json!(true));
+        set(
+            &mut c,
+            "analytics.rtcstatsStoreLogs",
+            json!(v.bool("RTCSTATS_STORE_LOGS")),
+        );
+        set(
+            &mut c,
+            "analytics.rtcstatsEndpoint",
+            json!(format!("wss://{host}/rtcstats-ws")),
+        );
+        set(
+            &mut c,
+            "analytics.rtcstatsPollInterval",
+            json!(int(v, "RTCSTATS_POLL_INTERVAL", 10000)?),
+        );
+        set(
+            &mut c,
+            "analytics.rtcstatsSendSdp",
+            json!(v.bool("RTCSTATS_SEND_SDP")),
+        );
+    }
     for (var, key) in [
         ("AMPLITUDE_ID", "analytics.amplitudeAPPKey"),
         ("GOOGLE_ANALYTICS_ID", "analytics.googleAnalyticsTrackingId"),
@@ -672,14 +697,25 @@ fn config_js(stack: &Stack) -> Result<(Hosts, Json)> {
     for (var, key) in [
         ("DIALOUT_AUTH_URL", "dialOutAuthUrl"),
         ("DIALOUT_CODES_URL", "dialOutCodesUrl"),
+    ] {
+        if let Some(t) = text(v, var) {
+            set(&mut c, key, json!(t));
+        }
+    }
+
+    // Calendar and invitations.
+    set(
+        &mut c,
+        "enableCalendarIntegration",
+        json!(v.bool("ENABLE_CALENDAR")),
+    );
+    for (var, key) in [
         ("GOOGLE_API_APP_CLIENT_ID", "googleApiApplicationClientID"),
         (
             "MICROSOFT_API_APP_CLIENT_ID",
             "microsoftApiApplicationClientID",
         ),
         ("INVITE_SERVICE_URL", "inviteServiceUrl"),
-        ("DEFAULT_LANGUAGE", "defaultLanguage"),
-        ("TOKEN_AUTH_URL", "tokenAuthUrl"),
     ] {
         if let Some(t) = text(v, var) {
             set(&mut c, key, json!(t));
@@ -693,11 +729,6 @@ fn config_js(stack: &Stack) -> Result<(Hosts, Json)> {
             json!(["user", "conferenceRooms"]),
         );
     }
-    set(
-        &mut c,
-        "enableCalendarIntegration",
-        json!(v.bool("ENABLE_CALENDAR")),
-    );
 
     // Pre-join, welcome and close pages.
     set(
@@ -713,9 +744,6 @@ fn config_js(stack: &Stack) -> Result<(Hosts, Json)> {
     if let Some(l) = list(v, "HIDE_PREJOIN_EXTRA_BUTTONS") {
         set(&mut c, "prejoinConfig.hideExtraJoinButtons", json!(l));
     }
-    if let Some(l) = list(v, "HIDE_PREMEETING_BUTTONS") {
-        set(&mut c, "hiddenPremeetingButtons", json!(l));
-    }
     set(
         &mut c,
         "welcomePage.disabled",
@@ -726,6 +754,9 @@ fn config_js(stack: &Stack) -> Result<(Hosts, Json)> {
         "enableClosePage",
         json!(v.bool("ENABLE_CLOSE_PAGE")),
     );
+    if let Some(t) = text(v, "DEFAULT_LANGUAGE") {
+        set(&mut c, "defaultLanguage", json!(t));
+    }
     set(
         &mut c,
         "requireDisplayName",
@@ -743,18 +774,16 @@ fn config_js(stack: &Stack) -> Result<(Hosts, Json)> {
     if v.bool("ENABLE_JAAS_COMPONENTS") {
         set(&mut c, "roomPasswordNumberOfDigits", json!(10));
     } else {
-        let digits = match v.get("ROOM_PASSWORD_DIGITS") {
-            Some(s) => match s.trim().parse::<i64>() {
-                Ok(n) => json!(n),
-                Err(_) => json!(false),
-            },
-            None => json!(false),
+        // The image pastes the value: a number, or false for any text.
+        let raw = v.get_or("ROOM_PASSWORD_DIGITS", "false").trim();
+        let digits = match raw.parse::<i64>() {
+            Ok(n) => json!(n),
+            Err(_) => json!(raw == "true"),
         };
         set(&mut c, "roomPasswordNumberOfDigits", digits);
     }
 
-    // Advanced.
-    // Written only when off, as the image does (on is the app's default).
+    // Advanced: written only when off (on is the app's default).
     if !bool_or(v, "ENABLE_REMB", true) {
         set(&mut c, "enableRemb", json!(false));
     }
@@ -762,8 +791,13 @@ fn config_js(stack: &Stack) -> Result<(Hosts, Json)> {
         set(&mut c, "enableTcc", json!(false));
     }
 
-    // Transcription.
+    // Transcription: closed captions are off when transcriptions are.
     set(&mut c, "transcription.enabled", json!(transcription));
+    set(
+        &mut c,
+        "transcription.disableClosedCaptions",
+        json!(!transcription),
+    );
     set(
         &mut c,
         "transcription.translationLanguages",
@@ -796,40 +830,108 @@ fn config_js(stack: &Stack) -> Result<(Hosts, Json)> {
         "transcription.autoCaptionOnRecord",
         json!(v.bool("AUTO_CAPTION_ON_RECORD")),
     );
+    set(
+        &mut c,
+        "audioTranslation.enabled",
+        json!(v.bool("ENABLE_AUDIO_TRANSLATION")),
+    );
 
+    // Dynamic branding: the user's URL, else jitsi-stack's own branding
+    // JSON when the BRANDING_* variables ask for one (render/branding.rs).
     if let Some(u) = text(v, "DYNAMIC_BRANDING_URL") {
         set(&mut c, "dynamicBrandingUrl", json!(u));
     } else if let Some(u) = text(v, "BRANDING_DATA_URL") {
         set(&mut c, "brandingDataUrl", json!(u));
+    } else if let Some(u) = branding_url {
+        set(&mut c, "dynamicBrandingUrl", json!(u));
+    }
+    if let Some(t) = text(v, "TOKEN_AUTH_URL") {
+        set(&mut c, "tokenAuthUrl", json!(t));
     }
 
     // Deployment information.
+    set(&mut c, "deploymentInfo", json!({}));
     for (var, key) in [
         ("DEPLOYMENTINFO_ENVIRONMENT", "deploymentInfo.environment"),
+        ("DEPLOYMENTINFO_SHARD", "deploymentInfo.shard"),
         ("DEPLOYMENTINFO_ENVIRONMENT_TYPE", "deploymentInfo.envType"),
         ("DEPLOYMENTINFO_REGION", "deploymentInfo.region"),
-        ("DEPLOYMENTINFO_SHARD", "deploymentInfo.shard"),
     ] {
         if let Some(t) = text(v, var) {
             set(&mut c, key, json!(t));
         }
-    }
-
-    // Toolbar and moderation.
-    if let Some(l) = list(v, "TOOLBAR_BUTTONS") {
-        set(&mut c, "toolbarButtons", json!(l));
     }
     set(
         &mut c,
         "disableDeepLinking",
         json!(v.bool("DISABLE_DEEP_LINKING")),
     );
-    set(&mut c, "disablePolls", json!(v.bool("DISABLE_POLLS")));
+    if let Some(codec) = text(v, "P2P_PREFERRED_CODEC") {
+        set(&mut c, "p2p.preferredCodec", json!(codec));
+    }
+
+    // Video quality through the bridge.
+    set(
+        &mut c,
+        "videoQuality.codecPreferenceOrder",
+        json!(js_string_list(nonempty_or(
+            v,
+            "CODEC_ORDER_JVB",
+            CODEC_ORDER_DEFAULT
+        ))),
+    );
+    set(
+        &mut c,
+        "videoQuality.mobileCodecPreferenceOrder",
+        json!(js_string_list(nonempty_or(
+            v,
+            "CODEC_ORDER_JVB_MOBILE",
+            CODEC_ORDER_MOBILE_DEFAULT
+        ))),
+    );
+    set(
+        &mut c,
+        "videoQuality.enableAdaptiveMode",
+        json!(bool_or(v, "ENABLE_ADAPTIVE_MODE", true)),
+    );
+    if let Some(codec) = text(v, "VIDEOQUALITY_PREFERRED_CODEC") {
+        set(&mut c, "videoQuality.preferredCodec", json!(codec));
+    }
+    for codec in ["AV1", "H264", "VP8", "VP9"] {
+        let lower = codec.to_ascii_lowercase();
+        set(&mut c, &format!("videoQuality.{lower}"), json!({}));
+        for (level, key) in [
+            ("LOW", "low"),
+            ("STANDARD", "standard"),
+            ("HIGH", "high"),
+            ("FULL", "fullHd"),
+            ("ULTRA", "ultraHd"),
+            ("SS_HIGH", "ssHigh"),
+        ] {
+            let var = format!("VIDEOQUALITY_BITRATE_{codec}_{level}");
+            if let Some(raw) = v.raw(&var).filter(|s| !s.is_empty()) {
+                let n: i64 = raw
+                    .trim()
+                    .parse()
+                    .with_context(|| format!("{var}: expected a bitrate in bps, found {raw:?}"))?;
+                set(&mut c, &format!("videoQuality.{lower}.{key}"), json!(n));
+            }
+        }
+    }
+
+    // Toolbar, reactions, polls, remote video menu.
     set(
         &mut c,
         "disableReactions",
         json!(v.bool("DISABLE_REACTIONS")),
     );
+    set(&mut c, "disablePolls", json!(v.bool("DISABLE_POLLS")));
+    if let Some(l) = list(v, "TOOLBAR_BUTTONS") {
+        set(&mut c, "toolbarButtons", json!(l));
+    }
+    if let Some(l) = list(v, "HIDE_PREMEETING_BUTTONS") {
+        set(&mut c, "hiddenPremeetingButtons", json!(l));
+    }
     set(
         &mut c,
         "remoteVideoMenu.disabled",
@@ -851,45 +953,57 @@ fn config_js(stack: &Stack) -> Result<(Hosts, Json)> {
         json!(v.bool("DISABLE_PRIVATE_CHAT")),
     );
     set(&mut c, "e2eping.enabled", json!(v.bool("ENABLE_E2EPING")));
-    {
-        for (var, key) in [
-            ("E2EPING_NUM_REQUESTS", "numRequests"),
-            ("E2EPING_MAX_CONFERENCE_SIZE", "maxConferenceSize"),
-            ("E2EPING_MAX_MESSAGE_PER_SECOND", "maxMessagePerSecond"),
-        ] {
-            if let Some(raw) = v.get(var) {
-                let n: i64 = raw
-                    .trim()
-                    .parse()
-                    .with_context(|| format!("{var}: expected a whole number, found {raw:?}"))?;
-                set(&mut c, &format!("e2eping.{key}"), json!(n));
-            }
+    for (var, key) in [
+        ("E2EPING_NUM_REQUESTS", "numRequests"),
+        ("E2EPING_MAX_CONFERENCE_SIZE", "maxConferenceSize"),
+        ("E2EPING_MAX_MESSAGE_PER_SECOND", "maxMessagePerSecond"),
+    ] {
+        if let Some(raw) = v.raw(var).filter(|s| !s.is_empty()) {
+            let n: i64 = raw
+                .trim()
+                .parse()
+                .with_context(|| format!("{var}: expected a whole number, found {raw:?}"))?;
+            set(&mut c, &format!("e2eping.{key}"), json!(n));
         }
     }
-    if v.bool("RTCSTATS_ENABLED") {
-        set(&mut c, "analytics.rtcstatsEnabled", json!(true));
+
+    set(
+        &mut c,
+        "virtualBackground.enableV2",
+        json!(bool_or(v, "ENABLE_VIRTUAL_BACKGROUND_V2", true)),
+    );
+
+    // Whiteboard: on when either of its URLs is set (the image's toBool of
+    // the URL); the overlay alone does not turn it on, as in the image.
+    set(
+        &mut c,
+        "whiteboard.enabled",
+        json!(
+            tpl_bool(v, "WHITEBOARD_COLLAB_SERVER_PUBLIC_URL")
+                || tpl_bool(v, "WHITEBOARD_COLLAB_SERVER_URL_BASE")
+        ),
+    );
+    if nonempty(v, "WHITEBOARD_COLLAB_SERVER_PUBLIC_URL") {
         set(
             &mut c,
-            "analytics.rtcstatsStoreLogs",
-            json!(v.bool("RTCSTATS_STORE_LOGS")),
+            "whiteboard.collabServerBaseUrl",
+            json!(v.get_or("WHITEBOARD_COLLAB_SERVER_PUBLIC_URL", "")),
         );
-        set(
-            &mut c,
-            "analytics.rtcstatsSendSdp",
-            json!(v.bool("RTCSTATS_SEND_SDP")),
-        );
-        set(
-            &mut c,
-            "analytics.rtcstatsEndpoint",
-            json!(format!("wss://{host}/rtcstats-ws/")),
-        );
-        set(
-            &mut c,
-            "analytics.rtcstatsPollInterval",
-            json!(int(v, "RTCSTATS_POLL_INTERVAL", 10000)?),
-        );
+    } else if nonempty(v, "WHITEBOARD_COLLAB_SERVER_URL_BASE") {
+        set(&mut c, "whiteboard.collabServerBaseUrl", json!(public_url));
     }
+
+    set(&mut c, "testing.enableCodecSelectionAPI", json!(true));
     Ok((hosts, Json::Object(c)))
+}
+
+/// The value when set and not empty, else `default` (the templates'
+/// `.Env.X | default "..."`: an empty value counts as unset).
+fn nonempty_or<'a>(v: &'a Values, name: &str, default: &'a str) -> &'a str {
+    match v.get(name) {
+        Some(s) if !s.is_empty() => s,
+        _ => default,
+    }
 }
 
 #[cfg(test)]

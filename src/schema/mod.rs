@@ -46,6 +46,7 @@ pub enum Group {
     Turn,
     Xmpp,
     Web,
+    Branding,
     Media,
     Jicofo,
     Jvb,
@@ -70,6 +71,7 @@ impl Group {
         Group::Turn,
         Group::Xmpp,
         Group::Web,
+        Group::Branding,
         Group::Media,
         Group::Jicofo,
         Group::Jvb,
@@ -94,6 +96,7 @@ impl Group {
             Group::Turn => "STUN and TURN",
             Group::Xmpp => "XMPP (Prosody)",
             Group::Web => "Web frontend",
+            Group::Branding => "Branding (jitsi-stack; files in the stack's branding/ directory)",
             Group::Media => "Audio and video",
             Group::Jicofo => "Jicofo (focus)",
             Group::Jvb => "Jitsi Videobridge",
@@ -273,7 +276,7 @@ pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         .map(|(_, c)| c)
 }
 
-fn edit_distance(a: &str, b: &str) -> usize {
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     let mut cur = vec![0; b.len() + 1];

@@ -313,6 +313,9 @@ fn core(stack: &Stack, bridges: &[JvbInstance]) -> Vec<Service> {
         data("tmp/web-load-test", "/usr/share/jitsi-meet/load-test", "Z"),
     ];
     web.mounts.extend(generated_mounts("web", "web"));
+    // The branding files present and the rendered ones (conditional, so
+    // not in the static delivery table).
+    web.mounts.extend(crate::render::branding::mounts(stack));
     web.labels = labels("web");
     web.env = environment(stack, &[Svc::Web]);
     // nginx always listens on 8000 (plain HTTP, or the redirect to HTTPS and

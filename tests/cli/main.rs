@@ -15,6 +15,10 @@ mod compose;
 
 mod render_web;
 
+mod web_boot;
+
+mod branding;
+
 mod render_prosody;
 
 mod prosody_boot;

@@ -116,6 +116,13 @@ pub fn check_everything(run: &Run) -> Seen {
         claim(&generated.join("web").join(f));
     }
 
+    // Branding: JSON parsed, custom-interface_config.js evaluated by node,
+    // title.html decoded (tests/cli/branding.rs).
+    for (p, strings) in crate::branding::read_back(run) {
+        seen.extend(strings);
+        claim(&p);
+    }
+
     // coturn parses its whole file (an unknown option is reported).
     let turn = generated.join("turn/turnserver.conf");
     if turn.exists() {

@@ -1670,8 +1670,14 @@ fn start_web(run: &Run, http: u16, https: u16, prosody: u16, health: &[(u16, u16
     );
     nginx = replaced(
         &nginx,
-        "access_log /dev/stdout;",
+        "access_log /dev/stdout jitsi_log;",
         "access_log off;",
+        "nginx.conf",
+    );
+    nginx = replaced(
+        &nginx,
+        "pid /run/nginx.pid;",
+        &format!("pid {t_s}/nginx.pid;"),
         "nginx.conf",
     );
     nginx = replaced(
@@ -1703,7 +1709,14 @@ fn start_web(run: &Run, http: u16, https: u16, prosody: u16, health: &[(u16, u16
         "{site}"
     );
     fs::write(conf.join("site-confs/default"), site).unwrap();
-    fs::write(conf.join("ssl.conf"), remap(&read("ssl.conf"))).unwrap();
+    fs::write(
+        conf.join("ssl.conf"),
+        remap(&read("ssl.conf")).replace(
+            "/defaults/ffdhe2048.txt",
+            &crate::render_web::ffdhe2048().display().to_string(),
+        ),
+    )
+    .unwrap();
     let meet = replaced(
         &remap(&read("meet.conf")),
         "xmpp.meet.jitsi:5280",

@@ -34,7 +34,7 @@ fn require(program: &str) {
 /// check, like `node --check`) and run in a fresh `vm` context with a
 /// timeout; `config` comes back as JSON. `ssi` replaces nginx's SSI echo of
 /// subdir/subdomain the way nginx would for a tenant.
-fn eval_configs(files: &[(PathBuf, Option<&str>)]) -> Vec<Json> {
+pub fn eval_configs(files: &[(PathBuf, Option<&str>)]) -> Vec<Json> {
     require("node");
     let script = r#"
 const fs = require('fs'), vm = require('vm');
@@ -78,7 +78,7 @@ pub fn config_of(run: &Run) -> Json {
 }
 
 /// A self-signed certificate shared by every nginx check.
-fn stub_cert() -> &'static (PathBuf, PathBuf) {
+pub fn stub_cert() -> &'static (PathBuf, PathBuf) {
     static CERT: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
     CERT.get_or_init(|| {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
@@ -101,6 +101,37 @@ fn stub_cert() -> &'static (PathBuf, PathBuf) {
             String::from_utf8_lossy(&st.stderr)
         );
         (crt, key)
+    })
+}
+
+/// The RFC 7919 ffdhe2048 group the image ships as /defaults/ffdhe2048.txt
+/// (ssl.conf's `ssl_dhparam`), made by openssl, which knows the named group.
+pub fn ffdhe2048() -> &'static PathBuf {
+    static DH: OnceLock<PathBuf> = OnceLock::new();
+    DH.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("web-dh-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("ffdhe2048.txt");
+        let out = Command::new("openssl")
+            .args([
+                "genpkey",
+                "-genparam",
+                "-algorithm",
+                "DH",
+                "-pkeyopt",
+                "group:ffdhe2048",
+                "-out",
+            ])
+            .arg(&path)
+            .output()
+            .expect("openssl is required for the DH group");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        path
     })
 }
 
@@ -149,6 +180,14 @@ fn nginx_check(run: &Run, mutate: impl Fn(String) -> String) -> (bool, String) {
             )
             .replace("/run/web/config/nginx/", &format!("{}/", t.display()))
             .replace("/run/web/tmp/", &format!("{}/tmp/", t.display()))
+            .replace(
+                "pid /run/nginx.pid;",
+                &format!("pid {}/nginx.pid;", t.display()),
+            )
+            .replace(
+                "/defaults/ffdhe2048.txt",
+                &ffdhe2048().display().to_string(),
+            )
             .replace("/storage/keys/cert.crt", &crt.display().to_string())
             .replace("/storage/keys/cert.key", &key.display().to_string());
         // Let's Encrypt paths: /storage/acme-certs/DOMAIN/{fullchain,key}.pem
@@ -404,6 +443,13 @@ fn all_components_and_three_bridges() {
             ("ENABLE_LOAD_TEST_CLIENT", "1"),
             ("CSP_HEADER", "frame-ancestors 'self' https://*.example.org"),
             ("DEPLOYMENTINFO_SHARD", "shard-1"),
+            // As in the image, the overlays alone do not wire etherpad and
+            // the whiteboard into the site: their URLs do.
+            ("ETHERPAD_URL_BASE", "http://etherpad.meet.jitsi:9001"),
+            (
+                "WHITEBOARD_COLLAB_SERVER_URL_BASE",
+                "http://whiteboard.meet.jitsi",
+            ),
         ],
         &[
             // jigasi needs SIP credentials at init time; it does not
@@ -423,7 +469,7 @@ fn all_components_and_three_bridges() {
     // SCTP): no route to the bridges' old public port, whatever their number.
     assert!(!meet.contains("colibri"), "{meet}");
     assert!(meet.contains("proxy_pass http://etherpad.meet.jitsi:9001/;"));
-    assert!(meet.contains("proxy_pass http://whiteboard.meet.jitsi:3000/socket.io/?$args;"));
+    assert!(meet.contains("proxy_pass http://whiteboard.meet.jitsi/socket.io/?$args;"));
     assert!(meet.contains("add_header Content-Security-Policy \"frame-ancestors 'self' https://*.example.org\" always;"));
     assert!(meet.contains("location = /_api/room-info"));
     assert_nginx_ok(&run);
@@ -444,6 +490,131 @@ fn all_components_and_three_bridges() {
     assert_eq!(c["roomPasswordNumberOfDigits"], 10);
     assert_eq!(c["analytics"]["rtcstatsEnabled"], true);
     assert_eq!(c["deploymentInfo"]["shard"], "shard-1");
+}
+
+#[test]
+fn etherpad_and_whiteboard_follow_their_urls_not_the_overlays() {
+    // The image's templates: the components running is not enough.
+    let run = rendered(&[], &["etherpad", "whiteboard"]);
+    let c = config_of(&run);
+    assert!(c.get("etherpad_base").is_none());
+    assert_eq!(c["whiteboard"]["enabled"], false);
+    assert!(c["whiteboard"].get("collabServerBaseUrl").is_none());
+    let meet = run.read("generated/web/meet.conf");
+    assert!(!meet.contains("/etherpad/") && !meet.contains("/socket.io/"));
+    // The public URLs alone turn the client side on (no proxy route).
+    let run = rendered(
+        &[
+            ("ETHERPAD_PUBLIC_URL", "https://pad.example.org/p/"),
+            (
+                "WHITEBOARD_COLLAB_SERVER_PUBLIC_URL",
+                "https://wb.example.org",
+            ),
+        ],
+        &["etherpad", "whiteboard"],
+    );
+    let c = config_of(&run);
+    assert_eq!(c["etherpad_base"], "https://pad.example.org/p/");
+    assert_eq!(c["whiteboard"]["enabled"], true);
+    assert_eq!(
+        c["whiteboard"]["collabServerBaseUrl"],
+        "https://wb.example.org"
+    );
+    let meet = run.read("generated/web/meet.conf");
+    assert!(!meet.contains("/etherpad/") && !meet.contains("/socket.io/"));
+    assert_nginx_ok(&run);
+}
+
+#[test]
+fn release_keys_of_config_js() {
+    // Defaults of the pinned templates.
+    let run = rendered(&[], &[]);
+    let c = config_of(&run);
+    let order = serde_json::json!(["AV1", "VP9", "VP8", "H264"]);
+    let mobile = serde_json::json!(["VP8", "VP9", "H264", "AV1"]);
+    assert_eq!(c["videoQuality"]["codecPreferenceOrder"], order);
+    assert_eq!(c["videoQuality"]["mobileCodecPreferenceOrder"], mobile);
+    assert_eq!(c["p2p"]["codecPreferenceOrder"], order);
+    assert_eq!(c["p2p"]["mobileCodecPreferenceOrder"], mobile);
+    assert_eq!(c["audioTranslation"]["enabled"], false);
+    assert_eq!(c["transcription"]["disableClosedCaptions"], true);
+    assert_eq!(c["virtualBackground"]["enableV2"], true);
+    assert_eq!(c["testing"]["enableCodecSelectionAPI"], true);
+    assert_eq!(c["whiteboard"]["enabled"], false);
+    assert_eq!(c["roomPasswordNumberOfDigits"], false);
+
+    // Set: the peer-to-peer orders follow the bridge variables, as in the
+    // image (CODEC_ORDER_P2P is not read by it).
+    let run = rendered(
+        &[
+            ("CODEC_ORDER_JVB", "[\"VP9\",\"VP8\"]"),
+            ("CODEC_ORDER_JVB_MOBILE", "H264,VP8"),
+            ("CODEC_ORDER_P2P", "AV1"),
+            ("ENABLE_AUDIO_TRANSLATION", "1"),
+            ("ENABLE_TRANSCRIPTIONS", "1"),
+            ("ENABLE_VIRTUAL_BACKGROUND_V2", "0"),
+            ("ROOM_PASSWORD_DIGITS", "6"),
+            ("RTCSTATS_ENABLED", "1"),
+            // A trailing slash is dropped, as the image's PUBLIC_URL_DOMAIN
+            // (a path is refused by check: Jitsi Meet is served at the root).
+            ("PUBLIC_URL", "https://meet.example.org:8443/"),
+        ],
+        &[],
+    );
+    let c = config_of(&run);
+    assert_eq!(
+        c["videoQuality"]["codecPreferenceOrder"],
+        serde_json::json!(["VP9", "VP8"])
+    );
+    assert_eq!(
+        c["p2p"]["codecPreferenceOrder"],
+        serde_json::json!(["VP9", "VP8"])
+    );
+    assert_eq!(
+        c["p2p"]["mobileCodecPreferenceOrder"],
+        serde_json::json!(["H264", "VP8"])
+    );
+    assert_eq!(c["audioTranslation"]["enabled"], true);
+    assert_eq!(c["transcription"]["disableClosedCaptions"], false);
+    assert_eq!(c["virtualBackground"]["enableV2"], false);
+    assert_eq!(c["roomPasswordNumberOfDigits"], 6);
+    assert_eq!(c["bosh"], "https://meet.example.org:8443/http-bind");
+    assert_eq!(
+        c["analytics"]["rtcstatsEndpoint"],
+        "wss://meet.example.org:8443/rtcstats-ws"
+    );
+}
+
+#[test]
+fn nginx_logs_redact_tokens_and_tls_is_the_release_profile() {
+    let run = rendered(&[], &[]);
+    let nginx = run.read("generated/web/nginx.conf");
+    assert!(
+        nginx.contains("access_log /dev/stdout jitsi_log;"),
+        "{nginx}"
+    );
+    assert!(nginx.contains("(?:jwt|token)="), "{nginx}");
+    assert!(nginx.contains("pid /run/nginx.pid;"));
+    let ssl = run.read("generated/web/ssl.conf");
+    for want in [
+        "ssl_protocols TLSv1.2 TLSv1.3;",
+        "ssl_prefer_server_ciphers off;",
+        "ssl_dhparam /defaults/ffdhe2048.txt;",
+        "add_header Strict-Transport-Security \"max-age=63072000\" always;",
+    ] {
+        assert!(ssl.contains(want), "{want} missing:\n{ssl}");
+    }
+    // AEAD suites only: no CBC, no SHA-1 MAC (the 2020 list had both).
+    let ciphers = ssl.lines().find(|l| l.starts_with("ssl_ciphers ")).unwrap();
+    let list = ciphers
+        .trim_start_matches("ssl_ciphers ")
+        .trim_end_matches(';');
+    for suite in list.split(':') {
+        assert!(
+            suite.contains("-GCM-") || suite.ends_with("CHACHA20-POLY1305"),
+            "{suite} is not an AEAD suite"
+        );
+    }
 }
 
 /// Hostile text that must reach config.js verbatim.
@@ -600,10 +771,7 @@ fn settings_values_reach_config_js() {
             ("VIDEOQUALITY_BITRATE_VP9_SS_HIGH", "2500000"),
             ("CODEC_ORDER_JVB", "['VP9', 'AV1' ,'VP8']"),
             ("TRANSLATION_LANGUAGES", "['de','fr']"),
-            (
-                "P2P_STUN_SERVERS",
-                "stun:a.example.org:443, stun:b.example.org:3478",
-            ),
+            ("P2P_STUN_SERVERS", "a.example.org:443, b.example.org:3478"),
             ("CHROME_EXTENSION_BANNER_JSON", banner),
             ("ROOM_PASSWORD_DIGITS", "1"),
             ("HIDE_PREMEETING_BUTTONS", "microphone, camera"),
