@@ -34,6 +34,7 @@ mod hostile;
 mod ci;
 mod migrate;
 mod pin_diff;
+mod proxy;
 
 #[allow(unused_imports)]
 pub use harness::{init_stack, Run, Test};
