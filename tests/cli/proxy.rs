@@ -180,7 +180,8 @@ impl Seen {
 }
 
 /// A stand-in for the web container on 127.0.0.1:HTTP_PORT: it records each
-/// request, answers `stand-in: METHOD TARGET` and the body it got, and
+/// request, answers `stand-in: METHOD TARGET` and the body it got (after
+/// `hold=MS` milliseconds when the query says so), and
 /// answers a websocket upgrade with 101, then echoes what comes through the
 /// tunnel. Stopped when dropped; every connection times out by itself.
 struct StandIn {
@@ -280,6 +281,14 @@ fn serve(mut tcp: TcpStream, seen: &Mutex<Vec<Seen>>) {
                 }
             }
             return;
+        }
+        // `hold=MS` in the query: answer that late, as prosody holds a BOSH poll.
+        if let Some(ms) = req
+            .target
+            .split(['?', '&'])
+            .find_map(|kv| kv.strip_prefix("hold="))
+        {
+            std::thread::sleep(Duration::from_millis(ms.parse().unwrap()));
         }
         let mut body = format!("stand-in: {} {}\n", req.method, req.target).into_bytes();
         body.extend_from_slice(&req.body);
@@ -454,7 +463,7 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Runs a config check; its output, which must not hold a warning.
+/// Runs a config check that must pass; its output (callers look for warnings).
 fn check_ok(what: &str, cmd: &mut Command, config: &str) -> String {
     let out = cmd
         .output()
@@ -817,12 +826,20 @@ fn haproxy_in_front_of_the_stack_passes_pages_bosh_and_websockets() {
         "the HAProxy snippet",
     );
     // Debian's `defaults` as installed (the timeouts the snippet relies
-    // on); a global of the test's own: no daemon, chroot, user or stats
-    // socket on the host.
+    // on), but `timeout server` scaled from 50 s to 1 s: a BOSH poll held
+    // longer must still come back, as the snippet's backend sets its own
+    // (prosody holds a poll 60 s, longer than Debian's 50 s). A global of
+    // the test's own: no daemon, chroot, user or stats socket on the host.
     let debian = fs::read_to_string(DEBIAN_HAPROXY_CFG).expect("haproxy (bash .ci/install-deps)");
     let defaults = &debian[debian
         .find("\ndefaults")
         .unwrap_or_else(|| panic!("no defaults in {DEBIAN_HAPROXY_CFG}"))..];
+    let defaults = replaced(
+        defaults,
+        "timeout server  50000",
+        "timeout server  1000",
+        DEBIAN_HAPROXY_CFG,
+    );
     let conf = format!("global\n    log stderr format short local0 notice\n{defaults}\n{site}");
     let path = t.path().join("haproxy.cfg");
     fs::write(&path, &conf).unwrap();
@@ -839,6 +856,13 @@ fn haproxy_in_front_of_the_stack_passes_pages_bosh_and_websockets() {
     )
     .wait_listening(port);
     exercise(&proxy, port, &tls, &web, "1.1");
+    let (status, _, body) = curl(port, &tls, &[], "/http-bind?room=held&hold=2000");
+    assert_eq!(
+        (status, body.as_str()),
+        (200, "stand-in: GET /http-bind?room=held&hold=2000\n"),
+        "a poll held past the defaults' `timeout server`:\n{}",
+        proxy.logs()
+    );
 }
 
 // Caddy ---------------------------------------------------------------------
