@@ -41,6 +41,7 @@ mod ci;
 mod migrate;
 mod nodes;
 mod pin_diff;
+mod proxy;
 
 mod netns;
 

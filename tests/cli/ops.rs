@@ -789,7 +789,10 @@ fn proxy_snippet_matches_the_behind_proxy_stack() {
         "{}",
         run.stdout
     );
-    assert!(run.stdout.contains("location /xmpp-websocket"));
+    // The site's websocket and a tenant's (tests/cli/proxy.rs runs it).
+    assert!(run
+        .stdout
+        .contains("location ~ ^/([^/]+/)?xmpp-websocket$ {"));
     for kind in ["apache", "haproxy", "caddy"] {
         let r = Test::new()
             .write(".env", &run.read(".env"))

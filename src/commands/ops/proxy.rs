@@ -11,10 +11,14 @@ use crate::{Exit, UsageError};
 use anyhow::{bail, Result};
 use std::path::Path;
 
-/// The paths that need websocket upgrade headers.
-// The pinned bridges have no colibri websockets (SCTP only): XMPP is the
-// one websocket to pass through.
-const WS_PATHS: &[&str] = &["/xmpp-websocket"];
+/// The path of the one websocket to pass through, for the site and for a
+/// tenant (`/TENANT/xmpp-websocket`: config.js asks for that on
+/// `https://HOST/TENANT/room`, the web image's ENABLE_SUBDOMAINS default).
+// The pinned bridges have no colibri websockets (SCTP only).
+const WS_PATH: &str = "xmpp-websocket";
+
+/// The modules the Apache snippet uses, as `a2enmod` names them.
+const APACHE_MODULES: &str = "ssl proxy proxy_http proxy_wstunnel rewrite headers";
 
 /// What the snippet is made of.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -115,41 +119,150 @@ pub fn snippet(kind: ProxyKind, site: &Site) -> String {
         }
     );
     match kind {
-        ProxyKind::Nginx => {
-            let mut s = format!(
-                "# nginx: {header}\
-                 server {{\n    # `http2` on the listen line works on nginx 1.22 (Debian 12) and later.\n    listen {port} ssl http2;\n    listen [::]:{port} ssl http2;\n    server_name {host};\n    # ssl_certificate ...; ssl_certificate_key ...;\n\n"
-            );
-            for p in WS_PATHS {
-                s.push_str(&format!(
-                    "    location {p} {{\n        proxy_pass http://{upstream};\n        proxy_http_version 1.1;\n        proxy_set_header Upgrade $http_upgrade;\n        proxy_set_header Connection \"upgrade\";\n        proxy_set_header Host $host;\n        proxy_read_timeout 900s;\n    }}\n\n"
-                ));
-            }
-            s.push_str(&format!(
-                "    location /http-bind {{\n        proxy_pass http://{upstream};\n        proxy_set_header Host $host;\n        proxy_set_header X-Forwarded-For $remote_addr;\n    }}\n\n    location / {{\n        proxy_pass http://{upstream};\n        proxy_set_header Host $host;\n        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n        proxy_set_header X-Forwarded-Proto $scheme;\n    }}\n}}\n"
-            ));
-            if *port == 443 {
-                s.push_str(&format!(
-                    "\nserver {{\n    listen 80;\n    listen [::]:80;\n    server_name {host};\n    return 301 https://$host$request_uri;\n}}\n"
-                ));
-            }
-            s
-        }
-        ProxyKind::Apache => format!(
-            "# Apache (mod_ssl, mod_proxy, mod_proxy_http, mod_proxy_wstunnel, mod_rewrite, mod_headers):\n# {header}\
-             <VirtualHost *:{port}>\n    ServerName {host}\n    # SSLEngine on; SSLCertificateFile ...; SSLCertificateKeyFile ...\n    ProxyPreserveHost On\n    RequestHeader set X-Forwarded-Proto \"https\"\n\n    RewriteEngine On\n    RewriteCond %{{HTTP:Upgrade}} =websocket [NC]\n    RewriteRule ^/(xmpp-websocket)$ ws://{upstream}/$1 [P,L]\n\n    ProxyPass /http-bind http://{upstream}/http-bind\n    ProxyPassReverse /http-bind http://{upstream}/http-bind\n    ProxyPass / http://{upstream}/\n    ProxyPassReverse / http://{upstream}/\n</VirtualHost>\n"
-        ),
-        ProxyKind::Haproxy => format!(
-            "# HAProxy (websocket upgrades pass through in HTTP mode):\n# {header}\
-             frontend https-in\n    mode http\n    bind :{port} ssl crt /etc/haproxy/certs/{host}.pem\n    http-request set-header X-Forwarded-Proto https\n    acl jitsi hdr(host) -i {host} {host}:{port}\n    use_backend jitsi if jitsi\n\n\
-             backend jitsi\n    mode http\n    option forwardfor\n    timeout tunnel 900s\n    server web {upstream}\n"
-        ),
-        ProxyKind::Caddy => format!(
-            "# Caddy (certificates are automatic; websockets need no extra settings):\n# {header}\
-             {host}{site_port} {{\n    reverse_proxy {upstream}\n}}\n",
-            site_port = if *port == 443 { String::new() } else { format!(":{port}") }
-        ),
+        ProxyKind::Nginx => nginx(site, &header),
+        ProxyKind::Apache => apache(site, &header),
+        ProxyKind::Haproxy => haproxy(site, &header),
+        ProxyKind::Caddy => caddy(site, &header),
     }
+}
+
+// Each proxy passes on the Host the browser sent (port included: the web
+// container builds redirects from it), the client's address
+// (X-Forwarded-For) and the scheme (X-Forwarded-Proto: https).
+
+fn nginx(site: &Site, header: &str) -> String {
+    let Site {
+        host,
+        port,
+        upstream,
+    } = site;
+    // proxy_set_header in a location replaces the server's: the websocket
+    // location repeats them.
+    let forwarded = "proxy_set_header Host $http_host;\n        \
+                     proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n        \
+                     proxy_set_header X-Forwarded-Proto $scheme;";
+    let mut s = format!(
+        "# nginx: {header}\
+         server {{\n    \
+         # `http2` on the listen line works on nginx 1.22 (Debian 12) and later; 1.25.1 and later\n    \
+         # prefer `http2 on;` (and warn).\n    \
+         listen {port} ssl http2;\n    \
+         listen [::]:{port} ssl http2;\n    \
+         server_name {host};\n    \
+         # ssl_certificate ...; ssl_certificate_key ...;\n\n    \
+         # Every route: the Host as sent (port included), the client, the scheme.\n    \
+         {server_forwarded}\n\n    \
+         # XMPP over websocket, the site's and a tenant's (/TENANT/{WS_PATH}).\n    \
+         location ~ ^/([^/]+/)?{WS_PATH}$ {{\n        \
+         proxy_pass http://{upstream};\n        \
+         proxy_http_version 1.1;\n        \
+         proxy_set_header Upgrade $http_upgrade;\n        \
+         proxy_set_header Connection \"upgrade\";\n        \
+         {forwarded}\n        \
+         proxy_read_timeout 900s;\n    \
+         }}\n\n    \
+         # BOSH (/http-bind, /TENANT/http-bind): the web container holds a poll up to a minute.\n    \
+         location ~ ^/([^/]+/)?http-bind$ {{\n        \
+         proxy_pass http://{upstream};\n        \
+         proxy_read_timeout 90s;\n    \
+         }}\n\n    \
+         location / {{\n        \
+         proxy_pass http://{upstream};\n    \
+         }}\n\
+         }}\n",
+        server_forwarded = forwarded.replace("\n        ", "\n    "),
+    );
+    if *port == 443 {
+        s.push_str(&format!(
+            "\nserver {{\n    listen 80;\n    listen [::]:80;\n    server_name {host};\n    return 301 https://$host$request_uri;\n}}\n"
+        ));
+    }
+    s
+}
+
+fn apache(site: &Site, header: &str) -> String {
+    let Site {
+        host,
+        port,
+        upstream,
+    } = site;
+    // Debian's ports.conf listens on 80, and on 443 with mod_ssl; another
+    // port needs its own Listen (a second `Listen 443` would be refused).
+    let listen = if *port == 443 {
+        String::new()
+    } else {
+        format!("# Not in ports.conf (Debian's listens on 80 and 443):\nListen {port} https\n")
+    };
+    let mut s = format!(
+        "# Apache 2.4 (a2enmod {APACHE_MODULES}):\n# {header}\
+         {listen}\
+         <VirtualHost *:{port}>\n    \
+         ServerName {host}\n    \
+         # Your certificate and key:\n    \
+         SSLEngine on\n    \
+         SSLCertificateFile /etc/ssl/certs/{host}.pem\n    \
+         SSLCertificateKeyFile /etc/ssl/private/{host}.key\n\n    \
+         # The Host as sent; X-Forwarded-For comes with mod_proxy_http.\n    \
+         ProxyPreserveHost On\n    \
+         RequestHeader set X-Forwarded-Proto \"https\"\n\n    \
+         # XMPP over websocket, the site's and a tenant's (/TENANT/{WS_PATH}).\n    \
+         RewriteEngine On\n    \
+         RewriteCond %{{HTTP:Upgrade}} =websocket [NC]\n    \
+         RewriteRule ^/((?:[^/]+/)?{WS_PATH})$ ws://{upstream}/$1 [P,L]\n\n    \
+         # Everything else, BOSH (/http-bind) included.\n    \
+         ProxyPass / http://{upstream}/\n    \
+         ProxyPassReverse / http://{upstream}/\n\
+         </VirtualHost>\n"
+    );
+    if *port == 443 {
+        s.push_str(&format!(
+            "\n<VirtualHost *:80>\n    ServerName {host}\n    Redirect permanent / https://{host}/\n</VirtualHost>\n"
+        ));
+    }
+    s
+}
+
+fn haproxy(site: &Site, header: &str) -> String {
+    let Site {
+        host,
+        port,
+        upstream,
+    } = site;
+    format!(
+        "# HAProxy 2.x, after the global and defaults sections of haproxy.cfg (websocket\n\
+         # upgrades pass through in HTTP mode); the certificate and its key in one PEM file.\n# {header}\
+         frontend jitsi-https\n    \
+         mode http\n    \
+         bind :{port} ssl crt /etc/haproxy/certs/{host}.pem\n    \
+         http-request set-header X-Forwarded-Proto https\n    \
+         acl jitsi hdr(host) -i {host} {host}:{port}\n    \
+         use_backend jitsi if jitsi\n\n\
+         backend jitsi\n    \
+         mode http\n    \
+         option forwardfor\n    \
+         # BOSH polls are held up to a minute (Debian's defaults say 50s); websockets stay open.\n    \
+         timeout server 90s\n    \
+         timeout tunnel 900s\n    \
+         server web {upstream}\n"
+    )
+}
+
+fn caddy(site: &Site, header: &str) -> String {
+    let Site {
+        host,
+        port,
+        upstream,
+    } = site;
+    // Tabs: `caddy fmt`'s layout (Caddy warns about any other).
+    format!(
+        "# Caddy 2 (certificates are automatic; websockets need no extra settings):\n# {header}\
+         {host}{site_port} {{\n\treverse_proxy {upstream}\n}}\n",
+        site_port = if *port == 443 {
+            String::new()
+        } else {
+            format!(":{port}")
+        }
+    )
 }
 
 #[cfg(test)]
@@ -209,5 +322,21 @@ mod tests {
             nginx.contains("listen 8443 ssl http2;") && !nginx.contains("listen 80;"),
             "{nginx}"
         );
+    }
+
+    /// What tests/cli/proxy.rs cannot see by running the proxies: timeouts
+    /// longer than its requests take.
+    #[test]
+    fn bosh_polls_outlast_the_web_containers_minute() {
+        let haproxy = snippet(ProxyKind::Haproxy, &site(443));
+        // Debian's haproxy.cfg defaults to `timeout server 50000` (50 s).
+        assert!(haproxy.contains("\n    timeout server 90s\n"), "{haproxy}");
+        let nginx = snippet(ProxyKind::Nginx, &site(443));
+        let bosh = nginx
+            .split("location ~ ^/([^/]+/)?http-bind$ {")
+            .nth(1)
+            .unwrap();
+        let bosh = bosh.split('}').next().unwrap();
+        assert!(bosh.contains("proxy_read_timeout 90s;"), "{bosh}");
     }
 }
