@@ -91,6 +91,9 @@ pub struct InitArgs {
     /// Never prompt, even on a terminal.
     #[arg(long)]
     pub non_interactive: bool,
+    /// Allow a system directory (/, /etc, /usr, /var, your home itself ...) as the stack directory.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,7 @@ pub mod docker;
 pub mod envfile;
 pub mod exit;
 pub mod fsutil;
+pub mod lock;
 pub mod reference;
 pub mod render;
 pub mod schema;

@@ -5,9 +5,10 @@
 use crate::cli::InitArgs;
 use crate::config::{parse_components, Stack, WITH_VAR};
 use crate::envfile::EnvFile;
+use crate::lock::{self, Wait};
 use crate::schema::{self, kind::url_host_port};
-use crate::{commands::gen_passwords, reference, validate, Exit, UsageError};
-use anyhow::{bail, Context, Result};
+use crate::{commands::gen_passwords, fsutil, reference, validate, Exit, UsageError};
+use anyhow::{bail, Result};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
@@ -43,6 +44,29 @@ pub fn run(global_dir: Option<&Path>, args: InitArgs) -> Result<Exit> {
         .clone()
         .or_else(|| global_dir.map(Path::to_path_buf))
         .unwrap_or_else(|| PathBuf::from("."));
+    // The lock lives in the directory, so a new one is made first (mode
+    // 0755 whatever the umask) and removed again if init then fails: bad
+    // flags leave nothing behind. Everything below runs under the lock, so
+    // two inits never both write a fresh set of passwords.
+    let created = fsutil::create_dir_all_mode(&dir, 0o755)?;
+    let result = lock::acquire(&dir, Wait::default().allow_system_dir(args.force))
+        .and_then(|lock| run_locked(&dir, args).map(|exit| (exit, lock)));
+    match result {
+        Ok((exit, _lock)) => Ok(exit),
+        Err(e) => {
+            if let Some(inner) = created.last() {
+                fsutil::remove_if_only_lock(inner);
+                for d in created.iter().rev() {
+                    let _ = std::fs::remove_dir(d);
+                }
+            }
+            Err(e)
+        }
+    }
+}
+
+fn run_locked(dir: &Path, args: InitArgs) -> Result<Exit> {
+    let dir = dir.to_path_buf();
     let env_path = dir.join(".env");
     let existed = env_path.exists();
     let mut file = if existed {
@@ -173,10 +197,11 @@ pub fn run(global_dir: Option<&Path>, args: InitArgs) -> Result<Exit> {
         bail!("the resulting .env would be invalid; nothing was written");
     }
 
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    if !added.is_empty() || !existed {
-        file.write(&env_path)?;
-    }
+    let written = if !added.is_empty() || !existed {
+        file.write(&env_path)?
+    } else {
+        env_path.clone()
+    };
     let config = tidy(&probe.config_dir());
     let (created, needs_chown) = make_tree(&config)?;
 
@@ -191,7 +216,7 @@ pub fn run(global_dir: Option<&Path>, args: InitArgs) -> Result<Exit> {
         println!(
             "{}: updated; previous file kept as {}",
             env_path.display(),
-            crate::fsutil::backup_path(&env_path).display()
+            fsutil::backup_path(&written).display()
         );
     }
     for k in &added {
@@ -232,21 +257,27 @@ fn prompt(question: &str) -> Result<Option<String>> {
     Ok((!t.is_empty()).then(|| t.to_string()))
 }
 
-/// Creates the CONFIG tree; as root, hands it to the images' uid. Returns
-/// how many directories were new, and whether the user must still chown.
+/// Creates the CONFIG tree (directories 0755 whatever the umask); as
+/// root, hands it to the images' uid. Below CONFIG no symlink is followed:
+/// a linked directory is left as it is and reported. Returns how many
+/// directories were new, and whether the user must still chown.
 fn make_tree(config: &Path) -> Result<(usize, bool)> {
+    fsutil::create_dir_all_mode(config, 0o755)?;
+    let root = fsutil::is_root();
+    let owner = root.then_some((IMAGE_UID, IMAGE_UID));
     let mut created = 0;
     for rel in CONFIG_TREE {
-        let p = config.join(rel);
-        if !p.exists() {
-            std::fs::create_dir_all(&p).with_context(|| format!("creating {}", p.display()))?;
-            created += 1;
+        match fsutil::make_dir_under(config, Path::new(rel), 0o755, owner)? {
+            fsutil::Made::Created => created += 1,
+            fsutil::Made::Existed => {}
+            fsutil::Made::Symlink(link) => eprintln!(
+                "note: {} is a symlink: left as it is (jitsi-stack never follows or chowns through links under CONFIG); \
+                 its target must be a directory uid {IMAGE_UID} can write",
+                link.display()
+            ),
         }
     }
-    if is_root() {
-        for rel in CONFIG_TREE {
-            chown(&config.join(rel))?;
-        }
+    if root {
         return Ok((created, false));
     }
     let owned = CONFIG_TREE
@@ -255,24 +286,11 @@ fn make_tree(config: &Path) -> Result<(usize, bool)> {
     Ok((created, !owned))
 }
 
-fn is_root() -> bool {
-    use std::os::unix::fs::MetadataExt;
-    // The owner of a file we just created is our effective uid.
-    std::fs::metadata("/proc/self")
-        .map(|m| m.uid() == 0)
-        .unwrap_or(false)
-}
-
 fn owned_by_image_user(p: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(p)
+    std::fs::symlink_metadata(p)
         .map(|m| m.uid() == IMAGE_UID)
         .unwrap_or(false)
-}
-
-fn chown(p: &Path) -> Result<()> {
-    std::os::unix::fs::chown(p, Some(IMAGE_UID), Some(IMAGE_UID))
-        .with_context(|| format!("chown {IMAGE_UID}:{IMAGE_UID} {}", p.display()))
 }
 
 #[cfg(test)]

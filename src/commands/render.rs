@@ -1,13 +1,15 @@
 //! `jitsi-stack render [--with LIST] [--diff]`.
 
 use crate::cli::RenderArgs;
-use crate::config::{Stack, WITH_VAR};
-use crate::{render, validate, Exit};
+use crate::config::Stack;
+use crate::lock::{self, Wait};
+use crate::{render, validate, Exit, UsageError};
 use anyhow::{bail, Result};
 use std::path::Path;
 
-/// Loads, validates and renders; shared with `up`. Returns the stack and
-/// whether anything changed on disk.
+/// Loads, validates and renders; shared with `up`. With `write`, makes the
+/// render the one in effect and records the compose settings in `.env`
+/// (the caller holds the stack lock).
 pub fn prepare(dir: &Path, with: &[String], write: bool) -> Result<(Stack, render::Output)> {
     let mut stack = Stack::load(dir, with)?;
     let report = validate::validate(&stack);
@@ -34,44 +36,26 @@ pub fn prepare(dir: &Path, with: &[String], write: bool) -> Result<(Stack, rende
     }
     let out = render::render_all(&stack)?;
     if write {
-        // Files first: .env then never names compose files that do not exist.
-        render::write(&stack, &out)?;
-        record_compose_settings(&mut stack)?;
+        render::write(&mut stack, &out)?;
     }
     Ok((stack, out))
 }
 
-/// Records the component set and Compose file list in .env, so later
-/// commands and plain `docker compose` use the same files. Writes `.env`
-/// only when one of them changed (it holds the secrets: no needless rewrite).
-fn record_compose_settings(stack: &mut Stack) -> Result<()> {
-    let with: Vec<&str> = stack.components.iter().map(|c| c.name()).collect();
-    let wanted = [
-        (WITH_VAR, with.join(",")),
-        ("COMPOSE_FILE", stack.compose_files().join(":")),
-        ("COMPOSE_PROJECT_NAME", stack.project_name()),
-    ];
-    let mut changed = false;
-    for (k, v) in wanted {
-        if stack.file.get(k) != Some(v.as_str()) {
-            stack.file.set(k, &v)?;
-            stack.values.set(k, &v);
-            changed = true;
-        }
-    }
-    if changed {
-        stack.file.write(&stack.env_path)?;
-    }
-    Ok(())
-}
-
 pub fn run(dir: &Path, args: RenderArgs) -> Result<Exit> {
     if args.diff {
-        let (stack, out) = prepare(dir, &args.with, false)?;
+        // Read-only: no lock. Like diff(1): 0 no change, 1 changes, 2 trouble.
+        let (stack, out) = prepare(dir, &args.with, false)
+            .map_err(|e| anyhow::Error::new(UsageError(format!("{e:#}"))))?;
         let diff = render::diff(&stack, &out);
-        print!("{diff}");
-        return Ok(Exit::Ok);
+        print!("{}", diff.text);
+        return Ok(if diff.has_changes() {
+            Exit::Invalid
+        } else {
+            Exit::Ok
+        });
     }
+    crate::config::env_path(dir)?;
+    let _lock = lock::acquire(dir, Wait::default())?;
     let (stack, out) = prepare(dir, &args.with, true)?;
     println!(
         "rendered {} files into {} (components: {})",

@@ -586,8 +586,9 @@ fn turn(stack: &Stack) -> ComposeFile {
     one("turn", s)
 }
 
-/// Prometheus and Grafana, bound to the host's loopback (Grafana starts with
-/// admin/admin: reach both through an SSH tunnel or a proxy). Their data
+/// Prometheus and Grafana, bound to the host's loopback (reach both through
+/// an SSH tunnel or a proxy; Grafana's `admin` password is the generated
+/// GF_SECURITY_ADMIN_PASSWORD, never its default admin/admin). Their data
 /// lives in named volumes (see [`ComposeFile::volumes`]).
 fn monitoring(stack: &Stack) -> ComposeFile {
     let mut f = ComposeFile::default();
@@ -609,6 +610,10 @@ fn monitoring(stack: &Stack) -> ComposeFile {
                 .values
                 .get_or("GF_ANALYTICS_REPORTING_ENABLED", "false"),
         ),
+    );
+    g.environment.insert(
+        "GF_SECURITY_ADMIN_PASSWORD".into(),
+        secret_ref("GF_SECURITY_ADMIN_PASSWORD"),
     );
     g.ports = vec!["127.0.0.1:3000:3000".into()];
     g.volumes = vec![

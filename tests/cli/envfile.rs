@@ -171,6 +171,7 @@ fn gen_passwords_changes_only_the_secret_lines() {
         "TURN_CREDENTIALS",
         "JIGASI_TRANSCRIBER_PASSWORD",
         "JIGASI_XMPP_PASSWORD",
+        "GF_SECURITY_ADMIN_PASSWORD",
     ];
     let mut seen: Vec<String> = filled.iter().map(|k| v(k)).collect();
     for (k, val) in filled.iter().zip(&seen) {
@@ -216,12 +217,16 @@ fn gen_passwords_changes_only_the_secret_lines() {
                 v("JIBRI_XMPP_PASSWORD")
             ),
         );
-    let tail: Vec<&str> = text.lines().rev().take(2).collect();
+    let tail: Vec<&str> = text.lines().rev().take(3).collect();
     let mut tail_keys: Vec<&str> = tail.iter().map(|l| l.split('=').next().unwrap()).collect();
     tail_keys.sort();
     assert_eq!(
         tail_keys,
-        ["JIGASI_TRANSCRIBER_PASSWORD", "JIGASI_XMPP_PASSWORD"]
+        [
+            "GF_SECURITY_ADMIN_PASSWORD",
+            "JIGASI_TRANSCRIBER_PASSWORD",
+            "JIGASI_XMPP_PASSWORD"
+        ]
     );
     for line in tail.iter().rev() {
         expected.push_str(line);

@@ -19,6 +19,13 @@ use std::time::{Duration, Instant};
 const UP: &[&str] = &["up", "-d", "--remove-orphans"];
 
 pub fn up(dir: &Path, args: UpArgs) -> Result<Exit> {
+    // Held until `up` returns: no other command changes the stack while it
+    // renders, starts and waits (a dry run changes nothing and takes none).
+    let _lock = if args.dry_run {
+        None
+    } else {
+        Some(crate::lock::acquire(dir, crate::lock::Wait::default())?)
+    };
     let (stack, out) = prepare(dir, &args.with, !args.dry_run)?;
     let expected = expected_services(&out)?;
     if args.dry_run {
@@ -113,17 +120,12 @@ fn expected_services(out: &Output) -> Result<Vec<String>> {
 /// `init` made the first ones; Docker would create these owned by root.
 fn make_instance_dirs(stack: &Stack) -> Result<()> {
     let config = stack.config_dir();
-    let root = std::fs::metadata("/proc/self")
-        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
-        .unwrap_or(false);
+    let owner = crate::fsutil::is_root().then_some((IMAGE_UID, IMAGE_UID));
+    crate::fsutil::create_dir_all_mode(&config, 0o755)?;
     for rel in render::compose::config_dirs(stack) {
-        let p = config.join(&rel);
-        if !p.exists() {
-            std::fs::create_dir_all(&p).with_context(|| format!("creating {}", p.display()))?;
-            if root {
-                std::os::unix::fs::chown(&p, Some(IMAGE_UID), Some(IMAGE_UID))
-                    .with_context(|| format!("chown {}", p.display()))?;
-            }
+        // Only new directories are handed over, and never through a symlink.
+        if std::fs::symlink_metadata(config.join(&rel)).is_err() {
+            crate::fsutil::make_dir_under(&config, Path::new(&rel), 0o755, owner)?;
         }
     }
     Ok(())

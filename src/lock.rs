@@ -1,0 +1,282 @@
+//! The stack lock: one advisory lock (`flock`) per stack directory, held for
+//! the whole command by everything that reads and writes the stack (init,
+//! gen-passwords, render, up, user, and later migrate, upgrade, node), so
+//! two of them never interleave their reads and writes.
+//!
+//! ```no_run
+//! # fn f(dir: &std::path::Path) -> anyhow::Result<()> {
+//! use jitsi_stack::lock::{self, Wait};
+//! let _lock = lock::acquire(dir, Wait::default())?; // released when dropped
+//! # Ok(()) }
+//! ```
+//!
+//! Read-only commands (check, status, ports, doctor, schema, render --diff)
+//! do not take it.
+
+use crate::{fsutil, UsageError};
+use anyhow::{Context, Result};
+use rustix::fs::{FlockOperation, Mode, OFlags};
+use rustix::io::Errno;
+use std::fs::File;
+use std::io::{Read, Seek, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The lock file, in the stack directory (mode 0600; it holds the pid and
+/// command line of the holder, for the message a waiting command prints).
+pub const LOCK_FILE: &str = ".jitsi-stack.lock";
+
+/// How long a second command waits, in seconds, unless this variable says
+/// otherwise (`0`: fail at once).
+pub const TIMEOUT_VAR: &str = "JITSI_STACK_LOCK_TIMEOUT";
+
+/// Default wait for the lock.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How to wait for the lock.
+#[derive(Clone, Debug)]
+pub struct Wait {
+    timeout: Duration,
+    allow_system_dir: bool,
+}
+
+impl Default for Wait {
+    /// [`DEFAULT_TIMEOUT`], or `JITSI_STACK_LOCK_TIMEOUT` seconds.
+    fn default() -> Wait {
+        let timeout = std::env::var(TIMEOUT_VAR)
+            .ok()
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(Duration::from_secs_f64)
+            .unwrap_or(DEFAULT_TIMEOUT);
+        Wait {
+            timeout,
+            allow_system_dir: false,
+        }
+    }
+}
+
+impl Wait {
+    pub fn timeout(mut self, t: Duration) -> Wait {
+        self.timeout = t;
+        self
+    }
+
+    /// Allow `/`, `/etc`, `$HOME` ... as the stack directory (`init --force`).
+    /// Without it such a directory is refused unless a jitsi-stack already
+    /// made it a stack (its lock file exists).
+    pub fn allow_system_dir(mut self, yes: bool) -> Wait {
+        self.allow_system_dir = yes;
+        self
+    }
+}
+
+/// A held stack lock; dropping it releases the lock.
+#[derive(Debug)]
+pub struct StackLock {
+    _file: File,
+    path: PathBuf,
+}
+
+impl StackLock {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Takes the lock of the stack in `dir` (which must exist), waiting up to
+/// the timeout with one message on stderr. Then removes temporary files a
+/// killed jitsi-stack left there.
+pub fn acquire(dir: &Path, wait: Wait) -> Result<StackLock> {
+    let path = dir.join(LOCK_FILE);
+    if !wait.allow_system_dir && std::fs::symlink_metadata(&path).is_err() {
+        if let Some(why) = fsutil::system_dir(dir) {
+            return Err(UsageError(format!(
+                "{why}: refusing to use it as a stack directory; pick a directory of its own \
+                 (e.g. /srv/jitsi), or run `jitsi-stack init --force {}` if you really mean it",
+                dir.display()
+            ))
+            .into());
+        }
+    }
+    let dirfd = File::open(dir).with_context(|| format!("opening {}", dir.display()))?;
+    let start = Instant::now();
+    let mut told = false;
+    loop {
+        let (file, writable) = open_lock_file(&dirfd, &path)?;
+        match rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => {
+                // A file unlinked while we waited locks nothing: start again.
+                if !still_named(&dirfd, &file) {
+                    continue;
+                }
+                let mut file = file;
+                if writable {
+                    record_holder(&mut file);
+                }
+                fsutil::remove_stale_temps(dir);
+                return Ok(StackLock { _file: file, path });
+            }
+            Err(Errno::WOULDBLOCK) | Err(Errno::INTR) => {}
+            Err(e) => {
+                return Err(std::io::Error::from(e))
+                    .with_context(|| format!("locking {}", path.display()))
+            }
+        }
+        let holder = holder(&path);
+        if start.elapsed() >= wait.timeout {
+            anyhow::bail!(
+                "another jitsi-stack{holder} is still working on {} after {} s of waiting; \
+                 run this again when it has finished (set {TIMEOUT_VAR}=SECONDS to wait longer)",
+                dir.display(),
+                wait.timeout.as_secs_f64().round()
+            );
+        }
+        if !told {
+            eprintln!("waiting for another jitsi-stack on this stack{holder}...");
+            told = true;
+        }
+        std::thread::sleep(
+            Duration::from_millis(20).min(wait.timeout.saturating_sub(start.elapsed())),
+        );
+    }
+}
+
+/// Opens (creating 0600 if missing) the lock file without following a
+/// symlink and without blocking on a FIFO. Returns it and whether it is
+/// writable (a lock file owned by another user may be read-only to us;
+/// `flock` works on either).
+fn open_lock_file(dirfd: &File, path: &Path) -> Result<(File, bool)> {
+    let base = OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY;
+    let symlink = || {
+        UsageError(format!(
+            "{} is a symlink: refusing to lock through it; remove it (jitsi-stack makes its own)",
+            path.display()
+        ))
+    };
+    let (fd, writable) = match rustix::fs::openat(
+        dirfd,
+        LOCK_FILE,
+        base | OFlags::RDWR | OFlags::CREATE | OFlags::EXCL,
+        Mode::from_raw_mode(0o600),
+    ) {
+        Ok(fd) => {
+            let _ = rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o600));
+            // As root in a user's stack: the lock file is the user's, so
+            // their own later runs can still write their pid into it.
+            if fsutil::is_root() {
+                if let Ok(st) = rustix::fs::fstat(dirfd) {
+                    let _ = rustix::fs::fchown(
+                        &fd,
+                        Some(rustix::fs::Uid::from_raw(st.st_uid)),
+                        Some(rustix::fs::Gid::from_raw(st.st_gid)),
+                    );
+                }
+            }
+            (fd, true)
+        }
+        Err(Errno::EXIST) => {
+            match rustix::fs::openat(dirfd, LOCK_FILE, base | OFlags::RDWR, Mode::empty()) {
+                Ok(fd) => (fd, true),
+                Err(Errno::ACCESS) | Err(Errno::ROFS) => {
+                    match rustix::fs::openat(dirfd, LOCK_FILE, base | OFlags::RDONLY, Mode::empty())
+                    {
+                        Ok(fd) => (fd, false),
+                        Err(Errno::LOOP) => return Err(symlink().into()),
+                        Err(e) => {
+                            return Err(std::io::Error::from(e))
+                                .with_context(|| format!("opening {}", path.display()))
+                        }
+                    }
+                }
+                Err(Errno::LOOP) => return Err(symlink().into()),
+                Err(e) => {
+                    return Err(std::io::Error::from(e))
+                        .with_context(|| format!("opening {}", path.display()))
+                }
+            }
+        }
+        Err(Errno::LOOP) => return Err(symlink().into()),
+        Err(e) => {
+            return Err(std::io::Error::from(e))
+                .with_context(|| format!("creating {}", path.display()))
+        }
+    };
+    let file = File::from(fd);
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(UsageError(format!(
+            "{} is not a regular file: remove it (jitsi-stack makes its own lock file)",
+            path.display()
+        ))
+        .into());
+    }
+    Ok((file, writable))
+}
+
+fn still_named(dirfd: &File, file: &File) -> bool {
+    let (Ok(named), Ok(ours)) = (
+        rustix::fs::statat(dirfd, LOCK_FILE, rustix::fs::AtFlags::SYMLINK_NOFOLLOW),
+        file.metadata(),
+    ) else {
+        return false;
+    };
+    named.st_dev == ours.dev() && named.st_ino == ours.ino()
+}
+
+/// Writes "pid: command line" into the lock file (best effort).
+fn record_holder(file: &mut File) {
+    let argv: Vec<String> = std::env::args()
+        .map(|a| a.chars().take(80).collect())
+        .collect();
+    let text = format!("{}: {}\n", std::process::id(), argv.join(" "));
+    let _ = file.set_len(0);
+    let _ = file.rewind();
+    let _ = file.write_all(text.as_bytes());
+}
+
+/// " (pid N: jitsi-stack up)" from the lock file, if it says.
+fn holder(path: &Path) -> String {
+    let mut text = String::new();
+    let read = File::open(path).and_then(|f| f.take(400).read_to_string(&mut text));
+    match read {
+        Ok(_) => match text.lines().next().and_then(|l| l.split_once(": ")) {
+            Some((pid, cmd)) if pid.bytes().all(|b| b.is_ascii_digit()) && !pid.is_empty() => {
+                let cmd = cmd.rsplit('/').next().unwrap_or(cmd);
+                format!(" (pid {pid}: {cmd})")
+            }
+            _ => String::new(),
+        },
+        Err(_) => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_lock_in_process_times_out_then_succeeds() {
+        let d = tempfile::tempdir().unwrap();
+        let first = acquire(d.path(), Wait::default()).unwrap();
+        let mode = std::fs::metadata(first.path()).unwrap().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let err = acquire(d.path(), Wait::default().timeout(Duration::from_millis(50)))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("another jitsi-stack"), "{err}");
+        drop(first);
+        acquire(d.path(), Wait::default().timeout(Duration::ZERO)).unwrap();
+    }
+
+    #[test]
+    fn symlinked_lock_file_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let target = d.path().join("elsewhere");
+        std::fs::write(&target, "").unwrap();
+        std::os::unix::fs::symlink(&target, d.path().join(LOCK_FILE)).unwrap();
+        let err = acquire(d.path(), Wait::default()).unwrap_err().to_string();
+        assert!(err.contains("symlink"), "{err}");
+    }
+}
