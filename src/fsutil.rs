@@ -306,6 +306,32 @@ pub fn remove_if_only_lock(dir: &Path) {
     }
 }
 
+/// Removes temporary siblings of `file` and of its backup (`.NAME.tmp-*`,
+/// `.NAME.bak.tmp-*`) from its directory, and nothing else there: for a
+/// `.env` that links to a file outside the stack directory.
+pub fn remove_stale_temps_of(file: &Path) -> usize {
+    let Some(name) = file.file_name().and_then(|n| n.to_str()) else {
+        return 0;
+    };
+    let prefixes = [format!(".{name}.tmp-"), format!(".{name}.bak.tmp-")];
+    let dir = parent_dir(file);
+    let Ok(rd) = fs::read_dir(&dir) else {
+        return 0;
+    };
+    let mut n = 0;
+    for e in rd.filter_map(|e| e.ok()) {
+        let entry = e.file_name();
+        let Some(entry) = entry.to_str() else {
+            continue;
+        };
+        let ours = is_temp_name(entry) && prefixes.iter().any(|p| entry.starts_with(p.as_str()));
+        if ours && e.file_type().is_ok_and(|t| !t.is_dir()) && fs::remove_file(e.path()).is_ok() {
+            n += 1;
+        }
+    }
+    n
+}
+
 fn unique() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);

@@ -116,6 +116,12 @@ pub fn acquire(dir: &Path, wait: Wait) -> Result<StackLock> {
                     record_holder(&mut file);
                 }
                 fsutil::remove_stale_temps(dir);
+                let env = dir.join(".env");
+                if std::fs::symlink_metadata(&env).is_ok_and(|m| m.file_type().is_symlink()) {
+                    if let Ok(target) = std::fs::canonicalize(&env) {
+                        fsutil::remove_stale_temps_of(&target);
+                    }
+                }
                 return Ok(StackLock { _file: file, path });
             }
             Err(Errno::WOULDBLOCK) | Err(Errno::INTR) => {}

@@ -31,5 +31,11 @@ mod matrix;
 
 mod hostile;
 
+mod crash;
+
+mod concurrency;
+
+mod safety;
+
 #[allow(unused_imports)]
 pub use harness::{init_stack, Run, Test};
