@@ -161,6 +161,21 @@ fn open_lock_file(dirfd: &File, path: &Path) -> Result<(File, bool)> {
             path.display()
         ))
     };
+    // Not allowed to create or open it: the stack is not ours to change
+    // (a usage error, exit 2, like an unreadable .env).
+    let denied = |e: Errno| -> anyhow::Error {
+        if matches!(e, Errno::ACCESS | Errno::PERM | Errno::ROFS) {
+            UsageError(format!(
+                "cannot lock {}: {}; run as the stack's owner (or root)",
+                path.display(),
+                std::io::Error::from(e)
+            ))
+            .into()
+        } else {
+            anyhow::Error::new(std::io::Error::from(e))
+                .context(format!("opening {}", path.display()))
+        }
+    };
     let (fd, writable) = match rustix::fs::openat(
         dirfd,
         LOCK_FILE,
@@ -190,24 +205,15 @@ fn open_lock_file(dirfd: &File, path: &Path) -> Result<(File, bool)> {
                     {
                         Ok(fd) => (fd, false),
                         Err(Errno::LOOP) => return Err(symlink().into()),
-                        Err(e) => {
-                            return Err(std::io::Error::from(e))
-                                .with_context(|| format!("opening {}", path.display()))
-                        }
+                        Err(e) => return Err(denied(e)),
                     }
                 }
                 Err(Errno::LOOP) => return Err(symlink().into()),
-                Err(e) => {
-                    return Err(std::io::Error::from(e))
-                        .with_context(|| format!("opening {}", path.display()))
-                }
+                Err(e) => return Err(denied(e)),
             }
         }
         Err(Errno::LOOP) => return Err(symlink().into()),
-        Err(e) => {
-            return Err(std::io::Error::from(e))
-                .with_context(|| format!("creating {}", path.display()))
-        }
+        Err(e) => return Err(denied(e)),
     };
     let file = File::from(fd);
     let meta = file.metadata()?;
