@@ -28,8 +28,8 @@
 //!
 //! A failure before the switch leaves the last good render in effect and
 //! removes what was half-built; leftovers of a killed run (`renders/.new-*`,
-//! renders older than the live one and the one before it, temporary links)
-//! are removed by the next render. An unchanged stack writes nothing.
+//! renders other than the live one, temporary links) are removed by the
+//! next render. An unchanged stack writes nothing.
 
 use super::{Output, GENERATED_DIR, GENERATED_NOTE};
 use crate::config::{Component, Stack, WITH_VAR};
@@ -552,8 +552,11 @@ fn remove_leftovers(dir: &Path) {
     }
 }
 
-/// Keeps the live render and the newest other one (what the last switch
-/// replaced, for containers not yet recreated); removes older ones.
+/// Keeps only the live render. Containers created from an older one keep
+/// their mounted files (a bind mount holds the file, not its name) and
+/// reach the live render when they are next started, through the links;
+/// so nothing older is needed, and tools that search the stack directory
+/// never find stale copies.
 fn prune_renders(dir: &Path) {
     let renders = dir.join(RENDERS);
     let Some(live) = current_id(dir) else { return };
@@ -566,7 +569,6 @@ fn prune_renders(dir: &Path) {
         .filter(|id| *id != live)
         .collect();
     ids.sort_unstable();
-    ids.pop();
     for id in ids {
         let _ = fs::remove_dir_all(renders.join(id_name(id)));
     }

@@ -332,7 +332,7 @@ fn kill_everywhere(
             "{at}: left {:?}",
             leftovers(work.path())
         );
-        assert!(renders(work.path()) <= 2, "{at}: old renders kept");
+        assert_eq!(renders(work.path()), 1, "{at}: old renders kept");
     }
     outcome
 }
