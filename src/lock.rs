@@ -18,13 +18,12 @@ use anyhow::{Context, Result};
 use rustix::fs::{FlockOperation, Mode, OFlags};
 use rustix::io::Errno;
 use std::fs::File;
-use std::io::{Read, Seek, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// The lock file, in the stack directory (mode 0600; it holds the pid and
-/// command line of the holder, for the message a waiting command prints).
+/// The lock file, in the stack directory (mode 0600, empty: taking the lock
+/// writes nothing, so an unchanged stack stays unchanged).
 pub const LOCK_FILE: &str = ".jitsi-stack.lock";
 
 /// How long a second command waits, in seconds, unless this variable says
@@ -104,16 +103,12 @@ pub fn acquire(dir: &Path, wait: Wait) -> Result<StackLock> {
     let start = Instant::now();
     let mut told = false;
     loop {
-        let (file, writable) = open_lock_file(&dirfd, &path)?;
+        let file = open_lock_file(&dirfd, &path)?;
         match rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => {
                 // A file unlinked while we waited locks nothing: start again.
                 if !still_named(&dirfd, &file) {
                     continue;
-                }
-                let mut file = file;
-                if writable {
-                    record_holder(&mut file);
                 }
                 fsutil::remove_stale_temps(dir);
                 let env = dir.join(".env");
@@ -130,13 +125,13 @@ pub fn acquire(dir: &Path, wait: Wait) -> Result<StackLock> {
                     .with_context(|| format!("locking {}", path.display()))
             }
         }
-        let holder = holder(&path);
+        let holder = holder(&file);
         if start.elapsed() >= wait.timeout {
             anyhow::bail!(
                 "another jitsi-stack{holder} is still working on {} after {} s of waiting; \
                  run this again when it has finished (set {TIMEOUT_VAR}=SECONDS to wait longer)",
                 dir.display(),
-                wait.timeout.as_secs_f64().round()
+                format!("{:.1}", wait.timeout.as_secs_f64()).trim_end_matches(".0")
             );
         }
         if !told {
@@ -150,10 +145,9 @@ pub fn acquire(dir: &Path, wait: Wait) -> Result<StackLock> {
 }
 
 /// Opens (creating 0600 if missing) the lock file without following a
-/// symlink and without blocking on a FIFO. Returns it and whether it is
-/// writable (a lock file owned by another user may be read-only to us;
-/// `flock` works on either).
-fn open_lock_file(dirfd: &File, path: &Path) -> Result<(File, bool)> {
+/// symlink and without blocking on a FIFO; read-only when that is all we
+/// may (a lock file owned by another user: `flock` works on either).
+fn open_lock_file(dirfd: &File, path: &Path) -> Result<File> {
     let base = OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY;
     let symlink = || {
         UsageError(format!(
@@ -176,7 +170,7 @@ fn open_lock_file(dirfd: &File, path: &Path) -> Result<(File, bool)> {
                 .context(format!("opening {}", path.display()))
         }
     };
-    let (fd, writable) = match rustix::fs::openat(
+    let fd = match rustix::fs::openat(
         dirfd,
         LOCK_FILE,
         base | OFlags::RDWR | OFlags::CREATE | OFlags::EXCL,
@@ -184,8 +178,8 @@ fn open_lock_file(dirfd: &File, path: &Path) -> Result<(File, bool)> {
     ) {
         Ok(fd) => {
             let _ = rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o600));
-            // As root in a user's stack: the lock file is the user's, so
-            // their own later runs can still write their pid into it.
+            // As root in a user's stack: the lock file is the user's, as
+            // the rest of the directory.
             if fsutil::is_root() {
                 if let Ok(st) = rustix::fs::fstat(dirfd) {
                     let _ = rustix::fs::fchown(
@@ -195,15 +189,15 @@ fn open_lock_file(dirfd: &File, path: &Path) -> Result<(File, bool)> {
                     );
                 }
             }
-            (fd, true)
+            fd
         }
         Err(Errno::EXIST) => {
             match rustix::fs::openat(dirfd, LOCK_FILE, base | OFlags::RDWR, Mode::empty()) {
-                Ok(fd) => (fd, true),
+                Ok(fd) => fd,
                 Err(Errno::ACCESS) | Err(Errno::ROFS) => {
                     match rustix::fs::openat(dirfd, LOCK_FILE, base | OFlags::RDONLY, Mode::empty())
                     {
-                        Ok(fd) => (fd, false),
+                        Ok(fd) => fd,
                         Err(Errno::LOOP) => return Err(symlink().into()),
                         Err(e) => return Err(denied(e)),
                     }
@@ -224,7 +218,7 @@ fn open_lock_file(dirfd: &File, path: &Path) -> Result<(File, bool)> {
         ))
         .into());
     }
-    Ok((file, writable))
+    Ok(file)
 }
 
 fn still_named(dirfd: &File, file: &File) -> bool {
@@ -237,31 +231,53 @@ fn still_named(dirfd: &File, file: &File) -> bool {
     named.st_dev == ours.dev() && named.st_ino == ours.ino()
 }
 
-/// Writes "pid: command line" into the lock file (best effort).
-fn record_holder(file: &mut File) {
-    let argv: Vec<String> = std::env::args()
-        .map(|a| a.chars().take(80).collect())
-        .collect();
-    let text = format!("{}: {}\n", std::process::id(), argv.join(" "));
-    let _ = file.set_len(0);
-    let _ = file.rewind();
-    let _ = file.write_all(text.as_bytes());
-}
-
-/// " (pid N: jitsi-stack up)" from the lock file, if it says.
-fn holder(path: &Path) -> String {
-    let mut text = String::new();
-    let read = File::open(path).and_then(|f| f.take(400).read_to_string(&mut text));
-    match read {
-        Ok(_) => match text.lines().next().and_then(|l| l.split_once(": ")) {
-            Some((pid, cmd)) if pid.bytes().all(|b| b.is_ascii_digit()) && !pid.is_empty() => {
-                let cmd = cmd.rsplit('/').next().unwrap_or(cmd);
+/// " (pid N: jitsi-stack up)": who holds the lock on `file`, from the
+/// kernel's table of locks (`/proc/locks`) and the holder's command line.
+fn holder(file: &File) -> String {
+    let Ok(meta) = file.metadata() else {
+        return String::new();
+    };
+    let dev = meta.dev();
+    let want = format!(
+        "{:02x}:{:02x}:{}",
+        rustix::fs::major(dev),
+        rustix::fs::minor(dev),
+        meta.ino()
+    );
+    let Ok(locks) = std::fs::read_to_string("/proc/locks") else {
+        return String::new();
+    };
+    for line in locks.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        // "1: FLOCK  ADVISORY  WRITE 12345 fe:00:4711 0 EOF"
+        if f.len() >= 6 && f[1] == "FLOCK" && f[5] == want {
+            let pid = f[4];
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|b| {
+                    let args: Vec<String> = b
+                        .split(|c| *c == 0)
+                        .filter(|a| !a.is_empty())
+                        .map(|a| String::from_utf8_lossy(a).chars().take(60).collect())
+                        .collect();
+                    let mut args = args.into_iter();
+                    let prog = args
+                        .next()
+                        .map(|p| p.rsplit('/').next().unwrap_or(&p).to_string())
+                        .unwrap_or_default();
+                    std::iter::once(prog)
+                        .chain(args)
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .unwrap_or_default();
+            return if cmd.is_empty() {
+                format!(" (pid {pid})")
+            } else {
                 format!(" (pid {pid}: {cmd})")
-            }
-            _ => String::new(),
-        },
-        Err(_) => String::new(),
+            };
+        }
     }
+    String::new()
 }
 
 #[cfg(test)]
