@@ -207,7 +207,7 @@ fn overlay_names() -> impl Iterator<Item = String> {
 pub fn install(
     stack: &mut Stack,
     out: &Output,
-    secret_lines: impl FnOnce() -> String,
+    secret_lines: impl FnOnce(&Stack) -> String,
 ) -> Result<()> {
     let dir = stack.dir.clone();
     let wanted: Vec<String> = stack.compose_files();
@@ -229,7 +229,10 @@ pub fn install(
     let changed = now.id.is_none() || !same_tree(&now, &tree, out);
     if changed {
         let mut files = tree;
-        files.push((PathBuf::from(SECRET_LINES), secret_lines().into_bytes()));
+        files.push((
+            PathBuf::from(SECRET_LINES),
+            secret_lines(stack).into_bytes(),
+        ));
         let id = build(&dir, &files).context(NOT_SWITCHED)?;
         let built = dir.join(RENDERS).join(id_name(id));
         let result = (|| -> Result<()> {

@@ -274,15 +274,9 @@ fn check_no_template_delimiters(out: &Output) -> Result<()> {
 /// stays in effect. An unchanged stack is not rewritten (no write, no
 /// fsync, every mtime kept). Call it holding the stack lock.
 pub fn write(stack: &mut Stack, out: &Output) -> Result<()> {
-    let masks = |s: &Stack| serde_json::to_string(&diff::secret_lines(s, out)).unwrap_or_default();
-    let snapshot = Stack {
-        dir: stack.dir.clone(),
-        env_path: stack.env_path.clone(),
-        file: stack.file.clone(),
-        values: stack.values.clone(),
-        components: stack.components.clone(),
-    };
-    live::install(stack, out, || masks(&snapshot))
+    live::install(stack, out, |s| {
+        serde_json::to_string(&diff::secret_lines(s, out)).unwrap_or_default()
+    })
 }
 
 /// What a render would change (files in effect and `.env`), secrets masked.
