@@ -553,7 +553,9 @@ pub fn system_dir(dir: &Path) -> Option<String> {
     if SYSTEM.iter().any(|d| *d == s) {
         return Some(format!("{} is a system directory", abs.display()));
     }
-    if let Some(top) = NEVER_UNDER.iter().find(|d| abs.starts_with(d)) {
+    // /dev/shm is an ordinary tmpfs for files (benchmarks use it).
+    let shm = abs.starts_with("/dev/shm") && abs != Path::new("/dev/shm");
+    if let Some(top) = NEVER_UNDER.iter().find(|d| abs.starts_with(d) && !shm) {
         return Some(format!("{} is inside {top}", abs.display()));
     }
     if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
@@ -667,6 +669,8 @@ mod tests {
         assert!(system_dir(Path::new("/etc")).is_some());
         assert!(system_dir(Path::new("/etc/../usr")).is_some());
         assert!(system_dir(Path::new("/proc/self")).is_some());
+        assert!(system_dir(Path::new("/dev/shm")).is_some());
+        assert!(system_dir(Path::new("/dev/shm/bench/stack")).is_none());
         assert!(system_dir(Path::new("/srv/jitsi")).is_none());
         let d = tempfile::tempdir().unwrap();
         assert!(system_dir(&d.path().join("stack")).is_none());
