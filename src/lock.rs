@@ -11,15 +11,19 @@
 //! ```
 //!
 //! Read-only commands (check, status, ports, doctor, schema, render --diff)
-//! do not take it.
+//! do not take it. Within one process the lock is shared: a command that
+//! runs another under its lock (`upgrade` runs `up`) gets a second guard
+//! instead of waiting for itself; the lock is released with the last guard.
 
 use crate::{fsutil, UsageError};
 use anyhow::{Context, Result};
 use rustix::fs::{FlockOperation, Mode, OFlags};
 use rustix::io::Errno;
+use std::collections::HashMap;
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 /// The lock file, in the stack directory (mode 0600, empty: taking the lock
@@ -74,8 +78,22 @@ impl Wait {
 /// A held stack lock; dropping it releases the lock.
 #[derive(Debug)]
 pub struct StackLock {
-    _file: File,
+    /// Shared by every guard of this stack in this process: the lock is
+    /// released when the last one is dropped (the file is closed).
+    _file: Arc<File>,
     path: PathBuf,
+}
+
+/// Locks this process holds, by the lock file's (device, inode): a command
+/// that runs another one under its lock (`upgrade` runs `up`) gets a second
+/// guard of the same lock instead of waiting for itself.
+fn held() -> &'static Mutex<HashMap<(u64, u64), Weak<File>>> {
+    static HELD: OnceLock<Mutex<HashMap<(u64, u64), Weak<File>>>> = OnceLock::new();
+    HELD.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+fn key(file: &File) -> Option<(u64, u64)> {
+    file.metadata().ok().map(|m| (m.dev(), m.ino()))
 }
 
 impl StackLock {
@@ -104,12 +122,28 @@ pub fn acquire(dir: &Path, wait: Wait) -> Result<StackLock> {
     let mut told = false;
     loop {
         let file = open_lock_file(&dirfd, &path)?;
+        let mut registry = held().lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(shared) = key(&file)
+            .and_then(|k| registry.get(&k))
+            .and_then(Weak::upgrade)
+        {
+            return Ok(StackLock {
+                _file: shared,
+                path,
+            });
+        }
         match rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => {
                 // A file unlinked while we waited locks nothing: start again.
                 if !still_named(&dirfd, &file) {
                     continue;
                 }
+                let file = Arc::new(file);
+                if let Some(k) = key(&file) {
+                    registry.retain(|_, w| w.strong_count() > 0);
+                    registry.insert(k, Arc::downgrade(&file));
+                }
+                drop(registry);
                 fsutil::remove_stale_temps(dir);
                 let env = dir.join(".env");
                 if std::fs::symlink_metadata(&env).is_ok_and(|m| m.file_type().is_symlink()) {
@@ -119,7 +153,7 @@ pub fn acquire(dir: &Path, wait: Wait) -> Result<StackLock> {
                 }
                 return Ok(StackLock { _file: file, path });
             }
-            Err(Errno::WOULDBLOCK) | Err(Errno::INTR) => {}
+            Err(Errno::WOULDBLOCK) | Err(Errno::INTR) => drop(registry),
             Err(e) => {
                 return Err(std::io::Error::from(e))
                     .with_context(|| format!("locking {}", path.display()))
@@ -284,18 +318,29 @@ fn holder(file: &File) -> String {
 mod tests {
     use super::*;
 
+    /// Whether another open file description could take the lock now.
+    fn free(dir: &Path) -> bool {
+        let f = File::open(dir.join(LOCK_FILE)).unwrap();
+        let ok = rustix::fs::flock(&f, FlockOperation::NonBlockingLockExclusive).is_ok();
+        ok
+    }
+
     #[test]
-    fn second_lock_in_process_times_out_then_succeeds() {
+    fn nested_guards_share_the_lock_until_the_last_is_dropped() {
         let d = tempfile::tempdir().unwrap();
         let first = acquire(d.path(), Wait::default()).unwrap();
         let mode = std::fs::metadata(first.path()).unwrap().mode() & 0o777;
         assert_eq!(mode, 0o600);
-        let err = acquire(d.path(), Wait::default().timeout(Duration::from_millis(50)))
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("another jitsi-stack"), "{err}");
+        assert!(!free(d.path()));
+        // A command run under another's lock does not wait for itself.
+        let inner = acquire(d.path(), Wait::default().timeout(Duration::ZERO)).unwrap();
         drop(first);
-        acquire(d.path(), Wait::default().timeout(Duration::ZERO)).unwrap();
+        assert!(!free(d.path()), "released while a guard is alive");
+        drop(inner);
+        assert!(free(d.path()));
+        let again = acquire(d.path(), Wait::default().timeout(Duration::ZERO)).unwrap();
+        assert!(!free(d.path()));
+        drop(again);
     }
 
     #[test]

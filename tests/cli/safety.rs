@@ -427,6 +427,31 @@ fn the_render_in_effect_switches_in_one_step() {
         "{sources:?}"
     );
     assert!(sources.contains(&format!("{}/config/jvb", root.display()).as_str()));
+    // And the model is the one the old layout (real files, no links) gives.
+    let flat = tempfile::tempdir().unwrap();
+    let st = Command::new("cp")
+        .arg("-rL")
+        .args(["docker-compose.yml", "generated", "config", ".env"])
+        .arg(flat.path())
+        .current_dir(run.path())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let model = |dir: &Path| {
+        let out = Command::new(compose_bin())
+            .current_dir(dir)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .args(["config", "--format", "json"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let dir = fs::canonicalize(dir).unwrap();
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .replace(&dir.display().to_string(), "@STACK@")
+    };
+    assert_eq!(model(run.path()), model(flat.path()));
 }
 
 #[test]
