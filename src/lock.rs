@@ -87,10 +87,12 @@ pub struct StackLock {
 /// Locks this process holds, by the lock file's (device, inode): a command
 /// that runs another one under its lock (`upgrade` runs `up`) gets a second
 /// guard of the same lock instead of waiting for itself.
-fn held() -> &'static Mutex<HashMap<(u64, u64), Weak<File>>> {
-    static HELD: OnceLock<Mutex<HashMap<(u64, u64), Weak<File>>>> = OnceLock::new();
+fn held() -> &'static Held {
+    static HELD: OnceLock<Held> = OnceLock::new();
     HELD.get_or_init(|| Mutex::new(HashMap::new()))
 }
+
+type Held = Mutex<HashMap<(u64, u64), Weak<File>>>;
 
 fn key(file: &File) -> Option<(u64, u64)> {
     file.metadata().ok().map(|m| (m.dev(), m.ino()))
@@ -320,9 +322,9 @@ mod tests {
 
     /// Whether another open file description could take the lock now.
     fn free(dir: &Path) -> bool {
+        // The probe's own lock goes when `f` is closed at the end.
         let f = File::open(dir.join(LOCK_FILE)).unwrap();
-        let ok = rustix::fs::flock(&f, FlockOperation::NonBlockingLockExclusive).is_ok();
-        ok
+        rustix::fs::flock(&f, FlockOperation::NonBlockingLockExclusive).is_ok()
     }
 
     #[test]
