@@ -548,7 +548,7 @@ fn a_failing_system_call_never_removes_the_last_good_render() {
     let old = effect(run.path()).unwrap();
     let new = expected_after(run.path(), RENDER);
     let counts = syscall_counts(run.path(), RENDER);
-    let mut failed = 0;
+    let (mut failed, mut runs) = (0, 0);
     for call in ["fsync", "rename", "symlink", "mkdir", "write"] {
         let n = counts.get(call).copied().unwrap_or(0);
         for k in 1..=n {
@@ -556,6 +556,7 @@ fn a_failing_system_call_never_removes_the_last_good_render() {
             copy_dir(run.path(), work.path());
             let out = run_injected(work.path(), &format!("{call}:error=EIO:when={k}"), RENDER);
             let at = format!("EIO at {call} #{k}");
+            runs += 1;
             let now = effect(work.path()).unwrap_or_else(|e| panic!("{at}: {e}"));
             assert!(now == old || now == new, "{at}: a mix of renders");
             if !out.status.success() {
@@ -569,6 +570,9 @@ fn a_failing_system_call_never_removes_the_last_good_render() {
             }
         }
     }
+    eprintln!(
+        "EIO: {runs} runs, {failed} of them failed; the old or the new render in effect after each"
+    );
     assert!(failed > 10, "only {failed} runs failed");
 }
 
