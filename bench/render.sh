@@ -34,18 +34,18 @@ setup "$work/all"
 setup "$work/big" JVB_INSTANCES=20 JIBRI_INSTANCES=20
 
 # Re-render of an unchanged stack (what `up` does every time: nothing is
-# written), then a full render that writes every file (generated/ removed
+# written), then a full render that writes every file (the renders removed
 # before each run).
 hyperfine --warmup 5 --min-runs 50 -N \
     --command-name "render (unchanged): core + all overlays" "$bin --dir $work/all render" \
     --command-name "render (unchanged): all overlays, 20 bridges + 20 recorders" "$bin --dir $work/big render" \
     --export-json "$work/result.json" >&2
 hyperfine --warmup 3 --min-runs 30 -N \
-    --prepare "rm -rf $work/all/generated" \
+    --prepare "rm -rf $work/all/current $work/all/renders" \
     --command-name "render (writes all): core + all overlays" "$bin --dir $work/all render" \
     --export-json "$work/result-write.json" >&2
 hyperfine --warmup 3 --min-runs 30 -N \
-    --prepare "rm -rf $work/big/generated" \
+    --prepare "rm -rf $work/big/current $work/big/renders" \
     --command-name "render (writes all): all overlays, 20 bridges + 20 recorders" "$bin --dir $work/big render" \
     --export-json "$work/result-write-big.json" >&2
 # Medians: the machine is shared, means are skewed by outliers.

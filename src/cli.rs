@@ -145,6 +145,9 @@ pub struct InitArgs {
     /// Copy a prepared branding directory into DIR/branding (checked first).
     #[arg(long, value_name = "DIR")]
     pub branding: Option<PathBuf>,
+    /// Allow a system directory (/, /etc, /usr, /var, your home itself ...) as the stack directory.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,5 +1,8 @@
 //! The `.env` file: parse it the way Docker Compose v2 does, edit values while
-//! keeping every other byte, and write it back atomically at mode 0600.
+//! keeping every other byte, and write it back atomically: a new file at
+//! mode 0600, an existing one keeping its owner and mode (others lose
+//! access), through a symlink to its target; `.env.bak` only once the new
+//! file is in place.
 
 use anyhow::{Context, Result};
 use std::collections::HashMap;
@@ -13,6 +16,9 @@ pub const ENV_MODE: u32 = 0o600;
 #[derive(Clone, Debug, Default)]
 pub struct EnvFile {
     chunks: Vec<Chunk>,
+    /// The file started with a UTF-8 byte order mark (kept on write;
+    /// Compose skips one at the start of the file).
+    bom: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -45,23 +51,60 @@ pub struct ParseError {
 }
 
 impl EnvFile {
+    /// Reads and parses `path`. A file that cannot be read (missing,
+    /// permission denied, a FIFO or device) is a usage error (exit 2); text
+    /// that is not UTF-8 or a line Compose would misread is an error naming
+    /// the line (exit 1).
     pub fn read(path: &Path) -> Result<EnvFile> {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let text = read_text(path)?;
         EnvFile::parse(&text).with_context(|| format!("parsing {}", path.display()))
     }
 
+    /// Parses `.env` text; one leading byte order mark is skipped, as
+    /// Compose does (and written back).
     pub fn parse(text: &str) -> Result<EnvFile, ParseError> {
-        Parser::new(text).run()
+        let (bom, body) = match text.strip_prefix('\u{feff}') {
+            Some(rest) => (true, rest),
+            None => (false, text),
+        };
+        let mut f = Parser::new(body).run()?;
+        f.bom = bom;
+        Ok(f)
     }
 
     /// The file's bytes, with edits applied.
     pub fn render(&self) -> String {
-        self.chunks.iter().map(|c| c.raw.as_str()).collect()
+        let mut out =
+            String::with_capacity(self.chunks.iter().map(|c| c.raw.len()).sum::<usize>() + 3);
+        if self.bom {
+            out.push('\u{feff}');
+        }
+        out.extend(self.chunks.iter().map(|c| c.raw.as_str()));
+        out
     }
 
-    pub fn write(&self, path: &Path) -> Result<()> {
-        crate::fsutil::atomic_write_with_backup(path, self.render().as_bytes(), ENV_MODE)
+    /// Writes the file atomically. A symlink is written through to its
+    /// target (the link stays). An existing file keeps its owner, group and
+    /// mode, minus any access for others; a new one is 0600. The previous
+    /// contents go to `NAME.bak` (same owner and mode) only after the new
+    /// file is in place, so a failed write never touches the backup.
+    /// Returns the path of the file written.
+    pub fn write(&self, path: &Path) -> Result<std::path::PathBuf> {
+        use crate::fsutil::{self, Perms};
+        let target = fsutil::write_target(path)?;
+        let text = self.render();
+        let previous = fsutil::read_existing(&target)?;
+        let perms = previous
+            .as_ref()
+            .map(|(_, m)| Perms::keep_secret(m))
+            .unwrap_or(Perms::new(ENV_MODE));
+        fsutil::write_atomic(&target, text.as_bytes(), perms)?;
+        if let Some((old, _)) = previous {
+            if old != text.as_bytes() {
+                fsutil::write_atomic(&fsutil::backup_path(&target), &old, perms)?;
+            }
+        }
+        Ok(target)
     }
 
     pub fn entries(&self) -> impl Iterator<Item = &Entry> {
@@ -192,6 +235,35 @@ impl EnvFile {
         true
     }
 
+    /// For each line of [`EnvFile::render`]: whether it belongs to an
+    /// assignment of a name `is_secret` accepts, or to a commented-out one
+    /// (`#NAME=...`), so a diff can mask it.
+    pub fn secret_line_mask(&self, is_secret: impl Fn(&str) -> bool) -> Vec<bool> {
+        let mut out = Vec::new();
+        for c in &self.chunks {
+            let secret = match &c.entry {
+                Some(e) => is_secret(&e.key),
+                None => {
+                    let t = c.raw.trim_start().trim_start_matches('#').trim_start();
+                    let t = t
+                        .strip_prefix("export")
+                        .filter(|r| r.starts_with([' ', '\t']))
+                        .map_or(t, str::trim_start);
+                    let name: String = t
+                        .chars()
+                        .take_while(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '-'))
+                        .collect();
+                    !name.is_empty()
+                        && t[name.len()..].trim_start().starts_with('=')
+                        && is_secret(&name)
+                }
+            };
+            let n = c.raw.split_inclusive('\n').count().max(1);
+            out.extend(std::iter::repeat_n(secret, n));
+        }
+        out
+    }
+
     /// Appends verbatim text (comments, blank lines); must end with a newline.
     pub fn push_comment(&mut self, text: &str) {
         debug_assert!(text.is_empty() || text.ends_with('\n'));
@@ -218,6 +290,35 @@ impl EnvFile {
             line += c.raw.matches('\n').count();
         }
     }
+}
+
+/// The text of a `.env` file: read as a regular file only (see
+/// [`crate::fsutil::read_regular`]), and UTF-8, or an error naming the line
+/// and column of the first byte that is not.
+pub fn read_text(path: &Path) -> Result<String> {
+    let bytes = crate::fsutil::read_regular(path)?;
+    decode(bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+/// `bytes` as UTF-8, or where it is not.
+pub fn decode(bytes: Vec<u8>) -> Result<String, ParseError> {
+    String::from_utf8(bytes).map_err(|e| {
+        let bytes = e.as_bytes();
+        let at = e.utf8_error().valid_up_to();
+        let line = bytes[..at].iter().filter(|b| **b == b'\n').count() + 1;
+        let line_start = bytes[..at]
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(0, |i| i + 1);
+        let column = String::from_utf8_lossy(&bytes[line_start..at]).chars().count() + 1;
+        ParseError {
+            line,
+            message: format!(
+                "not valid UTF-8 (byte 0x{:02x} at column {column}); Compose reads .env as UTF-8: save the file as UTF-8",
+                bytes[at]
+            ),
+        }
+    })
 }
 
 /// A value that no quoting makes Compose read back unchanged.
@@ -325,6 +426,7 @@ impl<'a> Parser<'a> {
         }
         Ok(EnvFile {
             chunks: self.chunks,
+            bom: false,
         })
     }
 
@@ -786,6 +888,29 @@ mod tests {
             assert_eq!(f.get("K"), Some(v), "encoded as {enc}");
         }
         assert!(encode_value("a\0b").is_err());
+    }
+
+    #[test]
+    fn byte_order_mark_is_skipped_and_kept() {
+        let f = EnvFile::parse("\u{feff}A=1\nB=2\n").unwrap();
+        assert_eq!(f.get("A"), Some("1"));
+        assert_eq!(f.entry("B").unwrap().line, 2);
+        assert_eq!(f.render(), "\u{feff}A=1\nB=2\n");
+        // Compose refuses a second one, and one after the start.
+        assert!(EnvFile::parse("\u{feff}\u{feff}A=1\n").is_err());
+        assert_eq!(EnvFile::parse("A=1\n\u{feff}B=2\n").unwrap_err().line, 2);
+    }
+
+    #[test]
+    fn invalid_utf8_names_line_and_column() {
+        let e = decode(b"A=1\nB=ok\nC=caf\xe9\n".to_vec()).unwrap_err();
+        assert_eq!(e.line, 3);
+        assert!(
+            e.message.contains("column 6") && e.message.contains("0xe9"),
+            "{}",
+            e.message
+        );
+        assert_eq!(decode("Ä=ö\n".as_bytes().to_vec()).unwrap(), "Ä=ö\n");
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod envfile;
 pub mod exit;
 pub mod firewall;
 pub mod fsutil;
+pub mod lock;
 pub mod reference;
 pub mod render;
 pub mod schema;

@@ -433,6 +433,9 @@ fn needed(var: &schema::Var, stack: &Stack) -> bool {
         Service::Jigasi => stack.has(Component::Jigasi),
         Service::Transcriber => stack.has(Component::Transcriber),
         Service::Turn => stack.has(Component::Turn),
+        Service::Compose => {
+            var.name == "GF_SECURITY_ADMIN_PASSWORD" && stack.has(Component::Monitoring)
+        }
         Service::Prosody | Service::Jicofo | Service::Jvb | Service::Web => {
             // Secrets of optional components are also read by prosody; only the
             // core accounts are needed by the core alone.

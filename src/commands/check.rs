@@ -3,11 +3,11 @@
 
 use crate::cli::CheckArgs;
 use crate::config::{parse_components, Stack, Values, WITH_VAR};
-use crate::envfile::{EnvFile, ParseError};
+use crate::envfile::{self, EnvFile, ParseError};
 use crate::schema;
 use crate::validate::{self, Finding, Level, Report};
 use crate::Exit;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use std::path::Path;
 
 /// Version of the `--json` report layout; bumped only on incompatible changes.
@@ -74,14 +74,30 @@ fn plural(n: usize) -> &'static str {
 /// aborting the load.
 fn load_and_validate(dir: &Path, env_path: &Path) -> Result<Report> {
     let file_name = env_path.display().to_string();
-    let text = std::fs::read_to_string(env_path)
-        .with_context(|| format!("reading {}", env_path.display()))?;
+    // Unreadable (permissions, a FIFO, a device): a usage error, exit 2.
+    let bytes = crate::fsutil::read_regular(env_path)?;
+    let mode = mode_finding(&file_name, env_path);
+    let text = match envfile::decode(bytes) {
+        Ok(text) => text,
+        Err(e) => {
+            return Ok(Report {
+                file: file_name.clone(),
+                findings: vec![syntax_finding(&file_name, "", &e)]
+                    .into_iter()
+                    .chain(mode)
+                    .collect(),
+            })
+        }
+    };
     let file = match EnvFile::parse(&text) {
         Ok(file) => file,
         Err(e) => {
             return Ok(Report {
                 file: file_name.clone(),
-                findings: vec![syntax_finding(&file_name, &text, &e)],
+                findings: vec![syntax_finding(&file_name, &text, &e)]
+                    .into_iter()
+                    .chain(mode)
+                    .collect(),
             })
         }
     };
@@ -94,7 +110,40 @@ fn load_and_validate(dir: &Path, env_path: &Path) -> Result<Report> {
         values,
         components,
     };
-    Ok(validate::validate(&stack))
+    let mut report = validate::validate(&stack);
+    report.findings.extend(mode);
+    Ok(report)
+}
+
+/// A warning when `.env` (it holds the stack's passwords) may be read or
+/// changed by anyone but its owner. The mode is the file's, through a
+/// symlink.
+fn mode_finding(file: &str, env_path: &Path) -> Option<Finding> {
+    use std::os::unix::fs::MetadataExt;
+    let mode = std::fs::metadata(env_path).ok()?.mode() & 0o777;
+    if mode & 0o077 == 0 {
+        return None;
+    }
+    let who = match (mode & 0o070 != 0, mode & 0o007 != 0) {
+        (true, true) => "its group and every other user",
+        (true, false) => "its group",
+        _ => "every other user",
+    };
+    Some(Finding {
+        level: Level::Warning,
+        code: "file-mode".into(),
+        rule: None,
+        release: None,
+        file: file.to_string(),
+        line: None,
+        variable: None,
+        message: format!("holds the stack's passwords, but {who} may read it"),
+        expected: Some("mode 0600 (only the owner)".into()),
+        found: Some(format!("mode {mode:04o}")),
+        fix: Some(format!(
+            "chmod 600 {file}  (`jitsi-stack doctor` offers the same)"
+        )),
+    })
 }
 
 /// A finding for a line Compose would misread. When the line assigns a
@@ -102,6 +151,7 @@ fn load_and_validate(dir: &Path, env_path: &Path) -> Result<Report> {
 fn syntax_finding(file: &str, text: &str, e: &ParseError) -> Finding {
     let raw = text.lines().nth(e.line.saturating_sub(1)).unwrap_or("");
     let name: String = raw
+        .trim_start_matches('\u{feff}')
         .trim_start()
         .trim_start_matches("export ")
         .trim_start()
@@ -117,6 +167,24 @@ fn syntax_finding(file: &str, text: &str, e: &ParseError) -> Finding {
         _ => e.message.clone(),
     };
     let unclosed = e.message.contains("never closed");
+    if e.message.contains("not valid UTF-8") {
+        return Finding {
+            level: Level::Error,
+            code: "syntax".into(),
+            rule: None,
+            release: None,
+            file: file.to_string(),
+            line: Some(e.line),
+            variable: None,
+            message: e.message.clone(),
+            expected: Some("UTF-8 text, as Compose reads it".into()),
+            found: None,
+            fix: Some(format!(
+                "re-save the file as UTF-8, e.g. `iconv -f latin1 -t utf-8`; line {} is the first bad one",
+                e.line
+            )),
+        };
+    }
     Finding {
         level: Level::Error,
         code: "syntax".into(),

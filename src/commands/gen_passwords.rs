@@ -3,6 +3,7 @@
 
 use crate::cli::GenPasswordsArgs;
 use crate::envfile::EnvFile;
+use crate::lock::{self, Wait};
 use crate::schema::{self, Secret};
 use crate::{secrets, Exit, UsageError};
 use anyhow::Result;
@@ -59,6 +60,9 @@ pub fn fill(file: &mut EnvFile, only: &[String], force: bool) -> Result<Outcome>
 
 pub fn run(dir: &Path, args: GenPasswordsArgs) -> Result<Exit> {
     let path = crate::config::env_path(dir)?;
+    // Read, fill and write under the stack lock: a concurrent command's
+    // write is never lost, and never undoes this one.
+    let _lock = lock::acquire(dir, Wait::default())?;
     let mut file = EnvFile::read(&path)?;
     let outcome = fill(&mut file, &args.only, args.force)?;
     // Nodes without a password get one (an existing one is never replaced:
@@ -68,9 +72,11 @@ pub fn run(dir: &Path, args: GenPasswordsArgs) -> Result<Exit> {
     } else {
         vec![]
     };
-    if !outcome.filled.is_empty() || !nodes.is_empty() {
-        file.write(&path)?;
-    }
+    let written = if outcome.filled.is_empty() && nodes.is_empty() {
+        path.clone()
+    } else {
+        file.write(&path)?
+    };
     for name in outcome
         .filled
         .iter()
@@ -92,7 +98,7 @@ pub fn run(dir: &Path, args: GenPasswordsArgs) -> Result<Exit> {
              from .env when it starts. Restart-only (`jitsi-stack restart`) is not enough: it \
              keeps the old environment. The previous .env is in {}.",
             outcome.filled.join(", "),
-            crate::fsutil::backup_path(&path).display()
+            crate::fsutil::backup_path(&written).display()
         );
     }
     Ok(Exit::Ok)

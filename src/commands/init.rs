@@ -5,10 +5,11 @@
 use crate::cli::InitArgs;
 use crate::config::{parse_components, Component, Stack, BEHIND_PROXY_VAR, RELEASE_VAR, WITH_VAR};
 use crate::envfile::EnvFile;
+use crate::lock::{self, Wait};
 use crate::schema::kind::{not_public_dns_name, url_host_port};
 use crate::schema::{self, Kind};
 use crate::stack::Model;
-use crate::{commands::gen_passwords, reference, validate, Exit, UsageError};
+use crate::{commands::gen_passwords, fsutil, reference, validate, Exit, UsageError};
 use anyhow::{Context, Result};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -44,6 +45,29 @@ pub fn run(global_dir: Option<&Path>, args: InitArgs) -> Result<Exit> {
         .clone()
         .or_else(|| global_dir.map(Path::to_path_buf))
         .unwrap_or_else(|| PathBuf::from("."));
+    // The lock lives in the directory, so a new one is made first (mode
+    // 0755 whatever the umask) and removed again if init then fails: bad
+    // flags leave nothing behind. Everything below runs under the lock, so
+    // two inits never both write a fresh set of passwords.
+    let created = fsutil::create_dir_all_mode(&dir, 0o755)?;
+    let result = lock::acquire(&dir, Wait::default().allow_system_dir(args.force))
+        .and_then(|lock| run_locked(&dir, args).map(|exit| (exit, lock)));
+    match result {
+        Ok((exit, _lock)) => Ok(exit),
+        Err(e) => {
+            if let Some(inner) = created.last() {
+                fsutil::remove_if_only_lock(inner);
+                for d in created.iter().rev() {
+                    let _ = std::fs::remove_dir(d);
+                }
+            }
+            Err(e)
+        }
+    }
+}
+
+fn run_locked(dir: &Path, args: InitArgs) -> Result<Exit> {
+    let dir = dir.to_path_buf();
     let env_path = dir.join(".env");
     let existed = env_path.exists();
     // --branding: checked before anything is written.
@@ -179,10 +203,11 @@ pub fn run(global_dir: Option<&Path>, args: InitArgs) -> Result<Exit> {
         println!("note: {note}");
     }
 
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    if !added.is_empty() || !existed {
-        file.write(&env_path)?;
-    }
+    let written = if !added.is_empty() || !existed {
+        file.write(&env_path)?
+    } else {
+        env_path.clone()
+    };
     let config = probe.config_dir();
     // What the images write to, plus every directory the model mounts.
     let mut tree: Vec<String> = CONFIG_TREE.iter().map(|s| s.to_string()).collect();
@@ -202,7 +227,7 @@ pub fn run(global_dir: Option<&Path>, args: InitArgs) -> Result<Exit> {
         println!(
             "{}: updated; previous file kept as {}",
             env_path.display(),
-            crate::fsutil::backup_path(&env_path).display()
+            fsutil::backup_path(&written).display()
         );
     }
     for k in &added {
@@ -609,22 +634,28 @@ fn ask_required(
     }
 }
 
-/// Creates the CONFIG tree; as root, hands it to the images' uid. Returns
-/// how many directories were new, and whether the user must still chown.
-/// Shared with `migrate` and `upgrade`.
+/// Creates the CONFIG tree (directories 0755 whatever the umask); as
+/// root, hands it to the images' uid. Below CONFIG no symlink is followed:
+/// a linked directory is left as it is and reported. Returns how many
+/// directories were new, and whether the user must still chown. Shared
+/// with `migrate` and `upgrade`.
 pub fn make_tree<S: AsRef<str>>(config: &Path, tree: &[S]) -> Result<(usize, bool)> {
+    fsutil::create_dir_all_mode(config, 0o755)?;
+    let root = fsutil::is_root();
+    let owner = root.then_some((IMAGE_UID, IMAGE_UID));
     let mut created = 0;
     for rel in tree {
-        let p = config.join(rel.as_ref());
-        if !p.exists() {
-            std::fs::create_dir_all(&p).with_context(|| format!("creating {}", p.display()))?;
-            created += 1;
+        match fsutil::make_dir_under(config, Path::new(rel.as_ref()), 0o755, owner)? {
+            fsutil::Made::Created => created += 1,
+            fsutil::Made::Existed => {}
+            fsutil::Made::Symlink(link) => eprintln!(
+                "note: {} is a symlink: left as it is (jitsi-stack never follows or chowns through links under CONFIG); \
+                 its target must be a directory uid {IMAGE_UID} can write",
+                link.display()
+            ),
         }
     }
-    if is_root() {
-        for rel in tree {
-            chown(&config.join(rel.as_ref()))?;
-        }
+    if root {
         return Ok((created, false));
     }
     let owned = tree
@@ -634,23 +665,14 @@ pub fn make_tree<S: AsRef<str>>(config: &Path, tree: &[S]) -> Result<(usize, boo
 }
 
 pub fn is_root() -> bool {
-    use std::os::unix::fs::MetadataExt;
-    // The owner of a file we just created is our effective uid.
-    std::fs::metadata("/proc/self")
-        .map(|m| m.uid() == 0)
-        .unwrap_or(false)
+    fsutil::is_root()
 }
 
 fn owned_by_image_user(p: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(p)
+    std::fs::symlink_metadata(p)
         .map(|m| m.uid() == IMAGE_UID)
         .unwrap_or(false)
-}
-
-pub fn chown(p: &Path) -> Result<()> {
-    std::os::unix::fs::chown(p, Some(IMAGE_UID), Some(IMAGE_UID))
-        .with_context(|| format!("chown {IMAGE_UID}:{IMAGE_UID} {}", p.display()))
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //! pinned release's compose files mount it. Nothing in SRC is ever written.
 //!
 //! Also the pieces `upgrade` shares: [`plan_retired`], [`LAYOUT_MOVES`] with
-//! [`move_data`], [`copy_tree`] and [`take_lock`].
+//! [`move_data`] and [`copy_tree`].
 
 use crate::cli::MigrateArgs;
 use crate::commands::{gen_passwords, init};
@@ -114,24 +114,6 @@ impl std::fmt::Display for Change {
         }
         Ok(())
     }
-}
-
-// ---------------------------------------------------------------------------
-// The lock.
-
-/// The per-stack lock, held while a command writes the stack.
-pub struct StackLock {
-    _private: (),
-}
-
-/// LOCK CALL SITE: `migrate`, `upgrade` and `rollback` take the per-stack
-/// lock here, and only here, before they write anything. The lock itself
-/// (src/lock.rs, `lock::acquire(dir, ...)`) comes with the `safety` branch;
-/// at merge time this body becomes `crate::lock::acquire(dir, command)` and
-/// `StackLock` its guard.
-pub fn take_lock(dir: &Path, command: &str) -> Result<StackLock> {
-    let _ = (dir, command);
-    Ok(StackLock { _private: () })
 }
 
 // ---------------------------------------------------------------------------
@@ -1064,7 +1046,7 @@ pub fn run(global_dir: Option<&Path>, args: MigrateArgs) -> Result<Exit> {
     }
 
     let mut created: Vec<PathBuf> = create_dirs(&dir)?;
-    let _lock = take_lock(&dir, "migrate")?;
+    let _lock = crate::lock::acquire(&dir, crate::lock::Wait::default())?;
     let result = (|| -> Result<Vec<Change>> {
         let mut out = Vec::new();
         if args.copy && old_config.exists() {

@@ -1,14 +1,16 @@
 //! `jitsi-stack render [--with LIST] [--diff]`.
 
 use crate::cli::RenderArgs;
-use crate::config::{Stack, RELEASE_VAR, WITH_VAR};
+use crate::config::Stack;
+use crate::lock::{self, Wait};
 use crate::stack::{bundle, pki, Model};
-use crate::{render, validate, Exit};
+use crate::{render, validate, Exit, UsageError};
 use anyhow::{bail, Result};
 use std::path::Path;
 
-/// Loads, validates and renders; shared with `up`. Returns the stack and
-/// whether anything changed on disk.
+/// Loads, validates and renders; shared with `up`. With `write`, makes the
+/// render the one in effect, records the compose settings in `.env` and
+/// writes the nodes' bundles (the caller holds the stack lock).
 pub fn prepare(dir: &Path, with: &[String], write: bool) -> Result<(Stack, render::Output)> {
     let mut stack = Stack::load(dir, with)?;
     let report = validate::validate(&stack);
@@ -41,8 +43,7 @@ pub fn prepare(dir: &Path, with: &[String], write: bool) -> Result<(Stack, rende
     }
     let bundles = bundle::render(&stack, &model, pki::load_ca(&stack.config_dir()).as_deref())?;
     if write {
-        // Files first: .env then never names compose files that do not exist.
-        render::write(&stack, &out)?;
+        render::write(&mut stack, &out)?;
         if !model.is_node() {
             for name in bundle::write(&stack, &bundles)? {
                 eprintln!(
@@ -51,52 +52,33 @@ pub fn prepare(dir: &Path, with: &[String], write: bool) -> Result<(Stack, rende
                 );
             }
         }
-        record_compose_settings(&mut stack)?;
     }
     Ok((stack, out))
 }
 
-/// What `render` would change in the nodes' bundles.
+/// What `render` would change in the nodes' bundles (secrets masked).
 fn bundles_diff(stack: &Stack) -> Result<String> {
     let model = Model::build(stack)?;
     let bundles = bundle::render(stack, &model, pki::load_ca(&stack.config_dir()).as_deref())?;
     Ok(bundle::diff(stack, &bundles))
 }
 
-/// Records the release, the component set and Compose file list in .env, so
-/// later commands and plain `docker compose` use the same files (and a newer
-/// jitsi-stack knows the release to upgrade from). Writes `.env`
-/// only when one of them changed (it holds the secrets: no needless rewrite).
-fn record_compose_settings(stack: &mut Stack) -> Result<()> {
-    let with: Vec<&str> = stack.components.iter().map(|c| c.name()).collect();
-    let wanted = [
-        (RELEASE_VAR, crate::schema::PINNED_IMAGE_VERSION.to_string()),
-        (WITH_VAR, with.join(",")),
-        ("COMPOSE_FILE", stack.compose_files().join(":")),
-        ("COMPOSE_PROJECT_NAME", stack.project_name()),
-    ];
-    let mut changed = false;
-    for (k, v) in wanted {
-        if stack.file.get(k) != Some(v.as_str()) {
-            stack.file.set(k, &v)?;
-            stack.values.set(k, &v);
-            changed = true;
-        }
-    }
-    if changed {
-        stack.file.write(&stack.env_path)?;
-    }
-    Ok(())
-}
-
 pub fn run(dir: &Path, args: RenderArgs) -> Result<Exit> {
     if args.diff {
-        let (stack, out) = prepare(dir, &args.with, false)?;
+        // Read-only: no lock. Like diff(1): 0 no change, 1 changes, 2 trouble.
+        let (stack, out) = prepare(dir, &args.with, false)
+            .map_err(|e| anyhow::Error::new(UsageError(format!("{e:#}"))))?;
         let diff = render::diff(&stack, &out);
-        print!("{diff}");
-        print!("{}", bundles_diff(&stack)?);
-        return Ok(Exit::Ok);
+        let bundles = bundles_diff(&stack)?;
+        print!("{}{bundles}", diff.text);
+        return Ok(if diff.has_changes() || !bundles.is_empty() {
+            Exit::Invalid
+        } else {
+            Exit::Ok
+        });
     }
+    crate::config::env_path(dir)?;
+    let _lock = lock::acquire(dir, Wait::default())?;
     let (stack, out) = prepare(dir, &args.with, true)?;
     println!(
         "rendered {} files into {} (components: {})",

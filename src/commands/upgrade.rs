@@ -9,7 +9,7 @@
 //! restores the same backup later, with the previous release.
 
 use crate::cli::{Command, RollbackArgs, SmokeArgs, UpArgs, UpgradeArgs};
-use crate::commands::migrate::{self, take_lock, Window};
+use crate::commands::migrate::{self, Window};
 use crate::commands::{gen_passwords, init, ops, render};
 use crate::config::{Stack, Values, RELEASE_VAR};
 use crate::docker::Compose;
@@ -118,7 +118,7 @@ pub fn run(dir: &Path, args: UpgradeArgs) -> Result<Exit> {
         &format!("Back up, then upgrade this stack to {PINNED_IMAGE_VERSION}?"),
     )?;
 
-    let _lock = take_lock(dir, "upgrade")?;
+    let _lock = crate::lock::acquire(dir, crate::lock::Wait::default())?;
     const STEPS: usize = 8;
     let step = |n: usize, name: &str, what: &str| println!("==> [{n}/{STEPS}] {name}: {what}");
 
@@ -268,7 +268,7 @@ pub fn rollback(dir: &Path, args: RollbackArgs) -> Result<Exit> {
             journal.created_at, journal.from
         ),
     )?;
-    let _lock = take_lock(dir, "rollback")?;
+    let _lock = crate::lock::acquire(dir, crate::lock::Wait::default())?;
     let n = restore(&archive, &journal)?;
     let mut j = journal.clone();
     j.state = "restored".into();
@@ -378,7 +378,12 @@ fn items(dir: &Path, config: &Path) -> Result<(Vec<Item>, Vec<String>)> {
     let mut out = Vec::new();
     let mut left_out = Vec::new();
     walk(&dir, &mut |abs, rel, meta| {
-        if rel.starts_with(BACKUP_DIR) || abs.starts_with(&config_abs) {
+        // The lock file is the running upgrade's own: restoring over it
+        // would let a second command lock a new file while this one runs.
+        if rel.starts_with(BACKUP_DIR)
+            || rel == Path::new(crate::lock::LOCK_FILE)
+            || abs.starts_with(&config_abs)
+        {
             return false;
         }
         if !archivable(&meta) {
@@ -456,7 +461,7 @@ fn snapshot(dir: &Path, config: &Path) -> Result<BTreeSet<PathBuf>> {
     let mut set = BTreeSet::new();
     let dir = dir.canonicalize()?;
     walk(&dir, &mut |abs, rel, _| {
-        if rel.starts_with(BACKUP_DIR) {
+        if rel.starts_with(BACKUP_DIR) || rel == Path::new(crate::lock::LOCK_FILE) {
             return false;
         }
         set.insert(abs.to_path_buf());

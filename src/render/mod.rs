@@ -1,19 +1,24 @@
 //! Rendering: builds the template environment and context, asks each service
 //! module for its files, and writes the result atomically (or diffs it).
 //!
-//! Layout of a rendered stack directory:
-//! - `docker-compose.yml` and one overlay per component, at the top (Compose
-//!   resolves `./generated/...` mounts relative to them);
-//! - `generated/<compose-service>/<file>`: each service's config files, mounted
-//!   read-only into the containers (see [`mounts`]).
+//! Layout of a rendered stack directory (see [`live`]):
+//! - `renders/<id>/`: one complete render: `docker-compose.yml`, one
+//!   overlay per component, and `generated/<compose-service>/<file>`, each
+//!   service's config files, mounted read-only into the containers (see
+//!   [`mounts`]);
+//! - `current` -> `renders/<id>`: the one switch; `docker-compose.yml`,
+//!   the overlays and `generated` at the top are links through it, so
+//!   Compose resolves `./generated/...` mounts as before.
 //!
 //! Persistent data (CONFIG: prosody accounts, certificates, recordings) is
 //! never under `generated/` and never touched here.
 
 pub mod branding;
 pub mod compose;
+pub mod diff;
 pub mod escape;
 pub mod jvm;
+pub mod live;
 pub mod mounts;
 pub mod prosody;
 pub mod turn;
@@ -26,7 +31,6 @@ use anyhow::{bail, Context, Result};
 use minijinja::value::Value;
 use minijinja::{Environment, ErrorKind, UndefinedBehavior};
 use std::collections::BTreeMap;
-use std::fs;
 use std::path::{Path, PathBuf};
 
 /// Header line every generated file starts with (in the file's comment syntax).
@@ -279,199 +283,19 @@ fn check_no_template_delimiters(out: &Output) -> Result<()> {
     Ok(())
 }
 
-/// Writes `out` into the stack directory: service configs go to a fresh
-/// `generated.new/`, which then replaces `generated/` by rename; top-level
-/// files are written atomically one by one. On error the previous render
-/// stays in place.
-pub fn write(stack: &Stack, out: &Output) -> Result<()> {
-    if unchanged(stack, out) {
-        // Nothing to do: no write, no fsync, every mtime kept.
-        return Ok(());
-    }
-    let gen = stack.dir.join(GENERATED_DIR);
-    let staging = stack.dir.join(format!("{GENERATED_DIR}.new"));
-    let old = stack.dir.join(format!("{GENERATED_DIR}.old"));
-    for leftover in [&staging, &old] {
-        if leftover.exists() {
-            fs::remove_dir_all(leftover)
-                .with_context(|| format!("removing leftover {}", leftover.display()))?;
-        }
-    }
-    fs::create_dir_all(&staging).with_context(|| format!("creating {}", staging.display()))?;
-    set_mode(&staging, 0o700)?;
-    let mut staged = Vec::new();
-    for f in &out.files {
-        let Ok(rel) = f.path.strip_prefix(GENERATED_DIR) else {
-            continue;
-        };
-        let target = staging.join(rel);
-        if let Some(parent) = target.parent() {
-            fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-        }
-        staged.push((target, f.contents.as_bytes()));
-    }
-    // Readable by the containers' uid 1000 through the bind mount; the 0700
-    // directory keeps other host users out. Nobody reads the staging
-    // directory, so plain writes suffice; files, then their directories, are
-    // flushed before the swap below. The flushes wait on the disk, not the
-    // CPU: several threads let the file system commit them together.
-    in_parallel(&staged, |(target, bytes)| {
-        crate::fsutil::write_synced(target, bytes, 0o644)
-    })?;
-    in_parallel(&walk_dirs(&staging), |dir| {
-        crate::fsutil::sync_dir(dir);
-        Ok(())
-    })?;
-    if gen.exists() {
-        fs::rename(&gen, &old).with_context(|| format!("moving {} aside", gen.display()))?;
-    }
-    if let Err(e) = fs::rename(&staging, &gen) {
-        let _ = fs::rename(&old, &gen);
-        return Err(e).with_context(|| format!("moving {} into place", staging.display()));
-    }
-    if old.exists() {
-        fs::remove_dir_all(&old).with_context(|| format!("removing {}", old.display()))?;
-    }
-    crate::fsutil::sync_dir(&stack.dir);
-    for f in &out.files {
-        if f.path.starts_with(GENERATED_DIR) {
-            continue;
-        }
-        // Unchanged files keep their mtime (and a watcher sees no change).
-        let target = stack.dir.join(&f.path);
-        if fs::read(&target).ok().as_deref() == Some(f.contents.as_bytes()) {
-            continue;
-        }
-        crate::fsutil::atomic_write(&target, f.contents.as_bytes(), 0o644)?;
-    }
-    for stale in stale_overlays(stack, out) {
-        fs::remove_file(&stale).with_context(|| format!("removing {}", stale.display()))?;
-    }
-    Ok(())
-}
-
-/// Runs `f` on every item from up to eight threads; the first error wins.
-fn in_parallel<T: Sync>(items: &[T], f: impl Fn(&T) -> Result<()> + Sync) -> Result<()> {
-    let chunk = items.len().div_ceil(8).max(1);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = items
-            .chunks(chunk)
-            .map(|part| scope.spawn(|| part.iter().try_for_each(&f)))
-            .collect();
-        handles
-            .into_iter()
-            .try_for_each(|h| h.join().expect("a render writer thread panicked"))
+/// Makes `out` the render in effect, all files at once (see [`live`]),
+/// and records the compose settings in `.env`. On error the previous render
+/// stays in effect. An unchanged stack is not rewritten (no write, no
+/// fsync, every mtime kept). Call it holding the stack lock.
+pub fn write(stack: &mut Stack, out: &Output) -> Result<()> {
+    live::install(stack, out, |s| {
+        serde_json::to_string(&diff::secret_lines(s, out)).unwrap_or_default()
     })
 }
 
-/// Whether the stack directory already holds exactly `out`: every file
-/// byte-identical, nothing extra under `generated/`, no stale overlay.
-fn unchanged(stack: &Stack, out: &Output) -> bool {
-    let same = out
-        .files
-        .iter()
-        .all(|f| fs::read(stack.dir.join(&f.path)).ok().as_deref() == Some(f.contents.as_bytes()));
-    if !same || !stale_overlays(stack, out).is_empty() {
-        return false;
-    }
-    let rendered = out
-        .files
-        .iter()
-        .filter(|f| f.path.starts_with(GENERATED_DIR))
-        .count();
-    walk(&stack.dir.join(GENERATED_DIR)).len() == rendered
-}
-
-/// Every directory under `dir`, `dir` included.
-fn walk_dirs(dir: &Path) -> Vec<PathBuf> {
-    let mut out = vec![dir.to_path_buf()];
-    if let Ok(rd) = fs::read_dir(dir) {
-        for e in rd.filter_map(|e| e.ok()) {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(walk_dirs(&p));
-            }
-        }
-    }
-    out
-}
-
-/// Overlays of components no longer enabled that an earlier render wrote
-/// (recognised by the generated header, so a user's own file is kept).
-fn stale_overlays(stack: &Stack, out: &Output) -> Vec<PathBuf> {
-    crate::config::Component::ALL
-        .iter()
-        .map(|c| PathBuf::from(c.compose_file()))
-        .filter(|rel| !out.files.iter().any(|f| &f.path == rel))
-        .map(|rel| stack.dir.join(rel))
-        .filter(|p| {
-            fs::read_to_string(p)
-                .map(|t| t.lines().next() == Some(format!("# {GENERATED_NOTE}").as_str()))
-                .unwrap_or(false)
-        })
-        .collect()
-}
-
-fn set_mode(path: &Path, mode: u32) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(path, fs::Permissions::from_mode(mode))
-        .with_context(|| format!("setting mode of {}", path.display()))
-}
-
-/// A unified diff between what is on disk and `out` (empty when identical),
-/// including files a new render would remove from `generated/`.
-pub fn diff(stack: &Stack, out: &Output) -> String {
-    let mut text = String::new();
-    let mut seen = std::collections::BTreeSet::new();
-    for f in &out.files {
-        seen.insert(f.path.clone());
-        let old = fs::read_to_string(stack.dir.join(&f.path)).unwrap_or_default();
-        if old != f.contents {
-            let p = f.path.display().to_string();
-            let d = similar::TextDiff::from_lines(&old, &f.contents);
-            text.push_str(
-                &d.unified_diff()
-                    .context_radius(3)
-                    .header(&format!("a/{p}"), &format!("b/{p}"))
-                    .to_string(),
-            );
-        }
-    }
-    for stale in stale_overlays(stack, out) {
-        let rel = stale.strip_prefix(&stack.dir).unwrap_or(&stale);
-        text.push_str(&format!(
-            "Only on disk, would be removed: {}\n",
-            rel.display()
-        ));
-    }
-    let gen = stack.dir.join(GENERATED_DIR);
-    for path in walk(&gen) {
-        let rel = path.strip_prefix(&stack.dir).unwrap_or(&path).to_path_buf();
-        if !seen.contains(&rel) {
-            text.push_str(&format!(
-                "Only on disk, would be removed: {}\n",
-                rel.display()
-            ));
-        }
-    }
-    text
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let Ok(rd) = fs::read_dir(dir) else {
-        return out;
-    };
-    let mut entries: Vec<_> = rd.filter_map(|e| e.ok()).map(|e| e.path()).collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
+/// What a render would change (files in effect and `.env`), secrets masked.
+pub fn diff(stack: &Stack, out: &Output) -> diff::Diff {
+    diff::diff(stack, out)
 }
 
 #[cfg(test)]

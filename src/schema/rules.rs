@@ -641,6 +641,36 @@ fn turn(i: &Input<'_>) -> Vec<Violation> {
             .found("no TURN credentials set"),
         );
     }
+    // What the turn component writes into turnserver.conf must be a plain
+    // token there (render refuses anything else, so check does too).
+    if i.has(Component::Turn) {
+        for var in ["TURN_CREDENTIALS", "TURN_TLS_CERT", "TURN_TLS_KEY"] {
+            let Some(value) = i.values.raw(var) else {
+                continue;
+            };
+            if let Err(e) = crate::render::escape::coturn_value(value) {
+                let secret = var == "TURN_CREDENTIALS";
+                out.push(
+                    v(
+                        Level::Error,
+                        var,
+                        e.0.clone(),
+                        if secret {
+                            "use a plain token: `jitsi-stack gen-passwords --force --only TURN_CREDENTIALS` makes one".to_string()
+                        } else {
+                            format!("use a path without white space, '#' or braces for {var}")
+                        },
+                    )
+                    .expected("one word: no white space, '#', braces or control characters")
+                    .found(if secret {
+                        format!("a {}-character value (not shown: secret)", value.chars().count())
+                    } else {
+                        format!("{value:?}")
+                    }),
+                );
+            }
+        }
+    }
     // TURN_CREDENTIALS alone is normal: gen-passwords always fills it.
     if !server && (user || pass) {
         let var = if user {

@@ -265,6 +265,7 @@ pub static VARS: &[Var] = &[
     v("GC_PROJECT_ID", TEXT, G::Transcription, TRANSCRIBER, "project_id of the Google Cloud service account."),
     v("GC_TYPE", one_of(&["incremental", "generational"]), G::Xmpp, PROSODY, "Prosody's Lua garbage collector mode.").default("incremental"),
     v("GF_ANALYTICS_REPORTING_ENABLED", BOOL, G::Analytics, COMPOSE, "Let Grafana (monitoring component) report usage to Grafana Labs."),
+    v("GF_SECURITY_ADMIN_PASSWORD", TEXT, G::Analytics, COMPOSE, "Password of Grafana's `admin` user (monitoring component). Grafana reads it when it creates its database, on first start; later changes need `grafana-cli admin reset-admin-password`.").generated(),
     v("GLOBAL_CONFIG", TEXT, G::Xmpp, PROSODY, "Extra Lua lines for prosody's global section, separated by \\n."),
     v("GLOBAL_MODULES", LIST, G::Xmpp, PROSODY, "Extra prosody modules loaded globally."),
     v("GOOGLE_ANALYTICS_ID", TEXT, G::Analytics, WEB, "Google Analytics id."),

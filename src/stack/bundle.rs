@@ -282,8 +282,8 @@ pub fn write(main: &Stack, bundles: &[Bundle]) -> Result<Vec<String>> {
             // The bundle holds the node's password.
             std::fs::set_permissions(&b.dir, std::fs::Permissions::from_mode(0o700))?;
         }
-        let stack = stack_of(&b.dir, &b.env)?;
-        render::write(&stack, &b.out)?;
+        let mut stack = stack_of(&b.dir, &b.env)?;
+        render::write(&mut stack, &b.out)?;
         write_if_changed(&b.dir.join(".env"), b.env.render().as_bytes(), 0o600)?;
         if let Some(ca) = &b.ca {
             write_if_changed(&b.dir.join(pki::BUNDLE_CA), ca.as_bytes(), 0o644)?;
@@ -329,7 +329,7 @@ pub fn diff(main: &Stack, bundles: &[Bundle]) -> String {
             continue;
         };
         let prefix = format!("{DIR}/{}/", b.node.name);
-        let mut out = b.out.clone();
+        let out = &b.out;
         // The .env holds secrets: its diff names the file only.
         let env_path = b.dir.join(".env");
         if std::fs::read(&env_path).ok().as_deref() != Some(b.env.render().as_bytes()) {
@@ -338,14 +338,21 @@ pub fn diff(main: &Stack, bundles: &[Bundle]) -> String {
             ));
         }
         match &b.ca {
-            Some(ca) => out.add(pki::BUNDLE_CA, ca.clone()),
+            // The CA sits beside the render, not in it: compared directly.
+            Some(ca) => {
+                if std::fs::read(b.dir.join(pki::BUNDLE_CA)).ok().as_deref() != Some(ca.as_bytes())
+                {
+                    text.push_str(&format!("Would write: {prefix}{}\n", pki::BUNDLE_CA));
+                }
+            }
             None => text.push_str(&format!(
                 "Would create the nodes' CA and write {prefix}{} and {prefix}{}\n",
                 pki::BUNDLE_CA,
                 pki::BUNDLE_TRUSTSTORE
             )),
         }
-        let d = render::diff(&stack, &out)
+        let d = render::diff(&stack, out)
+            .text
             .replace("--- a/", &format!("--- a/{prefix}"))
             .replace("+++ b/", &format!("+++ b/{prefix}"))
             .replace(

@@ -630,8 +630,8 @@ fn turn(stack: &Stack) -> Service {
     in_component(s, Component::Turn)
 }
 
-/// Prometheus and Grafana, bound to the host's loopback (Grafana starts with
-/// admin/admin: reach both through an SSH tunnel or a proxy). Their data
+/// Prometheus and Grafana, bound to the host's loopback (reach both through
+/// an SSH tunnel or a proxy). Their data
 /// lives in named volumes: Docker initialises a named volume with the
 /// image's ownership (their uid is not the Jitsi images' 1000).
 fn monitoring(stack: &Stack) -> Vec<Service> {
@@ -666,6 +666,12 @@ fn monitoring(stack: &Stack) -> Vec<Service> {
         lit(stack
             .values
             .get_or("GF_ANALYTICS_REPORTING_ENABLED", "false")),
+    );
+    // Grafana's `admin` password is the generated secret, never its
+    // default admin/admin.
+    g.env.insert(
+        "GF_SECURITY_ADMIN_PASSWORD".into(),
+        EnvValue::Secret("GF_SECURITY_ADMIN_PASSWORD"),
     );
     g.ports = vec![port(
         3000,

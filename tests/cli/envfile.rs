@@ -171,6 +171,7 @@ fn gen_passwords_changes_only_the_secret_lines() {
         "TURN_CREDENTIALS",
         "JIGASI_TRANSCRIBER_PASSWORD",
         "JIGASI_XMPP_PASSWORD",
+        "GF_SECURITY_ADMIN_PASSWORD",
     ];
     let mut seen: Vec<String> = filled.iter().map(|k| v(k)).collect();
     for (k, val) in filled.iter().zip(&seen) {
@@ -216,12 +217,16 @@ fn gen_passwords_changes_only_the_secret_lines() {
                 v("JIBRI_XMPP_PASSWORD")
             ),
         );
-    let tail: Vec<&str> = text.lines().rev().take(2).collect();
+    let tail: Vec<&str> = text.lines().rev().take(3).collect();
     let mut tail_keys: Vec<&str> = tail.iter().map(|l| l.split('=').next().unwrap()).collect();
     tail_keys.sort();
     assert_eq!(
         tail_keys,
-        ["JIGASI_TRANSCRIBER_PASSWORD", "JIGASI_XMPP_PASSWORD"]
+        [
+            "GF_SECURITY_ADMIN_PASSWORD",
+            "JIGASI_TRANSCRIBER_PASSWORD",
+            "JIGASI_XMPP_PASSWORD"
+        ]
     );
     for line in tail.iter().rev() {
         expected.push_str(line);
@@ -358,4 +363,301 @@ fn editing_the_fixture_changes_only_the_edited_lines() {
         fs::read_to_string(jitsi_stack::fsutil::backup_path(&path)).unwrap(),
         FIXTURE
     );
+}
+
+// ---- Safe file handling of .env (issue 9) ----
+
+use std::os::unix::fs::MetadataExt;
+use std::time::{Duration, Instant};
+
+fn mode_of(p: &Path) -> u32 {
+    fs::metadata(p).unwrap().mode() & 0o7777
+}
+
+fn stack() -> crate::Run {
+    crate::init_stack(&[], &[])
+}
+
+/// Runs the binary in `dir`, killing it if it runs longer than `limit`.
+fn run_bounded(dir: &Path, args: &[&str], limit: Duration) -> (Option<i32>, String) {
+    let mut child = Command::new(crate::harness::bin())
+        .args(args)
+        .current_dir(dir)
+        .env_remove("JITSI_STACK_DIR")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+            return (st.code(), err);
+        }
+        if start.elapsed() > limit {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            return (None, format!("{args:?} still running after {limit:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn symlinked_env_is_written_through_keeping_owner_and_mode() {
+    let run = stack();
+    let secrets = tempfile::tempdir().unwrap();
+    let target = secrets.path().join("jitsi.env");
+    fs::rename(run.path().join(".env"), &target).unwrap();
+    std::os::unix::fs::symlink(&target, run.path().join(".env")).unwrap();
+    fs::set_permissions(&target, fs::Permissions::from_mode(0o640)).unwrap();
+    let root = jitsi_stack::fsutil::is_root();
+    if root {
+        std::os::unix::fs::chown(&target, Some(1234), Some(2345)).unwrap();
+    }
+    let before = EnvFile::read(&target).unwrap();
+    let run = Test::again(run)
+        .args(["gen-passwords", "--force", "--only", "JVB_AUTH_PASSWORD"])
+        .run();
+    let link = run.path().join(".env");
+    assert!(fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(fs::read_link(&link).unwrap(), target);
+    let after = EnvFile::read(&target).unwrap();
+    assert_ne!(
+        after.get("JVB_AUTH_PASSWORD"),
+        before.get("JVB_AUTH_PASSWORD")
+    );
+    assert_eq!(mode_of(&target), 0o640);
+    // The backup sits beside the file it backs up, protected the same way.
+    let bak = secrets.path().join("jitsi.env.bak");
+    assert_eq!(fs::read_to_string(&bak).unwrap(), before.render());
+    assert_eq!(mode_of(&bak), 0o640);
+    assert!(!run.exists(".env.bak"));
+    assert!(
+        run.stderr.contains(&bak.display().to_string()),
+        "{}",
+        run.stderr
+    );
+    if root {
+        for p in [&target, &bak] {
+            let m = fs::metadata(p).unwrap();
+            assert_eq!((m.uid(), m.gid()), (1234, 2345), "{}", p.display());
+        }
+    }
+    // A render records its settings through the link too.
+    let run = Test::again(run).args(["render"]).run();
+    assert!(fs::symlink_metadata(run.path().join(".env"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert!(EnvFile::read(&target)
+        .unwrap()
+        .get("COMPOSE_FILE")
+        .is_some());
+}
+
+#[test]
+fn owner_and_mode_survive_a_root_rewrite() {
+    if !jitsi_stack::fsutil::is_root() {
+        eprintln!("skipped: needs root to hand .env to another user");
+        return;
+    }
+    let run = stack();
+    let env = run.path().join(".env");
+    std::os::unix::fs::chown(&env, Some(1234), Some(1234)).unwrap();
+    fs::set_permissions(&env, fs::Permissions::from_mode(0o644)).unwrap();
+    let run = Test::again(run)
+        .args(["gen-passwords", "--force", "--only", "JVB_AUTH_PASSWORD"])
+        .run();
+    for p in [env.clone(), run.path().join(".env.bak")] {
+        let m = fs::metadata(&p).unwrap();
+        assert_eq!((m.uid(), m.gid()), (1234, 1234), "{}", p.display());
+        // Kept, except that others lose access to the passwords.
+        assert_eq!(m.mode() & 0o777, 0o640, "{}", p.display());
+    }
+}
+
+#[test]
+fn a_new_env_is_0600_and_every_rewrite_drops_access_for_others() {
+    let run = stack();
+    assert_eq!(mode_of(&run.path().join(".env")), 0o600);
+    let env = run.path().join(".env");
+    fs::set_permissions(&env, fs::Permissions::from_mode(0o606)).unwrap();
+    let run = Test::again(run).args(["render"]).run();
+    assert_eq!(mode_of(&run.path().join(".env")), 0o600);
+}
+
+#[test]
+fn fifo_or_device_as_env_is_refused_at_once() {
+    let run = stack();
+    let env = run.path().join(".env");
+    fs::remove_file(&env).unwrap();
+    let st = Command::new("mkfifo").arg(&env).status().unwrap();
+    assert!(st.success());
+    for args in [
+        &["check"][..],
+        &["render"],
+        &["gen-passwords"],
+        &["render", "--diff"],
+        &["up", "--dry-run"],
+    ] {
+        let (code, stderr) = run_bounded(run.path(), args, Duration::from_secs(5));
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("FIFO"), "{args:?}: {stderr}");
+    }
+    fs::remove_file(&env).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &env).unwrap();
+    let (code, stderr) = run_bounded(run.path(), &["check"], Duration::from_secs(5));
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("character device"), "{stderr}");
+}
+
+#[test]
+fn a_byte_order_mark_is_read_as_compose_reads_it() {
+    let run = stack();
+    let env = run.path().join(".env");
+    let text = fs::read_to_string(&env).unwrap();
+    fs::write(&env, format!("\u{feff}{text}")).unwrap();
+    fs::set_permissions(&env, fs::Permissions::from_mode(0o600)).unwrap();
+    let run = Test::again(run).args(["check"]).run();
+    assert!(run.stdout.contains("valid"), "{}", run.stdout);
+    let (ours, compose) = both_views(&env);
+    assert_eq!(ours, compose);
+    assert_eq!(ours["PUBLIC_URL"], "https://meet.example.org:8443");
+    // Edits keep it, so the file stays byte-for-byte the user's.
+    let run = Test::again(run)
+        .args(["gen-passwords", "--force", "--only", "JVB_AUTH_PASSWORD"])
+        .run();
+    assert!(fs::read(run.path().join(".env"))
+        .unwrap()
+        .starts_with(b"\xef\xbb\xbf"));
+    Test::again(run).args(["render"]).run();
+}
+
+#[test]
+fn invalid_utf8_is_reported_with_its_line() {
+    let run = stack();
+    let env = run.path().join(".env");
+    let mut bytes = fs::read(&env).unwrap();
+    let line = bytes.iter().filter(|b| **b == b'\n').count() + 1;
+    bytes.extend_from_slice(b"DEFAULT_LANGUAGE=fran\xe7ais\n");
+    fs::write(&env, &bytes).unwrap();
+    let run = Test::again(run).args(["check"]).status(1).run();
+    assert!(
+        run.stderr.contains(&format!(".env:{line}:")) && run.stderr.contains("UTF-8"),
+        "{}",
+        run.stderr
+    );
+    let run = Test::again(run).args(["check", "--json"]).status(1).run();
+    assert!(
+        run.stdout.contains(&format!("\"line\": {line}")),
+        "{}",
+        run.stdout
+    );
+    let mut run = run;
+    for cmd in ["render", "gen-passwords"] {
+        run = Test::again(run).args([cmd]).status(1).run();
+        assert!(
+            run.stderr.contains(&format!("line {line}")) && run.stderr.contains("UTF-8"),
+            "{cmd}: {}",
+            run.stderr
+        );
+        assert_eq!(fs::read(run.path().join(".env")).unwrap(), bytes, "{cmd}");
+    }
+}
+
+#[test]
+fn an_unreadable_env_exits_2() {
+    let run = stack();
+    let dir = run.path();
+    let as_other = jitsi_stack::fsutil::is_root();
+    if as_other {
+        // Root reads anything: read as nobody instead.
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
+    } else {
+        fs::set_permissions(dir.join(".env"), fs::Permissions::from_mode(0o000)).unwrap();
+    }
+    for args in [
+        &["check"][..],
+        &["render"],
+        &["gen-passwords"],
+        &["render", "--diff"],
+    ] {
+        let mut cmd = if as_other {
+            let mut c = Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .arg(crate::harness::bin());
+            c
+        } else {
+            Command::new(crate::harness::bin())
+        };
+        let out = cmd.args(args).current_dir(dir).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.to_lowercase().contains("permission denied"),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn check_warns_when_others_may_read_env_and_doctor_offers_the_chmod() {
+    let run = stack();
+    let env = run.path().join(".env");
+    let run = Test::again(run).args(["check"]).run();
+    assert!(!run.stderr.contains("file-mode") && !run.stderr.contains("may read it"));
+    fs::set_permissions(&env, fs::Permissions::from_mode(0o644)).unwrap();
+    let run = Test::again(run).args(["check"]).run();
+    assert!(
+        run.stderr.contains("every other user may read it") && run.stderr.contains("chmod 600"),
+        "{}",
+        run.stderr
+    );
+    let run = Test::again(run).args(["check", "--json"]).run();
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let f = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "file-mode")
+        .expect("a file-mode finding");
+    assert_eq!(f["level"], "warning");
+    assert_eq!(f["found"], "mode 0644");
+    let run = Test::again(run).args(["check", "--strict"]).status(1).run();
+    let run = Test::again(run).args(["doctor"]).status_any().run();
+    assert!(
+        run.stdout.contains("env-mode") && run.stdout.contains("fix: chmod 600"),
+        "{}",
+        run.stdout
+    );
+    // Not a terminal: nothing is changed without asking.
+    assert_eq!(mode_of(&env), 0o644);
+}
+
+#[test]
+fn leftover_temporary_files_are_removed_by_the_next_command() {
+    let run = stack();
+    let dir = run.path();
+    let stale = dir.join("..env.tmp-4242-0");
+    fs::write(&stale, "JVB_AUTH_PASSWORD=old-secret-from-a-killed-run\n").unwrap();
+    let stale_link = dir.join(".current.tmp-4242-3");
+    std::os::unix::fs::symlink("renders/0001", &stale_link).unwrap();
+    let user_file = dir.join(".env.tmp");
+    fs::write(&user_file, "mine").unwrap();
+    // Read-only commands leave them (another command may be writing).
+    let run = Test::again(run).args(["check"]).run();
+    assert!(stale.exists());
+    let run = Test::again(run).args(["gen-passwords"]).run();
+    assert!(!stale.exists(), "a temporary file with secrets survived");
+    assert!(fs::symlink_metadata(&stale_link).is_err());
+    assert!(
+        user_file.exists(),
+        "a file jitsi-stack did not make was removed"
+    );
+    drop(run);
 }

@@ -54,13 +54,18 @@ impl Test {
         self.dir.path()
     }
 
-    /// Writes `contents` to `rel` (relative to the stack directory).
+    /// Writes `contents` to `rel` (relative to the stack directory); a
+    /// `.env` is made 0600, as `init` makes it (`check` warns otherwise).
     pub fn write(self, rel: &str, contents: &str) -> Test {
         let p = self.dir.path().join(rel);
         if let Some(parent) = p.parent() {
             fs::create_dir_all(parent).unwrap();
         }
-        fs::write(p, contents).unwrap();
+        fs::write(&p, contents).unwrap();
+        if p.file_name().is_some_and(|n| n == ".env") {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).unwrap();
+        }
         self
     }
 
@@ -230,6 +235,27 @@ pub fn init_stack_raw(extra: &[(&str, &str)], with: &[&str]) -> Run {
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
     init_stack(&refs, with)
+}
+
+/// The `jitsi-stack` binary under test.
+pub fn bin() -> PathBuf {
+    assert_cmd::cargo::cargo_bin("jitsi-stack")
+}
+
+/// Runs `jitsi-stack ARGS` in `dir` under `strace -f` with `inject` (an
+/// `-e inject=` expression, e.g. `fsync:error=EIO:when=3`), one writer
+/// thread so the system calls come in a fixed order.
+pub fn run_injected(dir: &Path, inject: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new("strace")
+        .args(["-f", "-qq", "-o", "/dev/null", "-e"])
+        .arg(format!("inject={inject}"))
+        .arg(bin())
+        .args(args)
+        .current_dir(dir)
+        .env_remove("JITSI_STACK_DIR")
+        .env("JITSI_STACK_IO_THREADS", "1")
+        .output()
+        .expect("strace (installed by .ci/install-deps)")
 }
 
 /// What every fake `docker` must answer the way Docker does: the probes

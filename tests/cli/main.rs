@@ -43,7 +43,12 @@ mod nodes;
 mod pin_diff;
 mod proxy;
 
+mod crash;
 mod netns;
+
+mod concurrency;
+
+mod safety;
 
 #[allow(unused_imports)]
 pub use harness::{init_stack, Run, Test};

@@ -727,7 +727,10 @@ fn old_stack(https: u16, health: u16) -> Run {
     fs::write(&path, env.render()).unwrap();
     fs::write(
         run.path().join("docker-compose.yml"),
-        "# rendered for stable-10431 by an older jitsi-stack (test stand-in)\nservices: {}\n",
+        format!(
+            "# {}\n# rendered for stable-10431 by an older jitsi-stack (test stand-in)\nservices: {{}}\n",
+            jitsi_stack::render::GENERATED_NOTE
+        ),
     )
     .unwrap();
     fs::create_dir_all(run.path().join("generated/web")).unwrap();

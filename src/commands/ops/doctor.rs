@@ -105,8 +105,49 @@ pub fn run(dir: &Path, args: DoctorArgs) -> Result<Exit> {
         for f in &findings {
             println!("{}", f.render(paint));
         }
+        offer_env_chmod(&stack, &findings);
     }
     Ok(if failed { Exit::Invalid } else { Exit::Ok })
+}
+
+/// `.env` holds every password: warn when its group or others may read it.
+fn env_mode_check(stack: &Stack) -> Option<Finding> {
+    let mode = std::fs::metadata(&stack.env_path).ok()?.mode() & 0o777;
+    (mode & 0o077 != 0).then(|| {
+        bad(
+            Status::Warn,
+            "env-mode",
+            format!(
+                "{} holds the stack's passwords but is mode {mode:04o} (readable beyond its owner)",
+                stack.env_path.display()
+            ),
+            format!("chmod 600 {}", stack.env_path.display()),
+        )
+    })
+}
+
+/// On a terminal, offers to run the chmod of the `env-mode` finding.
+fn offer_env_chmod(stack: &Stack, findings: &[Finding]) {
+    use std::io::{BufRead, IsTerminal, Write};
+    use std::os::unix::fs::PermissionsExt;
+    if !findings.iter().any(|f| f.check == "env-mode")
+        || !std::io::stdin().is_terminal()
+        || !std::io::stderr().is_terminal()
+    {
+        return;
+    }
+    eprint!("run `chmod 600 {}` now? [y/N] ", stack.env_path.display());
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    if std::io::stdin().lock().read_line(&mut answer).is_err()
+        || !matches!(answer.trim(), "y" | "Y" | "yes")
+    {
+        return;
+    }
+    match std::fs::set_permissions(&stack.env_path, std::fs::Permissions::from_mode(0o600)) {
+        Ok(()) => eprintln!("{} is now mode 0600", stack.env_path.display()),
+        Err(e) => eprintln!("chmod failed: {e}"),
+    }
 }
 
 /// The checks `up` runs before starting anything: ports only warn.
@@ -130,6 +171,7 @@ fn checks(stack: &Stack, port_in_use: Status) -> Vec<Finding> {
     out.extend(port_checks(&model, port_in_use));
     out.extend(proxy_check(stack));
     out.extend(tree_checks(stack, &model));
+    out.extend(env_mode_check(stack));
     out.push(image_check(stack));
     out.extend(letsencrypt_checks(stack));
     out.push(nat_check(stack));

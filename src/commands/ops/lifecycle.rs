@@ -34,6 +34,9 @@ pub fn up(dir: &Path, args: UpArgs) -> Result<Exit> {
     // Docker first: without a daemon nothing below can work, and waiting
     // for containers that never start would take the whole --timeout.
     docker_ready()?;
+    // Held until `up` returns: no other command changes the stack while it
+    // renders, starts and waits (a dry run changes nothing and takes none).
+    let _lock = crate::lock::acquire(dir, crate::lock::Wait::default())?;
     let (stack, _) = prepare(dir, &args.with, true)?;
     let model = Model::build(&stack)?;
     let planned = planned_services(&model);
@@ -167,17 +170,12 @@ pub fn planned_services(model: &Model) -> Vec<Planned> {
 /// `init` made the first ones; Docker would create these owned by root.
 fn make_instance_dirs(stack: &Stack, model: &Model) -> Result<()> {
     let config = stack.config_dir();
-    let root = std::fs::metadata("/proc/self")
-        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
-        .unwrap_or(false);
+    let owner = crate::fsutil::is_root().then_some((IMAGE_UID, IMAGE_UID));
+    crate::fsutil::create_dir_all_mode(&config, 0o755)?;
     for rel in model.config_dirs() {
-        let p = config.join(&rel);
-        if !p.exists() {
-            std::fs::create_dir_all(&p).with_context(|| format!("creating {}", p.display()))?;
-            if root {
-                std::os::unix::fs::chown(&p, Some(IMAGE_UID), Some(IMAGE_UID))
-                    .with_context(|| format!("chown {}", p.display()))?;
-            }
+        // Only new directories are handed over, and never through a symlink.
+        if std::fs::symlink_metadata(config.join(&rel)).is_err() {
+            crate::fsutil::make_dir_under(&config, Path::new(&rel), 0o755, owner)?;
         }
     }
     Ok(())

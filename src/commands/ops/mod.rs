@@ -28,7 +28,10 @@ pub fn run(dir: &Path, command: Command) -> Result<Exit> {
         Command::Pull => lifecycle::pull(dir),
         Command::Doctor(args) => doctor::run(dir, args),
         Command::Ports(args) => ports::run(dir, args),
-        Command::User(cmd) => user::run(dir, cmd),
+        Command::User(cmd) => {
+            let _lock = crate::lock::acquire(dir, crate::lock::Wait::default())?;
+            user::run(dir, cmd)
+        }
         Command::Proxy(args) => proxy::run(dir, args),
         Command::Smoke(args) => smoke::run(dir, args),
         other => unreachable!("{other:?} is dispatched in commands::dispatch"),
