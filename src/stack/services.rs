@@ -369,6 +369,16 @@ fn core(stack: &Stack, bridges: &[JvbInstance]) -> Vec<Service> {
     prosody
         .env
         .insert("PROSODY_HTTP_PORT".into(), lit(http_port.to_string()));
+    // The image's account set-up (register-setup) creates the recorder and
+    // transcriber accounts only when its environment says so; the jibri
+    // component alone turns recording on in the rendered configs, so it
+    // must here too, or the recorder account never exists.
+    if stack.recording() {
+        prosody.env.insert("ENABLE_RECORDING".into(), lit("1"));
+    }
+    if stack.transcriptions() {
+        prosody.env.insert("ENABLE_TRANSCRIPTIONS".into(), lit("1"));
+    }
     prosody.health = healthcheck(&["CMD", "/usr/local/bin/healthcheck.sh"], 30);
     prosody.aliases = vec![xmpp_server.to_string()];
     out.push(prosody);

@@ -711,6 +711,29 @@ fn boot_flow_fails_without_admin_shell() {
     );
 }
 
+/// The jibri component alone turns recording on (config.js, jicofo,
+/// prosody's hidden domain): with ENABLE_RECORDING unset in `.env`, the
+/// prosody container is still told, so the image's account set-up creates
+/// the recorder account jibri joins meetings with.
+#[test]
+fn the_jibri_component_alone_gets_its_recorder_account() {
+    let run = init_stack(&[], &[]);
+    let stack = Stack::new(run, &["jibri"]);
+    let accounts = stack.boot_flow().unwrap_or_else(|e| panic!("{e}"));
+    let jids: Vec<&str> = accounts.iter().map(|a| a.0.as_str()).collect();
+    assert_eq!(
+        jids,
+        [
+            "focus@auth.meet.jitsi",
+            "jvb@auth.meet.jitsi",
+            "jibri@auth.meet.jitsi",
+            "recorder@hidden.meet.jitsi",
+            // Its password is always generated and passed, as upstream.
+            "jigasi@auth.meet.jitsi",
+        ]
+    );
+}
+
 #[test]
 fn boot_flow_fails_with_the_data_under_run() {
     // The value jitsi-stack rendered before: a directory nothing creates on
