@@ -154,6 +154,16 @@ pub fn atomic_write(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
 /// its mode before any byte is written, flushed, renamed over `path`, and
 /// removed on every error path. `path` itself is replaced, never followed.
 pub fn write_atomic(path: &Path, contents: &[u8], perms: Perms) -> Result<()> {
+    write_atomic_with(path, perms, |f| f.write_all(contents))
+}
+
+/// [`write_atomic`] with the contents written by `fill` into the temporary
+/// file (a stream, say, so a large file is never held in memory).
+fn write_atomic_with(
+    path: &Path,
+    perms: Perms,
+    fill: impl FnOnce(&mut File) -> std::io::Result<()>,
+) -> Result<()> {
     let dir = parent_dir(path);
     let tmp = temp_sibling(path);
     let result = (|| -> Result<()> {
@@ -179,8 +189,7 @@ pub fn write_atomic(path: &Path, contents: &[u8], perms: Perms) -> Result<()> {
         // After the chown, which may clear set-id bits.
         f.set_permissions(fs::Permissions::from_mode(perms.mode))
             .with_context(|| format!("setting the mode of {}", tmp.display()))?;
-        f.write_all(contents)
-            .with_context(|| format!("writing {}", tmp.display()))?;
+        fill(&mut f).with_context(|| format!("writing {}", tmp.display()))?;
         f.sync_all()
             .with_context(|| format!("syncing {}", tmp.display()))?;
         fs::rename(&tmp, path)
@@ -216,29 +225,9 @@ pub fn write_synced(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
 /// Like [`atomic_write`], with the contents streamed from `reader`, so a
 /// large file (restored from a backup archive) is never held in memory.
 pub fn atomic_write_from(path: &Path, reader: &mut dyn std::io::Read, mode: u32) -> Result<()> {
-    let dir = parent_dir(path);
-    let tmp = temp_sibling(path);
-    let result = (|| -> Result<()> {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&tmp)
-            .with_context(|| format!("creating {}", tmp.display()))?;
-        f.set_permissions(fs::Permissions::from_mode(mode))?;
-        std::io::copy(reader, &mut f).with_context(|| format!("writing {}", tmp.display()))?;
-        f.sync_all()
-            .with_context(|| format!("syncing {}", tmp.display()))?;
-        fs::rename(&tmp, path)
-            .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result?;
-    sync_dir(&dir);
-    Ok(())
+    write_atomic_with(path, Perms::new(mode), |f| {
+        std::io::copy(reader, f).map(|_| ())
+    })
 }
 
 /// Copies the file `src` to `dst`, which must not exist yet, with `mode`,

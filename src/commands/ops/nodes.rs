@@ -14,7 +14,7 @@
 
 use super::doctor::{bad, ok, Finding, Status};
 use super::smoke::Probe;
-use super::user::PROSODY_CONFIG;
+use super::user::PROSODYCTL;
 use crate::config::Stack;
 use crate::docker::Compose;
 use crate::firewall;
@@ -357,15 +357,7 @@ pub fn sync_accounts(stack: &Stack, model: &Model, compose: &Compose) -> Result<
         };
         accounts.push((format!("{}@{domain}", n.account()), pw.to_string()));
     }
-    let shell = [
-        "exec",
-        "-T",
-        "prosody",
-        "prosodyctl",
-        "--config",
-        PROSODY_CONFIG,
-        "shell",
-    ];
+    let shell = [PROSODYCTL, &["shell"]].concat();
     let out = compose.with_stdin(&shell, &sync_script(&accounts, &domain))?;
     let (listed, errors) = shell_results(&String::from_utf8_lossy(&out.stdout));
     let missing: Vec<&str> = accounts
@@ -490,15 +482,7 @@ pub fn brewery_probes(stack: &Stack, model: &Model) -> Vec<Probe> {
         .map_err(|e| e.to_string())
         .and_then(|c| {
             c.with_stdin(
-                &[
-                    "exec",
-                    "-T",
-                    "prosody",
-                    "prosodyctl",
-                    "--config",
-                    PROSODY_CONFIG,
-                    "shell",
-                ],
+                &[PROSODYCTL, &["shell"]].concat(),
                 &occupants_script(&names),
             )
             .map_err(|e| e.to_string())

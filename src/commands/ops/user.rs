@@ -17,6 +17,17 @@ use std::path::Path;
 
 /// Where the pinned prosody image's boot script renders its config.
 pub const PROSODY_CONFIG: &str = "/run/prosody/config/prosody.cfg.lua";
+
+/// `docker compose` arguments that run prosodyctl in the prosody container
+/// with the configuration the image renders (stdin passed through).
+pub const PROSODYCTL: &[&str] = &[
+    "exec",
+    "-T",
+    "prosody",
+    "prosodyctl",
+    "--config",
+    PROSODY_CONFIG,
+];
 /// Prosody's data directory in the rendered config (`data_path`), on the
 /// volume compose mounts from CONFIG/storage/prosody.
 pub const PROSODY_DATA: &str = "/var/lib/prosody/data";
@@ -36,17 +47,7 @@ pub fn run(dir: &Path, cmd: UserCommand) -> Result<Exit> {
     }
     let compose = Compose::detect(&stack)?;
     let prosodyctl = |args: &[&str]| -> Vec<String> {
-        let mut v: Vec<String> = [
-            "exec",
-            "-T",
-            "prosody",
-            "prosodyctl",
-            "--config",
-            PROSODY_CONFIG,
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        let mut v: Vec<String> = PROSODYCTL.iter().map(|s| s.to_string()).collect();
         v.extend(args.iter().map(|s| s.to_string()));
         v
     };
