@@ -648,14 +648,30 @@ pub fn xorg_log(conf: &Path) -> String {
         "Xorg is missing: run .ci/install-deps (apt-get install xserver-xorg-core xserver-xorg-video-dummy)"
     );
     let _one_at_a_time = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let display = loop {
-        let n = 90 + DISPLAY.fetch_add(1, Ordering::SeqCst) % 400;
-        if !Path::new(&format!("/tmp/.X{n}-lock")).exists()
-            && !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
-        {
-            break n;
-        }
+    // A free display number: no lock file, or one whose X server is gone (a
+    // lock left by a crash is removed, so they can never run out).
+    let lock = |n: u32| format!("/tmp/.X{n}-lock");
+    let socket = |n: u32| format!("/tmp/.X11-unix/X{n}");
+    let alive = |n: u32| {
+        std::fs::read_to_string(lock(n))
+            .ok()
+            .and_then(|t| t.trim().parse::<u32>().ok())
+            .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists())
     };
+    let display = (0..400)
+        .map(|_| 90 + DISPLAY.fetch_add(1, Ordering::SeqCst) % 400)
+        .find(|&n| {
+            if !Path::new(&lock(n)).exists() && !Path::new(&socket(n)).exists() {
+                return true;
+            }
+            if alive(n) {
+                return false;
+            }
+            let _ = std::fs::remove_file(lock(n));
+            let _ = std::fs::remove_file(socket(n));
+            !Path::new(&lock(n)).exists() && !Path::new(&socket(n)).exists()
+        })
+        .expect("a free X display number between :90 and :489");
     let tmp = tempfile::tempdir().unwrap();
     let log = tmp.path().join("xorg.log");
     let mut child = Command::new(xorg)
@@ -678,8 +694,19 @@ pub fn xorg_log(conf: &Path) -> String {
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     };
+    // SIGTERM lets Xorg remove its lock file and socket; a kill after the
+    // grace period leaves them, so they are removed here either way.
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let grace = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while child.try_wait().ok().flatten().is_none() && std::time::Instant::now() < grace {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     let _ = child.kill();
     let _ = child.wait();
+    let _ = std::fs::remove_file(lock(display));
+    let _ = std::fs::remove_file(socket(display));
     text
 }
 
