@@ -269,3 +269,26 @@ pub const DOCKER_PROBES: &str = r#"case "$*" in
   *"-f /nonexistent/"*) echo "open /nonexistent/jitsi-stack-probe/compose.yml: no such file or directory" >&2; exit 14 ;;
 esac
 "#;
+
+/// Writes a self-signed certificate for `cn` (RSA, valid a day) to `cert`
+/// and its unencrypted key to `key`, with openssl (installed by
+/// .ci/install-deps).
+pub fn self_signed(cn: &str, key: &Path, cert: &Path) {
+    let out = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .arg("-subj")
+        .arg(format!("/CN={cn}"))
+        .arg("-keyout")
+        .arg(key)
+        .arg("-out")
+        .arg(cert)
+        .output()
+        .expect("openssl (bash .ci/install-deps)");
+    assert!(
+        out.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -992,29 +992,7 @@ impl StandIn {
         use std::sync::Arc;
         let dir = tempfile::tempdir().unwrap();
         let (key, cert) = (dir.path().join("key.pem"), dir.path().join("cert.pem"));
-        let out = std::process::Command::new("openssl")
-            .args([
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-days",
-                "1",
-                "-subj",
-                "/CN=localhost",
-            ])
-            .arg("-keyout")
-            .arg(&key)
-            .arg("-out")
-            .arg(&cert)
-            .output()
-            .expect("openssl is needed for the upgrade test (bash .ci/install-deps)");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        crate::harness::self_signed("localhost", &key, &cert);
         use rustls::pki_types::pem::PemObject;
         use rustls::pki_types::{CertificateDer, PrivateKeyDer};
         let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert)

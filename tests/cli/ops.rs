@@ -862,28 +862,10 @@ fn the_nginx_snippet_is_a_site_nginx_accepts() {
         .run();
     let run = Test::again(stack).args(["proxy", "nginx"]).run();
     let t = tempfile::tempdir().unwrap();
-    let out = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=meet.example.org",
-        ])
-        .arg("-keyout")
-        .arg(t.path().join("key.pem"))
-        .arg("-out")
-        .arg(t.path().join("cert.pem"))
-        .output()
-        .expect("openssl (bash .ci/install-deps)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    crate::harness::self_signed(
+        "meet.example.org",
+        &t.path().join("key.pem"),
+        &t.path().join("cert.pem"),
     );
     // The certificate lines are the user's to fill in; everything else is as printed.
     let site = run.stdout.replace(
@@ -1635,21 +1617,10 @@ fn start_web(run: &Run, http: u16, https: u16, prosody: u16, health: &[(u16, u16
     ] {
         fs::create_dir_all(t.join(d)).unwrap();
     }
-    let out = std::process::Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        ])
-        .args(["-subj", "/CN=localhost"])
-        .arg("-keyout")
-        .arg(t.join("storage/keys/cert.key"))
-        .arg("-out")
-        .arg(t.join("storage/keys/cert.crt"))
-        .output()
-        .expect("openssl is needed for the smoke test (bash .ci/install-deps)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    crate::harness::self_signed(
+        "localhost",
+        &t.join("storage/keys/cert.key"),
+        &t.join("storage/keys/cert.crt"),
     );
 
     let remap = |text: &str| -> String {

@@ -614,28 +614,10 @@ pub fn start_live_prosody(run: &Run) -> LiveProsody {
         std::fs::write(tmp.path().join(dst), text).unwrap();
     }
     for d in ["meet.jitsi", "auth.meet.jitsi"] {
-        let st = Command::new(tool("openssl"))
-            .args([
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-days",
-                "2",
-                "-subj",
-                &format!("/CN={d}"),
-            ])
-            .arg("-keyout")
-            .arg(tmp.path().join(format!("certs/{d}.key")))
-            .arg("-out")
-            .arg(tmp.path().join(format!("certs/{d}.crt")))
-            .output()
-            .unwrap();
-        assert!(
-            st.status.success(),
-            "openssl: {}",
-            String::from_utf8_lossy(&st.stderr)
+        crate::harness::self_signed(
+            d,
+            &tmp.path().join(format!("certs/{d}.key")),
+            &tmp.path().join(format!("certs/{d}.crt")),
         );
     }
     assert!(Command::new("chown")

@@ -85,21 +85,7 @@ pub fn stub_cert() -> &'static (PathBuf, PathBuf) {
             .join(format!("web-cert-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
         let (crt, key) = (dir.join("cert.crt"), dir.join("cert.key"));
-        let st = Command::new("openssl")
-            .args([
-                "req", "-new", "-x509", "-days", "1", "-nodes", "-subj", "/CN=test",
-            ])
-            .arg("-out")
-            .arg(&crt)
-            .arg("-keyout")
-            .arg(&key)
-            .output()
-            .expect("openssl is required to stub the web certificate");
-        assert!(
-            st.status.success(),
-            "{}",
-            String::from_utf8_lossy(&st.stderr)
-        );
+        crate::harness::self_signed("test", &key, &crt);
         (crt, key)
     })
 }
