@@ -178,7 +178,7 @@ fn write_atomic_with(
             let meta = f.metadata()?;
             if (meta.uid(), meta.gid()) != (uid, gid) {
                 if let Err(e) = std::os::unix::fs::fchown(&f, Some(uid), Some(gid)) {
-                    eprintln!(
+                    crate::errln!(
                         "note: {} could not keep its owner {uid}:{gid} ({e}); it is now owned by uid {}",
                         path.display(),
                         meta.uid()

@@ -10,6 +10,7 @@ pub mod exit;
 pub mod firewall;
 pub mod fsutil;
 pub mod lock;
+pub mod out;
 pub mod reference;
 pub mod render;
 pub mod schema;
@@ -45,7 +46,7 @@ where
         Ok(Ok(exit)) => exit.code(),
         Ok(Err(err)) if is_broken_pipe(&err) => Exit::Ok.code(),
         Ok(Err(err)) => {
-            eprintln!("{} {err:#}", color::stderr().fail("error:"));
+            crate::errln!("{} {err:#}", color::stderr().fail("error:"));
             exit_for(&err).code()
         }
         Err(payload) if is_broken_pipe_panic(payload.as_ref()) => Exit::Ok.code(),

@@ -171,7 +171,7 @@ pub fn acquire(dir: &Path, wait: Wait) -> Result<StackLock> {
             );
         }
         if !told {
-            eprintln!("waiting for another jitsi-stack on this stack{holder}...");
+            crate::errln!("waiting for another jitsi-stack on this stack{holder}...");
             told = true;
         }
         std::thread::sleep(

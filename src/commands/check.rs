@@ -33,10 +33,10 @@ pub fn run(dir: &Path, args: CheckArgs) -> Result<Exit> {
             "warnings": report.warnings(),
             "findings": report.findings,
         });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         for f in &report.findings {
-            eprintln!("{f}");
+            crate::errln!("{f}");
         }
         let (e, w) = (report.errors(), report.warnings());
         let summary = format!(
@@ -53,9 +53,9 @@ pub fn run(dir: &Path, args: CheckArgs) -> Result<Exit> {
             }
         );
         if valid {
-            println!("{summary}: valid");
+            crate::outln!("{summary}: valid");
         } else {
-            eprintln!("{summary}: invalid");
+            crate::errln!("{summary}: invalid");
         }
     }
     Ok(if valid { Exit::Ok } else { Exit::Invalid })

@@ -6,14 +6,13 @@ use crate::Exit;
 use anyhow::{Context, Result};
 use clap::CommandFactory;
 use clap_complete::Shell;
-use std::io::Write;
 use std::path::Path;
 
 const BIN: &str = "jitsi-stack";
 
 pub fn run(args: CompletionsArgs) -> Result<Exit> {
     let script = script(args.shell);
-    std::io::stdout().write_all(script.as_bytes())?;
+    crate::out::stdout_bytes(script.as_bytes());
     Ok(Exit::Ok)
 }
 
@@ -51,7 +50,7 @@ pub fn man(dir: Option<&Path>) -> Result<Exit> {
         None => {
             let mut out = Vec::new();
             clap_mangen::Man::new(cmd).render(&mut out)?;
-            std::io::stdout().write_all(&out)?;
+            crate::out::stdout_bytes(&out);
         }
         Some(dir) => {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -63,7 +62,7 @@ pub fn man(dir: Option<&Path>) -> Result<Exit> {
                 .filter(|n| n.starts_with(BIN) && n.ends_with(".1"))
                 .collect();
             pages.sort();
-            println!(
+            crate::outln!(
                 "{}: {} pages ({})",
                 dir.display(),
                 pages.len(),

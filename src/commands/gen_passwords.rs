@@ -83,13 +83,13 @@ pub fn run(dir: &Path, args: GenPasswordsArgs) -> Result<Exit> {
         .copied()
         .chain(nodes.iter().map(String::as_str))
     {
-        println!("generated {name}");
+        crate::outln!("generated {name}");
     }
     for name in &outcome.kept {
-        println!("kept      {name} (already set; --force to replace)");
+        crate::outln!("kept      {name} (already set; --force to replace)");
     }
     if args.force && !outcome.filled.is_empty() {
-        eprintln!(
+        crate::errln!(
             "note: replaced {}. If this stack has already run, its containers and prosody's \
              account store still hold the old passwords, so the services cannot log in until \
              you run `jitsi-stack up`: it re-renders the configs and Docker Compose recreates \

@@ -200,7 +200,7 @@ fn run_locked(dir: &Path, args: InitArgs) -> Result<Exit> {
         return Err(refusal(report, existed, &added));
     }
     for note in &answers.notes {
-        println!("note: {note}");
+        crate::outln!("note: {note}");
     }
 
     let written = if !added.is_empty() || !existed {
@@ -217,47 +217,47 @@ fn run_locked(dir: &Path, args: InitArgs) -> Result<Exit> {
     let (created, needs_chown) = make_tree(&config, &tree)?;
 
     if !existed {
-        println!("{}: created", env_path.display());
+        crate::outln!("{}: created", env_path.display());
     } else if added.is_empty() {
-        println!(
+        crate::outln!(
             "{}: unchanged (every value was already set)",
             env_path.display()
         );
     } else {
-        println!(
+        crate::outln!(
             "{}: updated; previous file kept as {}",
             env_path.display(),
             fsutil::backup_path(&written).display()
         );
     }
     for k in &added {
-        println!("  added {k}");
+        crate::outln!("  added {k}");
     }
     for k in &kept {
-        println!("  kept  {k}");
+        crate::outln!("  kept  {k}");
     }
-    println!(
+    crate::outln!(
         "{}: {} directories ({} new)",
         config.display(),
         tree.len(),
         created
     );
     if needs_chown {
-        println!(
+        crate::outln!(
             "the containers run as uid {IMAGE_UID} and must be able to write there; run:\n  sudo chown -R {IMAGE_UID}:{IMAGE_UID} {}",
             config.display()
         );
     }
     if let Some(src) = &args.branding {
         let copied = crate::render::branding::install(src, &dir)?;
-        println!(
+        crate::outln!(
             "{}: {} branding file(s) copied from {}",
             dir.join(crate::render::branding::DIR).display(),
             copied.len(),
             src.display()
         );
     }
-    println!("next: jitsi-stack --dir {} up", dir.display());
+    crate::outln!("next: jitsi-stack --dir {} up", dir.display());
     Ok(Exit::Ok)
 }
 
@@ -281,7 +281,7 @@ fn refusal(report: validate::Report, existed: bool, added: &[String]) -> anyhow:
                 f.fix = Some(format!("give {flag} another value"));
             }
         }
-        eprintln!("{f}");
+        crate::errln!("{f}");
     }
     let msg = "the resulting .env would be invalid; nothing was written";
     if ours {
@@ -508,7 +508,7 @@ impl Answers {
                 if !pw.is_empty() {
                     break Some(pw);
                 }
-                eprintln!("  the SIP account needs its password; try again");
+                crate::errln!("  the SIP account needs its password; try again");
             }
         } else {
             None
@@ -592,11 +592,11 @@ fn ask<T>(
     mut check: impl FnMut(&str) -> Result<Option<T>, String>,
 ) -> Result<Option<T>> {
     loop {
-        eprint!("{question}: ");
+        crate::err!("{question}: ");
         std::io::stderr().flush()?;
         let mut line = String::new();
         if std::io::stdin().lock().read_line(&mut line)? == 0 {
-            eprintln!();
+            crate::errln!();
             return Err(UsageError("no answer (end of input); nothing was written".into()).into());
         }
         let t = line.trim();
@@ -605,7 +605,7 @@ fn ask<T>(
         }
         match check(t) {
             Ok(v) => return Ok(v),
-            Err(why) => eprintln!("  {t:?}: {why}; try again (Ctrl-C to stop)"),
+            Err(why) => crate::errln!("  {t:?}: {why}; try again (Ctrl-C to stop)"),
         }
     }
 }
@@ -616,20 +616,20 @@ fn ask_required(
     mut check: impl FnMut(&str) -> Result<String, String>,
 ) -> Result<String> {
     loop {
-        eprint!("{question}: ");
+        crate::err!("{question}: ");
         std::io::stderr().flush()?;
         let mut line = String::new();
         if std::io::stdin().lock().read_line(&mut line)? == 0 {
-            eprintln!();
+            crate::errln!();
             return Err(UsageError("no answer (end of input); nothing was written".into()).into());
         }
         let t = line.trim();
         match check(t) {
             Ok(v) => return Ok(v),
             Err(_) if t.is_empty() => {
-                eprintln!("  an answer is needed; try again (Ctrl-C to stop)")
+                crate::errln!("  an answer is needed; try again (Ctrl-C to stop)")
             }
-            Err(why) => eprintln!("  {t:?}: {why}; try again (Ctrl-C to stop)"),
+            Err(why) => crate::errln!("  {t:?}: {why}; try again (Ctrl-C to stop)"),
         }
     }
 }
@@ -648,7 +648,7 @@ pub fn make_tree<S: AsRef<str>>(config: &Path, tree: &[S]) -> Result<(usize, boo
         match fsutil::make_dir_under(config, Path::new(rel.as_ref()), 0o755, owner)? {
             fsutil::Made::Created => created += 1,
             fsutil::Made::Existed => {}
-            fsutil::Made::Symlink(link) => eprintln!(
+            fsutil::Made::Symlink(link) => crate::errln!(
                 "note: {} is a symlink: left as it is (jitsi-stack never follows or chowns through links under CONFIG); \
                  its target must be a directory uid {IMAGE_UID} can write",
                 link.display()

@@ -1040,7 +1040,7 @@ pub fn run(global_dir: Option<&Path>, args: MigrateArgs) -> Result<Exit> {
             .extend(tree_changes(&new_config, true, &mut Vec::new())?);
         print_report(&report, args.json)?;
         if !args.json {
-            println!("dry run: nothing was written");
+            crate::outln!("dry run: nothing was written");
         }
         return Ok(Exit::Ok);
     }
@@ -1092,7 +1092,7 @@ pub fn run(global_dir: Option<&Path>, args: MigrateArgs) -> Result<Exit> {
     }
     print_report(&report, args.json)?;
     if !args.json {
-        println!("next: jitsi-stack --dir {} up", dir.display());
+        crate::outln!("next: jitsi-stack --dir {} up", dir.display());
     }
     Ok(Exit::Ok)
 }
@@ -1161,10 +1161,10 @@ pub fn tree_changes(
 
 fn print_report(report: &Report, json: bool) -> Result<()> {
     if json {
-        println!("{}", serde_json::to_string_pretty(report)?);
+        crate::outln!("{}", serde_json::to_string_pretty(report)?);
         return Ok(());
     }
-    println!(
+    crate::outln!(
         "migrate {} ({}) -> {} ({PINNED_IMAGE_VERSION}){}",
         report.source.dir,
         report
@@ -1175,20 +1175,21 @@ fn print_report(report: &Report, json: bool) -> Result<()> {
         report.target.dir,
         if report.dry_run { " [dry run]" } else { "" }
     );
-    println!(
+    crate::outln!(
         "  CONFIG {} ({})",
-        report.target.config_dir, report.config_mode
+        report.target.config_dir,
+        report.config_mode
     );
     let (kept, rest): (Vec<&Change>, Vec<&Change>) = report
         .changes
         .iter()
         .partition(|c| c.action == Action::Kept);
     for c in rest {
-        println!("{c}");
+        crate::outln!("{c}");
     }
     if !kept.is_empty() {
         let names: Vec<&str> = kept.iter().map(|c| c.subject.as_str()).collect();
-        println!(
+        crate::outln!(
             "  kept      {} value(s) unchanged: {}",
             names.len(),
             names.join(", ")
@@ -1200,15 +1201,16 @@ fn print_report(report: &Report, json: bool) -> Result<()> {
         } else {
             "warning"
         };
-        println!(
+        crate::outln!(
             "  check     {level}: {}: {}",
             f.variable.as_deref().unwrap_or("-"),
             f.message
         );
     }
-    println!(
+    crate::outln!(
         "check: {} error(s), {} warning(s)",
-        report.errors, report.warnings
+        report.errors,
+        report.warnings
     );
     Ok(())
 }

@@ -41,7 +41,7 @@ fn write_checked(dir: &Path, env_path: &Path, file: &EnvFile) -> Result<Stack> {
             .iter()
             .filter(|f| f.level == validate::Level::Error)
         {
-            eprintln!("{f}");
+            crate::errln!("{f}");
         }
         bail!(
             "{} would have {} error(s); nothing was written",
@@ -132,7 +132,7 @@ fn add(dir: &Path, env_path: &Path, args: NodeAddArgs) -> Result<Exit> {
     nodes::fill_passwords(&mut file)?;
     let stack = write_checked(dir, env_path, &file)?;
     let made = pki::ensure(&stack)?;
-    println!(
+    crate::outln!(
         "added node {} ({}, address {}): {} in {}",
         node.name,
         node.kind,
@@ -140,32 +140,32 @@ fn add(dir: &Path, env_path: &Path, args: NodeAddArgs) -> Result<Exit> {
         node.var(),
         env_path.display()
     );
-    println!(
+    crate::outln!(
         "  its XMPP account: {}@{} (password {})",
         node.account(),
         stack.values.get_or("XMPP_AUTH_DOMAIN", "auth.meet.jitsi"),
         node.password_var()
     );
     if made.ca {
-        println!(
+        crate::outln!(
             "  made the nodes' CA in {} (the bundles pin it)",
             tidy(&stack.config_dir().join(pki::CA_DIR)).display()
         );
     }
     for d in &made.leaves {
-        println!("  made prosody's certificate for {d} (issued by that CA)");
+        crate::outln!("  made prosody's certificate for {d} (issued by that CA)");
     }
-    println!("next:");
-    println!(
+    crate::outln!("next:");
+    crate::outln!(
         "  1. jitsi-stack --dir {} up            (publishes XMPP on {}, creates the account)",
         dir.display(),
         stack.values.get_or(nodes::MAIN_ADDRESS, "?")
     );
-    println!(
+    crate::outln!(
         "  2. jitsi-stack --dir {} ports         (the firewall lines that let only the nodes in)",
         dir.display()
     );
-    println!(
+    crate::outln!(
         "  3. copy {}/ to the node, and there: jitsi-stack --dir {} doctor && jitsi-stack --dir {} up",
         dir.join(bundle::DIR).join(&node.name).display(),
         node.name,
@@ -200,16 +200,21 @@ fn list(dir: &Path, args: NodeListArgs) -> Result<Exit> {
             "main_address": stack.values.raw(nodes::MAIN_ADDRESS),
             "nodes": rows,
         });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&doc)?);
     } else if all.is_empty() {
-        println!("no nodes (add one with `jitsi-stack node add jvb NAME --address IP`)");
+        crate::outln!("no nodes (add one with `jitsi-stack node add jvb NAME --address IP`)");
     } else {
-        println!(
+        crate::outln!(
             "{:<16} {:<7} {:<16} {:<24} {:<10} {:<9} account",
-            "name", "kind", "address", "advertise", "region", "instances"
+            "name",
+            "kind",
+            "address",
+            "advertise",
+            "region",
+            "instances"
         );
         for n in &all {
-            println!(
+            crate::outln!(
                 "{:<16} {:<7} {:<16} {:<24} {:<10} {:<9} {}@{domain}",
                 n.name,
                 n.kind,
@@ -226,7 +231,7 @@ fn list(dir: &Path, args: NodeListArgs) -> Result<Exit> {
         }
     }
     for p in &problems {
-        eprintln!(
+        crate::errln!(
             "warning: {}:{}: {}: {} (not listed; see `jitsi-stack check`)",
             stack.env_path.display(),
             p.line.unwrap_or(0),
@@ -258,13 +263,15 @@ fn remove(dir: &Path, env_path: &Path, args: NodeRemoveArgs) -> Result<Exit> {
     file.remove(&var);
     file.remove(&password);
     write_checked(dir, env_path, &file)?;
-    println!("removed node {} ({var}, {password})", args.name);
-    println!(
+    crate::outln!("removed node {} ({var}, {password})", args.name);
+    crate::outln!(
         "next: jitsi-stack --dir {} up   (removes {}/{}/, deletes its XMPP account; with no node left, XMPP is no longer published)",
         dir.display(),
         bundle::DIR,
         args.name
     );
-    println!("      and stop the node's containers on that host: jitsi-stack down (in its bundle)");
+    crate::outln!(
+        "      and stop the node's containers on that host: jitsi-stack down (in its bundle)"
+    );
     Ok(Exit::Ok)
 }

@@ -19,7 +19,7 @@ pub fn prepare(dir: &Path, with: &[String], write: bool) -> Result<(Stack, rende
         .iter()
         .filter(|f| f.level == validate::Level::Warning)
     {
-        eprintln!("{f}");
+        crate::errln!("{f}");
     }
     if report.errors() > 0 {
         for f in report
@@ -27,7 +27,7 @@ pub fn prepare(dir: &Path, with: &[String], write: bool) -> Result<(Stack, rende
             .iter()
             .filter(|f| f.level == validate::Level::Error)
         {
-            eprintln!("{f}");
+            crate::errln!("{f}");
         }
         bail!(
             "{} has {} error(s); fix them (see `jitsi-stack check`) and run again: nothing was written",
@@ -46,7 +46,7 @@ pub fn prepare(dir: &Path, with: &[String], write: bool) -> Result<(Stack, rende
         render::write(&mut stack, &out)?;
         if !model.is_node() {
             for name in bundle::write(&stack, &bundles)? {
-                eprintln!(
+                crate::errln!(
                     "removed the bundle of node {name} ({}/{name}/)",
                     bundle::DIR
                 );
@@ -70,7 +70,7 @@ pub fn run(dir: &Path, args: RenderArgs) -> Result<Exit> {
             .map_err(|e| anyhow::Error::new(UsageError(format!("{e:#}"))))?;
         let diff = render::diff(&stack, &out);
         let bundles = bundles_diff(&stack)?;
-        print!("{}{bundles}", diff.text);
+        crate::out!("{}{bundles}", diff.text);
         return Ok(if diff.has_changes() || !bundles.is_empty() {
             Exit::Invalid
         } else {
@@ -80,7 +80,7 @@ pub fn run(dir: &Path, args: RenderArgs) -> Result<Exit> {
     crate::config::env_path(dir)?;
     let _lock = lock::acquire(dir, Wait::default())?;
     let (stack, out) = prepare(dir, &args.with, true)?;
-    println!(
+    crate::outln!(
         "rendered {} files into {} (components: {})",
         out.files.len(),
         stack.dir.display(),
@@ -102,7 +102,7 @@ pub fn run(dir: &Path, args: RenderArgs) -> Result<Exit> {
             .iter()
             .map(|n| format!("{}/{}/", bundle::DIR, n.name))
             .collect();
-        println!(
+        crate::outln!(
             "node bundles: {} (copy each to its node and run `jitsi-stack up` there)",
             dirs.join(", ")
         );

@@ -3,7 +3,6 @@
 use crate::cli::{SchemaArgs, SchemaFormat};
 use crate::{reference, Exit};
 use anyhow::Result;
-use std::io::Write;
 
 pub fn run(args: SchemaArgs) -> Result<Exit> {
     let text = match args.format {
@@ -11,6 +10,6 @@ pub fn run(args: SchemaArgs) -> Result<Exit> {
         SchemaFormat::Json => reference::json(),
         SchemaFormat::EnvExample => reference::env_example(),
     };
-    std::io::stdout().lock().write_all(text.as_bytes())?;
+    crate::out::stdout_bytes(text.as_bytes());
     Ok(Exit::Ok)
 }

@@ -83,7 +83,7 @@ pub fn run(dir: &Path, args: UpgradeArgs) -> Result<Exit> {
             "the stack is written for {from}, newer than this jitsi-stack's {PINNED_IMAGE_VERSION}: use a newer jitsi-stack"
         ),
         Some(Ordering::Equal) => {
-            println!(
+            crate::outln!(
                 "{}: already written for {PINNED_IMAGE_VERSION} ({from_var}); nothing to upgrade",
                 env_path.display()
             );
@@ -97,21 +97,24 @@ pub fn run(dir: &Path, args: UpgradeArgs) -> Result<Exit> {
     let config = crate::config::normalize(&stack.config_dir());
     let plan = migrate::plan_retired(&file, Window::After { from: &from });
     let moves = migrate::pending_moves(&config, &stack.values);
-    println!(
+    crate::outln!(
         "upgrade {} from {from} to {PINNED_IMAGE_VERSION}",
         dir.display()
     );
     for c in &plan.changes {
-        println!("{c}");
+        crate::outln!("{c}");
     }
     for m in &moves {
-        println!(
+        crate::outln!(
             "  copied    {} -> {}: {} ({})",
-            m.from, m.to, m.what, m.release
+            m.from,
+            m.to,
+            m.what,
+            m.release
         );
     }
     for n in migrate::release_notes(Some(&from)) {
-        println!("{n}");
+        crate::outln!("{n}");
     }
     confirm(
         args.yes,
@@ -120,7 +123,7 @@ pub fn run(dir: &Path, args: UpgradeArgs) -> Result<Exit> {
 
     let _lock = crate::lock::acquire(dir, crate::lock::Wait::default())?;
     const STEPS: usize = 8;
-    let step = |n: usize, name: &str, what: &str| println!("==> [{n}/{STEPS}] {name}: {what}");
+    let step = |n: usize, name: &str, what: &str| crate::outln!("==> [{n}/{STEPS}] {name}: {what}");
 
     step(1, "backup", ".env, the stack's files and CONFIG's data");
     let before = snapshot(dir, &config)?;
@@ -145,16 +148,16 @@ pub fn run(dir: &Path, args: UpgradeArgs) -> Result<Exit> {
         let mut ours = vec![(RELEASE_VAR, PINNED_IMAGE_VERSION)];
         if file.get("JITSI_IMAGE_VERSION") == Some(from.as_str()) {
             ours.push(("JITSI_IMAGE_VERSION", PINNED_IMAGE_VERSION));
-            println!("  set       JITSI_IMAGE_VERSION -> {PINNED_IMAGE_VERSION}: was {from}");
+            crate::outln!("  set       JITSI_IMAGE_VERSION -> {PINNED_IMAGE_VERSION}: was {from}");
         }
         file.set_many(&ours)?;
         for c in &plan.changes {
-            println!("{c}");
+            crate::outln!("{c}");
         }
         for name in gen_passwords::fill(&mut file, &[], false)?.filled {
-            println!("  generated {name}: a new account of {PINNED_IMAGE_VERSION}");
+            crate::outln!("  generated {name}: a new account of {PINNED_IMAGE_VERSION}");
         }
-        println!("  set       {RELEASE_VAR} -> {PINNED_IMAGE_VERSION}: was {from}");
+        crate::outln!("  set       {RELEASE_VAR} -> {PINNED_IMAGE_VERSION}: was {from}");
         file.write(&env_path)?;
 
         step(3, "data", "the release's CONFIG layout");
@@ -165,14 +168,14 @@ pub fn run(dir: &Path, args: UpgradeArgs) -> Result<Exit> {
         let mut changes = changes;
         changes.extend(migrate::tree_changes(&config, false, &mut made)?);
         for c in &changes {
-            println!("{c}");
+            crate::outln!("{c}");
         }
 
         step(4, "check", ".env against the schema");
         let stack = Stack::load(dir, &[] as &[&str])?;
         let report = validate::validate(&stack);
         for f in &report.findings {
-            eprintln!("{f}");
+            crate::errln!("{f}");
         }
         if report.errors() > 0 {
             bail!("{} error(s) in the upgraded .env", report.errors());
@@ -180,7 +183,7 @@ pub fn run(dir: &Path, args: UpgradeArgs) -> Result<Exit> {
 
         step(5, "render", "compose files and every service's config");
         let (_, out) = render::prepare(dir, &[], true)?;
-        println!("  rendered {} files", out.files.len());
+        crate::outln!("  rendered {} files", out.files.len());
 
         step(6, "pull", &format!("the {PINNED_IMAGE_VERSION} images"));
         expect_ok(ops::run(dir, Command::Pull)?, "pull")?;
@@ -210,7 +213,7 @@ pub fn run(dir: &Path, args: UpgradeArgs) -> Result<Exit> {
         Ok(()) => {
             journal.state = "done".into();
             write_journal(&journal_path, &journal)?;
-            println!(
+            crate::outln!(
                 "\nupgraded from {from} to {PINNED_IMAGE_VERSION}; the backup stays in {}: `jitsi-stack rollback` restores it",
                 archive.display()
             );
@@ -220,8 +223,8 @@ pub fn run(dir: &Path, args: UpgradeArgs) -> Result<Exit> {
             journal.state = "failed".into();
             journal.failed_step = Some(format!("{e:#}"));
             write_journal(&journal_path, &journal)?;
-            eprintln!("error: {e:#}");
-            eprintln!(
+            crate::errln!("error: {e:#}");
+            crate::errln!(
                 "==> restoring the stack from {} (as it was before the upgrade)",
                 archive.display()
             );
@@ -229,7 +232,7 @@ pub fn run(dir: &Path, args: UpgradeArgs) -> Result<Exit> {
                 .with_context(|| format!("restoring {} failed too", archive.display()))?;
             journal.state = "restored".into();
             write_journal(&journal_path, &journal)?;
-            println!("  restored {restored} paths; {RELEASE_VAR}={from} again");
+            crate::outln!("  restored {restored} paths; {RELEASE_VAR}={from} again");
             if touched {
                 start_restored(dir);
             }
@@ -253,7 +256,7 @@ pub fn rollback(dir: &Path, args: RollbackArgs) -> Result<Exit> {
         }
         None => latest(dir)?,
     };
-    println!(
+    crate::outln!(
         "rollback {}: restore {} (taken {} before upgrading {} -> {})",
         dir.display(),
         archive.display(),
@@ -273,7 +276,7 @@ pub fn rollback(dir: &Path, args: RollbackArgs) -> Result<Exit> {
     let mut j = journal.clone();
     j.state = "restored".into();
     let _ = write_journal(&journal_path(&archive), &j);
-    println!(
+    crate::outln!(
         "  restored {n} paths from {}; {RELEASE_VAR}={} again",
         archive.display(),
         journal.from
@@ -281,7 +284,7 @@ pub fn rollback(dir: &Path, args: RollbackArgs) -> Result<Exit> {
     if !args.no_up {
         start_restored(dir);
     }
-    println!(
+    crate::outln!(
         "note: this jitsi-stack writes {PINNED_IMAGE_VERSION} files and will not render a {} stack; `jitsi-stack upgrade` moves it again",
         journal.from
     );
@@ -323,7 +326,7 @@ fn confirm(yes: bool, question: &str) -> Result<()> {
         ))
         .into());
     }
-    eprint!("{question} [y/N] ");
+    crate::err!("{question} [y/N] ");
     std::io::stderr().flush()?;
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
@@ -337,13 +340,13 @@ fn confirm(yes: bool, question: &str) -> Result<()> {
 /// Starts the restored stack with its own rendered files, through Compose
 /// directly: this jitsi-stack renders only for its pinned release.
 fn start_restored(dir: &Path) {
-    println!("==> starting the restored stack");
+    crate::outln!("==> starting the restored stack");
     let started = Stack::load(dir, &[] as &[&str])
         .and_then(|s| Ok(Compose::detect(&s)?))
         .and_then(|c| Ok(c.run(UP)?));
     match started {
-        Ok(()) => println!("  started with its previous files"),
-        Err(e) => eprintln!(
+        Ok(()) => crate::outln!("  started with its previous files"),
+        Err(e) => crate::errln!(
             "warning: could not start the restored stack: {e:#}; run `docker compose up -d` in {}",
             dir.display()
         ),
@@ -553,7 +556,7 @@ fn backup(dir: &Path, config: &Path, from: &str) -> Result<(PathBuf, Journal)> {
         return Err(e.context("writing the backup (nothing was changed)"));
     }
     let size = fs::metadata(&path)?.len();
-    println!(
+    crate::outln!(
         "  {} ({}, {} files, {} of data; mode 0600)",
         path.display(),
         migrate::human_bytes(size),
@@ -561,7 +564,7 @@ fn backup(dir: &Path, config: &Path, from: &str) -> Result<(PathBuf, Journal)> {
         migrate::human_bytes(bytes)
     );
     if !left_out.is_empty() {
-        println!(
+        crate::outln!(
             "  not archived (upgrade never changes them): {}",
             left_out.join(", ")
         );
@@ -766,7 +769,7 @@ fn restore(archive: &Path, journal: &Journal) -> Result<usize> {
             fs::remove_file(p)
         };
         if let Err(e) = gone {
-            eprintln!(
+            crate::errln!(
                 "warning: left {} (created by the upgrade): {e}",
                 p.display()
             );

@@ -899,7 +899,7 @@ pub fn check_source(src: &Path) -> Result<()> {
     }
     let findings = check_dir(src, &src.display().to_string());
     for f in findings.iter().filter(|f| f.level == Level::Warning) {
-        eprintln!("{f}");
+        crate::errln!("{f}");
     }
     let errors: Vec<String> = findings
         .iter()

@@ -304,7 +304,7 @@ pub fn write(main: &Stack, bundles: &[Bundle]) -> Result<Vec<String>> {
         stale.sort();
         for p in stale {
             if p.join("config").exists() {
-                eprintln!(
+                crate::errln!(
                     "warning: {} is the bundle of a removed node but holds data (config/): left in place; delete it yourself",
                     p.display()
                 );

@@ -39,3 +39,36 @@ fn init_then_check_is_valid() {
     let run = Test::again(run).args(["check"]).run();
     assert!(run.stdout.contains("valid"), "{}", run.stdout);
 }
+
+/// A reader that closes the pipe early (`check | head -0`, or stderr
+/// closed too) ends the command quietly with its own status: no panic
+/// (exit 101), no "Broken pipe" message.
+#[test]
+fn closed_pipes_end_quietly() {
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    // An invalid .env: check reports on stderr and exits 1.
+    std::fs::write(
+        dir.path().join(".env"),
+        "PUBLIC_URL=not a url\nHTTP_PORT=x\n",
+    )
+    .unwrap();
+    for args in [&["schema"][..], &["check"][..], &["ports"][..]] {
+        // Both ends of each pipe are dropped before the child writes.
+        let mut child = Command::new(assert_cmd::cargo::cargo_bin("jitsi-stack"))
+            .args(args)
+            .current_dir(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        drop(child.stderr.take());
+        let status = child.wait().unwrap();
+        let code = status.code().expect("exited, not killed");
+        assert!(code != 101, "{args:?}: panicked on a closed pipe (101)");
+        let expected = if args[0] == "schema" { 0 } else { code };
+        assert_eq!(code, expected, "{args:?}");
+        assert!(code <= 2, "{args:?}: exit {code}");
+    }
+}

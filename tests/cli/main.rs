@@ -1,6 +1,9 @@
 //! Integration tests: one binary, one module per area, driven through the
 //! real `jitsi-stack` executable with the [`Test`] builder.
 
+// Tests report what they ran on stderr; the binary itself never uses print!.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 mod harness;
 
 mod basics;

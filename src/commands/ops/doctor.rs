@@ -99,11 +99,11 @@ pub fn run(dir: &Path, args: DoctorArgs) -> Result<Exit> {
     let failed = findings.iter().any(Finding::is_failure);
     if args.json {
         let doc = serde_json::json!({ "ok": !failed, "findings": findings });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         let paint = crate::color::stdout();
         for f in &findings {
-            println!("{}", f.render(paint));
+            crate::outln!("{}", f.render(paint));
         }
         offer_env_chmod(&stack, &findings);
     }
@@ -136,7 +136,7 @@ fn offer_env_chmod(stack: &Stack, findings: &[Finding]) {
     {
         return;
     }
-    eprint!("run `chmod 600 {}` now? [y/N] ", stack.env_path.display());
+    crate::err!("run `chmod 600 {}` now? [y/N] ", stack.env_path.display());
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
     if std::io::stdin().lock().read_line(&mut answer).is_err()
@@ -145,8 +145,8 @@ fn offer_env_chmod(stack: &Stack, findings: &[Finding]) {
         return;
     }
     match std::fs::set_permissions(&stack.env_path, std::fs::Permissions::from_mode(0o600)) {
-        Ok(()) => eprintln!("{} is now mode 0600", stack.env_path.display()),
-        Err(e) => eprintln!("chmod failed: {e}"),
+        Ok(()) => crate::errln!("{} is now mode 0600", stack.env_path.display()),
+        Err(e) => crate::errln!("chmod failed: {e}"),
     }
 }
 

@@ -43,12 +43,12 @@ pub fn up(dir: &Path, args: UpArgs) -> Result<Exit> {
     let preflight = super::doctor::preflight(&stack);
     let paint = crate::color::stderr();
     for f in preflight.iter().filter(|f| f.is_warning()) {
-        eprintln!("{}", f.render(paint));
+        crate::errln!("{}", f.render(paint));
     }
     let failures: Vec<_> = preflight.iter().filter(|f| f.is_failure()).collect();
     if !failures.is_empty() {
         for f in &failures {
-            eprintln!("{}", f.render(paint));
+            crate::errln!("{}", f.render(paint));
         }
         anyhow::bail!(
             "preflight found {} problem(s); fix them (see `jitsi-stack doctor`) and run again",
@@ -59,11 +59,11 @@ pub fn up(dir: &Path, args: UpArgs) -> Result<Exit> {
     let compose = Compose::detect(&stack)?;
     compose.run(UP)?;
     if args.no_wait {
-        println!(
+        crate::outln!(
             "started; not waiting for health (--no-wait). `jitsi-stack status` shows progress."
         );
         if !model.is_node() && !model.nodes.is_empty() {
-            println!("the nodes' XMPP accounts are created by an `up` that waits for prosody: run `jitsi-stack up` once it is healthy.");
+            crate::outln!("the nodes' XMPP accounts are created by an `up` that waits for prosody: run `jitsi-stack up` once it is healthy.");
         }
         return Ok(Exit::Ok);
     }
@@ -74,30 +74,30 @@ pub fn up(dir: &Path, args: UpArgs) -> Result<Exit> {
             // The nodes' XMPP accounts, now that prosody is healthy.
             super::nodes::after_up(&stack, &model, &compose)?;
             if model.is_node() {
-                println!("\nthe node's services are up; on the main host, `jitsi-stack smoke` shows them in the brewery.");
+                crate::outln!("\nthe node's services are up; on the main host, `jitsi-stack smoke` shows them in the brewery.");
             } else {
                 summary(&stack, &planned, after);
             }
             Ok(Exit::Ok)
         }
         Outcome::Failed(failed) => {
-            eprintln!();
+            crate::errln!();
             for (name, why) in &failed {
-                eprintln!("{} {name} {why}", crate::color::fail("error:"));
+                crate::errln!("{} {name} {why}", crate::color::fail("error:"));
             }
             show_logs(&compose, &stack, failed.iter().map(|(n, _)| n.as_str()));
-            eprintln!("fix the cause above, then run `jitsi-stack up` again (`jitsi-stack doctor` checks the host)");
+            crate::errln!("fix the cause above, then run `jitsi-stack up` again (`jitsi-stack doctor` checks the host)");
             Ok(Exit::Invalid)
         }
         Outcome::TimedOut(waiting) => {
-            eprintln!(
+            crate::errln!(
                 "\n{} not healthy after {} s: {}",
                 crate::color::fail("error:"),
                 args.timeout,
                 waiting.join(", ")
             );
             show_logs(&compose, &stack, waiting.iter().map(String::as_str));
-            eprintln!("fix: `jitsi-stack doctor`, then `jitsi-stack logs SERVICE`; `jitsi-stack up --timeout N` to wait longer");
+            crate::errln!("fix: `jitsi-stack doctor`, then `jitsi-stack logs SERVICE`; `jitsi-stack up --timeout N` to wait longer");
             Ok(Exit::Invalid)
         }
     }
@@ -107,14 +107,14 @@ fn dry_run(dir: &Path, args: &UpArgs) -> Result<Exit> {
     let (stack, out) = prepare(dir, &args.with, false)?;
     let compose =
         Compose::detect(&stack).unwrap_or_else(|_| Compose::with_flavor(&stack, Flavor::Plugin));
-    println!(
+    crate::outln!(
         "dry run: would render {} files into {} and run:",
         out.files.len(),
         stack.dir.display()
     );
-    println!("  {}", compose.display(UP));
+    crate::outln!("  {}", compose.display(UP));
     if !args.no_wait {
-        println!(
+        crate::outln!(
             "  {}  (until every service is healthy, at most {} s)",
             compose.display(PS),
             args.timeout
@@ -127,7 +127,7 @@ fn dry_run(dir: &Path, args: &UpArgs) -> Result<Exit> {
 fn docker_ready() -> Result<()> {
     let daemon = super::doctor::daemon_finding();
     if daemon.is_failure() {
-        eprintln!("{}", daemon.render(crate::color::stderr()));
+        crate::errln!("{}", daemon.render(crate::color::stderr()));
     }
     // A missing or refused Compose is its own error, with its exit status (127).
     crate::docker::find_compose()?;
@@ -432,7 +432,7 @@ impl View {
                         Verdict::Failed(why) => why.clone(),
                     };
                     if *seen != label {
-                        eprintln!("{} {}: {label} ({secs} s)", utc_timestamp(), p.name);
+                        crate::errln!("{} {}: {label} ({secs} s)", utc_timestamp(), p.name);
                         *seen = label;
                     }
                 }
@@ -483,18 +483,18 @@ fn format_utc(secs: u64) -> String {
 /// known cause.
 fn show_logs<'a>(compose: &Compose, stack: &Stack, services: impl Iterator<Item = &'a str>) {
     for svc in services {
-        eprintln!("--- last log lines of {svc}:");
+        crate::errln!("--- last log lines of {svc}:");
         match compose.output(&["logs", "--no-color", "--tail", LOG_LINES, svc]) {
             Ok(text) => {
-                eprint!("{text}");
+                crate::err!("{text}");
                 if !text.ends_with('\n') && !text.is_empty() {
-                    eprintln!();
+                    crate::errln!();
                 }
                 for hint in log_hints(&text, stack) {
-                    eprintln!("{} {hint}", crate::color::hint("hint:"));
+                    crate::errln!("{} {hint}", crate::color::hint("hint:"));
                 }
             }
-            Err(e) => eprintln!("(could not read logs: {e})"),
+            Err(e) => crate::errln!("(could not read logs: {e})"),
         }
     }
 }
@@ -532,8 +532,8 @@ pub fn log_hints(log: &str, stack: &Stack) -> Vec<String> {
 fn summary(stack: &Stack, planned: &[Planned], after: Duration) {
     let url = stack.values.get_or("PUBLIC_URL", "https://localhost:8443");
     let names: Vec<&str> = planned.iter().map(|p| p.name.as_str()).collect();
-    println!("\nJitsi Meet is up: {url}");
-    println!(
+    crate::outln!("\nJitsi Meet is up: {url}");
+    crate::outln!(
         "running: {} ({} services, ready after {} s)",
         names.join(", "),
         names.len(),
@@ -541,25 +541,25 @@ fn summary(stack: &Stack, planned: &[Planned], after: Duration) {
     );
     if stack.behind_proxy() {
         let port = stack.values.port("HTTP_PORT").unwrap_or(8000);
-        println!(
+        crate::outln!(
             "behind a reverse proxy: it must forward {url} to http://127.0.0.1:{port} (`jitsi-stack proxy nginx|apache|haproxy|caddy`)"
         );
     }
-    println!("next:");
-    println!("  jitsi-stack smoke      probe it as a browser would");
-    println!("  jitsi-stack ports      what the firewall must let in");
+    crate::outln!("next:");
+    crate::outln!("  jitsi-stack smoke      probe it as a browser would");
+    crate::outln!("  jitsi-stack ports      what the firewall must let in");
     if stack.values.bool("ENABLE_AUTH")
         && stack.values.get_or("AUTH_TYPE", "internal") == "internal"
     {
-        println!("  jitsi-stack user add NAME   create the accounts that may open meetings");
+        crate::outln!("  jitsi-stack user add NAME   create the accounts that may open meetings");
     }
     if stack.has(Component::Jibri) {
-        println!(
+        crate::outln!(
             "  recordings land in {}/storage/jibri",
             stack.config_dir().display()
         );
     }
-    println!("  jitsi-stack logs -f    follow the logs");
+    crate::outln!("  jitsi-stack logs -f    follow the logs");
 }
 
 /// Two seconds; tests shorten it with JITSI_STACK_POLL_MS.
@@ -598,7 +598,7 @@ pub fn status(dir: &Path, args: StatusArgs) -> Result<Exit> {
     if args.json {
         let states = parse_ps(&compose.output(&["ps", "--all", "--format", "json"])?)?;
         let states = with_missing(states, &Model::build(&stack)?);
-        println!("{}", serde_json::to_string_pretty(&states)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&states)?);
     } else {
         compose.run(&["ps", "--all"])?;
     }

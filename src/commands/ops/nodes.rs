@@ -411,10 +411,10 @@ pub fn after_up(stack: &Stack, model: &Model, compose: &Compose) -> Result<()> {
     }
     let s = sync_accounts(stack, model, compose)?;
     if !s.present.is_empty() {
-        println!("node accounts ready: {}", s.present.join(", "));
+        crate::outln!("node accounts ready: {}", s.present.join(", "));
     }
     if !s.deleted.is_empty() {
-        println!(
+        crate::outln!(
             "deleted the accounts of removed nodes: {}",
             s.deleted.join(", ")
         );

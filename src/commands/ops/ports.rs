@@ -125,14 +125,14 @@ pub fn run(dir: &Path, args: PortsArgs) -> Result<Exit> {
             )
             .into());
         };
-        print!("{}", firewall::nftables(x));
+        crate::out!("{}", firewall::nftables(x));
         return Ok(Exit::Ok);
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&rules)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&rules)?);
         return Ok(Exit::Ok);
     }
-    println!("{:<12} {:<12} {:<6} purpose", "service", "port", "proto");
+    crate::outln!("{:<12} {:<12} {:<6} purpose", "service", "port", "proto");
     for r in &rules {
         let purpose = if r.sources.is_empty() {
             r.purpose.to_string()
@@ -144,7 +144,7 @@ pub fn run(dir: &Path, args: PortsArgs) -> Result<Exit> {
                 r.sources.join(", ")
             )
         };
-        println!(
+        crate::outln!(
             "{:<12} {:<12} {:<6} {purpose}",
             r.service,
             r.range(),
@@ -153,44 +153,48 @@ pub fn run(dir: &Path, args: PortsArgs) -> Result<Exit> {
     }
     if stack.behind_proxy() {
         let http = stack.values.port("HTTP_PORT").unwrap_or(8000);
-        println!(
+        crate::outln!(
             "# web is published on 127.0.0.1:{http} only, for the reverse proxy on this host \
              ({BEHIND_PROXY_VAR}=1): open the proxy's own ports (usually 80 and 443) instead"
         );
     }
     // Open to everyone: the ports of the restricted XMPP rule are not.
     let open: Vec<&PortRule> = rules.iter().filter(|r| r.address.is_none()).collect();
-    println!("\n# ufw");
+    crate::outln!("\n# ufw");
     for r in &open {
-        println!("ufw allow {}/{}", r.range().replace('-', ":"), r.protocol);
+        crate::outln!("ufw allow {}/{}", r.range().replace('-', ":"), r.protocol);
     }
-    println!("\n# firewalld");
+    crate::outln!("\n# firewalld");
     for r in &open {
-        println!(
+        crate::outln!(
             "firewall-cmd --permanent --add-port={}/{}",
             r.range(),
             r.protocol
         );
     }
-    println!("firewall-cmd --reload");
+    crate::outln!("firewall-cmd --reload");
     if let Some(x) = &xmpp {
         let at = format!("{}:{}", x.address, x.port);
-        println!(
+        crate::outln!(
             "\n# Only the nodes may reach XMPP on {at}. Docker publishes ports ahead of ufw's and"
         );
-        println!("# firewalld's own rules, so these act where Docker's traffic passes. Pick one.");
-        println!("\n# nftables: `jitsi-stack ports --nftables > /etc/nftables.d/jitsi-stack.nft`, then `nft -f` it");
+        crate::outln!(
+            "# firewalld's own rules, so these act where Docker's traffic passes. Pick one."
+        );
+        crate::outln!("\n# nftables: `jitsi-stack ports --nftables > /etc/nftables.d/jitsi-stack.nft`, then `nft -f` it");
         for line in firewall::nftables(x).lines() {
-            println!("{line}");
+            crate::outln!("{line}");
         }
-        println!("\n# ufw: append to /etc/ufw/after.rules (IPv6: after6.rules), then `ufw reload`");
-        print!("{}", firewall::ufw(x));
-        println!("\n# firewalld");
+        crate::outln!(
+            "\n# ufw: append to /etc/ufw/after.rules (IPv6: after6.rules), then `ufw reload`"
+        );
+        crate::out!("{}", firewall::ufw(x));
+        crate::outln!("\n# firewalld");
         for line in firewall::firewalld(x) {
-            println!("{line}");
+            crate::outln!("{line}");
         }
         if !x.unreachable.is_empty() {
-            println!(
+            crate::outln!(
                 "\n# warning: node(s) {} have an address of the other IP family: they cannot reach {at}",
                 x.unreachable.join(", ")
             );

@@ -35,9 +35,9 @@ pub fn run(dir: &Path, args: ProxyArgs) -> Result<Exit> {
     let stack = Stack::load(dir, &[] as &[&str])?;
     let site = site(&stack)?;
     for w in warnings(&stack) {
-        eprintln!("{} {w}", crate::color::stderr().warn("warning:"));
+        crate::errln!("{} {w}", crate::color::stderr().warn("warning:"));
     }
-    print!("{}", snippet(args.kind, &site));
+    crate::out!("{}", snippet(args.kind, &site));
     Ok(Exit::Ok)
 }
 

@@ -49,11 +49,11 @@ pub fn run(dir: &Path, args: SmokeArgs) -> Result<Exit> {
             "failed": failed,
             "probes": probes,
         });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         let paint = crate::color::stdout();
         for p in &probes {
-            println!(
+            crate::outln!(
                 "{} {:<10} {} ({})",
                 if p.ok {
                     paint.ok("ok  ")
@@ -69,7 +69,7 @@ pub fn run(dir: &Path, args: SmokeArgs) -> Result<Exit> {
     if failed.is_empty() {
         Ok(Exit::Ok)
     } else {
-        eprintln!(
+        crate::errln!(
             "{} smoke failed: {}",
             crate::color::fail("error:"),
             failed.join(", ")

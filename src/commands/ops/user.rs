@@ -57,20 +57,20 @@ pub fn run(dir: &Path, cmd: UserCommand) -> Result<Exit> {
             let pw = password(&args)?;
             let argv = prosodyctl(&["adduser", "--", &jid]);
             in_prosody(&compose, &refs(&argv), &format!("{pw}\n{pw}\n"))?;
-            println!("added {jid}");
+            crate::outln!("added {jid}");
         }
         UserCommand::Passwd(args) => {
             let jid = jid(&args.name, &domain)?;
             let pw = password(&args)?;
             let argv = prosodyctl(&["passwd", "--", &jid]);
             in_prosody(&compose, &refs(&argv), &format!("{pw}\n{pw}\n"))?;
-            println!("changed the password of {jid}");
+            crate::outln!("changed the password of {jid}");
         }
         UserCommand::Del(args) => {
             let jid = jid(&args.name, &domain)?;
             let argv = prosodyctl(&["deluser", "--", &jid]);
             in_prosody(&compose, &refs(&argv), "")?;
-            println!("deleted {jid}");
+            crate::outln!("deleted {jid}");
         }
         UserCommand::List => {
             let path = format!("{PROSODY_DATA}/{}/accounts", encode_node(&domain));
@@ -79,13 +79,13 @@ pub fn run(dir: &Path, cmd: UserCommand) -> Result<Exit> {
                 // ls: 2 = the directory is missing (its own message is on
                 // stderr): prosody creates it with the first account.
                 Err(DockerError::Status { status: 2, .. }) => {
-                    eprintln!("no accounts on {domain} yet (prosody has no {path})");
+                    crate::errln!("no accounts on {domain} yet (prosody has no {path})");
                     return Ok(Exit::Ok);
                 }
                 Err(e) => return Err(e.into()),
             };
             for name in account_names(&out) {
-                println!("{name}@{domain}");
+                crate::outln!("{name}@{domain}");
             }
         }
     }
@@ -112,7 +112,7 @@ fn in_prosody(compose: &Compose, argv: &[&str], input: &str) -> Result<()> {
             .trim_start_matches("Retype new password: ")
             .trim();
         if !line.is_empty() {
-            eprintln!("prosodyctl: {line}");
+            crate::errln!("prosodyctl: {line}");
         }
     }
     Err(match out.status.code() {
