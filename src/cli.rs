@@ -130,6 +130,10 @@ pub struct InitArgs {
     /// Optional components to enable, comma-separated (jibri,jigasi,...).
     #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = crate::config::component_parser())]
     pub with: Vec<String>,
+    /// Visitor prosody nodes on this host for very large meetings (sets
+    /// ENABLE_VISITORS=1 and JITSI_STACK_VISITORS=N; see docs/visitors.md).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=32))]
+    pub visitors: Option<u32>,
     /// The SIP account jigasi registers, user@sip.example.org (with --with jigasi).
     #[arg(long, value_name = "USER@HOST")]
     pub sip_uri: Option<String>,

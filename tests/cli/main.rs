@@ -26,6 +26,8 @@ mod render_prosody;
 
 mod prosody_boot;
 
+mod visitors;
+
 mod jvm_check;
 
 mod render_jvm;
