@@ -323,12 +323,23 @@ pub fn pid_alive(pid: u32) -> bool {
             || i32::try_from(pid).is_ok_and(|p| Path::new(&format!("/proc/{p}")).exists()))
 }
 
+/// Whether the process that named a [`temp_sibling`] `name` still runs
+/// (another one than this): its temporary file is live, not stale, even
+/// when a second jitsi-stack is cleaning up (a writer outside the lock).
+pub fn temp_writer_alive(name: &str) -> bool {
+    let pid = name
+        .rsplit_once(".tmp-")
+        .and_then(|(_, tail)| tail.split('-').next())
+        .and_then(|p| p.parse::<u32>().ok());
+    match pid {
+        Some(pid) => pid != std::process::id() && Path::new(&format!("/proc/{pid}")).exists(),
+        None => false,
+    }
+}
+
 /// Removes temporary files and links a killed jitsi-stack left in `dir`
-/// (they may hold a full set of secrets): only those whose writer (the pid
-/// in the name) is gone. A live writer's temp file is not stale even under
-/// the lock: commands that need no lock (`node list`, `render --diff`) and
-/// a writer that has not yet waited for the lock may be writing it. Call it
-/// holding the stack lock. Returns how many.
+/// (they may hold a full set of secrets): only those whose writer's pid is
+/// gone. Call it holding the stack lock. Returns how many.
 pub fn remove_stale_temps(dir: &Path) -> usize {
     let Ok(rd) = fs::read_dir(dir) else {
         return 0;
@@ -337,7 +348,7 @@ pub fn remove_stale_temps(dir: &Path) -> usize {
     for e in rd.filter_map(|e| e.ok()) {
         let name = e.file_name();
         let Some(name) = name.to_str() else { continue };
-        if temp_writer_pid(name).is_none_or(pid_alive) {
+        if !is_temp_name(name) || temp_writer_alive(name) {
             continue;
         }
         let Ok(ft) = e.file_type() else { continue };
@@ -381,7 +392,8 @@ pub fn remove_stale_temps_of(file: &Path) -> usize {
         let Some(entry) = entry.to_str() else {
             continue;
         };
-        let ours = temp_writer_pid(entry).is_some_and(|pid| !pid_alive(pid))
+        let ours = is_temp_name(entry)
+            && !temp_writer_alive(entry)
             && prefixes.iter().any(|p| entry.starts_with(p.as_str()));
         if ours && e.file_type().is_ok_and(|t| !t.is_dir()) && fs::remove_file(e.path()).is_ok() {
             n += 1;
@@ -728,16 +740,15 @@ mod tests {
         let me = std::process::id();
         for name in [
             format!("..env.tmp-{dead}-0"),
-            format!("..env.tmp-{me}-7"),
             "..env.tmp-1-2".to_string(), // init: always alive
             "keep".to_string(),
         ] {
             fs::write(d.path().join(name), "secret").unwrap();
         }
         assert_eq!(temp_writer_pid(&format!("..env.tmp-{me}-7")), Some(me));
+        assert!(pid_alive(me) && !pid_alive(dead));
         assert_eq!(remove_stale_temps(d.path()), 1);
         assert!(!d.path().join(format!("..env.tmp-{dead}-0")).exists());
-        assert!(d.path().join(format!("..env.tmp-{me}-7")).exists());
         assert!(d.path().join("..env.tmp-1-2").exists());
         let env = d.path().join(".env");
         fs::write(d.path().join(format!("..env.tmp-{dead}-1")), "x").unwrap();

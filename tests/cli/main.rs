@@ -53,6 +53,8 @@ mod netns;
 
 mod concurrency;
 
+mod journal;
+
 mod safety;
 
 #[allow(unused_imports)]
