@@ -947,6 +947,7 @@ fn a_killed_node_adds_half_pair_and_temp_files_are_repaired_by_the_next_render()
     assert!(!temp_key.exists(), "a dead writer's temp key survived");
     assert!(live.exists(), "a live writer's temp file was removed");
     drop(run);
+}
 
 /// Each `node add` field is checked on its own (no key smuggled into the
 /// node's line), node addresses are unicast, the main address is one
