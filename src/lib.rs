@@ -6,9 +6,11 @@ pub mod commands;
 pub mod config;
 pub mod docker;
 pub mod envfile;
+pub mod escape;
 pub mod exit;
 pub mod firewall;
 pub mod fsutil;
+pub mod layout;
 pub mod lock;
 pub mod out;
 pub mod reference;
@@ -16,6 +18,7 @@ pub mod render;
 pub mod schema;
 pub mod secrets;
 pub mod stack;
+pub mod tls;
 pub mod validate;
 pub mod xmpp;
 pub mod yaml;
@@ -24,13 +27,7 @@ use anyhow::Result;
 use clap::{CommandFactory, FromArgMatches, ValueEnum};
 use std::ffi::OsString;
 
-pub use exit::Exit;
-
-/// An error caused by how the tool was called (missing .env, bad flag
-/// combination): exit status 2.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
+pub use exit::{Exit, UsageError};
 
 /// The whole program: runs it, prints an error once as `error: ...`, and
 /// returns the exit code. Output cut short by a closed pipe

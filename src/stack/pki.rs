@@ -18,6 +18,7 @@
 //! - `prosody/config/certs/<domain>.crt`, `.key` (0600): prosody's.
 
 use crate::config::Stack;
+use crate::tls::certificates;
 use anyhow::{bail, Context, Result};
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
@@ -187,24 +188,12 @@ fn create_dir(dir: &Path, mode: u32, images: bool) -> Result<()> {
 fn give_to_images(p: &Path) -> Result<()> {
     use std::os::unix::fs::MetadataExt;
     let root = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
-    let uid = crate::commands::init::IMAGE_UID;
+    let uid = crate::layout::IMAGE_UID;
     if root {
         std::os::unix::fs::chown(p, Some(uid), Some(uid))
             .with_context(|| format!("chown {uid}:{uid} {}", p.display()))?;
     }
     Ok(())
-}
-
-/// The DER certificates of a PEM text.
-pub fn certificates(pem: &str) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>> {
-    use rustls_pki_types::pem::PemObject;
-    let certs: Vec<_> = rustls_pki_types::CertificateDer::pem_slice_iter(pem.as_bytes())
-        .collect::<Result<_, _>>()
-        .map_err(|e| anyhow::anyhow!("not a PEM certificate: {e:?}"))?;
-    if certs.is_empty() {
-        bail!("no certificate in the PEM text");
-    }
-    Ok(certs)
 }
 
 /// A Java KeyStore (JKS, version 2) holding `pem`'s certificates as trusted
@@ -246,7 +235,7 @@ pub fn truststore(pem: &str) -> Result<Vec<u8>> {
 /// (the check a node makes), as a sentence on failure.
 pub fn verify_leaf(ca_pem: &str, leaf_pem: &str, domain: &str) -> Result<(), String> {
     use rustls::client::danger::ServerCertVerifier;
-    let verifier = crate::xmpp::pinned_verifier(ca_pem).map_err(|e| format!("{e:#}"))?;
+    let verifier = crate::tls::pinned_verifier(ca_pem).map_err(|e| format!("{e:#}"))?;
     let certs = certificates(leaf_pem).map_err(|e| format!("{e:#}"))?;
     let name = rustls_pki_types::ServerName::try_from(domain.to_string())
         .map_err(|e| format!("{domain}: {e}"))?;
