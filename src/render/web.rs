@@ -12,6 +12,7 @@ use super::{render_template, Output};
 use crate::config::{Stack, Values};
 use crate::escape;
 use crate::schema::kind;
+use crate::stack::visitors;
 use anyhow::{bail, Context, Result};
 use minijinja::{Environment, Value};
 use serde::Serialize;
@@ -63,6 +64,9 @@ struct Nginx {
     cert_key: String,
     xmpp_domain: String,
     bosh_base: String,
+    /// Visitor nodes: (`v<N>`, the node's `http://prosody-vN:5280`); a
+    /// viewer's BOSH and websocket carry `?vnode=v<N>` (nginx.conf's map).
+    vnodes: Vec<(String, String)>,
     xmpp_websocket: bool,
     subdomains: bool,
     cors_origin: String,
@@ -240,6 +244,17 @@ fn nginx_decisions(stack: &Stack) -> Result<Nginx> {
             "XMPP_BOSH_URL_BASE",
             v.get_or("XMPP_BOSH_URL_BASE", "http://xmpp.meet.jitsi:5280"),
         )?,
+        vnodes: if visitors::enabled(v) {
+            visitors::nodes_of(v)
+                .into_iter()
+                .map(|n| {
+                    let base = format!("http://{}:{}", n.service, visitors::HTTP_PORT);
+                    (n.vnode, base)
+                })
+                .collect()
+        } else {
+            vec![]
+        },
         xmpp_websocket: bool_or(v, "ENABLE_XMPP_WEBSOCKET", true),
         subdomains: bool_or(v, "ENABLE_SUBDOMAINS", true),
         cors_origin: quoted(
