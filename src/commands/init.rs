@@ -102,6 +102,21 @@ fn run_locked(dir: &Path, args: InitArgs) -> Result<Exit> {
     if let Some(url) = &answers.public_url {
         wanted.push(("PUBLIC_URL", url.clone()));
     }
+    // --force also accepts a system directory as CONFIG, as it does for DIR.
+    if args.force {
+        let config = match &args.config_dir {
+            Some(p) if p.is_absolute() => p.clone(),
+            Some(p) => dir.join(p),
+            None => dir.join(
+                file.get("CONFIG")
+                    .filter(|c| !c.is_empty())
+                    .unwrap_or("./config"),
+            ),
+        };
+        if fsutil::system_dir(&config).is_some() {
+            wanted.push((validate::ALLOW_SYSTEM_CONFIG, "1".into()));
+        }
+    }
     // The ports follow the URL that will be in effect: one already in .env
     // is kept, so it decides.
     let url = file

@@ -91,18 +91,16 @@ fn add(dir: &Path, env_path: &Path, args: NodeAddArgs) -> Result<Exit> {
         )
         .into());
     }
-    // The node's line, read back by the parser that `check` uses.
-    let mut spec = format!("{} address={}", kind_of(args.kind), args.address);
-    if let Some(a) = &args.advertise {
-        spec.push_str(&format!(" advertise={a}"));
-    }
-    if let Some(r) = &args.region {
-        spec.push_str(&format!(" region={r}"));
-    }
-    if args.instances != 1 {
-        spec.push_str(&format!(" instances={}", args.instances));
-    }
-    let node: Node = nodes::parse_spec(&args.name, &spec).map_err(|e| {
+    // Each field on its own, then the line read back by the parser `check` uses.
+    let node: Node = nodes::node_from_fields(
+        &args.name,
+        kind_of(args.kind),
+        &args.address,
+        args.advertise.as_deref(),
+        args.region.as_deref(),
+        args.instances,
+    )
+    .map_err(|e| {
         UsageError(format!(
             "node {}: {}; expected {}, found {}",
             args.name, e.message, e.expected, e.found
@@ -110,11 +108,8 @@ fn add(dir: &Path, env_path: &Path, args: NodeAddArgs) -> Result<Exit> {
     })?;
     let mut pairs = vec![(node.var(), node.spec())];
     if let Some(a) = &args.main_address {
-        if a.parse::<std::net::IpAddr>().is_err() {
-            return Err(UsageError(format!(
-                "--main-address {a:?}: expected this host's IP address, such as 198.51.100.10"
-            ))
-            .into());
+        if let Err(expected) = nodes::check_main_address(a) {
+            return Err(UsageError(format!("--main-address {a:?}: expected {expected}")).into());
         }
         pairs.push((nodes::MAIN_ADDRESS.to_string(), a.clone()));
     } else if !file.is_set(nodes::MAIN_ADDRESS) {

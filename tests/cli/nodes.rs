@@ -897,3 +897,92 @@ fn xmpp_is_published_only_with_nodes_on_the_main_address() {
         .run();
     assert!(r.stderr.contains("needs nodes"), "{}", r.stderr);
 }
+
+/// Each `node add` field is checked on its own (no key smuggled into the
+/// node's line), node addresses are unicast, the main address is one
+/// address of the host (never a wildcard), and `check` says so for a
+/// hand-edited .env; `doctor` does not call a wildcard "an address of this host".
+#[test]
+fn node_fields_are_validated_one_by_one_and_addresses_are_unicast() {
+    let run = init_stack(&[], &[]);
+    let before = run.read(".env");
+    let mut run = run;
+    for args in [
+        &[
+            "jvb",
+            "b2",
+            "--address",
+            "10.0.0.3 advertise=203.0.113.9",
+            "--main-address",
+            "10.9.0.1",
+        ][..],
+        &[
+            "jvb",
+            "b2",
+            "--address",
+            "10.0.0.3",
+            "--region",
+            "eu instances=5",
+            "--main-address",
+            "10.9.0.1",
+        ],
+        &[
+            "jvb",
+            "b2",
+            "--address",
+            "224.0.0.9",
+            "--main-address",
+            "10.9.0.1",
+        ],
+        &[
+            "jvb",
+            "b2",
+            "--address",
+            "255.255.255.255",
+            "--main-address",
+            "10.9.0.1",
+        ],
+        &[
+            "jvb",
+            "b2",
+            "--address",
+            "10.0.0.3",
+            "--main-address",
+            "0.0.0.0",
+        ],
+        &["jvb", "b2", "--address", "10.0.0.3", "--main-address", "::"],
+    ] {
+        let mut a = vec!["node", "add"];
+        a.extend_from_slice(args);
+        run = Test::again(run).args(a).status(2).run();
+        assert!(run.stderr.contains("expected"), "{args:?}: {}", run.stderr);
+        assert_eq!(run.read(".env"), before, "{args:?}");
+    }
+    let run = add(
+        run,
+        &[
+            "jvb",
+            "b2",
+            "--address",
+            "10.9.0.2",
+            "--main-address",
+            "10.9.0.1",
+        ],
+    );
+    let env = run.path().join(".env");
+    let text = fs::read_to_string(&env).unwrap();
+    fs::write(
+        &env,
+        text.replace(
+            "JITSI_STACK_MAIN_ADDRESS=10.9.0.1",
+            "JITSI_STACK_MAIN_ADDRESS=0.0.0.0",
+        ),
+    )
+    .unwrap();
+    let r = Test::again(run).args(["check"]).status(1).run();
+    let all = format!("{}{}", r.stdout, r.stderr);
+    assert!(
+        all.contains("JITSI_STACK_MAIN_ADDRESS") && all.contains("not 0.0.0.0"),
+        "{all}"
+    );
+}
