@@ -4,6 +4,7 @@
 use crate::cli::{NodeAddArgs, NodeCommand, NodeKindArg, NodeListArgs, NodeRemoveArgs};
 use crate::config::{Stack, Values};
 use crate::envfile::EnvFile;
+use crate::lock::{self, Wait};
 use crate::stack::nodes::{self, Node, NodeKind};
 use crate::stack::{bundle, pki};
 use crate::{validate, Exit, UsageError};
@@ -19,9 +20,9 @@ pub fn run(dir: &Path, cmd: NodeCommand) -> Result<Exit> {
     }
 }
 
-/// Re-reads `file` as a stack in `dir`, validates it, and writes it only
-/// when it has no error: a command never leaves a broken `.env`.
-fn write_checked(dir: &Path, env_path: &Path, file: &EnvFile) -> Result<Stack> {
+/// Re-reads `file` as a stack in `dir` and validates it: a command never
+/// leaves a broken `.env`. Nothing is written.
+fn checked(dir: &Path, env_path: &Path, file: &EnvFile) -> Result<Stack> {
     let text = file.render();
     let parsed = EnvFile::parse(&text).expect("an edited .env re-parses");
     let values = Values::from_file(&parsed);
@@ -49,10 +50,6 @@ fn write_checked(dir: &Path, env_path: &Path, file: &EnvFile) -> Result<Stack> {
             report.errors()
         );
     }
-    // MERGE(safety): take the stack's lock for this read-modify-write:
-    // `let _lock = crate::lock::acquire(dir, "node")?;` (branch `safety`),
-    // then re-read .env under the lock before writing it.
-    file.write(env_path)?;
     Ok(stack)
 }
 
@@ -74,6 +71,9 @@ fn kind_of(k: NodeKindArg) -> NodeKind {
 fn add(dir: &Path, env_path: &Path, args: NodeAddArgs) -> Result<Exit> {
     nodes::check_name(&args.name)
         .map_err(|e| UsageError(format!("node name {:?}: expected {e}", args.name)))?;
+    // Everything below is read and written under the lock: two `node add`s
+    // (or a `render`, a `gen-passwords`) never lose each other's changes.
+    let _lock = lock::acquire(dir, Wait::default())?;
     let mut file = EnvFile::read(env_path)?;
     let existing = nodes::nodes(&file);
     if existing.iter().any(|n| n.name == args.name) {
@@ -125,8 +125,10 @@ fn add(dir: &Path, env_path: &Path, args: NodeAddArgs) -> Result<Exit> {
         .collect();
     file.set_many(&refs)?;
     nodes::fill_passwords(&mut file)?;
-    let stack = write_checked(dir, env_path, &file)?;
-    let made = pki::ensure(&stack)?;
+    let stack = checked(dir, env_path, &file)?;
+    let plan = pki::plan(&stack)?;
+    file.write(env_path)?;
+    let made = pki::make(&stack, &plan)?;
     crate::outln!(
         "added node {} ({}, address {}): {} in {}",
         node.name,
@@ -238,6 +240,8 @@ fn list(dir: &Path, args: NodeListArgs) -> Result<Exit> {
 }
 
 fn remove(dir: &Path, env_path: &Path, args: NodeRemoveArgs) -> Result<Exit> {
+    let _lock = lock::acquire(dir, Wait::default())?;
+    // One atomic write of .env, read under the lock: nothing to journal.
     let mut file = EnvFile::read(env_path)?;
     let var = nodes::var_name(&args.name);
     let password = format!("{var}{}", nodes::PASSWORD_SUFFIX);
@@ -257,7 +261,8 @@ fn remove(dir: &Path, env_path: &Path, args: NodeRemoveArgs) -> Result<Exit> {
     }
     file.remove(&var);
     file.remove(&password);
-    write_checked(dir, env_path, &file)?;
+    checked(dir, env_path, &file)?;
+    file.write(env_path)?;
     crate::outln!("removed node {} ({var}, {password})", args.name);
     crate::outln!(
         "next: jitsi-stack --dir {} up   (removes {}/{}/, deletes its XMPP account; with no node left, XMPP is no longer published)",
