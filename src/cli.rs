@@ -51,15 +51,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ColorChoice {
-    /// Colour on a terminal, unless NO_COLOR is set.
-    Auto,
-    /// Always colour (even through a pipe).
-    Always,
-    /// Never colour.
-    Never,
-}
+pub use crate::color::ColorChoice;
 
 #[derive(Debug, Subcommand)]
 pub enum Command {

@@ -4,8 +4,9 @@
 //! Relay ports: 49152-49252 unless `TURN_RELAY_MIN_PORT`/`TURN_RELAY_MAX_PORT`
 //! are set in `.env` (101 ports, each relayed session uses one or two).
 
-use super::{escape, prosody, render_template, Output};
+use super::{prosody, render_template, Output};
 use crate::config::{Component, Stack};
+use crate::escape;
 use anyhow::{bail, Result};
 use minijinja::{Environment, Value};
 use serde::Serialize;

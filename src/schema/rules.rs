@@ -702,7 +702,7 @@ fn turn(i: &Input<'_>) -> Vec<Violation> {
             let Some(value) = i.values.raw(var) else {
                 continue;
             };
-            if let Err(e) = crate::render::escape::coturn_value(value) {
+            if let Err(e) = crate::escape::coturn_value(value) {
                 let secret = var == "TURN_CREDENTIALS";
                 out.push(
                     v(
