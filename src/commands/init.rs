@@ -107,7 +107,9 @@ pub fn docker_jitsi_meet_evidence(dir: &Path, config_flag: Option<&Path>) -> Vec
         .filter(|c| !c.is_empty())
         .map(|c| crate::commands::migrate::expand_config(c, dir))
         .or_else(|| config_flag.map(|c| dir.join(c)));
-    if let Some(c) = config {
+    // A system directory always holds data: that is not an install, and
+    // `check` refuses it as CONFIG with its own message (unless --force).
+    if let Some(c) = config.filter(|c| fsutil::system_dir(c).is_none()) {
         let data = std::fs::read_dir(&c).is_ok_and(|mut rd| rd.next().is_some());
         if data && c.is_dir() {
             why.push(format!("CONFIG {} already holds data", c.display()));
