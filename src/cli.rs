@@ -418,6 +418,10 @@ pub struct MigrateArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// SRC has no data to carry over: a CONFIG that does not exist is made new
+    /// (without it, that is an error).
+    #[arg(long)]
+    pub no_data: bool,
 }
 
 #[derive(Debug, Args)]
