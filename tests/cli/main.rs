@@ -55,3 +55,4 @@ mod safety;
 
 #[allow(unused_imports)]
 pub use harness::{init_stack, Run, Test};
+mod kubernetes;

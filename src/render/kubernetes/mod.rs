@@ -107,8 +107,12 @@ impl Settings {
                 .get_or("JITSI_STACK_K8S_CLUSTER_DOMAIN", "cluster.local")
                 .to_string(),
             dns: v.get_or("JITSI_STACK_K8S_DNS", "10.96.0.10").to_string(),
-            ingress_class: v.get_or("JITSI_STACK_K8S_INGRESS_CLASS", "nginx").to_string(),
-            tls_secret: v.get_or("JITSI_STACK_K8S_TLS_SECRET", "jitsi-tls").to_string(),
+            ingress_class: v
+                .get_or("JITSI_STACK_K8S_INGRESS_CLASS", "nginx")
+                .to_string(),
+            tls_secret: v
+                .get_or("JITSI_STACK_K8S_TLS_SECRET", "jitsi-tls")
+                .to_string(),
             media,
             nodeport_base: v.port("JITSI_STACK_K8S_NODEPORT_BASE").unwrap_or(30000),
             storage_class: v.get("JITSI_STACK_K8S_STORAGE_CLASS").map(String::from),
@@ -119,10 +123,7 @@ impl Settings {
 
     /// The cluster name of a Service of this stack.
     pub fn fqdn(&self, service: &str) -> String {
-        format!(
-            "{service}.{}.svc.{}",
-            self.namespace, self.cluster_domain
-        )
+        format!("{service}.{}.svc.{}", self.namespace, self.cluster_domain)
     }
 }
 
@@ -516,7 +517,13 @@ pub fn render(stack: &Stack, secrets: Secrets) -> Result<Output> {
         }
         Secrets::External => {
             let mut ex = Docs(vec![]);
-            let mut all = vec![(ENV_SECRET.to_string(), env_secrets.iter().map(|n| n.to_string()).collect::<Vec<_>>())];
+            let mut all = vec![(
+                ENV_SECRET.to_string(),
+                env_secrets
+                    .iter()
+                    .map(|n| n.to_string())
+                    .collect::<Vec<_>>(),
+            )];
             for g in &secret_gens {
                 all.push((
                     g.name.clone(),
@@ -613,7 +620,10 @@ fn emit_service(
                 let rel = source.trim_start_matches("./");
                 let key = rel.rsplit('/').next().unwrap_or(rel).to_string();
                 let Some(contents) = files.get(rel) else {
-                    bail!("{} mounts {rel}, which the render did not produce", svc.name);
+                    bail!(
+                        "{} mounts {rel}, which the render did not produce",
+                        svc.name
+                    );
                 };
                 let secret = secret_files.contains(Path::new(rel));
                 let (keys, dir, volume) = if secret {
@@ -624,7 +634,10 @@ fn emit_service(
                 let path = format!("{dir}/{}/{key}", svc.name);
                 let entry = format!("{key}={path}");
                 if !keys.contains(&entry) {
-                    if keys.iter().any(|k: &String| k.starts_with(&format!("{key}="))) {
+                    if keys
+                        .iter()
+                        .any(|k: &String| k.starts_with(&format!("{key}=")))
+                    {
                         bail!("{}: two mounted files named {key}", svc.name);
                     }
                     keys.push(entry);
@@ -807,7 +820,11 @@ fn emit_service(
                     failure_threshold: failures.max(1),
                 };
                 let start = h.start_period_s.div_ceil(h.interval_s.max(1)) + h.retries;
-                (Some(probe(start)), Some(probe(h.retries)), Some(probe(h.retries)))
+                (
+                    Some(probe(start)),
+                    Some(probe(h.retries)),
+                    Some(probe(h.retries)),
+                )
             }
         }
         None => (None, None, None),
@@ -986,13 +1003,15 @@ fn emit_service(
             })?;
         }
     }
-    if svc.kind == Kind::Jvb && model.bridges.first().map(|b| &b.instance.name) == Some(&svc.name)
-    {
+    if svc.kind == Kind::Jvb && model.bridges.first().map(|b| &b.instance.name) == Some(&svc.name) {
         // At most one bridge stopped at a time by a drain or an upgrade.
         docs.push(&Object {
             api_version: "policy/v1",
             kind: "PodDisruptionBudget",
-            metadata: meta("jvb", Labels::from([(COMPONENT_LABEL.into(), "jvb".into())])),
+            metadata: meta(
+                "jvb",
+                Labels::from([(COMPONENT_LABEL.into(), "jvb".into())]),
+            ),
             body: Spec {
                 spec: PdbSpec {
                     max_unavailable: 1,
@@ -1159,8 +1178,11 @@ pub fn write(dir: &Path, out: &Output) -> Result<usize> {
         let parent = crate::fsutil::parent_dir(&path);
         crate::fsutil::create_dir_all_mode(&parent, if secret { 0o700 } else { 0o755 })?;
         if secret {
-            std::fs::set_permissions(root.join(SECRETS_DIR), std::fs::Permissions::from_mode(0o700))
-                .with_context(|| format!("chmod {}", root.join(SECRETS_DIR).display()))?;
+            std::fs::set_permissions(
+                root.join(SECRETS_DIR),
+                std::fs::Permissions::from_mode(0o700),
+            )
+            .with_context(|| format!("chmod {}", root.join(SECRETS_DIR).display()))?;
         }
         if let Ok(Some((bytes, meta))) = crate::fsutil::read_existing(&path) {
             if bytes == f.contents.as_bytes() && meta.permissions().mode() & 0o777 == mode {
