@@ -305,9 +305,23 @@ pub fn is_temp_name(name: &str) -> bool {
         .is_some_and(|(pid, n)| digits(pid) && digits(n))
 }
 
+/// Whether the process that named a [`temp_sibling`] `name` still runs
+/// (another one than this): its temporary file is live, not stale, even
+/// when a second jitsi-stack is cleaning up (a writer outside the lock).
+pub fn temp_writer_alive(name: &str) -> bool {
+    let pid = name
+        .rsplit_once(".tmp-")
+        .and_then(|(_, tail)| tail.split('-').next())
+        .and_then(|p| p.parse::<u32>().ok());
+    match pid {
+        Some(pid) => pid != std::process::id() && Path::new(&format!("/proc/{pid}")).exists(),
+        None => false,
+    }
+}
+
 /// Removes temporary files and links a killed jitsi-stack left in `dir`
-/// (they may hold a full set of secrets). Only call it holding the stack
-/// lock: then no other jitsi-stack is writing there. Returns how many.
+/// (they may hold a full set of secrets): only those whose writer's pid is
+/// gone. Call it holding the stack lock. Returns how many.
 pub fn remove_stale_temps(dir: &Path) -> usize {
     let Ok(rd) = fs::read_dir(dir) else {
         return 0;
@@ -316,7 +330,7 @@ pub fn remove_stale_temps(dir: &Path) -> usize {
     for e in rd.filter_map(|e| e.ok()) {
         let name = e.file_name();
         let Some(name) = name.to_str() else { continue };
-        if !is_temp_name(name) {
+        if !is_temp_name(name) || temp_writer_alive(name) {
             continue;
         }
         let Ok(ft) = e.file_type() else { continue };
@@ -360,7 +374,9 @@ pub fn remove_stale_temps_of(file: &Path) -> usize {
         let Some(entry) = entry.to_str() else {
             continue;
         };
-        let ours = is_temp_name(entry) && prefixes.iter().any(|p| entry.starts_with(p.as_str()));
+        let ours = is_temp_name(entry)
+            && !temp_writer_alive(entry)
+            && prefixes.iter().any(|p| entry.starts_with(p.as_str()));
         if ours && e.file_type().is_ok_and(|t| !t.is_dir()) && fs::remove_file(e.path()).is_ok() {
             n += 1;
         }

@@ -41,6 +41,8 @@ pub struct Finding {
 pub struct Report {
     pub file: String,
     pub findings: Vec<Finding>,
+    /// Explanations that are not problems (how visitors are admitted).
+    pub notes: Vec<String>,
 }
 
 impl Report {
@@ -368,7 +370,11 @@ pub fn validate(stack: &Stack) -> Report {
     findings.extend(crate::render::branding::check(stack));
 
     findings.sort_by_key(|f| (f.line.unwrap_or(usize::MAX), std::cmp::Reverse(f.level)));
-    Report { file, findings }
+    Report {
+        file,
+        findings,
+        notes: crate::stack::visitors::explain(&stack.values),
+    }
 }
 
 /// A stack written for another release than this jitsi-stack's cannot be

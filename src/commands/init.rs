@@ -148,6 +148,12 @@ fn run_locked(dir: &Path, args: InitArgs) -> Result<Exit> {
             wanted.push(("ENABLE_TRANSCRIPTIONS", "1".into()));
         }
     }
+    if let Some(n) = args.visitors {
+        wanted.extend([
+            ("ENABLE_VISITORS", "1".to_string()),
+            (crate::stack::visitors::COUNT_VAR, n.to_string()),
+        ]);
+    }
     for (k, v) in [
         ("JIGASI_SIP_URI", &answers.sip_uri),
         ("JIGASI_SIP_SERVER", &answers.sip_server),

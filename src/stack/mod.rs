@@ -20,6 +20,7 @@ pub mod instances;
 pub mod nodes;
 pub mod pki;
 mod services;
+pub mod visitors;
 
 use crate::config::{Component, Stack};
 use std::collections::BTreeMap;

@@ -12,8 +12,8 @@
 //! - Ports are numbers from `.env` (validated before the model is built).
 
 use super::{
-    pki, EnvValue, Exposure, Healthcheck, Image, JibriInstance, JvbInstance, Kind, Mount, NodeKind,
-    Port, Probe, Protocol, Service, Tmpfs, XmppAccess,
+    pki, visitors, EnvValue, Exposure, Healthcheck, Image, JibriInstance, JvbInstance, Kind, Mount,
+    NodeKind, Port, Probe, Protocol, Service, Tmpfs, XmppAccess,
 };
 use crate::config::{Component, Stack};
 use crate::render::{mounts, GENERATED_DIR};
@@ -41,6 +41,7 @@ pub const JVB_COLIBRI_CONTAINER_PORT: u16 = 8080;
 /// Every service of the stack's host, in file order.
 pub fn build(stack: &Stack, bridges: &[JvbInstance], recorders: &[JibriInstance]) -> Vec<Service> {
     let mut out = core(stack, bridges);
+    out.extend(visitor_nodes(stack));
     for c in &stack.components {
         out.extend(match c {
             Component::Jibri => jibri(stack, recorders),
@@ -379,6 +380,9 @@ fn core(stack: &Stack, bridges: &[JvbInstance]) -> Vec<Service> {
     if stack.transcriptions() {
         prosody.env.insert("ENABLE_TRANSCRIPTIONS".into(), lit("1"));
     }
+    for (k, v) in visitors::derived(&stack.values, visitors::Reader::MainProsody) {
+        prosody.env.insert(k.into(), lit(v));
+    }
     prosody.health = healthcheck(&["CMD", "/usr/local/bin/healthcheck.sh"], 30);
     prosody.aliases = vec![xmpp_server.to_string()];
     out.push(prosody);
@@ -399,6 +403,9 @@ fn core(stack: &Stack, bridges: &[JvbInstance]) -> Vec<Service> {
     jicofo.labels = labels("jicofo");
     jicofo.env = environment(stack, &[Svc::Jicofo]);
     sentry(stack, &mut jicofo.env, "JICOFO_SENTRY_DSN");
+    for (k, v) in visitors::derived(&stack.values, visitors::Reader::Jicofo) {
+        jicofo.env.insert(k.into(), lit(v));
+    }
     jicofo.health = healthcheck(&["CMD", "/usr/local/bin/healthcheck.sh"], 60);
     // Jicofo's REST API listens on the container's loopback unless
     // JICOFO_ENABLE_REST is set (as in the upstream images), so its
@@ -454,6 +461,49 @@ fn core(stack: &Stack, bridges: &[JvbInstance]) -> Vec<Service> {
         out.push(jvb);
     }
     out
+}
+
+/// The visitor nodes (`JITSI_STACK_VISITORS`): the prosody image in
+/// visitors mode, on the compose network only (main prosody and jicofo
+/// reach them by service name, web proxies the viewers' BOSH and
+/// websocket), each with its own data volume (accounts of focus and jvb).
+fn visitor_nodes(stack: &Stack) -> Vec<Service> {
+    visitors::nodes(stack)
+        .into_iter()
+        .map(|n| {
+            let mut s = base_service(stack, &n.service, Kind::Prosody, Image::Jitsi("prosody"));
+            s.read_only = true;
+            s.tmpfs = tmpfs("16M", "16M");
+            s.ports = vec![
+                internal(
+                    visitors::C2S_PORT,
+                    "XMPP client connections (jicofo, viewers)",
+                ),
+                internal(visitors::S2S_PORT, "XMPP server-to-server (main prosody)"),
+                internal(visitors::HTTP_PORT, "HTTP: BOSH, websocket, health"),
+            ];
+            s.mounts = vec![Mount::Volume {
+                name: format!("{}-data", n.service),
+                target: "/var/lib/prosody".into(),
+            }];
+            s.mounts
+                .extend(generated_mounts(mounts::VISITOR_ROWS, &n.service));
+            s.labels = labels(&n.service);
+            let mut env = environment(stack, &[Svc::Prosody]);
+            env.remove("VISITORS_XMPP_SERVER");
+            env.remove("VISITORS_XMPP_PORT");
+            for (k, v) in visitors::derived(&stack.values, visitors::Reader::Node(n.index)) {
+                env.insert(k.into(), lit(v));
+            }
+            s.env = env;
+            s.health = healthcheck(&["CMD", "/usr/local/bin/healthcheck.sh"], 30);
+            s.probe = Some(Probe::InContainer {
+                url: format!("http://127.0.0.1:{}/health", visitors::HTTP_PORT),
+            });
+            s.depends_on = names(&["prosody"]);
+            s
+        })
+        .collect()
 }
 
 fn in_component(mut s: Service, c: Component) -> Service {
@@ -836,7 +886,12 @@ pub(crate) mod tests {
     #[test]
     fn every_mount_row_is_mounted_for_every_instance() {
         let s = stack(
-            &[("JVB_INSTANCES", "2"), ("JIBRI_INSTANCES", "2")],
+            &[
+                ("JVB_INSTANCES", "2"),
+                ("JIBRI_INSTANCES", "2"),
+                ("ENABLE_VISITORS", "1"),
+                (visitors::COUNT_VAR, "2"),
+            ],
             Component::ALL,
         );
         // The real table, whatever rows it has by now.
@@ -844,6 +899,7 @@ pub(crate) mod tests {
         for m in mounts::MOUNTS {
             let names: Vec<String> = match m.service {
                 "jvb" | "jibri" => s.instances(m.service).into_iter().map(|i| i.name).collect(),
+                mounts::VISITOR_ROWS => vec!["prosody-v0".into(), "prosody-v1".into()],
                 other => vec![other.to_string()],
             };
             for inst in names {

@@ -127,9 +127,14 @@ impl Settings {
     }
 }
 
+/// The main prosody (visitor prosodies are prosody-v0, ... with their own Services).
+pub fn is_main_prosody(s: &Service) -> bool {
+    s.kind == Kind::Prosody && s.name == "prosody"
+}
+
 /// The Kubernetes Service other pods reach a model service by.
 pub fn service_name(s: &Service) -> &str {
-    if s.kind == Kind::Prosody {
+    if is_main_prosody(s) {
         XMPP_SERVICE
     } else {
         &s.name
@@ -950,7 +955,7 @@ fn emit_service(
             },
         })?;
     }
-    let client_service = if svc.kind == Kind::Prosody {
+    let client_service = if is_main_prosody(svc) {
         Some(XMPP_SERVICE.to_string())
     } else if !stateful && !svc.host_network && !service_ports.is_empty() {
         Some(svc.name.clone())
@@ -1117,6 +1122,11 @@ fn ingress(stack: &Stack, s: &Settings, web: &Service) -> Object<Spec<IngressSpe
 /// Prosody's ports only from the XMPP clients of the stack.
 fn network_policies(model: &Model) -> Result<Docs> {
     let mut docs = Docs(vec![]);
+    let mut clients: Vec<String> = XMPP_CLIENTS.iter().map(|c| c.to_string()).collect();
+    if model.of_kind(Kind::Prosody).count() > 1 {
+        // Visitor prosodies federate with the main one (and it with them).
+        clients.push("prosody".into());
+    }
     for p in model.of_kind(Kind::Prosody) {
         let ports: Vec<PolicyPort> = p
             .ports
@@ -1141,7 +1151,7 @@ fn network_policies(model: &Model) -> Result<Docs> {
                                 match_expressions: vec![Expr {
                                     key: COMPONENT_LABEL.into(),
                                     operator: "In",
-                                    values: XMPP_CLIENTS.iter().map(|c| c.to_string()).collect(),
+                                    values: clients.clone(),
                                 }],
                             },
                         }],
