@@ -51,15 +51,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ColorChoice {
-    /// Colour on a terminal, unless NO_COLOR is set.
-    Auto,
-    /// Always colour (even through a pipe).
-    Always,
-    /// Never colour.
-    Never,
-}
+pub use crate::color::ColorChoice;
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -239,6 +231,9 @@ pub struct UpArgs {
     /// Seconds to wait for every service to become healthy.
     #[arg(long, value_name = "SECS", default_value_t = 300)]
     pub timeout: u64,
+    /// Start even when the preflight (the checks of `doctor`) finds a problem.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

@@ -16,7 +16,7 @@
 pub mod branding;
 pub mod compose;
 pub mod diff;
-pub mod escape;
+pub use crate::escape;
 pub mod jvm;
 pub mod kubernetes;
 pub mod live;

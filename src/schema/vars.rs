@@ -402,6 +402,7 @@ pub static VARS: &[Var] = &[
     v("JIGASI_XMPP_USER", TEXT, G::Jigasi, &[Jigasi, Prosody], "Jigasi's XMPP account (on the auth domain).").default("jigasi"),
     v("JITSI_IMAGE_REPO", Kind::ImageRepo, G::Stack, COMPOSE, "Registry and namespace of the official images.").default("ghcr.io/jitsi"),
     v("JITSI_IMAGE_VERSION", Kind::ImageTag, G::Stack, COMPOSE, "Image tag; jitsi-stack's configs are checked against this release only.").default("stable-11146-2"),
+    v("JITSI_STACK_ALLOW_SYSTEM_CONFIG", BOOL, G::Stack, JSTACK, "Accept a system directory (/, /etc, /usr, /var, /root ...) as CONFIG; written by `init --force` only. Without it `check` refuses one, since init would create the data directories there and hand them to uid 1000.").default("0"),
     v("JITSI_STACK_BEHIND_PROXY", BOOL, G::Stack, COMPOSE, "Run behind a reverse proxy on this host: web is published on 127.0.0.1:HTTP_PORT only, with DISABLE_HTTPS=1 and no Let's Encrypt; the proxy serves HTTPS.").default("0"),
     v("JITSI_STACK_K8S_BRIDGE_NODES", LIST, G::Stack, JSTACK, "Kubernetes target, JITSI_STACK_K8S_MEDIA=hostport: the node each bridge runs on (kubernetes.io/hostname), in bridge order; unset: the scheduler picks, one bridge per node."),
     v("JITSI_STACK_K8S_CLUSTER_DOMAIN", HOST, G::Stack, JSTACK, "Kubernetes target: the cluster's DNS domain; prosody's host name is xmpp.<namespace>.svc.<domain>.").default("cluster.local"),

@@ -28,6 +28,8 @@ mod prosody_boot;
 
 mod visitors;
 
+mod visitors_live;
+
 mod jvm_check;
 
 mod render_jvm;

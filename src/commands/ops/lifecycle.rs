@@ -5,10 +5,10 @@
 //! exited, restarts in a loop or stays unhealthy, with its last log lines.
 
 use crate::cli::{DownArgs, LogsArgs, RestartArgs, StatusArgs, UpArgs};
-use crate::commands::init::IMAGE_UID;
 use crate::commands::render::prepare;
 use crate::config::{Component, Stack};
 use crate::docker::{Compose, Flavor};
+use crate::layout::IMAGE_UID;
 use crate::stack::Model;
 use crate::{Exit, UsageError};
 use anyhow::{Context, Result};
@@ -50,10 +50,18 @@ pub fn up(dir: &Path, args: UpArgs) -> Result<Exit> {
         for f in &failures {
             crate::errln!("{}", f.render(paint));
         }
-        anyhow::bail!(
-            "preflight found {} problem(s); fix them (see `jitsi-stack doctor`) and run again",
-            failures.len()
-        );
+        if args.force {
+            crate::errln!(
+                "{} preflight found {} problem(s); starting anyway (--force)",
+                paint.warn("warning:"),
+                failures.len()
+            );
+        } else {
+            anyhow::bail!(
+                "preflight found {} problem(s): nothing was started; fix them (`jitsi-stack doctor` shows the same checks) and run again, or `jitsi-stack up --force` to start anyway",
+                failures.len()
+            );
+        }
     }
     make_instance_dirs(&stack, &model)?;
     let compose = Compose::detect(&stack)?;
