@@ -1229,11 +1229,11 @@ impl ConfigJournal {
             add_missing(&mut j, &to);
             j.stages_in.push(crate::fsutil::parent_dir(&to));
         }
-        for rel in init::CONFIG_TREE {
+        for rel in crate::layout::CONFIG_TREE {
             add_missing(&mut j, &config.join(rel));
         }
         let mut existing: Vec<PathBuf> = vec![config.to_path_buf()];
-        existing.extend(init::CONFIG_TREE.iter().map(|r| config.join(r)));
+        existing.extend(crate::layout::CONFIG_TREE.iter().map(|r| config.join(r)));
         existing.extend(moves.iter().map(|m| config.join(m.to)));
         for p in existing {
             if let Ok(meta) = fs::symlink_metadata(&p) {
@@ -1352,7 +1352,7 @@ fn clean_stale_stages(dir: &Path) -> Vec<String> {
 /// for going back.
 fn move_data_staged(config: &Path, moves: &[&Move]) -> Result<Vec<Change>> {
     let mut changes = Vec::new();
-    let owner = init::is_root().then_some((init::IMAGE_UID, init::IMAGE_UID));
+    let owner = init::is_root().then_some((crate::layout::IMAGE_UID, crate::layout::IMAGE_UID));
     for m in moves {
         let (from, to) = (config.join(m.from), config.join(m.to));
         let stats = measure_tree(&from)?;
