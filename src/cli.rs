@@ -221,6 +221,9 @@ pub struct UpArgs {
     /// Seconds to wait for every service to become healthy.
     #[arg(long, value_name = "SECS", default_value_t = 300)]
     pub timeout: u64,
+    /// Start even when the preflight (the checks of `doctor`) finds a problem.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

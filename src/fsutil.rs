@@ -305,6 +305,24 @@ pub fn is_temp_name(name: &str) -> bool {
         .is_some_and(|(pid, n)| digits(pid) && digits(n))
 }
 
+/// The pid of the process that made the temporary file `name` (one of
+/// [`temp_sibling`]'s names), if it is one.
+pub fn temp_writer_pid(name: &str) -> Option<u32> {
+    if !is_temp_name(name) {
+        return None;
+    }
+    let (_, tail) = name.rsplit_once(".tmp-")?;
+    tail.split_once('-')?.0.parse().ok()
+}
+
+/// Whether the process `pid` still runs (this one included). A pid the
+/// kernel cannot have (0, or above `pid_max`) is gone.
+pub fn pid_alive(pid: u32) -> bool {
+    pid != 0
+        && (pid == std::process::id()
+            || i32::try_from(pid).is_ok_and(|p| Path::new(&format!("/proc/{p}")).exists()))
+}
+
 /// Whether the process that named a [`temp_sibling`] `name` still runs
 /// (another one than this): its temporary file is live, not stale, even
 /// when a second jitsi-stack is cleaning up (a writer outside the lock).
@@ -713,6 +731,29 @@ mod tests {
         ] {
             assert!(!is_temp_name(other), "{other}");
         }
+    }
+
+    #[test]
+    fn only_temps_of_dead_writers_are_stale() {
+        let d = tempfile::tempdir().unwrap();
+        let dead = 0x3fff_fff0u32; // above any pid_max
+        let me = std::process::id();
+        for name in [
+            format!("..env.tmp-{dead}-0"),
+            "..env.tmp-1-2".to_string(), // init: always alive
+            "keep".to_string(),
+        ] {
+            fs::write(d.path().join(name), "secret").unwrap();
+        }
+        assert_eq!(temp_writer_pid(&format!("..env.tmp-{me}-7")), Some(me));
+        assert!(pid_alive(me) && !pid_alive(dead));
+        assert_eq!(remove_stale_temps(d.path()), 1);
+        assert!(!d.path().join(format!("..env.tmp-{dead}-0")).exists());
+        assert!(d.path().join("..env.tmp-1-2").exists());
+        let env = d.path().join(".env");
+        fs::write(d.path().join(format!("..env.tmp-{dead}-1")), "x").unwrap();
+        assert_eq!(remove_stale_temps_of(&env), 1);
+        assert_eq!(remove_stale_temps_of(&env), 0);
     }
 
     #[test]

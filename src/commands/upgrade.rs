@@ -342,6 +342,7 @@ pub fn run(dir: &Path, args: UpgradeArgs) -> Result<Exit> {
             dry_run: false,
             no_wait: false,
             timeout: args.timeout,
+            force: false,
         };
         expect_ok(ops::run(dir, Command::Up(up))?, "up")?;
         j.done(6)?;

@@ -402,6 +402,7 @@ pub static VARS: &[Var] = &[
     v("JIGASI_XMPP_USER", TEXT, G::Jigasi, &[Jigasi, Prosody], "Jigasi's XMPP account (on the auth domain).").default("jigasi"),
     v("JITSI_IMAGE_REPO", Kind::ImageRepo, G::Stack, COMPOSE, "Registry and namespace of the official images.").default("ghcr.io/jitsi"),
     v("JITSI_IMAGE_VERSION", Kind::ImageTag, G::Stack, COMPOSE, "Image tag; jitsi-stack's configs are checked against this release only.").default("stable-11146-2"),
+    v("JITSI_STACK_ALLOW_SYSTEM_CONFIG", BOOL, G::Stack, JSTACK, "Accept a system directory (/, /etc, /usr, /var, /root ...) as CONFIG; written by `init --force` only. Without it `check` refuses one, since init would create the data directories there and hand them to uid 1000.").default("0"),
     v("JITSI_STACK_BEHIND_PROXY", BOOL, G::Stack, COMPOSE, "Run behind a reverse proxy on this host: web is published on 127.0.0.1:HTTP_PORT only, with DISABLE_HTTPS=1 and no Let's Encrypt; the proxy serves HTTPS.").default("0"),
     v("JITSI_STACK_MAIN_ADDRESS", Kind::Ip, G::Stack, COMPOSE, "With nodes (JITSI_STACK_NODE_<NAME> lines, see `jitsi-stack node add`): this host's address the nodes reach, one Docker can bind (behind a 1:1 NAT the private one, with JITSI_STACK_MAIN_HOST the public name); prosody's XMPP port is published on it only."),
     v("JITSI_STACK_MAIN_HOST", HOST, G::Stack, COMPOSE, "With nodes: the name the nodes resolve to reach this host (default: JITSI_STACK_MAIN_ADDRESS)."),

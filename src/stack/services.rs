@@ -268,6 +268,23 @@ fn base_service(stack: &Stack, name: &str, kind: Kind, image: Image) -> Service 
     }
 }
 
+/// What nginx does on the HTTP port, as the web image configures it: with
+/// ENABLE_HTTP_REDIRECT it only redirects to HTTPS (and answers Let's
+/// Encrypt's challenges); without it, it serves the whole site unencrypted.
+fn http_purpose(stack: &Stack) -> &'static str {
+    let v = &stack.values;
+    let letsencrypt = v.bool("ENABLE_LETSENCRYPT");
+    match (
+        v.bool("ENABLE_HTTP_REDIRECT") && !v.bool("DISABLE_HTTPS"),
+        letsencrypt,
+    ) {
+        (true, true) => "HTTP (redirect to HTTPS, Let's Encrypt)",
+        (true, false) => "HTTP (redirect to HTTPS)",
+        (false, true) => "HTTP (the whole site unencrypted, Let's Encrypt)",
+        (false, false) => "HTTP (the whole site unencrypted)",
+    }
+}
+
 fn core(stack: &Stack, bridges: &[JvbInstance]) -> Vec<Service> {
     let mut out = Vec::new();
     let xmpp_server = stack.values.get_or("XMPP_SERVER", "xmpp.meet.jitsi");
@@ -292,7 +309,7 @@ fn core(stack: &Stack, bridges: &[JvbInstance]) -> Vec<Service> {
                 8000,
                 Protocol::Tcp,
                 Exposure::All,
-                "HTTP (redirect, Let's Encrypt)",
+                http_purpose(stack),
             ),
             port(
                 value_port(stack, "HTTPS_PORT", 8443),
@@ -667,15 +684,25 @@ fn turn(stack: &Stack) -> Service {
     s.ports = vec![
         port(3478, 3478, Protocol::Udp, Exposure::All, "TURN/STUN"),
         port(3478, 3478, Protocol::Tcp, Exposure::All, "TURN over TCP"),
-        port(5349, 5349, Protocol::Tcp, Exposure::All, "TURN over TLS"),
-        Port {
-            host: relay,
-            container: relay,
-            protocol: Protocol::Udp,
-            exposure: Exposure::All,
-            purpose: "TURN relay",
-        },
     ];
+    // coturn listens for TLS only with a certificate (else `no-tls`), and
+    // prosody offers TURNS only then.
+    if v.raw("TURN_TLS_CERT").is_some() {
+        s.ports.push(port(
+            5349,
+            5349,
+            Protocol::Tcp,
+            Exposure::All,
+            "TURN over TLS",
+        ));
+    }
+    s.ports.extend([Port {
+        host: relay,
+        container: relay,
+        protocol: Protocol::Udp,
+        exposure: Exposure::All,
+        purpose: "TURN relay",
+    }]);
     s.mounts = generated_mounts("turn", "turn");
     if !rows()
         .iter()

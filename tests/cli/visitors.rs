@@ -202,3 +202,167 @@ fn init_visitors_sets_both_variables() {
         .join("generated/prosody-v2/visitors.cfg.lua")
         .exists());
 }
+
+/// Stand-in upstreams for the routing test: on port 5280 of each address,
+/// an HTTP server answering every request with its own name, the path and
+/// query it was asked for and the Host header (what prosody's BOSH and
+/// websocket endpoints would receive).
+const STANDINS: &str = r#"
+import http.server, sys, threading
+NODES = [("main", "127.0.0.1"), ("v0", "127.0.0.2"), ("v1", "127.0.0.3")]
+def handler(name):
+    class H(http.server.BaseHTTPRequestHandler):
+        def answer(self):
+            n = int(self.headers.get("Content-Length") or 0)
+            if n:
+                self.rfile.read(n)
+            body = f"{name} {self.path} host={self.headers.get('Host')}\n".encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        do_GET = do_POST = answer
+        def log_message(self, *a):
+            pass
+    return H
+for name, addr in NODES:
+    s = http.server.ThreadingHTTPServer((addr, 5280), handler(name))
+    threading.Thread(target=s.serve_forever, daemon=True).start()
+open(sys.argv[1], "w").close()
+threading.Event().wait()
+"#;
+
+#[test]
+fn trixie_nginx_routes_vnode_to_its_node() {
+    let run = crate::web_boot::rendered(ON, &[]);
+    let b = crate::web_boot::boot_with(
+        &run,
+        &[
+            &["https://127.0.0.1:8443/http-bind"],
+            &["https://127.0.0.1:8443/http-bind?vnode=v0"],
+            &["https://127.0.0.1:8443/http-bind?vnode=v1", "-d", "<body/>"],
+            &["https://127.0.0.1:8443/http-bind?vnode=v7"],
+            &[
+                "https://127.0.0.1:8443/xmpp-websocket?vnode=v1&room=r",
+                "-H",
+                "Connection: Upgrade",
+                "-H",
+                "Upgrade: websocket",
+            ],
+            &["https://127.0.0.1:8443/xmpp-websocket?room=r"],
+            &["https://127.0.0.1:8443/tenant/http-bind?vnode=v0"],
+        ],
+        &[("prosody-v0", "127.0.0.2"), ("prosody-v1", "127.0.0.3")],
+        Some(STANDINS),
+    );
+    b.assert_ok();
+    let who: Vec<String> = b
+        .responses
+        .iter()
+        .map(|r| {
+            assert_eq!(
+                r.status,
+                200,
+                "{}\n{}",
+                r.body,
+                b.error_log
+                    .lines()
+                    .filter(|l| !l.contains("[warn]"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
+            r.body.split(' ').next().unwrap_or("").to_string()
+        })
+        .collect();
+    assert_eq!(
+        who,
+        ["main", "v0", "v1", "main", "v1", "main", "v0"],
+        "{:?}",
+        b.responses
+    );
+    // The query reaches the node unchanged, with the XMPP domain as Host.
+    assert!(
+        b.responses[1]
+            .body
+            .contains("/http-bind?prefix=&vnode=v0 host=meet.jitsi"),
+        "{}",
+        b.responses[1].body
+    );
+    assert!(b.responses[4]
+        .body
+        .contains("/xmpp-websocket?prefix=&vnode=v1&room=r"));
+    assert!(
+        b.responses[6].body.contains("prefix=tenant"),
+        "{}",
+        b.responses[6].body
+    );
+}
+
+/// `prosodyctl check config` of Debian trixie's prosody 13 (the image's
+/// prosody) on one rendered prosody directory: `prosody.cfg.lua` with the
+/// directory's other `*.cfg.lua` as `conf.d/`, in a private tmpfs of the
+/// root, as the root's prosody user.
+fn prosody13_check(dir: &std::path::Path) -> (bool, String) {
+    let root = crate::prosody_boot::trixie_root();
+    let script = r#"set -eu
+R=$1; S=$2
+mount -t tmpfs -o size=4M tmpfs "$R/tmp"
+mkdir -p "$R/tmp/p/conf.d"
+cp "$S/prosody.cfg.lua" "$R/tmp/p/"
+for f in "$S"/*.cfg.lua; do
+    [ "$(basename "$f")" = prosody.cfg.lua ] || cp "$f" "$R/tmp/p/conf.d/"
+done
+chmod -R a+rX "$R/tmp/p"
+chroot "$R" runuser -u prosody -- timeout 60 prosodyctl --config /tmp/p/prosody.cfg.lua check config
+"#;
+    let out = std::process::Command::new("unshare")
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "bash",
+            "-c",
+            script,
+            "check",
+        ])
+        .arg(&root)
+        .arg(dir)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        out.status.success() && text.contains("All checks passed"),
+        text,
+    )
+}
+
+#[test]
+fn prosody13_accepts_main_and_node_configs() {
+    let run = rendered(&[]);
+    for d in ["prosody", "prosody-v0", "prosody-v1"] {
+        let dir = run.path().join("generated").join(d);
+        let (ok, text) = prosody13_check(&dir);
+        assert!(ok, "prosody 13 rejected {d}: {text}");
+        let site = if d == "prosody" {
+            "jitsi-meet"
+        } else {
+            "visitors"
+        };
+        assert!(text.contains(&format!("conf.d/{site}.cfg.lua")), "{text}");
+    }
+    // The check reads what it is given: a broken node file fails.
+    let dir = run.path().join("generated/prosody-v1");
+    let site = dir.join("visitors.cfg.lua");
+    let text = std::fs::read_to_string(&site).unwrap();
+    std::fs::write(
+        &site,
+        text.replace("muc_max_occupants =", "muc_max_occupants =="),
+    )
+    .unwrap();
+    assert!(!prosody13_check(&dir).0);
+}
