@@ -321,6 +321,17 @@ fn holder(file: &File) -> String {
     String::new()
 }
 
+/// Removes the stack lock file from `dir` when it is all `dir` holds (a
+/// directory `init` made and then failed in), so the directory can go too.
+pub fn remove_if_only_lock(dir: &Path) {
+    let names: Vec<_> = std::fs::read_dir(dir)
+        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    if names.len() == 1 && names[0] == LOCK_FILE {
+        let _ = std::fs::remove_file(dir.join(LOCK_FILE));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

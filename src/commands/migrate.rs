@@ -602,7 +602,7 @@ pub fn chown_tree(root: &Path) -> Result<u64> {
     let mut stack = vec![root.to_path_buf()];
     while let Some(p) = stack.pop() {
         let m = fs::symlink_metadata(&p)?;
-        lchown(&p, init::IMAGE_UID, init::IMAGE_UID)?;
+        lchown(&p, crate::layout::IMAGE_UID, crate::layout::IMAGE_UID)?;
         n += 1;
         if m.is_dir() {
             for e in fs::read_dir(&p)? {
@@ -1106,7 +1106,7 @@ pub fn tree_changes(
     created: &mut Vec<PathBuf>,
 ) -> Result<Vec<Change>> {
     let mut out = Vec::new();
-    let missing: Vec<&str> = init::CONFIG_TREE
+    let missing: Vec<&str> = crate::layout::CONFIG_TREE
         .iter()
         .copied()
         .filter(|rel| fs::symlink_metadata(config.join(rel)).is_err())
@@ -1135,7 +1135,7 @@ pub fn tree_changes(
             }
         }
     }
-    let (_, needs_chown) = init::make_tree(config, init::CONFIG_TREE)?;
+    let (_, needs_chown) = init::make_tree(config, crate::layout::CONFIG_TREE)?;
     out.push(if needs_chown {
         Change::new(
             Action::Note,
@@ -1143,7 +1143,7 @@ pub fn tree_changes(
             format!(
                 "the containers run as uid {uid} and must be able to write there; run: sudo chown -R {uid}:{uid} {}",
                 config.display(),
-                uid = init::IMAGE_UID
+                uid = crate::layout::IMAGE_UID
             ),
         )
     } else {
@@ -1152,7 +1152,7 @@ pub fn tree_changes(
             config.display().to_string(),
             format!(
                 "the pinned release's directories and the data moved into storage belong to uid {}",
-                init::IMAGE_UID
+                crate::layout::IMAGE_UID
             ),
         )
     });

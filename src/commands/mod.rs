@@ -8,6 +8,7 @@ pub mod migrate;
 pub mod node;
 pub mod ops;
 pub mod render;
+pub mod report;
 pub mod schema;
 pub mod upgrade;
 

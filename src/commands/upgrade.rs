@@ -292,7 +292,7 @@ pub fn run(dir: &Path, args: UpgradeArgs) -> Result<Exit> {
 
         step(2);
         let values = Values::from_file(&file);
-        let owner = init::is_root().then_some((init::IMAGE_UID, init::IMAGE_UID));
+        let owner = init::is_root().then_some((crate::layout::IMAGE_UID, crate::layout::IMAGE_UID));
         for m in migrate::pending_moves(&config, &values) {
             let (src, dst) = (config.join(m.from), config.join(m.to));
             match crate::journal::stage_tree(&src, &dst, owner)? {

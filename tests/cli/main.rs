@@ -28,6 +28,8 @@ mod prosody_boot;
 
 mod visitors;
 
+mod visitors_live;
+
 mod jvm_check;
 
 mod render_jvm;
@@ -61,3 +63,4 @@ mod safety;
 
 #[allow(unused_imports)]
 pub use harness::{init_stack, Run, Test};
+mod kubernetes;
