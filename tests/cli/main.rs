@@ -57,6 +57,8 @@ mod concurrency;
 
 mod journal;
 
+mod journal_kill;
+
 mod safety;
 
 #[allow(unused_imports)]

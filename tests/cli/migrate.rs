@@ -979,9 +979,9 @@ fn a_failed_pull_or_up_leaves_the_stack_as_it_was() {
 // throw-away certificate on `https` (the page, BOSH, the XMPP websocket),
 // and the bridge's health on plain HTTP on `health`.
 
-struct StandIn {
-    https: u16,
-    health: u16,
+pub(crate) struct StandIn {
+    pub(crate) https: u16,
+    pub(crate) health: u16,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     threads: Vec<std::thread::JoinHandle<()>>,
     _dir: tempfile::TempDir,
@@ -991,7 +991,7 @@ const PAGE: &str = "<html><head><script>var config = {};</script><script src=\"l
 const BOSH: &str = "<body xmlns='http://jabber.org/protocol/httpbind' sid='standin-1' wait='5' requests='2' ver='1.6'/>";
 
 impl StandIn {
-    fn start() -> StandIn {
+    pub(crate) fn start() -> StandIn {
         use std::net::TcpListener;
         use std::sync::atomic::{AtomicBool, Ordering};
         use std::sync::Arc;
