@@ -18,6 +18,7 @@ pub mod compose;
 pub mod diff;
 pub use crate::escape;
 pub mod jvm;
+pub mod kubernetes;
 pub mod live;
 pub mod mounts;
 pub mod prosody;

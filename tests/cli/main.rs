@@ -58,7 +58,10 @@ mod concurrency;
 mod journal;
 mod layers;
 
+mod journal_kill;
+
 mod safety;
 
 #[allow(unused_imports)]
 pub use harness::{init_stack, Run, Test};
+mod kubernetes;
