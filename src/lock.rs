@@ -149,6 +149,9 @@ pub fn acquire(dir: &Path, wait: Wait) -> Result<StackLock> {
                 fsutil::remove_stale_temps(dir);
                 // Backup archives being written (a full copy of the secrets).
                 fsutil::remove_stale_temps(&dir.join("backups"));
+                // Stages and set-aside copies of killed data moves, too.
+                crate::journal::remove_stale(dir);
+                crate::journal::remove_stale(&dir.join("backups"));
                 let env = dir.join(".env");
                 if std::fs::symlink_metadata(&env).is_ok_and(|m| m.file_type().is_symlink()) {
                     if let Ok(target) = std::fs::canonicalize(&env) {

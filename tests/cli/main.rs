@@ -56,8 +56,12 @@ mod netns;
 mod concurrency;
 
 mod journal;
+mod layers;
+
+mod journal_kill;
 
 mod safety;
 
 #[allow(unused_imports)]
 pub use harness::{init_stack, Run, Test};
+mod kubernetes;
