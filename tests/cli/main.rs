@@ -53,5 +53,7 @@ mod concurrency;
 
 mod safety;
 
+mod docs;
+
 #[allow(unused_imports)]
 pub use harness::{init_stack, Run, Test};
