@@ -32,6 +32,10 @@ pub struct Cli {
     #[arg(skip)]
     pub dir_on_command_line: bool,
 
+    /// The subcommand as typed (`check`, `node add`), for the journal guard.
+    #[arg(skip)]
+    pub command_name: String,
+
     /// When to colour the output: auto (on a terminal, unless NO_COLOR is set), always, never.
     #[arg(
         long,
@@ -102,6 +106,10 @@ pub enum Command {
     Upgrade(UpgradeArgs),
     /// Restore the stack from the backup the last `upgrade` took, with its previous release.
     Rollback(RollbackArgs),
+    /// Archive .env, the stack's files and CONFIG's data (0600, verified; recordings only with --with-recordings).
+    Backup(BackupArgs),
+    /// Replace the stack's files and CONFIG with an archive from `backup` or `upgrade` (journaled).
+    Restore(RestoreArgs),
     /// Print shell completions.
     Completions(CompletionsArgs),
     /// Print the man page (roff); with --dir DIR, write it and one page per subcommand into DIR.
@@ -130,6 +138,10 @@ pub struct InitArgs {
     /// Optional components to enable, comma-separated (jibri,jigasi,...).
     #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = crate::config::component_parser())]
     pub with: Vec<String>,
+    /// Visitor prosody nodes on this host for very large meetings (sets
+    /// ENABLE_VISITORS=1 and JITSI_STACK_VISITORS=N; see docs/visitors.md).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=32))]
+    pub visitors: Option<u32>,
     /// The SIP account jigasi registers, user@sip.example.org (with --with jigasi).
     #[arg(long, value_name = "USER@HOST")]
     pub sip_uri: Option<String>,
@@ -209,6 +221,9 @@ pub struct UpArgs {
     /// Seconds to wait for every service to become healthy.
     #[arg(long, value_name = "SECS", default_value_t = 300)]
     pub timeout: u64,
+    /// Start even when the preflight (the checks of `doctor`) finds a problem.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -419,6 +434,33 @@ pub struct UpgradeArgs {
     /// Let smoke accept an untrusted certificate on PUBLIC_URL.
     #[arg(long)]
     pub insecure: bool,
+    /// Do not probe the upgraded stack (step 8).
+    #[arg(long)]
+    pub no_smoke: bool,
+    /// When the started stack fails (up or smoke), keep it as it is instead
+    /// of restoring the backup; `jitsi-stack rollback` restores it later.
+    #[arg(long)]
+    pub keep_on_failure: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The archive to write (default: backups/backup-TIME-RELEASE.tar.gz in the stack directory).
+    #[arg(long, value_name = "FILE")]
+    pub to: Option<PathBuf>,
+    /// Archive the recordings too (left out by default: they can be huge and are not configuration).
+    #[arg(long)]
+    pub with_recordings: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The archive `backup` or `upgrade` wrote.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Do not ask before replacing the stack's files.
+    #[arg(long)]
+    pub yes: bool,
 }
 
 #[derive(Debug, Args)]

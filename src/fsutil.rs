@@ -305,9 +305,41 @@ pub fn is_temp_name(name: &str) -> bool {
         .is_some_and(|(pid, n)| digits(pid) && digits(n))
 }
 
+/// The pid of the process that made the temporary file `name` (one of
+/// [`temp_sibling`]'s names), if it is one.
+pub fn temp_writer_pid(name: &str) -> Option<u32> {
+    if !is_temp_name(name) {
+        return None;
+    }
+    let (_, tail) = name.rsplit_once(".tmp-")?;
+    tail.split_once('-')?.0.parse().ok()
+}
+
+/// Whether the process `pid` still runs (this one included). A pid the
+/// kernel cannot have (0, or above `pid_max`) is gone.
+pub fn pid_alive(pid: u32) -> bool {
+    pid != 0
+        && (pid == std::process::id()
+            || i32::try_from(pid).is_ok_and(|p| Path::new(&format!("/proc/{p}")).exists()))
+}
+
+/// Whether the process that named a [`temp_sibling`] `name` still runs
+/// (another one than this): its temporary file is live, not stale, even
+/// when a second jitsi-stack is cleaning up (a writer outside the lock).
+pub fn temp_writer_alive(name: &str) -> bool {
+    let pid = name
+        .rsplit_once(".tmp-")
+        .and_then(|(_, tail)| tail.split('-').next())
+        .and_then(|p| p.parse::<u32>().ok());
+    match pid {
+        Some(pid) => pid != std::process::id() && Path::new(&format!("/proc/{pid}")).exists(),
+        None => false,
+    }
+}
+
 /// Removes temporary files and links a killed jitsi-stack left in `dir`
-/// (they may hold a full set of secrets). Only call it holding the stack
-/// lock: then no other jitsi-stack is writing there. Returns how many.
+/// (they may hold a full set of secrets): only those whose writer's pid is
+/// gone. Call it holding the stack lock. Returns how many.
 pub fn remove_stale_temps(dir: &Path) -> usize {
     let Ok(rd) = fs::read_dir(dir) else {
         return 0;
@@ -316,7 +348,7 @@ pub fn remove_stale_temps(dir: &Path) -> usize {
     for e in rd.filter_map(|e| e.ok()) {
         let name = e.file_name();
         let Some(name) = name.to_str() else { continue };
-        if !is_temp_name(name) {
+        if !is_temp_name(name) || temp_writer_alive(name) {
             continue;
         }
         let Ok(ft) = e.file_type() else { continue };
@@ -360,7 +392,9 @@ pub fn remove_stale_temps_of(file: &Path) -> usize {
         let Some(entry) = entry.to_str() else {
             continue;
         };
-        let ours = is_temp_name(entry) && prefixes.iter().any(|p| entry.starts_with(p.as_str()));
+        let ours = is_temp_name(entry)
+            && !temp_writer_alive(entry)
+            && prefixes.iter().any(|p| entry.starts_with(p.as_str()));
         if ours && e.file_type().is_ok_and(|t| !t.is_dir()) && fs::remove_file(e.path()).is_ok() {
             n += 1;
         }
@@ -697,6 +731,29 @@ mod tests {
         ] {
             assert!(!is_temp_name(other), "{other}");
         }
+    }
+
+    #[test]
+    fn only_temps_of_dead_writers_are_stale() {
+        let d = tempfile::tempdir().unwrap();
+        let dead = 0x3fff_fff0u32; // above any pid_max
+        let me = std::process::id();
+        for name in [
+            format!("..env.tmp-{dead}-0"),
+            "..env.tmp-1-2".to_string(), // init: always alive
+            "keep".to_string(),
+        ] {
+            fs::write(d.path().join(name), "secret").unwrap();
+        }
+        assert_eq!(temp_writer_pid(&format!("..env.tmp-{me}-7")), Some(me));
+        assert!(pid_alive(me) && !pid_alive(dead));
+        assert_eq!(remove_stale_temps(d.path()), 1);
+        assert!(!d.path().join(format!("..env.tmp-{dead}-0")).exists());
+        assert!(d.path().join("..env.tmp-1-2").exists());
+        let env = d.path().join(".env");
+        fs::write(d.path().join(format!("..env.tmp-{dead}-1")), "x").unwrap();
+        assert_eq!(remove_stale_temps_of(&env), 1);
+        assert_eq!(remove_stale_temps_of(&env), 0);
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod envfile;
 pub mod exit;
 pub mod firewall;
 pub mod fsutil;
+pub mod journal;
 pub mod lock;
 pub mod out;
 pub mod reference;
@@ -109,8 +110,20 @@ where
     };
     cli.dir_on_command_line =
         matches.value_source("dir") == Some(clap::parser::ValueSource::CommandLine);
+    cli.command_name = command_name(&matches);
     color::init(cli.color);
     commands::dispatch(cli)
+}
+
+/// The subcommand's name as typed: `check`, `node add`.
+fn command_name(matches: &clap::ArgMatches) -> String {
+    let mut names = Vec::new();
+    let mut m = matches;
+    while let Some((name, sub)) = m.subcommand() {
+        names.push(name);
+        m = sub;
+    }
+    names.join(" ")
 }
 
 /// The `--color` value on the command line, if any (before `--`).

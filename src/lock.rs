@@ -147,6 +147,8 @@ pub fn acquire(dir: &Path, wait: Wait) -> Result<StackLock> {
                 }
                 drop(registry);
                 fsutil::remove_stale_temps(dir);
+                // Backup archives being written (a full copy of the secrets).
+                fsutil::remove_stale_temps(&dir.join("backups"));
                 let env = dir.join(".env");
                 if std::fs::symlink_metadata(&env).is_ok_and(|m| m.file_type().is_symlink()) {
                     if let Ok(target) = std::fs::canonicalize(&env) {

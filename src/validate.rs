@@ -41,6 +41,8 @@ pub struct Finding {
 pub struct Report {
     pub file: String,
     pub findings: Vec<Finding>,
+    /// Explanations that are not problems (how visitors are admitted).
+    pub notes: Vec<String>,
 }
 
 impl Report {
@@ -334,6 +336,29 @@ pub fn validate(stack: &Stack) -> Report {
         release_finding(&mut out, e);
     }
 
+    // CONFIG gets the data directories, handed to the containers' uid:
+    // never a directory of the system's own, unless `init --force` said so.
+    if !stack.values.bool(ALLOW_SYSTEM_CONFIG) {
+        let config = stack.config_dir();
+        if let Some(why) = crate::fsutil::system_dir(&config) {
+            let raw = stack.values.get_or("CONFIG", "./config").to_string();
+            let f = out.push(
+                Level::Error,
+                "config-dir",
+                stack.file.entry("CONFIG"),
+                Some("CONFIG"),
+                format!("{why}: the services' data directories would be created there and handed to uid 1000"),
+            );
+            f.expected = Some(
+                "a directory of the stack's own, such as ./config or /srv/jitsi/config".into(),
+            );
+            f.found = Some(format!("CONFIG={raw}"));
+            f.fix = Some(format!(
+                "set CONFIG to a directory of its own; if you really mean it, `jitsi-stack init --force` sets {ALLOW_SYSTEM_CONFIG}=1"
+            ));
+        }
+    }
+
     let input = rules::Input {
         values: &stack.values,
         components: &stack.components,
@@ -368,7 +393,11 @@ pub fn validate(stack: &Stack) -> Report {
     findings.extend(crate::render::branding::check(stack));
 
     findings.sort_by_key(|f| (f.line.unwrap_or(usize::MAX), std::cmp::Reverse(f.level)));
-    Report { file, findings }
+    Report {
+        file,
+        findings,
+        notes: crate::stack::visitors::explain(&stack.values),
+    }
 }
 
 /// A stack written for another release than this jitsi-stack's cannot be
@@ -450,6 +479,9 @@ fn needed(var: &schema::Var, stack: &Stack) -> bool {
 
 /// The rules that judge a node's own services (see `jitsi-stack schema`).
 const NODE_RULES: &[&str] = &["jvb-ports", "jigasi-ports", "image-version"];
+
+/// Set by `init --force`: CONFIG may be a system directory.
+pub const ALLOW_SYSTEM_CONFIG: &str = "JITSI_STACK_ALLOW_SYSTEM_CONFIG";
 
 /// Variables read by Compose or the Docker CLI rather than the images
 /// (`COMPOSE_PROFILES`, `DOCKER_HOST`, ...); known ones are in the schema.

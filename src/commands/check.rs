@@ -32,6 +32,7 @@ pub fn run(dir: &Path, args: CheckArgs) -> Result<Exit> {
             "errors": report.errors(),
             "warnings": report.warnings(),
             "findings": report.findings,
+            "notes": report.notes,
         });
         crate::outln!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
@@ -52,6 +53,9 @@ pub fn run(dir: &Path, args: CheckArgs) -> Result<Exit> {
                 ""
             }
         );
+        for note in &report.notes {
+            crate::outln!("note: {note}");
+        }
         if valid {
             crate::outln!("{summary}: valid");
         } else {
@@ -86,6 +90,7 @@ fn load_and_validate(dir: &Path, env_path: &Path) -> Result<Report> {
                     .into_iter()
                     .chain(mode)
                     .collect(),
+                notes: vec![],
             })
         }
     };
@@ -98,6 +103,7 @@ fn load_and_validate(dir: &Path, env_path: &Path) -> Result<Report> {
                     .into_iter()
                     .chain(mode)
                     .collect(),
+                notes: vec![],
             })
         }
     };

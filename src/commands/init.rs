@@ -45,6 +45,11 @@ pub fn run(global_dir: Option<&Path>, args: InitArgs) -> Result<Exit> {
         .clone()
         .or_else(|| global_dir.map(Path::to_path_buf))
         .unwrap_or_else(|| PathBuf::from("."));
+    // A docker-jitsi-meet install is migrated, not adopted: nothing written.
+    let evidence = docker_jitsi_meet_evidence(&dir, args.config_dir.as_deref());
+    if !evidence.is_empty() {
+        return Err(UsageError(refuse_install(&dir, &evidence)).into());
+    }
     // The lock lives in the directory, so a new one is made first (mode
     // 0755 whatever the umask) and removed again if init then fails: bad
     // flags leave nothing behind. Everything below runs under the lock, so
@@ -64,6 +69,94 @@ pub fn run(global_dir: Option<&Path>, args: InitArgs) -> Result<Exit> {
             Err(e)
         }
     }
+}
+
+/// The compose files docker-jitsi-meet ships (jitsi-stack renders its own
+/// `docker-compose.yml` only in a stack whose `.env` names its release).
+const UPSTREAM_COMPOSE: &[&str] = &[
+    "docker-compose.yml",
+    "jibri.yml",
+    "jigasi.yml",
+    "transcriber.yml",
+    "etherpad.yml",
+    "whiteboard.yml",
+    "grafana.yml",
+    "prometheus.yml",
+    "log-analyser.yml",
+];
+
+/// Why `dir` looks like a docker-jitsi-meet install (empty: it does not):
+/// its compose files, its `gen-passwords.sh`, a `.env` with an older
+/// JITSI_IMAGE_VERSION, or a CONFIG that already holds data. A stack this
+/// jitsi-stack made (its `.env` names [`RELEASE_VAR`]) is never one.
+pub fn docker_jitsi_meet_evidence(dir: &Path, config_flag: Option<&Path>) -> Vec<String> {
+    let env_path = dir.join(".env");
+    let env = EnvFile::read(&env_path).ok();
+    if env.as_ref().is_some_and(|f| f.is_set(RELEASE_VAR)) {
+        return vec![];
+    }
+    let mut why = vec![];
+    if dir.join("gen-passwords.sh").is_file() {
+        why.push(format!(
+            "{} (docker-jitsi-meet's password script)",
+            dir.join("gen-passwords.sh").display()
+        ));
+    }
+    for name in UPSTREAM_COMPOSE {
+        let p = dir.join(name);
+        if std::fs::read_to_string(&p)
+            .is_ok_and(|t| t.contains("jitsi/") || t.contains("JITSI_IMAGE_VERSION"))
+        {
+            why.push(format!(
+                "{} (a docker-jitsi-meet compose file)",
+                p.display()
+            ));
+        }
+    }
+    if let Some(v) = env.as_ref().and_then(|f| f.get("JITSI_IMAGE_VERSION")) {
+        if crate::schema::history::compare(v, schema::PINNED_IMAGE_VERSION)
+            == Some(std::cmp::Ordering::Less)
+        {
+            why.push(format!(
+                "{} has JITSI_IMAGE_VERSION={v}, older than {}",
+                env_path.display(),
+                schema::PINNED_IMAGE_VERSION
+            ));
+        }
+    }
+    let config = env
+        .as_ref()
+        .and_then(|f| f.get("CONFIG"))
+        .filter(|c| !c.is_empty())
+        .map(|c| crate::commands::migrate::expand_config(c, dir))
+        .or_else(|| config_flag.map(|c| dir.join(c)));
+    if let Some(c) = config {
+        let data = std::fs::read_dir(&c).is_ok_and(|mut rd| rd.next().is_some());
+        if data && c.is_dir() {
+            why.push(format!("CONFIG {} already holds data", c.display()));
+        }
+    }
+    why
+}
+
+fn refuse_install(dir: &Path, why: &[String]) -> String {
+    let src = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    let suggested = {
+        let mut n = src.file_name().unwrap_or_default().to_os_string();
+        n.push("-stack");
+        src.with_file_name(n)
+    };
+    format!(
+        "{} looks like a docker-jitsi-meet install, which init does not adopt:\n  {}\n\
+         nothing was written. To turn it into a jitsi-stack stack (SRC is never modified), run:\n  \
+         jitsi-stack migrate {} {}\n\
+         (add --copy to copy CONFIG into the new stack instead of reusing it; \
+         --dry-run shows every change first)",
+        dir.display(),
+        why.join("\n  "),
+        src.display(),
+        suggested.display()
+    )
 }
 
 fn run_locked(dir: &Path, args: InitArgs) -> Result<Exit> {
@@ -101,6 +194,21 @@ fn run_locked(dir: &Path, args: InitArgs) -> Result<Exit> {
     ];
     if let Some(url) = &answers.public_url {
         wanted.push(("PUBLIC_URL", url.clone()));
+    }
+    // --force also accepts a system directory as CONFIG, as it does for DIR.
+    if args.force {
+        let config = match &args.config_dir {
+            Some(p) if p.is_absolute() => p.clone(),
+            Some(p) => dir.join(p),
+            None => dir.join(
+                file.get("CONFIG")
+                    .filter(|c| !c.is_empty())
+                    .unwrap_or("./config"),
+            ),
+        };
+        if fsutil::system_dir(&config).is_some() {
+            wanted.push((validate::ALLOW_SYSTEM_CONFIG, "1".into()));
+        }
     }
     // The ports follow the URL that will be in effect: one already in .env
     // is kept, so it decides.
@@ -147,6 +255,12 @@ fn run_locked(dir: &Path, args: InitArgs) -> Result<Exit> {
         if answers.components.contains(&Component::Transcriber) {
             wanted.push(("ENABLE_TRANSCRIPTIONS", "1".into()));
         }
+    }
+    if let Some(n) = args.visitors {
+        wanted.extend([
+            ("ENABLE_VISITORS", "1".to_string()),
+            (crate::stack::visitors::COUNT_VAR, n.to_string()),
+        ]);
     }
     for (k, v) in [
         ("JIGASI_SIP_URI", &answers.sip_uri),

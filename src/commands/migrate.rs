@@ -1265,7 +1265,7 @@ fn compose_default_tag(text: &str) -> Option<String> {
 
 /// CONFIG as Compose resolves it: `~` is the home directory, a relative path
 /// is relative to the project directory (SRC).
-fn expand_config(raw: &str, src_dir: &Path) -> PathBuf {
+pub(crate) fn expand_config(raw: &str, src_dir: &Path) -> PathBuf {
     let home = || std::env::var_os("HOME").map(PathBuf::from);
     let p = if raw == "~" {
         home().unwrap_or_else(|| PathBuf::from(raw))

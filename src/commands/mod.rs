@@ -18,6 +18,7 @@ use std::path::PathBuf;
 
 pub fn dispatch(cli: Cli) -> Result<Exit> {
     let dir = cli.dir.clone().unwrap_or_else(|| PathBuf::from("."));
+    guard(&dir, &cli.command, &cli.command_name)?;
     match cli.command {
         Command::Init(args) => init::run(cli.dir.as_deref(), args),
         Command::GenPasswords(args) => gen_passwords::run(&dir, args),
@@ -27,9 +28,29 @@ pub fn dispatch(cli: Cli) -> Result<Exit> {
         Command::Migrate(args) => migrate::run(cli.dir.as_deref(), args),
         Command::Upgrade(args) => upgrade::run(&dir, args),
         Command::Rollback(args) => upgrade::rollback(&dir, args),
+        Command::Backup(args) => upgrade::backup_command(&dir, args),
+        Command::Restore(args) => upgrade::restore_command(&dir, args),
         Command::Node(cmd) => node::run(&dir, cmd),
         Command::Completions(args) => completions::run(args),
         Command::Man => completions::man(cli.dir_on_command_line.then_some(dir.as_path())),
         other => ops::run(&dir, other),
+    }
+}
+
+/// The one place every command meets an unfinished operation: with a
+/// journal in the stack directory (see [`crate::journal`]) only the
+/// commands it names as its recovery run; every other command that reads
+/// the stack says what was interrupted and how to finish or undo it, and
+/// exits 1. Commands that never read a stack (schema, completions, man) run.
+fn guard(dir: &std::path::Path, command: &Command, name: &str) -> Result<()> {
+    if matches!(
+        command,
+        Command::Schema(_) | Command::Completions(_) | Command::Man
+    ) {
+        return Ok(());
+    }
+    match crate::journal::pending(dir)? {
+        Some(j) if !j.allows(name) => anyhow::bail!("{}", j.interrupted()),
+        _ => Ok(()),
     }
 }

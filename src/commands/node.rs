@@ -4,6 +4,7 @@
 use crate::cli::{NodeAddArgs, NodeCommand, NodeKindArg, NodeListArgs, NodeRemoveArgs};
 use crate::config::{Stack, Values};
 use crate::envfile::EnvFile;
+use crate::lock::{self, Wait};
 use crate::stack::nodes::{self, Node, NodeKind};
 use crate::stack::{bundle, pki};
 use crate::{validate, Exit, UsageError};
@@ -19,9 +20,9 @@ pub fn run(dir: &Path, cmd: NodeCommand) -> Result<Exit> {
     }
 }
 
-/// Re-reads `file` as a stack in `dir`, validates it, and writes it only
-/// when it has no error: a command never leaves a broken `.env`.
-fn write_checked(dir: &Path, env_path: &Path, file: &EnvFile) -> Result<Stack> {
+/// Re-reads `file` as a stack in `dir` and validates it: a command never
+/// leaves a broken `.env`. Nothing is written.
+fn checked(dir: &Path, env_path: &Path, file: &EnvFile) -> Result<Stack> {
     let text = file.render();
     let parsed = EnvFile::parse(&text).expect("an edited .env re-parses");
     let values = Values::from_file(&parsed);
@@ -49,10 +50,6 @@ fn write_checked(dir: &Path, env_path: &Path, file: &EnvFile) -> Result<Stack> {
             report.errors()
         );
     }
-    // MERGE(safety): take the stack's lock for this read-modify-write:
-    // `let _lock = crate::lock::acquire(dir, "node")?;` (branch `safety`),
-    // then re-read .env under the lock before writing it.
-    file.write(env_path)?;
     Ok(stack)
 }
 
@@ -74,6 +71,9 @@ fn kind_of(k: NodeKindArg) -> NodeKind {
 fn add(dir: &Path, env_path: &Path, args: NodeAddArgs) -> Result<Exit> {
     nodes::check_name(&args.name)
         .map_err(|e| UsageError(format!("node name {:?}: expected {e}", args.name)))?;
+    // Everything below is read and written under the lock: two `node add`s
+    // (or a `render`, a `gen-passwords`) never lose each other's changes.
+    let _lock = lock::acquire(dir, Wait::default())?;
     let mut file = EnvFile::read(env_path)?;
     let existing = nodes::nodes(&file);
     if existing.iter().any(|n| n.name == args.name) {
@@ -91,18 +91,16 @@ fn add(dir: &Path, env_path: &Path, args: NodeAddArgs) -> Result<Exit> {
         )
         .into());
     }
-    // The node's line, read back by the parser that `check` uses.
-    let mut spec = format!("{} address={}", kind_of(args.kind), args.address);
-    if let Some(a) = &args.advertise {
-        spec.push_str(&format!(" advertise={a}"));
-    }
-    if let Some(r) = &args.region {
-        spec.push_str(&format!(" region={r}"));
-    }
-    if args.instances != 1 {
-        spec.push_str(&format!(" instances={}", args.instances));
-    }
-    let node: Node = nodes::parse_spec(&args.name, &spec).map_err(|e| {
+    // Each field on its own, then the line read back by the parser `check` uses.
+    let node: Node = nodes::node_from_fields(
+        &args.name,
+        kind_of(args.kind),
+        &args.address,
+        args.advertise.as_deref(),
+        args.region.as_deref(),
+        args.instances,
+    )
+    .map_err(|e| {
         UsageError(format!(
             "node {}: {}; expected {}, found {}",
             args.name, e.message, e.expected, e.found
@@ -110,11 +108,8 @@ fn add(dir: &Path, env_path: &Path, args: NodeAddArgs) -> Result<Exit> {
     })?;
     let mut pairs = vec![(node.var(), node.spec())];
     if let Some(a) = &args.main_address {
-        if a.parse::<std::net::IpAddr>().is_err() {
-            return Err(UsageError(format!(
-                "--main-address {a:?}: expected this host's IP address, such as 198.51.100.10"
-            ))
-            .into());
+        if let Err(expected) = nodes::check_main_address(a) {
+            return Err(UsageError(format!("--main-address {a:?}: expected {expected}")).into());
         }
         pairs.push((nodes::MAIN_ADDRESS.to_string(), a.clone()));
     } else if !file.is_set(nodes::MAIN_ADDRESS) {
@@ -130,8 +125,10 @@ fn add(dir: &Path, env_path: &Path, args: NodeAddArgs) -> Result<Exit> {
         .collect();
     file.set_many(&refs)?;
     nodes::fill_passwords(&mut file)?;
-    let stack = write_checked(dir, env_path, &file)?;
-    let made = pki::ensure(&stack)?;
+    let stack = checked(dir, env_path, &file)?;
+    let plan = pki::plan(&stack)?;
+    file.write(env_path)?;
+    let made = pki::make(&stack, &plan)?;
     crate::outln!(
         "added node {} ({}, address {}): {} in {}",
         node.name,
@@ -243,6 +240,8 @@ fn list(dir: &Path, args: NodeListArgs) -> Result<Exit> {
 }
 
 fn remove(dir: &Path, env_path: &Path, args: NodeRemoveArgs) -> Result<Exit> {
+    let _lock = lock::acquire(dir, Wait::default())?;
+    // One atomic write of .env, read under the lock: nothing to journal.
     let mut file = EnvFile::read(env_path)?;
     let var = nodes::var_name(&args.name);
     let password = format!("{var}{}", nodes::PASSWORD_SUFFIX);
@@ -262,7 +261,8 @@ fn remove(dir: &Path, env_path: &Path, args: NodeRemoveArgs) -> Result<Exit> {
     }
     file.remove(&var);
     file.remove(&password);
-    write_checked(dir, env_path, &file)?;
+    checked(dir, env_path, &file)?;
+    file.write(env_path)?;
     crate::outln!("removed node {} ({var}, {password})", args.name);
     crate::outln!(
         "next: jitsi-stack --dir {} up   (removes {}/{}/, deletes its XMPP account; with no node left, XMPP is no longer published)",

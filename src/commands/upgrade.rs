@@ -8,12 +8,13 @@
 //! fails restores the backup, so the stack is as it was before. `rollback`
 //! restores the same backup later, with the previous release.
 
-use crate::cli::{Command, RollbackArgs, SmokeArgs, UpArgs, UpgradeArgs};
+use crate::cli::{BackupArgs, Command, RestoreArgs, RollbackArgs, UpArgs, UpgradeArgs};
 use crate::commands::migrate::{self, Window};
 use crate::commands::{gen_passwords, init, ops, render};
 use crate::config::{Stack, Values, RELEASE_VAR};
 use crate::docker::Compose;
 use crate::envfile::EnvFile;
+use crate::journal::{Journal, Operation, Staged, Step};
 use crate::schema::history;
 use crate::schema::PINNED_IMAGE_VERSION;
 use crate::{validate, Exit, UsageError};
@@ -41,7 +42,7 @@ const UP: &[&str] = &["up", "-d", "--remove-orphans"];
 /// What an archive holds and where it came from; also its journal (the
 /// file next to it), which records what the upgrade then created.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Journal {
+pub struct Meta {
     pub format_version: u32,
     /// File name of the archive in the backup directory.
     pub archive: String,
@@ -68,73 +69,201 @@ struct Item {
     meta: fs::Metadata,
 }
 
+/// What an upgrade's entry in the stack journal ([`crate::journal`]) holds:
+/// enough to finish it or undo it after a kill.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct UpgradeData {
+    from: String,
+    to: String,
+    /// The archive of the stack as it was (absolute); written by step 1.
+    archive: PathBuf,
+    /// Where step 3 puts data (absolute), recorded before it starts, so an
+    /// undo removes them even when they hold what no archive holds (recordings).
+    #[serde(default)]
+    created: Vec<PathBuf>,
+}
+
+/// A rollback's or a restore's entry in the stack journal.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct RestoreData {
+    archive: PathBuf,
+    /// Where the archive's `stack/` and `config/` go.
+    stack_dir: PathBuf,
+    config_dir: PathBuf,
+}
+
+/// The upgrade's steps, as the journal and the output name them.
+const STEPS: [(&str, &str); 8] = [
+    ("backup", ".env, the stack's files and CONFIG's data"),
+    ("variables", "the new .env"),
+    ("data", "the release's CONFIG layout"),
+    ("check", ".env against the schema"),
+    ("render", "compose files and every service's config"),
+    ("pull", "the images"),
+    ("up", "start and wait until healthy"),
+    ("smoke", "probe the running stack"),
+];
+
+fn upgrade_steps() -> Vec<Step> {
+    STEPS
+        .iter()
+        .enumerate()
+        .map(|(n, (name, what))| {
+            let undo = if n == 0 {
+                "remove the unfinished archive"
+            } else {
+                "restore the stack from the archive of step 1"
+            };
+            Step::new(format!("{name}: {what}"), undo)
+        })
+        .collect()
+}
+
+fn upgrade_operation(from: &str) -> Operation {
+    Operation {
+        command: "upgrade".into(),
+        title: format!("an upgrade from {from} to {PINNED_IMAGE_VERSION}"),
+        recovery: vec![
+            ("upgrade".into(), "finish it".into()),
+            ("rollback".into(), "undo it".into()),
+        ],
+    }
+}
+
+/// Takes the stack lock and clears what killed writers left (temp files,
+/// stages) in the stack directory and its backups.
+fn lock_stack(dir: &Path) -> Result<crate::lock::StackLock> {
+    let lock = crate::lock::acquire(dir, crate::lock::Wait::default())?;
+    crate::journal::remove_stale(dir);
+    crate::journal::remove_stale(&dir.join(BACKUP_DIR));
+    Ok(lock)
+}
+
 pub fn run(dir: &Path, args: UpgradeArgs) -> Result<Exit> {
     let env_path = crate::config::env_path(dir)?;
-    let file = EnvFile::read(&env_path)?;
-    let (from, from_var) = stack_release(&file);
-    match history::compare(&from, PINNED_IMAGE_VERSION) {
+    // Everything that decides is read under the lock: a second upgrade
+    // waits here, then finds the stack upgraded.
+    let _lock = lock_stack(dir)?;
+    let (mut j, data) = match crate::journal::pending(dir)? {
+        Some(mut j) if j.operation.command == "upgrade" => {
+            let data: UpgradeData = serde_json::from_value(j.data.clone()).with_context(|| {
+                format!(
+                    "{}: not an upgrade's plan",
+                    crate::journal::path(dir).display()
+                )
+            })?;
+            crate::outln!("{}; finishing it", j.interrupted_short());
+            confirm(
+                args.yes,
+                &format!(
+                    "Finish {} (the stack is restored from its backup, then upgraded)?",
+                    j.operation.title
+                ),
+            )?;
+            if j.next_step().is_none() {
+                return finished(dir, j, &data);
+            }
+            if j.steps[0].done {
+                crate::outln!(
+                    "==> restoring {} first (the stack as it was before)",
+                    data.archive.display()
+                );
+                let meta = read_meta(&data.archive)?;
+                let n = restore(&data.archive, &meta)?;
+                crate::outln!("  restored {n} paths");
+                for s in j.steps.iter_mut().skip(1) {
+                    s.done = false;
+                }
+                j.save()?;
+            }
+            (j, data)
+        }
+        Some(j) => bail!("{}", j.interrupted()),
         None => {
-            return Err(UsageError(format!(
-                "{from_var}={from}: not a release tag; upgrade moves stacks between stable releases"
-            ))
-            .into())
-        }
-        Some(Ordering::Greater) => bail!(
-            "the stack is written for {from}, newer than this jitsi-stack's {PINNED_IMAGE_VERSION}: use a newer jitsi-stack"
-        ),
-        Some(Ordering::Equal) => {
-            crate::outln!(
-                "{}: already written for {PINNED_IMAGE_VERSION} ({from_var}); nothing to upgrade",
-                env_path.display()
+            let file = EnvFile::read(&env_path)?;
+            let (from, from_var) = stack_release(&file);
+            match history::compare(&from, PINNED_IMAGE_VERSION) {
+                None => {
+                    return Err(UsageError(format!(
+                        "{from_var}={from}: not a release tag; upgrade moves stacks between stable releases"
+                    ))
+                    .into())
+                }
+                Some(Ordering::Greater) => bail!(
+                    "the stack is written for {from}, newer than this jitsi-stack's {PINNED_IMAGE_VERSION}: use a newer jitsi-stack"
+                ),
+                Some(Ordering::Equal) => {
+                    crate::outln!(
+                        "{}: already written for {PINNED_IMAGE_VERSION} ({from_var}); nothing to upgrade",
+                        env_path.display()
+                    );
+                    return Ok(Exit::Ok);
+                }
+                Some(Ordering::Less) => {}
+            }
+            preview(dir, &file, &from)?;
+            confirm(
+                args.yes,
+                &format!("Back up, then upgrade this stack to {PINNED_IMAGE_VERSION}?"),
+            )?;
+            let name = format!(
+                "upgrade-{}-{from}-to-{PINNED_IMAGE_VERSION}.tar.gz",
+                timestamp()
             );
-            return Ok(Exit::Ok);
+            let stack = Stack::load(dir, &[] as &[&str])?;
+            let config = crate::config::normalize(&stack.config_dir());
+            let config = config.canonicalize().unwrap_or(config);
+            let created = migrate::pending_moves(&config, &stack.values)
+                .iter()
+                .map(|m| config.join(m.to))
+                .collect();
+            let data = UpgradeData {
+                from: from.clone(),
+                to: PINNED_IMAGE_VERSION.into(),
+                archive: dir.canonicalize()?.join(BACKUP_DIR).join(name),
+                created,
+            };
+            let j = Journal::begin(
+                dir,
+                upgrade_operation(&from),
+                upgrade_steps(),
+                serde_json::to_value(&data)?,
+            )?;
+            (j, data)
         }
-        Some(Ordering::Less) => {}
-    }
+    };
+    let from = data.from.clone();
+    let archive = data.archive.clone();
+    let step = |n: usize| {
+        let (name, what) = STEPS[n];
+        let what = if n == 1 {
+            format!("{from} -> {PINNED_IMAGE_VERSION}")
+        } else if n == 5 {
+            format!("the {PINNED_IMAGE_VERSION} images")
+        } else {
+            what.to_string()
+        };
+        crate::outln!("==> [{}/{}] {name}: {what}", n + 1, STEPS.len());
+    };
+    let config = crate::config::normalize(&Stack::load(dir, &[] as &[&str])?.config_dir());
 
-    // The plan, shown before anything changes.
-    let stack = Stack::load(dir, &[] as &[&str])?;
-    let config = crate::config::normalize(&stack.config_dir());
-    let plan = migrate::plan_retired(&file, Window::After { from: &from });
-    let moves = migrate::pending_moves(&config, &stack.values);
-    crate::outln!(
-        "upgrade {} from {from} to {PINNED_IMAGE_VERSION}",
-        dir.display()
-    );
-    for c in &plan.changes {
-        crate::outln!("{c}");
+    if !j.steps[0].done {
+        step(0);
+        let mut meta = write_backup(dir, &config, &archive, &from, false, &data.created)?;
+        meta.state = "upgrading".into();
+        write_journal(&journal_path(&archive), &meta)?;
+        j.done(0)?;
     }
-    for m in &moves {
-        crate::outln!(
-            "  copied    {} -> {}: {} ({})",
-            m.from,
-            m.to,
-            m.what,
-            m.release
-        );
-    }
-    for n in migrate::release_notes(Some(&from)) {
-        crate::outln!("{n}");
-    }
-    confirm(
-        args.yes,
-        &format!("Back up, then upgrade this stack to {PINNED_IMAGE_VERSION}?"),
-    )?;
-
-    let _lock = crate::lock::acquire(dir, crate::lock::Wait::default())?;
-    const STEPS: usize = 8;
-    let step = |n: usize, name: &str, what: &str| crate::outln!("==> [{n}/{STEPS}] {name}: {what}");
-
-    step(1, "backup", ".env, the stack's files and CONFIG's data");
-    let before = snapshot(dir, &config)?;
-    let (archive, mut journal) = backup(dir, &config, &from)?;
-    let journal_path = journal_path(&archive);
-    journal.state = "upgrading".into();
-    write_journal(&journal_path, &journal)?;
+    let mut meta = read_meta(&archive)?;
 
     let mut touched = false;
+    let mut warnings = Vec::new();
     let result = (|| -> Result<()> {
-        step(2, "variables", &format!("{from} -> {PINNED_IMAGE_VERSION}"));
+        step(1);
+        let plan = {
+            let file = EnvFile::read(&env_path)?;
+            migrate::plan_retired(&file, Window::After { from: &from })
+        };
         let mut file = EnvFile::read(&env_path)?;
         for k in &plan.remove {
             file.remove(k);
@@ -159,19 +288,34 @@ pub fn run(dir: &Path, args: UpgradeArgs) -> Result<Exit> {
         }
         crate::outln!("  set       {RELEASE_VAR} -> {PINNED_IMAGE_VERSION}: was {from}");
         file.write(&env_path)?;
+        j.done(1)?;
 
-        step(3, "data", "the release's CONFIG layout");
+        step(2);
         let values = Values::from_file(&file);
-        let moves = migrate::pending_moves(&config, &values);
-        let (changes, _) = migrate::move_data(&config, &moves, false)?;
+        let owner = init::is_root().then_some((init::IMAGE_UID, init::IMAGE_UID));
+        for m in migrate::pending_moves(&config, &values) {
+            let (src, dst) = (config.join(m.from), config.join(m.to));
+            match crate::journal::stage_tree(&src, &dst, owner)? {
+                Staged::Moved { files, bytes } => crate::outln!(
+                    "  copied    {} -> {}: {} ({} files, {}; staged, verified)",
+                    m.from,
+                    m.to,
+                    m.what,
+                    files,
+                    migrate::human_bytes(bytes)
+                ),
+                Staged::AlreadyThere => {
+                    crate::outln!("  kept      {}: already a copy of {}", m.to, m.from)
+                }
+            }
+        }
         let mut made = Vec::new();
-        let mut changes = changes;
-        changes.extend(migrate::tree_changes(&config, false, &mut made)?);
-        for c in &changes {
+        for c in migrate::tree_changes(&config, false, &mut made)? {
             crate::outln!("{c}");
         }
+        j.done(2)?;
 
-        step(4, "check", ".env against the schema");
+        step(3);
         let stack = Stack::load(dir, &[] as &[&str])?;
         let report = validate::validate(&stack);
         for f in &report.findings {
@@ -180,58 +324,70 @@ pub fn run(dir: &Path, args: UpgradeArgs) -> Result<Exit> {
         if report.errors() > 0 {
             bail!("{} error(s) in the upgraded .env", report.errors());
         }
+        j.done(3)?;
 
-        step(5, "render", "compose files and every service's config");
+        step(4);
         let (_, out) = render::prepare(dir, &[], true)?;
         crate::outln!("  rendered {} files", out.files.len());
+        j.done(4)?;
 
-        step(6, "pull", &format!("the {PINNED_IMAGE_VERSION} images"));
+        step(5);
         expect_ok(ops::run(dir, Command::Pull)?, "pull")?;
+        j.done(5)?;
 
-        step(7, "up", "start and wait until healthy");
+        step(6);
         touched = true;
         let up = UpArgs {
             with: vec![],
             dry_run: false,
             no_wait: false,
             timeout: args.timeout,
+            force: false,
         };
         expect_ok(ops::run(dir, Command::Up(up))?, "up")?;
+        j.done(6)?;
 
-        step(8, "smoke", "probe the running stack");
-        let smoke = SmokeArgs {
-            json: false,
-            timeout: args.smoke_timeout,
-            insecure: args.insecure,
-        };
-        expect_ok(ops::run(dir, Command::Smoke(smoke))?, "smoke")?;
+        step(7);
+        if args.no_smoke {
+            crate::outln!("  skipped (--no-smoke)");
+        } else {
+            warnings = smoke(dir, &args)?;
+        }
+        j.done(7)?;
         Ok(())
     })();
 
-    journal.created = created_since(&before, dir, &config)?;
     match result {
         Ok(()) => {
-            journal.state = "done".into();
-            write_journal(&journal_path, &journal)?;
-            crate::outln!(
-                "\nupgraded from {from} to {PINNED_IMAGE_VERSION}; the backup stays in {}: `jitsi-stack rollback` restores it",
+            for w in &warnings {
+                crate::errln!("warning: {w}");
+            }
+            finished(dir, j, &data)
+        }
+        Err(e) if touched && args.keep_on_failure => {
+            meta.state = "failed".into();
+            meta.failed_step = Some(format!("{e:#}"));
+            write_journal(&journal_path(&archive), &meta)?;
+            j.finish()?;
+            crate::errln!("error: {e:#}");
+            Err(e.context(format!(
+                "upgrade to {PINNED_IMAGE_VERSION} failed; kept as it is (--keep-on-failure): \
+                 `jitsi-stack rollback` restores {from} from {}",
                 archive.display()
-            );
-            Ok(Exit::Ok)
+            )))
         }
         Err(e) => {
-            journal.state = "failed".into();
-            journal.failed_step = Some(format!("{e:#}"));
-            write_journal(&journal_path, &journal)?;
             crate::errln!("error: {e:#}");
             crate::errln!(
                 "==> restoring the stack from {} (as it was before the upgrade)",
                 archive.display()
             );
-            let restored = restore(&archive, &journal)
+            let restored = restore(&archive, &meta)
                 .with_context(|| format!("restoring {} failed too", archive.display()))?;
-            journal.state = "restored".into();
-            write_journal(&journal_path, &journal)?;
+            meta.state = "restored".into();
+            meta.failed_step = Some(format!("{e:#}"));
+            write_journal(&journal_path(&archive), &meta)?;
+            j.finish()?;
             crate::outln!("  restored {restored} paths; {RELEASE_VAR}={from} again");
             if touched {
                 start_restored(dir);
@@ -244,49 +400,329 @@ pub fn run(dir: &Path, args: UpgradeArgs) -> Result<Exit> {
     }
 }
 
-pub fn rollback(dir: &Path, args: RollbackArgs) -> Result<Exit> {
-    crate::config::env_path(dir)?;
-    let (archive, journal) = match &args.from {
-        Some(a) => {
-            let journal = match read_journal(&journal_path(a)) {
-                Ok(j) => j,
-                Err(_) => read_meta(a)?,
-            };
-            (a.clone(), journal)
-        }
-        None => latest(dir)?,
-    };
+/// The last word of an upgrade whose steps are all done.
+fn finished(dir: &Path, j: Journal, data: &UpgradeData) -> Result<Exit> {
+    let mut meta = read_meta(&data.archive)?;
+    meta.state = "done".into();
+    write_journal(&journal_path(&data.archive), &meta)?;
+    j.finish()?;
+    let _ = dir;
     crate::outln!(
-        "rollback {}: restore {} (taken {} before upgrading {} -> {})",
-        dir.display(),
-        archive.display(),
-        journal.created_at,
-        journal.from,
-        journal.to
+        "\nupgraded from {} to {PINNED_IMAGE_VERSION}; the backup stays in {}: `jitsi-stack rollback` restores it",
+        data.from,
+        data.archive.display()
     );
-    confirm(
-        args.yes,
-        &format!(
-            "Restore the stack as it was on {} ({})? Changes made since are lost",
-            journal.created_at, journal.from
-        ),
+    Ok(Exit::Ok)
+}
+
+/// The plan, shown before anything changes.
+fn preview(dir: &Path, file: &EnvFile, from: &str) -> Result<()> {
+    let stack = Stack::load(dir, &[] as &[&str])?;
+    let config = crate::config::normalize(&stack.config_dir());
+    let plan = migrate::plan_retired(file, Window::After { from });
+    let moves = migrate::pending_moves(&config, &stack.values);
+    crate::outln!(
+        "upgrade {} from {from} to {PINNED_IMAGE_VERSION}",
+        dir.display()
+    );
+    for c in &plan.changes {
+        crate::outln!("{c}");
+    }
+    for m in &moves {
+        crate::outln!(
+            "  copied    {} -> {}: {} ({})",
+            m.from,
+            m.to,
+            m.what,
+            m.release
+        );
+    }
+    for n in migrate::release_notes(Some(from)) {
+        crate::outln!("{n}");
+    }
+    Ok(())
+}
+
+/// Step 8: the probes, judged. A probe from inside the stack (a service's
+/// health endpoint, `docker compose exec`) that fails, or a container that
+/// exited, restarts or is unhealthy, is evidence that the new stack is
+/// broken (an error: the upgrade is undone). When only the probes from this
+/// host to PUBLIC_URL fail, the stack is kept: they are returned as warnings.
+fn smoke(dir: &Path, args: &UpgradeArgs) -> Result<Vec<String>> {
+    let stack = Stack::load(dir, &[] as &[&str])?;
+    let probes = ops::smoke::probe_stack(
+        &stack,
+        std::time::Duration::from_secs(args.smoke_timeout),
+        args.insecure,
     )?;
-    let _lock = crate::lock::acquire(dir, crate::lock::Wait::default())?;
-    let n = restore(&archive, &journal)?;
-    let mut j = journal.clone();
-    j.state = "restored".into();
-    let _ = write_journal(&journal_path(&archive), &j);
+    let mut broken = Vec::new();
+    let mut host = Vec::new();
+    for p in &probes {
+        crate::outln!(
+            "  {} {:<10} {} ({})",
+            if p.ok { "ok  " } else { "FAIL" },
+            p.check,
+            p.url,
+            p.detail
+        );
+        if !p.ok {
+            if ops::smoke::from_host(p) {
+                host.push(p.check.clone());
+            } else {
+                broken.push(format!("{} ({})", p.check, p.detail));
+            }
+        }
+    }
+    let states = Compose::detect(&stack)
+        .map_err(anyhow::Error::from)
+        .and_then(|c| Ok(c.output(&["ps", "--all", "--format", "json"])?))
+        .and_then(|text| ops::lifecycle::parse_ps(&text));
+    match states {
+        Ok(states) => {
+            for s in states {
+                let bad = s.state == "exited" && s.exit_code != 0
+                    || s.state == "restarting"
+                    || s.state == "dead"
+                    || s.health == "unhealthy";
+                if bad {
+                    broken.push(format!("{} is {} ({})", s.service, s.state, s.status));
+                }
+            }
+        }
+        Err(e) => crate::errln!("warning: could not read the containers' state: {e:#}"),
+    }
+    if !broken.is_empty() {
+        bail!("the upgraded stack is broken: {}", broken.join("; "));
+    }
+    if host.is_empty() {
+        return Ok(vec![]);
+    }
+    Ok(vec![format!(
+        "the upgrade is kept: every container is running and the probes from inside the stack pass, \
+         but {} from this host to PUBLIC_URL failed; that is often split DNS or a router without \
+         hairpin NAT rather than the stack (try `jitsi-stack smoke` from another machine)",
+        host.join(", ")
+    )])
+}
+
+pub fn rollback(dir: &Path, args: RollbackArgs) -> Result<Exit> {
+    let _lock = lock_stack(dir)?;
+    match crate::journal::pending(dir)? {
+        Some(j) if j.operation.command == "upgrade" => {
+            let data: UpgradeData = serde_json::from_value(j.data.clone())?;
+            if !j.steps[0].done {
+                crate::outln!(
+                    "{}: it had changed nothing yet (its backup was not complete); the stack is as it was",
+                    j.interrupted_short()
+                );
+                j.finish()?;
+                return Ok(Exit::Ok);
+            }
+            confirm(
+                args.yes,
+                &format!(
+                    "Undo {} (restore {})?",
+                    j.operation.title,
+                    data.archive.display()
+                ),
+            )?;
+            let mut meta = read_meta(&data.archive)?;
+            let n = restore(&data.archive, &meta)?;
+            meta.state = "restored".into();
+            write_journal(&journal_path(&data.archive), &meta)?;
+            j.finish()?;
+            rolled_back(dir, &args, n, &data.archive, &meta);
+            Ok(Exit::Ok)
+        }
+        Some(j) if j.operation.command == "rollback" => {
+            let data: RestoreData = serde_json::from_value(j.data.clone())?;
+            crate::outln!("{}; finishing it", j.interrupted_short());
+            let mut meta = read_meta(&data.archive)?;
+            meta.stack_dir = data.stack_dir.clone();
+            meta.config_dir = data.config_dir.clone();
+            let n = restore(&data.archive, &meta)?;
+            meta.state = "restored".into();
+            let _ = write_journal(&journal_path(&data.archive), &meta);
+            j.finish()?;
+            rolled_back(dir, &args, n, &data.archive, &meta);
+            Ok(Exit::Ok)
+        }
+        Some(j) => bail!("{}", j.interrupted()),
+        None => {
+            crate::config::env_path(dir)?;
+            let (archive, meta) = match &args.from {
+                Some(a) => {
+                    let meta = match read_journal(&journal_path(a)) {
+                        Ok(j) => j,
+                        Err(_) => read_meta(a)?,
+                    };
+                    (a.canonicalize().unwrap_or_else(|_| a.clone()), meta)
+                }
+                None => latest(dir)?,
+            };
+            crate::outln!(
+                "rollback {}: restore {} (taken {} before upgrading {} -> {})",
+                dir.display(),
+                archive.display(),
+                meta.created_at,
+                meta.from,
+                meta.to
+            );
+            confirm(
+                args.yes,
+                &format!(
+                    "Restore the stack as it was on {} ({})? Changes made since are lost",
+                    meta.created_at, meta.from
+                ),
+            )?;
+            verify_archive(&archive)?;
+            let data = RestoreData {
+                archive: archive.clone(),
+                stack_dir: meta.stack_dir.clone(),
+                config_dir: meta.config_dir.clone(),
+            };
+            let j = Journal::begin(
+                dir,
+                Operation {
+                    command: "rollback".into(),
+                    title: format!("a rollback to {} from {}", meta.from, archive.display()),
+                    recovery: vec![("rollback".into(), "finish it".into())],
+                },
+                vec![Step::new(
+                    "restoring the archive's files",
+                    "none: the rollback is finished by restoring again",
+                )],
+                serde_json::to_value(&data)?,
+            )?;
+            let n = restore(&archive, &meta)?;
+            let mut m = meta.clone();
+            m.state = "restored".into();
+            let _ = write_journal(&journal_path(&archive), &m);
+            j.finish()?;
+            rolled_back(dir, &args, n, &archive, &meta);
+            Ok(Exit::Ok)
+        }
+    }
+}
+
+fn rolled_back(dir: &Path, args: &RollbackArgs, n: usize, archive: &Path, meta: &Meta) {
     crate::outln!(
         "  restored {n} paths from {}; {RELEASE_VAR}={} again",
         archive.display(),
-        journal.from
+        meta.from
     );
     if !args.no_up {
         start_restored(dir);
     }
     crate::outln!(
         "note: this jitsi-stack writes {PINNED_IMAGE_VERSION} files and will not render a {} stack; `jitsi-stack upgrade` moves it again",
-        journal.from
+        meta.from
+    );
+}
+
+/// `jitsi-stack backup [--to FILE] [--with-recordings]`.
+pub fn backup_command(dir: &Path, args: BackupArgs) -> Result<Exit> {
+    let env_path = crate::config::env_path(dir)?;
+    let _lock = lock_stack(dir)?;
+    let file = EnvFile::read(&env_path)?;
+    let (release, _) = stack_release(&file);
+    let config = crate::config::normalize(&Stack::load(dir, &[] as &[&str])?.config_dir());
+    let path = match &args.to {
+        Some(p) => {
+            if p.is_dir() {
+                bail!(
+                    "{} is a directory; --to names the archive file to write",
+                    p.display()
+                );
+            }
+            std::path::absolute(p)?
+        }
+        None => dir
+            .canonicalize()?
+            .join(BACKUP_DIR)
+            .join(format!("backup-{}-{release}.tar.gz", timestamp())),
+    };
+    if let Some(parent) = path.parent() {
+        crate::fsutil::remove_stale_temps_of(&path);
+        crate::journal::remove_stale(parent);
+    }
+    write_backup(dir, &config, &path, &release, args.with_recordings, &[])?;
+    crate::outln!(
+        "restore it with: jitsi-stack -C {} restore {}",
+        dir.display(),
+        path.display()
+    );
+    Ok(Exit::Ok)
+}
+
+/// `jitsi-stack restore FILE`: the stack as the archive holds it, journaled.
+pub fn restore_command(dir: &Path, args: RestoreArgs) -> Result<Exit> {
+    if !dir.is_dir() {
+        return Err(UsageError(format!("{} is not a directory", dir.display())).into());
+    }
+    let _lock = lock_stack(dir)?;
+    let (j, data) = match crate::journal::pending(dir)? {
+        Some(j) if j.operation.command == "restore" => {
+            let data: RestoreData = serde_json::from_value(j.data.clone())?;
+            crate::outln!("{}; finishing it", j.interrupted_short());
+            (j, data)
+        }
+        Some(j) => bail!("{}", j.interrupted()),
+        None => {
+            let archive = std::path::absolute(&args.file)?;
+            let meta = read_meta(&archive)?;
+            let listing = verify_archive(&archive)?;
+            let stack_dir = dir.canonicalize()?;
+            let config_dir = match meta.config_dir.strip_prefix(&meta.stack_dir) {
+                Ok(rel) => stack_dir.join(rel),
+                Err(_) => meta.config_dir.clone(),
+            };
+            let free = free_space(&stack_dir)?;
+            enough_space(&stack_dir, listing.bytes, listing.entries, free)
+                .map_err(|e| anyhow!("{e}").context("restore"))?;
+            crate::outln!(
+                "restore {} into {} (CONFIG {}): {} entries, {} of data, taken {} at {}",
+                archive.display(),
+                stack_dir.display(),
+                config_dir.display(),
+                listing.entries,
+                migrate::human_bytes(listing.bytes),
+                meta.created_at,
+                meta.from
+            );
+            confirm(
+                args.yes,
+                "Replace the stack's files and CONFIG with the archive's? Changes made since are lost",
+            )?;
+            let data = RestoreData {
+                archive: archive.clone(),
+                stack_dir,
+                config_dir,
+            };
+            let j = Journal::begin(
+                dir,
+                Operation {
+                    command: "restore".into(),
+                    title: format!("a restore of {}", archive.display()),
+                    recovery: vec![(format!("restore {}", archive.display()), "finish it".into())],
+                },
+                vec![Step::new(
+                    "restoring the archive's files",
+                    "none: the restore is finished by restoring again",
+                )],
+                serde_json::to_value(&data)?,
+            )?;
+            (j, data)
+        }
+    };
+    let mut meta = read_meta(&data.archive)?;
+    meta.stack_dir = data.stack_dir.clone();
+    meta.config_dir = data.config_dir.clone();
+    let n = restore(&data.archive, &meta)?;
+    j.finish()?;
+    crate::outln!(
+        "  restored {n} paths from {}; run `jitsi-stack up` to start it",
+        data.archive.display()
     );
     Ok(Exit::Ok)
 }
@@ -358,22 +794,24 @@ fn start_restored(dir: &Path) {
 
 /// CONFIG paths left out of the archive: derived scratch (tmp/) and
 /// recordings, which an upgrade never changes and which can be huge.
-fn excluded(rel: &Path) -> bool {
+fn excluded(rel: &Path, with_recordings: bool) -> bool {
     let parts: Vec<String> = rel
         .components()
         .map(|c| c.as_os_str().to_string_lossy().into_owned())
         .collect();
     match parts.as_slice() {
         [first, ..] if first == "tmp" => true,
-        [j, r, ..] if j.starts_with("jibri") && r == "recordings" => true,
-        [s, j, r, ..] if s == "storage" && j.starts_with("jibri") && r == "recordings" => true,
+        [j, r, ..] if j.starts_with("jibri") && r == "recordings" => !with_recordings,
+        [s, j, r, ..] if s == "storage" && j.starts_with("jibri") && r == "recordings" => {
+            !with_recordings
+        }
         _ => false,
     }
 }
 
 /// Every path to archive: the stack directory (without backups/ and, when it
 /// lies inside, CONFIG), then CONFIG; symlinks are not followed.
-fn items(dir: &Path, config: &Path) -> Result<(Vec<Item>, Vec<String>)> {
+fn items(dir: &Path, config: &Path, with_recordings: bool) -> Result<(Vec<Item>, Vec<String>)> {
     let dir = dir.canonicalize()?;
     let config_abs = config
         .canonicalize()
@@ -385,6 +823,7 @@ fn items(dir: &Path, config: &Path) -> Result<(Vec<Item>, Vec<String>)> {
         // would let a second command lock a new file while this one runs.
         if rel.starts_with(BACKUP_DIR)
             || rel == Path::new(crate::lock::LOCK_FILE)
+            || rel == Path::new(crate::journal::JOURNAL_FILE)
             || abs.starts_with(&config_abs)
         {
             return false;
@@ -405,7 +844,7 @@ fn items(dir: &Path, config: &Path) -> Result<(Vec<Item>, Vec<String>)> {
     })?;
     if config_abs.is_dir() {
         walk(&config_abs, &mut |abs, rel, meta| {
-            if excluded(rel) {
+            if excluded(rel, with_recordings) {
                 left_out.push(rel.display().to_string());
                 return false;
             }
@@ -459,57 +898,131 @@ fn walk(root: &Path, visit: &mut dyn FnMut(&Path, &Path, fs::Metadata) -> bool) 
     Ok(())
 }
 
-/// Every path in the stack directory and CONFIG now (backups aside).
-fn snapshot(dir: &Path, config: &Path) -> Result<BTreeSet<PathBuf>> {
-    let mut set = BTreeSet::new();
-    let dir = dir.canonicalize()?;
-    walk(&dir, &mut |abs, rel, _| {
-        if rel.starts_with(BACKUP_DIR) || rel == Path::new(crate::lock::LOCK_FILE) {
-            return false;
-        }
-        set.insert(abs.to_path_buf());
-        true
-    })?;
-    if let Ok(c) = config.canonicalize() {
-        set.insert(c.clone());
-        walk(&c, &mut |abs, _, _| {
-            set.insert(abs.to_path_buf());
-            true
-        })?;
-    }
-    Ok(set)
-}
-
-/// The paths present now that were not in `before`, outermost first.
-fn created_since(before: &BTreeSet<PathBuf>, dir: &Path, config: &Path) -> Result<Vec<PathBuf>> {
-    let now = snapshot(dir, config)?;
-    Ok(now.difference(before).cloned().collect())
-}
-
 // ---------------------------------------------------------------------------
 // Backup.
 
-/// Writes the archive of the stack and returns its path and journal.
-fn backup(dir: &Path, config: &Path, from: &str) -> Result<(PathBuf, Journal)> {
-    let (items, left_out) = items(dir, config)?;
+/// A writer that hashes what passes through it (SHA-256).
+struct Hashing<W: Write> {
+    inner: W,
+    digest: ring::digest::Context,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.digest.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// What [`verify_archive`] found.
+pub struct Listing {
+    /// Entries, the metadata entry included.
+    pub entries: usize,
+    /// Bytes of file contents.
+    pub bytes: u64,
+    /// `(name, size)` of every entry after the metadata, in order.
+    pub names: Vec<(String, u64)>,
+    /// SHA-256 of the archive file, hex.
+    pub sha256: String,
+}
+
+/// Reads an archive through (gzip's CRC and every tar header checked):
+/// its listing and checksum. A damaged archive is an error.
+pub fn verify_archive(archive: &Path) -> Result<Listing> {
+    let context = || {
+        format!(
+            "{} is damaged or not a jitsi-stack backup",
+            archive.display()
+        )
+    };
+    let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
+    {
+        let mut f =
+            fs::File::open(archive).with_context(|| format!("opening {}", archive.display()))?;
+        let mut buf = vec![0u8; 256 << 10];
+        loop {
+            let n = std::io::Read::read(&mut f, &mut buf)?;
+            if n == 0 {
+                break;
+            }
+            digest.update(&buf[..n]);
+        }
+    }
+    let f = fs::File::open(archive).with_context(|| format!("opening {}", archive.display()))?;
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(f));
+    let mut listing = Listing {
+        entries: 0,
+        bytes: 0,
+        names: vec![],
+        sha256: String::new(),
+    };
+    for (i, entry) in tar.entries().with_context(context)?.enumerate() {
+        let mut entry = entry.with_context(context)?;
+        let name = entry.path().with_context(context)?.display().to_string();
+        if i == 0 && name != META_ENTRY {
+            bail!(
+                "{} is not a jitsi-stack backup (no {META_ENTRY} first)",
+                archive.display()
+            );
+        }
+        let size = entry.header().size().with_context(context)?;
+        // Reading each entry through makes the decoder check the stream.
+        std::io::copy(&mut entry, &mut std::io::sink()).with_context(context)?;
+        listing.entries += 1;
+        listing.bytes += size;
+        if i > 0 {
+            listing.names.push((name, size));
+        }
+    }
+    // The gzip trailer (CRC-32 and length) is checked at the end of the stream.
+    let mut rest = tar.into_inner();
+    std::io::copy(&mut rest, &mut std::io::sink()).with_context(context)?;
+    if listing.entries == 0 {
+        bail!("{} is empty", archive.display());
+    }
+    listing.sha256 = hex::encode(digest.finish().as_ref());
+    Ok(listing)
+}
+
+/// Writes the archive of the stack to `path` (0600): free space checked
+/// first, written to a temp file beside it, fsynced, read back and verified
+/// (listing against what was archived, checksum against what was written),
+/// then renamed into place. Returns its metadata.
+fn write_backup(
+    dir: &Path,
+    config: &Path,
+    path: &Path,
+    from: &str,
+    with_recordings: bool,
+    created: &[PathBuf],
+) -> Result<Meta> {
+    let (items, left_out) = items(dir, config, with_recordings)?;
     let bytes: u64 = items
         .iter()
         .filter(|i| i.meta.is_file())
         .map(|i| i.meta.len())
         .sum();
     let files = items.iter().filter(|i| i.meta.is_file()).count();
-    let backups = dir.join(BACKUP_DIR);
-    fs::create_dir_all(&backups).with_context(|| format!("creating {}", backups.display()))?;
-    fs::set_permissions(&backups, fs::Permissions::from_mode(0o700))?;
+    let parent = crate::fsutil::parent_dir(path);
+    let made = crate::fsutil::create_dir_all_mode(&parent, 0o700)
+        .with_context(|| format!("creating {}", parent.display()))?;
+    if parent.file_name().is_some_and(|n| n == BACKUP_DIR) || !made.is_empty() {
+        fs::set_permissions(&parent, fs::Permissions::from_mode(0o700))?;
+    }
     // An archive is at most its contents plus headers; refuse before writing.
-    enough_space(&backups, bytes, items.len(), free_space(&backups)?)?;
-    let stamp = timestamp();
-    let name = format!("upgrade-{stamp}-{from}-to-{PINNED_IMAGE_VERSION}.tar.gz");
-    let path = backups.join(&name);
-    let journal = Journal {
+    enough_space(&parent, bytes, items.len(), free_space(&parent)?)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let meta = Meta {
         format_version: 1,
-        archive: name.clone(),
-        created_at: stamp,
+        archive: name,
+        created_at: timestamp(),
         from: from.to_string(),
         to: PINNED_IMAGE_VERSION.to_string(),
         stack_dir: dir.canonicalize()?,
@@ -518,10 +1031,10 @@ fn backup(dir: &Path, config: &Path, from: &str) -> Result<(PathBuf, Journal)> {
             .unwrap_or_else(|_| config.to_path_buf()),
         state: "backed-up".into(),
         failed_step: None,
-        created: vec![],
+        created: created.to_vec(),
     };
-    let tmp = backups.join(format!(".{name}.tmp-{}", std::process::id()));
-    let written = (|| -> Result<()> {
+    let tmp = crate::fsutil::temp_sibling(path);
+    let written = (|| -> Result<String> {
         let out = fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -529,49 +1042,81 @@ fn backup(dir: &Path, config: &Path, from: &str) -> Result<(PathBuf, Journal)> {
             .open(&tmp)
             .with_context(|| format!("creating {}", tmp.display()))?;
         out.set_permissions(fs::Permissions::from_mode(BACKUP_MODE))?;
-        let gz = flate2::write::GzEncoder::new(out, flate2::Compression::default());
+        let hashing = Hashing {
+            inner: out,
+            digest: ring::digest::Context::new(&ring::digest::SHA256),
+        };
+        let gz = flate2::write::GzEncoder::new(hashing, flate2::Compression::fast());
         let mut tar = tar::Builder::new(gz);
         tar.follow_symlinks(false);
         tar.mode(tar::HeaderMode::Complete);
-        let meta = serde_json::to_vec_pretty(&journal)?;
+        let head = serde_json::to_vec_pretty(&meta)?;
         let mut header = tar::Header::new_gnu();
-        header.set_size(meta.len() as u64);
+        header.set_size(head.len() as u64);
         header.set_mode(BACKUP_MODE);
         header.set_entry_type(tar::EntryType::Regular);
         header.set_cksum();
-        tar.append_data(&mut header, META_ENTRY, meta.as_slice())?;
+        tar.append_data(&mut header, META_ENTRY, head.as_slice())?;
         for item in &items {
             tar.append_path_with_name(&item.abs, &item.name)
                 .with_context(|| format!("archiving {}", item.abs.display()))?;
         }
         let gz = tar.into_inner()?;
-        let out = gz.finish()?;
-        out.sync_all()?;
-        fs::rename(&tmp, &path)?;
-        crate::fsutil::sync_dir(&backups);
-        Ok(())
+        let mut hashing = gz.finish()?;
+        hashing.flush()?;
+        hashing.inner.sync_all()?;
+        let sum = hex::encode(hashing.digest.finish().as_ref());
+        // Read back: what is on disk is what was written, and holds every path.
+        let listing = verify_archive(&tmp)?;
+        if listing.sha256 != sum {
+            bail!(
+                "{} reads back with another checksum than was written",
+                tmp.display()
+            );
+        }
+        let want: Vec<&str> = items.iter().map(|i| i.name.as_str()).collect();
+        let got: Vec<String> = listing
+            .names
+            .iter()
+            .map(|(n, _)| n.trim_end_matches('/').to_string())
+            .collect();
+        if got.len() != want.len() || got.iter().zip(&want).any(|(g, w)| g != w) {
+            bail!(
+                "{} lists {} entries, {} were archived",
+                tmp.display(),
+                got.len(),
+                want.len()
+            );
+        }
+        fs::rename(&tmp, path)?;
+        crate::fsutil::sync_dir(&parent);
+        Ok(sum)
     })();
-    if let Err(e) = written {
-        let _ = fs::remove_file(&tmp);
-        return Err(e.context("writing the backup (nothing was changed)"));
-    }
-    let size = fs::metadata(&path)?.len();
+    let sum = match written {
+        Ok(sum) => sum,
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            return Err(e.context("writing the backup (nothing was changed)"));
+        }
+    };
+    let size = fs::metadata(path)?.len();
     crate::outln!(
-        "  {} ({}, {} files, {} of data; mode 0600)",
+        "  {} ({}, {} files, {} of data; mode 0600; verified, sha256 {sum})",
         path.display(),
         migrate::human_bytes(size),
         files,
         migrate::human_bytes(bytes)
     );
     if !left_out.is_empty() {
-        crate::outln!(
-            "  not archived (upgrade never changes them): {}",
-            left_out.join(", ")
-        );
+        let why = if with_recordings {
+            "scratch"
+        } else {
+            "scratch and recordings; --with-recordings adds the recordings"
+        };
+        crate::outln!("  not archived ({why}): {}", left_out.join(", "));
     }
-    Ok((path, journal))
+    Ok(meta)
 }
-
 /// Refuses a backup of `bytes` in `entries` entries when `free` cannot hold it.
 fn enough_space(dir: &Path, bytes: u64, entries: usize, free: u64) -> Result<()> {
     let need = bytes + 1024 * entries as u64 + SPACE_MARGIN;
@@ -631,17 +1176,17 @@ fn journal_path(archive: &Path) -> PathBuf {
     archive.with_file_name(format!("{stem}.json"))
 }
 
-fn write_journal(path: &Path, j: &Journal) -> Result<()> {
+fn write_journal(path: &Path, j: &Meta) -> Result<()> {
     crate::fsutil::atomic_write(path, &serde_json::to_vec_pretty(j)?, BACKUP_MODE)
 }
 
-fn read_journal(path: &Path) -> Result<Journal> {
+fn read_journal(path: &Path) -> Result<Meta> {
     let text = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     serde_json::from_slice(&text).with_context(|| format!("parsing {}", path.display()))
 }
 
 /// The metadata an archive carries at its head.
-fn read_meta(archive: &Path) -> Result<Journal> {
+fn read_meta(archive: &Path) -> Result<Meta> {
     let f = fs::File::open(archive).with_context(|| format!("opening {}", archive.display()))?;
     let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(f));
     let mut entry = tar
@@ -660,7 +1205,7 @@ fn read_meta(archive: &Path) -> Result<Journal> {
 }
 
 /// The newest upgrade journal in the stack's backup directory.
-fn latest(dir: &Path) -> Result<(PathBuf, Journal)> {
+fn latest(dir: &Path) -> Result<(PathBuf, Meta)> {
     let backups = dir.join(BACKUP_DIR);
     let mut journals: Vec<PathBuf> = fs::read_dir(&backups)
         .map(|rd| {
@@ -690,9 +1235,12 @@ fn latest(dir: &Path) -> Result<(PathBuf, Journal)> {
 // Restore.
 
 /// Puts every archived path back as it was (contents, mode, time, and as
-/// root the owner), then removes what the upgrade created. Returns how many
-/// paths it restored.
-fn restore(archive: &Path, journal: &Journal) -> Result<usize> {
+/// root the owner), then removes every path of the stack directory and
+/// CONFIG the archive does not hold (what was made since, temp files of a
+/// killed writer included), leaving what a backup never holds (backups/,
+/// the lock, the journal, scratch, recordings). Idempotent: running it
+/// again after a kill ends in the same state. Returns how many paths it restored.
+fn restore(archive: &Path, journal: &Meta) -> Result<usize> {
     let f = fs::File::open(archive).with_context(|| format!("opening {}", archive.display()))?;
     let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(f));
     let root = init::is_root();
@@ -724,9 +1272,12 @@ fn restore(archive: &Path, journal: &Journal) -> Result<usize> {
             }
             tar::EntryType::Regular => {
                 clear(&dest)?;
+                let time = header
+                    .mtime()
+                    .ok()
+                    .map(|t| std::time::UNIX_EPOCH + std::time::Duration::from_secs(t));
                 crate::fsutil::atomic_write_from(&dest, &mut entry, mode)?;
-                if let Ok(t) = header.mtime() {
-                    let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(t);
+                if let Some(time) = time {
                     if let Ok(f) = fs::File::options().write(true).open(&dest) {
                         let _ = f.set_modified(time);
                     }
@@ -741,11 +1292,13 @@ fn restore(archive: &Path, journal: &Journal) -> Result<usize> {
                     .ok_or_else(|| anyhow!("{}: symlink without a target", name.display()))?
                     .into_owned();
                 clear(&dest)?;
-                if fs::symlink_metadata(&dest).is_ok() {
-                    fs::remove_file(&dest)?;
+                if fs::read_link(&dest).ok().as_deref() != Some(target.as_path()) {
+                    if fs::symlink_metadata(&dest).is_ok() {
+                        fs::remove_file(&dest)?;
+                    }
+                    std::os::unix::fs::symlink(&target, &dest)
+                        .with_context(|| format!("creating {}", dest.display()))?;
                 }
-                std::os::unix::fs::symlink(&target, &dest)
-                    .with_context(|| format!("creating {}", dest.display()))?;
                 if root {
                     std::os::unix::fs::lchown(&dest, Some(uid), Some(gid))?;
                 }
@@ -754,24 +1307,31 @@ fn restore(archive: &Path, journal: &Journal) -> Result<usize> {
         }
         restored += 1;
     }
-    // What the upgrade created and the archive does not hold, deepest first;
-    // a directory someone filled since is left (and said).
-    for p in journal.created.iter().rev() {
-        if archived.contains(p) {
+    // What the upgrade made (recorded before it made it), then whatever
+    // else the archive does not hold, deepest first.
+    for p in &journal.created {
+        if archived.contains(p) || fs::symlink_metadata(p).is_err() {
             continue;
         }
-        let Ok(m) = fs::symlink_metadata(p) else {
+        let inside = p.starts_with(&journal.stack_dir) || p.starts_with(&journal.config_dir);
+        if inside {
+            fs::remove_dir_all(p).with_context(|| format!("removing {}", p.display()))?;
+        }
+    }
+    let (present, _) = items(&journal.stack_dir, &journal.config_dir, false)?;
+    for item in present.iter().rev() {
+        if archived.contains(&item.abs) {
             continue;
-        };
-        let gone = if m.is_dir() {
-            fs::remove_dir(p)
+        }
+        let gone = if item.meta.is_dir() {
+            fs::remove_dir(&item.abs)
         } else {
-            fs::remove_file(p)
+            fs::remove_file(&item.abs)
         };
         if let Err(e) = gone {
             crate::errln!(
-                "warning: left {} (created by the upgrade): {e}",
-                p.display()
+                "warning: left {} (not in the backup): {e}",
+                item.abs.display()
             );
         }
     }
@@ -780,6 +1340,7 @@ fn restore(archive: &Path, journal: &Journal) -> Result<usize> {
         if root {
             std::os::unix::fs::lchown(&d, Some(uid), Some(gid))?;
         }
+        crate::fsutil::sync_dir(&d);
     }
     crate::fsutil::sync_dir(&journal.stack_dir);
     Ok(restored)
@@ -787,7 +1348,7 @@ fn restore(archive: &Path, journal: &Journal) -> Result<usize> {
 
 /// Where an archive entry goes back to; refuses any name that would leave
 /// the stack directory or CONFIG.
-fn destination(name: &Path, journal: &Journal) -> Result<PathBuf> {
+fn destination(name: &Path, journal: &Meta) -> Result<PathBuf> {
     let mut parts = name.components();
     let base = match parts.next() {
         Some(PathPart::Normal(p)) if p == "stack" => &journal.stack_dir,
@@ -842,20 +1403,22 @@ mod tests {
             "storage/jibri/recordings/r.mp4",
             "storage/jibri-2/recordings",
         ] {
-            assert!(excluded(Path::new(p)), "{p}");
+            assert!(excluded(Path::new(p), false), "{p}");
         }
         for p in [
             "storage/prosody/data/x",
             "jibri/finalize.sh",
             "web/keys/cert.key",
         ] {
-            assert!(!excluded(Path::new(p)), "{p}");
+            assert!(!excluded(Path::new(p), false), "{p}");
         }
+        assert!(!excluded(Path::new("jibri/recordings/a.mp4"), true));
+        assert!(excluded(Path::new("tmp/x"), true));
     }
 
     #[test]
     fn hostile_entry_names_are_refused() {
-        let j = Journal {
+        let j = Meta {
             format_version: 1,
             archive: "a.tar.gz".into(),
             created_at: "x".into(),

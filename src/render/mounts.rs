@@ -20,6 +20,9 @@ use serde::Serialize;
 /// of a concatenated file.
 pub const EMPTY: &str = "empty";
 
+/// The rows of the visitor nodes' prosody (`prosody-v0`, `prosody-v1`, ...).
+pub const VISITOR_ROWS: &str = "prosody-visitor";
+
 /// One mounted file.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Mount {
@@ -94,6 +97,21 @@ pub static MOUNTS: &[Mount] = &[
         file: "saslauthd.conf",
         target: "/defaults/saslauthd.conf",
         note: "scripts/config (AUTH_TYPE=ldap): tpl /defaults/saslauthd.conf > /run/saslauthd.conf",
+    },
+    // Visitor nodes (PROSODY_MODE=visitors), one directory per node
+    // (`generated/prosody-v0/`, ...): scripts/config picks
+    // PROSODY_SITE_CFG=visitors.cfg.lua and tpl's it and prosody.cfg.lua.
+    Mount {
+        service: VISITOR_ROWS,
+        file: "prosody.cfg.lua",
+        target: "/defaults/prosody.cfg.lua",
+        note: "scripts/config: tpl /defaults/prosody.cfg.lua > /run/prosody/config/prosody.cfg.lua",
+    },
+    Mount {
+        service: VISITOR_ROWS,
+        file: "visitors.cfg.lua",
+        target: "/defaults/conf.d/visitors.cfg.lua",
+        note: "scripts/config (visitors mode): tpl /defaults/conf.d/visitors.cfg.lua > /run/prosody/config/conf.d/",
     },
 
     // --- end prosody ---

@@ -13,6 +13,7 @@
 
 use super::{render_template, Output};
 use crate::config::{Component, Stack, Values};
+use crate::stack::visitors;
 use anyhow::{bail, Result};
 use minijinja::{Environment, Value};
 use serde::Serialize;
@@ -26,6 +27,10 @@ pub static TEMPLATES: &[(&str, &str)] = &[
     (
         "prosody/jitsi-meet.cfg.lua.j2",
         include_str!("../../templates/prosody/jitsi-meet.cfg.lua.j2"),
+    ),
+    (
+        "prosody/visitors.cfg.lua.j2",
+        include_str!("../../templates/prosody/visitors.cfg.lua.j2"),
     ),
 ];
 
@@ -63,6 +68,17 @@ pub struct Assignment {
 /// Everything the two Lua templates need, decided here.
 #[derive(Debug, Clone, Serialize)]
 pub struct Prosody {
+    /// `client` (the main prosody) or `visitors` (a visitor node).
+    pub mode: String,
+    /// Main prosody with visitor nodes: the `visitors` module and component.
+    pub visitors: bool,
+    /// Main prosody: (host, `tcp://node:5269`) for each node's MUC, host
+    /// and polls component (`s2sout_override`).
+    pub visitor_routes: Vec<(String, String)>,
+    /// Main prosody: the nodes' MUC and polls hosts it accepts over s2s.
+    pub visitor_whitelist: Vec<String>,
+    /// A visitor node: the main prosody's hosts it accepts over s2s.
+    pub node_s2s_whitelist: Vec<String>,
     pub admins: Vec<String>,
     pub global_modules: Vec<String>,
     pub trusted_proxies: Vec<String>,
@@ -304,19 +320,73 @@ pub fn hidden_domain(v: &Values) -> String {
         .to_string()
 }
 
-/// Computes the prosody context from the stack.
+/// Computes the main prosody's context from the stack.
 pub fn derive(stack: &Stack) -> Result<Prosody> {
     let v = &stack.values;
-    let mode = v.text("PROSODY_MODE", "client");
-    if mode != "client" {
+    if let Some(mode) = v.raw("PROSODY_MODE").filter(|m| *m != "client") {
         bail!(
-            "PROSODY_MODE={mode:?}: jitsi-stack renders the main (client) prosody only; \
-             remove PROSODY_MODE from .env"
+            "PROSODY_MODE={mode:?}: jitsi-stack sets each prosody's mode itself (visitor nodes: \
+             JITSI_STACK_VISITORS); remove PROSODY_MODE from .env"
         );
     }
-    if v.bool("ENABLE_VISITORS") {
-        bail!("ENABLE_VISITORS=1: visitor prosodies are not supported by jitsi-stack; set ENABLE_VISITORS=0");
+    let nodes = visitors::nodes(stack);
+    if v.bool("ENABLE_VISITORS") && nodes.is_empty() {
+        bail!(
+            "ENABLE_VISITORS=1 but no visitor node: viewers would rejoin as participants or be \
+             kicked (docker-jitsi-meet #2183); set {}=1 (or more) or ENABLE_VISITORS=0",
+            visitors::COUNT_VAR
+        );
     }
+    if !v.bool("ENABLE_VISITORS") && !nodes.is_empty() {
+        bail!(
+            "{}={} but ENABLE_VISITORS is off: set ENABLE_VISITORS=1 or {}=0",
+            visitors::COUNT_VAR,
+            nodes.len(),
+            visitors::COUNT_VAR
+        );
+    }
+    let mut p = derive_from(
+        stack,
+        &visitors::values_for(v, visitors::Reader::MainProsody),
+    )?;
+    p.mode = "client".into();
+    p.visitors = !nodes.is_empty();
+    p.s2s = p.s2s || p.visitors;
+    for n in &nodes {
+        let target = format!("tcp://{}", n.s2s_target());
+        for host in [&n.muc, &n.domain, &n.polls] {
+            p.visitor_routes.push((host.clone(), target.clone()));
+        }
+        p.visitor_whitelist.extend([n.muc.clone(), n.polls.clone()]);
+    }
+    Ok(p)
+}
+
+/// Computes a visitor node's global context (its prosody.cfg.lua).
+pub fn derive_node(stack: &Stack, v: &Values) -> Result<Prosody> {
+    let mut p = derive_from(stack, v)?;
+    p.mode = "visitors".into();
+    p.s2s = true;
+    p.node_s2s_whitelist = vec![
+        p.muc_domain.clone(),
+        format!("visitors.{}", p.domain),
+        p.domain.clone(),
+    ];
+    if p.polls {
+        p.node_s2s_whitelist.push(format!("polls.{}", p.domain));
+    }
+    if let Some(g) = &p.guest_domain {
+        p.node_s2s_whitelist.push(g.clone());
+    }
+    if p.hidden_host {
+        p.node_s2s_whitelist.push(p.hidden_domain.clone());
+    }
+    p.node_s2s_whitelist
+        .extend(v.list("PROSODY_VISITORS_S2S_VHOSTS"));
+    Ok(p)
+}
+
+fn derive_from(stack: &Stack, v: &Values) -> Result<Prosody> {
     if v.get("PROSODY_LOG_CONFIG").is_some() {
         bail!(
             "PROSODY_LOG_CONFIG is raw Lua that would run when prosody loads its config; \
@@ -441,6 +511,11 @@ pub fn derive(stack: &Stack) -> Result<Prosody> {
 
     let list_or = |name: &str| v.list(name);
     Ok(Prosody {
+        mode: String::new(),
+        visitors: false,
+        visitor_routes: vec![],
+        visitor_whitelist: vec![],
+        node_s2s_whitelist: vec![],
         admins: list_or("PROSODY_ADMINS"),
         global_modules: list_or("GLOBAL_MODULES"),
         trusted_proxies: {
@@ -680,6 +755,121 @@ pub fn saslauthd_conf(stack: &Stack) -> Result<String> {
     Ok(out)
 }
 
+/// A visitor node's `conf.d/visitors.cfg.lua`, decided here.
+#[derive(Debug, Clone, Serialize)]
+pub struct VisitorNodeCfg {
+    pub index: u32,
+    /// `v<N>.<VISITORS_XMPP_DOMAIN>`.
+    pub domain: String,
+    pub muc: String,
+    pub polls_host: String,
+    pub polls: bool,
+    pub muc_mapper_prefix: String,
+    pub main_domain: String,
+    pub auth_domain: String,
+    /// The main prosody's hosts the node reaches over s2s.
+    pub routes: Vec<String>,
+    /// `tcp://XMPP_SERVER:XMPP_SERVER_S2S_PORT`.
+    pub main_target: String,
+    pub limit_messages_check_token: bool,
+    pub websocket: bool,
+    pub xmpp_modules: Vec<String>,
+    pub shard: String,
+    pub region: String,
+    pub release: String,
+    pub xmpp_configuration: Vec<Assignment>,
+    pub subdomains: bool,
+    pub rate_limits: bool,
+    pub rate_limit: [i64; 4],
+    pub rate_limit_ranges: Vec<String>,
+    pub recorder_jid: String,
+    pub transcriber_jid: String,
+    pub muc_modules: Vec<String>,
+    pub max_occupants: i64,
+    pub muc_configuration: Vec<Assignment>,
+}
+
+/// Computes node `index`'s visitors.cfg.lua context from its values
+/// ([`visitors::values_for`]) and its global context.
+pub fn derive_node_site(v: &Values, p: &Prosody, index: u32) -> Result<VisitorNodeCfg> {
+    let base = v.text("VISITORS_XMPP_DOMAIN", visitors::CLIENT_DOMAIN);
+    let domain = format!("v{index}.{base}");
+    let prefix = v.text("PROSODY_VISITORS_MUC_PREFIX", "muc");
+    let server = v.host_or("XMPP_SERVER", "xmpp.meet.jitsi")?;
+    let port = v.port_or("XMPP_SERVER_S2S_PORT", v.port_or("PROSODY_S2S_PORT", 5269)?)?;
+    let mut routes = vec![
+        p.muc_domain.clone(),
+        p.domain.clone(),
+        format!("visitors.{}", p.domain),
+    ];
+    if let Some(g) = &p.guest_domain {
+        routes.push(g.clone());
+    }
+    if p.hidden_host {
+        routes.push(p.hidden_domain.clone());
+    }
+    routes.extend(v.list("PROSODY_VISITORS_S2S_VHOSTS"));
+    if p.polls {
+        routes.push(format!("polls.{}", p.domain));
+    }
+    Ok(VisitorNodeCfg {
+        index,
+        muc: format!("{prefix}.{domain}"),
+        polls_host: format!("polls.{domain}"),
+        polls: p.polls,
+        muc_mapper_prefix: p.muc_prefix.clone(),
+        main_domain: p.domain.clone(),
+        auth_domain: p.auth_domain.clone(),
+        routes,
+        main_target: format!("tcp://{server}:{port}"),
+        limit_messages_check_token: v.bool("PROSODY_LIMIT_MESSAGES_CHECK_TOKEN"),
+        websocket: p.websocket,
+        xmpp_modules: p.xmpp_modules.clone(),
+        shard: v.text("SHARD", "default"),
+        region: v.text("PROSODY_REGION_NAME", "default"),
+        release: v.text("RELEASE_NUMBER", ""),
+        xmpp_configuration: p.xmpp_configuration.clone(),
+        subdomains: on_by_default(v, "ENABLE_SUBDOMAINS"),
+        rate_limits: p.rate_limits,
+        rate_limit: p.rate_limit,
+        rate_limit_ranges: p.rate_limit_ranges.clone(),
+        recorder_jid: p.recorder_jid.clone(),
+        transcriber_jid: p.transcriber_jid.clone(),
+        muc_modules: p.muc_modules.clone(),
+        max_occupants: num(v, "VISITORS_MAX_VISITORS_PER_NODE", 250)?,
+        muc_configuration: p.muc_configuration.clone(),
+        domain,
+    })
+}
+
+/// Renders every visitor node's two files into `generated/prosody-v<N>/`.
+pub fn render_nodes(
+    env: &Environment<'_>,
+    stack: &Stack,
+    ctx: &Value,
+    out: &mut Output,
+) -> Result<()> {
+    for n in visitors::nodes(stack) {
+        let v = visitors::values_for(&stack.values, visitors::Reader::Node(n.index));
+        let p = derive_node(stack, &v)?;
+        let site = derive_node_site(&v, &p, n.index)?;
+        let ctx = minijinja::context! {
+            prosody => Value::from_serialize(&p),
+            node => Value::from_serialize(&site),
+            ..ctx.clone()
+        };
+        out.add(
+            format!("generated/{}/prosody.cfg.lua", n.service),
+            render_template(env, "prosody/prosody.cfg.lua.j2", &ctx)?,
+        );
+        out.add(
+            format!("generated/{}/visitors.cfg.lua", n.service),
+            render_template(env, "prosody/visitors.cfg.lua.j2", &ctx)?,
+        );
+    }
+    Ok(())
+}
+
 pub fn render(env: &Environment<'_>, stack: &Stack, ctx: &Value, out: &mut Output) -> Result<()> {
     let p = derive(stack)?;
     let ctx = minijinja::context! { prosody => Value::from_serialize(&p), ..ctx.clone() };
@@ -701,7 +891,7 @@ pub fn render(env: &Environment<'_>, stack: &Stack, ctx: &Value, out: &mut Outpu
         )
     };
     out.add("generated/prosody/saslauthd.conf", sasl);
-    Ok(())
+    render_nodes(env, stack, &ctx, out)
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@
 use super::{escape, render_template, Output};
 use crate::config::{Stack, Values};
 use crate::schema::kind;
+use crate::stack::visitors;
 use anyhow::{bail, Context, Result};
 use minijinja::{Environment, Value};
 use serde::Serialize;
@@ -62,6 +63,9 @@ struct Nginx {
     cert_key: String,
     xmpp_domain: String,
     bosh_base: String,
+    /// Visitor nodes: (`v<N>`, the node's `http://prosody-vN:5280`); a
+    /// viewer's BOSH and websocket carry `?vnode=v<N>` (nginx.conf's map).
+    vnodes: Vec<(String, String)>,
     xmpp_websocket: bool,
     subdomains: bool,
     cors_origin: String,
@@ -239,6 +243,17 @@ fn nginx_decisions(stack: &Stack) -> Result<Nginx> {
             "XMPP_BOSH_URL_BASE",
             v.get_or("XMPP_BOSH_URL_BASE", "http://xmpp.meet.jitsi:5280"),
         )?,
+        vnodes: if visitors::enabled(v) {
+            visitors::nodes_of(v)
+                .into_iter()
+                .map(|n| {
+                    let base = format!("http://{}:{}", n.service, visitors::HTTP_PORT);
+                    (n.vnode, base)
+                })
+                .collect()
+        } else {
+            vec![]
+        },
         xmpp_websocket: bool_or(v, "ENABLE_XMPP_WEBSOCKET", true),
         subdomains: bool_or(v, "ENABLE_SUBDOMAINS", true),
         cors_origin: quoted(

@@ -147,6 +147,11 @@ pub static RULES: &[Rule] = &[
         summary: "the etherpad and whiteboard components need their public URLs set, or the web client does not offer them",
         check: shared_document,
     },
+    Rule {
+        id: "visitors",
+        summary: "visitors need visitor nodes (JITSI_STACK_VISITORS), the visitors domain meet.jitsi, a MUC prefix matching XMPP_MUC_DOMAIN, and no VISITORS_XMPP_SERVER entry contradicting the derived nodes and ports (errors)",
+        check: visitors_rule,
+    },
 ];
 
 fn v(
@@ -786,6 +791,102 @@ fn shared_document(i: &Input<'_>) -> Vec<Violation> {
                 )
                 .expected(format!("{var} set with the {comp} component"))
                 .found(format!("{var} empty")),
+            );
+        }
+    }
+    out
+}
+
+fn visitors_rule(i: &Input<'_>) -> Vec<Violation> {
+    use crate::stack::visitors::{self, COUNT_VAR};
+    let vals = i.values;
+    let on = vals.bool("ENABLE_VISITORS");
+    let count = visitors::count(vals);
+    let mut out = vec![];
+    if on && count == 0 {
+        out.push(
+            v(
+                Level::Error,
+                "ENABLE_VISITORS",
+                "visitors are on but there is no visitor node: viewers rejoin as participants or everyone is kicked (docker-jitsi-meet #2183)",
+                format!("set {COUNT_VAR}=1 (or more) for nodes on this host, or ENABLE_VISITORS=0"),
+            )
+            .expected(format!("{COUNT_VAR} at least 1 with ENABLE_VISITORS=1"))
+            .found(format!("ENABLE_VISITORS=1, {}", shown(i, COUNT_VAR))),
+        );
+    }
+    if !on && count > 0 {
+        out.push(
+            v(
+                Level::Error,
+                COUNT_VAR,
+                "visitor nodes are asked for but visitors are off: the nodes would run unused",
+                format!("set ENABLE_VISITORS=1, or {COUNT_VAR}=0"),
+            )
+            .expected("ENABLE_VISITORS=1 with visitor nodes")
+            .found(format!(
+                "{COUNT_VAR}={count}, {}",
+                shown(i, "ENABLE_VISITORS")
+            )),
+        );
+    }
+    if !on {
+        return out;
+    }
+    let domain = vals.text("VISITORS_XMPP_DOMAIN", visitors::CLIENT_DOMAIN);
+    if domain != visitors::CLIENT_DOMAIN {
+        out.push(
+            v(
+                Level::Error,
+                "VISITORS_XMPP_DOMAIN",
+                "the web client and jicofo of the pinned release hard-code the visitor nodes' domain as v<N>.meet.jitsi; another domain leaves viewers without a node",
+                "remove VISITORS_XMPP_DOMAIN from .env",
+            )
+            .expected(format!("VISITORS_XMPP_DOMAIN={}", visitors::CLIENT_DOMAIN))
+            .found(format!("VISITORS_XMPP_DOMAIN={domain}")),
+        );
+    }
+    let muc = vals.text("XMPP_MUC_DOMAIN", "muc.meet.jitsi");
+    let muc_prefix = muc.split('.').next().unwrap_or("").to_string();
+    let prefix = vals.text("PROSODY_VISITORS_MUC_PREFIX", "muc");
+    if prefix != muc_prefix {
+        out.push(
+            v(
+                Level::Error,
+                "PROSODY_VISITORS_MUC_PREFIX",
+                format!(
+                    "a viewer redirected to a node joins {muc_prefix}.v<N>.meet.jitsi (the client keeps the first label of XMPP_MUC_DOMAIN), but the nodes' MUC would be {prefix}.v<N>.meet.jitsi"
+                ),
+                format!("set PROSODY_VISITORS_MUC_PREFIX={muc_prefix} (or remove it and keep XMPP_MUC_DOMAIN's first label muc)"),
+            )
+            .expected(format!("PROSODY_VISITORS_MUC_PREFIX={muc_prefix}"))
+            .found(format!("PROSODY_VISITORS_MUC_PREFIX={prefix}, XMPP_MUC_DOMAIN={muc}")),
+        );
+    }
+    if let Some(raw) = vals.raw("VISITORS_XMPP_SERVER") {
+        let entries: Vec<&str> = raw
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .collect();
+        let derived: Vec<String> = (0..count).map(|n| format!("prosody-v{n}")).collect();
+        let bad =
+            entries.len() != derived.len() || entries.iter().zip(&derived).any(|(e, d)| e != d);
+        if bad {
+            let with_port = entries.iter().any(|e| e.contains(':'));
+            out.push(
+                v(
+                    Level::Error,
+                    "VISITORS_XMPP_SERVER",
+                    if with_port {
+                        "an entry names a port: the release reads this one list for main prosody's s2s and for jicofo's client logins, so one of them would dial the wrong port; jitsi-stack derives prosody-vN:5269 for prosody and prosody-vN:5222 for jicofo".to_string()
+                    } else {
+                        format!("the list does not match the {count} visitor node(s) of {COUNT_VAR}")
+                    },
+                    "remove VISITORS_XMPP_SERVER from .env (jitsi-stack derives it per service)",
+                )
+                .expected(if derived.is_empty() { "unset".to_string() } else { derived.join(",") })
+                .found(format!("VISITORS_XMPP_SERVER={raw}")),
             );
         }
     }

@@ -146,6 +146,19 @@ fn main(out: &mut Out<'_>, all: &[Node]) {
             ),
         ),
         Some(a) => {
+            if let Err(expected) = nodes::check_main_address(a) {
+                out.push(
+                    Level::Error,
+                    nodes::MAIN_ADDRESS,
+                    "prosody's XMPP port for the nodes is published on this address only",
+                    expected,
+                    format!("{}={a}", nodes::MAIN_ADDRESS),
+                    format!(
+                        "set {} to this host's address the nodes reach (`ip -brief address`)",
+                        nodes::MAIN_ADDRESS
+                    ),
+                );
+            }
             if let Some(n) = all.iter().find(|n| n.address.to_string() == a) {
                 out.push(
                     Level::Error,

@@ -20,6 +20,7 @@ pub mod instances;
 pub mod nodes;
 pub mod pki;
 mod services;
+pub mod visitors;
 
 use crate::config::{Component, Stack};
 use std::collections::BTreeMap;
@@ -474,7 +475,6 @@ mod tests {
             ("jigasi", "20000-20050/udp"),
             ("turn", "3478-3478/udp"),
             ("turn", "3478-3478/tcp"),
-            ("turn", "5349-5349/tcp"),
             ("turn", "49152-49252/udp"),
         ];
         let want: Vec<(String, String)> = want
@@ -488,6 +488,31 @@ mod tests {
             .ports
             .iter()
             .any(|p| p.exposure == Exposure::Loopback && p.container == (8080, 8080)));
+    }
+
+    /// A port's label says what is really served there: nginx serves the
+    /// whole site on the HTTP port unless it redirects, and coturn listens
+    /// for TLS on 5349 only with a certificate (`no-tls` otherwise).
+    #[test]
+    fn port_labels_follow_what_the_port_serves() {
+        let purpose = |pairs: &[(&str, &str)], service: &str, port: u16| {
+            let m = Model::build(&stack(pairs, &[Component::Turn])).unwrap();
+            m.service(service)
+                .unwrap()
+                .ports
+                .iter()
+                .find(|p| p.container.0 == port)
+                .map(|p| p.purpose)
+        };
+        let plain = purpose(&[], "web", 8000).unwrap();
+        assert!(plain.contains("whole site unencrypted"), "{plain}");
+        let redirect = purpose(&[("ENABLE_HTTP_REDIRECT", "1")], "web", 8000).unwrap();
+        assert!(redirect.contains("redirect to HTTPS"), "{redirect}");
+        let le = [("ENABLE_HTTP_REDIRECT", "1"), ("ENABLE_LETSENCRYPT", "1")];
+        assert!(purpose(&le, "web", 8000).unwrap().contains("Let's Encrypt"));
+        assert_eq!(purpose(&[], "turn", 5349), None);
+        let tls = [("TURN_TLS_CERT", "/c.pem"), ("TURN_TLS_KEY", "/k.pem")];
+        assert_eq!(purpose(&tls, "turn", 5349), Some("TURN over TLS"));
     }
 
     #[test]

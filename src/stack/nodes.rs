@@ -234,6 +234,71 @@ fn spec_error(message: impl Into<String>, expected: impl Into<String>, found: &s
     }
 }
 
+/// Whether `ip` can be one host's own address: not a wildcard, loopback,
+/// multicast or the IPv4 broadcast address.
+pub fn is_unicast(ip: IpAddr) -> bool {
+    let special = match ip {
+        IpAddr::V4(v4) => v4.is_broadcast() || v4.octets()[0] == 0,
+        IpAddr::V6(_) => false,
+    };
+    !ip.is_unspecified() && !ip.is_loopback() && !ip.is_multicast() && !special
+}
+
+/// Checks JITSI_STACK_MAIN_ADDRESS: one address (prosody's XMPP port is
+/// published there only; a wildcard would publish it everywhere while the
+/// firewall rules for that address match nothing). A loopback address is
+/// one, for nodes on this same host.
+pub fn check_main_address(value: &str) -> Result<IpAddr, String> {
+    const EXPECTED: &str = "one IP address of this host that the nodes reach (such as 198.51.100.10), not 0.0.0.0, ::, a multicast or broadcast address";
+    match value.parse::<IpAddr>() {
+        Ok(ip) if is_unicast(ip) || ip.is_loopback() => Ok(ip),
+        _ => Err(EXPECTED.into()),
+    }
+}
+
+/// One field of a node given on its own (as `node add` takes them): a
+/// single word with no `=`, so it cannot carry another key into the line.
+fn single_word(field: &str, value: &str) -> Result<(), SpecError> {
+    if value.is_empty()
+        || value
+            .chars()
+            .any(|c| c.is_whitespace() || c == '=' || c.is_control())
+    {
+        return Err(spec_error(
+            format!("{field} is not one value"),
+            format!("one {field} with no spaces or '='"),
+            value,
+        ));
+    }
+    Ok(())
+}
+
+/// A node from its fields given one by one (`node add`): each field is
+/// checked on its own, then the line is read back by [`parse_spec`].
+pub fn node_from_fields(
+    name: &str,
+    kind: NodeKind,
+    address: &str,
+    advertise: Option<&str>,
+    region: Option<&str>,
+    instances: u32,
+) -> Result<Node, SpecError> {
+    single_word("address", address)?;
+    let mut spec = format!("{kind} address={address}");
+    if let Some(a) = advertise {
+        single_word("advertise", a)?;
+        spec.push_str(&format!(" advertise={a}"));
+    }
+    if let Some(r) = region {
+        single_word("region", r)?;
+        spec.push_str(&format!(" region={r}"));
+    }
+    if instances != 1 {
+        spec.push_str(&format!(" instances={instances}"));
+    }
+    parse_spec(name, &spec)
+}
+
 /// A region name as jicofo and the bridges compare it.
 fn is_region(s: &str) -> bool {
     !s.is_empty()
@@ -248,8 +313,10 @@ pub fn check_advertise(entry: &str) -> Result<(), String> {
         Some((ip, p)) => (ip, Some(p)),
         None => (entry, None),
     };
-    if ip.parse::<IpAddr>().is_err() {
-        return Err("an IP address, optionally #port (203.0.113.7 or 203.0.113.7#10000)".into());
+    if !ip.parse::<IpAddr>().is_ok_and(is_unicast) {
+        return Err(
+            "a unicast IP address, optionally #port (203.0.113.7 or 203.0.113.7#10000)".into(),
+        );
     }
     if let Some(p) = port {
         if crate::schema::kind::parse_port(p).is_none() {
@@ -292,11 +359,11 @@ pub fn parse_spec(name: &str, value: &str) -> Result<Node, SpecError> {
         seen.push(key);
         match key {
             "address" => match v.parse::<IpAddr>() {
-                Ok(ip) if !ip.is_unspecified() && !ip.is_loopback() => address = Some(ip),
+                Ok(ip) if is_unicast(ip) => address = Some(ip),
                 _ => {
                     return Err(spec_error(
                         "address is not the node's IP address",
-                        "address=IP, the address the main host sees the node's connections come from (not 0.0.0.0 or a loopback address)",
+                        "address=IP, the address the main host sees the node's connections come from (not 0.0.0.0, ::, a loopback, multicast or broadcast address)",
                         v,
                     ))
                 }
@@ -515,6 +582,12 @@ mod tests {
             ("jvb", "has no address"),
             ("jvb address=nope", "address"),
             ("jvb address=127.0.0.1", "address"),
+            ("jvb address=0.0.0.0", "address"),
+            ("jvb address=::", "address"),
+            ("jvb address=224.0.0.5", "address"),
+            ("jvb address=ff02::1", "address"),
+            ("jvb address=255.255.255.255", "address"),
+            ("jvb address=10.0.0.2 advertise=239.1.1.1", "advertise"),
             ("jvb address=10.0.0.2 advertise=1.2.3", "advertise"),
             ("jvb address=10.0.0.2 advertise=203.0.113.7#0", "advertise"),
             ("jvb address=10.0.0.2 region=eu/west", "region"),
@@ -533,6 +606,48 @@ mod tests {
             assert!(e.message.contains(says), "{spec:?}: {e:?}");
             assert!(!e.expected.is_empty());
         }
+    }
+
+    #[test]
+    fn each_field_is_one_value_and_the_main_address_is_unicast() {
+        for (addr, region) in [
+            ("10.0.0.3 advertise=203.0.113.9", None),
+            ("10.0.0.3", Some("eu instances=5")),
+            ("10.0.0.3", Some("eu\tx")),
+            ("10.0.0.3", Some("a=b")),
+        ] {
+            let e = node_from_fields("n", NodeKind::Jvb, addr, None, region, 1).unwrap_err();
+            assert!(
+                e.message.contains("not one value"),
+                "{addr:?} {region:?}: {e:?}"
+            );
+        }
+        let n = node_from_fields(
+            "n",
+            NodeKind::Jvb,
+            "10.0.0.3",
+            Some("203.0.113.9"),
+            Some("eu"),
+            2,
+        )
+        .unwrap();
+        assert_eq!(
+            n.spec(),
+            "jvb address=10.0.0.3 advertise=203.0.113.9 region=eu instances=2"
+        );
+        for bad in [
+            "0.0.0.0",
+            "::",
+            "224.0.0.1",
+            "255.255.255.255",
+            " 10.0.0.1",
+            "x",
+        ] {
+            assert!(check_main_address(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_main_address("198.51.100.10").is_ok());
+        assert!(check_main_address("127.0.0.1").is_ok());
+        assert!(check_main_address("2001:db8::1").is_ok());
     }
 
     #[test]

@@ -113,39 +113,126 @@ pub struct Made {
     pub leaves: Vec<String>,
 }
 
-/// Makes the CA if there is none, and a certificate for every domain in
-/// [`domains`] that has none. Existing files are never replaced: a
-/// certificate placed there by hand stays (and `doctor` says whether the
-/// nodes can verify it). As root, the files are given to the images' uid.
-pub fn ensure(stack: &Stack) -> Result<Made> {
+/// What [`make`] is to create: decided from the files before the first
+/// change (and recorded in a journal), so a rerun after a kill replaces
+/// exactly what this operation was making, half-written pairs included,
+/// and never a file placed by hand.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Plan {
+    /// No CA yet: make it.
+    pub ca: bool,
+    /// Domains with no certificate yet (a key alone is half of a pair a
+    /// killed run was writing, key first: it is replaced).
+    pub leaves: Vec<String>,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        !self.ca && self.leaves.is_empty()
+    }
+}
+
+/// What is missing: the CA if neither of its files exists, a certificate
+/// for every domain in [`domains`] that has none. Half a CA is an error
+/// (the CA is only ever renamed into place whole, so it was broken by
+/// hand). A certificate without its key is left alone (placed by hand:
+/// `doctor` reports it); a key without its certificate is ours, half done.
+pub fn plan(stack: &Stack) -> Result<Plan> {
     let config = stack.config_dir();
-    let mut made = Made::default();
     let (crt, key) = (ca_cert_path(&config), ca_key_path(&config));
-    let ca_key = if crt.exists() && key.exists() {
-        let pem =
-            std::fs::read_to_string(&key).with_context(|| format!("reading {}", key.display()))?;
-        KeyPair::from_pem(&pem).with_context(|| format!("reading the CA key {}", key.display()))?
-    } else if crt.exists() || key.exists() {
-        bail!(
+    let ca = match (crt.exists(), key.exists()) {
+        (true, true) => false,
+        (false, false) => true,
+        _ => bail!(
             "{} holds only half of the nodes' CA (ca.crt and ca.key go together): restore the missing file, or remove both to make a new CA (every node's bundle must then be copied again)",
             config.join(CA_DIR).display()
-        );
-    } else {
+        ),
+    };
+    let leaves = domains(stack)
+        .into_iter()
+        .filter(|d| {
+            let (lcrt, _) = leaf_paths(&config, d);
+            std::fs::symlink_metadata(lcrt).is_err()
+        })
+        .collect();
+    Ok(Plan { ca, leaves })
+}
+
+/// Makes the CA if there is none, and a certificate for every domain in
+/// [`domains`] that has none. Existing certificates are never replaced: one
+/// placed there by hand stays (and `doctor` says whether the nodes can
+/// verify it). As root, the files are given to the images' uid.
+/// Call it under the stack lock.
+pub fn ensure(stack: &Stack) -> Result<Made> {
+    let p = plan(stack)?;
+    make(stack, &p)
+}
+
+/// Carries out `plan` (idempotent: run again after a kill, it ends in the
+/// same state). The CA is built in a temporary directory and renamed into
+/// place whole; each certificate's key and certificate are written
+/// atomically, the key first, and a planned pair found half-written is
+/// replaced. Temporary files killed writers left (CA keys among them) are
+/// removed first. Call it under the stack lock.
+pub fn make(stack: &Stack, plan: &Plan) -> Result<Made> {
+    use crate::fsutil;
+    let config = stack.config_dir();
+    let ca_dir = config.join(CA_DIR);
+    let certs = config.join(CERTS_DIR);
+    for d in [&config, &ca_dir, &certs] {
+        fsutil::remove_stale_temps(d);
+    }
+    let mut made = Made::default();
+    let (crt, key) = (ca_cert_path(&config), ca_key_path(&config));
+    if plan.ca && !(crt.exists() && key.exists()) {
         let k = KeyPair::generate()?;
         let mut p = ca_params()?;
         validity(&mut p, CA_DAYS);
         let cert = p.self_signed(&k)?;
         // The CA stays the host admin's: prosody never reads it.
-        create_dir(&config.join(CA_DIR), 0o700, false)?;
-        crate::fsutil::atomic_write(&key, k.serialize_pem().as_bytes(), 0o600)?;
-        crate::fsutil::atomic_write(&crt, cert.pem().as_bytes(), 0o644)?;
+        fsutil::create_dir_all_mode(&config, 0o755)?;
+        let stage = fsutil::temp_sibling(&ca_dir);
+        let staged = (|| -> Result<()> {
+            fsutil::create_dir_mode(&stage, 0o700)?;
+            fsutil::write_synced(&stage.join("ca.key"), k.serialize_pem().as_bytes(), 0o600)?;
+            fsutil::write_synced(&stage.join("ca.crt"), cert.pem().as_bytes(), 0o644)?;
+            fsutil::sync_dir(&stage);
+            if ca_dir.exists() {
+                // Ours (the plan saw no CA) and incomplete: replaced.
+                std::fs::remove_dir_all(&ca_dir)
+                    .with_context(|| format!("replacing {}", ca_dir.display()))?;
+            }
+            std::fs::rename(&stage, &ca_dir)
+                .with_context(|| format!("renaming {} to {}", stage.display(), ca_dir.display()))?;
+            fsutil::sync_dir(&config);
+            Ok(())
+        })();
+        if staged.is_err() {
+            let _ = std::fs::remove_dir_all(&stage);
+        }
+        staged?;
         made.ca = true;
-        k
-    };
+    }
+    if plan.leaves.is_empty() {
+        return Ok(made);
+    }
+    let pem =
+        std::fs::read_to_string(&key).with_context(|| format!("reading {}", key.display()))?;
+    let ca_key =
+        KeyPair::from_pem(&pem).with_context(|| format!("reading the CA key {}", key.display()))?;
     let issuer = Issuer::new(ca_params()?, ca_key);
-    for domain in domains(stack) {
-        let (lcrt, lkey) = leaf_paths(&config, &domain);
-        if lcrt.exists() || lkey.exists() {
+    let owner = images_owner();
+    for (rel, mode) in [
+        ("prosody", 0o755),
+        ("prosody/config", 0o755),
+        (CERTS_DIR, 0o750),
+    ] {
+        fsutil::make_dir_under(&config, Path::new(rel), mode, owner)?;
+    }
+    let ca_pem = load_ca(&config).unwrap_or_default();
+    for domain in &plan.leaves {
+        let (lcrt, lkey) = leaf_paths(&config, domain);
+        if complete_leaf(&ca_pem, &lcrt, &lkey, domain) {
             continue;
         }
         let k = KeyPair::generate()?;
@@ -159,40 +246,29 @@ pub fn ensure(stack: &Stack) -> Result<Made> {
         p.use_authority_key_identifier_extension = true;
         validity(&mut p, LEAF_DAYS);
         let cert = p.signed_by(&k, &issuer)?;
-        create_dir(&config.join(CERTS_DIR), 0o750, true)?;
-        crate::fsutil::atomic_write(&lkey, k.serialize_pem().as_bytes(), 0o600)?;
-        crate::fsutil::atomic_write(&lcrt, cert.pem().as_bytes(), 0o644)?;
-        for f in [&lkey, &lcrt] {
-            give_to_images(f)?;
-        }
-        made.leaves.push(domain);
+        // The key first: a certificate is only ever there with its key.
+        let perms = |mode| fsutil::Perms { mode, owner };
+        fsutil::write_atomic(&lkey, k.serialize_pem().as_bytes(), perms(0o600))?;
+        fsutil::write_atomic(&lcrt, cert.pem().as_bytes(), perms(0o644))?;
+        made.leaves.push(domain.clone());
     }
     Ok(made)
 }
 
-fn create_dir(dir: &Path, mode: u32, images: bool) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    if !dir.exists() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
-            .with_context(|| format!("setting the mode of {}", dir.display()))?;
-        if images {
-            give_to_images(dir)?;
-        }
-    }
-    Ok(())
+/// Whether a planned pair is already whole: the certificate verifies for
+/// `domain` against the CA and its key is there (a rerun keeps it).
+fn complete_leaf(ca_pem: &str, crt: &Path, key: &Path, domain: &str) -> bool {
+    let (Ok(c), Ok(k)) = (std::fs::read_to_string(crt), std::fs::read_to_string(key)) else {
+        return false;
+    };
+    KeyPair::from_pem(&k).is_ok() && verify_leaf(ca_pem, &c, domain).is_ok()
 }
 
-/// prosody runs as the images' uid and must read its key.
-fn give_to_images(p: &Path) -> Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    let root = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
+/// prosody runs as the images' uid and must read its key: as root, its
+/// files go to that uid.
+fn images_owner() -> Option<(u32, u32)> {
     let uid = crate::commands::init::IMAGE_UID;
-    if root {
-        std::os::unix::fs::chown(p, Some(uid), Some(uid))
-            .with_context(|| format!("chown {uid}:{uid} {}", p.display()))?;
-    }
-    Ok(())
+    crate::fsutil::is_root().then_some((uid, uid))
 }
 
 /// The DER certificates of a PEM text.

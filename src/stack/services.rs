@@ -12,8 +12,8 @@
 //! - Ports are numbers from `.env` (validated before the model is built).
 
 use super::{
-    pki, EnvValue, Exposure, Healthcheck, Image, JibriInstance, JvbInstance, Kind, Mount, NodeKind,
-    Port, Probe, Protocol, Service, Tmpfs, XmppAccess,
+    pki, visitors, EnvValue, Exposure, Healthcheck, Image, JibriInstance, JvbInstance, Kind, Mount,
+    NodeKind, Port, Probe, Protocol, Service, Tmpfs, XmppAccess,
 };
 use crate::config::{Component, Stack};
 use crate::render::{mounts, GENERATED_DIR};
@@ -41,6 +41,7 @@ pub const JVB_COLIBRI_CONTAINER_PORT: u16 = 8080;
 /// Every service of the stack's host, in file order.
 pub fn build(stack: &Stack, bridges: &[JvbInstance], recorders: &[JibriInstance]) -> Vec<Service> {
     let mut out = core(stack, bridges);
+    out.extend(visitor_nodes(stack));
     for c in &stack.components {
         out.extend(match c {
             Component::Jibri => jibri(stack, recorders),
@@ -267,6 +268,23 @@ fn base_service(stack: &Stack, name: &str, kind: Kind, image: Image) -> Service 
     }
 }
 
+/// What nginx does on the HTTP port, as the web image configures it: with
+/// ENABLE_HTTP_REDIRECT it only redirects to HTTPS (and answers Let's
+/// Encrypt's challenges); without it, it serves the whole site unencrypted.
+fn http_purpose(stack: &Stack) -> &'static str {
+    let v = &stack.values;
+    let letsencrypt = v.bool("ENABLE_LETSENCRYPT");
+    match (
+        v.bool("ENABLE_HTTP_REDIRECT") && !v.bool("DISABLE_HTTPS"),
+        letsencrypt,
+    ) {
+        (true, true) => "HTTP (redirect to HTTPS, Let's Encrypt)",
+        (true, false) => "HTTP (redirect to HTTPS)",
+        (false, true) => "HTTP (the whole site unencrypted, Let's Encrypt)",
+        (false, false) => "HTTP (the whole site unencrypted)",
+    }
+}
+
 fn core(stack: &Stack, bridges: &[JvbInstance]) -> Vec<Service> {
     let mut out = Vec::new();
     let xmpp_server = stack.values.get_or("XMPP_SERVER", "xmpp.meet.jitsi");
@@ -291,7 +309,7 @@ fn core(stack: &Stack, bridges: &[JvbInstance]) -> Vec<Service> {
                 8000,
                 Protocol::Tcp,
                 Exposure::All,
-                "HTTP (redirect, Let's Encrypt)",
+                http_purpose(stack),
             ),
             port(
                 value_port(stack, "HTTPS_PORT", 8443),
@@ -379,6 +397,9 @@ fn core(stack: &Stack, bridges: &[JvbInstance]) -> Vec<Service> {
     if stack.transcriptions() {
         prosody.env.insert("ENABLE_TRANSCRIPTIONS".into(), lit("1"));
     }
+    for (k, v) in visitors::derived(&stack.values, visitors::Reader::MainProsody) {
+        prosody.env.insert(k.into(), lit(v));
+    }
     prosody.health = healthcheck(&["CMD", "/usr/local/bin/healthcheck.sh"], 30);
     prosody.aliases = vec![xmpp_server.to_string()];
     out.push(prosody);
@@ -399,6 +420,9 @@ fn core(stack: &Stack, bridges: &[JvbInstance]) -> Vec<Service> {
     jicofo.labels = labels("jicofo");
     jicofo.env = environment(stack, &[Svc::Jicofo]);
     sentry(stack, &mut jicofo.env, "JICOFO_SENTRY_DSN");
+    for (k, v) in visitors::derived(&stack.values, visitors::Reader::Jicofo) {
+        jicofo.env.insert(k.into(), lit(v));
+    }
     jicofo.health = healthcheck(&["CMD", "/usr/local/bin/healthcheck.sh"], 60);
     // Jicofo's REST API listens on the container's loopback unless
     // JICOFO_ENABLE_REST is set (as in the upstream images), so its
@@ -454,6 +478,49 @@ fn core(stack: &Stack, bridges: &[JvbInstance]) -> Vec<Service> {
         out.push(jvb);
     }
     out
+}
+
+/// The visitor nodes (`JITSI_STACK_VISITORS`): the prosody image in
+/// visitors mode, on the compose network only (main prosody and jicofo
+/// reach them by service name, web proxies the viewers' BOSH and
+/// websocket), each with its own data volume (accounts of focus and jvb).
+fn visitor_nodes(stack: &Stack) -> Vec<Service> {
+    visitors::nodes(stack)
+        .into_iter()
+        .map(|n| {
+            let mut s = base_service(stack, &n.service, Kind::Prosody, Image::Jitsi("prosody"));
+            s.read_only = true;
+            s.tmpfs = tmpfs("16M", "16M");
+            s.ports = vec![
+                internal(
+                    visitors::C2S_PORT,
+                    "XMPP client connections (jicofo, viewers)",
+                ),
+                internal(visitors::S2S_PORT, "XMPP server-to-server (main prosody)"),
+                internal(visitors::HTTP_PORT, "HTTP: BOSH, websocket, health"),
+            ];
+            s.mounts = vec![Mount::Volume {
+                name: format!("{}-data", n.service),
+                target: "/var/lib/prosody".into(),
+            }];
+            s.mounts
+                .extend(generated_mounts(mounts::VISITOR_ROWS, &n.service));
+            s.labels = labels(&n.service);
+            let mut env = environment(stack, &[Svc::Prosody]);
+            env.remove("VISITORS_XMPP_SERVER");
+            env.remove("VISITORS_XMPP_PORT");
+            for (k, v) in visitors::derived(&stack.values, visitors::Reader::Node(n.index)) {
+                env.insert(k.into(), lit(v));
+            }
+            s.env = env;
+            s.health = healthcheck(&["CMD", "/usr/local/bin/healthcheck.sh"], 30);
+            s.probe = Some(Probe::InContainer {
+                url: format!("http://127.0.0.1:{}/health", visitors::HTTP_PORT),
+            });
+            s.depends_on = names(&["prosody"]);
+            s
+        })
+        .collect()
 }
 
 fn in_component(mut s: Service, c: Component) -> Service {
@@ -617,15 +684,25 @@ fn turn(stack: &Stack) -> Service {
     s.ports = vec![
         port(3478, 3478, Protocol::Udp, Exposure::All, "TURN/STUN"),
         port(3478, 3478, Protocol::Tcp, Exposure::All, "TURN over TCP"),
-        port(5349, 5349, Protocol::Tcp, Exposure::All, "TURN over TLS"),
-        Port {
-            host: relay,
-            container: relay,
-            protocol: Protocol::Udp,
-            exposure: Exposure::All,
-            purpose: "TURN relay",
-        },
     ];
+    // coturn listens for TLS only with a certificate (else `no-tls`), and
+    // prosody offers TURNS only then.
+    if v.raw("TURN_TLS_CERT").is_some() {
+        s.ports.push(port(
+            5349,
+            5349,
+            Protocol::Tcp,
+            Exposure::All,
+            "TURN over TLS",
+        ));
+    }
+    s.ports.extend([Port {
+        host: relay,
+        container: relay,
+        protocol: Protocol::Udp,
+        exposure: Exposure::All,
+        purpose: "TURN relay",
+    }]);
     s.mounts = generated_mounts("turn", "turn");
     if !rows()
         .iter()
@@ -836,7 +913,12 @@ pub(crate) mod tests {
     #[test]
     fn every_mount_row_is_mounted_for_every_instance() {
         let s = stack(
-            &[("JVB_INSTANCES", "2"), ("JIBRI_INSTANCES", "2")],
+            &[
+                ("JVB_INSTANCES", "2"),
+                ("JIBRI_INSTANCES", "2"),
+                ("ENABLE_VISITORS", "1"),
+                (visitors::COUNT_VAR, "2"),
+            ],
             Component::ALL,
         );
         // The real table, whatever rows it has by now.
@@ -844,6 +926,7 @@ pub(crate) mod tests {
         for m in mounts::MOUNTS {
             let names: Vec<String> = match m.service {
                 "jvb" | "jibri" => s.instances(m.service).into_iter().map(|i| i.name).collect(),
+                mounts::VISITOR_ROWS => vec!["prosody-v0".into(), "prosody-v1".into()],
                 other => vec![other.to_string()],
             };
             for inst in names {

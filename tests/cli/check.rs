@@ -385,6 +385,7 @@ fn json_report_has_the_documented_shape() {
             "findings",
             "format_version",
             "image_version",
+            "notes",
             "strict",
             "valid",
             "warnings"

@@ -255,3 +255,130 @@ fn lock_file_is_private_and_never_a_symlink() {
     assert!(run.stderr.contains("symlink"), "{}", run.stderr);
     assert_eq!(fs::read_to_string(&victim).unwrap(), "keep");
 }
+
+/// The issue's measurement: rounds of 4 `node add`s, a `render` and a
+/// `gen-passwords --only` at once. Every add succeeds and is kept, no
+/// node's password or rotated password is lost, the nodes' CA and
+/// certificates are whole pairs, and no temp file is left.
+#[test]
+fn four_node_adds_a_render_and_gen_passwords_at_once_lose_nothing() {
+    const ROUNDS: usize = 20;
+    let run = init_stack(&[("JITSI_STACK_MAIN_ADDRESS", "10.9.0.1")], &[]);
+    let run = Test::again(run).args(["render"]).run();
+    let dir = run.path();
+    let mut added: Vec<String> = vec![];
+    let mut node_passwords: std::collections::BTreeMap<String, String> = Default::default();
+    let (mut failed, mut lost, mut passwords_lost, mut waited) = (0, 0, 0, 0);
+    for round in 0..ROUNDS {
+        let before = env_of(dir);
+        let rotated = ["JVB_AUTH_PASSWORD", "JICOFO_AUTH_PASSWORD"][round % 2];
+        let mut children: Vec<(String, std::process::Child)> = (0..4)
+            .map(|i| {
+                let name = format!("b{round}x{i}");
+                let addr = format!("10.9.{}.{}", round + 1, i + 2);
+                let c = spawn(dir, &["node", "add", "jvb", &name, "--address", &addr]);
+                (name, c)
+            })
+            .collect();
+        children.insert(round % 5, ("render".into(), spawn(dir, &["render"])));
+        children.insert(
+            (round * 3) % 6,
+            (
+                "gen-passwords".into(),
+                spawn(dir, &["gen-passwords", "--force", "--only", rotated]),
+            ),
+        );
+        for (name, child) in children {
+            let out = child.wait_with_output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+            if stderr.contains("waiting for another jitsi-stack on this stack") {
+                waited += 1;
+            }
+            assert!(
+                !stderr.contains("half of the nodes' CA"),
+                "round {round}, {name}: {stderr}"
+            );
+            if name.starts_with('b') {
+                if out.status.success()
+                    && String::from_utf8_lossy(&out.stdout).contains("added node")
+                {
+                    added.push(name);
+                } else {
+                    failed += 1;
+                    eprintln!("round {round}, {name} failed: {stderr}");
+                }
+            } else {
+                assert!(out.status.success(), "round {round}, {name}: {stderr}");
+            }
+        }
+        let env = env_of(dir);
+        let names: Vec<String> = Command::new(bin())
+            .args(["node", "list"])
+            .current_dir(dir)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+            .collect();
+        for n in &added {
+            if !names.contains(n) {
+                lost += 1;
+                eprintln!("round {round}: node {n} was lost");
+            }
+        }
+        // A node's password, once made, never changes (its bundle holds it).
+        for (k, v) in env.to_map() {
+            if k.starts_with("JITSI_STACK_NODE_") && k.ends_with("_PASSWORD") {
+                if let Some(old) = node_passwords.insert(k, v.clone()) {
+                    if old != v {
+                        passwords_lost += 1;
+                    }
+                }
+            }
+        }
+        if before.get(rotated) == env.get(rotated) {
+            passwords_lost += 1;
+            eprintln!("round {round}: the rotation of {rotated} was lost");
+        }
+        let check = Command::new(bin())
+            .arg("check")
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(check.status.success(), "round {round}: {check:?}");
+    }
+    let config = dir.join("config");
+    for (sub, files) in [
+        ("xmpp-ca", vec!["ca.crt", "ca.key"]),
+        (
+            "prosody/config/certs",
+            vec![
+                "auth.meet.jitsi.crt",
+                "auth.meet.jitsi.key",
+                "meet.jitsi.crt",
+                "meet.jitsi.key",
+            ],
+        ),
+    ] {
+        for f in files {
+            assert!(config.join(sub).join(f).is_file(), "{sub}/{f} missing");
+        }
+        for e in fs::read_dir(config.join(sub)).unwrap() {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            assert!(
+                !jitsi_stack::fsutil::is_temp_name(&name),
+                "{sub}/{name} left"
+            );
+        }
+    }
+    let summary = format!(
+        "{ROUNDS} rounds: {} nodes added, {lost} lost, {failed} adds failed, \
+         {passwords_lost} passwords lost, {waited} commands waited for the lock",
+        added.len()
+    );
+    eprintln!("{summary}");
+    assert_eq!((lost, failed, passwords_lost), (0, 0, 0), "{summary}");
+    assert_eq!(added.len(), 4 * ROUNDS, "{summary}");
+    assert!(waited > 0, "no command ever waited for the lock");
+}

@@ -2,7 +2,8 @@
 //! README.md and docs/*.md runs against a sandbox, so a documented command
 //! or flag that does not exist, or an example that no longer works, fails.
 //!
-//! Each page gets a sandbox: `HOME` (where its blocks start; `~` is there),
+//! Each page gets a sandbox: `HOME` (`~`) holding a stack made by `init`,
+//! where every block starts (the pages show commands run in a stack),
 //! a root standing in for `/srv`, `/etc` and `/usr/local` (absolute paths in
 //! the commands are moved under it), the binary under test as `jitsi-stack`
 //! first on PATH and a fake `docker` that reports every service of the
@@ -73,11 +74,13 @@ const EXPECTED: &[(&str, i32, &str)] = &[
     ),
 ];
 
-/// The services a fake `ps` reports: every service of the compose files in
-/// the directory Compose runs in (jitsi-stack runs it in the stack).
-const FAKE_DOCKER_BODY: &str = r#"case "$*" in
+/// The services a fake `ps` reports: every service of the compose files
+/// given with `-f`.
+const FAKE_DOCKER_BODY: &str = r#"files=""; prev=""
+for a in "$@"; do [ "$prev" = "-f" ] && files="$files $a"; prev="$a"; done
+case "$*" in
   *" ps --all --format json"*)
-    for s in $(grep -hE '^  [a-z0-9-]+:$' ./*.yml 2>/dev/null | tr -d ' :' | sort -u); do
+    for s in $(grep -hE '^  [a-z0-9-]+:$' $files 2>/dev/null | tr -d ' :' | sort -u); do
       printf '{"Service":"%s","State":"running","Health":"healthy","ExitCode":0}\n' "$s"
     done ;;
   *" logs "*) echo "log line from the fake" ;;
@@ -170,6 +173,8 @@ fn strip_comment(line: &str) -> String {
 struct Sandbox {
     _dir: tempfile::TempDir,
     home: PathBuf,
+    /// The stack every block starts in.
+    stack: PathBuf,
     root: PathBuf,
     path: String,
 }
@@ -203,12 +208,19 @@ impl Sandbox {
             tools.display(),
             std::env::var("PATH").unwrap_or_default()
         );
-        Sandbox {
+        let sandbox = Sandbox {
             _dir: dir,
+            stack: home.join("stack"),
             home,
             root,
             path,
-        }
+        };
+        let out = sandbox.run(
+            "jitsi-stack init stack --public-url https://meet.example.org --non-interactive",
+            &sandbox.home,
+        );
+        assert!(out.status.success(), "init: {}", String::from_utf8_lossy(&out.stderr));
+        sandbox
     }
 
     /// The command as run here: `cargo run --release --` is the binary,
@@ -319,7 +331,7 @@ fn every_documented_command_runs() {
     for (file, text) in pages() {
         let sandbox = Sandbox::new();
         for block in shell_blocks(&file, &text) {
-            let mut cwd = sandbox.home.clone();
+            let mut cwd = sandbox.stack.clone();
             for line in block {
                 let where_ = format!("{}:{}: `{}`", line.file, line.line, line.text);
                 if let Some(i) = SKIPPED.iter().position(|(p, _)| line.text.starts_with(p)) {

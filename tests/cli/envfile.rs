@@ -643,9 +643,9 @@ fn check_warns_when_others_may_read_env_and_doctor_offers_the_chmod() {
 fn leftover_temporary_files_are_removed_by_the_next_command() {
     let run = stack();
     let dir = run.path();
-    let stale = dir.join("..env.tmp-4242-0");
+    let stale = dir.join("..env.tmp-999999999-0");
     fs::write(&stale, "JVB_AUTH_PASSWORD=old-secret-from-a-killed-run\n").unwrap();
-    let stale_link = dir.join(".current.tmp-4242-3");
+    let stale_link = dir.join(".current.tmp-999999999-3");
     std::os::unix::fs::symlink("renders/0001", &stale_link).unwrap();
     let user_file = dir.join(".env.tmp");
     fs::write(&user_file, "mine").unwrap();

@@ -7,7 +7,7 @@ use jitsi_stack::commands::init::CONFIG_TREE;
 use jitsi_stack::envfile::EnvFile;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const SECRETS: &[&str] = &[
@@ -666,4 +666,137 @@ fn a_sip_prefix_is_treated_alike_by_check_and_render() {
         props.contains("ACCOUNT_UID=SIP\\:sip\\:1234@sip.example.org"),
         "{props}"
     );
+}
+
+/// Every file under `dir` with its bytes (symlinks by target).
+fn tree_of(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = vec![];
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let meta = fs::symlink_metadata(&p).unwrap();
+            if meta.is_dir() {
+                stack.push(p.clone());
+                out.push((p, vec![]));
+            } else if meta.file_type().is_symlink() {
+                out.push((
+                    p.clone(),
+                    fs::read_link(&p)
+                        .unwrap()
+                        .into_os_string()
+                        .into_encoded_bytes(),
+                ));
+            } else {
+                out.push((p.clone(), fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Item 6 of issue 16: `init` in a docker-jitsi-meet directory (each of
+/// its signs alone) refuses with exit 2, writes nothing, and prints the
+/// `jitsi-stack migrate SRC DIR` command.
+#[test]
+fn init_on_a_docker_jitsi_meet_install_refuses_and_names_migrate() {
+    let upstream = std::env::var("JITSI_UPSTREAM_CHECKOUT")
+        .unwrap_or_else(|_| "/tmp/djm-stable-11146-2".into());
+    let compose = fs::read_to_string(Path::new(&upstream).join("docker-compose.yml"))
+        .unwrap_or_else(|_| {
+            "services:\n  web:\n    image: jitsi/web:${JITSI_IMAGE_VERSION:-stable-9584}\n".into()
+        });
+    let cases: Vec<(&str, Vec<(&str, String)>)> = vec![
+        (
+            "compose file",
+            vec![
+                ("docker-compose.yml", compose.clone()),
+                (".env", "CONFIG=~/.jitsi-meet-cfg\n".into()),
+            ],
+        ),
+        (
+            "jibri overlay",
+            vec![(
+                "jibri.yml",
+                "services:\n  jibri:\n    image: jitsi/jibri\n".into(),
+            )],
+        ),
+        (
+            "gen-passwords.sh",
+            vec![("gen-passwords.sh", "#!/usr/bin/env bash\n".into())],
+        ),
+        (
+            "old release",
+            vec![(
+                ".env",
+                "JITSI_IMAGE_VERSION=stable-9584\nPUBLIC_URL=https://meet.example.org\n".into(),
+            )],
+        ),
+        (
+            "CONFIG with data",
+            vec![
+                (".env", "CONFIG=./cfg\n".into()),
+                ("cfg/prosody/config/data/x", "account".into()),
+            ],
+        ),
+    ];
+    for (what, files) in cases {
+        let t = tempfile::tempdir().unwrap();
+        let src = t.path().join("docker-jitsi-meet");
+        for (name, text) in &files {
+            let p = src.join(name);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(&p, text).unwrap();
+        }
+        let before = tree_of(&src);
+        let out = std::process::Command::new(crate::harness::bin())
+            .args([
+                "init",
+                "--public-url",
+                "https://meet.example.org",
+                "--non-interactive",
+            ])
+            .current_dir(&src)
+            .env_remove("JITSI_STACK_DIR")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{what}: {stderr}");
+        assert!(
+            stderr.contains("docker-jitsi-meet install"),
+            "{what}: {stderr}"
+        );
+        let real = src.canonicalize().unwrap();
+        assert!(
+            stderr.contains(&format!(
+                "jitsi-stack migrate {} {}-stack",
+                real.display(),
+                real.display()
+            )),
+            "{what}: {stderr}"
+        );
+        assert!(stderr.contains("nothing was written"), "{what}: {stderr}");
+        assert_eq!(tree_of(&src), before, "{what}: init wrote something");
+    }
+    // A stack jitsi-stack made is re-initialised as before, its CONFIG full.
+    let run = Test::new()
+        .args([
+            "init",
+            ".",
+            "--public-url",
+            "https://meet.example.org",
+            "--non-interactive",
+        ])
+        .run();
+    fs::write(run.path().join("config/prosody/config/x"), "data").unwrap();
+    Test::again(run)
+        .args([
+            "init",
+            ".",
+            "--public-url",
+            "https://meet.example.org",
+            "--non-interactive",
+        ])
+        .run();
 }

@@ -26,6 +26,8 @@ mod render_prosody;
 
 mod prosody_boot;
 
+mod visitors;
+
 mod jvm_check;
 
 mod render_jvm;
@@ -50,6 +52,8 @@ mod crash;
 mod netns;
 
 mod concurrency;
+
+mod journal;
 
 mod safety;
 

@@ -149,14 +149,14 @@ const EXPECT: &[Expect] = &[
 
 /// One entry of a tree: kind, permission bits, and the bytes (or link target).
 #[derive(Debug, PartialEq, Eq, Clone)]
-enum Node {
+pub(crate) enum Node {
     Dir(u32),
     File(u32, Vec<u8>),
     Link(PathBuf),
 }
 
 /// Every path under `root` with what it holds, symlinks not followed.
-fn tree(root: &Path) -> BTreeMap<PathBuf, Node> {
+pub(crate) fn tree(root: &Path) -> BTreeMap<PathBuf, Node> {
     let mut out = BTreeMap::new();
     let mut stack = vec![PathBuf::new()];
     while let Some(rel) = stack.pop() {
@@ -179,7 +179,7 @@ fn tree(root: &Path) -> BTreeMap<PathBuf, Node> {
 }
 
 /// The paths where two trees differ, for a readable assertion.
-fn tree_diff(a: &BTreeMap<PathBuf, Node>, b: &BTreeMap<PathBuf, Node>) -> Vec<String> {
+pub(crate) fn tree_diff(a: &BTreeMap<PathBuf, Node>, b: &BTreeMap<PathBuf, Node>) -> Vec<String> {
     let mut out = vec![];
     for (k, v) in a {
         match b.get(k) {
@@ -279,7 +279,7 @@ impl Source {
     }
 }
 
-fn env_of(run: &Run) -> EnvFile {
+pub(crate) fn env_of(run: &Run) -> EnvFile {
     EnvFile::read(&run.path().join(".env")).unwrap()
 }
 
@@ -659,6 +659,7 @@ fn check_names_every_removed_variable_with_its_release() {
 /// A fake docker: records every call; `FAKE_FAIL` makes the compose
 /// subcommand of that name (pull, up) exit 3.
 const FAKE: &str = r#"
+case "$*" in *" pull"*) [ -n "$FAKE_SLEEP" ] && sleep "$FAKE_SLEEP" ;; esac
 if [ -n "$FAKE_FAIL" ]; then
   case " $* " in *" $FAKE_FAIL "*) echo "fake: $FAKE_FAIL failed" >&2; exit 3 ;; esac
 fi
@@ -669,12 +670,12 @@ esac
 exit 0
 "#;
 
-struct Fake {
+pub(crate) struct Fake {
     dir: tempfile::TempDir,
 }
 
 impl Fake {
-    fn new() -> Fake {
+    pub(crate) fn new() -> Fake {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("docker");
         let script = format!(
@@ -693,14 +694,18 @@ impl Fake {
         Fake { dir }
     }
 
-    fn attach(&self, t: Test) -> Test {
+    pub(crate) fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub(crate) fn attach(&self, t: Test) -> Test {
         t.path_prepend(self.dir.path())
             .env("FAKE_LOG", self.dir.path().join("log").to_str().unwrap())
             .env("FAKE_PS", self.dir.path().join("ps.json").to_str().unwrap())
             .env("JITSI_STACK_POLL_MS", "20")
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()
     }
 }
@@ -708,7 +713,7 @@ impl Fake {
 /// A stack as a jitsi-stack pinned to stable-10431 would have left it: its
 /// release recorded, variables of that release, rendered files of that
 /// release, prosody's accounts in the old layout.
-fn old_stack(https: u16, health: u16) -> Run {
+pub(crate) fn old_stack(https: u16, health: u16) -> Run {
     let public = format!("https://localhost:{https}");
     let run = init_stack(&[], &[]);
     let path = run.path().join(".env");
@@ -754,7 +759,7 @@ fn old_stack(https: u16, health: u16) -> Run {
 }
 
 /// Everything of the stack directory but its backups.
-fn stack_tree(run: &Run) -> BTreeMap<PathBuf, Node> {
+pub(crate) fn stack_tree(run: &Run) -> BTreeMap<PathBuf, Node> {
     let mut t = tree(run.path());
     t.retain(|k, _| !k.starts_with("backups"));
     t

@@ -897,3 +897,143 @@ fn xmpp_is_published_only_with_nodes_on_the_main_address() {
         .run();
     assert!(r.stderr.contains("needs nodes"), "{}", r.stderr);
 }
+
+/// What a killed `node add` or `render` may leave in CONFIG: a prosody key
+/// whose certificate was not renamed into place yet (the key goes first),
+/// and staging directories and temp files of a dead writer, one holding a
+/// CA key. The next command under the lock replaces the half pair with a
+/// whole one and removes the dead writer's files, never a live one's.
+#[test]
+fn a_killed_node_adds_half_pair_and_temp_files_are_repaired_by_the_next_render() {
+    let run = main_with_bridge("10.9.0.1", "10.9.0.2");
+    let certs = run.path().join("config/prosody/config/certs");
+    let (crt, key) = (certs.join("meet.jitsi.crt"), certs.join("meet.jitsi.key"));
+    let old_key = fs::read(&key).unwrap();
+    fs::remove_file(&crt).unwrap();
+    let dead = 0x3fff_fff0u32;
+    let config = run.path().join("config");
+    let stage = config.join(format!(".xmpp-ca.tmp-{dead}-0"));
+    fs::create_dir(&stage).unwrap();
+    fs::write(stage.join("ca.key"), "-----BEGIN PRIVATE KEY-----").unwrap();
+    let temp_key = certs.join(format!(".meet.jitsi.key.tmp-{dead}-1"));
+    fs::write(&temp_key, "-----BEGIN PRIVATE KEY-----").unwrap();
+    let live = certs.join(format!(".meet.jitsi.key.tmp-{}-1", std::process::id()));
+    fs::write(&live, "a live writer's").unwrap();
+    let run = Test::again(run).args(["render"]).run();
+    assert!(crt.is_file(), "the half pair was not completed");
+    assert_ne!(fs::read(&key).unwrap(), old_key, "the lone key was kept");
+    assert_eq!(mode(&key), 0o600);
+    let out = Command::new("openssl")
+        .args(["verify", "-CAfile"])
+        .arg(config.join("xmpp-ca/ca.crt"))
+        .arg(&crt)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    // The new certificate is for the new key.
+    let pubkey = |args: &[&str], p: &Path| {
+        Command::new("openssl")
+            .args(args)
+            .arg(p)
+            .output()
+            .unwrap()
+            .stdout
+    };
+    assert_eq!(
+        pubkey(&["x509", "-noout", "-pubkey", "-in"], &crt),
+        pubkey(&["pkey", "-pubout", "-in"], &key)
+    );
+    assert!(!stage.exists(), "a dead writer's CA stage survived");
+    assert!(!temp_key.exists(), "a dead writer's temp key survived");
+    assert!(live.exists(), "a live writer's temp file was removed");
+    drop(run);
+}
+
+/// Each `node add` field is checked on its own (no key smuggled into the
+/// node's line), node addresses are unicast, the main address is one
+/// address of the host (never a wildcard), and `check` says so for a
+/// hand-edited .env; `doctor` does not call a wildcard "an address of this host".
+#[test]
+fn node_fields_are_validated_one_by_one_and_addresses_are_unicast() {
+    let run = init_stack(&[], &[]);
+    let before = run.read(".env");
+    let mut run = run;
+    for args in [
+        &[
+            "jvb",
+            "b2",
+            "--address",
+            "10.0.0.3 advertise=203.0.113.9",
+            "--main-address",
+            "10.9.0.1",
+        ][..],
+        &[
+            "jvb",
+            "b2",
+            "--address",
+            "10.0.0.3",
+            "--region",
+            "eu instances=5",
+            "--main-address",
+            "10.9.0.1",
+        ],
+        &[
+            "jvb",
+            "b2",
+            "--address",
+            "224.0.0.9",
+            "--main-address",
+            "10.9.0.1",
+        ],
+        &[
+            "jvb",
+            "b2",
+            "--address",
+            "255.255.255.255",
+            "--main-address",
+            "10.9.0.1",
+        ],
+        &[
+            "jvb",
+            "b2",
+            "--address",
+            "10.0.0.3",
+            "--main-address",
+            "0.0.0.0",
+        ],
+        &["jvb", "b2", "--address", "10.0.0.3", "--main-address", "::"],
+    ] {
+        let mut a = vec!["node", "add"];
+        a.extend_from_slice(args);
+        run = Test::again(run).args(a).status(2).run();
+        assert!(run.stderr.contains("expected"), "{args:?}: {}", run.stderr);
+        assert_eq!(run.read(".env"), before, "{args:?}");
+    }
+    let run = add(
+        run,
+        &[
+            "jvb",
+            "b2",
+            "--address",
+            "10.9.0.2",
+            "--main-address",
+            "10.9.0.1",
+        ],
+    );
+    let env = run.path().join(".env");
+    let text = fs::read_to_string(&env).unwrap();
+    fs::write(
+        &env,
+        text.replace(
+            "JITSI_STACK_MAIN_ADDRESS=10.9.0.1",
+            "JITSI_STACK_MAIN_ADDRESS=0.0.0.0",
+        ),
+    )
+    .unwrap();
+    let r = Test::again(run).args(["check"]).status(1).run();
+    let all = format!("{}{}", r.stdout, r.stderr);
+    assert!(
+        all.contains("JITSI_STACK_MAIN_ADDRESS") && all.contains("not 0.0.0.0"),
+        "{all}"
+    );
+}

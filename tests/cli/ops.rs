@@ -1953,3 +1953,52 @@ fn smoke_asks_jicofo_inside_its_container_when_rest_is_private() {
         .stderr
         .contains("smoke failed: web, bosh, websocket, jicofo, jvb"));
 }
+
+/// `up` runs doctor's checks first: a main address that is not this host's
+/// is a FAIL that stops it before anything starts (not "ports in use"),
+/// with the fix; `--force` starts anyway.
+#[test]
+fn up_stops_on_a_preflight_failure_unless_forced() {
+    let fake = Fake::new(false);
+    fake.ps(&healthy_core());
+    let stack = init_stack(&[], &[]);
+    let stack = Test::again(stack)
+        .args([
+            "node",
+            "add",
+            "jvb",
+            "b2",
+            "--address",
+            "10.9.0.2",
+            "--main-address",
+            "192.0.2.77",
+        ])
+        .run();
+    let run = fake
+        .attach(Test::again(stack))
+        .args(["up", "--timeout", "5"])
+        .status(1)
+        .run();
+    assert!(
+        run.stderr.contains("FAIL xmpp")
+            && run
+                .stderr
+                .contains("192.0.2.77 is not an address of this host"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("JITSI_STACK_MAIN_ADDRESS"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("--force"), "{}", run.stderr);
+    assert!(!run.stderr.contains("in use"), "{}", run.stderr);
+    assert!(!fake.log().contains(" up -d"), "{}", fake.log());
+    let run = fake
+        .attach(Test::again(run))
+        .args(["up", "--no-wait", "--force"])
+        .run();
+    assert!(run.stderr.contains("starting anyway"), "{}", run.stderr);
+    assert!(fake.log().contains(" up -d"), "{}", fake.log());
+}

@@ -55,7 +55,7 @@ const CFG: &str = "/run/prosody/config/prosody.cfg.lua";
 const CONTAINER_SECONDS: &str = "600";
 
 /// The cached trixie root with prosody 13 (`bash .ci/trixie-root`).
-fn trixie_root() -> PathBuf {
+pub fn trixie_root() -> PathBuf {
     let root = std::env::var_os("JITSI_TRIXIE_ROOT")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/var/cache/jitsi-stack-tests/trixie"));

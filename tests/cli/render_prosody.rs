@@ -43,7 +43,7 @@ fn unhex(h: &str) -> String {
 /// (section, key) -> values (one for scalars, the elements for tables).
 pub type Options = BTreeMap<(String, String), Vec<String>>;
 
-fn luac(path: &Path) {
+pub fn luac(path: &Path) {
     let out = Command::new(tool("luac5.4"))
         .arg("-p")
         .arg(path)
@@ -57,7 +57,7 @@ fn luac(path: &Path) {
     );
 }
 
-fn read_back(path: &Path) -> Options {
+pub fn read_back(path: &Path) -> Options {
     let out = Command::new(tool("lua5.4"))
         .arg(READBACK)
         .arg(path)
@@ -116,6 +116,11 @@ pub fn check_prosody(run: &Run) -> (Options, Options) {
 }
 
 fn prosodyctl_check(main: &Path, site: &Path) {
+    prosodyctl_check_site(main, "jitsi-meet.cfg.lua", site)
+}
+
+/// `prosodyctl check config` on `main` with `site` as `conf.d/<site_name>`.
+pub fn prosodyctl_check_site(main: &Path, site_name: &str, site: &Path) {
     let tmp = tempfile::Builder::new()
         .prefix("pc")
         .tempdir_in("/tmp")
@@ -123,7 +128,7 @@ fn prosodyctl_check(main: &Path, site: &Path) {
     let root = tmp.path();
     std::fs::create_dir_all(root.join("conf.d")).unwrap();
     std::fs::copy(main, root.join("prosody.cfg.lua")).unwrap();
-    std::fs::copy(site, root.join("conf.d/jitsi-meet.cfg.lua")).unwrap();
+    std::fs::copy(site, root.join("conf.d").join(site_name)).unwrap();
     Command::new("chmod")
         .args(["-R", "a+rwX"])
         .arg(root)

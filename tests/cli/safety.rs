@@ -469,3 +469,64 @@ fn a_compose_file_jitsi_stack_did_not_write_is_never_replaced() {
     assert!(!run.exists("current") && !run.exists("renders"));
     let _ = PermissionsExt::mode(&fs::metadata(run.path()).unwrap().permissions());
 }
+
+/// CONFIG is guarded as the stack directory is: `check` refuses `/`,
+/// `/etc`, `/usr`, `/var`, `/root` (and `$HOME` itself) as CONFIG, `init
+/// --config-dir /etc` creates nothing there; `init --force` accepts one and
+/// records that it did.
+#[test]
+fn a_system_directory_is_refused_as_config_unless_forced() {
+    for dir in ["/", "/etc", "/usr", "/var", "/root"] {
+        let run = Test::again(init_stack(&[("CONFIG", dir)], &[]))
+            .args(["check"])
+            .status(1)
+            .run();
+        let all = format!("{}{}", run.stdout, run.stderr);
+        assert!(
+            all.contains("CONFIG")
+                && all.contains("is a system directory")
+                && all.contains("--force"),
+            "{dir}: {all}"
+        );
+    }
+    let stack = tempfile::tempdir().unwrap();
+    let out = Command::new(bin())
+        .arg("init")
+        .arg(stack.path())
+        .args(["--config-dir", "/etc", "--non-interactive"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("is a system directory"), "{stderr}");
+    assert!(!stack.path().join(".env").exists(), "{stderr}");
+    // $HOME itself as CONFIG: refused, then accepted with --force.
+    let home = tempfile::tempdir().unwrap();
+    let init = |extra: &[&str]| {
+        Command::new(bin())
+            .arg("init")
+            .arg(stack.path())
+            .arg("--config-dir")
+            .arg(home.path())
+            .arg("--non-interactive")
+            .args(extra)
+            .env("HOME", home.path())
+            .output()
+            .unwrap()
+    };
+    let out = init(&[]);
+    assert_ne!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(fs::read_dir(home.path()).unwrap().count(), 0);
+    let out = init(&["--force"]);
+    assert!(out.status.success(), "{out:?}");
+    let env = fs::read_to_string(stack.path().join(".env")).unwrap();
+    assert!(env.contains("JITSI_STACK_ALLOW_SYSTEM_CONFIG=1"), "{env}");
+    let out = Command::new(bin())
+        .arg("--dir")
+        .arg(stack.path())
+        .arg("check")
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+}

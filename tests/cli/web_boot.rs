@@ -179,7 +179,19 @@ mount --bind "$C/resolv.conf" "$R/etc/resolv.conf"
 # names (here all with 127.0.0.1, where nothing of them listens).
 dns_args=(--keep-in-foreground --no-resolv --no-hosts --bind-interfaces
           --listen-address=127.0.0.11 --pid-file= --user=dnsmasq)
-for n in $JT_NAMES; do dns_args+=("--address=/$n/127.0.0.1"); done
+# A name may carry its own address (name=127.0.0.2) for a stand-in.
+for n in $JT_NAMES; do
+    a=127.0.0.1
+    case $n in *=*) a=${n#*=}; n=${n%%=*};; esac
+    # --local: an AAAA query gets an empty answer (as from Docker's DNS),
+    # not REFUSED, which nginx's resolver takes as a failure.
+    dns_args+=("--address=/$n/$a" "--local=/$n/")
+done
+# Stand-in upstreams (host programs in this network namespace), when given.
+if [ -f "$C/standins.py" ]; then
+    python3 "$C/standins.py" "$C/standins.ready" > "$O/standins.log" 2>&1 &
+    for i in $(seq 1 50); do [ -e "$C/standins.ready" ] && break; sleep 0.1; done
+fi
 chroot "$R" dnsmasq "${dns_args[@]}" 2> "$O/dnsmasq.err" &
 dns=$!
 trap 'kill $dns 2>/dev/null' EXIT
@@ -308,6 +320,19 @@ const NETWORK_NAMES: &[&str] = &[
 /// Boots the web container of `run` (rendered) and makes `requests`: each
 /// is a list of curl arguments (URL included), answered in order.
 pub fn boot(run: &Run, requests: &[&[&str]]) -> Booted {
+    boot_with(run, requests, &[], None)
+}
+
+/// [`boot`] with more names on the compose network, each answered with its
+/// own address (`("prosody-v0", "127.0.0.2")`), and a Python program that
+/// serves stand-in upstreams on those addresses (it gets a path to create
+/// once it listens).
+pub fn boot_with(
+    run: &Run,
+    requests: &[&[&str]],
+    names: &[(&str, &str)],
+    standins: Option<&str>,
+) -> Booted {
     let root = trixie_root();
     let json = merged_config(run);
     let web = &json["services"]["web"];
@@ -362,7 +387,18 @@ pub fn boot(run: &Run, requests: &[&[&str]]) -> Booted {
         .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
         .env("JT_ROOT", &root)
         .env("JT_DIR", c)
-        .env("JT_NAMES", NETWORK_NAMES.join(" "));
+        .env(
+            "JT_NAMES",
+            NETWORK_NAMES
+                .iter()
+                .map(|n| n.to_string())
+                .chain(names.iter().map(|(n, a)| format!("{n}={a}")))
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
+    if let Some(py) = standins {
+        write(&c.join("standins.py"), py.as_bytes());
+    }
     if let Some(env) = web["environment"].as_object() {
         for (k, v) in env {
             if let Some(v) = v.as_str() {

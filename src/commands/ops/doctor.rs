@@ -150,9 +150,15 @@ fn offer_env_chmod(stack: &Stack, findings: &[Finding]) {
     }
 }
 
-/// The checks `up` runs before starting anything: ports only warn.
+/// The checks `up` runs before starting anything: doctor's checks of this
+/// host (ports in use only warn: a running stack holds its own ports), and
+/// the addresses it publishes on for the nodes.
 pub fn preflight(stack: &Stack) -> Vec<Finding> {
-    checks(stack, Status::Warn)
+    let mut out = checks(stack, Status::Warn);
+    if let Ok(model) = Model::build(stack) {
+        out.extend(super::nodes::preflight(&model));
+    }
+    out
 }
 
 fn checks(stack: &Stack, port_in_use: Status) -> Vec<Finding> {
@@ -286,6 +292,17 @@ fn port_checks(model: &Model, in_use: Status) -> Vec<Finding> {
     let mut out = Vec::new();
     let mut busy = Vec::new();
     for rule in host_ports(model) {
+        // An address that is not this host's cannot be bound at all: that
+        // is not a port in use (the `xmpp` check reports the address).
+        if let Some(ip) = rule
+            .address
+            .as_deref()
+            .and_then(|a| a.parse::<IpAddr>().ok())
+        {
+            if !super::nodes::is_local(ip) {
+                continue;
+            }
+        }
         for port in rule.low..=rule.high {
             if !free(&rule, port) {
                 let at = match &rule.address {

@@ -50,10 +50,18 @@ pub fn up(dir: &Path, args: UpArgs) -> Result<Exit> {
         for f in &failures {
             crate::errln!("{}", f.render(paint));
         }
-        anyhow::bail!(
-            "preflight found {} problem(s); fix them (see `jitsi-stack doctor`) and run again",
-            failures.len()
-        );
+        if args.force {
+            crate::errln!(
+                "{} preflight found {} problem(s); starting anyway (--force)",
+                paint.warn("warning:"),
+                failures.len()
+            );
+        } else {
+            anyhow::bail!(
+                "preflight found {} problem(s): nothing was started; fix them (`jitsi-stack doctor` shows the same checks) and run again, or `jitsi-stack up --force` to start anyway",
+                failures.len()
+            );
+        }
     }
     make_instance_dirs(&stack, &model)?;
     let compose = Compose::detect(&stack)?;

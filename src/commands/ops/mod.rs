@@ -2,11 +2,11 @@
 //! stack's project and file set, plus host checks and helpers.
 
 mod doctor;
-mod lifecycle;
+pub(crate) mod lifecycle;
 mod nodes;
 mod ports;
 mod proxy;
-mod smoke;
+pub(crate) mod smoke;
 mod user;
 
 use crate::cli::Command;

@@ -30,9 +30,19 @@ use std::time::{Duration, Instant};
 /// How long each cross-host step may take.
 const TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Whether `ip` is an address of this host (it can be bound).
-fn is_local(ip: IpAddr) -> bool {
-    TcpListener::bind((ip, 0)).is_ok()
+/// Whether `ip` is an address of this host (it can be bound). A wildcard
+/// (`0.0.0.0`, `::`) binds too but is every address, not one of them.
+pub(super) fn is_local(ip: IpAddr) -> bool {
+    !ip.is_unspecified() && TcpListener::bind((ip, 0)).is_ok()
+}
+
+/// What `up` checks of the nodes before starting anything: the addresses
+/// this host publishes on are its own (Docker could not bind them otherwise).
+pub fn preflight(model: &Model) -> Vec<Finding> {
+    match &model.role {
+        Role::Main if !model.nodes.is_empty() => xmpp_address(model),
+        _ => vec![],
+    }
 }
 
 /// The node-related findings of `doctor` for this host.
@@ -44,7 +54,9 @@ pub fn doctor(stack: &Stack, model: &Model) -> Vec<Finding> {
     }
 }
 
-fn main_checks(stack: &Stack, model: &Model) -> Vec<Finding> {
+/// Where prosody's XMPP port is published for the nodes: set, and an
+/// address of this host.
+fn xmpp_address(model: &Model) -> Vec<Finding> {
     let mut out = vec![];
     let Some(rule) = firewall::xmpp_rule(model) else {
         out.push(bad(
@@ -96,6 +108,15 @@ fn main_checks(stack: &Stack, model: &Model) -> Vec<Finding> {
             "give those nodes an address of the main address's family",
         ));
     }
+    out
+}
+
+fn main_checks(stack: &Stack, model: &Model) -> Vec<Finding> {
+    let mut out = xmpp_address(model);
+    let Some(rule) = firewall::xmpp_rule(model) else {
+        return out;
+    };
+    let at = format!("{}:{}", rule.address, rule.port);
     let nft = crate::docker::tool_output(&["nft", "list", "table", "inet", firewall::NFT_TABLE]);
     let ipt = crate::docker::tool_output(&["iptables", "-S", "DOCKER-USER"]);
     let applied = nft
@@ -554,6 +575,13 @@ pub fn brewery_probes(stack: &Stack, model: &Model) -> Vec<Probe> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_wildcard_is_not_an_address_of_this_host() {
+        assert!(!is_local("0.0.0.0".parse().unwrap()));
+        assert!(!is_local("::".parse().unwrap()));
+        assert!(is_local("127.0.0.1".parse().unwrap()));
+    }
 
     #[test]
     fn the_sync_script_quotes_everything() {

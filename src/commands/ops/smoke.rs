@@ -78,6 +78,20 @@ pub fn run(dir: &Path, args: SmokeArgs) -> Result<Exit> {
     }
 }
 
+/// Every probe `smoke` runs, for `upgrade` to judge.
+pub fn probe_stack(stack: &Stack, timeout: Duration, insecure: bool) -> Result<Vec<Probe>> {
+    let model = Model::build(stack)?;
+    let mut probes = probe_all(stack, &model, timeout, insecure);
+    probes.extend(super::nodes::brewery_probes(stack, &model));
+    Ok(probes)
+}
+
+/// Whether a probe goes from this host to PUBLIC_URL (its failure can be
+/// split DNS or missing hairpin NAT), not to a service of the stack.
+pub fn from_host(p: &Probe) -> bool {
+    matches!(p.check.as_str(), "web" | "bosh" | "websocket")
+}
+
 /// Every probe for the stack, run in parallel (so a run takes at most about
 /// one `timeout`), reported in a fixed order: web, bosh, websocket, jicofo,
 /// then each bridge.

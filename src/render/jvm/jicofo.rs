@@ -14,6 +14,7 @@
 use super::{logging_properties, sentry_on};
 use crate::config::{Stack, Values};
 use crate::render::{prosody, render_template, Output};
+use crate::stack::visitors;
 use anyhow::{bail, Result};
 use minijinja::{Environment, Value};
 use serde::Serialize;
@@ -51,6 +52,30 @@ pub struct Jicofo {
     /// ENABLE_JVB_XMPP_SERVER: bridges on their own XMPP server.
     pub service: Option<XmppService>,
     pub trusted_domains: Vec<String>,
+    /// Visitor nodes (`ENABLE_VISITORS` with `JITSI_STACK_VISITORS`).
+    pub visitors: Option<Visitors>,
+}
+
+/// jicofo's `visitors { }` block and one `xmpp.visitors.v<N>` client per node.
+#[derive(Debug, Clone, Serialize)]
+pub struct Visitors {
+    pub max_participants: Option<i64>,
+    pub max_per_node: i64,
+    pub require_muc_config: bool,
+    pub nodes: Vec<VisitorClient>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VisitorClient {
+    /// `v<N>`.
+    pub name: String,
+    pub conference_service: String,
+    /// The node's client port (never its s2s port, see `stack::visitors`).
+    pub hostname: String,
+    pub port: u16,
+    pub domain: String,
+    pub xmpp_domain: String,
+    pub password: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -295,7 +320,7 @@ pub fn derive(stack: &Stack) -> Result<Jicofo> {
         hostname: v.text("JVB_XMPP_SERVER", "xmpp.jvb.meet.jitsi"),
         port: v.port("JVB_XMPP_PORT").unwrap_or(6222),
         domain: v.text("JVB_XMPP_AUTH_DOMAIN", "auth.jvb.meet.jitsi"),
-        password,
+        password: password.clone(),
     });
 
     // Recorders and transcribers log in on the hidden domain; jicofo must
@@ -308,7 +333,34 @@ pub fn derive(stack: &Stack) -> Result<Jicofo> {
         vec![]
     };
 
+    let visitors = visitors::enabled(v).then(|| {
+        let auth_domain = v.text("VISITORS_XMPP_AUTH_DOMAIN", "auth.meet.jitsi");
+        Visitors {
+            max_participants: opt_int(v, "VISITORS_MAX_PARTICIPANTS"),
+            max_per_node: v.int("VISITORS_MAX_VISITORS_PER_NODE").unwrap_or(250),
+            require_muc_config: v.bool("JICOFO_VISITORS_REQUIRE_MUC_CONFIG"),
+            nodes: visitors::nodes_of(v)
+                .into_iter()
+                .map(|n| VisitorClient {
+                    name: n.vnode.clone(),
+                    conference_service: n.muc.clone(),
+                    hostname: n.service.clone(),
+                    port: visitors::C2S_PORT,
+                    domain: auth_domain.clone(),
+                    xmpp_domain: n.domain.clone(),
+                    password: password.clone(),
+                })
+                .collect(),
+        }
+    });
+    let mut bridge = bridge;
+    if visitors.is_some() {
+        // The image replaces OCTO_BRIDGE_SELECTION_STRATEGY with these.
+        bridge.selection_strategy = None;
+    }
+
     Ok(Jicofo {
+        visitors,
         auth,
         bridge,
         video_codecs,

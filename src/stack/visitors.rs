@@ -1,0 +1,248 @@
+//! Visitor nodes on this host (`JITSI_STACK_VISITORS=N`): extra prosody
+//! instances (`prosody-v0` ... `prosody-vN-1`, the prosody image in
+//! `PROSODY_MODE=visitors`) joined to the main prosody over s2s, to which
+//! jicofo sends the viewers of a very large meeting.
+//!
+//! Everything the images read from one shared `.env` is derived here per
+//! service, because the release's templates take main prosody's s2s target
+//! and jicofo's c2s target from the same `VISITORS_XMPP_SERVER` /
+//! `VISITORS_XMPP_PORT` list (docker-jitsi-meet #2183): main prosody dials
+//! each node's s2s port, jicofo each node's client port.
+
+use crate::config::{Stack, Values};
+
+/// The variable that asks for visitor nodes.
+pub const COUNT_VAR: &str = "JITSI_STACK_VISITORS";
+
+/// The domain Jitsi's client and jicofo hard-code for visitor nodes
+/// (`v<N>.meet.jitsi`).
+pub const CLIENT_DOMAIN: &str = "meet.jitsi";
+
+/// Ports inside every node's container (the image's defaults).
+pub const C2S_PORT: u16 = 5222;
+pub const S2S_PORT: u16 = 5269;
+pub const HTTP_PORT: u16 = 5280;
+
+/// One visitor node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VisitorNode {
+    /// `PROSODY_VISITOR_INDEX`: position in the s2s and jicofo lists, and
+    /// the `vnode` the client asks for.
+    pub index: u32,
+    /// Compose service name and host name on the compose network.
+    pub service: String,
+    /// `v<N>.<VISITORS_XMPP_DOMAIN>`: the anonymous host viewers log in to.
+    pub domain: String,
+    /// `<prefix>.v<N>.<VISITORS_XMPP_DOMAIN>`: the node's MUC (fmuc).
+    pub muc: String,
+    /// `polls.v<N>.<VISITORS_XMPP_DOMAIN>`.
+    pub polls: String,
+    /// `v<N>`: the value of `?vnode=` the client sends.
+    pub vnode: String,
+}
+
+impl VisitorNode {
+    /// Where main prosody's s2s connections to this node go.
+    pub fn s2s_target(&self) -> String {
+        format!("{}:{S2S_PORT}", self.service)
+    }
+
+    /// Where jicofo logs in to this node.
+    pub fn c2s_target(&self) -> String {
+        format!("{}:{C2S_PORT}", self.service)
+    }
+}
+
+/// The number of nodes `.env` asks for.
+pub fn count(v: &Values) -> u32 {
+    v.int(COUNT_VAR).unwrap_or(0).clamp(0, 32) as u32
+}
+
+/// The visitor nodes, in index order (`v0`, `v1`, ...). Indexes are the
+/// positions the release's templates give the nodes, so they are
+/// contiguous: removing a node removes the last one.
+pub fn nodes(stack: &Stack) -> Vec<VisitorNode> {
+    nodes_of(&stack.values)
+}
+
+pub fn nodes_of(v: &Values) -> Vec<VisitorNode> {
+    let base = v.text("VISITORS_XMPP_DOMAIN", CLIENT_DOMAIN);
+    let prefix = v.text("PROSODY_VISITORS_MUC_PREFIX", "muc");
+    (0..count(v))
+        .map(|index| {
+            let domain = format!("v{index}.{base}");
+            VisitorNode {
+                index,
+                service: format!("prosody-v{index}"),
+                muc: format!("{prefix}.{domain}"),
+                polls: format!("polls.{domain}"),
+                vnode: format!("v{index}"),
+                domain,
+            }
+        })
+        .collect()
+}
+
+/// Visitors are on: `ENABLE_VISITORS=1` and at least one node.
+pub fn enabled(v: &Values) -> bool {
+    v.bool("ENABLE_VISITORS") && count(v) > 0
+}
+
+/// What `check` tells about a stack with visitors on: how viewers become
+/// visitors and participants, with this stack's numbers.
+pub fn explain(v: &Values) -> Vec<String> {
+    if !enabled(v) {
+        return vec![];
+    }
+    let per_node = v.text("VISITORS_MAX_VISITORS_PER_NODE", "250");
+    let n = count(v);
+    let threshold = match v.raw("VISITORS_MAX_PARTICIPANTS") {
+        Some(x) => format!("after {x} participants (VISITORS_MAX_PARTICIPANTS)"),
+        None => {
+            "after 50 participants (jicofo's default; VISITORS_MAX_PARTICIPANTS changes it)".into()
+        }
+    };
+    vec![
+        format!("visitors: newcomers join as viewers {threshold}; {n} node(s) of at most {per_node} viewers each (VISITORS_MAX_VISITORS_PER_NODE)"),
+        "visitors: a viewer who raises a hand is promoted to participant automatically (the visitors component's auto_allow_visitor_promotion, the release's default)".into(),
+    ]
+}
+
+/// The values a service of the stack renders its files from when visitors
+/// are on: `.env` with the derived per-service settings laid over it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reader {
+    /// Main prosody: `VISITORS_XMPP_SERVER` lists the nodes' s2s ports.
+    MainProsody,
+    /// Jicofo: `VISITORS_XMPP_SERVER` lists the nodes' client ports.
+    Jicofo,
+    /// One node's prosody.
+    Node(u32),
+}
+
+/// The derived variables `reader` sees (set on its container too).
+pub fn derived(v: &Values, reader: Reader) -> Vec<(&'static str, String)> {
+    let nodes = nodes_of(v);
+    if nodes.is_empty() || !v.bool("ENABLE_VISITORS") {
+        return vec![];
+    }
+    let list = |f: fn(&VisitorNode) -> String| -> String {
+        nodes.iter().map(f).collect::<Vec<_>>().join(",")
+    };
+    let mut out = vec![
+        (
+            "VISITORS_XMPP_DOMAIN",
+            v.text("VISITORS_XMPP_DOMAIN", CLIENT_DOMAIN),
+        ),
+        (
+            "PROSODY_VISITORS_MUC_PREFIX",
+            v.text("PROSODY_VISITORS_MUC_PREFIX", "muc"),
+        ),
+    ];
+    match reader {
+        Reader::MainProsody => {
+            out.push(("VISITORS_XMPP_SERVER", list(VisitorNode::s2s_target)));
+        }
+        Reader::Jicofo => {
+            out.push(("VISITORS_XMPP_SERVER", list(VisitorNode::c2s_target)));
+            out.push((
+                "VISITORS_XMPP_AUTH_DOMAIN",
+                v.text("VISITORS_XMPP_AUTH_DOMAIN", "auth.meet.jitsi"),
+            ));
+            out.push((
+                "VISITORS_MAX_VISITORS_PER_NODE",
+                v.text("VISITORS_MAX_VISITORS_PER_NODE", "250"),
+            ));
+        }
+        Reader::Node(index) => {
+            let auth = v.text("VISITORS_XMPP_AUTH_DOMAIN", "auth.meet.jitsi");
+            out.extend([
+                ("PROSODY_MODE", "visitors".to_string()),
+                ("PROSODY_VISITOR_INDEX", index.to_string()),
+                // The node's s2s back to the main prosody (its alias on
+                // the compose network) and main's s2s port.
+                ("XMPP_SERVER", v.text("XMPP_SERVER", "xmpp.meet.jitsi")),
+                ("XMPP_SERVER_S2S_PORT", v.text("PROSODY_S2S_PORT", "5269")),
+                // jicofo logs in to the node's auth host with the domain
+                // it is given as VISITORS_XMPP_AUTH_DOMAIN.
+                ("XMPP_AUTH_DOMAIN", auth.clone()),
+                // The image's boot script does this in visitors mode.
+                ("PROSODY_ADMINS", format!("focus@{auth}")),
+                ("XMPP_PORT", C2S_PORT.to_string()),
+                ("PROSODY_S2S_PORT", S2S_PORT.to_string()),
+                ("PROSODY_HTTP_PORT", HTTP_PORT.to_string()),
+                (
+                    "VISITORS_MAX_VISITORS_PER_NODE",
+                    v.text("VISITORS_MAX_VISITORS_PER_NODE", "250"),
+                ),
+            ]);
+        }
+    }
+    out
+}
+
+/// `.env`'s values with `derived(reader)` laid over them.
+pub fn values_for(v: &Values, reader: Reader) -> Values {
+    let mut out = v.clone();
+    for (name, value) in derived(v, reader) {
+        out.set(name, &value);
+    }
+    if matches!(reader, Reader::Node(_)) {
+        // A node routes only to the main prosody; the list of nodes is
+        // main's and jicofo's, never the node's own s2sout_override.
+        out.set("VISITORS_XMPP_SERVER", "");
+        out.set("VISITORS_XMPP_PORT", "");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn main_prosody_and_jicofo_get_different_ports() {
+        let v = Values::from_pairs([("ENABLE_VISITORS", "1"), (COUNT_VAR, "2")]);
+        let get = |r| {
+            derived(&v, r)
+                .into_iter()
+                .find(|(k, _)| *k == "VISITORS_XMPP_SERVER")
+                .map(|(_, x)| x)
+        };
+        assert_eq!(
+            get(Reader::MainProsody).as_deref(),
+            Some("prosody-v0:5269,prosody-v1:5269")
+        );
+        assert_eq!(
+            get(Reader::Jicofo).as_deref(),
+            Some("prosody-v0:5222,prosody-v1:5222")
+        );
+        assert_eq!(get(Reader::Node(1)), None);
+        let n = values_for(&v, Reader::Node(1));
+        assert_eq!(n.get("PROSODY_VISITOR_INDEX"), Some("1"));
+        assert_eq!(n.get("PROSODY_MODE"), Some("visitors"));
+        assert_eq!(n.get("XMPP_SERVER_S2S_PORT"), Some("5269"));
+    }
+
+    #[test]
+    fn no_nodes_or_visitors_off_derive_nothing() {
+        let v = Values::from_pairs([("ENABLE_VISITORS", "1")]);
+        assert!(nodes_of(&v).is_empty() && derived(&v, Reader::Jicofo).is_empty());
+        let v = Values::from_pairs([(COUNT_VAR, "2")]);
+        assert_eq!(nodes_of(&v).len(), 2);
+        assert!(derived(&v, Reader::Jicofo).is_empty());
+    }
+
+    #[test]
+    fn names_follow_the_domain_and_prefix() {
+        let v = Values::from_pairs([
+            (COUNT_VAR, "1"),
+            ("PROSODY_VISITORS_MUC_PREFIX", "conference"),
+        ]);
+        let n = &nodes_of(&v)[0];
+        assert_eq!(n.domain, "v0.meet.jitsi");
+        assert_eq!(n.muc, "conference.v0.meet.jitsi");
+        assert_eq!(n.polls, "polls.v0.meet.jitsi");
+        assert_eq!(n.service, "prosody-v0");
+    }
+}
