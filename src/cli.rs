@@ -51,15 +51,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ColorChoice {
-    /// Colour on a terminal, unless NO_COLOR is set.
-    Auto,
-    /// Always colour (even through a pipe).
-    Always,
-    /// Never colour.
-    Never,
-}
+pub use crate::color::ColorChoice;
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -205,6 +197,24 @@ pub struct RenderArgs {
     /// Show a unified diff of what would change, and write nothing.
     #[arg(long)]
     pub diff: bool,
+    /// What to write: compose files, or kubernetes/ (a kustomization);
+    /// default: JITSI_STACK_TARGET in .env, else compose.
+    #[arg(long, value_enum)]
+    pub target: Option<Target>,
+    /// Kubernetes target: generate the Secrets from kubernetes/secrets/
+    /// (written 0600), or only name them for External Secrets, SOPS or
+    /// Sealed Secrets.
+    #[arg(long, value_enum, default_value_t)]
+    pub secrets: crate::render::kubernetes::Secrets,
+}
+
+/// What `render` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Target {
+    /// docker-compose.yml and one overlay per component.
+    Compose,
+    /// kubernetes/, built by `kubectl kustomize kubernetes/`.
+    Kubernetes,
 }
 
 #[derive(Debug, Args)]
@@ -418,6 +428,10 @@ pub struct MigrateArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// SRC has no data to carry over: a CONFIG that does not exist is made new
+    /// (without it, that is an error).
+    #[arg(long)]
+    pub no_data: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,12 +1,22 @@
 //! Colour on a terminal: `--color auto|always|never` (auto: only when the
 //! stream is a terminal and NO_COLOR is unset or empty, as no-color.org asks).
 
-use crate::cli::ColorChoice;
 use anstyle::{AnsiColor, Style};
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 static CHOICE: AtomicU8 = AtomicU8::new(0);
+
+/// `--color`: when to colour the output (its variants are the flag's values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    /// Colour on a terminal, unless NO_COLOR is set.
+    Auto,
+    /// Always colour (even through a pipe).
+    Always,
+    /// Never colour.
+    Never,
+}
 
 /// Records the choice for the whole run (called once, after parsing).
 pub fn init(choice: ColorChoice) {

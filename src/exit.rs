@@ -26,3 +26,9 @@ impl Exit {
         }
     }
 }
+
+/// An error caused by how the tool was called (missing .env, bad flag
+/// combination): exit status 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);

@@ -363,17 +363,6 @@ pub fn remove_stale_temps(dir: &Path) -> usize {
     n
 }
 
-/// Removes the stack lock file from `dir` when it is all `dir` holds (a
-/// directory `init` made and then failed in), so the directory can go too.
-pub fn remove_if_only_lock(dir: &Path) {
-    let names: Vec<_> = fs::read_dir(dir)
-        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
-        .unwrap_or_default();
-    if names.len() == 1 && names[0] == crate::lock::LOCK_FILE {
-        let _ = fs::remove_file(dir.join(crate::lock::LOCK_FILE));
-    }
-}
-
 /// Removes temporary siblings of `file` and of its backup (`.NAME.tmp-*`,
 /// `.NAME.bak.tmp-*`) from its directory, and nothing else there: for a
 /// `.env` that links to a file outside the stack directory.

@@ -6,10 +6,12 @@ pub mod commands;
 pub mod config;
 pub mod docker;
 pub mod envfile;
+pub mod escape;
 pub mod exit;
 pub mod firewall;
 pub mod fsutil;
 pub mod journal;
+pub mod layout;
 pub mod lock;
 pub mod out;
 pub mod reference;
@@ -17,6 +19,7 @@ pub mod render;
 pub mod schema;
 pub mod secrets;
 pub mod stack;
+pub mod tls;
 pub mod validate;
 pub mod xmpp;
 pub mod yaml;
@@ -25,13 +28,7 @@ use anyhow::Result;
 use clap::{CommandFactory, FromArgMatches, ValueEnum};
 use std::ffi::OsString;
 
-pub use exit::Exit;
-
-/// An error caused by how the tool was called (missing .env, bad flag
-/// combination): exit status 2.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
+pub use exit::{Exit, UsageError};
 
 /// The whole program: runs it, prints an error once as `error: ...`, and
 /// returns the exit code. Output cut short by a closed pipe

@@ -149,6 +149,9 @@ pub fn acquire(dir: &Path, wait: Wait) -> Result<StackLock> {
                 fsutil::remove_stale_temps(dir);
                 // Backup archives being written (a full copy of the secrets).
                 fsutil::remove_stale_temps(&dir.join("backups"));
+                // Stages and set-aside copies of killed data moves, too.
+                crate::journal::remove_stale(dir);
+                crate::journal::remove_stale(&dir.join("backups"));
                 let env = dir.join(".env");
                 if std::fs::symlink_metadata(&env).is_ok_and(|m| m.file_type().is_symlink()) {
                     if let Ok(target) = std::fs::canonicalize(&env) {
@@ -316,6 +319,17 @@ fn holder(file: &File) -> String {
         }
     }
     String::new()
+}
+
+/// Removes the stack lock file from `dir` when it is all `dir` holds (a
+/// directory `init` made and then failed in), so the directory can go too.
+pub fn remove_if_only_lock(dir: &Path) {
+    let names: Vec<_> = std::fs::read_dir(dir)
+        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    if names.len() == 1 && names[0] == LOCK_FILE {
+        let _ = std::fs::remove_file(dir.join(LOCK_FILE));
+    }
 }
 
 #[cfg(test)]

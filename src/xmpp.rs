@@ -88,27 +88,12 @@ fn err(step: Step, message: impl Into<String>) -> Error {
     }
 }
 
-/// A certificate verifier that accepts only chains to `ca_pem`'s
-/// certificates (with the usual name, date and usage checks).
-pub fn pinned_verifier(ca_pem: &str) -> anyhow::Result<Arc<rustls::client::WebPkiServerVerifier>> {
-    let mut roots = rustls::RootCertStore::empty();
-    for c in crate::stack::pki::certificates(ca_pem)? {
-        roots
-            .add(c)
-            .map_err(|e| anyhow::anyhow!("the pinned CA certificate is not usable: {e}"))?;
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
-        .build()
-        .map_err(|e| anyhow::anyhow!("building the certificate verifier: {e}"))
-}
-
 fn tls_config(ca_pem: &str) -> anyhow::Result<Arc<rustls::ClientConfig>> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .dangerous()
-        .with_custom_certificate_verifier(pinned_verifier(ca_pem)?)
+        .with_custom_certificate_verifier(crate::tls::pinned_verifier(ca_pem)?)
         .with_no_client_auth();
     Ok(Arc::new(config))
 }

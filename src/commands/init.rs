@@ -14,30 +14,7 @@ use anyhow::{Context, Result};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
-/// Directories under CONFIG that the images mount and write to, relative to
-/// CONFIG: the `${CONFIG}/...` volumes of the pinned release's compose files
-/// (docker-compose.yml: web, storage/web, storage/transcripts,
-/// tmp/web-load-test, prosody/*, storage/prosody, jicofo, jvb;
-/// jibri.yml: jibri, storage/jibri; jigasi.yml: jigasi; transcriber.yml:
-/// transcriber). The images run read-only as uid 1000 and do not create them.
-pub const CONFIG_TREE: &[&str] = &[
-    "web",
-    "storage/web",
-    "storage/prosody",
-    "storage/jibri",
-    "storage/transcripts",
-    "tmp/web-load-test",
-    "prosody/config",
-    "prosody/prosody-plugins-custom",
-    "jicofo",
-    "jvb",
-    "jibri",
-    "jigasi",
-    "transcriber",
-];
-
-/// The uid:gid the images run as.
-pub const IMAGE_UID: u32 = 1000;
+use crate::layout::{CONFIG_TREE, IMAGE_UID};
 
 pub fn run(global_dir: Option<&Path>, args: InitArgs) -> Result<Exit> {
     let dir = args
@@ -61,7 +38,7 @@ pub fn run(global_dir: Option<&Path>, args: InitArgs) -> Result<Exit> {
         Ok((exit, _lock)) => Ok(exit),
         Err(e) => {
             if let Some(inner) = created.last() {
-                fsutil::remove_if_only_lock(inner);
+                crate::lock::remove_if_only_lock(inner);
                 for d in created.iter().rev() {
                     let _ = std::fs::remove_dir(d);
                 }

@@ -602,7 +602,7 @@ pub fn chown_tree(root: &Path) -> Result<u64> {
     let mut stack = vec![root.to_path_buf()];
     while let Some(p) = stack.pop() {
         let m = fs::symlink_metadata(&p)?;
-        lchown(&p, init::IMAGE_UID, init::IMAGE_UID)?;
+        lchown(&p, crate::layout::IMAGE_UID, crate::layout::IMAGE_UID)?;
         n += 1;
         if m.is_dir() {
             for e in fs::read_dir(&p)? {
@@ -714,6 +714,28 @@ pub fn run(global_dir: Option<&Path>, args: MigrateArgs) -> Result<Exit> {
         ))
         .into());
     }
+    // DIR is built in a stage beside it and renamed into place at the end:
+    // it is absent or complete, never half made.
+    let Some(dir_parent) = dir_abs.parent().map(Path::to_path_buf) else {
+        return Err(UsageError(format!(
+            "DIR {}: give a directory of its own",
+            dir.display()
+        ))
+        .into());
+    };
+    if let Some(why) = crate::fsutil::system_dir(&dir_abs) {
+        return Err(UsageError(format!(
+            "{why}: refusing to make it a stack directory; pick a directory of its own (e.g. /srv/jitsi)"
+        ))
+        .into());
+    }
+    if !is_empty_or_absent(&dir_abs) {
+        return Err(UsageError(format!(
+            "{} exists and is not empty: DIR must be new or empty (migrate builds it beside and renames it into place)",
+            dir.display()
+        ))
+        .into());
+    }
 
     let src = EnvFile::read(&src_env)?;
     let (source_release, release_from) = source_release(&args, &src, &src_dir)?;
@@ -727,6 +749,7 @@ pub fn run(global_dir: Option<&Path>, args: MigrateArgs) -> Result<Exit> {
     }
     let old_config = expand_config(&raw_config, &src_dir);
     let old_config_real = old_config.canonicalize().ok();
+    check_config_exists(&old_config, &raw_config, &src_env, args.no_data)?;
     if !args.copy {
         if let Some(real) = &old_config_real {
             if real.starts_with(&src_dir) {
@@ -1045,17 +1068,33 @@ pub fn run(global_dir: Option<&Path>, args: MigrateArgs) -> Result<Exit> {
         return Ok(Exit::Ok);
     }
 
-    let mut created: Vec<PathBuf> = create_dirs(&dir)?;
-    let _lock = crate::lock::acquire(&dir, crate::lock::Wait::default())?;
-    let result = (|| -> Result<Vec<Change>> {
+    // Killed runs' stages: their CONFIG changes undone, then removed.
+    for note in clean_stale_stages(&dir_abs) {
+        crate::errln!("note: {note}");
+    }
+    let stage = crate::fsutil::temp_sibling(&dir_abs);
+    crate::fsutil::create_dir_all_mode(&dir_parent, 0o755)?;
+    crate::fsutil::create_dir_mode(&stage, 0o755)?;
+    let lock = crate::lock::acquire(&stage, crate::lock::Wait::default().allow_system_dir(true));
+    let stage_config = stage.join("config");
+    let work_config = if args.copy {
+        stage_config.clone()
+    } else {
+        new_config.clone()
+    };
+    let mut journal = ConfigJournal::default();
+    let result = lock.and_then(|_lock| {
         let mut out = Vec::new();
+        if !args.copy {
+            // Written and fsynced before the first change to CONFIG: what
+            // this run will create there and the owners and modes it will
+            // change, so a failure here, or the next run after a kill,
+            // undoes exactly that.
+            journal = ConfigJournal::plan(&work_config, &pending_moves(&work_config, &values));
+            journal.save(&stage)?;
+        }
         if args.copy && old_config.exists() {
-            if new_config.exists() {
-                fs::remove_dir(&new_config)
-                    .with_context(|| format!("replacing {}", new_config.display()))?;
-            }
-            let stats = copy_tree(&old_config, &new_config, init::is_root())?;
-            created.push(new_config.clone());
+            let stats = copy_tree(&old_config, &stage_config, init::is_root())?;
             out.push(
                 Change::new(
                     Action::Copied,
@@ -1068,33 +1107,274 @@ pub fn run(global_dir: Option<&Path>, args: MigrateArgs) -> Result<Exit> {
                 out.push(Change::new(Action::Skipped, p.display().to_string(), why));
             }
         }
-        let moves = pending_moves(&new_config, &values);
-        let (c, made) = move_data(&new_config, &moves, false)?;
-        created.extend(made);
-        out.extend(c);
-        out.extend(tree_changes(&new_config, false, &mut created)?);
-        file.write(&env_path)?;
+        let moves = pending_moves(&work_config, &values);
+        out.extend(move_data_staged(&work_config, &moves)?);
+        out.extend(tree_changes(&work_config, false, &mut Vec::new())?);
+        file.write(&stage.join(".env"))?;
+        crate::fsutil::sync_dir(&stage);
+        // CONFIG is complete: the journal goes, then DIR comes in whole.
+        ConfigJournal::remove(&stage)?;
+        fs::rename(&stage, &dir_abs)
+            .with_context(|| format!("renaming {} to {}", stage.display(), dir_abs.display()))?;
+        crate::fsutil::sync_dir(&dir_parent);
         Ok(out)
-    })();
+    });
     match result {
         Ok(c) => report.changes.extend(c),
         Err(e) => {
-            // Leave nothing half-made behind: only what this run created.
-            for p in created.iter().rev() {
-                let _ = if p.is_dir() {
-                    fs::remove_dir_all(p)
-                } else {
-                    fs::remove_file(p)
-                };
-            }
-            return Err(e.context("migrate stopped; what it had created was removed"));
+            // Leave nothing half made: CONFIG as it was, no stage.
+            journal.undo();
+            let _ = fs::remove_dir_all(&stage);
+            return Err(e.context("migrate stopped; CONFIG is as it was and DIR was not made"));
         }
     }
     print_report(&report, args.json)?;
     if !args.json {
-        crate::outln!("next: jitsi-stack --dir {} up", dir.display());
+        let was_cwd =
+            std::env::current_dir().is_err() || std::env::current_dir().is_ok_and(|c| c == dir_abs);
+        if was_cwd || dir.is_relative() {
+            crate::outln!("next: jitsi-stack --dir {} up", dir_abs.display());
+        } else {
+            crate::outln!("next: jitsi-stack --dir {} up", dir.display());
+        }
+        if was_cwd {
+            crate::outln!(
+                "(your shell's directory was replaced by the new stack: `cd {}` again)",
+                dir_abs.display()
+            );
+        }
     }
     Ok(Exit::Ok)
+}
+
+/// A CONFIG that does not exist is an error (exit 2), unless `--no-data`
+/// says SRC has nothing to carry over; `--no-data` with data is one too.
+fn check_config_exists(config: &Path, raw: &str, src_env: &Path, no_data: bool) -> Result<()> {
+    let exists = fs::symlink_metadata(config).is_ok();
+    if !exists && !no_data {
+        let home = std::env::var("HOME").unwrap_or_default();
+        let tilde = if raw.starts_with('~') {
+            format!(
+                " `~` is this user's home ({home}): under sudo it is root's, not the home of the user who ran docker-jitsi-meet. Run migrate as that user, use `sudo -u USER`, or write CONFIG's absolute path in SRC's .env."
+            )
+        } else {
+            String::new()
+        };
+        return Err(UsageError(format!(
+            "CONFIG {} (CONFIG={raw} in {}) does not exist: the accounts, certificates and recordings are there.{tilde} If SRC really has no data to carry over, add --no-data; nothing was written",
+            config.display(),
+            src_env.display()
+        ))
+        .into());
+    }
+    if exists && no_data && !is_empty_or_absent(config) {
+        return Err(UsageError(format!(
+            "--no-data, but CONFIG {} (CONFIG={raw} in {}) holds data: drop --no-data to carry it over; nothing was written",
+            config.display(),
+            src_env.display()
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// The journal of the changes a `migrate` reusing CONFIG in place makes to
+/// it, kept in DIR's stage (so it exists exactly while DIR does not): the
+/// paths it will create and the owners and modes of the directories it
+/// will hand to the images' uid. Undone in reverse by a failure, or by the
+/// next `migrate` into the same DIR when this one was killed.
+#[derive(Debug, Default, Serialize, serde::Deserialize)]
+struct ConfigJournal {
+    config: PathBuf,
+    /// Removed (whole trees), last first.
+    created: Vec<PathBuf>,
+    /// (path, uid, gid, mode) before; an empty directory replaced by a
+    /// move comes back empty.
+    owners: Vec<(PathBuf, u32, u32, u32)>,
+    /// Where the data moves build their stages (a killed writer's are removed).
+    stages_in: Vec<PathBuf>,
+}
+
+const STAGE_JOURNAL: &str = ".migrate-journal.json";
+
+impl ConfigJournal {
+    /// Everything the in-place run will touch in `config`: decided from
+    /// the tree before the first change.
+    fn plan(config: &Path, moves: &[&Move]) -> ConfigJournal {
+        let mut j = ConfigJournal {
+            config: config.to_path_buf(),
+            ..Default::default()
+        };
+        let add_missing = |j: &mut ConfigJournal, p: &Path| {
+            // The outermost missing component, so undo removes it all.
+            let mut cur = config.to_path_buf();
+            if fs::symlink_metadata(&cur).is_err() {
+                if !j.created.contains(&cur) {
+                    j.created.push(cur);
+                }
+                return;
+            }
+            for part in p.strip_prefix(config).unwrap_or(p).components() {
+                cur.push(part);
+                if fs::symlink_metadata(&cur).is_err() {
+                    if !j.created.contains(&cur) {
+                        j.created.push(cur);
+                    }
+                    return;
+                }
+            }
+        };
+        for m in moves {
+            let to = config.join(m.to);
+            add_missing(&mut j, &to);
+            j.stages_in.push(crate::fsutil::parent_dir(&to));
+        }
+        for rel in crate::layout::CONFIG_TREE {
+            add_missing(&mut j, &config.join(rel));
+        }
+        let mut existing: Vec<PathBuf> = vec![config.to_path_buf()];
+        existing.extend(crate::layout::CONFIG_TREE.iter().map(|r| config.join(r)));
+        existing.extend(moves.iter().map(|m| config.join(m.to)));
+        for p in existing {
+            if let Ok(meta) = fs::symlink_metadata(&p) {
+                if meta.is_dir() {
+                    j.owners
+                        .push((p, meta.uid(), meta.gid(), meta.mode() & 0o7777));
+                }
+            }
+        }
+        j
+    }
+
+    fn save(&self, stage: &Path) -> Result<()> {
+        let text = serde_json::to_vec_pretty(self)?;
+        crate::fsutil::atomic_write(&stage.join(STAGE_JOURNAL), &text, 0o600)?;
+        crate::fsutil::sync_dir(stage);
+        Ok(())
+    }
+
+    fn load(stage: &Path) -> Option<ConfigJournal> {
+        let text = fs::read(stage.join(STAGE_JOURNAL)).ok()?;
+        serde_json::from_slice(&text).ok()
+    }
+
+    fn remove(stage: &Path) -> Result<()> {
+        match fs::remove_file(stage.join(STAGE_JOURNAL)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).context("removing migrate's journal"),
+        }
+        crate::fsutil::sync_dir(stage);
+        Ok(())
+    }
+
+    /// Idempotent: what is already undone stays so.
+    fn undo(&self) {
+        for d in &self.stages_in {
+            crate::journal::remove_stale(d);
+        }
+        for p in self.created.iter().rev() {
+            match fs::symlink_metadata(p) {
+                Ok(m) if m.is_dir() => {
+                    let _ = fs::remove_dir_all(p);
+                }
+                Ok(_) => {
+                    let _ = fs::remove_file(p);
+                }
+                Err(_) => {}
+            }
+        }
+        for (p, uid, gid, mode) in &self.owners {
+            if fs::symlink_metadata(p).is_err() {
+                let _ = crate::fsutil::create_dir_mode(p, *mode);
+            }
+            if let Ok(m) = fs::symlink_metadata(p) {
+                if m.is_dir() {
+                    if (m.uid(), m.gid()) != (*uid, *gid) {
+                        let _ = std::os::unix::fs::lchown(p, Some(*uid), Some(*gid));
+                    }
+                    let _ = fs::set_permissions(p, fs::Permissions::from_mode(*mode));
+                }
+            }
+        }
+        if let Some(dir) = self.config.parent() {
+            crate::fsutil::sync_dir(dir);
+        }
+    }
+}
+
+/// Removes the stages that killed `migrate`s into `dir` left beside it
+/// (their writer's pid gone), undoing first the changes their journal
+/// lists in a CONFIG reused in place. Returns what it did.
+fn clean_stale_stages(dir: &Path) -> Vec<String> {
+    let mut notes = vec![];
+    let (Some(parent), Some(name)) = (dir.parent(), dir.file_name().and_then(|n| n.to_str()))
+    else {
+        return notes;
+    };
+    let prefix = format!(".{name}.tmp-");
+    let Ok(rd) = fs::read_dir(parent) else {
+        return notes;
+    };
+    for e in rd.filter_map(|e| e.ok()) {
+        let entry = e.file_name();
+        let Some(entry) = entry.to_str() else {
+            continue;
+        };
+        let dead = entry.starts_with(&prefix)
+            && crate::fsutil::temp_writer_pid(entry).is_some_and(|p| !crate::fsutil::pid_alive(p));
+        if !dead || !e.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        if let Some(j) = ConfigJournal::load(&e.path()) {
+            j.undo();
+            notes.push(format!(
+                "an interrupted migrate into {} had changed CONFIG {}: undone",
+                dir.display(),
+                j.config.display()
+            ));
+        }
+        if fs::remove_dir_all(e.path()).is_ok() {
+            notes.push(format!(
+                "removed {}, left by an interrupted migrate",
+                e.path().display()
+            ));
+        }
+    }
+    notes
+}
+
+/// Puts each pending move's data at its new place through the journal's
+/// [`crate::journal::stage_tree`]: copied into a stage beside the target,
+/// fsynced, compared by content with the source, handed to the images' uid
+/// as root (parents made 0755, never root 0700), and renamed into place
+/// whole: a target is either as it was or complete. The old copy stays,
+/// for going back.
+fn move_data_staged(config: &Path, moves: &[&Move]) -> Result<Vec<Change>> {
+    let mut changes = Vec::new();
+    let owner = init::is_root().then_some((crate::layout::IMAGE_UID, crate::layout::IMAGE_UID));
+    for m in moves {
+        let (from, to) = (config.join(m.from), config.join(m.to));
+        let stats = measure_tree(&from)?;
+        crate::journal::stage_tree(&from, &to, owner)?;
+        changes.push(
+            Change::new(
+                Action::Copied,
+                m.from,
+                format!("{}, {}", m.what, stats.summary()),
+            )
+            .to(m.to)
+            .release(Some(m.release)),
+        );
+        for (p, why) in &stats.skipped {
+            changes.push(Change::new(
+                Action::Skipped,
+                p.display().to_string(),
+                why.clone(),
+            ));
+        }
+    }
+    Ok(changes)
 }
 
 /// The CONFIG tree of the pinned release: created (or, dry, counted) and
@@ -1106,7 +1386,7 @@ pub fn tree_changes(
     created: &mut Vec<PathBuf>,
 ) -> Result<Vec<Change>> {
     let mut out = Vec::new();
-    let missing: Vec<&str> = init::CONFIG_TREE
+    let missing: Vec<&str> = crate::layout::CONFIG_TREE
         .iter()
         .copied()
         .filter(|rel| fs::symlink_metadata(config.join(rel)).is_err())
@@ -1135,7 +1415,7 @@ pub fn tree_changes(
             }
         }
     }
-    let (_, needs_chown) = init::make_tree(config, init::CONFIG_TREE)?;
+    let (_, needs_chown) = init::make_tree(config, crate::layout::CONFIG_TREE)?;
     out.push(if needs_chown {
         Change::new(
             Action::Note,
@@ -1143,7 +1423,7 @@ pub fn tree_changes(
             format!(
                 "the containers run as uid {uid} and must be able to write there; run: sudo chown -R {uid}:{uid} {}",
                 config.display(),
-                uid = init::IMAGE_UID
+                uid = crate::layout::IMAGE_UID
             ),
         )
     } else {
@@ -1152,7 +1432,7 @@ pub fn tree_changes(
             config.display().to_string(),
             format!(
                 "the pinned release's directories and the data moved into storage belong to uid {}",
-                init::IMAGE_UID
+                crate::layout::IMAGE_UID
             ),
         )
     });

@@ -8,6 +8,7 @@ pub mod migrate;
 pub mod node;
 pub mod ops;
 pub mod render;
+pub mod report;
 pub mod schema;
 pub mod upgrade;
 
@@ -48,6 +49,15 @@ fn guard(dir: &std::path::Path, command: &Command, name: &str) -> Result<()> {
         Command::Schema(_) | Command::Completions(_) | Command::Man
     ) {
         return Ok(());
+    }
+    // What a killed jitsi-stack left (temp files, possibly holding secrets)
+    // goes now, whichever command runs next: when the lock is free (then no
+    // writer is working here), without waiting for it.
+    if dir.join(crate::lock::LOCK_FILE).exists() {
+        let _ = crate::lock::acquire(
+            dir,
+            crate::lock::Wait::default().timeout(std::time::Duration::ZERO),
+        );
     }
     match crate::journal::pending(dir)? {
         Some(j) if !j.allows(name) => anyhow::bail!("{}", j.interrupted()),

@@ -1,6 +1,6 @@
 //! `jitsi-stack render [--with LIST] [--diff]`.
 
-use crate::cli::RenderArgs;
+use crate::cli::{RenderArgs, Target};
 use crate::config::Stack;
 use crate::lock::{self, Wait};
 use crate::stack::{bundle, pki, Model};
@@ -12,7 +12,31 @@ use std::path::Path;
 /// render the one in effect, records the compose settings in `.env` and
 /// writes the nodes' bundles (the caller holds the stack lock).
 pub fn prepare(dir: &Path, with: &[String], write: bool) -> Result<(Stack, render::Output)> {
-    let mut stack = Stack::load(dir, with)?;
+    let mut stack = load_checked(dir, with)?;
+    let model = Model::build(&stack)?;
+    let out = render::render_model(&stack, &model)?;
+    // The nodes' bundles: rendered (all or nothing) before anything is written.
+    if write && !model.nodes.is_empty() && !model.is_node() {
+        pki::ensure(&stack)?;
+    }
+    let bundles = bundle::render(&stack, &model, pki::load_ca(&stack.config_dir()).as_deref())?;
+    if write {
+        render::write(&mut stack, &out)?;
+        if !model.is_node() {
+            for name in bundle::write(&stack, &bundles)? {
+                crate::errln!(
+                    "removed the bundle of node {name} ({}/{name}/)",
+                    bundle::DIR
+                );
+            }
+        }
+    }
+    Ok((stack, out))
+}
+
+/// Loads the stack and validates it: warnings printed, errors refuse.
+pub fn load_checked(dir: &Path, with: &[String]) -> Result<Stack> {
+    let stack = Stack::load(dir, with)?;
     let report = validate::validate(&stack);
     for f in report
         .findings
@@ -35,25 +59,45 @@ pub fn prepare(dir: &Path, with: &[String], write: bool) -> Result<(Stack, rende
             report.errors()
         );
     }
-    let model = Model::build(&stack)?;
-    let out = render::render_model(&stack, &model)?;
-    // The nodes' bundles: rendered (all or nothing) before anything is written.
-    if write && !model.nodes.is_empty() && !model.is_node() {
-        pki::ensure(&stack)?;
+    Ok(stack)
+}
+
+/// The target `render` writes: `--target`, else JITSI_STACK_TARGET.
+pub fn target(dir: &Path, flag: Option<Target>) -> Result<Target> {
+    if let Some(t) = flag {
+        return Ok(t);
     }
-    let bundles = bundle::render(&stack, &model, pki::load_ca(&stack.config_dir()).as_deref())?;
-    if write {
-        render::write(&mut stack, &out)?;
-        if !model.is_node() {
-            for name in bundle::write(&stack, &bundles)? {
-                crate::errln!(
-                    "removed the bundle of node {name} ({}/{name}/)",
-                    bundle::DIR
-                );
-            }
-        }
+    let stack = Stack::load(dir, &[] as &[String])?;
+    Ok(match stack.values.get_or(TARGET_VAR, "compose") {
+        "kubernetes" => Target::Kubernetes,
+        _ => Target::Compose,
+    })
+}
+
+/// `.env`'s choice of target.
+pub const TARGET_VAR: &str = "JITSI_STACK_TARGET";
+
+/// `render --target kubernetes`: writes kubernetes/ under the stack lock.
+fn run_kubernetes(dir: &Path, args: &RenderArgs) -> Result<Exit> {
+    if args.diff {
+        return Err(UsageError(
+            "--diff compares the compose render only; for the Kubernetes target run `render --target kubernetes` and `git diff kubernetes/`".into(),
+        )
+        .into());
     }
-    Ok((stack, out))
+    crate::config::env_path(dir)?;
+    let _lock = lock::acquire(dir, Wait::default())?;
+    let stack = load_checked(dir, &args.with)?;
+    let out = render::kubernetes::render(&stack, args.secrets)?;
+    let written = render::kubernetes::write(&stack.dir, &out)?;
+    crate::outln!(
+        "rendered {} files into {}/{} ({written} changed); build it with `kubectl kustomize {}/`",
+        out.files.len(),
+        stack.dir.display(),
+        render::kubernetes::DIR,
+        render::kubernetes::DIR
+    );
+    Ok(Exit::Ok)
 }
 
 /// What `render` would change in the nodes' bundles (secrets masked).
@@ -64,6 +108,9 @@ fn bundles_diff(stack: &Stack) -> Result<String> {
 }
 
 pub fn run(dir: &Path, args: RenderArgs) -> Result<Exit> {
+    if target(dir, args.target)? == Target::Kubernetes {
+        return run_kubernetes(dir, &args);
+    }
     if args.diff {
         // Read-only: no lock. Like diff(1): 0 no change, 1 changes, 2 trouble.
         let (stack, out) = prepare(dir, &args.with, false)

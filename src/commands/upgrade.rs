@@ -168,7 +168,7 @@ pub fn run(dir: &Path, args: UpgradeArgs) -> Result<Exit> {
                     "==> restoring {} first (the stack as it was before)",
                     data.archive.display()
                 );
-                let meta = read_meta(&data.archive)?;
+                let meta = meta_for(&data.archive, dir)?;
                 let n = restore(&data.archive, &meta)?;
                 crate::outln!("  restored {n} paths");
                 for s in j.steps.iter_mut().skip(1) {
@@ -254,7 +254,7 @@ pub fn run(dir: &Path, args: UpgradeArgs) -> Result<Exit> {
         write_journal(&journal_path(&archive), &meta)?;
         j.done(0)?;
     }
-    let mut meta = read_meta(&archive)?;
+    let mut meta = meta_for(&archive, dir)?;
 
     let mut touched = false;
     let mut warnings = Vec::new();
@@ -292,7 +292,7 @@ pub fn run(dir: &Path, args: UpgradeArgs) -> Result<Exit> {
 
         step(2);
         let values = Values::from_file(&file);
-        let owner = init::is_root().then_some((init::IMAGE_UID, init::IMAGE_UID));
+        let owner = init::is_root().then_some((crate::layout::IMAGE_UID, crate::layout::IMAGE_UID));
         for m in migrate::pending_moves(&config, &values) {
             let (src, dst) = (config.join(m.from), config.join(m.to));
             match crate::journal::stage_tree(&src, &dst, owner)? {
@@ -398,6 +398,23 @@ pub fn run(dir: &Path, args: UpgradeArgs) -> Result<Exit> {
             )))
         }
     }
+}
+
+/// Reads an archive's metadata for a restore into the stack `dir` (which
+/// may have moved since the backup): its `stack/` goes to `dir`, and its
+/// CONFIG too when it lay inside the stack directory.
+fn meta_for(archive: &Path, dir: &Path) -> Result<Meta> {
+    let mut meta = read_meta(archive)?;
+    let stack = dir.canonicalize()?;
+    let old = meta.stack_dir.clone();
+    let moved = |p: &Path| match p.strip_prefix(&old) {
+        Ok(rel) => stack.join(rel),
+        Err(_) => p.to_path_buf(),
+    };
+    meta.config_dir = moved(&meta.config_dir);
+    meta.created = meta.created.iter().map(|p| moved(p)).collect();
+    meta.stack_dir = stack;
+    Ok(meta)
 }
 
 /// The last word of an upgrade whose steps are all done.
@@ -526,7 +543,7 @@ pub fn rollback(dir: &Path, args: RollbackArgs) -> Result<Exit> {
                     data.archive.display()
                 ),
             )?;
-            let mut meta = read_meta(&data.archive)?;
+            let mut meta = meta_for(&data.archive, dir)?;
             let n = restore(&data.archive, &meta)?;
             meta.state = "restored".into();
             write_journal(&journal_path(&data.archive), &meta)?;
@@ -537,7 +554,7 @@ pub fn rollback(dir: &Path, args: RollbackArgs) -> Result<Exit> {
         Some(j) if j.operation.command == "rollback" => {
             let data: RestoreData = serde_json::from_value(j.data.clone())?;
             crate::outln!("{}; finishing it", j.interrupted_short());
-            let mut meta = read_meta(&data.archive)?;
+            let mut meta = meta_for(&data.archive, dir)?;
             meta.stack_dir = data.stack_dir.clone();
             meta.config_dir = data.config_dir.clone();
             let n = restore(&data.archive, &meta)?;
@@ -550,7 +567,7 @@ pub fn rollback(dir: &Path, args: RollbackArgs) -> Result<Exit> {
         Some(j) => bail!("{}", j.interrupted()),
         None => {
             crate::config::env_path(dir)?;
-            let (archive, meta) = match &args.from {
+            let (archive, mut meta) = match &args.from {
                 Some(a) => {
                     let meta = match read_journal(&journal_path(a)) {
                         Ok(j) => j,
@@ -560,6 +577,10 @@ pub fn rollback(dir: &Path, args: RollbackArgs) -> Result<Exit> {
                 }
                 None => latest(dir)?,
             };
+            let target = meta_for(&archive, dir)?;
+            meta.stack_dir = target.stack_dir;
+            meta.config_dir = target.config_dir;
+            meta.created = target.created;
             crate::outln!(
                 "rollback {}: restore {} (taken {} before upgrading {} -> {})",
                 dir.display(),
@@ -670,13 +691,9 @@ pub fn restore_command(dir: &Path, args: RestoreArgs) -> Result<Exit> {
         Some(j) => bail!("{}", j.interrupted()),
         None => {
             let archive = std::path::absolute(&args.file)?;
-            let meta = read_meta(&archive)?;
             let listing = verify_archive(&archive)?;
-            let stack_dir = dir.canonicalize()?;
-            let config_dir = match meta.config_dir.strip_prefix(&meta.stack_dir) {
-                Ok(rel) => stack_dir.join(rel),
-                Err(_) => meta.config_dir.clone(),
-            };
+            let meta = meta_for(&archive, dir)?;
+            let (stack_dir, config_dir) = (meta.stack_dir.clone(), meta.config_dir.clone());
             let free = free_space(&stack_dir)?;
             enough_space(&stack_dir, listing.bytes, listing.entries, free)
                 .map_err(|e| anyhow!("{e}").context("restore"))?;
@@ -715,7 +732,7 @@ pub fn restore_command(dir: &Path, args: RestoreArgs) -> Result<Exit> {
             (j, data)
         }
     };
-    let mut meta = read_meta(&data.archive)?;
+    let mut meta = meta_for(&data.archive, dir)?;
     meta.stack_dir = data.stack_dir.clone();
     meta.config_dir = data.config_dir.clone();
     let n = restore(&data.archive, &meta)?;

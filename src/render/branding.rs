@@ -347,7 +347,7 @@ fn plan(stack: &Stack) -> Result<Plan> {
         if let Some(val) = set(v, var) {
             lines.push(format!(
                 "interfaceConfig.{key} = {};",
-                super::escape::js_str(&val)
+                crate::escape::js_str(&val)
             ));
         }
     }

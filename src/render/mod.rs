@@ -16,8 +16,9 @@
 pub mod branding;
 pub mod compose;
 pub mod diff;
-pub mod escape;
+pub use crate::escape;
 pub mod jvm;
+pub mod kubernetes;
 pub mod live;
 pub mod mounts;
 pub mod prosody;

@@ -4,11 +4,13 @@
 //! Relay ports: 49152-49252 unless `TURN_RELAY_MIN_PORT`/`TURN_RELAY_MAX_PORT`
 //! are set in `.env` (101 ports, each relayed session uses one or two).
 
-use super::{escape, prosody, render_template, Output};
+use super::{prosody, render_template, Output};
 use crate::config::{Component, Stack};
+use crate::escape;
 use anyhow::{bail, Result};
 use minijinja::{Environment, Value};
 use serde::Serialize;
+use std::net::IpAddr;
 
 /// Templates this module renders: (name under templates/, source).
 pub static TEMPLATES: &[(&str, &str)] = &[(
@@ -50,6 +52,50 @@ pub struct Turn {
     pub cert: Option<String>,
     pub pkey: Option<String>,
     pub denied: &'static [&'static str],
+    /// The bridges' advertised addresses inside a denied range (a LAN
+    /// install): the relay must reach those, and only those, of the ranges.
+    pub allowed: Vec<String>,
+}
+
+/// Whether `ip` falls in one of [`DENIED_PEERS`].
+fn is_denied(ip: IpAddr) -> bool {
+    DENIED_PEERS.iter().any(|range| {
+        let (low, high) = range.split_once('-').unwrap_or((range, range));
+        match (low.parse::<IpAddr>(), high.parse::<IpAddr>()) {
+            (Ok(IpAddr::V4(l)), Ok(IpAddr::V4(h))) => {
+                matches!(ip, IpAddr::V4(v) if l <= v && v <= h)
+            }
+            (Ok(IpAddr::V6(l)), Ok(IpAddr::V6(h))) => {
+                matches!(ip, IpAddr::V6(v) if l <= v && v <= h)
+            }
+            _ => false,
+        }
+    })
+}
+
+/// The addresses the bridges advertise (this host's JVB_ADVERTISE_IPS, or
+/// its old name DOCKER_HOST_ADDRESS, and every bridge node's `advertise=`)
+/// that the denied ranges would keep the relay from.
+fn allowed_peers(stack: &Stack) -> Vec<String> {
+    let v = &stack.values;
+    let var = if v.raw("JVB_ADVERTISE_IPS").is_some() {
+        "JVB_ADVERTISE_IPS"
+    } else {
+        "DOCKER_HOST_ADDRESS"
+    };
+    let mut entries = v.list(var);
+    for node in crate::stack::nodes::nodes(&stack.file) {
+        entries.extend(node.advertise.iter().cloned());
+    }
+    let mut out: Vec<String> = Vec::new();
+    for entry in entries {
+        let ip = entry.split_once('#').map_or(entry.as_str(), |(ip, _)| ip);
+        match ip.trim().parse::<IpAddr>() {
+            Ok(ip) if is_denied(ip) && !out.contains(&ip.to_string()) => out.push(ip.to_string()),
+            _ => {}
+        }
+    }
+    out
 }
 
 pub fn derive(stack: &Stack) -> Result<Turn> {
@@ -103,6 +149,7 @@ pub fn derive(stack: &Stack) -> Result<Turn> {
         cert: v.raw("TURN_TLS_CERT").map(str::to_string),
         pkey: v.raw("TURN_TLS_KEY").map(str::to_string),
         denied: DENIED_PEERS,
+        allowed: allowed_peers(stack),
     })
 }
 

@@ -8,8 +8,9 @@
 //! here; the templates only print. Values bound for nginx are checked first
 //! so a refusal names the variable.
 
-use super::{escape, render_template, Output};
+use super::{render_template, Output};
 use crate::config::{Stack, Values};
+use crate::escape;
 use crate::schema::kind;
 use crate::stack::visitors;
 use anyhow::{bail, Context, Result};

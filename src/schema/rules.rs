@@ -118,6 +118,11 @@ pub static RULES: &[Rule] = &[
         check: recording,
     },
     Rule {
+        id: "jibri-url",
+        summary: "the jibri component with PUBLIC_URL on localhost (jibri's Chrome opens the meeting from inside its container) or on a name no public CA certifies without IGNORE_CERTIFICATE_ERRORS (the certificate is self-signed): recordings never start (warnings)",
+        check: jibri_url,
+    },
+    Rule {
         id: "transcription",
         summary: "the transcriber component needs ENABLE_TRANSCRIPTIONS (error: prosody does not create its account); ENABLE_TRANSCRIPTIONS without it does nothing",
         check: transcription,
@@ -580,6 +585,50 @@ fn recording(i: &Input<'_>) -> Vec<Violation> {
     out
 }
 
+/// Jibri's Chrome joins the meeting at PUBLIC_URL from inside its own
+/// container: it must reach the site there and trust its certificate.
+fn jibri_url(i: &Input<'_>) -> Vec<Violation> {
+    if !i.has(Component::Jibri) || i.values.bool(BEHIND_PROXY_VAR) {
+        return vec![];
+    }
+    let url = i.values.get_or("PUBLIC_URL", "https://localhost:8443");
+    let Some((host, _, _)) = url_host_port(url) else {
+        return vec![];
+    };
+    let h = host.trim_end_matches('.').to_ascii_lowercase();
+    let mut out = vec![];
+    let loopback = h == "localhost"
+        || h.ends_with(".localhost")
+        || h.parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if loopback {
+        out.push(
+            v(
+                Level::Warning,
+                "PUBLIC_URL",
+                format!("jibri opens {url} from inside its container, where {host} is jibri itself: recordings and streams never start"),
+                "set PUBLIC_URL to a name or address of this host that the containers reach (not localhost)",
+            )
+            .expected("a PUBLIC_URL host reachable from the containers")
+            .found(format!("PUBLIC_URL={url}")),
+        );
+    }
+    let self_signed = !i.values.bool("ENABLE_LETSENCRYPT") && not_public_dns_name(&host).is_some();
+    if self_signed && !i.values.bool("IGNORE_CERTIFICATE_ERRORS") {
+        out.push(
+            v(
+                Level::Warning,
+                "IGNORE_CERTIFICATE_ERRORS",
+                format!("no public certificate authority certifies {host}, so the site has the image's self-signed certificate (or your own CA's), which jibri's Chrome refuses: recordings never start"),
+                "set IGNORE_CERTIFICATE_ERRORS=1 (a test setup), or use a public DNS name with ENABLE_LETSENCRYPT=1",
+            )
+            .expected("IGNORE_CERTIFICATE_ERRORS=1 with a self-signed certificate")
+            .found(shown(i, "IGNORE_CERTIFICATE_ERRORS")),
+        );
+    }
+    out
+}
+
 fn transcription(i: &Input<'_>) -> Vec<Violation> {
     let on = i.values.bool("ENABLE_TRANSCRIPTIONS");
     let comp = i.has(Component::Transcriber);
@@ -653,7 +702,7 @@ fn turn(i: &Input<'_>) -> Vec<Violation> {
             let Some(value) = i.values.raw(var) else {
                 continue;
             };
-            if let Err(e) = crate::render::escape::coturn_value(value) {
+            if let Err(e) = crate::escape::coturn_value(value) {
                 let secret = var == "TURN_CREDENTIALS";
                 out.push(
                     v(
@@ -1107,6 +1156,32 @@ mod tests {
         // The component turns recording on by itself (Stack::recording).
         assert!(run(&[], &[Component::Jibri]).is_empty());
         assert!(run(&[("ENABLE_RECORDING", "1")], &[Component::Jibri]).is_empty());
+    }
+
+    /// The README's troubleshooting case: jibri on https://localhost:8443
+    /// with the self-signed certificate warns twice; a public name, Let's
+    /// Encrypt or IGNORE_CERTIFICATE_ERRORS quiets what they fix.
+    #[test]
+    fn jibri_warns_for_localhost_and_a_self_signed_certificate() {
+        let local = [("PUBLIC_URL", "https://localhost:8443")];
+        assert_eq!(
+            ids(&run(&local, &[Component::Jibri])),
+            [
+                ("jibri-url", Level::Warning, "PUBLIC_URL"),
+                ("jibri-url", Level::Warning, "IGNORE_CERTIFICATE_ERRORS")
+            ]
+        );
+        assert!(run(&local, &[]).is_empty());
+        let lan = [
+            ("PUBLIC_URL", "https://10.0.0.5:8443"),
+            ("HTTPS_PORT", "8443"),
+        ];
+        assert_eq!(
+            ids(&run(&lan, &[Component::Jibri])),
+            [("jibri-url", Level::Warning, "IGNORE_CERTIFICATE_ERRORS")]
+        );
+        let ignored = [lan[0], lan[1], ("IGNORE_CERTIFICATE_ERRORS", "1")];
+        assert!(run(&ignored, &[Component::Jibri]).is_empty());
     }
 
     #[test]

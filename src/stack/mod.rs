@@ -429,7 +429,7 @@ mod tests {
         let m = Model::build(&stack(&[], Component::ALL)).unwrap();
         for d in m.config_dirs() {
             assert!(
-                crate::commands::init::CONFIG_TREE.contains(&d.as_str()),
+                crate::layout::CONFIG_TREE.contains(&d.as_str()),
                 "{d} is mounted but `init` does not create it"
             );
         }

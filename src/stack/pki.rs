@@ -18,6 +18,7 @@
 //! - `prosody/config/certs/<domain>.crt`, `.key` (0600): prosody's.
 
 use crate::config::Stack;
+use crate::tls::certificates;
 use anyhow::{bail, Context, Result};
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
@@ -267,20 +268,8 @@ fn complete_leaf(ca_pem: &str, crt: &Path, key: &Path, domain: &str) -> bool {
 /// prosody runs as the images' uid and must read its key: as root, its
 /// files go to that uid.
 fn images_owner() -> Option<(u32, u32)> {
-    let uid = crate::commands::init::IMAGE_UID;
+    let uid = crate::layout::IMAGE_UID;
     crate::fsutil::is_root().then_some((uid, uid))
-}
-
-/// The DER certificates of a PEM text.
-pub fn certificates(pem: &str) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>> {
-    use rustls_pki_types::pem::PemObject;
-    let certs: Vec<_> = rustls_pki_types::CertificateDer::pem_slice_iter(pem.as_bytes())
-        .collect::<Result<_, _>>()
-        .map_err(|e| anyhow::anyhow!("not a PEM certificate: {e:?}"))?;
-    if certs.is_empty() {
-        bail!("no certificate in the PEM text");
-    }
-    Ok(certs)
 }
 
 /// A Java KeyStore (JKS, version 2) holding `pem`'s certificates as trusted
@@ -322,7 +311,7 @@ pub fn truststore(pem: &str) -> Result<Vec<u8>> {
 /// (the check a node makes), as a sentence on failure.
 pub fn verify_leaf(ca_pem: &str, leaf_pem: &str, domain: &str) -> Result<(), String> {
     use rustls::client::danger::ServerCertVerifier;
-    let verifier = crate::xmpp::pinned_verifier(ca_pem).map_err(|e| format!("{e:#}"))?;
+    let verifier = crate::tls::pinned_verifier(ca_pem).map_err(|e| format!("{e:#}"))?;
     let certs = certificates(leaf_pem).map_err(|e| format!("{e:#}"))?;
     let name = rustls_pki_types::ServerName::try_from(domain.to_string())
         .map_err(|e| format!("{domain}: {e}"))?;

@@ -491,7 +491,14 @@ fn gen_passwords_killed_at_every_write_fsync_and_rename() {
             kills += 1;
             *kinds.entry(call.clone()).or_insert(0) += 1;
         }
+        secrets_left += leftovers(work.path()).len();
+        // The next command (even a read-only one) removes what the kill left.
         check_ok(work.path()).unwrap_or_else(|e| panic!("{at}: {e}"));
+        assert!(
+            leftovers(work.path()).is_empty(),
+            "{at}: check left {:?}",
+            leftovers(work.path())
+        );
         let env = fs::read(work.path().join(".env")).unwrap();
         let bak = fs::read(work.path().join(".env.bak")).unwrap();
         if env == env_before {
@@ -517,9 +524,7 @@ fn gen_passwords_killed_at_every_write_fsync_and_rename() {
         // gen-passwords renders nothing: the render in effect is untouched.
         let now = effect(work.path()).unwrap_or_else(|e| panic!("{at}: {e}"));
         assert_eq!(now.generated, generated_before, "{at}");
-        let temps = leftovers(work.path());
-        secrets_left += temps.len();
-        // The next locking command removes what the kill left behind.
+        // And the next locking command runs as usual.
         let again = Command::new(bin())
             .arg("gen-passwords")
             .current_dir(work.path())
@@ -534,7 +539,7 @@ fn gen_passwords_killed_at_every_write_fsync_and_rename() {
     }
     eprintln!(
         "gen-passwords: {kills} kills ({kinds:?}); old .env after {old}, new after {new}; \
-         {secrets_left} temporary files with secrets left by kills, all removed by the next run; {:.1} s",
+         {secrets_left} temporary files with secrets left by kills, all removed by the next command; {:.1} s",
         start.elapsed().as_secs_f64()
     );
     assert!(old > 0 && new > 0);

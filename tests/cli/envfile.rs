@@ -649,12 +649,16 @@ fn leftover_temporary_files_are_removed_by_the_next_command() {
     std::os::unix::fs::symlink("renders/0001", &stale_link).unwrap();
     let user_file = dir.join(".env.tmp");
     fs::write(&user_file, "mine").unwrap();
-    // Read-only commands leave them (another command may be writing).
+    // A live writer's (pid 1 runs) is never removed.
+    let live = dir.join("..env.tmp-1-0");
+    fs::write(&live, "JVB_AUTH_PASSWORD=being-written\n").unwrap();
+    // The lock is free and their writer gone: even a read-only command
+    // removes them (no other jitsi-stack is writing then).
     let run = Test::again(run).args(["check"]).run();
-    assert!(stale.exists());
-    let run = Test::again(run).args(["gen-passwords"]).run();
     assert!(!stale.exists(), "a temporary file with secrets survived");
     assert!(fs::symlink_metadata(&stale_link).is_err());
+    let run = Test::again(run).args(["gen-passwords"]).run();
+    assert!(live.exists(), "a live writer's temporary file was removed");
     assert!(
         user_file.exists(),
         "a file jitsi-stack did not make was removed"

@@ -3,8 +3,8 @@
 
 use crate::envfile::compose_read;
 use crate::Test;
-use jitsi_stack::commands::init::CONFIG_TREE;
 use jitsi_stack::envfile::EnvFile;
+use jitsi_stack::layout::CONFIG_TREE;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};

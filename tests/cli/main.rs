@@ -28,6 +28,8 @@ mod prosody_boot;
 
 mod visitors;
 
+mod visitors_live;
+
 mod jvm_check;
 
 mod render_jvm;
@@ -55,9 +57,12 @@ mod concurrency;
 
 mod journal;
 
+mod journal_kill;
+
 mod safety;
 
 mod docs;
 
 #[allow(unused_imports)]
 pub use harness::{init_stack, Run, Test};
+mod kubernetes;

@@ -1037,3 +1037,180 @@ fn node_fields_are_validated_one_by_one_and_addresses_are_unicast() {
         "{all}"
     );
 }
+
+/// `node add` (the first, which makes the CA and prosody's certificates)
+/// and `node remove`, killed at every rename, mkdir, unlink and fsync:
+/// `.env` is the old or the new one; after the next `render` every
+/// certificate has its key and verifies against the CA, no temp file (CA
+/// keys among them) is left, and `check` passes.
+#[test]
+fn node_add_and_remove_killed_at_every_rename_mkdir_unlink_and_fsync() {
+    use std::os::unix::process::ExitStatusExt;
+    const CALLS: &[&str] = &[
+        "rename",
+        "renameat",
+        "renameat2",
+        "mkdir",
+        "mkdirat",
+        "symlink",
+        "symlinkat",
+        "unlink",
+        "unlinkat",
+        "rmdir",
+        "fsync",
+        "fdatasync",
+    ];
+    let base = init_stack(&[("JITSI_STACK_MAIN_ADDRESS", "10.9.0.1")], &[]);
+    let base = Test::again(base).args(["render"]).run();
+    let added = tempfile::tempdir().unwrap();
+    let cp = |from: &Path, to: &Path| {
+        assert!(Command::new("cp")
+            .arg("-a")
+            .arg(format!("{}/.", from.display()))
+            .arg(to)
+            .status()
+            .unwrap()
+            .success());
+    };
+    cp(base.path(), added.path());
+    let add: &[&str] = &["node", "add", "jvb", "b2", "--address", "10.9.0.2"];
+    assert!(Command::new(crate::harness::bin())
+        .args(add)
+        .current_dir(added.path())
+        .status()
+        .unwrap()
+        .success());
+    let remove: &[&str] = &["node", "remove", "b2"];
+    let mut table = vec![];
+    for (what, from, args) in [
+        ("node add", base.path(), add),
+        ("node remove", added.path(), remove),
+    ] {
+        let old_env = fs::read(from.join(".env")).unwrap();
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let work = tempfile::tempdir().unwrap();
+        cp(from, work.path());
+        let out = Command::new("strace")
+            .args(["-f", "-qq", "-o"])
+            .arg(log.path())
+            .arg(format!("-etrace={}", CALLS.join(",")))
+            .arg(crate::harness::bin())
+            .args(args)
+            .current_dir(work.path())
+            .env_remove("JITSI_STACK_DIR")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let new_env = fs::read(work.path().join(".env")).unwrap();
+        let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
+        for line in fs::read_to_string(log.path()).unwrap().lines() {
+            if let Some(call) = line
+                .split_whitespace()
+                .nth(1)
+                .and_then(|c| c.split_once('('))
+                .map(|(n, _)| n)
+            {
+                if CALLS.contains(&call) {
+                    *counts.entry(call.to_string()).or_insert(0) += 1;
+                }
+            }
+        }
+        let (mut kills, mut failures) = (0, 0);
+        for (call, &n) in &counts {
+            for k in 1..=n {
+                let w = tempfile::tempdir().unwrap();
+                cp(from, w.path());
+                let out = crate::harness::run_injected(
+                    w.path(),
+                    &format!("{call}:signal=SIGKILL:when={k}"),
+                    args,
+                );
+                if out.status.signal() == Some(9) {
+                    kills += 1;
+                }
+                let mut bad = vec![];
+                let env = fs::read(w.path().join(".env")).unwrap();
+                // The node's password is fresh in every run.
+                let masked = |b: &[u8]| {
+                    let mut m = EnvFile::parse(&String::from_utf8_lossy(b))
+                        .unwrap()
+                        .to_map();
+                    m.remove("JITSI_STACK_NODE_B2_PASSWORD");
+                    m
+                };
+                let is_new = masked(&env) == masked(&new_env) && env != old_env;
+                if env != old_env && !is_new {
+                    bad.push(".env is neither the old nor the new one".to_string());
+                }
+                let r = Command::new(crate::harness::bin())
+                    .arg("render")
+                    .current_dir(w.path())
+                    .output()
+                    .unwrap();
+                if !r.status.success() {
+                    bad.push(format!(
+                        "render after the kill: {}",
+                        String::from_utf8_lossy(&r.stderr)
+                    ));
+                }
+                let config = w.path().join("config");
+                let certs = config.join("prosody/config/certs");
+                for sub in [config.clone(), config.join("xmpp-ca"), certs.clone()] {
+                    for e in fs::read_dir(&sub).into_iter().flatten() {
+                        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+                        if jitsi_stack::journal::temp_writer(&name).is_some() {
+                            bad.push(format!("left {}/{name}", sub.display()));
+                        }
+                    }
+                }
+                if is_new || what == "node remove" {
+                    for d in ["auth.meet.jitsi", "meet.jitsi"] {
+                        let (crt, key) = (
+                            certs.join(format!("{d}.crt")),
+                            certs.join(format!("{d}.key")),
+                        );
+                        if crt.exists() != key.exists() || !crt.exists() {
+                            bad.push(format!(
+                                "{d}: certificate {} key {}",
+                                crt.exists(),
+                                key.exists()
+                            ));
+                            continue;
+                        }
+                        let v = Command::new("openssl")
+                            .args(["verify", "-CAfile"])
+                            .arg(config.join("xmpp-ca/ca.crt"))
+                            .arg(&crt)
+                            .output()
+                            .unwrap();
+                        if !v.status.success() {
+                            bad.push(format!("{d}: does not verify"));
+                        }
+                    }
+                }
+                let c = Command::new(crate::harness::bin())
+                    .arg("check")
+                    .current_dir(w.path())
+                    .output()
+                    .unwrap();
+                if !c.status.success() {
+                    bad.push(format!("check: {}", String::from_utf8_lossy(&c.stderr)));
+                }
+                if !bad.is_empty() {
+                    failures += 1;
+                    eprintln!("{what} killed at {call} #{k}: {}", bad.join("; "));
+                }
+            }
+        }
+        let points: usize = counts.values().sum();
+        table.push(format!(
+            "{what}: {points} kill points ({kills} killed), {failures} failures"
+        ));
+        eprintln!("{}", table.last().unwrap());
+        assert!(points > 3, "{what}: {counts:?}");
+    }
+    assert!(
+        table.iter().all(|l| l.ends_with(" 0 failures")),
+        "{table:#?}"
+    );
+}

@@ -181,7 +181,7 @@ impl Container {
         v
     }
 
-    fn exec(&self, args: &[&str], stdin: &str) -> Output {
+    pub fn exec(&self, args: &[&str], stdin: &str) -> Output {
         let mut child = self
             .command(false, args)
             .stdin(Stdio::piped())
@@ -198,7 +198,7 @@ impl Container {
         child.wait_with_output().unwrap()
     }
 
-    fn exec_root(&self, args: &[&str]) -> Output {
+    pub fn exec_root(&self, args: &[&str]) -> Output {
         self.command(true, args).output().unwrap()
     }
 
@@ -218,7 +218,12 @@ impl Container {
         self.prosody = Some(child);
     }
 
-    fn log_tail(&self) -> String {
+    /// prosody's whole log.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(40)..].join("\n")
@@ -270,6 +275,11 @@ impl Container {
         )
     }
 
+    /// The pid whose network namespace is the container's.
+    pub fn pid(&self) -> u32 {
+        self.holder.id()
+    }
+
     /// The nsenter/chroot prefix for `prosody`-user commands, for a fake
     /// `docker` that forwards `compose exec prosody ...` here.
     pub fn exec_prefix(&self) -> Vec<String> {
@@ -296,7 +306,9 @@ impl Drop for Container {
 
 /// A rendered stack and what the compose file gives its prosody container.
 pub struct Stack {
-    pub run: Run,
+    pub run: std::rc::Rc<Run>,
+    /// The compose service (`prosody`, or a visitor node `prosody-vN`).
+    pub service: String,
     root: PathBuf,
     /// The container's environment (`docker compose config`).
     pub env: BTreeMap<String, String>,
@@ -321,8 +333,14 @@ impl Stack {
             args.extend(["--with".to_string(), with.join(",")]);
         }
         let run = Test::again(run).args(&args).run();
+        Stack::of(std::rc::Rc::new(run), "prosody")
+    }
+
+    /// The container of `service` of an already rendered stack.
+    pub fn of(run: std::rc::Rc<Run>, service: &str) -> Stack {
+        let root = trixie_root();
         let model: Value = crate::compose::merged_config(&run);
-        let svc = &model["services"]["prosody"];
+        let svc = &model["services"][service];
         let env: BTreeMap<String, String> = svc["environment"]
             .as_object()
             .unwrap()
@@ -334,6 +352,14 @@ impl Stack {
         // in prosody's boot steps.
         let mut binds = vec![];
         for (source, target, ro) in crate::compose::binds(svc) {
+            // A named volume (a visitor node's data): a directory of the test.
+            let source = if source.starts_with('/') {
+                source
+            } else {
+                let dir = run.path().join(format!("volume-{source}"));
+                std::fs::create_dir_all(&dir).unwrap();
+                dir.display().to_string()
+            };
             let used = [
                 "/config",
                 "/defaults/",
@@ -351,12 +377,20 @@ impl Stack {
                 );
             }
         }
+        // A visitor node mounts nothing at /config: the image's VOLUME
+        // gives it an empty anonymous volume, which this stands in for.
+        if site_file(&env) == "visitors.cfg.lua" && !binds.iter().any(|b| b.0 == "/config") {
+            let empty = run.path().join(format!("volume-{service}-config"));
+            std::fs::create_dir_all(&empty).unwrap();
+            binds.push(("/config".into(), empty.display().to_string(), false));
+        }
         let targets: Vec<&str> = binds.iter().map(|b| b.0.as_str()).collect();
+        let site = format!("/defaults/conf.d/{}", site_file(&env));
         for want in [
             "/var/lib/prosody",
             "/config",
             "/defaults/prosody.cfg.lua",
-            "/defaults/conf.d/jitsi-meet.cfg.lua",
+            site.as_str(),
         ] {
             assert!(
                 targets.contains(&want),
@@ -380,10 +414,20 @@ impl Stack {
         }
         Stack {
             run,
+            service: service.to_string(),
             root,
             env,
             binds,
         }
+    }
+
+    /// One more volume (target, source, read-only), such as /etc/hosts.
+    pub fn bind(&mut self, target: &str, source: &str, ro: bool) {
+        self.binds.push((target.into(), source.into(), ro));
+    }
+
+    fn visitors_mode(&self) -> bool {
+        self.var("PROSODY_MODE", "client") == "visitors"
     }
 
     fn var(&self, name: &str, default: &str) -> String {
@@ -399,7 +443,12 @@ impl Stack {
 
     /// A rendered, mounted file (to break it on purpose).
     pub fn edit(&self, file: &str, f: impl Fn(&str) -> String) {
-        let path = self.run.path().join("generated/prosody").join(file);
+        let path = self
+            .run
+            .path()
+            .join("generated")
+            .join(&self.service)
+            .join(file);
         let text = std::fs::read_to_string(&path).unwrap();
         let new = f(&text);
         assert_ne!(new, text, "the edit of {file} changed nothing");
@@ -427,10 +476,30 @@ impl Stack {
             &ids,
         ]);
         assert!(out.status.success(), "{out:?}");
-        let domain = self.var("XMPP_DOMAIN", "meet.jitsi");
+        // The config script's certificates: the main domain, or in
+        // visitors mode the node's vN domain, and the auth domain.
+        let domain = if self.visitors_mode() {
+            format!(
+                "v{}.{}",
+                self.var("PROSODY_VISITOR_INDEX", "0"),
+                self.var("VISITORS_XMPP_DOMAIN", "meet.jitsi")
+            )
+        } else {
+            self.var("XMPP_DOMAIN", "meet.jitsi")
+        };
         let auth = self.var("XMPP_AUTH_DOMAIN", "auth.meet.jitsi");
+        let site = site_file(&self.env);
         let out = c.exec(
-            &["sh", "-c", CONFIG_STEPS, "config", CFG, &domain, &auth],
+            &[
+                "sh",
+                "-c",
+                CONFIG_STEPS,
+                "config",
+                CFG,
+                site,
+                &domain,
+                &auth,
+            ],
             "",
         );
         if !out.status.success() {
@@ -493,13 +562,15 @@ impl Stack {
                 self.var("JIBRI_XMPP_PASSWORD", ""),
             ));
         }
-        if on("ENABLE_RECORDING") && set("JIBRI_RECORDER_PASSWORD") {
+        // The recorder and transcriber in client mode only.
+        let client = !self.visitors_mode();
+        if client && on("ENABLE_RECORDING") && set("JIBRI_RECORDER_PASSWORD") {
             a.push((
                 format!("{}@{hidden}", self.var("JIBRI_RECORDER_USER", "recorder")),
                 self.var("JIBRI_RECORDER_PASSWORD", ""),
             ));
         }
-        if on("ENABLE_TRANSCRIPTIONS") && set("JIGASI_TRANSCRIBER_PASSWORD") {
+        if client && on("ENABLE_TRANSCRIPTIONS") && set("JIGASI_TRANSCRIBER_PASSWORD") {
             a.push((
                 format!(
                     "{}@{hidden}",
@@ -570,7 +641,9 @@ impl Stack {
             ],
             "",
         );
-        if !out.status.success() {
+        // On a visitor node focus.DOMAIN is the main prosody's: the script
+        // only logs the outcome, and so does this replay there.
+        if !out.status.success() && !self.visitors_mode() {
             return Err(format!(
                 "shell roster subscribe_both: {}{}",
                 String::from_utf8_lossy(&out.stdout),
@@ -625,10 +698,19 @@ impl Stack {
     }
 }
 
+/// The site file the image's `config` script picks for PROSODY_MODE.
+fn site_file(env: &BTreeMap<String, String>) -> &'static str {
+    match env.get("PROSODY_MODE").map(String::as_str) {
+        Some("visitors") => "visitors.cfg.lua",
+        _ => "jitsi-meet.cfg.lua",
+    }
+}
+
 /// The `config` script's steps that touch prosody's files, as the container
-/// user. Arguments: the rendered config path, the main and the auth domain.
+/// user. Arguments: the rendered config path, the site file, the domains
+/// to make certificates for (main or node domain, auth domain).
 /// Like the script, only the write checks stop it; other failures go on.
-const CONFIG_STEPS: &str = r#"cfg="$1"; shift
+const CONFIG_STEPS: &str = r#"cfg="$1"; site="$2"; shift 2
 probe=/var/lib/prosody/.write-probe.$$
 { touch "$probe" && rm -f "$probe"; } || exit 1
 mkdir -p /var/lib/prosody/data
@@ -639,7 +721,7 @@ if [ -z "$(ls /var/lib/prosody/data)" ] && [ -d /config/data ]; then
   cp -r /config/data/. /var/lib/prosody/data
 fi
 cp /defaults/prosody.cfg.lua "$cfg"
-cp /defaults/conf.d/jitsi-meet.cfg.lua /run/prosody/config/conf.d/jitsi-meet.cfg.lua
+cp "/defaults/conf.d/$site" "/run/prosody/config/conf.d/$site"
 for domain in "$@"; do
   if [ ! -f "/run/prosody/config/certs/$domain.crt" ]; then
     echo | prosodyctl --config "$cfg" cert generate "$domain" >/dev/null 2>&1

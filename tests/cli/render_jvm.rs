@@ -588,7 +588,12 @@ fn logging_properties_load_cleanly_everywhere() {
 fn every_mount_row_points_at_a_rendered_file() {
     use jitsi_stack::render::mounts;
     let mut extra = SIP.to_vec();
-    extra.extend([("JVB_INSTANCES", "2"), ("JIBRI_INSTANCES", "2")]);
+    extra.extend([
+        ("JVB_INSTANCES", "2"),
+        ("JIBRI_INSTANCES", "2"),
+        ("ENABLE_VISITORS", "1"),
+        ("JITSI_STACK_VISITORS", "2"),
+    ]);
     let run = render(&extra, &["jibri", "jigasi", "transcriber", "turn"]);
     let compose: String = [
         "docker-compose.yml",
@@ -604,6 +609,7 @@ fn every_mount_row_points_at_a_rendered_file() {
         let instances: Vec<String> = match m.service {
             "jvb" => vec!["jvb".into(), "jvb-2".into()],
             "jibri" => vec!["jibri".into(), "jibri-2".into()],
+            mounts::VISITOR_ROWS => vec!["prosody-v0".into(), "prosody-v1".into()],
             s => vec![s.to_string()],
         };
         for inst in instances {

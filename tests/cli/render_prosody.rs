@@ -722,3 +722,43 @@ fn fixed_input_matches_golden_files() {
         crate::harness::golden("render_prosody/golden", f, &got);
     }
 }
+
+/// A LAN install: the bridge advertises a private address, which the
+/// bundled coturn must relay to (`allowed-peer-ip`, which coturn applies
+/// before its denied ranges) while every other private range stays denied.
+#[test]
+fn bundled_turn_allows_the_bridges_private_advertised_addresses() {
+    let run = render(
+        &[
+            ("TURN_CREDENTIALS", "Zk3secret-long-enough"),
+            (
+                "JVB_ADVERTISE_IPS",
+                "192.168.1.20,203.0.113.7#10000,fd00::20",
+            ),
+        ],
+        &["turn"],
+    );
+    let conf = run.read("generated/turn/turnserver.conf");
+    let allowed: Vec<&str> = conf
+        .lines()
+        .filter_map(|l| l.strip_prefix("allowed-peer-ip="))
+        .collect();
+    assert_eq!(allowed, ["192.168.1.20", "fd00::20"], "{conf}");
+    assert!(conf.contains("denied-peer-ip=192.168.0.0-192.168.255.255"));
+    let text = turnserver_parse(&run.path().join("generated/turn/turnserver.conf"));
+    assert!(
+        !text.contains("Bad configuration format") && text.contains("192.168.1.20"),
+        "{text}"
+    );
+    // A public address needs no exception.
+    let run = render(
+        &[
+            ("TURN_CREDENTIALS", "Zk3secret-long-enough"),
+            ("JVB_ADVERTISE_IPS", "203.0.113.7"),
+        ],
+        &["turn"],
+    );
+    assert!(!run
+        .read("generated/turn/turnserver.conf")
+        .contains("allowed-peer-ip"));
+}

@@ -40,7 +40,7 @@ fn modes_are_exact_under_umask_000() {
     assert_eq!(mode_of(&dir.join(".env")), 0o600);
     assert_eq!(mode_of(&dir.join(".jitsi-stack.lock")), 0o600);
     assert_eq!(mode_of(&dir.join("config")), 0o755);
-    for rel in jitsi_stack::commands::init::CONFIG_TREE {
+    for rel in jitsi_stack::layout::CONFIG_TREE {
         let p = dir.join("config").join(rel);
         assert_eq!(mode_of(&p), 0o755, "{}", p.display());
     }

@@ -4,89 +4,16 @@
 
 use super::ports::{host_ports, PortRule};
 use crate::cli::DoctorArgs;
-use crate::commands::init::{CONFIG_TREE, IMAGE_UID};
+use crate::commands::report::{bad, ok, Finding, Status};
 use crate::config::Stack;
+use crate::layout::{CONFIG_TREE, IMAGE_UID};
 use crate::schema::{self, kind::url_host_port};
 use crate::stack::{Kind, Model};
 use crate::{docker, Exit};
 use anyhow::Result;
-use serde::Serialize;
-use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, TcpListener, ToSocketAddrs, UdpSocket};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Ok,
-    Warn,
-    Fail,
-}
-
-/// One check's verdict.
-#[derive(Clone, Debug, Serialize)]
-pub struct Finding {
-    pub status: Status,
-    pub check: &'static str,
-    pub message: String,
-    pub fix: Option<String>,
-}
-
-impl Finding {
-    pub fn is_failure(&self) -> bool {
-        self.status == Status::Fail
-    }
-
-    pub fn is_warning(&self) -> bool {
-        self.status == Status::Warn
-    }
-}
-
-impl Finding {
-    /// The finding as printed, its verdict coloured by `paint`.
-    pub fn render(&self, paint: crate::color::Painter) -> String {
-        let verdict = match self.status {
-            Status::Ok => paint.ok("ok  "),
-            Status::Warn => paint.warn("warn"),
-            Status::Fail => paint.fail("FAIL"),
-        };
-        let mut s = format!("{verdict} {:<10} {}", self.check, self.message);
-        if let Some(fix) = &self.fix {
-            s.push_str(&format!("\n     {:<10} {} {fix}", "", paint.hint("fix:")));
-        }
-        s
-    }
-}
-
-impl fmt::Display for Finding {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.render(crate::color::Painter::plain()))
-    }
-}
-
-pub(super) fn ok(check: &'static str, message: impl Into<String>) -> Finding {
-    Finding {
-        status: Status::Ok,
-        check,
-        message: message.into(),
-        fix: None,
-    }
-}
-
-pub(super) fn bad(
-    status: Status,
-    check: &'static str,
-    message: impl Into<String>,
-    fix: impl Into<String>,
-) -> Finding {
-    Finding {
-        status,
-        check,
-        message: message.into(),
-        fix: Some(fix.into()),
-    }
-}
 
 pub fn run(dir: &Path, args: DoctorArgs) -> Result<Exit> {
     let stack = Stack::load(dir, &[] as &[&str])?;

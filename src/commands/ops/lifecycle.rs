@@ -5,10 +5,10 @@
 //! exited, restarts in a loop or stays unhealthy, with its last log lines.
 
 use crate::cli::{DownArgs, LogsArgs, RestartArgs, StatusArgs, UpArgs};
-use crate::commands::init::IMAGE_UID;
 use crate::commands::render::prepare;
 use crate::config::{Component, Stack};
 use crate::docker::{Compose, Flavor};
+use crate::layout::IMAGE_UID;
 use crate::stack::Model;
 use crate::{Exit, UsageError};
 use anyhow::{Context, Result};

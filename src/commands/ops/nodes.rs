@@ -12,13 +12,12 @@
 //!   accounts of removed nodes deleted;
 //! - `smoke` on the main host: who sits in the brewery rooms, by node.
 
-use super::doctor::{bad, ok, Finding, Status};
-use super::smoke::Probe;
 use super::user::PROSODYCTL;
+use crate::commands::report::{bad, ok, Finding, Probe, Status};
 use crate::config::Stack;
 use crate::docker::Compose;
+use crate::escape::lua_str;
 use crate::firewall;
-use crate::render::escape::lua_str;
 use crate::stack::nodes::{self, Node, NodeKind, ACCOUNT_PREFIX};
 use crate::stack::{bundle, pki, Model, Role};
 use crate::xmpp;

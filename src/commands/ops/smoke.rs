@@ -3,24 +3,14 @@
 //! websocket upgrade, and the jicofo and bridge health endpoints.
 
 use crate::cli::SmokeArgs;
+use crate::commands::report::Probe;
 use crate::config::Stack;
 use crate::docker::Compose;
 use crate::stack::{Kind, Model, Probe as Endpoint};
 use crate::Exit;
 use anyhow::Result;
-use serde::Serialize;
 use std::path::Path;
 use std::time::{Duration, Instant};
-
-/// One probe's result (an element of `probes` in the `--json` report).
-#[derive(Clone, Debug, Serialize)]
-pub struct Probe {
-    pub check: String,
-    pub url: String,
-    pub ok: bool,
-    pub detail: String,
-    pub ms: u64,
-}
 
 /// RFC 6455's sample key and the accept value a websocket server must
 /// answer it with (base64 of SHA-1 of key + the protocol's GUID).

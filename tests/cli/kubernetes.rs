@@ -1,0 +1,711 @@
+//! The Kubernetes target (`render --target kubernetes`), checked offline by
+//! the programs that read it: `kubectl kustomize` builds `kubernetes/` with
+//! no other input, and `kubernetes-validate --strict` (PyPI) validates
+//! every object for the oldest and the newest supported Kubernetes
+//! version it bundles. Over every configuration of `scripts/fidelity-matrix`
+//! and the media modes: the files of each ConfigMap (and file Secret) are
+//! the compose target's mounted files byte for byte but for the documented
+//! substitutions, the containers' environments are compose's with secrets
+//! as Secret references, no secret value is outside `kubernetes/secrets/`,
+//! and a second render rewrites nothing.
+
+use crate::harness::{init_stack, Run, Test};
+use base64::Engine;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// One configuration: `.env` additions, components, commands before render.
+pub struct Config {
+    pub name: String,
+    pub with: Vec<String>,
+    pub vars: Vec<(String, String)>,
+    pub commands: Vec<Vec<String>>,
+}
+
+/// The configurations of `scripts/fidelity-matrix --list`.
+pub fn fidelity_configs() -> Vec<Config> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/fidelity-matrix");
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg("--list")
+        .output()
+        .expect("python3 scripts/fidelity-matrix --list");
+    assert!(out.status.success(), "fidelity-matrix --list failed");
+    let mut configs = vec![];
+    for line in String::from_utf8(out.stdout).unwrap().lines() {
+        let (name, rest) = line.split_once(": ").expect("name: rest");
+        let mut parts = rest.split("; ");
+        let mut tokens = parts.next().unwrap().split_whitespace();
+        let mut with = vec![];
+        // What the script adds to every configuration (its BASE).
+        let mut vars: Vec<(String, String)> = [
+            ("ENABLE_RECORDING", "1"),
+            ("ENABLE_TRANSCRIPTIONS", "1"),
+            ("JIGASI_SIP_URI", "gateway@sip.example.org"),
+            ("JIGASI_SIP_PASSWORD", "sip-password-4711"),
+            ("JIGASI_SIP_SERVER", "sip.example.org"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        while let Some(t) = tokens.next() {
+            if t == "--with" {
+                with = tokens
+                    .next()
+                    .unwrap_or("")
+                    .split(',')
+                    .filter(|c| !c.is_empty())
+                    .map(String::from)
+                    .collect();
+            } else {
+                let (k, v) = t.split_once('=').expect("VAR=value");
+                vars.push((k.to_string(), v.to_string()));
+            }
+        }
+        let commands = parts
+            .map(|c| {
+                c.split_whitespace()
+                    .skip(1) // "jitsi-stack"
+                    .map(String::from)
+                    .collect()
+            })
+            .collect();
+        configs.push(Config {
+            name: name.to_string(),
+            with,
+            vars,
+            commands,
+        });
+    }
+    assert!(
+        configs.len() >= 20,
+        "fidelity-matrix lists {} configurations",
+        configs.len()
+    );
+    configs
+}
+
+fn config(name: &str, with: &str, vars: &[(&str, &str)]) -> Config {
+    Config {
+        name: name.into(),
+        with: with
+            .split(',')
+            .filter(|c| !c.is_empty())
+            .map(String::from)
+            .collect(),
+        vars: vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        commands: vec![],
+    }
+}
+
+const ALL: &str = "jibri,jigasi,transcriber,etherpad,whiteboard";
+const SIP: &[(&str, &str)] = crate::matrix::SIP;
+
+/// The Kubernetes-specific configurations on top of the matrix.
+pub fn media_configs() -> Vec<Config> {
+    let with_sip = |extra: &[(&'static str, &'static str)]| {
+        let mut v: Vec<(&str, &str)> = SIP.to_vec();
+        v.extend_from_slice(&[("ENABLE_RECORDING", "1"), ("ENABLE_TRANSCRIPTIONS", "1")]);
+        v.extend_from_slice(extra);
+        v
+    };
+    vec![
+        config(
+            "hostport-3",
+            ALL,
+            &with_sip(&[
+                ("JVB_INSTANCES", "3"),
+                ("JITSI_STACK_K8S_MEDIA", "hostport"),
+                ("JITSI_STACK_K8S_BRIDGE_NODES", "node-a,node-b,node-c"),
+            ]),
+        ),
+        config(
+            "nodeport-3",
+            ALL,
+            &with_sip(&[
+                ("JVB_INSTANCES", "3"),
+                ("JITSI_STACK_K8S_MEDIA", "nodeport"),
+                ("JVB_ADVERTISE_IPS", "203.0.113.7"),
+            ]),
+        ),
+        config(
+            "loadbalancer-2",
+            ALL,
+            &with_sip(&[
+                ("JVB_INSTANCES", "2"),
+                ("JITSI_STACK_K8S_MEDIA", "loadbalancer"),
+            ]),
+        ),
+        config(
+            "recorders-2-everything",
+            "jibri,etherpad,whiteboard,turn,monitoring",
+            &[("JIBRI_INSTANCES", "2"), ("ENABLE_RECORDING", "1")],
+        ),
+        config(
+            "namespace-secrets",
+            "jibri",
+            &[
+                ("JITSI_STACK_K8S_NAMESPACE", "meet-prod"),
+                ("JITSI_STACK_K8S_CLUSTER_DOMAIN", "k8s.example"),
+                ("JITSI_STACK_K8S_DNS", "10.43.0.10"),
+            ],
+        ),
+    ]
+}
+
+/// A fresh stack for `c`, its commands run, then `render` (compose) and
+/// `render --target kubernetes`. Components the Kubernetes target refuses
+/// (log-analyser, which reads Docker's log files) are left out.
+pub fn render_both(c: &Config) -> Run {
+    let vars: Vec<(&str, &str)> = c
+        .vars
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let mut run = init_stack(&vars, &[]);
+    for cmd in &c.commands {
+        run = Test::again(run).args(cmd).run();
+    }
+    let with: Vec<&str> = c
+        .with
+        .iter()
+        .map(String::as_str)
+        .filter(|w| *w != "log-analyser")
+        .collect();
+    let mut args = vec!["render".to_string()];
+    if !with.is_empty() {
+        args.extend(["--with".into(), with.join(",")]);
+    }
+    let run = Test::again(run).args(&args).run();
+    args.extend(["--target".into(), "kubernetes".into()]);
+    Test::again(run).args(&args).run()
+}
+
+/// `kubectl kustomize kubernetes/` of the stack: the YAML it prints.
+pub fn kustomize(dir: &Path) -> String {
+    let out = Command::new("kubectl")
+        .arg("kustomize")
+        .arg(dir.join("kubernetes"))
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("running kubectl ({e}): install it (.ci/install-deps installs it)")
+        });
+    assert!(
+        out.status.success(),
+        "kubectl kustomize {}/kubernetes: exit {:?}\n{}",
+        dir.display(),
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The Kubernetes versions kubernetes-validate bundles (`1.25`, ...), sorted.
+fn bundled_versions() -> Vec<(u32, u32)> {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import kubernetes_validate, os\n\
+             d = os.path.join(os.path.dirname(kubernetes_validate.__file__), 'kubernetes-json-schema')\n\
+             print('\\n'.join(n for n in os.listdir(d) if n.endswith('-local-strict')))",
+        ])
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "kubernetes-validate not installed: `pip install kubernetes-validate` (.ci/install-deps)\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut v: Vec<(u32, u32)> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|n| {
+            let mut it = n.trim_start_matches('v').split('.');
+            Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
+        })
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// The oldest and newest still-supported versions it bundles: upstream
+/// Kubernetes supports the three newest minor releases, so the newest
+/// bundled one and the one two minors below it.
+pub fn versions_to_check() -> Vec<String> {
+    let v = bundled_versions();
+    let newest = *v.last().expect("no bundled schema");
+    let oldest = v
+        .iter()
+        .copied()
+        .find(|&(maj, min)| maj == newest.0 && min + 2 >= newest.1)
+        .unwrap();
+    vec![
+        format!("{}.{}.0", oldest.0, oldest.1),
+        format!("{}.{}.0", newest.0, newest.1),
+    ]
+}
+
+/// `kubernetes-validate --strict` of `yaml` for `version`; Err with its report.
+pub fn validate(yaml: &str, version: &str) -> Result<(), String> {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("built.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let out = Command::new("kubernetes-validate")
+        .args(["--strict", "--quiet", "-k", version])
+        .arg(&file)
+        .output()
+        .expect("running kubernetes-validate (.ci/install-deps installs it)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if out.status.success() && !text.contains("ERROR") {
+        Ok(())
+    } else {
+        Err(text
+            .lines()
+            .filter(|l| l.starts_with("ERROR"))
+            .collect::<Vec<_>>()
+            .join("\n"))
+    }
+}
+
+pub fn documents(yaml: &str) -> Vec<Value> {
+    use serde::Deserialize;
+    serde_yaml::Deserializer::from_str(yaml)
+        .map(|d| serde_yaml::Value::deserialize(d).unwrap())
+        .map(|v| serde_json::to_value(v).unwrap())
+        .filter(|v| !v.is_null())
+        .collect()
+}
+
+fn find<'a>(docs: &'a [Value], kind: &str, name: &str) -> Option<&'a Value> {
+    docs.iter()
+        .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
+}
+
+fn unescaped_env(svc: &Value, k: &str) -> String {
+    svc["environment"][k]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {k}"))
+        .replace("$$", "$")
+}
+
+/// A Secret's value (kustomize may fold long base64 lines).
+fn b64(v: &Value) -> Vec<u8> {
+    let text: String = v.as_str().unwrap().split_whitespace().collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .unwrap()
+}
+
+fn env_file(run: &Run, rel: &str) -> BTreeMap<String, String> {
+    run.read(rel)
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// The secrets of `.env`: the values of the schema's secret variables.
+fn secret_values(run: &Run) -> Vec<String> {
+    let env = jitsi_stack::envfile::EnvFile::read(&run.path().join(".env")).unwrap();
+    env.entries()
+        .filter(|e| {
+            jitsi_stack::schema::lookup(&e.key).is_some_and(|v| v.is_secret()) && e.value.len() >= 8
+        })
+        .map(|e| e.value.clone())
+        .collect()
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![];
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Secrets: only under kubernetes/secrets/ (0600 in a 0700 directory),
+/// which the .gitignore render writes lists; none in the built objects but
+/// the Secrets.
+fn check_secrets(run: &Run, docs: &[Value]) {
+    use std::os::unix::fs::PermissionsExt;
+    let root = run.path().join("kubernetes");
+    let secrets = secret_values(run);
+    assert!(!secrets.is_empty());
+    for f in files_under(&root) {
+        let rel = f.strip_prefix(&root).unwrap();
+        let mode = std::fs::metadata(&f).unwrap().permissions().mode() & 0o777;
+        if rel.starts_with("secrets") {
+            assert_eq!(mode, 0o600, "{} is {mode:o}", f.display());
+            continue;
+        }
+        assert_eq!(mode, 0o644, "{} is {mode:o}", f.display());
+        let text = std::fs::read_to_string(&f).unwrap();
+        for s in &secrets {
+            assert!(
+                !text.contains(s.as_str()),
+                "a secret of .env is in {}",
+                f.display()
+            );
+        }
+    }
+    if root.join("secrets").exists() {
+        let mode = std::fs::metadata(root.join("secrets"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o700);
+        assert!(run
+            .read("kubernetes/.gitignore")
+            .lines()
+            .any(|l| l == "/secrets/"));
+    }
+    for d in docs.iter().filter(|d| d["kind"] != "Secret") {
+        let text = d.to_string();
+        for s in &secrets {
+            assert!(
+                !text.contains(s.as_str()),
+                "a secret of .env is in {} {}",
+                d["kind"],
+                d["metadata"]["name"]
+            );
+        }
+    }
+}
+
+/// Compose's merged model of the stack (COMPOSE_FILE from .env); the
+/// compose tests check it in depth, here it is the reference.
+fn compose_config(dir: &Path) -> Value {
+    let out = Command::new(crate::envfile::compose_bin())
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .args(["config", "--format", "json"])
+        .output()
+        .expect("running docker-compose");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The documented substitutions (docs/kubernetes.md, "Differences from
+/// the compose target") applied to a compose-mounted file.
+fn substituted(text: &str, env: &BTreeMap<String, String>, bridge: Option<&str>) -> String {
+    let ns = env
+        .get("JITSI_STACK_K8S_NAMESPACE")
+        .map_or("jitsi", String::as_str);
+    let domain = env
+        .get("JITSI_STACK_K8S_CLUSTER_DOMAIN")
+        .map_or("cluster.local", String::as_str);
+    let dns = env
+        .get("JITSI_STACK_K8S_DNS")
+        .map_or("10.96.0.10", String::as_str);
+    let mut out = text.to_string();
+    for (alias, service) in [
+        ("xmpp.meet.jitsi", "xmpp"),
+        ("jicofo.meet.jitsi", "jicofo"),
+        ("etherpad.meet.jitsi", "etherpad"),
+        ("whiteboard.meet.jitsi", "whiteboard"),
+        ("jvb.meet.jitsi", "jvb"),
+        ("jigasi.meet.jitsi", "jigasi"),
+        ("jibri.meet.jitsi", "jibri"),
+        ("web.meet.jitsi", "web"),
+    ] {
+        out = jitsi_stack::render::kubernetes::replace_host(
+            &out,
+            alias,
+            &format!("{service}.{ns}.svc.{domain}"),
+        );
+    }
+    if !env.contains_key("NGINX_RESOLVER") {
+        out = out.replace("resolver 127.0.0.11", &format!("resolver {dns}"));
+    }
+    if let Some(b) = bridge {
+        out = out.replace(
+            &format!("local-address = \"{b}\""),
+            &format!("local-address = \"{b}-0\""),
+        );
+    }
+    out
+}
+
+/// Every ConfigMap key and file Secret key a pod mounts is the compose
+/// target's file at the same path, byte for byte after the documented
+/// substitutions; the environment is compose's, secrets as references.
+fn check_equal_to_compose(run: &Run, docs: &[Value], media: &str) {
+    let compose = compose_config(run.path());
+    let env: BTreeMap<String, String> =
+        jitsi_stack::envfile::EnvFile::read(&run.path().join(".env"))
+            .unwrap()
+            .entries()
+            .map(|e| (e.key.clone(), e.value.clone()))
+            .collect();
+    let secrets_env = env_file(run, "kubernetes/secrets/jitsi.env");
+    let mut compared = 0;
+    for w in docs
+        .iter()
+        .filter(|d| d["kind"] == "Deployment" || d["kind"] == "StatefulSet")
+    {
+        let name = w["metadata"]["name"].as_str().unwrap();
+        let svc = &compose["services"][name];
+        assert!(svc.is_object(), "{name}: no compose service of that name");
+        let pod = &w["spec"]["template"]["spec"];
+        let volumes = pod["volumes"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+        let c = &pod["containers"][0];
+        let binds = if svc["volumes"].is_array() {
+            crate::compose::binds(svc)
+        } else {
+            vec![]
+        };
+        for m in c["volumeMounts"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+        {
+            let Some(key) = m["subPath"].as_str() else {
+                continue;
+            };
+            let target = m["mountPath"].as_str().unwrap();
+            let vol = volumes.iter().find(|v| v["name"] == m["name"]).unwrap();
+            let data = if let Some(cm) = vol["configMap"]["name"].as_str() {
+                let cm = find(docs, "ConfigMap", cm)
+                    .unwrap_or_else(|| panic!("{name}: no ConfigMap {cm}"));
+                cm["data"][key].as_str().unwrap().as_bytes().to_vec()
+            } else {
+                let sn = vol["secret"]["secretName"].as_str().unwrap();
+                let s =
+                    find(docs, "Secret", sn).unwrap_or_else(|| panic!("{name}: no Secret {sn}"));
+                b64(&s["data"][key])
+            };
+            let (source, _, _) = binds
+                .iter()
+                .find(|(_, t, _)| t == target)
+                .unwrap_or_else(|| panic!("{name}: compose mounts nothing at {target}"));
+            let want = std::fs::read(source).unwrap();
+            let bridge = (c["name"] == "jvb").then_some(name);
+            let mut want = substituted(&String::from_utf8(want).unwrap(), &env, bridge);
+            if c["name"] == "jvb" && media == "nodeport" {
+                // The one substitution that depends on the bridge: its
+                // node port as each advertised address's public port.
+                let idx: u16 = name.strip_prefix("jvb-").map_or(1, |n| n.parse().unwrap());
+                let port = 30000 + idx - 1;
+                let udp = unescaped_env(svc, "JVB_PORT");
+                for ip in env["JVB_ADVERTISE_IPS"].split(',') {
+                    want = want.replace(
+                        &format!("public-address = \"{ip}\"\n"),
+                        &format!(
+                            "public-address = \"{ip}\"\n          local-port = {udp}\n          public-port = {port}\n"
+                        ),
+                    );
+                }
+            }
+            assert_eq!(
+                String::from_utf8(data).unwrap(),
+                want,
+                "{name}: {target} differs from the compose target's {source}"
+            );
+            compared += 1;
+        }
+        // The environment: compose's, with secrets as Secret references.
+        let mut k8s_env = BTreeMap::new();
+        for e in c["env"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
+            let k = e["name"].as_str().unwrap().to_string();
+            let v = if let Some(v) = e["value"].as_str() {
+                v.to_string()
+            } else {
+                let r = &e["valueFrom"]["secretKeyRef"];
+                let secret = find(docs, "Secret", r["name"].as_str().unwrap()).unwrap();
+                let raw = b64(&secret["data"][r["key"].as_str().unwrap()]);
+                assert_eq!(
+                    secrets_env
+                        .get(r["key"].as_str().unwrap())
+                        .map(String::as_bytes),
+                    Some(raw.as_slice())
+                );
+                String::from_utf8(raw).unwrap()
+            };
+            k8s_env.insert(k, v);
+        }
+        let mut compose_env = BTreeMap::new();
+        if let Some(o) = svc["environment"].as_object() {
+            for (k, v) in o {
+                let v = v.as_str().unwrap_or("").replace("$$", "$");
+                compose_env.insert(k.clone(), substituted(&v, &env, None));
+            }
+        }
+        if media == "nodeport" {
+            // Each advertised address with the node port base (the image
+            // announces base + n - 1 for bridge n, as compose's do).
+            if let Some(ips) = compose_env.get_mut("JVB_ADVERTISE_IPS") {
+                *ips = ips
+                    .split(',')
+                    .map(|ip| format!("{ip}#30000"))
+                    .collect::<Vec<_>>()
+                    .join(",");
+            }
+        }
+        // A variable compose leaves to the image's default alias
+        // (XMPP_SERVER=xmpp.meet.jitsi) is set to the cluster name.
+        for (k, v) in &k8s_env {
+            if compose_env.contains_key(k) {
+                continue;
+            }
+            if k == "NGINX_RESOLVER" && !env.contains_key(k) {
+                // nginx resolves with the cluster DNS, not Docker's.
+                let dns = env
+                    .get("JITSI_STACK_K8S_DNS")
+                    .map_or("10.96.0.10", String::as_str);
+                assert_eq!(v, dns, "{name}: NGINX_RESOLVER");
+                compose_env.insert(k.clone(), v.clone());
+                continue;
+            }
+            let default = jitsi_stack::schema::lookup(k).and_then(|var| var.default);
+            let Some(default) = default.filter(|d| substituted(d, &env, None) != *d) else {
+                continue;
+            };
+            assert_eq!(*v, substituted(default, &env, None), "{name}: {k}");
+            compose_env.insert(k.clone(), v.clone());
+        }
+        assert_eq!(
+            k8s_env, compose_env,
+            "{name}: the environment differs from compose's"
+        );
+    }
+    assert!(compared > 0);
+}
+
+fn check_config(c: &Config, versions: &[String]) {
+    let run = render_both(c);
+    let yaml = kustomize(run.path());
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = versions
+            .iter()
+            .map(|v| (v, scope.spawn(|| validate(&yaml, v))))
+            .collect();
+        for (v, h) in handles {
+            if let Err(e) = h.join().unwrap() {
+                panic!("{}: kubernetes-validate --strict -k {v}:\n{e}", c.name);
+            }
+        }
+    });
+    let docs = documents(&yaml);
+    check_secrets(&run, &docs);
+    let media = c
+        .vars
+        .iter()
+        .find(|(k, _)| k == "JITSI_STACK_K8S_MEDIA")
+        .map_or("hostport", |(_, v)| v.as_str());
+    check_equal_to_compose(&run, &docs, media);
+    eprintln!(
+        "{}: {} objects, validated for {versions:?}",
+        c.name,
+        docs.len()
+    );
+}
+
+#[test]
+fn kubernetes_matrix_builds_validates_and_equals_compose() {
+    let versions = versions_to_check();
+    assert_eq!(versions.len(), 2);
+    for c in fidelity_configs() {
+        check_config(&c, &versions);
+    }
+}
+
+#[test]
+fn kubernetes_media_modes_build_validate_and_equal_compose() {
+    let versions = versions_to_check();
+    for c in media_configs() {
+        check_config(&c, &versions);
+    }
+}
+
+#[test]
+fn kubernetes_render_is_deterministic_and_rewrites_nothing() {
+    let c = config("twice", "jibri,turn", &[("JVB_INSTANCES", "2")]);
+    let run = render_both(&c);
+    let snap = |run: &Run| -> BTreeMap<PathBuf, (Vec<u8>, std::time::SystemTime)> {
+        files_under(&run.path().join("kubernetes"))
+            .into_iter()
+            .map(|p| {
+                let m = std::fs::metadata(&p).unwrap().modified().unwrap();
+                (p.clone(), (std::fs::read(&p).unwrap(), m))
+            })
+            .collect()
+    };
+    let first = snap(&run);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let run = Test::again(run)
+        .args(["render", "--with", "jibri,turn", "--target", "kubernetes"])
+        .run();
+    assert!(run.stdout.contains("(0 changed)"), "{}", run.stdout);
+    assert_eq!(
+        first,
+        snap(&run),
+        "a second render changed bytes or rewrote a file"
+    );
+    // A stray file in kubernetes/ goes; the target follows JITSI_STACK_TARGET.
+    std::fs::write(run.path().join("kubernetes/stray.yaml"), "x").unwrap();
+    let env = run.path().join(".env");
+    let mut text = std::fs::read_to_string(&env).unwrap();
+    text.push_str("JITSI_STACK_TARGET=kubernetes\n");
+    std::fs::write(&env, text).unwrap();
+    let run = Test::again(run)
+        .args(["render", "--with", "jibri,turn"])
+        .run();
+    assert!(!run.exists("kubernetes/stray.yaml"));
+    assert!(run.stdout.contains("(0 changed)"), "{}", run.stdout);
+}
+
+#[test]
+fn kubernetes_validate_rejects_a_broken_copy() {
+    // The validator is not a no-op: an unknown field fails --strict.
+    let c = config("broken", "", &[]);
+    let run = render_both(&c);
+    let yaml = kustomize(run.path());
+    let v = versions_to_check();
+    assert!(validate(&yaml, &v[0]).is_ok());
+    let broken = yaml.replacen("containerPort:", "containerPorts:", 1);
+    assert!(validate(&broken, &v[0]).is_err());
+    let broken = yaml.replacen("  replicas: 1\n", "  replicas: 1\n  replica: 1\n", 1);
+    assert!(validate(&broken, &v[1]).is_err());
+}
+
+#[test]
+fn kubernetes_refuses_log_analyser_and_writes_nothing() {
+    let run = init_stack(&[], &[]);
+    let run = Test::again(run)
+        .args([
+            "render",
+            "--with",
+            "monitoring,log-analyser",
+            "--target",
+            "kubernetes",
+        ])
+        .status(1)
+        .run();
+    assert!(run.stderr.contains("log-analyser"), "{}", run.stderr);
+    assert!(!run.exists("kubernetes"));
+}
