@@ -18,8 +18,7 @@ pub const WITH_VAR: &str = "JITSI_STACK_WITH";
 pub const RELEASE_VAR: &str = "JITSI_STACK_RELEASE";
 /// jitsi-stack's own switch for running behind a reverse proxy on the host.
 pub const BEHIND_PROXY_VAR: &str = "JITSI_STACK_BEHIND_PROXY";
-/// The core compose file; each component adds an overlay.
-pub const CORE_COMPOSE_FILE: &str = "docker-compose.yml";
+pub use crate::layout::CORE_COMPOSE_FILE;
 
 /// An optional component: one Compose overlay file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]

@@ -51,7 +51,7 @@ pub fn run(global_dir: Option<&Path>, args: InitArgs) -> Result<Exit> {
 /// The compose files docker-jitsi-meet ships (jitsi-stack renders its own
 /// `docker-compose.yml` only in a stack whose `.env` names its release).
 const UPSTREAM_COMPOSE: &[&str] = &[
-    "docker-compose.yml",
+    crate::layout::CORE_COMPOSE_FILE,
     "jibri.yml",
     "jigasi.yml",
     "transcriber.yml",

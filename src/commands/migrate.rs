@@ -1510,7 +1510,7 @@ fn source_release(
     {
         Some((v.to_string(), "env"))
     } else {
-        fs::read_to_string(src_dir.join("docker-compose.yml"))
+        fs::read_to_string(src_dir.join(crate::layout::CORE_COMPOSE_FILE))
             .ok()
             .and_then(|t| compose_default_tag(&t))
             .map(|t| (t, "compose-file"))

@@ -383,9 +383,9 @@ mod tests {
             &[],
         );
         let files = files(&s);
-        let yaml = crate::yaml::to_string(&files["docker-compose.yml"]).unwrap();
+        let yaml = crate::yaml::to_string(&files[CORE_FILE]).unwrap();
         assert!(!yaml.contains("s3cret") && !yaml.contains(": pw"), "{yaml}");
-        let env = &files["docker-compose.yml"].services["jvb"].environment;
+        let env = &files[CORE_FILE].services["jvb"].environment;
         assert_eq!(
             env["JVB_AUTH_PASSWORD"],
             "${JVB_AUTH_PASSWORD:?JVB_AUTH_PASSWORD is not set in .env: run jitsi-stack gen-passwords}"
@@ -394,7 +394,7 @@ mod tests {
 
     #[test]
     fn prosody_healthcheck_has_its_port() {
-        let env = &files(&stack(&[], &[]))["docker-compose.yml"].services["prosody"].environment;
+        let env = &files(&stack(&[], &[]))[CORE_FILE].services["prosody"].environment;
         assert_eq!(env["PROSODY_HTTP_PORT"], "5280");
     }
 
@@ -403,10 +403,9 @@ mod tests {
         let s = stack(&[("JVB_INSTANCES", "2")], Component::ALL);
         let got = crate::stack::with_rows(crate::stack::SYNTHETIC_ROWS, || files(&s));
         let vols = |file: &str, svc: &str| got[file].services[svc].volumes.clone();
-        assert!(vols("docker-compose.yml", "jvb-2")
+        assert!(vols(CORE_FILE, "jvb-2")
             .contains(&"./generated/jvb-2/jvb.conf:/defaults/jvb.conf:ro".to_string()));
-        assert!(vols("docker-compose.yml", "web")
-            .contains(&"./generated/empty:/defaults/b.js:ro".to_string()));
+        assert!(vols(CORE_FILE, "web").contains(&"./generated/empty:/defaults/b.js:ro".to_string()));
         assert_eq!(
             vols("turn.yml", "turn"),
             ["./generated/turn/turnserver.conf:/etc/coturn/turnserver.conf:ro"]

@@ -40,15 +40,7 @@ use std::fs;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
-/// Directory holding one directory per render.
-pub const RENDERS: &str = "renders";
-/// The symlink naming the render in effect.
-pub const CURRENT: &str = "current";
-/// The core compose file.
-pub const CORE: &str = "docker-compose.yml";
-/// Which lines of a render's files hold secrets (line numbers only), for
-/// `render --diff`; mode 0600, never mounted.
-pub const SECRET_LINES: &str = ".secret-lines.json";
+pub use crate::layout::{CORE_COMPOSE_FILE as CORE, CURRENT, RENDERS_DIR as RENDERS, SECRET_LINES};
 /// Prefix of a render directory still being written.
 const BUILDING: &str = ".new-";
 const NOT_SWITCHED: &str =

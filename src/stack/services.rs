@@ -16,7 +16,8 @@ use super::{
     NodeKind, Port, Probe, Protocol, Service, Tmpfs, XmppAccess,
 };
 use crate::config::{Component, Stack};
-use crate::render::{mounts, GENERATED_DIR};
+use crate::layout::GENERATED_DIR;
+use crate::render::mounts;
 use crate::schema::{self, Secret, Service as Svc};
 use std::collections::BTreeMap;
 

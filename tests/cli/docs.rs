@@ -29,6 +29,10 @@ const SKIPPED: &[(&str, &str)] = &[
     ("bash .ci/run", "CI: fmt, clippy and the test suite itself"),
     ("bash bench/run.sh", "benchmarks (hyperfine), not a check"),
     (
+        "scripts/layers",
+        "development: counts imports across layers (tests/cli/layers.rs runs it)",
+    ),
+    (
         "scripts/release-history.py",
         "development: reads a docker-jitsi-meet mirror",
     ),

@@ -56,6 +56,7 @@ mod netns;
 mod concurrency;
 
 mod journal;
+mod layers;
 
 mod journal_kill;
 
