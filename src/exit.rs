@@ -1,4 +1,4 @@
-//! Exit codes: a small documented set (see README "Exit codes").
+//! Exit codes: a small documented set (see docs/commands.md, "Exit codes").
 
 /// What the process reports to its caller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -257,6 +257,16 @@ mod tests {
     }
 
     #[test]
+    fn committed_env_reference_is_current() {
+        let committed = include_str!("../docs/env-reference.md");
+        assert!(
+            committed == markdown(),
+            "docs/env-reference.md is stale: run \
+             `cargo run -- schema --format markdown > docs/env-reference.md`"
+        );
+    }
+
+    #[test]
     fn env_example_parses_and_lists_every_live_variable() {
         let text = env_example();
         let file = crate::envfile::EnvFile::parse(&text).unwrap();

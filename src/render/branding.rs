@@ -608,7 +608,9 @@ pub fn check_dir(dir: &Path, shown: &str) -> Vec<Finding> {
             }
             let hint = match closest(&name) {
                 Some(s) => format!("did you mean {s}? Rename it"),
-                None => "remove it or rename it to one of the known names (see the README's Branding section)".into(),
+                None => {
+                    "remove it or rename it to one of the known names (see docs/branding.md)".into()
+                }
             };
             out.push(finding(
                 Level::Error,

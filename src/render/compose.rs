@@ -3,7 +3,7 @@
 //! one overlay per optional component. It decides nothing about the stack;
 //! it only spells the model in Compose's syntax.
 //!
-//! Spelling (the README fragment documents it for users):
+//! Spelling (the docs/configuration.md documents it for users):
 //! - Images are `${JITSI_IMAGE_REPO:-<default>}/<image>:${JITSI_IMAGE_VERSION:-<pinned>}`:
 //!   pinned by default, overridable in `.env` without re-rendering.
 //! - Persistent data is mounted from `${CONFIG:-./config}/...` (kept

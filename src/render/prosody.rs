@@ -551,7 +551,7 @@ fn derive_from(stack: &Stack, v: &Values) -> Result<Prosody> {
         external_service_secret: secret,
         // The image loads the module only for TURN_HOST/TURNS_HOST, so a
         // STUN_HOST alone is rendered but never served; here any announced
-        // service loads it (README, "Differences from the official images").
+        // service loads it (docs/differences.md).
         external_services_module: !external_services.is_empty(),
         external_services,
         global_config: parse_assignments(

@@ -1,7 +1,7 @@
 //! The services of a host, one function per service (or component), each
 //! reading the checked values and the delivery table of rendered files.
 //!
-//! Choices (the README documents them for users):
+//! Choices (docs/configuration.md documents them for users):
 //! - Persistent data lives under CONFIG (`Mount::Data`); rendered files
 //!   come from `generated/<instance>/` (`Mount::Rendered`, one per row of
 //!   `render::mounts`).

@@ -62,6 +62,8 @@ mod journal_kill;
 
 mod safety;
 
+mod docs;
+
 #[allow(unused_imports)]
 pub use harness::{init_stack, Run, Test};
 mod kubernetes;
