@@ -242,6 +242,24 @@ pub fn bin() -> PathBuf {
     assert_cmd::cargo::cargo_bin("jitsi-stack")
 }
 
+/// The system calls the kill tests of persistent-data operations inject
+/// SIGKILL into (issue 16): every rename, mkdir, symlink, unlink, rmdir and
+/// fsync, in all their variants.
+pub const KILL_CALLS: &[&str] = &[
+    "rename",
+    "renameat",
+    "renameat2",
+    "mkdir",
+    "mkdirat",
+    "symlink",
+    "symlinkat",
+    "unlink",
+    "unlinkat",
+    "rmdir",
+    "fsync",
+    "fdatasync",
+];
+
 /// Runs `jitsi-stack ARGS` in `dir` under `strace -f` with `inject` (an
 /// `-e inject=` expression, e.g. `fsync:error=EIO:when=3`), one writer
 /// thread so the system calls come in a fixed order.

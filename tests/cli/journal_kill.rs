@@ -21,20 +21,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const CALLS: &[&str] = &[
-    "rename",
-    "renameat",
-    "renameat2",
-    "mkdir",
-    "mkdirat",
-    "symlink",
-    "symlinkat",
-    "unlink",
-    "unlinkat",
-    "rmdir",
-    "fsync",
-    "fdatasync",
-];
+use crate::harness::KILL_CALLS as CALLS;
 /// Every WRITE_EVERYth write is a kill point too.
 const WRITE_EVERY: usize = 20;
 

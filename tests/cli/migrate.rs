@@ -1267,20 +1267,7 @@ fn same_env(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>, src: &En
 /// modes), and no temp file or stage anywhere.
 #[test]
 fn migrate_killed_at_every_rename_mkdir_unlink_and_fsync() {
-    const CALLS: &[&str] = &[
-        "rename",
-        "renameat",
-        "renameat2",
-        "mkdir",
-        "mkdirat",
-        "symlink",
-        "symlinkat",
-        "unlink",
-        "unlinkat",
-        "rmdir",
-        "fsync",
-        "fdatasync",
-    ];
+    use crate::harness::KILL_CALLS as CALLS;
     let s = Source::new("stable-10008");
     let src_env = s.env();
     let mut table = vec![];

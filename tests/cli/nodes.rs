@@ -1045,21 +1045,8 @@ fn node_fields_are_validated_one_by_one_and_addresses_are_unicast() {
 /// keys among them) is left, and `check` passes.
 #[test]
 fn node_add_and_remove_killed_at_every_rename_mkdir_unlink_and_fsync() {
+    use crate::harness::KILL_CALLS as CALLS;
     use std::os::unix::process::ExitStatusExt;
-    const CALLS: &[&str] = &[
-        "rename",
-        "renameat",
-        "renameat2",
-        "mkdir",
-        "mkdirat",
-        "symlink",
-        "symlinkat",
-        "unlink",
-        "unlinkat",
-        "rmdir",
-        "fsync",
-        "fdatasync",
-    ];
     let base = init_stack(&[("JITSI_STACK_MAIN_ADDRESS", "10.9.0.1")], &[]);
     let base = Test::again(base).args(["render"]).run();
     let added = tempfile::tempdir().unwrap();
