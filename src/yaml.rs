@@ -27,6 +27,21 @@ pub fn parse(text: &str) -> Result<serde_yaml::Value> {
     Ok(serde_yaml::from_str(text)?)
 }
 
+/// Parses every document of a YAML stream (`---`-separated) as JSON
+/// values; empty documents are skipped.
+pub fn documents(text: &str) -> Result<Vec<serde_json::Value>> {
+    use serde::Deserialize;
+    let mut out = Vec::new();
+    for doc in serde_yaml::Deserializer::from_str(text) {
+        let value = serde_yaml::Value::deserialize(doc)?;
+        let json = serde_json::to_value(value)?;
+        if !json.is_null() {
+            out.push(json);
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

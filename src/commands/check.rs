@@ -118,7 +118,46 @@ fn load_and_validate(dir: &Path, env_path: &Path) -> Result<Report> {
     };
     let mut report = validate::validate(&stack);
     report.findings.extend(mode);
+    report.findings.extend(kubernetes_findings(&stack)?);
     Ok(report)
+}
+
+/// The project's own checks of a rendered `kubernetes/` (what the API
+/// schemas miss: names, selectors, references, ports, secrets), when the
+/// stack has one: a hand edit or a stale copy is caught before `apply`.
+fn kubernetes_findings(stack: &Stack) -> Result<Vec<Finding>> {
+    use crate::render::kubernetes::{self as k8s, lint};
+    if !stack
+        .dir
+        .join(k8s::DIR)
+        .join("kustomization.yaml")
+        .is_file()
+    {
+        return Ok(vec![]);
+    }
+    let files = lint::read_dir(&stack.dir)?;
+    Ok(lint::check(&files, &k8s::secret_values(stack))
+        .into_iter()
+        .map(|p| Finding {
+            level: Level::Error,
+            code: "kubernetes".into(),
+            rule: Some(p.check.to_string()),
+            release: None,
+            file: format!("{}/{}", k8s::DIR, p.file),
+            line: None,
+            variable: None,
+            message: if p.object.is_empty() {
+                p.message.clone()
+            } else {
+                format!("{}: {}", p.object, p.message)
+            },
+            expected: None,
+            found: None,
+            fix: Some(
+                "run `jitsi-stack render --target kubernetes` to write it again from .env (hand edits are lost)".into(),
+            ),
+        })
+        .collect())
 }
 
 /// A warning when `.env` (it holds the stack's passwords) may be read or

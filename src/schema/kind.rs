@@ -63,6 +63,17 @@ pub enum Kind {
     ImageRepo,
     /// An image tag such as `stable-11146-2`.
     ImageTag,
+    /// A Kubernetes name that must be a DNS-1123 label (a namespace): at
+    /// most 63 of a-z, 0-9 and `-`, a letter or digit at each end.
+    DnsLabel,
+    /// A Kubernetes name that must be a DNS-1123 subdomain (an ingress
+    /// class, a Secret, a storage class, a node): dot-separated labels, at
+    /// most 253 characters.
+    DnsSubdomain,
+    /// Comma-separated DNS-1123 subdomains (node names).
+    DnsSubdomainList,
+    /// A Kubernetes resource quantity such as `10Gi`, `500M` or `1.5Ti`.
+    Quantity,
     /// Any single-line text.
     Text,
 }
@@ -110,6 +121,17 @@ impl Kind {
             Kind::ProjectName => is_project_name(value),
             Kind::ImageRepo => is_image_repo(value),
             Kind::ImageTag => is_image_tag(value),
+            Kind::DnsLabel => is_dns_label(value),
+            Kind::DnsSubdomain => is_dns_subdomain(value),
+            Kind::DnsSubdomainList => {
+                let items: Vec<&str> = value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|h| !h.is_empty())
+                    .collect();
+                !items.is_empty() && items.iter().all(|h| is_dns_subdomain(h))
+            }
+            Kind::Quantity => parse_quantity(value).is_some(),
             Kind::Text => true,
         };
         if ok {
@@ -164,6 +186,18 @@ impl Kind {
             }
             Kind::ImageRepo => "an image registry and namespace such as ghcr.io/jitsi".into(),
             Kind::ImageTag => "an image tag such as stable-11146-2 (letters, digits, _ . -; at most 128)".into(),
+            Kind::DnsLabel => {
+                "a DNS-1123 label: at most 63 lower-case letters, digits and -, starting and ending with a letter or digit, such as jitsi".into()
+            }
+            Kind::DnsSubdomain => {
+                "a DNS-1123 subdomain: lower-case letters, digits, - and dots, at most 253, such as nginx or jitsi-tls".into()
+            }
+            Kind::DnsSubdomainList => {
+                "comma-separated Kubernetes node names (DNS-1123 subdomains, lower case), such as node-a,node-b".into()
+            }
+            Kind::Quantity => {
+                "a Kubernetes quantity: a number with an optional suffix Ki, Mi, Gi, Ti, k, M, G or T, such as 10Gi".into()
+            }
             Kind::Text => "text".into(),
         }
     }
@@ -194,6 +228,10 @@ impl Kind {
             Kind::ProjectName => "project name",
             Kind::ImageRepo => "image repository",
             Kind::ImageTag => "image tag",
+            Kind::DnsLabel => "DNS-1123 label",
+            Kind::DnsSubdomain => "DNS-1123 subdomain",
+            Kind::DnsSubdomainList => "node name list",
+            Kind::Quantity => "quantity",
             Kind::Text => "text",
         }
     }
@@ -224,6 +262,59 @@ pub fn parse_bool(value: &str) -> Option<bool> {
         "0" | "false" => Some(false),
         _ => None,
     }
+}
+
+/// A DNS-1123 label: at most 63 lower-case letters, digits and `-`,
+/// starting and ending with a letter or digit (Kubernetes namespaces,
+/// Service and pod names).
+pub fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+/// A DNS-1123 subdomain: at most 253 characters, dot-separated labels.
+pub fn is_dns_subdomain(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 253 && s.split('.').all(is_dns_label)
+}
+
+/// A Kubernetes quantity in bytes (`10Gi`, `500M`, `1.5Ti`, `1e9`); `None`
+/// when it is not one. Milli-units (`500m`) are not byte sizes and refused.
+pub fn parse_quantity(value: &str) -> Option<u64> {
+    let split = value
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(value.len());
+    let (num, suffix) = value.split_at(split);
+    if num.is_empty() || num.starts_with('.') || num.ends_with('.') || num.matches('.').count() > 1
+    {
+        return None;
+    }
+    let n: f64 = num.parse().ok()?;
+    let factor: f64 = match suffix {
+        "" => 1.0,
+        "Ki" => 1024.0,
+        "Mi" => 1024f64.powi(2),
+        "Gi" => 1024f64.powi(3),
+        "Ti" => 1024f64.powi(4),
+        "Pi" => 1024f64.powi(5),
+        "k" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        "P" => 1e15,
+        s if s.starts_with(['e', 'E']) => 10f64.powi(
+            s[1..]
+                .parse::<i32>()
+                .ok()
+                .filter(|e| (0..=18).contains(e))?,
+        ),
+        _ => return None,
+    };
+    let bytes = n * factor;
+    (1.0..1.8e19).contains(&bytes).then_some(bytes as u64)
 }
 
 pub fn parse_port(value: &str) -> Option<u16> {
@@ -504,6 +595,23 @@ fn is_image_tag(value: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn kubernetes_names_and_quantities() {
+        assert!(Kind::DnsLabel.check("meet-prod").is_ok());
+        assert!(Kind::DnsLabel.check("Meet_Prod").is_err());
+        assert!(Kind::DnsLabel.check(&"a".repeat(64)).is_err());
+        assert!(Kind::DnsSubdomain.check("nginx.example").is_ok());
+        assert!(Kind::DnsSubdomainList.check("node-a, node-b").is_ok());
+        assert!(Kind::DnsSubdomainList.check("node-a,Node_B").is_err());
+        assert_eq!(parse_quantity("10Gi"), Some(10 << 30));
+        assert_eq!(parse_quantity("500M"), Some(500_000_000));
+        assert_eq!(parse_quantity("1.5Ki"), Some(1536));
+        assert_eq!(parse_quantity("1e3"), Some(1000));
+        for bad in ["lots", "10GB", "500m", "-1Gi", ".5Gi", "1..2Gi", "0"] {
+            assert_eq!(parse_quantity(bad), None, "{bad}");
+        }
+    }
+
     use super::*;
 
     #[test]

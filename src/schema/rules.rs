@@ -157,6 +157,11 @@ pub static RULES: &[Rule] = &[
         summary: "visitors need visitor nodes (JITSI_STACK_VISITORS), the visitors domain meet.jitsi, a MUC prefix matching XMPP_MUC_DOMAIN, and no VISITORS_XMPP_SERVER entry contradicting the derived nodes and ports (errors)",
         check: visitors_rule,
     },
+    Rule {
+        id: "kubernetes",
+        summary: "with JITSI_STACK_K8S_MEDIA=hostport, JITSI_STACK_K8S_BRIDGE_NODES names one node per bridge (error) and no node twice (warning); with nodeport, every bridge's node port is within 30000-32767 (error); the bridge nodes are ignored by the other modes (warning)",
+        check: kubernetes,
+    },
 ];
 
 fn v(
@@ -766,6 +771,82 @@ fn jvb_ports(i: &Input<'_>) -> Vec<Violation> {
     } else {
         vec![]
     }
+}
+
+fn kubernetes(i: &Input<'_>) -> Vec<Violation> {
+    const NODES: &str = "JITSI_STACK_K8S_BRIDGE_NODES";
+    let media = i.values.get_or("JITSI_STACK_K8S_MEDIA", "hostport");
+    let bridges = i.values.int("JVB_INSTANCES").unwrap_or(1).max(1);
+    let nodes = i.values.list(NODES);
+    let mut out = vec![];
+    if !nodes.is_empty() && media != "hostport" {
+        out.push(
+            v(
+                Level::Warning,
+                NODES,
+                format!("only JITSI_STACK_K8S_MEDIA=hostport pins bridges to nodes; with {media} it has no effect"),
+                format!("remove {NODES}, or set JITSI_STACK_K8S_MEDIA=hostport"),
+            )
+            .found(shown(i, NODES)),
+        );
+    }
+    if media == "hostport" && !nodes.is_empty() && nodes.len() as i64 != bridges {
+        let fix = if (nodes.len() as i64) < bridges {
+            format!("name {bridges} nodes in {NODES} (one per bridge, in bridge order), or lower JVB_INSTANCES to {}", nodes.len())
+        } else {
+            format!(
+                "name only {bridges} nodes in {NODES}, or raise JVB_INSTANCES to {}",
+                nodes.len()
+            )
+        };
+        out.push(
+            v(
+                Level::Error,
+                NODES,
+                format!(
+                    "{} node(s) for {bridges} bridge(s): each bridge runs on its own named node, on its own host port",
+                    nodes.len()
+                ),
+                fix,
+            )
+            .expected(format!("one node per bridge: {bridges} (JVB_INSTANCES)"))
+            .found(shown(i, NODES)),
+        );
+    }
+    let mut seen = BTreeSet::new();
+    for n in &nodes {
+        if !seen.insert(n.as_str()) && media == "hostport" {
+            out.push(
+                v(
+                    Level::Warning,
+                    NODES,
+                    format!("node {n} is named twice: its bridges share one node's address and bandwidth"),
+                    format!("name a different node for each bridge in {NODES}"),
+                )
+                .found(shown(i, NODES)),
+            );
+        }
+    }
+    if media == "nodeport" {
+        let base = i
+            .values
+            .int("JITSI_STACK_K8S_NODEPORT_BASE")
+            .unwrap_or(30000);
+        let last = base + bridges - 1;
+        if last > 32767 {
+            out.push(
+                v(
+                    Level::Error,
+                    "JITSI_STACK_K8S_NODEPORT_BASE",
+                    format!("bridge {bridges} would get node port {last}, outside the cluster's node port range"),
+                    format!("lower JITSI_STACK_K8S_NODEPORT_BASE to at most {}", 32768 - bridges),
+                )
+                .expected(format!("JITSI_STACK_K8S_NODEPORT_BASE + JVB_INSTANCES - 1 <= 32767 (JVB_INSTANCES={bridges})"))
+                .found(shown(i, "JITSI_STACK_K8S_NODEPORT_BASE")),
+            );
+        }
+    }
+    out
 }
 
 fn xmpp_domains(i: &Input<'_>) -> Vec<Violation> {

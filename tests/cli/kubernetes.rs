@@ -11,6 +11,7 @@
 
 use crate::harness::{init_stack, Run, Test};
 use base64::Engine;
+use jitsi_stack::render::kubernetes::lint;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -612,6 +613,17 @@ fn check_config(c: &Config, versions: &[String]) {
     });
     let docs = documents(&yaml);
     check_secrets(&run, &docs);
+    let problems = own_checks(&run);
+    assert!(
+        problems.is_empty(),
+        "{}: the project's own checks:\n{}",
+        c.name,
+        problems
+            .iter()
+            .map(|p| p.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
     let media = c
         .vars
         .iter()
@@ -708,4 +720,451 @@ fn kubernetes_refuses_log_analyser_and_writes_nothing() {
         .run();
     assert!(run.stderr.contains("log-analyser"), "{}", run.stderr);
     assert!(!run.exists("kubernetes"));
+}
+
+/// The project's own checks (`render::kubernetes::lint`) over `kubernetes/`
+/// as written on disk.
+fn own_checks(run: &Run) -> Vec<lint::Problem> {
+    let files = lint::read_dir(run.path()).unwrap();
+    lint::check(&files, &secret_values(run))
+}
+
+/// A rendered `kubernetes/` (files and the stack's secrets) that passes
+/// every own check, for the broken copies below.
+struct Rendered {
+    files: BTreeMap<String, String>,
+    secrets: Vec<String>,
+}
+
+fn rendered(c: Config) -> Rendered {
+    let run = render_both(&c);
+    let r = Rendered {
+        files: lint::read_dir(run.path()).unwrap(),
+        secrets: secret_values(&run),
+    };
+    assert_eq!(lint::check(&r.files, &r.secrets), vec![], "{}", c.name);
+    r
+}
+
+/// Three bridges pinned to three nodes on their host ports, a recorder.
+fn hostport_render() -> &'static Rendered {
+    static R: std::sync::OnceLock<Rendered> = std::sync::OnceLock::new();
+    R.get_or_init(|| {
+        rendered(config(
+            "lint-hostport",
+            "jibri",
+            &[
+                ("JVB_INSTANCES", "3"),
+                ("ENABLE_RECORDING", "1"),
+                ("JITSI_STACK_K8S_BRIDGE_NODES", "node-a,node-b,node-c"),
+            ],
+        ))
+    })
+}
+
+fn nodeport_render() -> &'static Rendered {
+    static R: std::sync::OnceLock<Rendered> = std::sync::OnceLock::new();
+    R.get_or_init(|| {
+        rendered(config(
+            "lint-nodeport",
+            "",
+            &[
+                ("JVB_INSTANCES", "2"),
+                ("JITSI_STACK_K8S_MEDIA", "nodeport"),
+                ("JVB_ADVERTISE_IPS", "203.0.113.7"),
+            ],
+        ))
+    })
+}
+
+/// The own checks' findings on a copy of `r` with `from` replaced by `to`
+/// (first occurrence) in `file`.
+fn broken(r: &Rendered, file: &str, from: &str, to: &str) -> Vec<lint::Problem> {
+    let mut files = r.files.clone();
+    let text = files.get_mut(file).unwrap_or_else(|| panic!("no {file}"));
+    assert!(text.contains(from), "{file} has no {from:?}");
+    *text = text.replacen(from, to, 1);
+    lint::check(&files, &r.secrets)
+}
+
+/// Asserts that `problems` has one of `check` whose text contains `needle`.
+fn assert_finding(problems: &[lint::Problem], check: &str, needle: &str) {
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.check == check && p.to_string().contains(needle)),
+        "no [{check}] finding containing {needle:?} in:\n{}",
+        problems
+            .iter()
+            .map(|p| p.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+#[test]
+fn kubernetes_own_check_names_fails_on_a_broken_copy() {
+    let r = hostport_render();
+    // A Service name that is not a DNS-1123 label.
+    let p = broken(r, "prosody.yaml", "name: xmpp\n", "name: XMPP_server\n");
+    assert_finding(
+        &p,
+        "name",
+        "Service/XMPP_server: name \"XMPP_server\" is not a DNS-1123 label",
+    );
+    // A workload name over 63 characters.
+    let long = "j".repeat(64);
+    let p = broken(
+        r,
+        "jicofo.yaml",
+        "  name: jicofo\n",
+        &format!("  name: {long}\n"),
+    );
+    assert_finding(&p, "name", &format!("Deployment/{long}: name"));
+    // A generated name that is no DNS-1123 subdomain once kustomize adds its hash.
+    let p = broken(
+        r,
+        "kustomization.yaml",
+        "- name: web-config\n",
+        &format!("- name: web-{}\n", "c".repeat(250)),
+    );
+    assert_finding(&p, "name", "is not a DNS-1123 subdomain");
+    // A volume name.
+    let p = broken(
+        r,
+        "jvb-2.yaml",
+        "- name: tmpfs-run\n        emptyDir",
+        "- name: tmpfs_run\n        emptyDir",
+    );
+    assert_finding(&p, "name", "volume name \"tmpfs_run\"");
+}
+
+#[test]
+fn kubernetes_own_check_port_names_fails_on_a_broken_copy() {
+    let r = hostport_render();
+    let p = broken(
+        r,
+        "jvb-2.yaml",
+        "name: udp-10001\n",
+        "name: udp-media-port-1\n",
+    );
+    assert_finding(
+        &p,
+        "port-name",
+        "\"udp-media-port-1\" is not an IANA service name",
+    );
+    let p = broken(r, "web.yaml", "name: tcp-8000\n", "name: '8000'\n");
+    assert_finding(&p, "port-name", "\"8000\" is not an IANA service name");
+}
+
+#[test]
+fn kubernetes_own_check_selectors_fails_on_a_broken_copy() {
+    let r = hostport_render();
+    // A Deployment whose selector is not in its pods' labels.
+    let p = broken(
+        r,
+        "jicofo.yaml",
+        "matchLabels:\n      app.kubernetes.io/instance: jicofo\n",
+        "matchLabels:\n      app.kubernetes.io/instance: jicofo-x\n",
+    );
+    assert_finding(&p, "selector", "Deployment/jicofo: spec.selector");
+    // A StatefulSet's.
+    let p = broken(
+        r,
+        "jvb-2.yaml",
+        "matchLabels:\n      app.kubernetes.io/instance: jvb-2\n",
+        "matchLabels:\n      app.kubernetes.io/instance: jvb-9\n",
+    );
+    assert_finding(&p, "selector", "StatefulSet/jvb-2: spec.selector");
+    // A Service that selects no pod.
+    let p = broken(
+        r,
+        "web.yaml",
+        "  selector:\n    app.kubernetes.io/instance: web\n",
+        "  selector:\n    app.kubernetes.io/instance: webb\n",
+    );
+    assert_finding(&p, "selector", "Service/web: spec.selector");
+    // The bridges' PodDisruptionBudget.
+    let p = broken(
+        r,
+        "jvb.yaml",
+        "matchLabels:\n      app.kubernetes.io/component: jvb\n",
+        "matchLabels:\n      app.kubernetes.io/component: bridge\n",
+    );
+    assert_finding(&p, "selector", "PodDisruptionBudget/jvb");
+    // prosody's NetworkPolicy.
+    let p = broken(
+        r,
+        "network-policies.yaml",
+        "podSelector:\n    matchLabels:\n      app.kubernetes.io/instance: prosody\n",
+        "podSelector:\n    matchLabels:\n      app.kubernetes.io/instance: prosodie\n",
+    );
+    assert_finding(&p, "selector", "NetworkPolicy/prosody-clients");
+}
+
+#[test]
+fn kubernetes_own_check_references_fails_on_a_broken_copy() {
+    let r = hostport_render();
+    let p = broken(
+        r,
+        "jvb-2.yaml",
+        "name: jvb-2-config\n",
+        "name: jvb-2-konfig\n",
+    );
+    assert_finding(&p, "reference", "ConfigMap \"jvb-2-konfig\" does not exist");
+    let p = broken(
+        r,
+        "jvb-2.yaml",
+        "secretName: jvb-2-files\n",
+        "secretName: jvb-2-filez\n",
+    );
+    assert_finding(&p, "reference", "Secret \"jvb-2-filez\" does not exist");
+    let p = broken(
+        r,
+        "jvb-2.yaml",
+        "subPath: logging.properties\n",
+        "subPath: log.properties\n",
+    );
+    assert_finding(
+        &p,
+        "reference",
+        "subPath \"log.properties\" is no key of ConfigMap \"jvb-2-config\"",
+    );
+    let p = broken(
+        r,
+        "jvb-2.yaml",
+        "key: JVB_AUTH_PASSWORD\n",
+        "key: JVB_PASSWORD\n",
+    );
+    assert_finding(
+        &p,
+        "reference",
+        "env JVB_AUTH_PASSWORD: \"JVB_PASSWORD\" is no key of Secret \"jitsi-env\"",
+    );
+    let p = broken(
+        r,
+        "jvb-2.yaml",
+        "- name: tmpfs-tmp\n          mountPath",
+        "- name: tmpfs-var\n          mountPath",
+    );
+    assert_finding(
+        &p,
+        "reference",
+        "volumeMount /tmp: volume \"tmpfs-var\" does not exist",
+    );
+    // prosody's data claim renamed: its mount no longer resolves.
+    let p = broken(
+        r,
+        "prosody.yaml",
+        "  - metadata:\n      name: prosody-config\n",
+        "  - metadata:\n      name: prosody-data\n",
+    );
+    assert_finding(
+        &p,
+        "reference",
+        "volumeMount /config: volume \"prosody-config\" does not exist",
+    );
+    // The Ingress's backend port.
+    let p = broken(r, "web.yaml", "number: 8000\n", "number: 80\n");
+    assert_finding(&p, "reference", "backend Service \"web\" has no port 80");
+    // A generator's input file.
+    let p = broken(
+        r,
+        "kustomization.yaml",
+        "config.js=config/web/config.js",
+        "config.js=config/web/konfig.js",
+    );
+    assert_finding(&p, "reference", "file config/web/konfig.js does not exist");
+}
+
+#[test]
+fn kubernetes_own_check_port_ranges_fails_on_a_broken_copy() {
+    let r = nodeport_render();
+    let p = broken(r, "jvb-2.yaml", "nodePort: 30001\n", "nodePort: 20001\n");
+    assert_finding(
+        &p,
+        "port",
+        "nodePort 20001 is outside the node port range 30000-32767",
+    );
+    let p = broken(r, "jvb-2.yaml", "nodePort: 30001\n", "nodePort: 30000\n");
+    assert_finding(
+        &p,
+        "port",
+        "nodePort 30000 is also used by Service/jvb-media",
+    );
+    let p = broken(
+        r,
+        "web.yaml",
+        "containerPort: 8000\n",
+        "containerPort: 88888\n",
+    );
+    assert_finding(&p, "port", "containerPort 88888 is outside 1-65535");
+    let p = broken(r, "web.yaml", "  port: 8000\n", "  port: 0\n");
+    assert_finding(&p, "port", "Service/web: port 0 is outside 1-65535");
+}
+
+#[test]
+fn kubernetes_own_check_host_ports_fails_on_a_broken_copy() {
+    let r = hostport_render();
+    let mut files = r.files.clone();
+    let f = files.get_mut("jvb-2.yaml").unwrap();
+    *f = f
+        .replacen(
+            "kubernetes.io/hostname: node-b\n",
+            "kubernetes.io/hostname: node-a\n",
+            1,
+        )
+        .replacen("hostPort: 10001\n", "hostPort: 10000\n", 1);
+    let p = lint::check(&files, &r.secrets);
+    assert_finding(
+        &p,
+        "host-port",
+        "StatefulSet/jvb-2: hostPort 10000/UDP is also used by StatefulSet/jvb on node node-a",
+    );
+    // The same port on different nodes is fine.
+    let p = broken(r, "jvb-2.yaml", "hostPort: 10001\n", "hostPort: 10000\n");
+    assert_eq!(p, vec![]);
+    // A bridge pinned to no node may land on node-a.
+    let p = broken(
+        r,
+        "jvb-2.yaml",
+        "      nodeSelector:\n        kubernetes.io/hostname: node-b\n",
+        "",
+    );
+    let mut files = r.files.clone();
+    let f = files.get_mut("jvb-2.yaml").unwrap();
+    *f = f
+        .replacen(
+            "      nodeSelector:\n        kubernetes.io/hostname: node-b\n",
+            "",
+            1,
+        )
+        .replacen("hostPort: 10001\n", "hostPort: 10000\n", 1);
+    assert_eq!(p, vec![]);
+    let p = lint::check(&files, &r.secrets);
+    assert_finding(
+        &p,
+        "host-port",
+        "hostPort 10000/UDP is also used by StatefulSet/jvb on node node-a",
+    );
+}
+
+#[test]
+fn kubernetes_own_check_secrets_fails_on_a_broken_copy() {
+    let r = hostport_render();
+    let secret = r.secrets.iter().find(|s| s.len() >= 8).expect("a secret");
+    let mut files = r.files.clone();
+    files
+        .get_mut("config/web/config.js")
+        .unwrap()
+        .push_str(&format!("// {secret}\n"));
+    let p = lint::check(&files, &r.secrets);
+    assert_finding(
+        &p,
+        "secret",
+        "kubernetes/config/web/config.js: holds a secret value of .env",
+    );
+    // Under secrets/ it is where it belongs.
+    let mut files = r.files.clone();
+    files.insert("secrets/extra.env".into(), format!("X={secret}\n"));
+    assert_eq!(lint::check(&files, &r.secrets), vec![]);
+}
+
+/// `check` output for a fresh stack with `vars`: (exit status, stderr).
+fn check_with(vars: &[(&str, &str)]) -> String {
+    let run = init_stack(vars, &[]);
+    let run = Test::again(run).args(["check"]).status(1).run();
+    run.stderr
+}
+
+#[test]
+fn kubernetes_check_validates_the_settings() {
+    // Names: the namespace is a DNS-1123 label, the ingress class a subdomain.
+    let err = check_with(&[
+        ("JITSI_STACK_K8S_NAMESPACE", "Meet_Prod"),
+        ("JITSI_STACK_K8S_INGRESS_CLASS", "Nginx Ingress"),
+    ]);
+    assert!(
+        err.contains("JITSI_STACK_K8S_NAMESPACE: not a valid DNS-1123 label")
+            && err.contains("found:    \"Meet_Prod\"")
+            && err.contains("JITSI_STACK_K8S_INGRESS_CLASS: not a valid DNS-1123 subdomain"),
+        "{err}"
+    );
+    assert!(err.contains("fix:      edit line"), "{err}");
+    // The cluster DNS is an address; quantities parse.
+    let err = check_with(&[
+        ("JITSI_STACK_K8S_DNS", "kube-dns"),
+        ("JITSI_STACK_K8S_RECORDINGS_STORAGE", "lots"),
+        ("JITSI_STACK_K8S_PROSODY_STORAGE", "2Gi"),
+    ]);
+    assert!(
+        err.contains("JITSI_STACK_K8S_DNS: not a valid IP address")
+            && err.contains("JITSI_STACK_K8S_RECORDINGS_STORAGE: not a valid quantity")
+            && !err.contains("JITSI_STACK_K8S_PROSODY_STORAGE"),
+        "{err}"
+    );
+    // Node names, and one named node per bridge.
+    let err = check_with(&[
+        ("JVB_INSTANCES", "3"),
+        ("JITSI_STACK_K8S_BRIDGE_NODES", "node-a,node-b"),
+    ]);
+    assert!(
+        err.contains("JITSI_STACK_K8S_BRIDGE_NODES: 2 node(s) for 3 bridge(s)")
+            && err.contains("expected: one node per bridge: 3 (JVB_INSTANCES)")
+            && err.contains("found:    JITSI_STACK_K8S_BRIDGE_NODES=node-a,node-b")
+            && err.contains("fix:      name 3 nodes in JITSI_STACK_K8S_BRIDGE_NODES"),
+        "{err}"
+    );
+    let err = check_with(&[("JITSI_STACK_K8S_BRIDGE_NODES", "Node_A")]);
+    assert!(
+        err.contains("JITSI_STACK_K8S_BRIDGE_NODES: not a valid node name list"),
+        "{err}"
+    );
+    // Node ports in range for every bridge.
+    let err = check_with(&[
+        ("JVB_INSTANCES", "3"),
+        ("JITSI_STACK_K8S_MEDIA", "nodeport"),
+        ("JITSI_STACK_K8S_NODEPORT_BASE", "32766"),
+    ]);
+    assert!(
+        err.contains("bridge 3 would get node port 32768")
+            && err.contains("fix:      lower JITSI_STACK_K8S_NODEPORT_BASE to at most 32765"),
+        "{err}"
+    );
+    // A valid set passes, and render uses the claim sizes.
+    let run = init_stack(
+        &[
+            ("JVB_INSTANCES", "2"),
+            ("JITSI_STACK_K8S_BRIDGE_NODES", "node-a,node-b.example"),
+            ("JITSI_STACK_K8S_PROSODY_STORAGE", "3Gi"),
+        ],
+        &[],
+    );
+    let run = Test::again(run).args(["check"]).run();
+    let run = Test::again(run)
+        .args(["render", "--target", "kubernetes"])
+        .run();
+    assert!(run.read("kubernetes/prosody.yaml").contains("storage: 3Gi"));
+}
+
+#[test]
+fn kubernetes_check_runs_the_own_checks_over_kubernetes_dir() {
+    let run = init_stack(&[], &[]);
+    let run = Test::again(run)
+        .args(["render", "--target", "kubernetes"])
+        .run();
+    let run = Test::again(run).args(["check"]).run();
+    let web = run.path().join("kubernetes/web.yaml");
+    let text = std::fs::read_to_string(&web).unwrap();
+    std::fs::write(&web, text.replace("number: 8000", "number: 80")).unwrap();
+    let run = Test::again(run).args(["check"]).status(1).run();
+    assert!(
+        run.stderr.contains(
+            "error: kubernetes/web.yaml: Ingress/web: backend Service \"web\" has no port 80 [rule reference]"
+        ) && run
+            .stderr
+            .contains("fix:      run `jitsi-stack render --target kubernetes`"),
+        "{}",
+        run.stderr
+    );
 }

@@ -21,6 +21,7 @@
 //! What the cluster cannot express the way compose does is refused with
 //! the reason, never dropped ([`render`]).
 
+pub mod lint;
 pub mod objects;
 
 use crate::config::{Component, Stack};
@@ -85,6 +86,9 @@ pub struct Settings {
     pub media: Media,
     pub nodeport_base: u16,
     pub storage_class: Option<String>,
+    /// The sizes of prosody's data claim and of each recordings claim.
+    pub prosody_storage: String,
+    pub recordings_storage: String,
     pub bridge_nodes: Vec<String>,
     pub secrets: Secrets,
 }
@@ -116,6 +120,12 @@ impl Settings {
             media,
             nodeport_base: v.port("JITSI_STACK_K8S_NODEPORT_BASE").unwrap_or(30000),
             storage_class: v.get("JITSI_STACK_K8S_STORAGE_CLASS").map(String::from),
+            prosody_storage: v
+                .get_or("JITSI_STACK_K8S_PROSODY_STORAGE", "1Gi")
+                .to_string(),
+            recordings_storage: v
+                .get_or("JITSI_STACK_K8S_RECORDINGS_STORAGE", "10Gi")
+                .to_string(),
             bridge_nodes: v.list("JITSI_STACK_K8S_BRIDGE_NODES"),
             secrets,
         })
@@ -588,7 +598,40 @@ pub fn render(stack: &Stack, secrets: Secrets) -> Result<Output> {
         format!("{DIR}/kustomization.yaml"),
         crate::yaml::to_string_with_comment(GENERATED_NOTE, &k)?,
     );
+    let problems = lint::check(&relative_files(&out), &secret_values(stack));
+    if !problems.is_empty() {
+        let list: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
+        bail!(
+            "the Kubernetes render failed its own checks (nothing was written):\n{}\n\
+             fix the settings named above in {}, or report the case if they come from jitsi-stack itself",
+            list.join("\n"),
+            stack.env_path.display()
+        );
+    }
     Ok(out)
+}
+
+/// The files of `out` under [`DIR`], by their path relative to it.
+pub fn relative_files(out: &Output) -> BTreeMap<String, String> {
+    out.files
+        .iter()
+        .filter_map(|f| {
+            let rel = f.path.strip_prefix(DIR).ok()?;
+            Some((rel.to_string_lossy().into_owned(), f.contents.clone()))
+        })
+        .collect()
+}
+
+/// The stack's secret values (of the schema's secret variables), which no
+/// file outside `kubernetes/secrets/` may hold.
+pub fn secret_values(stack: &Stack) -> Vec<String> {
+    schema::VARS
+        .iter()
+        .filter(|v| v.is_secret())
+        .filter_map(|v| stack.values.raw(v.name))
+        .filter(|v| !v.is_empty())
+        .map(String::from)
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -660,14 +703,18 @@ fn emit_service(
                 // Accounts (prosody) and recordings (jibri) outlive the
                 // pod; a bridge's /config is scratch, as any Deployment's.
                 if matches!(svc.kind, Kind::Prosody | Kind::Jibri) {
-                    let size = if dir.contains("jibri") { "10Gi" } else { "1Gi" };
+                    let size = if svc.kind == Kind::Jibri {
+                        &s.recordings_storage
+                    } else {
+                        &s.prosody_storage
+                    };
                     claims.push(ClaimTemplate {
                         metadata: meta(&name, Labels::new()),
                         spec: ClaimSpec {
                             access_modes: vec!["ReadWriteOnce"],
                             storage_class_name: s.storage_class.clone(),
                             resources: Resources {
-                                requests: BTreeMap::from([("storage", size.to_string())]),
+                                requests: BTreeMap::from([("storage", size.clone())]),
                                 limits: BTreeMap::new(),
                             },
                         },
@@ -759,6 +806,11 @@ fn emit_service(
         }
         let n = p.container.0;
         let name = port_name(p.protocol, n);
+        if ports.iter().any(|c: &ContainerPort| c.name == name) {
+            // One container port published twice in compose (prosody's
+            // 5222 on the internal network and to the outside nodes).
+            continue;
+        }
         let media = is_media(svc, p);
         ports.push(ContainerPort {
             name: name.clone(),
@@ -1071,12 +1123,14 @@ fn ingress(stack: &Stack, s: &Settings, web: &Service) -> Object<Spec<IngressSpe
         .rsplit_once(':')
         .map(|(h, _)| h.to_string())
         .unwrap_or_else(|| domain.split('/').next().unwrap_or(&domain).to_string());
+    // The ingress speaks plain HTTP to nginx: the port HTTP_PORT publishes
+    // in compose (the container's 8000), the model's first TCP port of web.
     let http = web
         .ports
         .iter()
-        .find(|p| p.protocol == Protocol::Tcp && p.container.0 == 80)
+        .find(|p| p.protocol == Protocol::Tcp)
         .map(|p| p.container.0)
-        .unwrap_or(80);
+        .unwrap_or(8000);
     let path = |p: &str| IngressPath {
         path: p.to_string(),
         path_type: "Prefix",
