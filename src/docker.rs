@@ -1,5 +1,6 @@
 //! The docker runner: every external process jitsi-stack starts goes through
-//! here, so tests can put a fake `docker` first on PATH, and so "could not
+//! here (Docker Compose, and kubectl for the Kubernetes target), so tests
+//! can put a fake `docker` or `kubectl` first on PATH, and so "could not
 //! start docker" and "docker exited with N" stay distinct.
 
 use crate::config::Stack;
@@ -202,6 +203,74 @@ impl Compose {
             command: argv.join(" "),
             message: e.to_string(),
         })
+    }
+}
+
+/// kubectl bound to one stack's kustomization (`kubernetes/`) and
+/// namespace: the Kubernetes target's commands run through it, as the
+/// compose target's run through [`Compose`].
+#[derive(Clone, Debug)]
+pub struct Kubectl {
+    /// The kustomization directory, as given to `-k`.
+    pub kustomization: String,
+    pub namespace: String,
+}
+
+/// What to install when kubectl cannot be run.
+pub const KUBECTL_INSTALL: &str = "install kubectl (https://kubernetes.io/docs/tasks/tools/; Debian: `apt-get install kubernetes-client`) and point it at the cluster (`kubectl config use-context NAME`)";
+
+impl Kubectl {
+    pub fn new(kustomization: &std::path::Path, namespace: &str) -> Kubectl {
+        Kubectl {
+            kustomization: kustomization.display().to_string(),
+            namespace: namespace.to_string(),
+        }
+    }
+
+    /// The full argument list (program first) for `args`.
+    pub fn argv(&self, args: &[&str]) -> Vec<String> {
+        std::iter::once("kubectl")
+            .chain(args.iter().copied())
+            .map(String::from)
+            .collect()
+    }
+
+    /// The command line as a shell would show it.
+    pub fn display(&self, args: &[&str]) -> String {
+        self.argv(args)
+            .iter()
+            .map(|a| shell_quote(a))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// Runs with the terminal's stdio; non-zero exit is an error carrying it.
+    pub fn run(&self, args: &[&str]) -> Result<(), DockerError> {
+        let argv = self.argv(args);
+        let status = command(&argv)
+            .status()
+            .map_err(|e| spawn_error(&argv, &e))?;
+        check(&argv, status.code())
+    }
+
+    /// Runs and captures stdout (stderr goes to the terminal).
+    pub fn output(&self, args: &[&str]) -> Result<String, DockerError> {
+        let argv = self.argv(args);
+        let out = command(&argv)
+            .stdin(Stdio::null())
+            .stderr(Stdio::inherit())
+            .output()
+            .map_err(|e| spawn_error(&argv, &e))?;
+        check(&argv, out.status.code())?;
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Runs within the probe timeout, capturing everything whatever the
+    /// exit status: for `doctor`'s questions to the cluster.
+    pub fn probe(&self, args: &[&str]) -> Result<Output, DockerError> {
+        let argv = self.argv(args);
+        let refs: Vec<&str> = argv.iter().map(String::as_str).collect();
+        run_within(&refs, PROBE_TIMEOUT)
     }
 }
 
@@ -527,7 +596,11 @@ fn command(argv: &[String]) -> Command {
 }
 
 fn spawn_error(argv: &[String], e: &std::io::Error) -> DockerError {
-    if e.kind() == std::io::ErrorKind::NotFound {
+    if e.kind() == std::io::ErrorKind::NotFound && argv[0] == "kubectl" {
+        DockerError::NotFound(format!(
+            "`kubectl` not found: {KUBECTL_INSTALL}, then run this again"
+        ))
+    } else if e.kind() == std::io::ErrorKind::NotFound {
         DockerError::NotFound(format!("`{}` not found: {}", argv[0], not_found()))
     } else {
         DockerError::Io {

@@ -641,6 +641,13 @@ fn check_config(c: &Config, versions: &[String]) {
 fn kubernetes_matrix_builds_validates_and_equals_compose() {
     let versions = versions_to_check();
     assert_eq!(versions.len(), 2);
+    // What `doctor` compares the cluster's version with.
+    let ((omaj, omin), (nmaj, nmin)) = jitsi_stack::render::kubernetes::VALIDATED_VERSIONS;
+    assert_eq!(
+        versions,
+        [format!("{omaj}.{omin}.0"), format!("{nmaj}.{nmin}.0")],
+        "update render::kubernetes::VALIDATED_VERSIONS"
+    );
     for c in fidelity_configs() {
         check_config(&c, &versions);
     }

@@ -67,3 +67,4 @@ mod docs;
 #[allow(unused_imports)]
 pub use harness::{init_stack, Run, Test};
 mod kubernetes;
+mod kubernetes_ops;

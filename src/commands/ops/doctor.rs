@@ -17,12 +17,18 @@ use std::path::Path;
 
 pub fn run(dir: &Path, args: DoctorArgs) -> Result<Exit> {
     let stack = Stack::load(dir, &[] as &[&str])?;
-    let mut findings = docker_findings();
-    findings.extend(checks(&stack, Status::Fail));
-    // Across hosts (doctor only: a node's `up` does not wait for the main host).
-    if let Ok(model) = Model::build(&stack) {
-        findings.extend(super::nodes::doctor(&stack, &model));
-    }
+    let findings = if super::kube::is_target(dir)? {
+        // A cluster: kubectl and what it sees instead of this host's Docker.
+        super::kube::doctor(&stack)
+    } else {
+        let mut findings = docker_findings();
+        findings.extend(checks(&stack, Status::Fail));
+        // Across hosts (doctor only: a node's `up` does not wait for the main host).
+        if let Ok(model) = Model::build(&stack) {
+            findings.extend(super::nodes::doctor(&stack, &model));
+        }
+        findings
+    };
     let failed = findings.iter().any(Finding::is_failure);
     if args.json {
         let doc = serde_json::json!({ "ok": !failed, "findings": findings });
@@ -38,7 +44,7 @@ pub fn run(dir: &Path, args: DoctorArgs) -> Result<Exit> {
 }
 
 /// `.env` holds every password: warn when its group or others may read it.
-fn env_mode_check(stack: &Stack) -> Option<Finding> {
+pub(super) fn env_mode_check(stack: &Stack) -> Option<Finding> {
     let mode = std::fs::metadata(&stack.env_path).ok()?.mode() & 0o777;
     (mode & 0o077 != 0).then(|| {
         bad(
@@ -467,7 +473,7 @@ fn nat_check(stack: &Stack) -> Finding {
     }
 }
 
-fn dns_check(stack: &Stack) -> Finding {
+pub(super) fn dns_check(stack: &Stack) -> Finding {
     let url = stack.values.get_or("PUBLIC_URL", "https://localhost:8443");
     let Some((host, port, _)) = url_host_port(url) else {
         return bad(

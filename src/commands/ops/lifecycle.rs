@@ -28,6 +28,9 @@ const PS: &[&str] = &["ps", "--all", "--format", "json"];
 const LOG_LINES: &str = "20";
 
 pub fn up(dir: &Path, args: UpArgs) -> Result<Exit> {
+    if super::kube::is_target(dir)? {
+        return super::kube::up(dir, args);
+    }
     if args.dry_run {
         return dry_run(dir, &args);
     }
@@ -76,7 +79,7 @@ pub fn up(dir: &Path, args: UpArgs) -> Result<Exit> {
         return Ok(Exit::Ok);
     }
     let limit = Duration::from_secs(args.timeout);
-    let outcome = watch(&compose, &planned, limit)?;
+    let outcome = watch(|| parse_ps(&compose.output(PS)?), &planned, limit)?;
     match outcome {
         Outcome::Healthy { after } => {
             // The nodes' XMPP accounts, now that prosody is healthy.
@@ -207,7 +210,10 @@ impl ServiceState {
     }
 
     fn label(&self) -> String {
-        if self.health.is_empty() {
+        if self.state == "pending" && !self.status.is_empty() {
+            // A pod the scheduler has not placed yet, and why.
+            format!("pending: {}", self.status)
+        } else if self.health.is_empty() {
             self.state.clone()
         } else {
             format!("{} ({})", self.state, self.health)
@@ -245,7 +251,7 @@ pub fn parse_ps(text: &str) -> Result<Vec<ServiceState>> {
 
 /// The containers Compose reports, then every service of the model it does
 /// not report (state `missing`: not created, or removed).
-fn with_missing(mut states: Vec<ServiceState>, model: &Model) -> Vec<ServiceState> {
+pub(super) fn with_missing(mut states: Vec<ServiceState>, model: &Model) -> Vec<ServiceState> {
     for name in model.service_names() {
         if !states.iter().any(|s| s.service == name) {
             states.push(ServiceState {
@@ -260,7 +266,7 @@ fn with_missing(mut states: Vec<ServiceState>, model: &Model) -> Vec<ServiceStat
 
 /// Where one service stands at one poll.
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum Verdict {
+pub(super) enum Verdict {
     Ready,
     /// Still starting; what Docker says.
     Waiting(String),
@@ -270,7 +276,7 @@ enum Verdict {
 
 /// Judges one service: an exited or dead container, one Docker is
 /// restarting, or one unhealthy once its start period is over has failed.
-fn verdict(plan: &Planned, state: Option<&ServiceState>, elapsed: Duration) -> Verdict {
+pub(super) fn verdict(plan: &Planned, state: Option<&ServiceState>, elapsed: Duration) -> Verdict {
     let Some(s) = state else {
         return Verdict::Waiting("not created yet".into());
     };
@@ -278,6 +284,9 @@ fn verdict(plan: &Planned, state: Option<&ServiceState>, elapsed: Duration) -> V
         "exited" | "dead" => {
             return Verdict::Failed(format!("exited with status {}", s.exit_code));
         }
+        // A pod that cannot start (an image that cannot be pulled, a
+        // missing Secret): Kubernetes says why.
+        "error" => return Verdict::Failed(s.status.clone()),
         "restarting" => {
             return Verdict::Failed(format!(
                 "is restarting in a loop (it keeps exiting{})",
@@ -308,7 +317,7 @@ fn verdict(plan: &Planned, state: Option<&ServiceState>, elapsed: Duration) -> V
 
 /// How waiting ended.
 #[derive(Debug)]
-enum Outcome {
+pub(super) enum Outcome {
     Healthy {
         after: Duration,
     },
@@ -318,13 +327,18 @@ enum Outcome {
     TimedOut(Vec<String>),
 }
 
-/// Polls `ps` until every planned service is ready, one fails, or `limit`
-/// passes; shows each service's state as it goes.
-fn watch(compose: &Compose, planned: &[Planned], limit: Duration) -> Result<Outcome> {
+/// Polls the states (`docker compose ps`, or the pods `kubectl` lists)
+/// until every planned service is ready, one fails, or `limit` passes;
+/// shows each service's state as it goes.
+pub(super) fn watch(
+    mut poll: impl FnMut() -> Result<Vec<ServiceState>>,
+    planned: &[Planned],
+    limit: Duration,
+) -> Result<Outcome> {
     let start = Instant::now();
     let mut view = View::new(planned);
     loop {
-        let states = parse_ps(&compose.output(PS)?)?;
+        let states = poll()?;
         let by_name: BTreeMap<&str, &ServiceState> =
             states.iter().map(|s| (s.service.as_str(), s)).collect();
         let elapsed = start.elapsed();
@@ -537,7 +551,7 @@ pub fn log_hints(log: &str, stack: &Stack) -> Vec<String> {
 }
 
 /// What runs, where, and what to do next.
-fn summary(stack: &Stack, planned: &[Planned], after: Duration) {
+pub(super) fn summary(stack: &Stack, planned: &[Planned], after: Duration) {
     let url = stack.values.get_or("PUBLIC_URL", "https://localhost:8443");
     let names: Vec<&str> = planned.iter().map(|p| p.name.as_str()).collect();
     crate::outln!("\nJitsi Meet is up: {url}");
@@ -571,7 +585,7 @@ fn summary(stack: &Stack, planned: &[Planned], after: Duration) {
 }
 
 /// Two seconds; tests shorten it with JITSI_STACK_POLL_MS.
-fn poll_interval() -> Duration {
+pub(super) fn poll_interval() -> Duration {
     std::env::var("JITSI_STACK_POLL_MS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -586,6 +600,9 @@ fn load(dir: &Path) -> Result<(Stack, Compose)> {
 }
 
 pub fn down(dir: &Path, args: DownArgs) -> Result<Exit> {
+    if super::kube::is_target(dir)? {
+        return super::kube::down(dir, args);
+    }
     if args.volumes && !args.yes {
         return Err(UsageError(
             "--volumes deletes the stack's named volumes (monitoring and log data); add --yes to confirm".into(),
@@ -602,6 +619,9 @@ pub fn down(dir: &Path, args: DownArgs) -> Result<Exit> {
 }
 
 pub fn status(dir: &Path, args: StatusArgs) -> Result<Exit> {
+    if super::kube::is_target(dir)? {
+        return super::kube::status(dir, args);
+    }
     let (stack, compose) = load(dir)?;
     if args.json {
         let states = parse_ps(&compose.output(&["ps", "--all", "--format", "json"])?)?;
@@ -614,6 +634,9 @@ pub fn status(dir: &Path, args: StatusArgs) -> Result<Exit> {
 }
 
 pub fn logs(dir: &Path, args: LogsArgs) -> Result<Exit> {
+    if super::kube::is_target(dir)? {
+        return super::kube::logs(dir, args);
+    }
     let (_, compose) = load(dir)?;
     let tail = args.tail.map(|n| n.to_string());
     let mut a = vec!["logs"];
@@ -631,6 +654,9 @@ pub fn logs(dir: &Path, args: LogsArgs) -> Result<Exit> {
 }
 
 pub fn restart(dir: &Path, args: RestartArgs) -> Result<Exit> {
+    if super::kube::is_target(dir)? {
+        return super::kube::restart(dir, args);
+    }
     let (_, compose) = load(dir)?;
     let mut a = vec!["restart"];
     if let Some(s) = &args.service {
@@ -641,6 +667,9 @@ pub fn restart(dir: &Path, args: RestartArgs) -> Result<Exit> {
 }
 
 pub fn pull(dir: &Path) -> Result<Exit> {
+    if super::kube::is_target(dir)? {
+        return super::kube::pull(dir);
+    }
     let (_, compose) = load(dir)?;
     compose.run(&["pull"])?;
     Ok(Exit::Ok)

@@ -2,6 +2,7 @@
 //! stack's project and file set, plus host checks and helpers.
 
 mod doctor;
+mod kube;
 pub(crate) mod lifecycle;
 mod nodes;
 mod ports;

@@ -50,6 +50,14 @@ pub const EXTERNAL_EXAMPLE: &str = "secrets.example.yaml";
 pub const GRACE_SECONDS: u32 = 3600;
 /// The name of prosody's client Service (other pods connect to it).
 pub const XMPP_SERVICE: &str = "xmpp";
+/// The namespace object, applied before the kustomization (`up` does).
+pub const NAMESPACE_FILE: &str = "namespace.yaml";
+/// The label (and its value) on every object and pod of the stack.
+pub const PART_OF_LABEL: &str = "app.kubernetes.io/part-of";
+pub const PART_OF: &str = "jitsi";
+/// The Kubernetes versions the objects are validated for (the tests'
+/// oldest and newest still-supported ones `kubernetes-validate` bundles).
+pub const VALIDATED_VERSIONS: ((u32, u32), (u32, u32)) = ((1, 35), (1, 37));
 /// The label every object's pods are selected by.
 pub const INSTANCE_LABEL: &str = "app.kubernetes.io/instance";
 pub const COMPONENT_LABEL: &str = "app.kubernetes.io/component";
@@ -236,6 +244,17 @@ pub fn cluster_stack(stack: &Stack, s: &Settings) -> Result<Stack> {
         values,
         components: stack.components.clone(),
     })
+}
+
+/// The workload (`statefulset/prosody`, `deployment/jicofo`) a model
+/// service runs as, for `kubectl rollout status`.
+pub fn workload(s: &Service) -> String {
+    let kind = if is_stateful(s.kind) {
+        "statefulset"
+    } else {
+        "deployment"
+    };
+    format!("{kind}/{}", s.name)
 }
 
 /// A bridge pod's host name: the StatefulSet's first (only) pod.
@@ -464,7 +483,10 @@ pub fn render(stack: &Stack, secrets: Secrets) -> Result<Output> {
     let files = cluster_files(&cluster, &model)?;
     let secret_files = secret_bearing(&cluster, &files)?;
     let mut out = Output::default();
-    let mut resources = vec!["namespace.yaml".to_string()];
+    // The namespace is not a resource of the kustomization: `delete -k`
+    // (`jitsi-stack down`) then leaves it, and prosody's and the recorders'
+    // claims in it, as compose's `down` leaves CONFIG.
+    let mut resources = vec![];
     let mut config_gens = Vec::new();
     let mut secret_gens = Vec::new();
     let mut images = BTreeSet::new();
@@ -477,7 +499,7 @@ pub fn render(stack: &Stack, secrets: Secrets) -> Result<Output> {
         metadata: meta(&s.namespace, Labels::new()),
         body: Empty {},
     })?;
-    out.add(format!("{DIR}/namespace.yaml"), ns.text());
+    out.add(format!("{DIR}/{NAMESPACE_FILE}"), ns.text());
 
     for svc in &model.services {
         env_secrets.extend(svc.secrets());
@@ -575,7 +597,7 @@ pub fn render(stack: &Stack, secrets: Secrets) -> Result<Output> {
         namespace: s.namespace.clone(),
         labels: vec![KustomizeLabels {
             pairs: Labels::from([
-                ("app.kubernetes.io/part-of".into(), "jitsi".into()),
+                (PART_OF_LABEL.into(), PART_OF.into()),
                 ("app.kubernetes.io/managed-by".into(), "jitsi-stack".into()),
             ]),
             include_selectors: false,
