@@ -1124,7 +1124,7 @@ fn kubernetes_check_validates_the_settings() {
     );
     let err = check_with(&[("JITSI_STACK_K8S_BRIDGE_NODES", "Node_A")]);
     assert!(
-        err.contains("JITSI_STACK_K8S_BRIDGE_NODES: not a valid node name list"),
+        err.contains("JITSI_STACK_K8S_BRIDGE_NODES: not a valid node list"),
         "{err}"
     );
     // Node ports in range for every bridge.
@@ -1171,6 +1171,138 @@ fn kubernetes_check_runs_the_own_checks_over_kubernetes_dir() {
         ) && run
             .stderr
             .contains("fix:      run `jitsi-stack render --target kubernetes`"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// A main bridge pinned to a node with its own address, a bridge node with
+/// a region running in the cluster (two bridges), and one outside it.
+fn regions_config() -> Config {
+    config(
+        "regions",
+        "",
+        &[
+            ("JITSI_STACK_MAIN_ADDRESS", "192.0.2.1"),
+            (
+                "JITSI_STACK_NODE_BRIDGE_2",
+                "'jvb address=192.0.2.2 region=eu-west advertise=203.0.113.20 instances=2'",
+            ),
+            (
+                "JITSI_STACK_NODE_BRIDGE_2_PASSWORD",
+                "0123456789abcdef0123aa",
+            ),
+            (
+                "JITSI_STACK_NODE_FAR",
+                "'jvb address=198.51.100.9 region=us-east'",
+            ),
+            ("JITSI_STACK_NODE_FAR_PASSWORD", "0123456789abcdef0123bb"),
+            ("ENABLE_OCTO", "1"),
+            (
+                "OCTO_BRIDGE_SELECTION_STRATEGY",
+                "RegionBasedBridgeSelectionStrategy",
+            ),
+            ("JICOFO_OCTO_REGION", "eu-central"),
+            ("JITSI_STACK_K8S_CLUSTER_NODES", "bridge-2"),
+            ("JITSI_STACK_K8S_BRIDGE_NODES", "node-a=203.0.113.10"),
+        ],
+    )
+}
+
+fn env_of(w: &Value, name: &str) -> Option<String> {
+    w["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()?
+        .iter()
+        .find(|e| e["name"] == name)
+        .and_then(|e| e["value"].as_str().map(String::from))
+}
+
+#[test]
+fn kubernetes_regions_and_outside_nodes() {
+    let c = regions_config();
+    let run = render_both(&c);
+    let yaml = kustomize(run.path());
+    for v in versions_to_check() {
+        if let Err(e) = validate(&yaml, &v) {
+            panic!("kubernetes-validate --strict -k {v}:\n{e}");
+        }
+    }
+    assert_eq!(own_checks(&run), vec![]);
+    let docs = documents(&yaml);
+    check_secrets(&run, &docs);
+    let sts = |n: &str| find(&docs, "StatefulSet", n).unwrap_or_else(|| panic!("no {n}"));
+    let selector = |n: &str| sts(n)["spec"]["template"]["spec"]["nodeSelector"].clone();
+    // The main bridge: pinned to its node, advertising that node's address.
+    assert_eq!(
+        selector("jvb"),
+        serde_json::json!({"kubernetes.io/hostname": "node-a"})
+    );
+    assert_eq!(
+        env_of(sts("jvb"), "JVB_ADVERTISE_IPS").as_deref(),
+        Some("203.0.113.10")
+    );
+    // The cluster node's two bridges: placed by region, with its OCTO
+    // region and advertised address; no bundle for it.
+    for b in ["jvb-2", "jvb-3"] {
+        assert_eq!(
+            selector(b),
+            serde_json::json!({"topology.kubernetes.io/region": "eu-west"}),
+            "{b}"
+        );
+        assert_eq!(
+            env_of(sts(b), "JVB_OCTO_REGION").as_deref(),
+            Some("eu-west")
+        );
+        assert_eq!(
+            env_of(sts(b), "JVB_ADVERTISE_IPS").as_deref(),
+            Some("203.0.113.20")
+        );
+        let conf =
+            std::fs::read_to_string(run.path().join(format!("kubernetes/secrets/{b}/jvb.conf")))
+                .unwrap();
+        assert!(
+            conf.contains("region = \"eu-west\"")
+                && conf.contains("public-address = \"203.0.113.20\""),
+            "{conf}"
+        );
+        assert!(
+            conf.contains(&format!("local-address = \"{b}-0\"")),
+            "{conf}"
+        );
+    }
+    assert!(!run.exists("nodes/bridge-2"));
+    // The node outside the cluster keeps its bundle, and prosody's 5222
+    // is open to its address only.
+    assert!(run.exists("nodes/far/.env"));
+    let lb = find(&docs, "Service", "xmpp-nodes").expect("xmpp-nodes");
+    assert_eq!(lb["spec"]["type"], "LoadBalancer");
+    assert_eq!(
+        lb["spec"]["loadBalancerSourceRanges"],
+        serde_json::json!(["198.51.100.9/32"])
+    );
+    assert_eq!(lb["spec"]["ports"][0]["port"], 5222);
+    let np = find(&docs, "NetworkPolicy", "prosody-clients").unwrap();
+    assert_eq!(
+        np["spec"]["ingress"][1],
+        serde_json::json!({"from": [{"ipBlock": {"cidr": "198.51.100.9/32"}}], "ports": [{"protocol": "TCP", "port": 5222}]})
+    );
+    // Named nodes must be bridge nodes with a region.
+    let run = Test::again(run).args(["check"]).env("X", "").run();
+    let env = run.path().join(".env");
+    let text = std::fs::read_to_string(&env).unwrap();
+    std::fs::write(
+        &env,
+        text.replace(
+            "JITSI_STACK_K8S_CLUSTER_NODES=bridge-2",
+            "JITSI_STACK_K8S_CLUSTER_NODES=bridge-2,nosuch",
+        ),
+    )
+    .unwrap();
+    let run = Test::again(run).args(["check"]).status(1).run();
+    assert!(
+        run.stderr.contains(
+            "JITSI_STACK_K8S_CLUSTER_NODES: names nosuch, which is no node of this stack"
+        ),
         "{}",
         run.stderr
     );

@@ -101,8 +101,7 @@ pub fn up(dir: &Path, args: UpArgs) -> Result<Exit> {
     // Rendered and applied under the lock, as compose's `up`.
     let _lock = crate::lock::acquire(dir, crate::lock::Wait::default())?;
     let stack = load_checked(dir, &args.with)?;
-    let out = k8s::render(&stack, settings.secrets)?;
-    k8s::write(&stack.dir, &out)?;
+    crate::commands::render::write_kubernetes(&stack, settings.secrets)?;
     kubectl.run(&apply_ns)?;
     kubectl.run(&apply)?;
     let model = Model::build(&k8s::cluster_stack(&stack, &settings)?)?;
