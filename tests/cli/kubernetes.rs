@@ -257,9 +257,15 @@ pub fn validate(yaml: &str, version: &str) -> Result<(), String> {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("built.yaml");
     std::fs::write(&file, yaml).unwrap();
+    validate_files(&[file], version)
+}
+
+/// `kubernetes-validate --strict` of several files in one run; Err with
+/// its report (each line names the file and the object).
+pub fn validate_files(files: &[PathBuf], version: &str) -> Result<(), String> {
     let out = Command::new("kubernetes-validate")
         .args(["--strict", "--quiet", "-k", version])
-        .arg(&file)
+        .args(files)
         .output()
         .expect("running kubernetes-validate (.ci/install-deps installs it)");
     let text = format!(
@@ -597,20 +603,11 @@ fn check_equal_to_compose(run: &Run, docs: &[Value], media: &str) {
     assert!(compared > 0);
 }
 
-fn check_config(c: &Config, versions: &[String]) {
+/// Everything but the schemas for one configuration: render, build, the
+/// own checks, secrets, equality with compose. Returns the built YAML.
+fn check_config(c: &Config) -> String {
     let run = render_both(c);
     let yaml = kustomize(run.path());
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = versions
-            .iter()
-            .map(|v| (v, scope.spawn(|| validate(&yaml, v))))
-            .collect();
-        for (v, h) in handles {
-            if let Err(e) = h.join().unwrap() {
-                panic!("{}: kubernetes-validate --strict -k {v}:\n{e}", c.name);
-            }
-        }
-    });
     let docs = documents(&yaml);
     check_secrets(&run, &docs);
     let problems = own_checks(&run);
@@ -630,10 +627,81 @@ fn check_config(c: &Config, versions: &[String]) {
         .find(|(k, _)| k == "JITSI_STACK_K8S_MEDIA")
         .map_or("hostport", |(_, v)| v.as_str());
     check_equal_to_compose(&run, &docs, media);
+    eprintln!("{}: {} objects", c.name, docs.len());
+    yaml
+}
+
+/// `f` over `items` on as many threads as there are cores (at most 4),
+/// results in the order of `items`.
+fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let workers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(1, 4);
+    let next = AtomicUsize::new(0);
+    let results = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(item) = items.get(i) else { break };
+                    let r = f(item);
+                    results.lock().unwrap().push((i, r));
+                })
+            })
+            .collect();
+        for h in handles {
+            if let Err(e) = h.join() {
+                std::panic::resume_unwind(e);
+            }
+        }
+    });
+    let mut results = results.into_inner().unwrap();
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
+}
+
+/// Checks every configuration, then validates the objects they build with
+/// `kubernetes-validate --strict`: each distinct object once (an object
+/// that several configurations build alike gets the same verdict), all of
+/// them in one run per Kubernetes version, the two versions at once. A
+/// failure names the configuration (the file of its objects).
+fn check_configs(configs: &[Config], versions: &[String]) {
+    let built = parallel_map(configs, check_config);
+    let dir = tempfile::tempdir().unwrap();
+    let mut seen = std::collections::HashSet::new();
+    let (mut total, mut files) = (0, vec![]);
+    for (c, yaml) in configs.iter().zip(&built) {
+        let mut unique = vec![];
+        for doc in yaml.split("\n---\n") {
+            total += 1;
+            if seen.insert(doc.trim().to_string()) {
+                unique.push(doc.trim());
+            }
+        }
+        if !unique.is_empty() {
+            let file = dir.path().join(format!("{}.yaml", c.name));
+            std::fs::write(&file, unique.join("\n---\n") + "\n").unwrap();
+            files.push(file);
+        }
+    }
+    assert!(!files.is_empty());
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = versions
+            .iter()
+            .map(|v| (v, scope.spawn(|| validate_files(&files, v))))
+            .collect();
+        for (v, h) in handles {
+            if let Err(e) = h.join().unwrap() {
+                panic!("kubernetes-validate --strict -k {v}:\n{e}");
+            }
+        }
+    });
     eprintln!(
-        "{}: {} objects, validated for {versions:?}",
-        c.name,
-        docs.len()
+        "{} configurations, {total} objects ({} distinct) validated for {versions:?}",
+        configs.len(),
+        seen.len()
     );
 }
 
@@ -648,17 +716,12 @@ fn kubernetes_matrix_builds_validates_and_equals_compose() {
         [format!("{omaj}.{omin}.0"), format!("{nmaj}.{nmin}.0")],
         "update render::kubernetes::VALIDATED_VERSIONS"
     );
-    for c in fidelity_configs() {
-        check_config(&c, &versions);
-    }
+    check_configs(&fidelity_configs(), &versions);
 }
 
 #[test]
 fn kubernetes_media_modes_build_validate_and_equal_compose() {
-    let versions = versions_to_check();
-    for c in media_configs() {
-        check_config(&c, &versions);
-    }
+    check_configs(&media_configs(), &versions_to_check());
 }
 
 #[test]
