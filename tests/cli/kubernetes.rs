@@ -1370,3 +1370,53 @@ fn kubernetes_regions_and_outside_nodes() {
         run.stderr
     );
 }
+
+#[test]
+fn kubernetes_external_secrets_are_named_never_written() {
+    let c = config("external", "jibri", &[("ENABLE_RECORDING", "1")]);
+    let run = render_both(&c);
+    let run = Test::again(run)
+        .args([
+            "render",
+            "--with",
+            "jibri",
+            "--target",
+            "kubernetes",
+            "--secrets",
+            "external",
+        ])
+        .run();
+    assert!(!run.exists("kubernetes/secrets"));
+    let secrets = secret_values(&run);
+    for f in files_under(&run.path().join("kubernetes")) {
+        let text = std::fs::read_to_string(&f).unwrap();
+        assert!(
+            !secrets.iter().any(|s| text.contains(s.as_str())),
+            "a secret in {}",
+            f.display()
+        );
+    }
+    // Every Secret and key the pods reference is in the example, with an
+    // empty value to fill: the own checks resolve references against it.
+    let files = lint::read_dir(run.path()).unwrap();
+    assert_eq!(lint::check(&files, &secrets), vec![]);
+    let example = documents(&run.read("kubernetes/secrets.example.yaml"));
+    let env = example
+        .iter()
+        .find(|d| d["metadata"]["name"] == "jitsi-env")
+        .expect("jitsi-env in the example");
+    assert_eq!(env["stringData"]["JVB_AUTH_PASSWORD"], "");
+    let yaml = kustomize(run.path());
+    assert!(!documents(&yaml).iter().any(|d| d["kind"] == "Secret"));
+    validate(&yaml, &versions_to_check()[1]).unwrap();
+    // A key missing from the example is a reference that does not resolve.
+    let mut broken = files.clone();
+    let ex = broken.get_mut("secrets.example.yaml").unwrap();
+    *ex = ex.replacen("JVB_AUTH_PASSWORD: ''", "JVB_AUTH_PASSWORT: ''", 1);
+    let p = lint::check(&broken, &secrets);
+    assert_finding(
+        &p,
+        "reference",
+        "env JVB_AUTH_PASSWORD: \"JVB_AUTH_PASSWORD\" is no key of Secret \"jitsi-env\"",
+    );
+}
