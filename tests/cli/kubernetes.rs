@@ -1420,3 +1420,50 @@ fn kubernetes_external_secrets_are_named_never_written() {
         "env JVB_AUTH_PASSWORD: \"JVB_AUTH_PASSWORD\" is no key of Secret \"jitsi-env\"",
     );
 }
+
+#[test]
+fn kubernetes_own_check_quantities_and_enums_fails_on_a_broken_copy() {
+    let r = hostport_render();
+    let p = broken(r, "prosody.yaml", "storage: 1Gi\n", "storage: lots\n");
+    assert_finding(
+        &p,
+        "quantity",
+        "StatefulSet/prosody: spec.volumeClaimTemplates.spec.resources.requests.storage: \"lots\" is not a Kubernetes quantity",
+    );
+    let p = broken(r, "jvb-2.yaml", "sizeLimit: ", "sizeLimit: 16MB # ");
+    assert_finding(
+        &p,
+        "quantity",
+        "sizeLimit: \"16MB\" is not a Kubernetes quantity",
+    );
+    let p = broken(r, "jvb-2.yaml", "protocol: UDP\n", "protocol: QUIC\n");
+    assert_finding(
+        &p,
+        "enum",
+        "StatefulSet/jvb-2: spec.template.spec.containers.ports.protocol: \"QUIC\" is not one of TCP, UDP, SCTP",
+    );
+    let p = broken(r, "web.yaml", "pathType: Prefix\n", "pathType: Glob\n");
+    assert_finding(
+        &p,
+        "enum",
+        "Ingress/web: spec.rules.http.paths.pathType: \"Glob\"",
+    );
+    let p = broken(
+        r,
+        "prosody.yaml",
+        "- ReadWriteOnce\n",
+        "- ReadWriteSometimes\n",
+    );
+    assert_finding(&p, "enum", "accessModes: \"ReadWriteSometimes\"");
+    let p = broken(
+        r,
+        "jvb.yaml",
+        "podManagementPolicy: Parallel\n",
+        "podManagementPolicy: AllAtOnce\n",
+    );
+    assert_finding(
+        &p,
+        "enum",
+        "StatefulSet/jvb: spec.podManagementPolicy: \"AllAtOnce\"",
+    );
+}
