@@ -34,6 +34,7 @@ fn checked(dir: &Path, env_path: &Path, file: &EnvFile) -> Result<Stack> {
         file: parsed,
         values,
         components,
+        branding_files: crate::config::regular_files(&dir.join(crate::layout::BRANDING_DIR)),
     };
     let report = validate::validate(&stack);
     if report.errors() > 0 {
