@@ -389,6 +389,7 @@ pub fn validate(stack: &Stack) -> Report {
         f.found = p.found;
         f.fix = Some(p.fix);
     }
+    cluster_nodes(stack, &mut out);
     // The branding directory and the BRANDING_* formats.
     findings.extend(crate::render::branding::check(stack));
 
@@ -397,6 +398,41 @@ pub fn validate(stack: &Stack) -> Report {
         file,
         findings,
         notes: crate::stack::visitors::explain(&stack.values),
+    }
+}
+
+/// JITSI_STACK_K8S_CLUSTER_NODES names bridge nodes with a region: their
+/// bridges run in the cluster, placed by it.
+fn cluster_nodes(stack: &Stack, out: &mut Findings<'_>) {
+    const VAR: &str = "JITSI_STACK_K8S_CLUSTER_NODES";
+    let all = nodes::nodes(&stack.file);
+    for name in stack.values.list(VAR) {
+        let problem = match all.iter().find(|n| n.name == name) {
+            None => Some(format!("names {name}, which is no node of this stack")),
+            Some(n) if n.kind != nodes::NodeKind::Jvb => {
+                Some(format!("names {name}, a {} node: only bridge nodes run in the cluster", n.kind))
+            }
+            Some(n) if n.region.is_none() => Some(format!(
+                "names {name}, which has no region=: a cluster node's bridges are placed by their region (topology.kubernetes.io/region)"
+            )),
+            Some(_) => None,
+        };
+        if let Some(message) = problem {
+            let f = out.push(
+                Level::Error,
+                "node",
+                stack.file.entry(VAR),
+                Some(VAR),
+                message,
+            );
+            f.expected = Some(
+                "names of bridge nodes (JITSI_STACK_NODE_* lines of kind jvb) with region=".into(),
+            );
+            f.found = Some(format!("{VAR}={}", stack.values.get_or(VAR, "")));
+            f.fix = Some(format!(
+                "add region=NAME to node {name}'s line (`jitsi-stack node add`), or remove {name} from {VAR}"
+            ));
+        }
     }
 }
 

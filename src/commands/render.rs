@@ -88,8 +88,7 @@ fn run_kubernetes(dir: &Path, args: &RenderArgs) -> Result<Exit> {
     crate::config::env_path(dir)?;
     let _lock = lock::acquire(dir, Wait::default())?;
     let stack = load_checked(dir, &args.with)?;
-    let out = render::kubernetes::render(&stack, args.secrets)?;
-    let written = render::kubernetes::write(&stack.dir, &out)?;
+    let (out, written) = write_kubernetes(&stack, args.secrets)?;
     crate::outln!(
         "rendered {} files into {}/{} ({written} changed); build it with `kubectl kustomize {}/`",
         out.files.len(),
@@ -98,6 +97,35 @@ fn run_kubernetes(dir: &Path, args: &RenderArgs) -> Result<Exit> {
         render::kubernetes::DIR
     );
     Ok(Exit::Ok)
+}
+
+/// Renders and writes `kubernetes/` (the caller holds the stack lock),
+/// then the bundles of the nodes that stay outside the cluster; returns the
+/// render and how many files changed.
+pub fn write_kubernetes(
+    stack: &Stack,
+    secrets: render::kubernetes::Secrets,
+) -> Result<(render::Output, usize)> {
+    let out = render::kubernetes::render(stack, secrets)?;
+    let settings = render::kubernetes::Settings::read(stack, secrets)?;
+    let outside = render::kubernetes::outside_stack(stack, &settings);
+    let model = Model::build(&outside)?;
+    if !model.nodes.is_empty() {
+        pki::ensure(&outside)?;
+    }
+    let bundles = bundle::render(
+        &outside,
+        &model,
+        pki::load_ca(&outside.config_dir()).as_deref(),
+    )?;
+    let written = render::kubernetes::write(&stack.dir, &out)?;
+    for name in bundle::write(&outside, &bundles)? {
+        crate::errln!(
+            "removed the bundle of node {name} ({}/{name}/)",
+            bundle::DIR
+        );
+    }
+    Ok((out, written))
 }
 
 /// What `render` would change in the nodes' bundles (secrets masked).

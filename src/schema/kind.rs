@@ -70,8 +70,9 @@ pub enum Kind {
     /// class, a Secret, a storage class, a node): dot-separated labels, at
     /// most 253 characters.
     DnsSubdomain,
-    /// Comma-separated DNS-1123 subdomains (node names).
-    DnsSubdomainList,
+    /// Comma-separated Kubernetes node names (DNS-1123 subdomains), each
+    /// optionally `=IP`: the address of that node.
+    NodeList,
     /// A Kubernetes resource quantity such as `10Gi`, `500M` or `1.5Ti`.
     Quantity,
     /// Any single-line text.
@@ -123,13 +124,17 @@ impl Kind {
             Kind::ImageTag => is_image_tag(value),
             Kind::DnsLabel => is_dns_label(value),
             Kind::DnsSubdomain => is_dns_subdomain(value),
-            Kind::DnsSubdomainList => {
+            Kind::NodeList => {
                 let items: Vec<&str> = value
                     .split(',')
                     .map(str::trim)
                     .filter(|h| !h.is_empty())
                     .collect();
-                !items.is_empty() && items.iter().all(|h| is_dns_subdomain(h))
+                !items.is_empty()
+                    && items.iter().all(|item| match item.split_once('=') {
+                        Some((n, ip)) => is_dns_subdomain(n) && ip.parse::<IpAddr>().is_ok(),
+                        None => is_dns_subdomain(item),
+                    })
             }
             Kind::Quantity => parse_quantity(value).is_some(),
             Kind::Text => true,
@@ -192,8 +197,8 @@ impl Kind {
             Kind::DnsSubdomain => {
                 "a DNS-1123 subdomain: lower-case letters, digits, - and dots, at most 253, such as nginx or jitsi-tls".into()
             }
-            Kind::DnsSubdomainList => {
-                "comma-separated Kubernetes node names (DNS-1123 subdomains, lower case), such as node-a,node-b".into()
+            Kind::NodeList => {
+                "comma-separated Kubernetes node names (DNS-1123 subdomains, lower case), each optionally =ADDRESS, such as node-a=203.0.113.10,node-b=203.0.113.11".into()
             }
             Kind::Quantity => {
                 "a Kubernetes quantity: a number with an optional suffix Ki, Mi, Gi, Ti, k, M, G or T, such as 10Gi".into()
@@ -230,7 +235,7 @@ impl Kind {
             Kind::ImageTag => "image tag",
             Kind::DnsLabel => "DNS-1123 label",
             Kind::DnsSubdomain => "DNS-1123 subdomain",
-            Kind::DnsSubdomainList => "node name list",
+            Kind::NodeList => "node list",
             Kind::Quantity => "quantity",
             Kind::Text => "text",
         }
@@ -601,8 +606,10 @@ mod tests {
         assert!(Kind::DnsLabel.check("Meet_Prod").is_err());
         assert!(Kind::DnsLabel.check(&"a".repeat(64)).is_err());
         assert!(Kind::DnsSubdomain.check("nginx.example").is_ok());
-        assert!(Kind::DnsSubdomainList.check("node-a, node-b").is_ok());
-        assert!(Kind::DnsSubdomainList.check("node-a,Node_B").is_err());
+        assert!(Kind::NodeList.check("node-a, node-b").is_ok());
+        assert!(Kind::NodeList.check("node-a=203.0.113.1,node-b").is_ok());
+        assert!(Kind::NodeList.check("node-a=somewhere").is_err());
+        assert!(Kind::NodeList.check("node-a,Node_B").is_err());
         assert_eq!(parse_quantity("10Gi"), Some(10 << 30));
         assert_eq!(parse_quantity("500M"), Some(500_000_000));
         assert_eq!(parse_quantity("1.5Ki"), Some(1536));

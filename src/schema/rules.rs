@@ -777,7 +777,15 @@ fn kubernetes(i: &Input<'_>) -> Vec<Violation> {
     const NODES: &str = "JITSI_STACK_K8S_BRIDGE_NODES";
     let media = i.values.get_or("JITSI_STACK_K8S_MEDIA", "hostport");
     let bridges = i.values.int("JVB_INSTANCES").unwrap_or(1).max(1);
-    let nodes = i.values.list(NODES);
+    let nodes: Vec<String> = i
+        .values
+        .list(NODES)
+        .into_iter()
+        .map(|n| {
+            n.split_once('=')
+                .map_or(n.clone(), |(name, _)| name.to_string())
+        })
+        .collect();
     let mut out = vec![];
     if !nodes.is_empty() && media != "hostport" {
         out.push(

@@ -257,9 +257,15 @@ pub fn validate(yaml: &str, version: &str) -> Result<(), String> {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("built.yaml");
     std::fs::write(&file, yaml).unwrap();
+    validate_files(&[file], version)
+}
+
+/// `kubernetes-validate --strict` of several files in one run; Err with
+/// its report (each line names the file and the object).
+pub fn validate_files(files: &[PathBuf], version: &str) -> Result<(), String> {
     let out = Command::new("kubernetes-validate")
         .args(["--strict", "--quiet", "-k", version])
-        .arg(&file)
+        .args(files)
         .output()
         .expect("running kubernetes-validate (.ci/install-deps installs it)");
     let text = format!(
@@ -597,20 +603,11 @@ fn check_equal_to_compose(run: &Run, docs: &[Value], media: &str) {
     assert!(compared > 0);
 }
 
-fn check_config(c: &Config, versions: &[String]) {
+/// Everything but the schemas for one configuration: render, build, the
+/// own checks, secrets, equality with compose. Returns the built YAML.
+fn check_config(c: &Config) -> String {
     let run = render_both(c);
     let yaml = kustomize(run.path());
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = versions
-            .iter()
-            .map(|v| (v, scope.spawn(|| validate(&yaml, v))))
-            .collect();
-        for (v, h) in handles {
-            if let Err(e) = h.join().unwrap() {
-                panic!("{}: kubernetes-validate --strict -k {v}:\n{e}", c.name);
-            }
-        }
-    });
     let docs = documents(&yaml);
     check_secrets(&run, &docs);
     let problems = own_checks(&run);
@@ -630,10 +627,81 @@ fn check_config(c: &Config, versions: &[String]) {
         .find(|(k, _)| k == "JITSI_STACK_K8S_MEDIA")
         .map_or("hostport", |(_, v)| v.as_str());
     check_equal_to_compose(&run, &docs, media);
+    eprintln!("{}: {} objects", c.name, docs.len());
+    yaml
+}
+
+/// `f` over `items` on as many threads as there are cores (at most 4),
+/// results in the order of `items`.
+fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let workers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(1, 4);
+    let next = AtomicUsize::new(0);
+    let results = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(item) = items.get(i) else { break };
+                    let r = f(item);
+                    results.lock().unwrap().push((i, r));
+                })
+            })
+            .collect();
+        for h in handles {
+            if let Err(e) = h.join() {
+                std::panic::resume_unwind(e);
+            }
+        }
+    });
+    let mut results = results.into_inner().unwrap();
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
+}
+
+/// Checks every configuration, then validates the objects they build with
+/// `kubernetes-validate --strict`: each distinct object once (an object
+/// that several configurations build alike gets the same verdict), all of
+/// them in one run per Kubernetes version, the two versions at once. A
+/// failure names the configuration (the file of its objects).
+fn check_configs(configs: &[Config], versions: &[String]) {
+    let built = parallel_map(configs, check_config);
+    let dir = tempfile::tempdir().unwrap();
+    let mut seen = std::collections::HashSet::new();
+    let (mut total, mut files) = (0, vec![]);
+    for (c, yaml) in configs.iter().zip(&built) {
+        let mut unique = vec![];
+        for doc in yaml.split("\n---\n") {
+            total += 1;
+            if seen.insert(doc.trim().to_string()) {
+                unique.push(doc.trim());
+            }
+        }
+        if !unique.is_empty() {
+            let file = dir.path().join(format!("{}.yaml", c.name));
+            std::fs::write(&file, unique.join("\n---\n") + "\n").unwrap();
+            files.push(file);
+        }
+    }
+    assert!(!files.is_empty());
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = versions
+            .iter()
+            .map(|v| (v, scope.spawn(|| validate_files(&files, v))))
+            .collect();
+        for (v, h) in handles {
+            if let Err(e) = h.join().unwrap() {
+                panic!("kubernetes-validate --strict -k {v}:\n{e}");
+            }
+        }
+    });
     eprintln!(
-        "{}: {} objects, validated for {versions:?}",
-        c.name,
-        docs.len()
+        "{} configurations, {total} objects ({} distinct) validated for {versions:?}",
+        configs.len(),
+        seen.len()
     );
 }
 
@@ -648,17 +716,12 @@ fn kubernetes_matrix_builds_validates_and_equals_compose() {
         [format!("{omaj}.{omin}.0"), format!("{nmaj}.{nmin}.0")],
         "update render::kubernetes::VALIDATED_VERSIONS"
     );
-    for c in fidelity_configs() {
-        check_config(&c, &versions);
-    }
+    check_configs(&fidelity_configs(), &versions);
 }
 
 #[test]
 fn kubernetes_media_modes_build_validate_and_equal_compose() {
-    let versions = versions_to_check();
-    for c in media_configs() {
-        check_config(&c, &versions);
-    }
+    check_configs(&media_configs(), &versions_to_check());
 }
 
 #[test]
@@ -1124,7 +1187,7 @@ fn kubernetes_check_validates_the_settings() {
     );
     let err = check_with(&[("JITSI_STACK_K8S_BRIDGE_NODES", "Node_A")]);
     assert!(
-        err.contains("JITSI_STACK_K8S_BRIDGE_NODES: not a valid node name list"),
+        err.contains("JITSI_STACK_K8S_BRIDGE_NODES: not a valid node list"),
         "{err}"
     );
     // Node ports in range for every bridge.
@@ -1173,5 +1236,234 @@ fn kubernetes_check_runs_the_own_checks_over_kubernetes_dir() {
             .contains("fix:      run `jitsi-stack render --target kubernetes`"),
         "{}",
         run.stderr
+    );
+}
+
+/// A main bridge pinned to a node with its own address, a bridge node with
+/// a region running in the cluster (two bridges), and one outside it.
+fn regions_config() -> Config {
+    config(
+        "regions",
+        "",
+        &[
+            ("JITSI_STACK_MAIN_ADDRESS", "192.0.2.1"),
+            (
+                "JITSI_STACK_NODE_BRIDGE_2",
+                "'jvb address=192.0.2.2 region=eu-west advertise=203.0.113.20 instances=2'",
+            ),
+            (
+                "JITSI_STACK_NODE_BRIDGE_2_PASSWORD",
+                "0123456789abcdef0123aa",
+            ),
+            (
+                "JITSI_STACK_NODE_FAR",
+                "'jvb address=198.51.100.9 region=us-east'",
+            ),
+            ("JITSI_STACK_NODE_FAR_PASSWORD", "0123456789abcdef0123bb"),
+            ("ENABLE_OCTO", "1"),
+            (
+                "OCTO_BRIDGE_SELECTION_STRATEGY",
+                "RegionBasedBridgeSelectionStrategy",
+            ),
+            ("JICOFO_OCTO_REGION", "eu-central"),
+            ("JITSI_STACK_K8S_CLUSTER_NODES", "bridge-2"),
+            ("JITSI_STACK_K8S_BRIDGE_NODES", "node-a=203.0.113.10"),
+        ],
+    )
+}
+
+fn env_of(w: &Value, name: &str) -> Option<String> {
+    w["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()?
+        .iter()
+        .find(|e| e["name"] == name)
+        .and_then(|e| e["value"].as_str().map(String::from))
+}
+
+#[test]
+fn kubernetes_regions_and_outside_nodes() {
+    let c = regions_config();
+    let run = render_both(&c);
+    let yaml = kustomize(run.path());
+    for v in versions_to_check() {
+        if let Err(e) = validate(&yaml, &v) {
+            panic!("kubernetes-validate --strict -k {v}:\n{e}");
+        }
+    }
+    assert_eq!(own_checks(&run), vec![]);
+    let docs = documents(&yaml);
+    check_secrets(&run, &docs);
+    let sts = |n: &str| find(&docs, "StatefulSet", n).unwrap_or_else(|| panic!("no {n}"));
+    let selector = |n: &str| sts(n)["spec"]["template"]["spec"]["nodeSelector"].clone();
+    // The main bridge: pinned to its node, advertising that node's address.
+    assert_eq!(
+        selector("jvb"),
+        serde_json::json!({"kubernetes.io/hostname": "node-a"})
+    );
+    assert_eq!(
+        env_of(sts("jvb"), "JVB_ADVERTISE_IPS").as_deref(),
+        Some("203.0.113.10")
+    );
+    // The cluster node's two bridges: placed by region, with its OCTO
+    // region and advertised address; no bundle for it.
+    for b in ["jvb-2", "jvb-3"] {
+        assert_eq!(
+            selector(b),
+            serde_json::json!({"topology.kubernetes.io/region": "eu-west"}),
+            "{b}"
+        );
+        assert_eq!(
+            env_of(sts(b), "JVB_OCTO_REGION").as_deref(),
+            Some("eu-west")
+        );
+        assert_eq!(
+            env_of(sts(b), "JVB_ADVERTISE_IPS").as_deref(),
+            Some("203.0.113.20")
+        );
+        let conf =
+            std::fs::read_to_string(run.path().join(format!("kubernetes/secrets/{b}/jvb.conf")))
+                .unwrap();
+        assert!(
+            conf.contains("region = \"eu-west\"")
+                && conf.contains("public-address = \"203.0.113.20\""),
+            "{conf}"
+        );
+        assert!(
+            conf.contains(&format!("local-address = \"{b}-0\"")),
+            "{conf}"
+        );
+    }
+    assert!(!run.exists("nodes/bridge-2"));
+    // The node outside the cluster keeps its bundle, and prosody's 5222
+    // is open to its address only.
+    assert!(run.exists("nodes/far/.env"));
+    let lb = find(&docs, "Service", "xmpp-nodes").expect("xmpp-nodes");
+    assert_eq!(lb["spec"]["type"], "LoadBalancer");
+    assert_eq!(
+        lb["spec"]["loadBalancerSourceRanges"],
+        serde_json::json!(["198.51.100.9/32"])
+    );
+    assert_eq!(lb["spec"]["ports"][0]["port"], 5222);
+    let np = find(&docs, "NetworkPolicy", "prosody-clients").unwrap();
+    assert_eq!(
+        np["spec"]["ingress"][1],
+        serde_json::json!({"from": [{"ipBlock": {"cidr": "198.51.100.9/32"}}], "ports": [{"protocol": "TCP", "port": 5222}]})
+    );
+    // Named nodes must be bridge nodes with a region.
+    let run = Test::again(run).args(["check"]).env("X", "").run();
+    let env = run.path().join(".env");
+    let text = std::fs::read_to_string(&env).unwrap();
+    std::fs::write(
+        &env,
+        text.replace(
+            "JITSI_STACK_K8S_CLUSTER_NODES=bridge-2",
+            "JITSI_STACK_K8S_CLUSTER_NODES=bridge-2,nosuch",
+        ),
+    )
+    .unwrap();
+    let run = Test::again(run).args(["check"]).status(1).run();
+    assert!(
+        run.stderr.contains(
+            "JITSI_STACK_K8S_CLUSTER_NODES: names nosuch, which is no node of this stack"
+        ),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn kubernetes_external_secrets_are_named_never_written() {
+    let c = config("external", "jibri", &[("ENABLE_RECORDING", "1")]);
+    let run = render_both(&c);
+    let run = Test::again(run)
+        .args([
+            "render",
+            "--with",
+            "jibri",
+            "--target",
+            "kubernetes",
+            "--secrets",
+            "external",
+        ])
+        .run();
+    assert!(!run.exists("kubernetes/secrets"));
+    let secrets = secret_values(&run);
+    for f in files_under(&run.path().join("kubernetes")) {
+        let text = std::fs::read_to_string(&f).unwrap();
+        assert!(
+            !secrets.iter().any(|s| text.contains(s.as_str())),
+            "a secret in {}",
+            f.display()
+        );
+    }
+    // Every Secret and key the pods reference is in the example, with an
+    // empty value to fill: the own checks resolve references against it.
+    let files = lint::read_dir(run.path()).unwrap();
+    assert_eq!(lint::check(&files, &secrets), vec![]);
+    let example = documents(&run.read("kubernetes/secrets.example.yaml"));
+    let env = example
+        .iter()
+        .find(|d| d["metadata"]["name"] == "jitsi-env")
+        .expect("jitsi-env in the example");
+    assert_eq!(env["stringData"]["JVB_AUTH_PASSWORD"], "");
+    let yaml = kustomize(run.path());
+    assert!(!documents(&yaml).iter().any(|d| d["kind"] == "Secret"));
+    validate(&yaml, &versions_to_check()[1]).unwrap();
+    // A key missing from the example is a reference that does not resolve.
+    let mut broken = files.clone();
+    let ex = broken.get_mut("secrets.example.yaml").unwrap();
+    *ex = ex.replacen("JVB_AUTH_PASSWORD: ''", "JVB_AUTH_PASSWORT: ''", 1);
+    let p = lint::check(&broken, &secrets);
+    assert_finding(
+        &p,
+        "reference",
+        "env JVB_AUTH_PASSWORD: \"JVB_AUTH_PASSWORD\" is no key of Secret \"jitsi-env\"",
+    );
+}
+
+#[test]
+fn kubernetes_own_check_quantities_and_enums_fails_on_a_broken_copy() {
+    let r = hostport_render();
+    let p = broken(r, "prosody.yaml", "storage: 1Gi\n", "storage: lots\n");
+    assert_finding(
+        &p,
+        "quantity",
+        "StatefulSet/prosody: spec.volumeClaimTemplates.spec.resources.requests.storage: \"lots\" is not a Kubernetes quantity",
+    );
+    let p = broken(r, "jvb-2.yaml", "sizeLimit: ", "sizeLimit: 16MB # ");
+    assert_finding(
+        &p,
+        "quantity",
+        "sizeLimit: \"16MB\" is not a Kubernetes quantity",
+    );
+    let p = broken(r, "jvb-2.yaml", "protocol: UDP\n", "protocol: QUIC\n");
+    assert_finding(
+        &p,
+        "enum",
+        "StatefulSet/jvb-2: spec.template.spec.containers.ports.protocol: \"QUIC\" is not one of TCP, UDP, SCTP",
+    );
+    let p = broken(r, "web.yaml", "pathType: Prefix\n", "pathType: Glob\n");
+    assert_finding(
+        &p,
+        "enum",
+        "Ingress/web: spec.rules.http.paths.pathType: \"Glob\"",
+    );
+    let p = broken(
+        r,
+        "prosody.yaml",
+        "- ReadWriteOnce\n",
+        "- ReadWriteSometimes\n",
+    );
+    assert_finding(&p, "enum", "accessModes: \"ReadWriteSometimes\"");
+    let p = broken(
+        r,
+        "jvb.yaml",
+        "podManagementPolicy: Parallel\n",
+        "podManagementPolicy: AllAtOnce\n",
+    );
+    assert_finding(
+        &p,
+        "enum",
+        "StatefulSet/jvb: spec.podManagementPolicy: \"AllAtOnce\"",
     );
 }

@@ -460,3 +460,98 @@ fn kubernetes_doctor_checks_the_context_the_version_and_the_dns() {
         run.stdout
     );
 }
+
+#[test]
+fn kubernetes_up_keeps_external_secrets_external() {
+    let run = Test::again(kube_stack())
+        .args(["render", "--secrets", "external"])
+        .run();
+    assert!(!run.exists("kubernetes/secrets"));
+    let fake = Fake::new();
+    let run = fake
+        .attach(Test::again(run))
+        .args(["up", "--no-wait"])
+        .run();
+    assert!(
+        run.stdout.contains("not waiting for the pods"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.exists("kubernetes/secrets"), "up wrote the secrets");
+    assert!(run.exists("kubernetes/secrets.example.yaml"));
+    // --dry-run names what would run and runs nothing.
+    let fake = Fake::new();
+    let run = fake
+        .attach(Test::again(run))
+        .args(["up", "--dry-run"])
+        .run();
+    assert!(
+        run.stdout
+            .contains("kubectl apply --server-side -k ./kubernetes"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(fake.calls(), Vec::<String>::new());
+}
+
+/// The argument lists the fake saw, given to the real kubectl (the one
+/// .ci/install-deps installs) with a kubeconfig whose server refuses: each
+/// gets as far as talking to the server, so kubectl's own parser accepts
+/// every flag and form jitsi-stack uses. A wrong flag is a usage error
+/// before any connection.
+#[test]
+fn kubernetes_real_kubectl_accepts_the_arguments() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("kubeconfig");
+    fs::write(
+        &config,
+        "apiVersion: v1\nkind: Config\nclusters:\n- cluster: {server: \"https://127.0.0.1:1\"}\n  name: refused\ncontexts:\n- context: {cluster: refused, user: nobody}\n  name: refused\ncurrent-context: refused\nusers:\n- name: nobody\n  user: {token: x}\n",
+    )
+    .unwrap();
+    // A stack rendered, so -k and -f name real files.
+    let run = Test::again(kube_stack()).args(["render"]).run();
+    let kubectl = |args: &str| {
+        let out = std::process::Command::new("kubectl")
+            .current_dir(run.path())
+            .env("KUBECONFIG", &config)
+            .args(args.split(' '))
+            .output()
+            .expect("kubectl (.ci/install-deps installs it)");
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    let usage = |text: &str| {
+        text.contains("--help")
+            || text.contains("unknown flag")
+            || text.contains("unknown shorthand")
+    };
+    // The check itself: a bad flag is told apart.
+    assert!(usage(&kubectl(
+        "apply --server-side --no-such-flag -k ./kubernetes"
+    )));
+    for args in [
+        "apply --server-side -f ./kubernetes/namespace.yaml",
+        "apply --server-side -k ./kubernetes",
+        "get pods -n jitsi -l app.kubernetes.io/part-of=jitsi -o json",
+        "get pods -n jitsi -l app.kubernetes.io/part-of=jitsi -o wide",
+        "rollout status -n jitsi statefulset/prosody --timeout=5s",
+        "rollout status -n jitsi deployment/jicofo --timeout=5s",
+        "rollout restart -n jitsi statefulset/jvb deployment/jicofo",
+        "logs -n jitsi -l app.kubernetes.io/instance=jvb --all-containers --tail 20",
+        "logs -n jitsi -l app.kubernetes.io/part-of=jitsi --all-containers --prefix --max-log-requests=50 --tail -1 --follow",
+        "delete -k ./kubernetes --ignore-not-found=true",
+        "version -o json",
+        "-n kube-system get service kube-dns -o jsonpath={.spec.clusterIP}",
+    ] {
+        let text = kubectl(args);
+        assert!(!usage(&text), "kubectl {args}: {text}");
+        assert!(
+            text.contains("127.0.0.1:1"),
+            "kubectl {args} did not reach for the server: {text}"
+        );
+    }
+    assert_eq!(kubectl("config current-context").trim(), "refused");
+}

@@ -69,6 +69,14 @@ fn rendered(kubectl: &Kubectl) -> Result<()> {
 }
 
 pub fn up(dir: &Path, args: UpArgs) -> Result<Exit> {
+    // Rendered and applied under the lock, as compose's `up` (a dry run
+    // changes nothing and takes none); `.env` checked first, its findings shown.
+    let _lock = if args.dry_run {
+        None
+    } else {
+        Some(crate::lock::acquire(dir, crate::lock::Wait::default())?)
+    };
+    let stack = load_checked(dir, &args.with)?;
     let (_, settings, kubectl) = load(dir)?;
     let ns_file = format!("{}/{}", kubectl.kustomization, k8s::NAMESPACE_FILE);
     let apply_ns = ["apply", "--server-side", "-f", ns_file.as_str()];
@@ -79,7 +87,6 @@ pub fn up(dir: &Path, args: UpArgs) -> Result<Exit> {
         kubectl.kustomization.as_str(),
     ];
     if args.dry_run {
-        let stack = load_checked(dir, &args.with)?;
         let out = k8s::render(&stack, settings.secrets)?;
         crate::outln!(
             "dry run: would render {} files into {}/{} and run:",
@@ -98,11 +105,7 @@ pub fn up(dir: &Path, args: UpArgs) -> Result<Exit> {
         }
         return Ok(Exit::Ok);
     }
-    // Rendered and applied under the lock, as compose's `up`.
-    let _lock = crate::lock::acquire(dir, crate::lock::Wait::default())?;
-    let stack = load_checked(dir, &args.with)?;
-    let out = k8s::render(&stack, settings.secrets)?;
-    k8s::write(&stack.dir, &out)?;
+    crate::commands::render::write_kubernetes(&stack, settings.secrets)?;
     kubectl.run(&apply_ns)?;
     kubectl.run(&apply)?;
     let model = Model::build(&k8s::cluster_stack(&stack, &settings)?)?;

@@ -26,7 +26,7 @@ const POD_NAME_LABEL: &str = "statefulset.kubernetes.io/pod-name";
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Problem {
     /// Which check: `name`, `port-name`, `selector`, `reference`, `port`,
-    /// `host-port` or `secret`.
+    /// `host-port`, `quantity`, `enum` or `secret`.
     pub check: &'static str,
     /// The file under `kubernetes/`.
     pub file: String,
@@ -560,6 +560,77 @@ pub fn check(files: &BTreeMap<String, String>, secrets: &[String]) -> Vec<Proble
         }
     }
 
+    // Quantities and enumerations: the schemas type them as strings.
+    for (rel, o) in &objects {
+        values_of(o, &mut |path, value| {
+            let last = path.rsplit('.').next().unwrap_or("");
+            let quantity = path.contains(".resources.") || last == "sizeLimit";
+            if quantity {
+                let ok = value
+                    .as_str()
+                    .map(|s| crate::schema::kind::parse_quantity(s).is_some())
+                    .unwrap_or_else(|| value.as_u64().is_some_and(|n| n > 0));
+                if !ok {
+                    problem(
+                        "quantity",
+                        rel,
+                        &id(o),
+                        format!(
+                            "{path}: {value} is not a Kubernetes quantity (such as 512Mi or 10Gi)"
+                        ),
+                    );
+                }
+            }
+            let allowed: &[&str] = match last {
+                "protocol" => &["TCP", "UDP", "SCTP"],
+                "type" if path == "spec.type" && o["kind"] == "Service" => {
+                    &["ClusterIP", "NodePort", "LoadBalancer", "ExternalName"]
+                }
+                "externalTrafficPolicy" | "internalTrafficPolicy" => &["Cluster", "Local"],
+                "pathType" => &["Exact", "Prefix", "ImplementationSpecific"],
+                "podManagementPolicy" => &["OrderedReady", "Parallel"],
+                "type" if path == "spec.strategy.type" => &["Recreate", "RollingUpdate"],
+                "medium" => &["", "Memory", "HugePages"],
+                "dnsPolicy" => &["ClusterFirst", "ClusterFirstWithHostNet", "Default", "None"],
+                "operator" if path.contains("matchExpressions") => {
+                    &["In", "NotIn", "Exists", "DoesNotExist"]
+                }
+                _ => return,
+            };
+            let is_access_mode = path.contains("accessModes");
+            if !is_access_mode && !value.as_str().is_some_and(|s| allowed.contains(&s)) {
+                problem(
+                    "enum",
+                    rel,
+                    &id(o),
+                    format!("{path}: {value} is not one of {}", allowed.join(", ")),
+                );
+            }
+        });
+        for m in arr(&o["spec"]["volumeClaimTemplates"])
+            .iter()
+            .flat_map(|c| arr(&c["spec"]["accessModes"]))
+        {
+            let ok = m.as_str().is_some_and(|s| {
+                [
+                    "ReadWriteOnce",
+                    "ReadOnlyMany",
+                    "ReadWriteMany",
+                    "ReadWriteOncePod",
+                ]
+                .contains(&s)
+            });
+            if !ok {
+                problem(
+                    "enum",
+                    rel,
+                    &id(o),
+                    format!("accessModes: {m} is not ReadWriteOnce, ReadOnlyMany, ReadWriteMany or ReadWriteOncePod"),
+                );
+            }
+        }
+    }
+
     // Each pod: its ports, volumes, mounts and references.
     // (port, protocol) -> (the node it is pinned to, the object) of each user.
     type Users = Vec<(Option<String>, String)>;
@@ -751,6 +822,33 @@ pub fn check(files: &BTreeMap<String, String>, secrets: &[String]) -> Vec<Proble
     // A problem met on several paths (an Ingress's three rules) once.
     out.dedup();
     out
+}
+
+/// Calls `f` with the dotted path (array indices left out) and value of
+/// every scalar under `v`.
+fn values_of(v: &Value, f: &mut dyn FnMut(&str, &Value)) {
+    fn walk(v: &Value, path: &mut String, f: &mut dyn FnMut(&str, &Value)) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    let len = path.len();
+                    if !path.is_empty() {
+                        path.push('.');
+                    }
+                    path.push_str(k);
+                    walk(x, path, f);
+                    path.truncate(len);
+                }
+            }
+            Value::Array(a) => {
+                for x in a {
+                    walk(x, path, f);
+                }
+            }
+            scalar => f(path, scalar),
+        }
+    }
+    walk(v, &mut String::new(), f);
 }
 
 fn port_name_message(name: &str) -> String {

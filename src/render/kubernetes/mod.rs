@@ -27,7 +27,7 @@ pub mod objects;
 use crate::config::{Component, Stack};
 use crate::render::{Output, GENERATED_DIR, GENERATED_NOTE};
 use crate::schema;
-use crate::stack::{EnvValue, Exposure, Image, Kind, Model, Mount, Protocol, Service};
+use crate::stack::{EnvValue, Exposure, Image, Kind, Model, Mount, NodeKind, Protocol, Service};
 use anyhow::{bail, Context, Result};
 use objects::*;
 use serde::Serialize;
@@ -83,6 +83,35 @@ pub enum Secrets {
     External,
 }
 
+/// `.env`'s list of the bridge nodes that run in the cluster.
+pub const CLUSTER_NODES_VAR: &str = "JITSI_STACK_K8S_CLUSTER_NODES";
+/// The node label a region's bridges are placed by.
+pub const REGION_LABEL: &str = "topology.kubernetes.io/region";
+
+/// Where one bridge runs and what it announces beyond what `.env` says for
+/// every bridge.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Placement {
+    /// hostport: the node (`kubernetes.io/hostname`) it is pinned to.
+    pub node: Option<String>,
+    /// Its JVB_ADVERTISE_IPS: its node's own address (hostport), or the
+    /// cluster node's `advertise=`.
+    pub advertise: Option<String>,
+    /// Its group's region: the node selector and its JVB_OCTO_REGION.
+    pub region: Option<String>,
+}
+
+/// JITSI_STACK_K8S_BRIDGE_NODES: `node[=address]`, in bridge order.
+fn bridge_nodes(v: &crate::config::Values) -> Vec<(String, Option<String>)> {
+    v.list("JITSI_STACK_K8S_BRIDGE_NODES")
+        .into_iter()
+        .map(|e| match e.split_once('=') {
+            Some((n, a)) => (n.trim().to_string(), Some(a.trim().to_string())),
+            None => (e, None),
+        })
+        .collect()
+}
+
 /// The Kubernetes settings of `.env`, read once.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -97,7 +126,13 @@ pub struct Settings {
     /// The sizes of prosody's data claim and of each recordings claim.
     pub prosody_storage: String,
     pub recordings_storage: String,
-    pub bridge_nodes: Vec<String>,
+    /// hostport: the node of each main bridge, with its own address.
+    pub bridge_nodes: Vec<(String, Option<String>)>,
+    /// Bridge nodes of `.env` that run in the cluster (JITSI_STACK_K8S_CLUSTER_NODES).
+    pub cluster_nodes: Vec<String>,
+    /// Each bridge's placement, in bridge order: the main host's bridges,
+    /// then the cluster nodes' bridges.
+    pub placements: Vec<Placement>,
     pub secrets: Secrets,
 }
 
@@ -113,7 +148,7 @@ impl Settings {
                 stack.env_path.display()
             ),
         };
-        Ok(Settings {
+        Settings {
             namespace: v.get_or("JITSI_STACK_K8S_NAMESPACE", "jitsi").to_string(),
             cluster_domain: v
                 .get_or("JITSI_STACK_K8S_CLUSTER_DOMAIN", "cluster.local")
@@ -134,14 +169,68 @@ impl Settings {
             recordings_storage: v
                 .get_or("JITSI_STACK_K8S_RECORDINGS_STORAGE", "10Gi")
                 .to_string(),
-            bridge_nodes: v.list("JITSI_STACK_K8S_BRIDGE_NODES"),
+            bridge_nodes: bridge_nodes(v),
+            cluster_nodes: v.list(CLUSTER_NODES_VAR),
+            placements: vec![],
             secrets,
-        })
+        }
+        .with_placements(stack, media)
+    }
+
+    fn with_placements(mut self, stack: &Stack, media: Media) -> Result<Settings> {
+        let main = stack.values.int("JVB_INSTANCES").unwrap_or(1).max(1) as usize;
+        for i in 0..main {
+            let pinned = self
+                .bridge_nodes
+                .get(i)
+                .filter(|_| media == Media::HostPort);
+            self.placements.push(Placement {
+                node: pinned.map(|(n, _)| n.clone()),
+                advertise: pinned.and_then(|(_, a)| a.clone()),
+                region: None,
+            });
+        }
+        let all = crate::stack::nodes::nodes(&stack.file);
+        for name in &self.cluster_nodes {
+            let Some(node) = all.iter().find(|n| &n.name == name) else {
+                bail!(
+                    "{}: {CLUSTER_NODES_VAR}: no node {name} (JITSI_STACK_NODE_* lines name the nodes)",
+                    stack.env_path.display()
+                );
+            };
+            let Some(region) = node.region.clone().filter(|_| node.kind == NodeKind::Jvb) else {
+                bail!(
+                    "{}: {CLUSTER_NODES_VAR}: node {name} must be a bridge node with region= to run in the cluster (its bridges are placed by topology.kubernetes.io/region)",
+                    stack.env_path.display()
+                );
+            };
+            for _ in 0..node.instances.max(1) {
+                self.placements.push(Placement {
+                    node: None,
+                    advertise: (!node.advertise.is_empty()).then(|| node.advertise.join(",")),
+                    region: Some(region.clone()),
+                });
+            }
+        }
+        Ok(self)
     }
 
     /// The cluster name of a Service of this stack.
     pub fn fqdn(&self, service: &str) -> String {
         format!("{service}.{}.svc.{}", self.namespace, self.cluster_domain)
+    }
+}
+
+/// Prosody's client port, which the nodes outside the cluster reach.
+pub const XMPP_PORT: u16 = 5222;
+/// The LoadBalancer Service the nodes outside the cluster log in through.
+pub const NODES_SERVICE: &str = "xmpp-nodes";
+
+/// One address as a CIDR block of itself.
+fn host_cidr(ip: std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V4(v4) => format!("{v4}/32"),
+        std::net::IpAddr::V6(v6) => format!("{v6}/128"),
     }
 }
 
@@ -197,8 +286,13 @@ pub fn alias_substitutions(model: &Model, s: &Settings) -> Vec<(String, String)>
 /// The stack as the cluster sees it: `.env` with the documented
 /// substitutions applied (see the module documentation).
 pub fn cluster_stack(stack: &Stack, s: &Settings) -> Result<Stack> {
+    let stack = &outside_stack(stack, s);
     let compose = Model::build(stack)?;
     let mut values = stack.values.clone();
+    // The cluster nodes' bridges follow the main host's.
+    if s.placements.len() > 1 || !s.cluster_nodes.is_empty() {
+        values.set("JVB_INSTANCES", &s.placements.len().to_string());
+    }
     let subs = alias_substitutions(&compose, s);
     for var in schema::VARS {
         let Some(value) = stack.values.get(var.name) else {
@@ -257,6 +351,62 @@ pub fn workload(s: &Service) -> String {
     format!("{kind}/{}", s.name)
 }
 
+/// The stack without the bridge nodes that run in the cluster: what is left
+/// of the nodes stays outside (their bundles, prosody's port for them).
+pub fn outside_stack(stack: &Stack, s: &Settings) -> Stack {
+    let mut file = stack.file.clone();
+    let mut values = stack.values.clone();
+    for node in crate::stack::nodes::nodes(&stack.file)
+        .iter()
+        .filter(|n| s.cluster_nodes.contains(&n.name))
+    {
+        for var in [node.var(), node.password_var()] {
+            file.remove(&var);
+            values.set(&var, "");
+        }
+    }
+    Stack {
+        dir: stack.dir.clone(),
+        env_path: stack.env_path.clone(),
+        file,
+        values,
+        components: stack.components.clone(),
+    }
+}
+
+/// The cluster stack as bridge `index` (1-based) sees it, when its
+/// placement sets its own address or region.
+pub fn bridge_view(cluster: &Stack, s: &Settings, index: u32) -> Option<Stack> {
+    let p = s.placements.get(index as usize - 1)?;
+    if p.advertise.is_none() && p.region.is_none() {
+        return None;
+    }
+    let mut values = cluster.values.clone();
+    if let Some(a) = &p.advertise {
+        let list: Vec<String> = a
+            .split(',')
+            .map(|ip| {
+                if s.media == Media::NodePort && !ip.contains('#') {
+                    format!("{ip}#{}", s.nodeport_base)
+                } else {
+                    ip.to_string()
+                }
+            })
+            .collect();
+        values.set("JVB_ADVERTISE_IPS", &list.join(","));
+    }
+    if let Some(r) = &p.region {
+        values.set("JVB_OCTO_REGION", r);
+    }
+    Some(Stack {
+        dir: cluster.dir.clone(),
+        env_path: cluster.env_path.clone(),
+        file: cluster.file.clone(),
+        values,
+        components: cluster.components.clone(),
+    })
+}
+
 /// A bridge pod's host name: the StatefulSet's first (only) pod.
 pub fn pod_name(service: &str) -> String {
     format!("{service}-0")
@@ -269,8 +419,21 @@ pub fn local_address_line(name: &str) -> String {
 
 /// The rendered config files as the cluster gets them: the compose
 /// target's files of `cluster` with the bridges' local addresses replaced.
-pub fn cluster_files(cluster: &Stack, model: &Model) -> Result<Output> {
+pub fn cluster_files(cluster: &Stack, s: &Settings, model: &Model) -> Result<Output> {
     let mut out = crate::render::render_model(cluster, model)?;
+    // A bridge with its own address or region: its files from its view.
+    for b in &model.bridges {
+        let Some(view) = bridge_view(cluster, s, b.instance.index) else {
+            continue;
+        };
+        let own = crate::render::render_model(&view, &Model::build(&view)?)?;
+        let dir = Path::new(GENERATED_DIR).join(&b.instance.name);
+        for f in out.files.iter_mut().filter(|f| f.path.starts_with(&dir)) {
+            if let Some(c) = own.get(&f.path.to_string_lossy()) {
+                f.contents = c.to_string();
+            }
+        }
+    }
     for b in &model.bridges {
         let path = format!("{GENERATED_DIR}/{}/jvb.conf", b.instance.name);
         if let Some(f) = out.files.iter_mut().find(|f| f.path == Path::new(&path)) {
@@ -285,7 +448,7 @@ pub fn cluster_files(cluster: &Stack, model: &Model) -> Result<Output> {
 
 /// The generated files whose contents depend on a secret: rendered again
 /// with every secret replaced, the files that differ.
-fn secret_bearing(cluster: &Stack, out: &Output) -> Result<BTreeSet<PathBuf>> {
+fn secret_bearing(cluster: &Stack, s: &Settings, out: &Output) -> Result<BTreeSet<PathBuf>> {
     let mut values = cluster.values.clone();
     for (i, var) in schema::VARS.iter().filter(|v| v.is_secret()).enumerate() {
         values.set(var.name, &format!("k8sMASKED{i:03}q"));
@@ -297,7 +460,7 @@ fn secret_bearing(cluster: &Stack, out: &Output) -> Result<BTreeSet<PathBuf>> {
         values,
         components: cluster.components.clone(),
     };
-    let other = cluster_files(&masked, &Model::build(&masked)?)?;
+    let other = cluster_files(&masked, s, &Model::build(&masked)?)?;
     Ok(out
         .files
         .iter()
@@ -480,8 +643,8 @@ pub fn render(stack: &Stack, secrets: Secrets) -> Result<Output> {
             );
         }
     }
-    let files = cluster_files(&cluster, &model)?;
-    let secret_files = secret_bearing(&cluster, &files)?;
+    let files = cluster_files(&cluster, &s, &model)?;
+    let secret_files = secret_bearing(&cluster, &s, &files)?;
     let mut out = Output::default();
     // The namespace is not a resource of the kustomization: `delete -k`
     // (`jitsi-stack down`) then leaves it, and prosody's and the recorders'
@@ -503,6 +666,18 @@ pub fn render(stack: &Stack, secrets: Secrets) -> Result<Output> {
 
     for svc in &model.services {
         env_secrets.extend(svc.secrets());
+        // A bridge with its own address or region: its environment from its view.
+        let own = match model.bridges.iter().find(|b| b.instance.name == svc.name) {
+            Some(b) => match bridge_view(&cluster, &s, b.instance.index) {
+                Some(view) => Model::build(&view)?
+                    .services
+                    .into_iter()
+                    .find(|x| x.name == svc.name),
+                None => None,
+            },
+            None => None,
+        };
+        let svc = own.as_ref().unwrap_or(svc);
         let e = emit_service(&cluster, &s, &model, svc, &files, &secret_files, &mut out)?;
         resources.push(e.file);
         config_gens.extend(e.config);
@@ -946,11 +1121,12 @@ fn emit_service(
         },
     };
     let mut node_selector = Labels::new();
-    if let Some(b) = bridge {
-        if s.media == Media::HostPort {
-            if let Some(node) = s.bridge_nodes.get(b.instance.index as usize - 1) {
-                node_selector.insert("kubernetes.io/hostname".into(), node.clone());
-            }
+    if let Some(p) = bridge.and_then(|b| s.placements.get(b.instance.index as usize - 1)) {
+        if let Some(node) = &p.node {
+            node_selector.insert("kubernetes.io/hostname".into(), node.clone());
+        }
+        if let Some(region) = &p.region {
+            node_selector.insert(REGION_LABEL.into(), region.clone());
         }
     }
     let pod = PodSpec {
@@ -1045,6 +1221,37 @@ fn emit_service(
                 spec: ServiceSpec {
                     selector: selector_of(svc).match_labels,
                     ports: service_ports.clone(),
+                    ..ServiceSpec::default()
+                },
+            },
+        })?;
+    }
+    if is_main_prosody(svc) && !model.nodes.is_empty() {
+        // Prosody's client port for the nodes outside the cluster, and for
+        // them only (their addresses, as compose publishes it to them).
+        docs.push(&Object {
+            api_version: "v1",
+            kind: "Service",
+            metadata: meta(NODES_SERVICE, labels.clone()),
+            body: Spec {
+                spec: ServiceSpec {
+                    kind: Some("LoadBalancer"),
+                    external_traffic_policy: Some("Local"),
+                    load_balancer_source_ranges: model
+                        .nodes
+                        .iter()
+                        .map(|n| host_cidr(n.address))
+                        .collect::<BTreeSet<_>>()
+                        .into_iter()
+                        .collect(),
+                    selector: selector_of(svc).match_labels,
+                    ports: vec![ServicePort {
+                        name: port_name(Protocol::Tcp, XMPP_PORT),
+                        port: XMPP_PORT,
+                        target_port: XMPP_PORT,
+                        node_port: None,
+                        protocol: "TCP",
+                    }],
                     ..ServiceSpec::default()
                 },
             },
@@ -1204,7 +1411,7 @@ fn network_policies(model: &Model) -> Result<Docs> {
         clients.push("prosody".into());
     }
     for p in model.of_kind(Kind::Prosody) {
-        let ports: Vec<PolicyPort> = p
+        let mut ports: Vec<PolicyPort> = p
             .ports
             .iter()
             .filter(|x| x.protocol == Protocol::Tcp && x.exposure != Exposure::All)
@@ -1213,6 +1420,9 @@ fn network_policies(model: &Model) -> Result<Docs> {
                 port: x.container.0,
             })
             .collect();
+        // 5222 is published twice in compose when there are nodes.
+        let mut seen = BTreeSet::new();
+        ports.retain(|x| seen.insert(x.port));
         docs.push(&Object {
             api_version: "networking.k8s.io/v1",
             kind: "NetworkPolicy",
@@ -1221,18 +1431,39 @@ fn network_policies(model: &Model) -> Result<Docs> {
                 spec: NetworkPolicySpec {
                     pod_selector: selector_of(p),
                     policy_types: vec!["Ingress"],
-                    ingress: vec![PolicyRule {
+                    ingress: std::iter::once(PolicyRule {
                         from: vec![PolicyPeer {
-                            pod_selector: ExprSelector {
+                            pod_selector: Some(ExprSelector {
                                 match_expressions: vec![Expr {
                                     key: COMPONENT_LABEL.into(),
                                     operator: "In",
                                     values: clients.clone(),
                                 }],
-                            },
+                            }),
+                            ip_block: None,
                         }],
                         ports,
-                    }],
+                    })
+                    .chain(
+                        // The nodes outside the cluster: XMPP only, from their addresses.
+                        (is_main_prosody(p) && !model.nodes.is_empty()).then(|| PolicyRule {
+                            from: model
+                                .nodes
+                                .iter()
+                                .map(|n| PolicyPeer {
+                                    pod_selector: None,
+                                    ip_block: Some(IpBlock {
+                                        cidr: host_cidr(n.address),
+                                    }),
+                                })
+                                .collect(),
+                            ports: vec![PolicyPort {
+                                protocol: "TCP",
+                                port: XMPP_PORT,
+                            }],
+                        }),
+                    )
+                    .collect(),
                 },
             },
         })?;

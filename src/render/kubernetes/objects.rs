@@ -300,6 +300,8 @@ pub struct ServiceSpec {
     pub publish_not_ready_addresses: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub external_traffic_policy: Option<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub load_balancer_source_ranges: Vec<String>,
     pub selector: Labels,
     pub ports: Vec<ServicePort>,
 }
@@ -389,7 +391,15 @@ pub struct PolicyRule {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyPeer {
-    pub pod_selector: ExprSelector,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pod_selector: Option<ExprSelector>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip_block: Option<IpBlock>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct IpBlock {
+    pub cidr: String,
 }
 
 #[derive(Debug, Serialize)]
