@@ -1,6 +1,7 @@
 //! jitsi-stack: set up and run a self-hosted Jitsi Meet stack on Docker.
 
 pub mod branding;
+pub mod bundle;
 pub mod cli;
 pub mod color;
 pub mod commands;

@@ -1,12 +1,13 @@
 //! `jitsi-stack node add|list|remove`: the nodes of the main host, recorded
 //! in its `.env` (see `stack::nodes` for the representation).
 
+use crate::bundle;
 use crate::cli::{NodeAddArgs, NodeCommand, NodeKindArg, NodeListArgs, NodeRemoveArgs};
 use crate::config::{Stack, Values};
 use crate::envfile::EnvFile;
 use crate::lock::{self, Wait};
 use crate::stack::nodes::{self, Node, NodeKind};
-use crate::stack::{bundle, pki};
+use crate::stack::pki;
 use crate::{validate, Exit, UsageError};
 use anyhow::{bail, Result};
 use std::path::Path;

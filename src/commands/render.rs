@@ -1,9 +1,10 @@
 //! `jitsi-stack render [--with LIST] [--diff]`.
 
+use crate::bundle;
 use crate::cli::{RenderArgs, Target};
 use crate::config::Stack;
 use crate::lock::{self, Wait};
-use crate::stack::{bundle, pki, Model};
+use crate::stack::{pki, Model};
 use crate::{render, validate, Exit, UsageError};
 use anyhow::{bail, Result};
 use std::path::Path;

@@ -14,14 +14,18 @@
 //!   `${NAME:?...}` so they live only in `.env` (mode 0600), never in the
 //!   compose files.
 //! - Ports are literal numbers.
+//! - Compose's own choices, not the model's: every service restarts with
+//!   RESTART_POLICY (`unless-stopped` when unset), data directories are
+//!   relabelled for SELinux (`Z`, `z` when shared), config objects live under
+//!   `./generated/` ([`super::mounts::config_source`]), health checks are
+//!   `CMD` arrays (an HTTP check runs the image's curl).
 
-use super::{mounts, Output, GENERATED_DIR, GENERATED_NOTE};
-use crate::config::Component;
+use super::{mounts, Output, GENERATED_NOTE};
 use crate::schema;
 use crate::stack::{
-    self, EnvValue, Exposure, Image, Model, Mount, Port, Protocol, Service as Svc, Tmpfs,
+    Check, EnvValue, Exposure, Image, Model, Mount, Port, Protocol, Service as Svc, Tmpfs,
 };
-use anyhow::Result;
+use anyhow::{bail, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -132,7 +136,7 @@ fn image(img: &Image) -> String {
 }
 
 fn tmpfs(t: &Tmpfs) -> String {
-    let mut s = format!("{}:size={},mode={:o}", t.path, t.size, t.mode);
+    let mut s = format!("{}:size={}M,mode={:o}", t.path, t.size_mib, t.mode);
     match t.exec {
         Some(true) => s.push_str(",exec"),
         Some(false) => s.push_str(",noexec"),
@@ -167,12 +171,19 @@ fn port(p: &Port) -> Option<String> {
 
 fn volume(m: &Mount) -> String {
     match m {
-        Mount::Rendered { source, target } => format!("{source}:{target}:ro"),
+        Mount::Config { id, target } => format!("{}:{target}:ro", mounts::config_source(id)),
+        Mount::StackFile { path, target } => format!("./{path}:{target}:ro"),
         Mount::Data {
             dir,
             target,
-            options,
-        } => format!("{CONFIG_PREFIX}/{dir}:{target}:{options}"),
+            read_only,
+            shared,
+        } => {
+            // SELinux: relabel for this container only, or shared.
+            let label = if *shared { "z" } else { "Z" };
+            let ro = if *read_only { "ro," } else { "" };
+            format!("{CONFIG_PREFIX}/{dir}:{target}:{ro}{label}")
+        }
         Mount::Volume { name, target } => format!("{name}:{target}"),
         Mount::Host {
             source,
@@ -188,10 +199,27 @@ fn volume(m: &Mount) -> String {
     }
 }
 
-fn service(s: &Svc) -> Service {
+/// The health check's `test` array.
+fn health_test(name: &str, c: &Check) -> Result<Vec<String>> {
+    Ok(match c {
+        Check::Exec { argv } => std::iter::once("CMD".to_string())
+            .chain(argv.iter().cloned())
+            .collect(),
+        Check::Http { port, path } => ["CMD", "curl", "-fsS", "-o", "/dev/null"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain([format!("http://127.0.0.1:{port}{path}")])
+            .collect(),
+        Check::Tcp { port } => {
+            bail!("{name}: a TCP health check (port {port}) has no Compose spelling the images can run")
+        }
+    })
+}
+
+fn service(s: &Svc, restart: &str) -> Result<Service> {
     let mut out = Service {
         image: image(&s.image),
-        restart: literal(&s.restart),
+        restart: literal(restart),
         user: s.user.clone(),
         read_only: s.read_only,
         tmpfs: s.tmpfs.iter().map(tmpfs).collect(),
@@ -230,13 +258,16 @@ fn service(s: &Svc) -> Service {
             (k.clone(), text)
         })
         .collect();
-    out.healthcheck = s.health.as_ref().map(|h| Healthcheck {
-        test: h.test.clone(),
-        interval: format!("{}s", h.interval_s),
-        timeout: format!("{}s", h.timeout_s),
-        retries: h.retries,
-        start_period: format!("{}s", h.start_period_s),
-    });
+    out.healthcheck = match &s.health {
+        None => None,
+        Some(h) => Some(Healthcheck {
+            test: health_test(&s.name, &h.check)?,
+            interval: format!("{}s", h.interval_s),
+            timeout: format!("{}s", h.timeout_s),
+            retries: h.retries,
+            start_period: format!("{}s", h.start_period_s),
+        }),
+    };
     out.depends_on = s
         .depends_on
         .iter()
@@ -249,7 +280,7 @@ fn service(s: &Svc) -> Service {
             )
         })
         .collect();
-    out
+    Ok(out)
 }
 
 /// The file a service is written to.
@@ -260,13 +291,17 @@ fn file_of(s: &Svc) -> String {
     }
 }
 
-/// Every compose file of the model, keyed by file name.
-pub fn build(model: &Model) -> BTreeMap<String, ComposeFile> {
+/// RESTART_POLICY's default (the images' compose files).
+pub const DEFAULT_RESTART: &str = "unless-stopped";
+
+/// Every compose file of the model, keyed by file name; every service
+/// restarts with `restart` (RESTART_POLICY).
+pub fn build(model: &Model, restart: &str) -> Result<BTreeMap<String, ComposeFile>> {
     let mut files: BTreeMap<String, ComposeFile> = BTreeMap::new();
     files.insert(CORE_FILE.to_string(), ComposeFile::default());
     for s in &model.services {
         let f = files.entry(file_of(s)).or_default();
-        f.services.insert(s.name.clone(), service(s));
+        f.services.insert(s.name.clone(), service(s, restart)?);
         for v in s.volumes() {
             f.volumes.insert(v.to_string(), Network {});
         }
@@ -275,84 +310,26 @@ pub fn build(model: &Model) -> BTreeMap<String, ComposeFile> {
     if let Some(core) = files.get_mut(CORE_FILE) {
         core.networks.insert(NETWORK.into(), Network {});
     }
-    files
+    Ok(files)
 }
 
 fn with_note<T: Serialize>(value: &T) -> Result<String> {
     crate::yaml::to_string_with_comment(GENERATED_NOTE, value)
 }
 
-/// Renders the compose files, `generated/empty` and the monitoring configs.
-pub fn render(model: &Model, out: &mut Output) -> Result<()> {
-    for (name, file) in build(model) {
+/// Renders the compose files (the config objects they mount are
+/// rendered before, see `render::render_configs`).
+pub fn render(model: &Model, restart: &str, out: &mut Output) -> Result<()> {
+    for (name, file) in build(model, restart)? {
         out.add(name, with_note(&file)?);
     }
-    out.add(format!("{GENERATED_DIR}/{}", mounts::EMPTY), String::new());
-    let has = |c: Component| model.services.iter().any(|s| s.component == Some(c));
-    if has(Component::Monitoring) {
-        out.add(
-            format!("{GENERATED_DIR}/prometheus/prometheus.yml"),
-            with_note(&prometheus_config(model))?,
-        );
-        out.add(
-            format!("{GENERATED_DIR}/grafana/datasources.yml"),
-            with_note(&grafana_datasources(has(Component::LogAnalyser)))?,
-        );
-    }
-    if has(Component::LogAnalyser) {
-        out.add(
-            format!("{GENERATED_DIR}/otel/config.yaml"),
-            with_note(&otel_config())?,
-        );
-    }
     Ok(())
-}
-
-fn prometheus_config(model: &Model) -> serde_json::Value {
-    let bridges: Vec<String> = model
-        .of_kind(stack::Kind::Jvb)
-        .map(|b| format!("{}:8080", b.name))
-        .collect();
-    serde_json::json!({
-        "global": { "scrape_interval": "15s" },
-        "scrape_configs": [
-            { "job_name": "jvb", "static_configs": [ { "targets": bridges } ] },
-            { "job_name": "jicofo", "static_configs": [ { "targets": ["jicofo:8888"] } ] },
-        ],
-    })
-}
-
-fn grafana_datasources(loki: bool) -> serde_json::Value {
-    let mut sources = vec![serde_json::json!({
-        "name": "Prometheus", "type": "prometheus", "access": "proxy",
-        "url": "http://prometheus:9090", "isDefault": true,
-    })];
-    if loki {
-        sources.push(serde_json::json!({
-            "name": "Loki", "type": "loki", "access": "proxy", "url": "http://loki:3100",
-        }));
-    }
-    serde_json::json!({ "apiVersion": 1, "datasources": sources })
-}
-
-fn otel_config() -> serde_json::Value {
-    serde_json::json!({
-        "receivers": { "filelog": {
-            "include": ["/var/lib/docker/containers/*/*-json.log"],
-            "operators": [ { "type": "json_parser" } ],
-        } },
-        "processors": { "batch": {} },
-        "exporters": { "otlphttp": { "endpoint": "http://loki:3100/otlp" } },
-        "service": { "pipelines": { "logs": {
-            "receivers": ["filelog"], "processors": ["batch"], "exporters": ["otlphttp"],
-        } } },
-    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Stack, Values};
+    use crate::config::{Component, Stack, Values};
     use crate::envfile::EnvFile;
     use std::collections::BTreeSet;
     use std::path::PathBuf;
@@ -369,7 +346,7 @@ mod tests {
     }
 
     fn files(s: &Stack) -> BTreeMap<String, ComposeFile> {
-        build(&Model::build(s).unwrap())
+        build(&Model::build(s).unwrap(), DEFAULT_RESTART).unwrap()
     }
 
     #[test]

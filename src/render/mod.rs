@@ -4,8 +4,8 @@
 //! Layout of a rendered stack directory (see [`live`]):
 //! - `renders/<id>/`: one complete render: `docker-compose.yml`, one
 //!   overlay per component, and `generated/<compose-service>/<file>`, each
-//!   service's config files, mounted read-only into the containers (see
-//!   [`mounts`]);
+//!   service's config objects ([`render_configs`]), mounted read-only into
+//!   the containers (see [`mounts`]);
 //! - `current` -> `renders/<id>`: the one switch; `docker-compose.yml`,
 //!   the overlays and `generated` at the top are links through it, so
 //!   Compose resolves `./generated/...` mounts as before.
@@ -20,6 +20,7 @@ pub use crate::escape;
 pub mod jvm;
 pub mod kubernetes;
 pub mod live;
+pub mod monitoring;
 pub mod mounts;
 pub mod prosody;
 pub mod turn;
@@ -243,8 +244,24 @@ pub fn render_all(stack: &Stack) -> Result<Output> {
     render_model(stack, &Model::build(stack)?)
 }
 
-/// Renders the files of the services in `model` (built from `stack`).
+/// Renders the files of the services in `model` (built from `stack`): the
+/// config objects ([`render_configs`]), then the compose target's files.
 pub fn render_model(stack: &Stack, model: &Model) -> Result<Output> {
+    let mut out = render_configs(stack, model)?;
+    compose::render(
+        model,
+        stack
+            .values
+            .get_or("RESTART_POLICY", compose::DEFAULT_RESTART),
+        &mut out,
+    )?;
+    Ok(out)
+}
+
+/// Renders every config object the services of `model` mount (no target's
+/// own files): each [`crate::stack::Model::configs`] id is a file (or a
+/// directory of files) at [`mounts::config_path`].
+pub fn render_configs(stack: &Stack, model: &Model) -> Result<Output> {
     let env = environment();
     let ctx = base_context(stack);
     let mut out = Output::default();
@@ -259,7 +276,7 @@ pub fn render_model(stack: &Stack, model: &Model) -> Result<Output> {
     if has(Kind::Turn) {
         turn::render(&env, stack, &ctx, &mut out)?;
     }
-    compose::render(model, &mut out)?;
+    monitoring::render(model, &mut out)?;
     check_no_template_delimiters(&out)?;
     Ok(out)
 }
@@ -301,6 +318,63 @@ pub fn diff(stack: &Stack, out: &Output) -> diff::Diff {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The config objects come from the model alone: no compose file is
+    /// rendered, and every `Mount::Config` of every service is a rendered
+    /// file (or a directory of them), whatever the components, instances,
+    /// visitor nodes and branding.
+    #[test]
+    fn every_config_renders_without_the_compose_target() {
+        use crate::config::Component;
+        let secrets: Vec<(&str, String)> = schema::generated_secrets()
+            .enumerate()
+            .map(|(i, v)| (v.name, format!("k7Qw9Zp2Xv4Lm8Rt{i}")))
+            .collect();
+        let mut pairs: Vec<(&str, &str)> = secrets.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        pairs.extend([
+            ("PUBLIC_URL", "https://meet.example.org"),
+            ("JVB_INSTANCES", "2"),
+            ("JIBRI_INSTANCES", "2"),
+            ("ENABLE_VISITORS", "1"),
+            (crate::stack::visitors::COUNT_VAR, "2"),
+            ("BRANDING_APP_NAME", "Example"),
+            ("BRANDING_WELCOME_TITLE", "Hello"),
+            ("JIGASI_SIP_URI", "jitsi@sip.example.org"),
+            ("JIGASI_SIP_PASSWORD", "sip-password-long-enough"),
+            ("JIGASI_SIP_SERVER", "sip.example.org"),
+        ]);
+        let s = crate::stack::tests::stack(&pairs, Component::ALL);
+        let model = Model::build(&s).unwrap();
+        let out = render_configs(&s, &model).unwrap();
+        for f in &out.files {
+            assert!(
+                f.path.starts_with(GENERATED_DIR),
+                "{} is not a config object",
+                f.path.display()
+            );
+        }
+        assert!(out.get(crate::layout::CORE_COMPOSE_FILE).is_none());
+        let configs = model.configs();
+        assert!(configs.len() > 20, "{configs:?}");
+        for id in configs {
+            let path = PathBuf::from(mounts::config_path(id));
+            assert!(
+                out.files
+                    .iter()
+                    .any(|f| f.path == path || f.path.starts_with(&path)),
+                "{id} is mounted but not rendered"
+            );
+        }
+        // The compose target adds its files and changes none of these.
+        let all = render_model(&s, &model).unwrap();
+        for f in &out.files {
+            assert_eq!(
+                all.get(&f.path.to_string_lossy()),
+                Some(f.contents.as_str())
+            );
+        }
+        assert!(all.get(crate::layout::CORE_COMPOSE_FILE).is_some());
+    }
 
     #[test]
     fn formatter_refuses_unfiltered_strings() {

@@ -14,9 +14,9 @@
 //! (only that node's services, which reach the main host's prosody over
 //! the network): [`Role`].
 
-pub mod bundle;
 pub mod checks;
 pub mod instances;
+pub mod mounts;
 pub mod nodes;
 pub mod pki;
 mod services;
@@ -112,8 +112,6 @@ pub struct Service {
     /// The stable id of an instance (bridges, recorders, gateways).
     pub instance_id: Option<String>,
     pub image: Image,
-    /// RESTART_POLICY as written in `.env`.
-    pub restart: String,
     pub user: Option<String>,
     pub read_only: bool,
     pub tmpfs: Vec<Tmpfs>,
@@ -150,8 +148,8 @@ pub enum EnvValue {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tmpfs {
     pub path: &'static str,
-    /// Size as Docker writes it (`16M`).
-    pub size: &'static str,
+    /// Size in MiB.
+    pub size_mib: u32,
     pub mode: u32,
     /// Some(true): exec, Some(false): noexec, None: the runtime's default.
     pub exec: Option<bool>,
@@ -207,15 +205,22 @@ impl Port {
 /// Something mounted into a container.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Mount {
-    /// A rendered file, read-only: `source` relative to the stack directory
-    /// (`./generated/<instance>/<file>`, see `render::mounts`).
-    Rendered { source: String, target: String },
-    /// A persistent directory under CONFIG (`dir` relative to it), with the
-    /// bind options (`Z`, `ro,z`, ...).
+    /// A rendered config object, read-only. `id` names it: `<instance>/<file>`
+    /// (the rows of [`mounts`]), [`mounts::EMPTY`], or a directory of them
+    /// (`web/branding`). Each target decides where config objects live
+    /// ([`Model::configs`] lists them).
+    Config { id: String, target: String },
+    /// A file the operator keeps in the stack directory (`branding/<name>`,
+    /// relative to it), mounted as it is, read-only.
+    StackFile { path: String, target: String },
+    /// A persistent directory under CONFIG (`dir` relative to it). `shared`:
+    /// other containers mount it too (a target relabelling it for SELinux
+    /// must label it shared).
     Data {
         dir: String,
         target: String,
-        options: &'static str,
+        read_only: bool,
+        shared: bool,
     },
     /// A named volume.
     Volume { name: String, target: String },
@@ -227,10 +232,21 @@ pub enum Mount {
     },
 }
 
+/// What a container health check runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Check {
+    /// A program in the container (exit 0: healthy).
+    Exec { argv: Vec<String> },
+    /// An HTTP GET of the container's own port (status < 400: healthy).
+    Http { port: u16, path: String },
+    /// A TCP connection to the container's own port.
+    Tcp { port: u16 },
+}
+
 /// A container health check.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Healthcheck {
-    pub test: Vec<String>,
+    pub check: Check,
     pub interval_s: u32,
     pub timeout_s: u32,
     pub retries: u32,
@@ -363,6 +379,19 @@ impl Model {
             .filter(|(_, p)| p.is_public())
     }
 
+    /// The config objects the services mount ([`Mount::Config`] ids), sorted:
+    /// what a renderer must produce for this model.
+    pub fn configs(&self) -> std::collections::BTreeSet<&str> {
+        self.services
+            .iter()
+            .flat_map(|s| &s.mounts)
+            .filter_map(|m| match m {
+                Mount::Config { id, .. } => Some(id.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Directories under CONFIG that the services mount (relative to
     /// CONFIG), sorted, so `init`/`up` can create them with the right owner
     /// before Docker would create them as root.
@@ -407,7 +436,7 @@ impl Service {
 pub(crate) use services::tests::{with_rows, SYNTHETIC as SYNTHETIC_ROWS};
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::config::Values;
     use crate::envfile::EnvFile;

@@ -2,9 +2,8 @@
 //! reading the checked values and the delivery table of rendered files.
 //!
 //! Choices (docs/configuration.md documents them for users):
-//! - Persistent data lives under CONFIG (`Mount::Data`); rendered files
-//!   come from `generated/<instance>/` (`Mount::Rendered`, one per row of
-//!   `render::mounts`).
+//! - Persistent data lives under CONFIG (`Mount::Data`); rendered files are
+//!   config objects (`Mount::Config`, one per row of [`super::mounts`]).
 //! - Container environment: every schema variable the service reads that is
 //!   set (non-empty) in `.env`, plus what the stack computes (instance ports
 //!   and ids). Secrets are named ([`EnvValue::Secret`]), never copied, so
@@ -12,12 +11,10 @@
 //! - Ports are numbers from `.env` (validated before the model is built).
 
 use super::{
-    pki, visitors, EnvValue, Exposure, Healthcheck, Image, JibriInstance, JvbInstance, Kind, Mount,
-    NodeKind, Port, Probe, Protocol, Service, Tmpfs, XmppAccess,
+    mounts, pki, visitors, Check, EnvValue, Exposure, Healthcheck, Image, JibriInstance,
+    JvbInstance, Kind, Mount, NodeKind, Port, Probe, Protocol, Service, Tmpfs, XmppAccess,
 };
 use crate::config::{Component, Stack};
-use crate::layout::GENERATED_DIR;
-use crate::render::mounts;
 use crate::schema::{self, Secret, Service as Svc};
 use std::collections::BTreeMap;
 
@@ -49,10 +46,10 @@ pub fn build(stack: &Stack, bridges: &[JvbInstance], recorders: &[JibriInstance]
             Component::Jigasi => vec![jigasi(stack)],
             Component::Transcriber => vec![transcriber(stack)],
             Component::Etherpad => vec![etherpad(stack)],
-            Component::Whiteboard => vec![whiteboard(stack)],
+            Component::Whiteboard => vec![whiteboard()],
             Component::Turn => vec![turn(stack)],
             Component::Monitoring => monitoring(stack),
-            Component::LogAnalyser => log_analyser(stack),
+            Component::LogAnalyser => log_analyser(),
         });
     }
     out
@@ -106,26 +103,36 @@ pub fn node(
     out
 }
 
-fn tmpfs(run: &'static str, tmp: &'static str) -> Vec<Tmpfs> {
+fn tmpfs(run: u32, tmp: u32) -> Vec<Tmpfs> {
     vec![
         Tmpfs {
             path: "/run",
-            size: run,
+            size_mib: run,
             mode: 0o1750,
             exec: Some(true),
         },
         Tmpfs {
             path: "/tmp",
-            size: tmp,
+            size_mib: tmp,
             mode: 0o1777,
             exec: Some(false),
         },
     ]
 }
 
-fn healthcheck(test: &[&str], start_period_s: u32) -> Option<Healthcheck> {
+/// The images' own health script.
+fn image_healthcheck(start_period_s: u32) -> Option<Healthcheck> {
+    healthcheck(
+        Check::Exec {
+            argv: vec!["/usr/local/bin/healthcheck.sh".into()],
+        },
+        start_period_s,
+    )
+}
+
+fn healthcheck(check: Check, start_period_s: u32) -> Option<Healthcheck> {
     Some(Healthcheck {
-        test: test.iter().map(|s| s.to_string()).collect(),
+        check,
         interval_s: 10,
         timeout_s: 5,
         retries: 5,
@@ -141,17 +148,29 @@ fn labels(name: &str) -> BTreeMap<String, String> {
     BTreeMap::from([("service".to_string(), format!("jitsi-{name}"))])
 }
 
-fn data(dir: &str, target: &str, options: &'static str) -> Mount {
+/// A data directory of this service's own (read-write).
+fn data(dir: &str, target: &str) -> Mount {
     Mount::Data {
         dir: dir.to_string(),
         target: target.to_string(),
-        options,
+        read_only: false,
+        shared: false,
     }
 }
 
-fn rendered(source: String, target: &str) -> Mount {
-    Mount::Rendered {
-        source,
+/// A data directory other services mount too.
+fn shared_data(dir: &str, target: &str, read_only: bool) -> Mount {
+    Mount::Data {
+        dir: dir.to_string(),
+        target: target.to_string(),
+        read_only,
+        shared: true,
+    }
+}
+
+fn config(id: impl Into<String>, target: &str) -> Mount {
+    Mount::Config {
+        id: id.into(),
         target: target.to_string(),
     }
 }
@@ -222,7 +241,7 @@ fn generated_mounts(kind: &str, instance: &str) -> Vec<Mount> {
     rows()
         .iter()
         .filter(|m| m.service == kind)
-        .map(|m| rendered(m.source(instance), m.target))
+        .map(|m| config(m.id(instance), m.target))
         .collect()
 }
 
@@ -244,20 +263,22 @@ fn branding_mounts(stack: &Stack) -> Vec<Mount> {
     let mut out = vec![];
     for k in &present {
         for t in k.targets {
-            out.push(rendered(format!("./{}/{}", b::DIR, k.name), t));
+            out.push(Mount::StackFile {
+                path: format!("{}/{}", b::DIR, k.name),
+                target: t.to_string(),
+            });
         }
     }
     let planned = b::planned(&stack.values, &present);
-    let gen = |id: &str| format!("./{GENERATED_DIR}/{id}");
     if planned.title {
-        out.push(rendered(gen(b::GEN_TITLE), &format!("{SHARE}/title.html")));
+        out.push(config(b::GEN_TITLE, &format!("{SHARE}/title.html")));
     }
     if planned.json {
-        out.push(rendered(gen(b::GEN_JSON_DIR), SERVED_DIR));
+        out.push(config(b::GEN_JSON_DIR, SERVED_DIR));
     }
     if planned.interface {
-        out.push(rendered(
-            gen(b::GEN_INTERFACE),
+        out.push(config(
+            b::GEN_INTERFACE,
             "/config/custom-interface_config.js",
         ));
     }
@@ -268,17 +289,13 @@ fn value_port(stack: &Stack, name: &str, fallback: u16) -> u16 {
     stack.values.port(name).unwrap_or(fallback)
 }
 
-fn base_service(stack: &Stack, name: &str, kind: Kind, image: Image) -> Service {
+fn base_service(name: &str, kind: Kind, image: Image) -> Service {
     Service {
         name: name.to_string(),
         kind,
         component: None,
         instance_id: None,
         image,
-        restart: stack
-            .values
-            .get_or("RESTART_POLICY", "unless-stopped")
-            .to_string(),
         user: None,
         read_only: false,
         tmpfs: vec![],
@@ -318,9 +335,9 @@ fn core(stack: &Stack, bridges: &[JvbInstance]) -> Vec<Service> {
     let mut out = Vec::new();
     let xmpp_server = stack.values.get_or("XMPP_SERVER", "xmpp.meet.jitsi");
 
-    let mut web = base_service(stack, "web", Kind::Web, Image::Jitsi("web"));
+    let mut web = base_service("web", Kind::Web, Image::Jitsi("web"));
     web.read_only = true;
-    web.tmpfs = tmpfs("16M", "16M");
+    web.tmpfs = tmpfs(16, 16);
     // Behind a reverse proxy on the host only the proxy may reach nginx,
     // over plain HTTP: nothing else is published, on no other interface.
     web.ports = if stack.behind_proxy() {
@@ -350,14 +367,14 @@ fn core(stack: &Stack, bridges: &[JvbInstance]) -> Vec<Service> {
         ]
     };
     web.mounts = vec![
-        data("web", "/config", "Z"),
-        data("storage/web", "/storage", "Z"),
-        data(
+        data("web", "/config"),
+        data("storage/web", "/storage"),
+        shared_data(
             "storage/transcripts",
             "/usr/share/jitsi-meet/transcripts",
-            "ro,z",
+            true,
         ),
-        data("tmp/web-load-test", "/usr/share/jitsi-meet/load-test", "Z"),
+        data("tmp/web-load-test", "/usr/share/jitsi-meet/load-test"),
     ];
     web.mounts.extend(generated_mounts("web", "web"));
     // The branding files present and the rendered ones (conditional, so
@@ -368,22 +385,18 @@ fn core(stack: &Stack, bridges: &[JvbInstance]) -> Vec<Service> {
     // nginx always listens on 8000 (plain HTTP, or the redirect to HTTPS and
     // the ACME challenge): curl -f fails only on >= 400.
     web.health = healthcheck(
-        &[
-            "CMD",
-            "curl",
-            "-fsS",
-            "-o",
-            "/dev/null",
-            "http://127.0.0.1:8000/",
-        ],
+        Check::Http {
+            port: 8000,
+            path: "/".into(),
+        },
         30,
     );
     web.depends_on = names(&["prosody", "jvb"]);
     out.push(web);
 
-    let mut prosody = base_service(stack, "prosody", Kind::Prosody, Image::Jitsi("prosody"));
+    let mut prosody = base_service("prosody", Kind::Prosody, Image::Jitsi("prosody"));
     prosody.read_only = true;
-    prosody.tmpfs = tmpfs("16M", "16M");
+    prosody.tmpfs = tmpfs(16, 16);
     let http_port = value_port(stack, "PROSODY_HTTP_PORT", 5280);
     prosody.ports = vec![
         internal(
@@ -398,13 +411,9 @@ fn core(stack: &Stack, bridges: &[JvbInstance]) -> Vec<Service> {
         internal(http_port, "HTTP: BOSH, websocket, health"),
     ];
     prosody.mounts = vec![
-        data("prosody/config", "/config", "Z"),
-        data(
-            "prosody/prosody-plugins-custom",
-            "/prosody-plugins-custom",
-            "Z",
-        ),
-        data("storage/prosody", "/var/lib/prosody", "Z"),
+        data("prosody/config", "/config"),
+        data("prosody/prosody-plugins-custom", "/prosody-plugins-custom"),
+        data("storage/prosody", "/var/lib/prosody"),
     ];
     prosody
         .mounts
@@ -429,13 +438,13 @@ fn core(stack: &Stack, bridges: &[JvbInstance]) -> Vec<Service> {
     for (k, v) in visitors::derived(&stack.values, visitors::Reader::MainProsody) {
         prosody.env.insert(k.into(), lit(v));
     }
-    prosody.health = healthcheck(&["CMD", "/usr/local/bin/healthcheck.sh"], 30);
+    prosody.health = image_healthcheck(30);
     prosody.aliases = vec![xmpp_server.to_string()];
     out.push(prosody);
 
-    let mut jicofo = base_service(stack, "jicofo", Kind::Jicofo, Image::Jitsi("jicofo"));
+    let mut jicofo = base_service("jicofo", Kind::Jicofo, Image::Jitsi("jicofo"));
     jicofo.read_only = true;
-    jicofo.tmpfs = tmpfs("16M", "16M");
+    jicofo.tmpfs = tmpfs(16, 16);
     let rest = value_port(stack, "JICOFO_REST_PORT", JICOFO_REST_CONTAINER_PORT);
     jicofo.ports = vec![port(
         rest,
@@ -444,7 +453,7 @@ fn core(stack: &Stack, bridges: &[JvbInstance]) -> Vec<Service> {
         Exposure::Loopback,
         "REST API (health, stats)",
     )];
-    jicofo.mounts = vec![data("jicofo", "/config", "Z")];
+    jicofo.mounts = vec![data("jicofo", "/config")];
     jicofo.mounts.extend(generated_mounts("jicofo", "jicofo"));
     jicofo.labels = labels("jicofo");
     jicofo.env = environment(stack, &[Svc::Jicofo]);
@@ -452,7 +461,7 @@ fn core(stack: &Stack, bridges: &[JvbInstance]) -> Vec<Service> {
     for (k, v) in visitors::derived(&stack.values, visitors::Reader::Jicofo) {
         jicofo.env.insert(k.into(), lit(v));
     }
-    jicofo.health = healthcheck(&["CMD", "/usr/local/bin/healthcheck.sh"], 60);
+    jicofo.health = image_healthcheck(60);
     // Jicofo's REST API listens on the container's loopback unless
     // JICOFO_ENABLE_REST is set (as in the upstream images), so its
     // published port answers nothing then.
@@ -470,10 +479,10 @@ fn core(stack: &Stack, bridges: &[JvbInstance]) -> Vec<Service> {
 
     for b in bridges {
         let name = b.instance.name.clone();
-        let mut jvb = base_service(stack, &name, Kind::Jvb, Image::Jitsi("jvb"));
+        let mut jvb = base_service(&name, Kind::Jvb, Image::Jitsi("jvb"));
         jvb.instance_id = Some(b.instance_id.clone());
         jvb.read_only = true;
-        jvb.tmpfs = tmpfs("16M", "16M");
+        jvb.tmpfs = tmpfs(16, 16);
         jvb.ports = vec![
             port(
                 b.udp_port,
@@ -490,7 +499,7 @@ fn core(stack: &Stack, bridges: &[JvbInstance]) -> Vec<Service> {
                 "private HTTP server (health, stats)",
             ),
         ];
-        jvb.mounts = vec![data(&name, "/config", "Z")];
+        jvb.mounts = vec![data(&name, "/config")];
         jvb.mounts.extend(generated_mounts("jvb", &name));
         jvb.labels = labels("jvb");
         jvb.env = environment(stack, &[Svc::Jvb]);
@@ -499,7 +508,7 @@ fn core(stack: &Stack, bridges: &[JvbInstance]) -> Vec<Service> {
             .insert("JVB_PORT".into(), lit(b.udp_port.to_string()));
         jvb.env
             .insert("JVB_INSTANCE_ID".into(), lit(b.instance_id.clone()));
-        jvb.health = healthcheck(&["CMD", "/usr/local/bin/healthcheck.sh"], 60);
+        jvb.health = image_healthcheck(60);
         jvb.probe = Some(Probe::Http {
             url: format!("http://127.0.0.1:{}/about/health", b.colibri_port),
         });
@@ -517,9 +526,9 @@ fn visitor_nodes(stack: &Stack) -> Vec<Service> {
     visitors::nodes(stack)
         .into_iter()
         .map(|n| {
-            let mut s = base_service(stack, &n.service, Kind::Prosody, Image::Jitsi("prosody"));
+            let mut s = base_service(&n.service, Kind::Prosody, Image::Jitsi("prosody"));
             s.read_only = true;
-            s.tmpfs = tmpfs("16M", "16M");
+            s.tmpfs = tmpfs(16, 16);
             s.ports = vec![
                 internal(
                     visitors::C2S_PORT,
@@ -542,7 +551,7 @@ fn visitor_nodes(stack: &Stack) -> Vec<Service> {
                 env.insert(k.into(), lit(v));
             }
             s.env = env;
-            s.health = healthcheck(&["CMD", "/usr/local/bin/healthcheck.sh"], 30);
+            s.health = image_healthcheck(30);
             s.probe = Some(Probe::InContainer {
                 url: format!("http://127.0.0.1:{}/health", visitors::HTTP_PORT),
             });
@@ -561,19 +570,16 @@ fn jibri(stack: &Stack, recorders: &[JibriInstance]) -> Vec<Service> {
     let mut out = Vec::new();
     for r in recorders {
         let name = r.instance.name.clone();
-        let mut s = base_service(stack, &name, Kind::Jibri, Image::Jitsi("jibri"));
+        let mut s = base_service(&name, Kind::Jibri, Image::Jitsi("jibri"));
         s.instance_id = Some(r.instance_id.clone());
         // As the release: a read-only root with room in /run and /tmp for
         // Chrome's profile and ffmpeg; Chrome runs with --no-sandbox (the
         // rendered jibri.conf), so no SYS_ADMIN; the image's boot script
         // refuses to start with a /dev/shm under 2 GB.
         s.read_only = true;
-        s.tmpfs = tmpfs("256M", "256M");
+        s.tmpfs = tmpfs(256, 256);
         s.shm_size = Some("2gb".into());
-        s.mounts = vec![
-            data(&name, "/config", "Z"),
-            data(&r.storage_dir, "/storage", "Z"),
-        ];
+        s.mounts = vec![data(&name, "/config"), data(&r.storage_dir, "/storage")];
         s.mounts.extend(generated_mounts("jibri", &name));
         s.labels = labels("jibri");
         s.env = environment(stack, &[Svc::Jibri]);
@@ -587,10 +593,10 @@ fn jibri(stack: &Stack, recorders: &[JibriInstance]) -> Vec<Service> {
 }
 
 fn jigasi_like(stack: &Stack, name: &str, kind: Kind, kinds: &[Svc], mode: &str) -> Service {
-    let mut s = base_service(stack, name, kind, Image::Jitsi("jigasi"));
+    let mut s = base_service(name, kind, Image::Jitsi("jigasi"));
     s.read_only = true;
-    s.tmpfs = tmpfs("16M", "128M");
-    s.mounts = vec![data(name, "/config", "Z")];
+    s.tmpfs = tmpfs(16, 128);
+    s.mounts = vec![data(name, "/config")];
     s.labels = labels(name);
     s.env = environment(stack, kinds);
     sentry(stack, &mut s.env, "JIGASI_SENTRY_DSN");
@@ -605,7 +611,7 @@ fn jigasi_like(stack: &Stack, name: &str, kind: Kind, kinds: &[Svc], mode: &str)
         .entry("JIGASI_INSTANCE_ID".into())
         .or_insert_with(|| lit(name));
     s.instance_id = Some(id);
-    s.health = healthcheck(&["CMD", "/usr/local/bin/healthcheck.sh"], 60);
+    s.health = image_healthcheck(60);
     s.depends_on = names(&["prosody"]);
     s
 }
@@ -635,20 +641,17 @@ fn transcriber(stack: &Stack) -> Service {
     );
     // The SIP account is jigasi's, not the transcriber's.
     s.env.retain(|k, _| !k.starts_with("JIGASI_SIP_"));
-    s.mounts
-        .insert(1, data("storage/transcripts", "/tmp/transcripts", "z"));
+    s.mounts.insert(
+        1,
+        shared_data("storage/transcripts", "/tmp/transcripts", false),
+    );
     s.mounts
         .extend(generated_mounts("transcriber", "transcriber"));
     in_component(s, Component::Transcriber)
 }
 
 fn etherpad(stack: &Stack) -> Service {
-    let mut s = base_service(
-        stack,
-        "etherpad",
-        Kind::Etherpad,
-        Image::Fixed(ETHERPAD_IMAGE),
-    );
+    let mut s = base_service("etherpad", Kind::Etherpad, Image::Fixed(ETHERPAD_IMAGE));
     for (var, key) in [
         ("ETHERPAD_TITLE", "TITLE"),
         ("ETHERPAD_DEFAULT_PAD_TEXT", "DEFAULT_PAD_TEXT"),
@@ -666,9 +669,8 @@ fn etherpad(stack: &Stack) -> Service {
     in_component(s, Component::Etherpad)
 }
 
-fn whiteboard(stack: &Stack) -> Service {
+fn whiteboard() -> Service {
     let mut s = base_service(
-        stack,
         "whiteboard",
         Kind::Whiteboard,
         Image::Fixed(WHITEBOARD_IMAGE),
@@ -683,18 +685,18 @@ fn whiteboard(stack: &Stack) -> Service {
 /// handles badly (one proxy per port). Its listening and relay ports come
 /// from the rendered turnserver.conf.
 fn turn(stack: &Stack) -> Service {
-    let mut s = base_service(stack, "turn", Kind::Turn, Image::Fixed(COTURN_IMAGE));
+    let mut s = base_service("turn", Kind::Turn, Image::Fixed(COTURN_IMAGE));
     s.read_only = true;
     s.tmpfs = vec![
         Tmpfs {
             path: "/var/lib/coturn",
-            size: "16M",
+            size_mib: 16,
             mode: 0o1777,
             exec: None,
         },
         Tmpfs {
             path: "/tmp",
-            size: "16M",
+            size_mib: 16,
             mode: 0o1777,
             exec: Some(false),
         },
@@ -737,10 +739,8 @@ fn turn(stack: &Stack) -> Service {
         .iter()
         .any(|m| m.service == "turn" && m.target == TURN_CONF_TARGET)
     {
-        s.mounts.push(rendered(
-            format!("./{GENERATED_DIR}/turn/turnserver.conf"),
-            TURN_CONF_TARGET,
-        ));
+        s.mounts
+            .push(config("turn/turnserver.conf", TURN_CONF_TARGET));
     }
     s.labels = labels("turn");
     in_component(s, Component::Turn)
@@ -752,7 +752,6 @@ fn turn(stack: &Stack) -> Service {
 /// image's ownership (their uid is not the Jitsi images' 1000).
 fn monitoring(stack: &Stack) -> Vec<Service> {
     let mut p = base_service(
-        stack,
         "prometheus",
         Kind::Prometheus,
         Image::Fixed(PROMETHEUS_IMAGE),
@@ -766,8 +765,8 @@ fn monitoring(stack: &Stack) -> Vec<Service> {
         "Prometheus",
     )];
     p.mounts = vec![
-        rendered(
-            format!("./{GENERATED_DIR}/prometheus/prometheus.yml"),
+        config(
+            "prometheus/prometheus.yml",
             "/etc/prometheus/prometheus.yml",
         ),
         Mount::Volume {
@@ -776,7 +775,7 @@ fn monitoring(stack: &Stack) -> Vec<Service> {
         },
     ];
 
-    let mut g = base_service(stack, "grafana", Kind::Grafana, Image::Fixed(GRAFANA_IMAGE));
+    let mut g = base_service("grafana", Kind::Grafana, Image::Fixed(GRAFANA_IMAGE));
     g.env.insert(
         "GF_ANALYTICS_REPORTING_ENABLED".into(),
         lit(stack
@@ -801,8 +800,8 @@ fn monitoring(stack: &Stack) -> Vec<Service> {
             name: "grafana-data".into(),
             target: "/var/lib/grafana".into(),
         },
-        rendered(
-            format!("./{GENERATED_DIR}/grafana/datasources.yml"),
+        config(
+            "grafana/datasources.yml",
             "/etc/grafana/provisioning/datasources/jitsi-stack.yml",
         ),
     ];
@@ -813,8 +812,8 @@ fn monitoring(stack: &Stack) -> Vec<Service> {
 }
 
 /// Loki and an OpenTelemetry collector reading the containers' JSON logs.
-fn log_analyser(stack: &Stack) -> Vec<Service> {
-    let mut l = base_service(stack, "loki", Kind::Loki, Image::Fixed(LOKI_IMAGE));
+fn log_analyser() -> Vec<Service> {
+    let mut l = base_service("loki", Kind::Loki, Image::Fixed(LOKI_IMAGE));
     l.command = vec!["-config.file=/etc/loki/local-config.yaml".into()];
     l.ports = vec![port(3100, 3100, Protocol::Tcp, Exposure::Loopback, "Loki")];
     l.mounts = vec![Mount::Volume {
@@ -822,14 +821,11 @@ fn log_analyser(stack: &Stack) -> Vec<Service> {
         target: "/loki".into(),
     }];
 
-    let mut o = base_service(stack, "otel", Kind::Otel, Image::Fixed(OTEL_IMAGE));
+    let mut o = base_service("otel", Kind::Otel, Image::Fixed(OTEL_IMAGE));
     // Docker's log files are readable by root only.
     o.user = Some("0".into());
     o.mounts = vec![
-        rendered(
-            format!("./{GENERATED_DIR}/otel/config.yaml"),
-            "/etc/otelcol-contrib/config.yaml",
-        ),
+        config("otel/config.yaml", "/etc/otelcol-contrib/config.yaml"),
         Mount::Host {
             source: "/var/lib/docker/containers".into(),
             target: "/var/lib/docker/containers".into(),
@@ -845,7 +841,7 @@ fn log_analyser(stack: &Stack) -> Vec<Service> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::render::mounts::{Mount as Row, EMPTY};
+    use crate::stack::mounts::{Mount as Row, EMPTY};
     use crate::stack::tests::stack;
     use crate::stack::Model;
     use std::cell::Cell;
@@ -928,9 +924,7 @@ pub(crate) mod tests {
                     .mounts
                     .iter()
                     .filter_map(|m| match m {
-                        Mount::Rendered { source, target } => {
-                            Some((source.clone(), target.clone()))
-                        }
+                        Mount::Config { id, target } => Some((id.clone(), target.clone())),
                         _ => None,
                     })
                     .collect();
@@ -962,7 +956,7 @@ pub(crate) mod tests {
                 let got = real
                     .get(&inst)
                     .unwrap_or_else(|| panic!("no service {inst} for {m:?}"));
-                let want = (m.source(&inst), m.target.to_string());
+                let want = (m.id(&inst), m.target.to_string());
                 assert!(got.contains(&want), "{inst} lacks {m:?}");
             }
         }
@@ -976,25 +970,17 @@ pub(crate) mod tests {
                 got[svc]
             );
         };
-        has("web", "./generated/web/a.js", "/defaults/a.js");
-        has("web", "./generated/empty", "/defaults/b.js");
-        has("prosody", "./generated/prosody/p.lua", "/defaults/p.lua");
-        has("jicofo", "./generated/jicofo/j.conf", "/defaults/j.conf");
-        has("jvb", "./generated/jvb/jvb.conf", "/defaults/jvb.conf");
-        has("jvb-2", "./generated/jvb-2/jvb.conf", "/defaults/jvb.conf");
-        has(
-            "jibri-2",
-            "./generated/jibri-2/jibri.conf",
-            "/defaults/jibri.conf",
-        );
-        has(
-            "jigasi",
-            "./generated/jigasi/s.properties",
-            "/defaults/s.properties",
-        );
+        has("web", "web/a.js", "/defaults/a.js");
+        has("web", "empty", "/defaults/b.js");
+        has("prosody", "prosody/p.lua", "/defaults/p.lua");
+        has("jicofo", "jicofo/j.conf", "/defaults/j.conf");
+        has("jvb", "jvb/jvb.conf", "/defaults/jvb.conf");
+        has("jvb-2", "jvb-2/jvb.conf", "/defaults/jvb.conf");
+        has("jibri-2", "jibri-2/jibri.conf", "/defaults/jibri.conf");
+        has("jigasi", "jigasi/s.properties", "/defaults/s.properties");
         has(
             "transcriber",
-            "./generated/transcriber/t.properties",
+            "transcriber/t.properties",
             "/defaults/t.properties",
         );
         // The row replaces the fallback: mounted exactly once.
@@ -1005,7 +991,7 @@ pub(crate) mod tests {
         assert_eq!(
             turn,
             [&(
-                "./generated/turn/turnserver.conf".to_string(),
+                "turn/turnserver.conf".to_string(),
                 TURN_CONF_TARGET.to_string()
             )]
         );

@@ -13,13 +13,14 @@
 //! - `smoke` on the main host: who sits in the brewery rooms, by node.
 
 use super::user::PROSODYCTL;
+use crate::bundle;
 use crate::commands::report::{bad, ok, Finding, Probe, Status};
 use crate::config::Stack;
 use crate::docker::Compose;
 use crate::escape::lua_str;
 use crate::firewall;
 use crate::stack::nodes::{self, Node, NodeKind, ACCOUNT_PREFIX};
-use crate::stack::{bundle, pki, Model, Role};
+use crate::stack::{pki, Model, Role};
 use crate::xmpp;
 use anyhow::{bail, Result};
 use std::collections::BTreeMap;

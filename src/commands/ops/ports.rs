@@ -225,7 +225,7 @@ mod tests {
     /// `address:low-high/proto` of every `ports:` entry the compose writer emits.
     fn compose_ports(model: &Model) -> BTreeSet<String> {
         let mut out = BTreeSet::new();
-        for file in crate::render::compose::build(model).values() {
+        for file in crate::render::compose::build(model, "no").unwrap().values() {
             for svc in file.services.values() {
                 for p in &svc.ports {
                     let (spec, proto) = p.split_once('/').unwrap_or((p, "tcp"));

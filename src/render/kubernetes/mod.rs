@@ -27,7 +27,9 @@ pub mod objects;
 use crate::config::{Component, Stack};
 use crate::render::{Output, GENERATED_DIR, GENERATED_NOTE};
 use crate::schema;
-use crate::stack::{EnvValue, Exposure, Image, Kind, Model, Mount, NodeKind, Protocol, Service};
+use crate::stack::{
+    Check, EnvValue, Exposure, Image, Kind, Model, Mount, NodeKind, Protocol, Service,
+};
 use anyhow::{bail, Context, Result};
 use objects::*;
 use serde::Serialize;
@@ -865,8 +867,15 @@ fn emit_service(
 
     for m in &svc.mounts {
         match m {
-            Mount::Rendered { source, target } => {
-                let rel = source.trim_start_matches("./");
+            Mount::StackFile { path, .. } => {
+                bail!(
+                    "{} mounts {path}, which the render did not produce",
+                    svc.name
+                );
+            }
+            Mount::Config { id, target } => {
+                let rel_path = crate::render::mounts::config_path(id);
+                let rel = rel_path.as_str();
                 let key = rel.rsplit('/').next().unwrap_or(rel).to_string();
                 let Some(contents) = files.get(rel) else {
                     bail!(
@@ -972,7 +981,11 @@ fn emit_service(
     }
     for t in &svc.tmpfs {
         let name = format!("tmpfs-{}", label(t.path));
-        volumes.push(empty_dir(&name, Some("Memory"), Some(quantity(t.size)?)));
+        volumes.push(empty_dir(
+            &name,
+            Some("Memory"),
+            Some(quantity(&format!("{}M", t.size_mib))?),
+        ));
         mounts.push(VolumeMount {
             name,
             mount_path: t.path.to_string(),
@@ -1061,10 +1074,18 @@ fn emit_service(
 
     let (startup, readiness, liveness) = match &svc.health {
         Some(h) => {
-            let command = match h.test.first().map(String::as_str) {
-                Some("CMD") => h.test[1..].to_vec(),
-                Some("CMD-SHELL") => vec!["/bin/sh".into(), "-c".into(), h.test[1..].join(" ")],
-                _ => vec![],
+            let command = match &h.check {
+                Check::Exec { argv } => argv.clone(),
+                // The image's curl, as the compose target's check.
+                Check::Http { port, path } => ["curl", "-fsS", "-o", "/dev/null"]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .chain([format!("http://127.0.0.1:{port}{path}")])
+                    .collect(),
+                Check::Tcp { port } => bail!(
+                    "{}: a TCP health check (port {port}) is not expressed by this target",
+                    svc.name
+                ),
             };
             if command.is_empty() {
                 (None, None, None)

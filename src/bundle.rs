@@ -12,17 +12,17 @@
 //!   the recorders also get the recorder account (Chrome's meeting login)
 //!   and the gateways the SIP account, which every recorder and gateway shares;
 //! - `xmpp-ca.crt` and `xmpp-ca.jks`: the main host's CA, the pin
-//!   ([`super::pki`]);
+//!   ([`crate::stack::pki`]);
 //! - `docker-compose.yml` and `generated/`: rendered from that `.env` by the
 //!   same renderers as on the main host, so rendering again in the bundle
 //!   changes nothing (the node's `up` writes no file).
 
-use super::nodes::{self, Node, NodeKind};
-use super::{pki, Model, Role};
 use crate::config::{parse_components, Stack, Values, WITH_VAR};
 use crate::envfile::EnvFile;
 use crate::render::{self, Output};
 use crate::schema::{self, Service as Svc};
+use crate::stack::nodes::{self, Node, NodeKind};
+use crate::stack::{pki, Model, Role};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 
