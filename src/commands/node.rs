@@ -55,6 +55,7 @@ fn stack_of(dir: &Path, env_path: &Path, file: &EnvFile) -> Result<Stack> {
         file: parsed,
         values,
         components,
+        branding_files: crate::config::regular_files(&dir.join(crate::layout::BRANDING_DIR)),
     })
 }
 

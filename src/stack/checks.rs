@@ -7,7 +7,7 @@ use super::instances::{jibri_instances, jvb_instances};
 use super::nodes::{self, Node, NodeKind, Problem};
 use crate::config::{Component, Stack};
 use crate::schema;
-use crate::schema::rules::Level;
+use crate::schema::Level;
 use std::collections::BTreeMap;
 
 struct Out<'a> {
@@ -411,6 +411,7 @@ mod tests {
             file,
             values,
             components,
+            branding_files: Default::default(),
         }
     }
 

@@ -8,12 +8,7 @@ use crate::schema::kind::{not_public_dns_name, parse_port, url_host_port};
 use crate::schema::PINNED_IMAGE_VERSION;
 use std::collections::BTreeSet;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Level {
-    Warning,
-    Error,
-}
+pub use crate::schema::Level;
 
 /// A rule's verdict.
 #[derive(Clone, Debug, PartialEq, Eq)]
