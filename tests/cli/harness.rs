@@ -304,7 +304,7 @@ esac
 /// The behaviour of [`FakeDocker::new`]: canned answers from files in the
 /// fake's directory. `ps` answers from `ps.json` (the N-th call from
 /// `ps.json.N` when that exists), `logs` from `logs.txt`, a `prosodyctl`
-/// exec keeps its stdin in `stdin`, `ls` in prosody lists two accounts, the
+/// exec keeps its stdin in `stdin` (and exits `FAKE_EXEC_EXIT` when set), `ls` in prosody lists two accounts, the
 /// jicofo health probe answers `FAKE_JICOFO_HTTP` (200); every other call
 /// exits `FAKE_EXIT` (0).
 pub const CANNED: &str = r#"case "$*" in
@@ -312,7 +312,7 @@ pub const CANNED: &str = r#"case "$*" in
     n=$(( $(cat "$FAKE_DIR/ps.json.n" 2>/dev/null || echo 0) + 1 )); echo "$n" > "$FAKE_DIR/ps.json.n"
     if [ -f "$FAKE_DIR/ps.json.$n" ]; then cat "$FAKE_DIR/ps.json.$n"; else cat "$FAKE_DIR/ps.json"; fi ;;
   *" logs "*) if [ -f "$FAKE_DIR/logs.txt" ]; then cat "$FAKE_DIR/logs.txt"; else echo "log line from the fake"; fi ;;
-  *" exec -T prosody prosodyctl "*) cat > "$FAKE_DIR/stdin" ;;
+  *" exec -T prosody prosodyctl "*) cat > "$FAKE_DIR/stdin"; [ -n "$FAKE_EXEC_EXIT" ] && exit "$FAKE_EXEC_EXIT" ;;
   *" exec -T prosody ls "*) printf 'alice.dat\nj%%2edoe.dat\n' ;;
   *" exec -T jicofo curl "*) printf '\njitsi-stack-probe: HTTP %s\n' "${FAKE_JICOFO_HTTP:-200}" ;;
 esac

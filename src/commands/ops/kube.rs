@@ -394,11 +394,12 @@ pub fn restart(dir: &Path, args: RestartArgs) -> Result<Exit> {
     Ok(Exit::Ok)
 }
 
+/// Nothing to do, and not a failure: `upgrade` pulls before its `up`.
 pub fn pull(_dir: &Path) -> Result<Exit> {
-    Err(UsageError(
-        "on Kubernetes each node pulls the pinned images when a pod starts there: there is nothing to pull from this host (`jitsi-stack up` applies and waits)".into(),
-    )
-    .into())
+    crate::outln!(
+        "on Kubernetes each node pulls the pinned images when a pod starts there: nothing to pull from this host (`jitsi-stack up` applies and waits)"
+    );
+    Ok(Exit::Ok)
 }
 
 /// `doctor` for the Kubernetes target: kubectl, its context, the cluster's

@@ -1,6 +1,7 @@
-//! `jitsi-stack user add|del|list|passwd` for internal authentication,
-//! through prosodyctl in the running prosody container. Passwords travel on
-//! prosodyctl's stdin, never on a command line.
+//! `jitsi-stack user add|del|list|passwd` for internal authentication:
+//! `list` reads the accounts directory on prosody's volume (no container
+//! needed); the others run prosodyctl in the running prosody container.
+//! Passwords travel on prosodyctl's stdin, never on a command line.
 //!
 //! Prosody 13 (the pinned image's) runs `adduser`, `passwd` and `deluser`
 //! through the running server's admin shell (mod_admin_shell), which asks
@@ -45,6 +46,9 @@ pub fn run(dir: &Path, cmd: UserCommand) -> Result<Exit> {
     if let Some(name) = name {
         jid(name, &domain)?;
     }
+    if let UserCommand::List = cmd {
+        return list(&stack, &domain);
+    }
     let compose = Compose::detect(&stack)?;
     let prosodyctl = |args: &[&str]| -> Vec<String> {
         let mut v: Vec<String> = PROSODYCTL.iter().map(|s| s.to_string()).collect();
@@ -72,24 +76,61 @@ pub fn run(dir: &Path, cmd: UserCommand) -> Result<Exit> {
             in_prosody(&compose, &refs(&argv), "")?;
             crate::outln!("deleted {jid}");
         }
-        UserCommand::List => {
-            let path = format!("{PROSODY_DATA}/{}/accounts", encode_node(&domain));
-            let out = match compose.output(&["exec", "-T", "prosody", "ls", "-1", "--", &path]) {
-                Ok(out) => out,
-                // ls: 2 = the directory is missing (its own message is on
-                // stderr): prosody creates it with the first account.
-                Err(DockerError::Status { status: 2, .. }) => {
-                    crate::errln!("no accounts on {domain} yet (prosody has no {path})");
-                    return Ok(Exit::Ok);
-                }
-                Err(e) => return Err(e.into()),
-            };
-            for name in account_names(&out) {
-                crate::outln!("{name}@{domain}");
-            }
-        }
+        UserCommand::List => unreachable!("listed above"),
     }
     Ok(Exit::Ok)
+}
+
+/// Prints `name@domain` for every account file on prosody's volume
+/// (CONFIG/storage/prosody/data/DOMAIN/accounts/NAME.dat, both names in
+/// prosody's file-name encoding), sorted; says so on stderr when there is
+/// none, so that stdout stays one address a line.
+fn list(stack: &Stack, domain: &str) -> Result<Exit> {
+    let dir = accounts_dir(stack, domain);
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        // Prosody creates the directory with the first account.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            crate::errln!("no users in {domain} (no {})", dir.display());
+            return Ok(Exit::Ok);
+        }
+        Err(e) => {
+            return Err(anyhow::Error::new(e).context(format!(
+                "reading the accounts directory {}: run `jitsi-stack user list` as a user \
+                 that may read CONFIG/storage/prosody (prosody's volume), such as root",
+                dir.display()
+            )))
+        }
+    };
+    let mut files = vec![];
+    for entry in entries {
+        let entry = entry.with_context(|| format!("reading {}", dir.display()))?;
+        use std::os::unix::ffi::OsStrExt;
+        files.push(String::from_utf8_lossy(entry.file_name().as_bytes()).into_owned());
+    }
+    let mut names = account_names(&files.join("\n"));
+    names.sort();
+    if names.is_empty() {
+        crate::errln!("no users in {domain}");
+    }
+    for name in names {
+        crate::outln!("{name}@{domain}");
+    }
+    Ok(Exit::Ok)
+}
+
+/// The host directory of prosody's account files for `domain`: the
+/// compose file mounts CONFIG/storage/prosody at /var/lib/prosody.
+fn accounts_dir(stack: &Stack, domain: &str) -> std::path::PathBuf {
+    let rel = PROSODY_DATA
+        .strip_prefix("/var/lib/prosody/")
+        .expect("PROSODY_DATA is under /var/lib/prosody");
+    stack
+        .config_dir()
+        .join("storage/prosody")
+        .join(rel)
+        .join(encode_node(domain))
+        .join("accounts")
 }
 
 /// Runs prosodyctl in the container with `input` on its stdin. On failure
@@ -99,6 +140,11 @@ fn in_prosody(compose: &Compose, argv: &[&str], input: &str) -> Result<()> {
     let out = compose.with_stdin_any(argv, input)?;
     if out.status.success() {
         return Ok(());
+    }
+    // `exec` fails the same way for a stopped container as for a prosodyctl
+    // error; Compose's state tells them apart.
+    if !prosody_running(compose) {
+        bail!("prosody is not running: run `jitsi-stack up`, then try again");
     }
     let text = format!(
         "{}{}",
@@ -126,6 +172,21 @@ fn in_prosody(compose: &Compose, argv: &[&str], input: &str) -> Result<()> {
         },
     }
     .into())
+}
+
+/// Whether Compose reports the prosody container running. A `ps` that
+/// fails or cannot be read counts as running, so that prosodyctl's own
+/// error is shown instead.
+fn prosody_running(compose: &Compose) -> bool {
+    let Ok(text) = compose.output(&["ps", "--all", "--format", "json"]) else {
+        return true;
+    };
+    let Ok(states) = super::lifecycle::parse_ps(&text) else {
+        return true;
+    };
+    states
+        .iter()
+        .any(|s| s.service == "prosody" && s.state == "running")
 }
 
 fn refs(v: &[String]) -> Vec<&str> {
@@ -161,33 +222,72 @@ fn internal_auth(stack: &Stack) -> Result<()> {
     .into())
 }
 
-/// `name@domain` for a user name that is a plain XMPP local part (RFC 7622:
-/// no `@ / " & ' : < >`, white space or control characters, at most 1023
-/// bytes), lower-cased as prosody's nodeprep does. A leading `-` is refused
-/// too, so a name can never be read as an option by any program.
+/// `name@domain` for a user name that prosody's nodeprep (RFC 3920's
+/// stringprep profile, which prosody applies to every local part) accepts,
+/// in the form nodeprep gives it (case-folded, NFKC). Refused on top of
+/// nodeprep: a leading `-` (never read as an option by any program), `*`
+/// and `%` (wildcards and prosody's file-name escapes, so that `%2e%2e` never
+/// names a file), and the invisible characters nodeprep silently drops
+/// (zero-width space and joiners, soft hyphen, variation selectors), so the
+/// account is the name the admin typed.
 fn jid(name: &str, domain: &str) -> Result<String> {
-    let why = if name.is_empty() {
-        Some("it is empty")
-    } else if name.starts_with('-') {
-        Some("it starts with '-'")
-    } else if name.len() > 1023 {
-        Some("it is longer than 1023 bytes")
-    } else if name
-        .chars()
-        .any(|c| c.is_whitespace() || c.is_control() || "@/\"&'<>:".contains(c))
-    {
-        Some("it contains a space, control character, @, /, quote, &, <, > or :")
-    } else {
-        None
-    };
-    if let Some(why) = why {
-        return Err(UsageError(format!(
-            "user name {name:?}: {why}; expected the part before @ of an XMPP address, \
-             such as alice or j.doe"
+    let refuse = |why: String| -> Result<String> {
+        Err(UsageError(format!(
+            "user name {name:?}: {why}; expected the part before @ of an XMPP address \
+             (letters, digits and . - _), such as alice or j.doe"
         ))
-        .into());
+        .into())
+    };
+    if name.is_empty() {
+        return refuse("it is empty".into());
     }
-    Ok(format!("{}@{domain}", name.to_lowercase()))
+    if name.starts_with('-') {
+        return refuse("it starts with '-'".into());
+    }
+    if name.len() > 1023 {
+        return refuse("it is longer than 1023 bytes".into());
+    }
+    let named = |c: char| -> String {
+        match c {
+            ' ' => "a space".into(),
+            c if c.is_control() || stringprep::tables::commonly_mapped_to_nothing(c) => {
+                format!("the invisible character U+{:04X}", c as u32)
+            }
+            c if c.is_whitespace() => format!("the space character U+{:04X}", c as u32),
+            c => format!("{c:?} (U+{:04X})", c as u32),
+        }
+    };
+    if let Some(c) = name
+        .chars()
+        .find(|&c| "*%".contains(c) || stringprep::tables::commonly_mapped_to_nothing(c))
+    {
+        return refuse(format!("it contains {}", named(c)));
+    }
+    let prepped = match stringprep::nodeprep(name) {
+        Ok(p) => p.into_owned(),
+        Err(_) => {
+            // Name the first character nodeprep refuses, checked one by one
+            // (bidirectional rules concern the whole name).
+            let bad = name.chars().find(|&c| {
+                let mut b = [0u8; 4];
+                stringprep::nodeprep(c.encode_utf8(&mut b)).is_err()
+            });
+            return refuse(match bad {
+                Some(c) => format!(
+                    "it contains {}, which prosody refuses in a name \
+                     (space, control, @ / : \" & ' < > or unassigned)",
+                    named(c)
+                ),
+                None => {
+                    "it mixes right-to-left and left-to-right text, which prosody refuses".into()
+                }
+            });
+        }
+    };
+    if prepped.is_empty() {
+        return refuse("nothing is left of it after prosody's nodeprep".into());
+    }
+    Ok(format!("{prepped}@{domain}"))
 }
 
 /// User names from `ls -1` of prosody's accounts directory: `NAME.dat`
@@ -225,6 +325,17 @@ fn password(args: &UserArgs) -> Result<String> {
     };
     if pw.is_empty() || pw.contains(['\n', '\r']) {
         return Err(UsageError("the password must be one non-empty line".into()).into());
+    }
+    // The rule `check` applies to the stack's own secrets.
+    if let Some(w) = crate::secrets::weakness(&pw) {
+        return Err(UsageError(format!(
+            "the password is {}: expected at least {} characters and not a well-known one \
+             (the rule `check` applies to secrets); found {}. Nothing was changed",
+            w.why,
+            crate::secrets::MIN_LEN,
+            w.found
+        ))
+        .into());
     }
     Ok(pw)
 }
@@ -286,11 +397,43 @@ mod tests {
         );
         assert_eq!(jid("ünï", "meet.jitsi").unwrap(), "ünï@meet.jitsi");
         for bad in [
-            "", "a b", "a@b", "a/b", "a\"b", "a&b", "a'b", "a:b", "a<b", "a>b", "a\tb", "a\nb",
-            "-", "--help", "-x", "\u{7f}",
+            "",
+            "a b",
+            "a@b",
+            "a/b",
+            "a\"b",
+            "a&b",
+            "a'b",
+            "a:b",
+            "a<b",
+            "a>b",
+            "a\tb",
+            "a\nb",
+            "-",
+            "--help",
+            "-x",
+            "\u{7f}",
+            "*",
+            "a*",
+            "%2e%2e",
+            "..%2f",
+            "a\u{200b}b",
+            "\u{feff}x",
+            "a\u{a0}b",
+            "a\u{3000}b",
+            "\u{e000}",
+            "a\u{378}",
+            "a\u{202e}b",
         ] {
             assert!(jid(bad, "meet.jitsi").is_err(), "{bad:?} accepted");
         }
+        // Prosody's nodeprep: case folding and NFKC.
+        assert_eq!(jid("ÅSA", "m").unwrap(), "åsa@m");
+        assert_eq!(jid("\u{fb01}n", "m").unwrap(), "fin@m");
+        let err = jid("a\u{200b}b", "m").unwrap_err().to_string();
+        assert!(err.contains("invisible character U+200B"), "{err}");
+        let err = jid("a b", "m").unwrap_err().to_string();
+        assert!(err.contains("contains a space"), "{err}");
         assert!(jid(&"a".repeat(1023), "m").is_ok());
         assert!(jid(&"a".repeat(1024), "m").is_err());
     }

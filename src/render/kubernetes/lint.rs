@@ -712,7 +712,7 @@ pub fn check(files: &BTreeMap<String, String>, secrets: &[String]) -> Vec<Proble
                 }
                 let proto = p["protocol"].as_str().unwrap_or("TCP").to_string();
                 for field in ["containerPort", "hostPort"] {
-                    if let Some(n) = p[field].as_u64().or(p[field].as_i64().map(|_| 0)) {
+                    if let Some(n) = p[field].as_i64() {
                         if !(1..=65535).contains(&n) {
                             problem(
                                 "port",
