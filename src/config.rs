@@ -344,6 +344,22 @@ pub struct Stack {
     pub file: EnvFile,
     pub values: Values,
     pub components: BTreeSet<Component>,
+    /// The regular files in `branding/` (names), read with the `.env`: the
+    /// model decides the web service's branding mounts from them without
+    /// touching the disk (see `crate::branding`).
+    pub branding_files: BTreeSet<String>,
+}
+
+/// The names of the regular files (not links) directly in `dir`; none when
+/// it cannot be read.
+pub fn regular_files(dir: &Path) -> BTreeSet<String> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return BTreeSet::new();
+    };
+    rd.flatten()
+        .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
 }
 
 /// `DIR/.env`, which every command but `init` needs: without it the tool
@@ -377,6 +393,7 @@ impl Stack {
             file,
             values,
             components,
+            branding_files: regular_files(&dir.join(crate::layout::BRANDING_DIR)),
         })
     }
 
@@ -541,6 +558,7 @@ mod tests {
             file: EnvFile::default(),
             values: Values::from_pairs([("JVB_INSTANCES", "3")]),
             components: BTreeSet::new(),
+            branding_files: Default::default(),
         };
         let names: Vec<_> = stack.instances("jvb").into_iter().map(|i| i.name).collect();
         assert_eq!(names, ["jvb", "jvb-2", "jvb-3"]);

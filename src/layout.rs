@@ -24,6 +24,9 @@ pub const CURRENT: &str = "current";
 /// Which lines of a render's files hold secrets (line numbers only), for
 /// `render --diff`; mode 0600, never mounted.
 pub const SECRET_LINES: &str = ".secret-lines.json";
+/// The operator's branding files (`branding/watermark.svg`, ...), mounted
+/// as they are.
+pub const BRANDING_DIR: &str = "branding";
 /// The directory of the node bundles, one directory per node.
 pub const NODES_DIR: &str = "nodes";
 

@@ -1,5 +1,6 @@
 //! jitsi-stack: set up and run a self-hosted Jitsi Meet stack on Docker.
 
+pub mod branding;
 pub mod cli;
 pub mod color;
 pub mod commands;

@@ -1,7 +1,8 @@
 //! Documents generated from the schema: `env.example`, the Markdown variable
 //! reference and its JSON form.
 
-use crate::schema::{self, history, rules, Group, Kind, Secret, Var};
+use crate::schema::{self, history, Group, Kind, Secret, Var};
+use crate::validate::rules;
 use std::fmt::Write;
 
 /// The `env.example` text: every variable by group, commented out with its

@@ -115,6 +115,7 @@ fn load_and_validate(dir: &Path, env_path: &Path) -> Result<Report> {
         file,
         values,
         components,
+        branding_files: crate::config::regular_files(&dir.join(crate::layout::BRANDING_DIR)),
     };
     let mut report = validate::validate(&stack);
     report.findings.extend(mode);

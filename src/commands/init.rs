@@ -144,8 +144,8 @@ fn run_locked(dir: &Path, args: InitArgs) -> Result<Exit> {
     let existed = env_path.exists();
     // --branding: checked before anything is written.
     if let Some(src) = &args.branding {
-        crate::render::branding::check_source(src)?;
-        crate::render::branding::check_target(&dir)?;
+        crate::validate::branding::check_source(src)?;
+        crate::validate::branding::check_target(&dir)?;
     }
     let mut file = if existed {
         EnvFile::read(&env_path)?
@@ -287,6 +287,7 @@ fn run_locked(dir: &Path, args: InitArgs) -> Result<Exit> {
         file: EnvFile::parse(&text).expect("re-parses"),
         values,
         components,
+        branding_files: crate::config::regular_files(&dir.join(crate::layout::BRANDING_DIR)),
     };
     let report = validate::validate(&probe);
     if report.errors() > 0 {
@@ -342,10 +343,10 @@ fn run_locked(dir: &Path, args: InitArgs) -> Result<Exit> {
         );
     }
     if let Some(src) = &args.branding {
-        let copied = crate::render::branding::install(src, &dir)?;
+        let copied = crate::branding::install(src, &dir)?;
         crate::outln!(
             "{}: {} branding file(s) copied from {}",
-            dir.join(crate::render::branding::DIR).display(),
+            dir.join(crate::branding::DIR).display(),
             copied.len(),
             src.display()
         );

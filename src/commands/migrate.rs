@@ -994,6 +994,7 @@ pub fn run(global_dir: Option<&Path>, args: MigrateArgs) -> Result<Exit> {
         file: EnvFile::parse(&text).expect("re-parses"),
         values: values.clone(),
         components: components.clone(),
+        branding_files: crate::config::regular_files(&dir.join(crate::layout::BRANDING_DIR)),
     };
     let check = validate::validate(&probe);
 

@@ -81,6 +81,7 @@ pub fn secret_lines(stack: &Stack, out: &Output) -> SecretLines {
         file: stack.file.clone(),
         values,
         components: stack.components.clone(),
+        branding_files: stack.branding_files.clone(),
     };
     let other = super::render_all(&masked).ok();
     for f in &out.files {

@@ -4,7 +4,6 @@
 
 pub mod history;
 pub mod kind;
-pub mod rules;
 mod vars;
 
 pub use kind::Kind;
@@ -383,4 +382,12 @@ mod tests {
             assert!(names.contains(&n), "{n} missing");
         }
     }
+}
+
+/// How bad a finding is (every check's and rule's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Warning,
+    Error,
 }

@@ -220,6 +220,7 @@ pub fn stack_of(dir: &Path, env: &EnvFile) -> Result<Stack> {
         file: env.clone(),
         values,
         components,
+        branding_files: crate::config::regular_files(&dir.join(crate::layout::BRANDING_DIR)),
     })
 }
 

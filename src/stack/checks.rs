@@ -7,7 +7,7 @@ use super::instances::{jibri_instances, jvb_instances};
 use super::nodes::{self, Node, NodeKind, Problem};
 use crate::config::{Component, Stack};
 use crate::schema;
-use crate::schema::rules::Level;
+use crate::schema::Level;
 use std::collections::BTreeMap;
 
 struct Out<'a> {
@@ -344,9 +344,9 @@ fn passwords(out: &mut Out<'_>, all: &[Node]) {
     }
 }
 
-/// Instance ids (and so brewery nicknames) are distinct across all hosts.
-fn ids(out: &mut Out<'_>, all: &[Node]) {
-    let stack = out.stack;
+/// The instance ids (brewery nicknames) this host's own services take, by
+/// kind, each with its owner ("this host"): a node may use none of them.
+pub fn taken_ids(stack: &Stack) -> BTreeMap<(NodeKind, String), String> {
     let mut taken: BTreeMap<(NodeKind, String), String> = BTreeMap::new();
     let nick = stack.values.raw("JVB_MUC_NICKNAME");
     for b in jvb_instances(stack) {
@@ -370,6 +370,13 @@ fn ids(out: &mut Out<'_>, all: &[Node]) {
             .to_string();
         taken.insert((NodeKind::Jigasi, id), "this host".into());
     }
+    taken
+}
+
+/// Instance ids (and so brewery nicknames) are distinct across all hosts.
+fn ids(out: &mut Out<'_>, all: &[Node]) {
+    let stack = out.stack;
+    let mut taken = taken_ids(stack);
     for n in all {
         for id in n.instance_ids() {
             if let Some(owner) = taken.insert((n.kind, id.clone()), format!("node {}", n.name)) {
@@ -404,6 +411,7 @@ mod tests {
             file,
             values,
             components,
+            branding_files: Default::default(),
         }
     }
 

@@ -23,7 +23,7 @@
 //! login and a node's bundle holds no other host's password.
 
 use crate::envfile::EnvFile;
-use crate::schema::rules::Level;
+use crate::schema::Level;
 use std::fmt;
 use std::net::IpAddr;
 

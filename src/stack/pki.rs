@@ -341,6 +341,7 @@ mod tests {
             file: EnvFile::default(),
             values: Values::from_pairs(pairs.iter().copied()),
             components: BTreeSet::new(),
+            branding_files: Default::default(),
         }
     }
 

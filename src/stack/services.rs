@@ -236,6 +236,34 @@ fn rows() -> &'static [mounts::Mount] {
     mounts::MOUNTS
 }
 
+/// The web service's branding mounts (read-only): each present file at each
+/// of its targets, and the rendered files the values plan.
+fn branding_mounts(stack: &Stack) -> Vec<Mount> {
+    use crate::branding::{self as b, SERVED_DIR, SHARE};
+    let present = b::present(&stack.branding_files);
+    let mut out = vec![];
+    for k in &present {
+        for t in k.targets {
+            out.push(rendered(format!("./{}/{}", b::DIR, k.name), t));
+        }
+    }
+    let planned = b::planned(&stack.values, &present);
+    let gen = |id: &str| format!("./{GENERATED_DIR}/{id}");
+    if planned.title {
+        out.push(rendered(gen(b::GEN_TITLE), &format!("{SHARE}/title.html")));
+    }
+    if planned.json {
+        out.push(rendered(gen(b::GEN_JSON_DIR), SERVED_DIR));
+    }
+    if planned.interface {
+        out.push(rendered(
+            gen(b::GEN_INTERFACE),
+            "/config/custom-interface_config.js",
+        ));
+    }
+    out
+}
+
 fn value_port(stack: &Stack, name: &str, fallback: u16) -> u16 {
     stack.values.port(name).unwrap_or(fallback)
 }
@@ -334,7 +362,7 @@ fn core(stack: &Stack, bridges: &[JvbInstance]) -> Vec<Service> {
     web.mounts.extend(generated_mounts("web", "web"));
     // The branding files present and the rendered ones (conditional, so
     // not in the static delivery table).
-    web.mounts.extend(crate::render::branding::mounts(stack));
+    web.mounts.extend(branding_mounts(stack));
     web.labels = labels("web");
     web.env = environment(stack, &[Svc::Web]);
     // nginx always listens on 8000 (plain HTTP, or the redirect to HTTPS and

@@ -217,7 +217,7 @@ fn every_branding_file_and_variable_is_mounted_served_and_read_back() {
     // its path, the rendered ones too.
     let json = crate::compose::merged_config(&run);
     let vols = crate::compose::binds(&json["services"]["web"]);
-    for k in jitsi_stack::render::branding::FILES {
+    for k in jitsi_stack::branding::FILES {
         if k.name == "title.html" {
             continue;
         }
@@ -252,7 +252,7 @@ fn every_branding_file_and_variable_is_mounted_served_and_read_back() {
         reqs.len() - 1
     };
     let files = all_files();
-    let file_req: Vec<(usize, &str, Vec<u8>)> = jitsi_stack::render::branding::FILES
+    let file_req: Vec<(usize, &str, Vec<u8>)> = jitsi_stack::branding::FILES
         .iter()
         .filter(|k| k.name != "title.html")
         .flat_map(|k| {

@@ -161,18 +161,6 @@ fn add_list_remove_and_what_check_says() {
         assert!(run.stderr.contains(says), "{a:?}: {}", run.stderr);
         assert_eq!(run.read(".env"), before);
     }
-    // A recorder node needs recording on: refused by `check`'s rule, named.
-    let run = Test::again(run)
-        .args(["node", "add", "jibri", "rec", "--address", "10.9.0.6"])
-        .status(1)
-        .run();
-    assert!(
-        run.stderr.contains("ENABLE_RECORDING") && run.stderr.contains("nothing was written"),
-        "{}",
-        run.stderr
-    );
-    assert_eq!(run.read(".env"), before);
-
     let run = Test::again(run).args(["node", "list", "--json"]).run();
     let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(v["main_address"], "10.9.0.1");
@@ -199,6 +187,255 @@ fn add_list_remove_and_what_check_says() {
     let run = Test::again(run).args(["node", "list", "--json"]).run();
     let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(v["nodes"], serde_json::json!([]));
+}
+
+#[test]
+fn node_add_jibri_turns_recording_on_in_the_same_write() {
+    let run = init_stack(&[("ENABLE_RECORDING", "0")], &[]);
+    let lines = run.read(".env").lines().count();
+    let run = add(
+        run,
+        &[
+            "jibri",
+            "rec",
+            "--address",
+            "10.9.0.6",
+            "--main-address",
+            "10.9.0.1",
+        ],
+    );
+    assert!(
+        run.stdout.contains("set ENABLE_RECORDING=1"),
+        "{}",
+        run.stdout
+    );
+    let env = env_of(&run);
+    assert_eq!(env.get("ENABLE_RECORDING"), Some("1"));
+    assert_eq!(
+        env.get("JITSI_STACK_NODE_REC"),
+        Some("jibri address=10.9.0.6")
+    );
+    // Edited in place: the node's line, its password and the main address
+    // are the only new lines.
+    assert_eq!(run.read(".env").lines().count(), lines + 3);
+    // `check` is clean: no "recording is off", no "button without a recorder".
+    let run = Test::again(run).args(["check", "--json"]).run();
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let about: Vec<_> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["variable"] == "ENABLE_RECORDING")
+        .collect();
+    assert!(about.is_empty(), "{about:?}");
+    // With recording on already, nothing more is said.
+    let run = add(run, &["jibri", "rec-b", "--address", "10.9.0.7"]);
+    assert!(!run.stdout.contains("ENABLE_RECORDING"), "{}", run.stdout);
+}
+
+#[test]
+fn a_taken_node_name_is_refused_with_a_free_one_and_nothing_written() {
+    let run = init_stack(&[], &["jibri"]);
+    let before = run.read(".env");
+    // `jvb` is the main host's bridge's id, `jibri` its recorder's.
+    let mut run = run;
+    for (kind, name, owner, free) in [
+        ("jvb", "jvb", "this host's jvb", "bridge-2"),
+        ("jibri", "jibri", "this host's jibri", "recorder-2"),
+    ] {
+        run = Test::again(run)
+            .args([
+                "node",
+                "add",
+                kind,
+                name,
+                "--address",
+                "10.9.0.2",
+                "--main-address",
+                "10.9.0.1",
+            ])
+            .status(2)
+            .run();
+        assert!(
+            run.stderr.contains(&format!("node name {name} is taken")),
+            "{}",
+            run.stderr
+        );
+        assert!(run.stderr.contains(owner), "{}", run.stderr);
+        assert!(run.stderr.contains("nothing was written"), "{}", run.stderr);
+        assert!(
+            run.stderr.contains(&format!(
+                "`jitsi-stack node add {kind} {free} --address 10.9.0.2"
+            )),
+            "{}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("add it again"), "{}", run.stderr);
+        assert_eq!(run.read(".env"), before);
+    }
+    // Another node's second instance takes NAME-2.
+    let run = add(
+        run,
+        &[
+            "jvb",
+            "b",
+            "--address",
+            "10.9.0.3",
+            "--instances",
+            "2",
+            "--main-address",
+            "10.9.0.1",
+        ],
+    );
+    let run = Test::again(run)
+        .args(["node", "add", "jvb", "b-2", "--address", "10.9.0.4"])
+        .status(2)
+        .run();
+    assert!(
+        run.stderr.contains("which is node b's jvb"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// The `jitsi-stack node add` lines of docs/nodes.md in order, with the
+/// settings of its plain blocks of `NAME=VALUE` lines (what the page says to
+/// put in `.env`) applied where they come.
+enum DocStep {
+    Env(Vec<String>),
+    NodeAdd(Vec<String>),
+}
+
+fn nodes_page_steps() -> Vec<DocStep> {
+    let page =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/nodes.md")).unwrap();
+    let mut steps = vec![];
+    let mut lines = page.lines();
+    while let Some(l) = lines.next() {
+        let Some(lang) = l.strip_prefix("```") else {
+            continue;
+        };
+        let block: Vec<&str> = lines
+            .by_ref()
+            .take_while(|l| !l.starts_with("```"))
+            .collect();
+        if lang == "sh" {
+            let joined = block.join("\n").replace("\\\n", " ");
+            for cmd in joined.lines() {
+                let cmd = cmd.split(" #").next().unwrap().trim();
+                if let Some(rest) = cmd.strip_prefix("jitsi-stack node add ") {
+                    steps.push(DocStep::NodeAdd(
+                        rest.split_whitespace().map(String::from).collect(),
+                    ));
+                }
+            }
+        } else if lang.is_empty()
+            && block.iter().all(|l| {
+                l.split_once('=').is_some_and(|(k, _)| {
+                    !k.is_empty() && k.bytes().all(|b| b.is_ascii_uppercase() || b == b'_')
+                })
+            })
+            && !block.iter().any(|l| l.starts_with("JITSI_STACK_NODE_"))
+        {
+            steps.push(DocStep::Env(block.iter().map(|l| l.to_string()).collect()));
+        }
+    }
+    steps
+}
+
+#[test]
+fn the_docs_node_examples_pass_check_without_octo_warnings() {
+    let steps = nodes_page_steps();
+    let adds = steps
+        .iter()
+        .filter(|s| matches!(s, DocStep::NodeAdd(_)))
+        .count();
+    assert!(adds >= 2, "docs/nodes.md shows no `node add`");
+    let mut run = init_stack(&[], &[]);
+    for step in steps {
+        match step {
+            DocStep::Env(lines) => {
+                let path = run.path().join(".env");
+                let mut text = fs::read_to_string(&path).unwrap();
+                for l in lines {
+                    text.push_str(&l);
+                    text.push('\n');
+                }
+                fs::write(&path, text).unwrap();
+            }
+            DocStep::NodeAdd(args) => {
+                let a: Vec<&str> = args.iter().map(String::as_str).collect();
+                run = add(run, &a);
+            }
+        }
+    }
+    let run = Test::again(run).args(["check", "--json"]).run();
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let warnings: Vec<_> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["level"] == "warning")
+        .collect();
+    assert!(warnings.is_empty(), "{warnings:#?}");
+    // The region example did set a region.
+    assert!(env_of(&run)
+        .get("JITSI_STACK_NODE_BRIDGE_3")
+        .is_some_and(|l| l.contains("region=eu-west")));
+}
+
+#[test]
+fn bundle_doctor_checks_dns_only_where_the_node_opens_public_url() {
+    let run = Test::new()
+        .args([
+            "init",
+            ".",
+            "--public-url",
+            "https://localhost:8443",
+            "--non-interactive",
+        ])
+        .run();
+    let run = add(
+        run,
+        &[
+            "jvb",
+            "b2",
+            "--address",
+            "10.9.0.2",
+            "--main-address",
+            "10.9.0.1",
+        ],
+    );
+    let run = add(run, &["jibri", "rec", "--address", "10.9.0.3"]);
+    let run = Test::again(run).args(["render"]).run();
+    let run = Test::again(run)
+        .args(["--dir", "nodes/b2", "doctor"])
+        .status_any()
+        .run();
+    assert!(
+        !run.stdout.lines().any(|l| l.contains(" dns ")),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("localhost"), "{}", run.stdout);
+    let run = Test::again(run)
+        .args(["--dir", "nodes/rec", "doctor"])
+        .status_any()
+        .run();
+    let dns: Vec<&str> = run.stdout.lines().filter(|l| l.contains(" dns ")).collect();
+    assert_eq!(dns.len(), 1, "{}", run.stdout);
+    assert!(
+        dns[0].starts_with("warn dns") && dns[0].contains("localhost is the node itself"),
+        "{}",
+        run.stdout
+    );
+    // The main host still checks its own name.
+    let run = Test::again(run).args(["doctor"]).status_any().run();
+    assert!(
+        run.stdout.contains("dns        localhost resolves to"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
@@ -265,9 +502,13 @@ fn check_locates_every_node_problem() {
     );
     let r = Test::again(run)
         .args(["node", "add", "jvb", "jvb", "--address", "10.9.0.3"])
-        .status(1)
+        .status(2)
         .run();
-    assert!(r.stderr.contains("this host"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("is taken") && r.stderr.contains("this host"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]

@@ -745,6 +745,7 @@ mod tests {
             file: crate::envfile::EnvFile::default(),
             values: crate::config::Values::from_pairs([("JVB_INSTANCES", "2")]),
             components: [Component::Etherpad].into_iter().collect(),
+            branding_files: Default::default(),
         };
         let model = Model::build(&stack).unwrap();
         let p = planned_services(&model);
@@ -774,6 +775,7 @@ mod tests {
             file: crate::envfile::EnvFile::default(),
             values: crate::config::Values::default(),
             components: Default::default(),
+            branding_files: Default::default(),
         };
         let h = log_hints("chown: /config/x: Permission denied", &stack);
         assert!(

@@ -218,6 +218,7 @@ mod tests {
             file: EnvFile::default(),
             values: Values::from_pairs(pairs.iter().copied()),
             components: components.iter().copied().collect::<BTreeSet<_>>(),
+            branding_files: Default::default(),
         }
     }
 

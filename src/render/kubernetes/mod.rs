@@ -337,6 +337,7 @@ pub fn cluster_stack(stack: &Stack, s: &Settings) -> Result<Stack> {
         file: stack.file.clone(),
         values,
         components: stack.components.clone(),
+        branding_files: stack.branding_files.clone(),
     })
 }
 
@@ -371,6 +372,7 @@ pub fn outside_stack(stack: &Stack, s: &Settings) -> Stack {
         file,
         values,
         components: stack.components.clone(),
+        branding_files: stack.branding_files.clone(),
     }
 }
 
@@ -404,6 +406,7 @@ pub fn bridge_view(cluster: &Stack, s: &Settings, index: u32) -> Option<Stack> {
         file: cluster.file.clone(),
         values,
         components: cluster.components.clone(),
+        branding_files: cluster.branding_files.clone(),
     })
 }
 
@@ -459,6 +462,7 @@ fn secret_bearing(cluster: &Stack, s: &Settings, out: &Output) -> Result<BTreeSe
         file: cluster.file.clone(),
         values,
         components: cluster.components.clone(),
+        branding_files: cluster.branding_files.clone(),
     };
     let other = cluster_files(&masked, s, &Model::build(&masked)?)?;
     Ok(out

@@ -8,12 +8,7 @@ use crate::schema::kind::{not_public_dns_name, parse_port, url_host_port};
 use crate::schema::PINNED_IMAGE_VERSION;
 use std::collections::BTreeSet;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Level {
-    Warning,
-    Error,
-}
+pub use crate::schema::Level;
 
 /// A rule's verdict.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -571,7 +566,13 @@ fn jigasi_ports(i: &Input<'_>) -> Vec<Violation> {
 }
 
 fn recording(i: &Input<'_>) -> Vec<Violation> {
-    let jibri = i.has(Component::Jibri);
+    // Recorder nodes on other hosts (`JITSI_STACK_NODE_X='jibri ...'`) are
+    // the recorders as much as the jibri component is.
+    let recorder_nodes = i
+        .values
+        .iter_set()
+        .any(|(k, v)| k.starts_with("JITSI_STACK_NODE_") && v.split(' ').next() == Some("jibri"));
+    let jibri = i.has(Component::Jibri) || recorder_nodes;
     let mut out = vec![];
     for name in ["ENABLE_RECORDING", "ENABLE_LIVESTREAMING"] {
         if i.values.bool(name) && !jibri {
@@ -1245,6 +1246,15 @@ mod tests {
         // The component turns recording on by itself (Stack::recording).
         assert!(run(&[], &[Component::Jibri]).is_empty());
         assert!(run(&[("ENABLE_RECORDING", "1")], &[Component::Jibri]).is_empty());
+        // A recorder node records as the component does.
+        assert!(run(
+            &[
+                ("ENABLE_RECORDING", "1"),
+                ("JITSI_STACK_NODE_REC_1", "jibri address=10.0.0.5")
+            ],
+            &[]
+        )
+        .is_empty());
     }
 
     /// The README's troubleshooting case: jibri on https://localhost:8443

@@ -4,12 +4,15 @@
 use crate::config::{Component, Stack, RELEASE_VAR, WITH_VAR};
 use crate::envfile::Entry;
 use crate::schema::history::{self, Fate};
-use crate::schema::{self, rules, Secret};
+use crate::schema::{self, Secret};
 use crate::stack::nodes;
 use serde::Serialize;
 use std::collections::HashMap;
 
-pub use crate::schema::rules::Level;
+pub mod branding;
+pub mod rules;
+
+pub use crate::schema::Level;
 
 /// One problem found.
 #[derive(Clone, Debug, Serialize)]
@@ -391,7 +394,7 @@ pub fn validate(stack: &Stack) -> Report {
     }
     cluster_nodes(stack, &mut out);
     // The branding directory and the BRANDING_* formats.
-    findings.extend(crate::render::branding::check(stack));
+    findings.extend(branding::check(stack));
 
     findings.sort_by_key(|f| (f.line.unwrap_or(usize::MAX), std::cmp::Reverse(f.level)));
     Report {
