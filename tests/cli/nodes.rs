@@ -7,7 +7,7 @@
 //! The live prosody here listens on the loopback; tests/cli/netns.rs runs it
 //! across network namespaces.
 
-use crate::harness::{free_port, init_stack};
+use crate::harness::{free_port, init_stack, FakeDocker};
 use crate::{Run, Test};
 use jitsi_stack::envfile::EnvFile;
 use std::fs;
@@ -896,36 +896,26 @@ pub fn start_main(run: &Run, bind: &str, c2s: u16, netns: Option<&str>) -> LiveM
 /// A fake `docker` for `up` and `smoke` on the main host: containers are
 /// healthy, and `compose exec -T prosody prosodyctl ... shell` runs the real
 /// prosodyctl against the live prosody (stdin passed through).
-pub fn fake_docker(live: Option<&LiveMain>, services: &[&str]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let ps: String = services
-        .iter()
-        .map(|s| format!("{{\"Service\":\"{s}\",\"State\":\"running\",\"Health\":\"healthy\"}}\n"))
-        .collect();
-    fs::write(dir.path().join("ps.json"), ps).unwrap();
-    let script = format!(
-        r#"#!/bin/sh
-printf '%s\n' "$*" >> "{log}"
-{probes}case "$*" in
-  *" ps --all --format json"*) cat "{ps}"; exit 0 ;;
+pub fn fake_docker(live: Option<&LiveMain>, services: &[&str]) -> FakeDocker {
+    let behaviour = format!(
+        r#"case "$*" in
+  *" ps --all --format json"*) cat "$FAKE_DIR/ps.json"; exit 0 ;;
   *" exec -T prosody prosodyctl --config /run/prosody/config/prosody.cfg.lua shell")
     exec {setpriv} --reuid=65534 --regid=65534 --clear-groups -- {prosodyctl} --config "{cfg}" shell ;;
-esac
-exit 0
-"#,
-        log = dir.path().join("log").display(),
-        probes = crate::harness::DOCKER_PROBES,
-        ps = dir.path().join("ps.json").display(),
+esac"#,
         setpriv = tool("setpriv").display(),
         prosodyctl = tool("prosodyctl").display(),
         cfg = live
             .map(|l| l.cfg.display().to_string())
             .unwrap_or_default(),
     );
-    let p = dir.path().join("docker");
-    fs::write(&p, script).unwrap();
-    fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
-    dir
+    let fake = FakeDocker::with(&behaviour);
+    let ps: String = services
+        .iter()
+        .map(|s| format!("{{\"Service\":\"{s}\",\"State\":\"running\",\"Health\":\"healthy\"}}\n"))
+        .collect();
+    fs::write(fake.file("ps.json"), ps).unwrap();
+    fake
 }
 
 fn login(
@@ -965,7 +955,7 @@ fn up_creates_node_accounts_and_smoke_reads_the_brewery() {
     let e = login(c2s, &run, "node-b2", &pw2).err().unwrap();
     assert_eq!(e.step, jitsi_stack::xmpp::Step::Auth, "{e}");
     let run = Test::again(run)
-        .path_prepend(fake.path())
+        .path_prepend(fake.dir())
         .env("JITSI_STACK_POLL_MS", "20")
         .args(["up", "--timeout", "5"])
         .run();
@@ -977,7 +967,7 @@ fn up_creates_node_accounts_and_smoke_reads_the_brewery() {
         run.stderr
     );
     // Passwords travel on stdin only.
-    let calls = fs::read_to_string(fake.path().join("log")).unwrap();
+    let calls = fake.log();
     assert!(!calls.contains(&pw2) && !calls.contains(&pw3), "{calls}");
     let mut b2 = login(c2s, &run, "node-b2", &pw2).unwrap();
     assert_eq!(b2.mechanism, "SCRAM-SHA-1");
@@ -988,7 +978,7 @@ fn up_creates_node_accounts_and_smoke_reads_the_brewery() {
     b2.join("jvbbrewery@internal-muc.meet.jitsi", "b2").unwrap();
     let smoke = |run: Run| {
         let r = Test::again(run)
-            .path_prepend(fake.path())
+            .path_prepend(fake.dir())
             .args(["smoke", "--json", "--timeout", "2"])
             .status_any()
             .run();
@@ -1020,7 +1010,7 @@ fn up_creates_node_accounts_and_smoke_reads_the_brewery() {
     // Removed: `up` deletes its account; the other keeps its login.
     let run = Test::again(run).args(["node", "remove", "b3"]).run();
     let run = Test::again(run)
-        .path_prepend(fake.path())
+        .path_prepend(fake.dir())
         .env("JITSI_STACK_POLL_MS", "20")
         .args(["up", "--timeout", "5"])
         .run();
@@ -1046,7 +1036,7 @@ fn up_in_a_bundle_runs_the_nodes_services_only() {
     let before = snapshot(&bundle);
     let fake = fake_docker(None, &["jvb"]);
     let up = Test::new()
-        .path_prepend(fake.path())
+        .path_prepend(fake.dir())
         .env("JITSI_STACK_POLL_MS", "20")
         .args(["--dir", bundle.to_str().unwrap(), "up", "--timeout", "5"])
         .run();
@@ -1055,13 +1045,13 @@ fn up_in_a_bundle_runs_the_nodes_services_only() {
         "{}",
         up.stdout
     );
-    let calls = fs::read_to_string(fake.path().join("log")).unwrap();
+    let calls = fake.log();
     let call = calls
         .lines()
         .find(|l| l.contains(" up -d "))
         .unwrap_or_else(|| panic!("no up: {calls}"));
     assert!(
-        call.starts_with("compose --project-name jitsi-b2 ")
+        call.starts_with("docker compose --project-name jitsi-b2 ")
             && call.contains("/nodes/b2/docker-compose.yml")
             && !call.contains("jibri.yml"),
         "{call}"
