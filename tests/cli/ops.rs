@@ -1501,6 +1501,31 @@ fn up_piped_prints_timestamped_lines_and_a_summary() {
         run.stdout
     );
     assert!(run.stdout.contains("jitsi-stack smoke"), "{}", run.stdout);
+    assert!(!run.stdout.contains("--insecure"), "{}", run.stdout);
+}
+
+#[test]
+fn up_suggests_smoke_insecure_on_a_self_signed_stack() {
+    let fake = FakeDocker::new();
+    fake.ps(&healthy_core());
+    let stack = init_stack(&[], &[]);
+    let env = stack.path().join(".env");
+    let text = fs::read_to_string(&env).unwrap().replace(
+        "PUBLIC_URL=https://meet.example.org:8443",
+        "PUBLIC_URL=https://192.168.1.20:8443",
+    );
+    fs::write(&env, text).unwrap();
+    let run = fake
+        .attach(Test::again(stack))
+        .args(["up", "--timeout", "10"])
+        .run();
+    assert!(
+        run.stdout.contains(
+            "  jitsi-stack smoke --insecure probe it as a browser would (the certificate is self-signed)"
+        ),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]

@@ -568,7 +568,15 @@ pub(super) fn summary(stack: &Stack, planned: &[Planned], after: Duration) {
         );
     }
     crate::outln!("next:");
-    crate::outln!("  jitsi-stack smoke      probe it as a browser would");
+    crate::outln!(
+        "  {:<22} probe it as a browser would{}",
+        stack.smoke_command(),
+        if stack.self_signed() {
+            " (the certificate is self-signed)"
+        } else {
+            ""
+        }
+    );
     crate::outln!("  jitsi-stack ports      what the firewall must let in");
     if stack.values.bool("ENABLE_AUTH")
         && stack.values.get_or("AUTH_TYPE", "internal") == "internal"
