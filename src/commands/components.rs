@@ -28,6 +28,12 @@ pub fn run(dir: &Path, args: ComponentsArgs, on: bool) -> Result<Exit> {
     let asked = parse_components(&args.components)?;
     let _lock = lock::acquire(dir, Wait::default())?;
     let mut file = EnvFile::read(&env_path)?;
+    if crate::stack::nodes::is_bundle(&Values::from_file(&file)) {
+        return Err(crate::UsageError(
+            "this is a node's bundle, rendered from the main host: enable or disable components there, then copy the bundle again".into(),
+        )
+        .into());
+    }
     let before = parse_components(&[file.get(WITH_VAR).unwrap_or("")])
         .map_err(|e| anyhow::anyhow!("{}: {WITH_VAR}: {e:#}", env_path.display()))?;
     let after: BTreeSet<Component> = if on {

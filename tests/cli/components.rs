@@ -78,3 +78,28 @@ fn enable_and_disable_edit_the_component_list_in_place_and_render() {
     );
     assert_eq!(run.read(".env"), kept);
 }
+
+#[test]
+fn a_node_bundle_is_refused() {
+    let run = init_stack(&[], &[]);
+    let run = Test::again(run)
+        .args([
+            "node",
+            "add",
+            "jvb",
+            "b2",
+            "--address",
+            "10.9.0.2",
+            "--main-address",
+            "10.9.0.1",
+        ])
+        .run();
+    let run = Test::again(run).args(["render"]).run();
+    let before = run.read("nodes/b2/.env");
+    let run = Test::again(run)
+        .args(["--dir", "nodes/b2", "enable", "jibri"])
+        .status(2)
+        .run();
+    assert!(run.stderr.contains("node's bundle"), "{}", run.stderr);
+    assert_eq!(run.read("nodes/b2/.env"), before);
+}
