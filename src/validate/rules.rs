@@ -265,7 +265,11 @@ fn letsencrypt(i: &Input<'_>) -> Vec<Violation> {
                     format!(
                         "ENABLE_LETSENCRYPT=1 needs {name}; the web container exits without it"
                     ),
-                    format!("set {name} (the certificate's domain and the ACME account's e-mail)"),
+                    if name == "LETSENCRYPT_DOMAIN" {
+                        "set LETSENCRYPT_DOMAIN to the certificate's domain: the public DNS name users open, the host of PUBLIC_URL".to_string()
+                    } else {
+                        "set LETSENCRYPT_EMAIL to the e-mail address Let's Encrypt sends expiry notices to (the ACME account's)".to_string()
+                    },
                 )
                 .expected(format!("{name} set"))
                 .found(format!("{name} empty")),
