@@ -28,6 +28,12 @@ pub fn run(dir: &Path, args: ComponentsArgs, on: bool) -> Result<Exit> {
     let asked = parse_components(&args.components)?;
     let _lock = lock::acquire(dir, Wait::default())?;
     let mut file = EnvFile::read(&env_path)?;
+    if crate::stack::nodes::is_bundle(&Values::from_file(&file)) {
+        return Err(crate::UsageError(
+            "this is a node's bundle, rendered from the main host: enable or disable components there, then copy the bundle again".into(),
+        )
+        .into());
+    }
     let before = parse_components(&[file.get(WITH_VAR).unwrap_or("")])
         .map_err(|e| anyhow::anyhow!("{}: {WITH_VAR}: {e:#}", env_path.display()))?;
     let after: BTreeSet<Component> = if on {
@@ -66,7 +72,7 @@ pub fn run(dir: &Path, args: ComponentsArgs, on: bool) -> Result<Exit> {
             notes.push(format!(
                 "set {var}=1 (the web client offers {c} only with it)"
             ));
-        } else if !on && values.bool(var) && !other_provider(&values, *c) {
+        } else if !on && values.bool(var) && !other_provider(&file, *c) {
             file.set(var, "0")?;
             notes.push(format!("set {var}=0 (nothing provides it any more)"));
         }
@@ -107,11 +113,9 @@ pub fn run(dir: &Path, args: ComponentsArgs, on: bool) -> Result<Exit> {
 
 /// Whether something other than component `c` still provides its feature:
 /// recorder nodes record as the jibri component does.
-fn other_provider(values: &Values, c: Component) -> bool {
-    c == Component::Jibri
-        && values.iter_set().any(|(k, v)| {
-            k.starts_with(crate::stack::nodes::PREFIX) && v.split(' ').next() == Some("jibri")
-        })
+fn other_provider(file: &EnvFile, c: Component) -> bool {
+    use crate::stack::nodes::{nodes, NodeKind};
+    c == Component::Jibri && nodes(file).iter().any(|n| n.kind == NodeKind::Jibri)
 }
 
 /// Validates `file` as the stack would be: an edit never leaves a broken

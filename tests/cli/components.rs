@@ -78,3 +78,50 @@ fn enable_and_disable_edit_the_component_list_in_place_and_render() {
     );
     assert_eq!(run.read(".env"), kept);
 }
+
+#[test]
+fn a_node_bundle_is_refused() {
+    let run = init_stack(&[], &[]);
+    let run = Test::again(run)
+        .args([
+            "node",
+            "add",
+            "jvb",
+            "b2",
+            "--address",
+            "10.9.0.2",
+            "--main-address",
+            "10.9.0.1",
+        ])
+        .run();
+    let run = Test::again(run).args(["render"]).run();
+    let before = run.read("nodes/b2/.env");
+    let run = Test::again(run)
+        .args(["--dir", "nodes/b2", "enable", "jibri"])
+        .status(2)
+        .run();
+    assert!(run.stderr.contains("node's bundle"), "{}", run.stderr);
+    assert_eq!(run.read("nodes/b2/.env"), before);
+}
+
+#[test]
+fn disable_jibri_keeps_recording_on_for_recorder_nodes() {
+    let run = init_stack(&[], &["jibri"]);
+    let run = Test::again(run)
+        .args([
+            "node",
+            "add",
+            "jibri",
+            "rec",
+            "--address",
+            "10.9.0.3",
+            "--main-address",
+            "10.9.0.1",
+        ])
+        .run();
+    let run = Test::again(run).args(["disable", "jibri"]).run();
+    let env = EnvFile::read(&run.path().join(".env")).unwrap();
+    assert_eq!(env.get("JITSI_STACK_WITH"), Some(""));
+    assert_eq!(env.get("ENABLE_RECORDING"), Some("1"));
+    assert!(!run.stdout.contains("ENABLE_RECORDING=0"), "{}", run.stdout);
+}
