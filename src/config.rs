@@ -420,7 +420,7 @@ impl Stack {
             return false;
         }
         let url = self.values.get_or("PUBLIC_URL", "https://localhost:8443");
-        url_host_port(&url).is_some_and(|(host, _, _)| not_public_dns_name(&host).is_some())
+        url_host_port(url).is_some_and(|(host, _, _)| not_public_dns_name(&host).is_some())
     }
 
     /// The command that probes this stack as a browser would: with

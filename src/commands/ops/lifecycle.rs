@@ -634,7 +634,11 @@ pub fn status(dir: &Path, args: StatusArgs) -> Result<Exit> {
     if args.json {
         let states = parse_ps(&compose.output(&["ps", "--all", "--format", "json"])?)?;
         let states = with_missing(states, &Model::build(&stack)?);
-        crate::outln!("{}", serde_json::to_string_pretty(&states)?);
+        let doc = serde_json::json!({
+            "format_version": crate::commands::JSON_FORMAT_VERSION,
+            "services": states,
+        });
+        crate::outln!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         compose.run(&["ps", "--all"])?;
     }
