@@ -555,6 +555,14 @@ pub struct RollbackArgs {
     /// Restore the files only; do not start the restored stack.
     #[arg(long)]
     pub no_up: bool,
+    /// Seconds to wait for every container of the restored stack to run and be healthy.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 300,
+        conflicts_with = "no_up"
+    )]
+    pub timeout: u64,
 }
 
 #[derive(Debug, Args)]
