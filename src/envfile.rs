@@ -63,13 +63,30 @@ impl EnvFile {
     /// Parses `.env` text; one leading byte order mark is skipped, as
     /// Compose does (and written back).
     pub fn parse(text: &str) -> Result<EnvFile, ParseError> {
+        match Self::parse_all(text) {
+            (file, errors) if errors.is_empty() => Ok(file),
+            (_, mut errors) => Err(errors.remove(0)),
+        }
+    }
+
+    /// Parses `.env` text and reports every line Compose would misread, not
+    /// only the first: a broken line is skipped (its name is not assigned)
+    /// and parsing goes on at the next line. The file holds the lines that
+    /// parsed.
+    pub fn parse_all(text: &str) -> (EnvFile, Vec<ParseError>) {
         let (bom, body) = match text.strip_prefix('\u{feff}') {
             Some(rest) => (true, rest),
             None => (false, text),
         };
-        let mut f = Parser::new(body).run()?;
-        f.bom = bom;
-        Ok(f)
+        let mut parser = Parser::new(body);
+        parser.run();
+        (
+            EnvFile {
+                chunks: parser.chunks,
+                bom,
+            },
+            parser.errors,
+        )
     }
 
     /// The file's bytes, with edits applied.
@@ -386,6 +403,7 @@ struct Parser<'a> {
     line: usize,
     chunks: Vec<Chunk>,
     vars: HashMap<String, String>,
+    errors: Vec<ParseError>,
 }
 
 impl<'a> Parser<'a> {
@@ -396,10 +414,11 @@ impl<'a> Parser<'a> {
             line: 1,
             chunks: Vec::new(),
             vars: HashMap::new(),
+            errors: Vec::new(),
         }
     }
 
-    fn run(mut self) -> Result<EnvFile, ParseError> {
+    fn run(&mut self) {
         while self.pos < self.text.len() {
             let start = self.pos;
             let start_line = self.line;
@@ -416,18 +435,34 @@ impl<'a> Parser<'a> {
                 });
                 continue;
             }
-            let (entry, (vs, ve)) = self.entry(start_line)?;
-            self.vars.insert(entry.key.clone(), entry.value.clone());
-            self.chunks.push(Chunk {
-                raw: self.text[start..self.pos].to_string(),
-                entry: Some(entry),
-                value_span: (vs - start, ve - start),
-            });
+            match self.entry(start_line) {
+                Ok((entry, (vs, ve))) => {
+                    self.vars.insert(entry.key.clone(), entry.value.clone());
+                    self.chunks.push(Chunk {
+                        raw: self.text[start..self.pos].to_string(),
+                        entry: Some(entry),
+                        value_span: (vs - start, ve - start),
+                    });
+                }
+                Err(e) => {
+                    // An unclosed quote swallows the rest of the file: one
+                    // error for it, not one per line after it.
+                    let swallowed = e.message.contains("never closed");
+                    self.errors.push(e);
+                    if swallowed {
+                        break;
+                    }
+                    // Go on after the line the parser stopped in (a
+                    // multi-line quoted value is skipped whole).
+                    let at_line_start =
+                        self.pos > start && self.text.as_bytes()[self.pos - 1] == b'\n';
+                    if !at_line_start {
+                        let rest = self.rest();
+                        self.advance(rest.find('\n').map_or(rest.len(), |i| i + 1));
+                    }
+                }
+            }
         }
-        Ok(EnvFile {
-            chunks: self.chunks,
-            bom: false,
-        })
     }
 
     fn rest(&self) -> &'a str {

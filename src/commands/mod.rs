@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod completions;
+pub mod components;
 pub mod gen_passwords;
 pub mod init;
 pub mod migrate;
@@ -21,11 +22,13 @@ pub fn dispatch(cli: Cli) -> Result<Exit> {
     let dir = cli.dir.clone().unwrap_or_else(|| PathBuf::from("."));
     guard(&dir, &cli.command, &cli.command_name)?;
     match cli.command {
-        Command::Init(args) => init::run(cli.dir.as_deref(), args),
+        Command::Init(args) => init::run(cli.dir.as_deref(), *args),
         Command::GenPasswords(args) => gen_passwords::run(&dir, args),
         Command::Check(args) => check::run(&dir, args),
         Command::Schema(args) => schema::run(args),
         Command::Render(args) => render::run(&dir, args),
+        Command::Enable(args) => components::run(&dir, args, true),
+        Command::Disable(args) => components::run(&dir, args, false),
         Command::Migrate(args) => migrate::run(cli.dir.as_deref(), args),
         Command::Upgrade(args) => upgrade::run(&dir, args),
         Command::Rollback(args) => upgrade::rollback(&dir, args),

@@ -592,7 +592,7 @@ pub fn rollback(dir: &Path, args: RollbackArgs) -> Result<Exit> {
             confirm(
                 args.yes,
                 &format!(
-                    "Restore the stack as it was on {} ({})? Changes made since are lost",
+                    "Restore the stack as it was on {} ({})? Changes made since are lost.",
                     meta.created_at, meta.from
                 ),
             )?;
@@ -709,7 +709,7 @@ pub fn restore_command(dir: &Path, args: RestoreArgs) -> Result<Exit> {
             );
             confirm(
                 args.yes,
-                "Replace the stack's files and CONFIG with the archive's? Changes made since are lost",
+                "Replace the stack's files and CONFIG with the archive's? Changes made since are lost.",
             )?;
             let data = RestoreData {
                 archive: archive.clone(),

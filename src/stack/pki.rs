@@ -324,7 +324,7 @@ pub fn verify_leaf(ca_pem: &str, leaf_pem: &str, domain: &str) -> Result<(), Str
             rustls_pki_types::UnixTime::now(),
         )
         .map(|_| ())
-        .map_err(|e| e.to_string())
+        .map_err(|e| crate::tls::describe(&e))
 }
 
 #[cfg(test)]

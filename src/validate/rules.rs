@@ -265,7 +265,11 @@ fn letsencrypt(i: &Input<'_>) -> Vec<Violation> {
                     format!(
                         "ENABLE_LETSENCRYPT=1 needs {name}; the web container exits without it"
                     ),
-                    format!("set {name} (the certificate's domain and the ACME account's e-mail)"),
+                    if name == "LETSENCRYPT_DOMAIN" {
+                        "set LETSENCRYPT_DOMAIN to the certificate's domain: the public DNS name users open, the host of PUBLIC_URL".to_string()
+                    } else {
+                        "set LETSENCRYPT_EMAIL to the e-mail address Let's Encrypt sends expiry notices to (the ACME account's)".to_string()
+                    },
                 )
                 .expected(format!("{name} set"))
                 .found(format!("{name} empty")),
@@ -566,13 +570,7 @@ fn jigasi_ports(i: &Input<'_>) -> Vec<Violation> {
 }
 
 fn recording(i: &Input<'_>) -> Vec<Violation> {
-    // Recorder nodes on other hosts (`JITSI_STACK_NODE_X='jibri ...'`) are
-    // the recorders as much as the jibri component is.
-    let recorder_nodes = i
-        .values
-        .iter_set()
-        .any(|(k, v)| k.starts_with("JITSI_STACK_NODE_") && v.split(' ').next() == Some("jibri"));
-    let jibri = i.has(Component::Jibri) || recorder_nodes;
+    let jibri = i.has(Component::Jibri);
     let mut out = vec![];
     for name in ["ENABLE_RECORDING", "ENABLE_LIVESTREAMING"] {
         if i.values.bool(name) && !jibri {
@@ -1246,15 +1244,6 @@ mod tests {
         // The component turns recording on by itself (Stack::recording).
         assert!(run(&[], &[Component::Jibri]).is_empty());
         assert!(run(&[("ENABLE_RECORDING", "1")], &[Component::Jibri]).is_empty());
-        // A recorder node records as the component does.
-        assert!(run(
-            &[
-                ("ENABLE_RECORDING", "1"),
-                ("JITSI_STACK_NODE_REC_1", "jibri address=10.0.0.5")
-            ],
-            &[]
-        )
-        .is_empty());
     }
 
     /// The README's troubleshooting case: jibri on https://localhost:8443

@@ -305,6 +305,12 @@ fn backup_then_restore_brings_the_stack_back_and_refuses_a_damaged_archive() {
         .status(2)
         .run();
     assert!(!account.exists());
+    assert!(
+        run.stderr
+            .contains("Changes made since are lost. Add --yes to confirm"),
+        "{}",
+        run.stderr
+    );
 
     // A damaged archive is refused before anything changes.
     let bad = out.path().join("bad.tar.gz");

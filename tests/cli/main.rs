@@ -13,6 +13,8 @@ mod check;
 mod envfile;
 
 mod init;
+// enable|disable COMPONENT.
+mod components;
 
 mod compose;
 
