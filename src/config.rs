@@ -407,6 +407,32 @@ impl Stack {
         self.values.bool(BEHIND_PROXY_VAR)
     }
 
+    /// The site most likely has the web image's self-signed certificate:
+    /// HTTPS served by the stack itself, without Let's Encrypt, for a host no
+    /// public CA certifies (localhost, an IP address, a private name). The
+    /// same reading as `check`'s jibri warning.
+    pub fn self_signed(&self) -> bool {
+        use crate::schema::kind::{not_public_dns_name, url_host_port};
+        if self.behind_proxy()
+            || self.values.bool("DISABLE_HTTPS")
+            || self.values.bool("ENABLE_LETSENCRYPT")
+        {
+            return false;
+        }
+        let url = self.values.get_or("PUBLIC_URL", "https://localhost:8443");
+        url_host_port(url).is_some_and(|(host, _, _)| not_public_dns_name(&host).is_some())
+    }
+
+    /// The command that probes this stack as a browser would: with
+    /// `--insecure` on a self-signed site, where the plain one fails.
+    pub fn smoke_command(&self) -> &'static str {
+        if self.self_signed() {
+            "jitsi-stack smoke --insecure"
+        } else {
+            "jitsi-stack smoke"
+        }
+    }
+
     /// Recording is offered: ENABLE_RECORDING, or the jibri component (which
     /// is there to record or stream). Prosody, jicofo and the web config all
     /// decide with this, so they cannot disagree.

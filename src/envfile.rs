@@ -397,6 +397,11 @@ fn is_blank(c: char) -> bool {
 /// interpolation leaves it alone.
 const LITERAL_DOLLAR: char = '\u{E000}';
 
+/// How deep `${A:-${B:-...}}` may nest.
+const MAX_NESTING: usize = 32;
+/// The largest value interpolation may produce (bytes).
+const MAX_EXPANDED: usize = 64 * 1024;
+
 struct Parser<'a> {
     text: &'a str,
     pos: usize,
@@ -638,12 +643,34 @@ impl<'a> Parser<'a> {
     /// `${VAR:+alt}`, `${VAR+alt}`, `${VAR:?err}`, `${VAR?err}` from earlier
     /// entries; `$$` is a literal `$`. Unset names read as empty, as in Compose.
     fn interpolate(&self, line: usize, key: &str, s: &str) -> Result<String, ParseError> {
+        self.interpolate_at(line, key, s, 0)
+    }
+
+    /// [`Parser::interpolate`] inside `depth` nested `${...}`: bounded in
+    /// depth (a stack overflow otherwise) and in the size of the result
+    /// (values built from doubling references grow exponentially).
+    fn interpolate_at(
+        &self,
+        line: usize,
+        key: &str,
+        s: &str,
+        depth: usize,
+    ) -> Result<String, ParseError> {
         if !s.contains(['$', LITERAL_DOLLAR]) {
             return Ok(s.to_string());
+        }
+        if depth > MAX_NESTING {
+            return Err(self.err(
+                line,
+                format!("{key}: substitutions nested more than {MAX_NESTING} deep (${{A:-${{B:-...}}}}); write the value out"),
+            ));
         }
         let mut out = String::with_capacity(s.len());
         let mut i = 0;
         while i < s.len() {
+            if out.len() > MAX_EXPANDED {
+                return Err(self.too_large(line, key));
+            }
             let c = s[i..].chars().next().expect("in bounds");
             if c == LITERAL_DOLLAR {
                 out.push('$');
@@ -667,7 +694,7 @@ impl<'a> Parser<'a> {
                     )
                 })?;
                 let inner = &inner_start[..close];
-                out.push_str(&self.expand(line, key, inner)?);
+                out.push_str(&self.expand(line, key, inner, depth)?);
                 i += 2 + close + 1;
             } else if after.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
                 let len = after
@@ -680,10 +707,26 @@ impl<'a> Parser<'a> {
                 i += 1;
             }
         }
+        if out.len() > MAX_EXPANDED {
+            return Err(self.too_large(line, key));
+        }
         Ok(out)
     }
 
-    fn expand(&self, line: usize, key: &str, inner: &str) -> Result<String, ParseError> {
+    fn too_large(&self, line: usize, key: &str) -> ParseError {
+        self.err(
+            line,
+            format!("{key}: the value grows past {} KiB as its ${{...}} references are expanded; write the value out or reference fewer variables", MAX_EXPANDED / 1024),
+        )
+    }
+
+    fn expand(
+        &self,
+        line: usize,
+        key: &str,
+        inner: &str,
+        depth: usize,
+    ) -> Result<String, ParseError> {
         let name_len = inner
             .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
             .unwrap_or(inner.len());
@@ -704,7 +747,7 @@ impl<'a> Parser<'a> {
         } else {
             op.split_at(1)
         };
-        let arg = || self.interpolate(line, key, arg);
+        let arg = || self.interpolate_at(line, key, arg, depth + 1);
         Ok(match op {
             "" => val.unwrap_or("").to_string(),
             ":-" => match nonempty {

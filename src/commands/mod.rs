@@ -1,5 +1,9 @@
 //! One module per subcommand, each with a `run`.
 
+/// Version of every command's `--json` layout (`format_version`), bumped
+/// only on an incompatible change of that command's output.
+pub const JSON_FORMAT_VERSION: u32 = 1;
+
 pub mod check;
 pub mod completions;
 pub mod components;

@@ -252,6 +252,7 @@ fn list(dir: &Path, args: NodeListArgs) -> Result<Exit> {
             })
             .collect();
         let doc = serde_json::json!({
+            "format_version": crate::commands::JSON_FORMAT_VERSION,
             "main_address": stack.values.raw(nodes::MAIN_ADDRESS),
             "nodes": rows,
         });

@@ -274,9 +274,8 @@ pub fn run(dir: &Path, args: UpgradeArgs) -> Result<Exit> {
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
         file.set_many(&pairs)?;
-        let mut ours = vec![(RELEASE_VAR, PINNED_IMAGE_VERSION)];
-        if file.get("JITSI_IMAGE_VERSION") == Some(from.as_str()) {
-            ours.push(("JITSI_IMAGE_VERSION", PINNED_IMAGE_VERSION));
+        let ours = release_settings(&file, &from);
+        if ours.iter().any(|(k, _)| *k == "JITSI_IMAGE_VERSION") {
             crate::outln!("  set       JITSI_IMAGE_VERSION -> {PINNED_IMAGE_VERSION}: was {from}");
         }
         file.set_many(&ours)?;
@@ -423,13 +422,28 @@ fn finished(dir: &Path, j: Journal, data: &UpgradeData) -> Result<Exit> {
     meta.state = "done".into();
     write_journal(&journal_path(&data.archive), &meta)?;
     j.finish()?;
-    let _ = dir;
     crate::outln!(
         "\nupgraded from {} to {PINNED_IMAGE_VERSION}; the backup stays in {}: `jitsi-stack rollback` restores it",
         data.from,
         data.archive.display()
     );
+    if let Ok(stack) = Stack::load(dir, &[] as &[&str]) {
+        crate::outln!(
+            "next: `{}` probes it as a browser would",
+            stack.smoke_command()
+        );
+    }
     Ok(Exit::Ok)
+}
+
+/// The release variables an upgrade sets: the stack's own, and
+/// `JITSI_IMAGE_VERSION` when it pins the release upgraded from.
+fn release_settings(file: &EnvFile, from: &str) -> Vec<(&'static str, &'static str)> {
+    let mut ours = vec![(RELEASE_VAR, PINNED_IMAGE_VERSION)];
+    if file.get("JITSI_IMAGE_VERSION") == Some(from) {
+        ours.push(("JITSI_IMAGE_VERSION", PINNED_IMAGE_VERSION));
+    }
+    ours
 }
 
 /// The plan, shown before anything changes.
@@ -444,6 +458,9 @@ fn preview(dir: &Path, file: &EnvFile, from: &str) -> Result<()> {
     );
     for c in &plan.changes {
         crate::outln!("{c}");
+    }
+    for (k, v) in release_settings(file, from) {
+        crate::outln!("  set       {k} -> {v}: was {from}");
     }
     for m in &moves {
         crate::outln!(
@@ -517,8 +534,9 @@ fn smoke(dir: &Path, args: &UpgradeArgs) -> Result<Vec<String>> {
     Ok(vec![format!(
         "the upgrade is kept: every container is running and the probes from inside the stack pass, \
          but {} from this host to PUBLIC_URL failed; that is often split DNS or a router without \
-         hairpin NAT rather than the stack (try `jitsi-stack smoke` from another machine)",
-        host.join(", ")
+         hairpin NAT rather than the stack (try `{}` from another machine)",
+        host.join(", "),
+        stack.smoke_command()
     )])
 }
 

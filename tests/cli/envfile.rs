@@ -670,3 +670,41 @@ fn leftover_temporary_files_are_removed_by_the_next_command() {
     );
     drop(run);
 }
+
+#[test]
+fn variable_expansion_is_bounded_in_depth_and_size() {
+    let base = "PUBLIC_URL=https://meet.example.org:8443\n\
+                JICOFO_AUTH_PASSWORD=0123456789abcdef0123456789abcdef\n\
+                JVB_AUTH_PASSWORD=fedcba9876543210fedcba9876543210\n";
+    // 20,000 nested defaults: an error naming the line, not a stack overflow.
+    let nested = format!("{}x{}", "${A:-".repeat(20_000), "}".repeat(20_000));
+    let env = format!("{base}TZ={nested}\n");
+    let started = std::time::Instant::now();
+    let run = Test::new().env_file(&env).args(["check"]).status(1).run();
+    assert!(
+        run.stderr
+            .contains("error: ./.env:4: TZ: substitutions nested more than 32 deep"),
+        "{}",
+        &run.stderr[..run.stderr.len().min(2000)]
+    );
+    // Each line doubles the one before: about 700 bytes that would expand
+    // to gigabytes. Refused at the line where it passes the bound, quickly.
+    let mut chained = String::from("A0=xxxxxxxxxxxxxxxx\n");
+    for n in 1..40 {
+        chained.push_str(&format!("A{n}=${{A{m}}}${{A{m}}}\n", m = n - 1));
+    }
+    assert!(chained.len() < 800, "{}", chained.len());
+    let env = format!("{base}{chained}");
+    let run = Test::new().env_file(&env).args(["check"]).status(1).run();
+    assert!(
+        run.stderr
+            .contains("error: ./.env:17: A13: the value grows past 64 KiB"),
+        "{}",
+        &run.stderr[..run.stderr.len().min(2000)]
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}

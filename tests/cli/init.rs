@@ -1010,3 +1010,21 @@ fn init_asks_for_the_etherpad_and_whiteboard_urls_on_a_terminal() {
         Some("https://meet.example.org:8443")
     );
 }
+
+#[test]
+fn init_asks_for_the_auth_backend_setting_on_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    // A wrong answer is asked again; then the URL is written.
+    let (ok, out) = on_terminal(
+        dir.path(),
+        "init st --public-url https://meet.example.org:8443 --auth ldap --guests",
+        "\nnot a url\nldaps://ldap.example.org\n",
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("LDAP_URL: the LDAP directory's URL"), "{out}");
+    assert!(out.contains("try again"), "{out}");
+    let file = EnvFile::read(&dir.path().join("st/.env")).unwrap();
+    assert_eq!(file.get("LDAP_URL"), Some("ldaps://ldap.example.org"));
+    assert_eq!(file.get("AUTH_TYPE"), Some("ldap"));
+    assert_eq!(file.get("ENABLE_GUESTS"), Some("1"));
+}

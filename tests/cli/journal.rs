@@ -167,6 +167,29 @@ fn upgrade_keeps_a_healthy_stack_when_only_the_host_cannot_reach_public_url() {
         "{}",
         run.stdout
     );
+    // The preview names the image version change; the next step works on
+    // this self-signed (localhost) stack.
+    assert!(
+        run.stdout
+            .contains("upgrade . from stable-10431 to stable-11146-2\n")
+            && run
+                .stdout
+                .contains("  set       JITSI_IMAGE_VERSION -> stable-11146-2: was stable-10431"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("next: `jitsi-stack smoke --insecure` probes it as a browser would"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr
+            .contains("try `jitsi-stack smoke --insecure` from another machine"),
+        "{}",
+        run.stderr
+    );
     assert!(
         run.stderr.contains("warning: the upgrade is kept")
             && run.stderr.contains("web, bosh, websocket")

@@ -1361,7 +1361,7 @@ fn kubernetes_regions_and_outside_nodes() {
     let run = Test::again(run)
         .args(["render", "--target", "kubernetes"])
         .run();
-    assert!(run.stdout.contains("(0 changed)"), "{}", run.stdout);
+    assert!(run.stdout.contains("nothing changed"), "{}", run.stdout);
     assert_eq!(
         std::fs::metadata(run.path().join("nodes/far/.env"))
             .unwrap()

@@ -163,6 +163,7 @@ fn add_list_remove_and_what_check_says() {
     }
     let run = Test::again(run).args(["node", "list", "--json"]).run();
     let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v["format_version"], 1);
     assert_eq!(v["main_address"], "10.9.0.1");
     let n = &v["nodes"][0];
     assert_eq!(n["name"], "b2");
@@ -1116,7 +1117,7 @@ fn xmpp_is_published_only_with_nodes_on_the_main_address() {
     assert_eq!(p[0]["target"], 5222);
     let r = Test::again(run).args(["ports", "--json"]).run();
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
-    let x = v
+    let x = v["ports"]
         .as_array()
         .unwrap()
         .iter()

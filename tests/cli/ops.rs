@@ -319,6 +319,7 @@ fn daemon_socket_denied_names_the_docker_group_and_rootless() {
         .status(1)
         .run();
     let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v["format_version"], 1);
     let f = v["findings"]
         .as_array()
         .unwrap()
@@ -430,7 +431,9 @@ fn status_json_reads_both_ps_forms() {
         .attach(Test::again(stack))
         .args(["status", "--json"])
         .run();
-    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(doc["format_version"], 1);
+    let v = &doc["services"];
     assert_eq!(v.as_array().unwrap().len(), 4);
     assert_eq!(v[3]["service"], "jvb");
     assert_eq!(v[3]["health"], "healthy");
@@ -444,7 +447,7 @@ fn status_json_reads_both_ps_forms() {
         .args(["status", "--json"])
         .run();
     let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
-    assert_eq!(v[0]["state"], "running");
+    assert_eq!(v["services"][0]["state"], "running");
 }
 
 #[test]
@@ -838,8 +841,13 @@ fn proxy_snippet_matches_the_behind_proxy_stack() {
     assert!(run.stdout.contains("127.0.0.1:8000 only"), "{}", run.stdout);
     let run = Test::again(run).args(["ports", "--json"]).run();
     let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v["format_version"], 1);
     assert!(
-        v.as_array().unwrap().iter().all(|r| r["service"] != "web"),
+        v["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["service"] != "web"),
         "{v}"
     );
 
@@ -1504,6 +1512,31 @@ fn up_piped_prints_timestamped_lines_and_a_summary() {
         run.stdout
     );
     assert!(run.stdout.contains("jitsi-stack smoke"), "{}", run.stdout);
+    assert!(!run.stdout.contains("--insecure"), "{}", run.stdout);
+}
+
+#[test]
+fn up_suggests_smoke_insecure_on_a_self_signed_stack() {
+    let fake = FakeDocker::new();
+    fake.ps(&healthy_core());
+    let stack = init_stack(&[], &[]);
+    let env = stack.path().join(".env");
+    let text = fs::read_to_string(&env).unwrap().replace(
+        "PUBLIC_URL=https://meet.example.org:8443",
+        "PUBLIC_URL=https://192.168.1.20:8443",
+    );
+    fs::write(&env, text).unwrap();
+    let run = fake
+        .attach(Test::again(stack))
+        .args(["up", "--timeout", "10"])
+        .run();
+    assert!(
+        run.stdout.contains(
+            "  jitsi-stack smoke --insecure probe it as a browser would (the certificate is self-signed)"
+        ),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]

@@ -31,7 +31,11 @@ pub fn run(dir: &Path, args: DoctorArgs) -> Result<Exit> {
     };
     let failed = findings.iter().any(Finding::is_failure);
     if args.json {
-        let doc = serde_json::json!({ "ok": !failed, "findings": findings });
+        let doc = serde_json::json!({
+            "format_version": crate::commands::JSON_FORMAT_VERSION,
+            "ok": !failed,
+            "findings": findings,
+        });
         crate::outln!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         let paint = crate::color::stdout();

@@ -568,7 +568,15 @@ pub(super) fn summary(stack: &Stack, planned: &[Planned], after: Duration) {
         );
     }
     crate::outln!("next:");
-    crate::outln!("  jitsi-stack smoke      probe it as a browser would");
+    crate::outln!(
+        "  {:<22} probe it as a browser would{}",
+        stack.smoke_command(),
+        if stack.self_signed() {
+            " (the certificate is self-signed)"
+        } else {
+            ""
+        }
+    );
     crate::outln!("  jitsi-stack ports      what the firewall must let in");
     if stack.values.bool("ENABLE_AUTH")
         && stack.values.get_or("AUTH_TYPE", "internal") == "internal"
@@ -626,7 +634,11 @@ pub fn status(dir: &Path, args: StatusArgs) -> Result<Exit> {
     if args.json {
         let states = parse_ps(&compose.output(&["ps", "--all", "--format", "json"])?)?;
         let states = with_missing(states, &Model::build(&stack)?);
-        crate::outln!("{}", serde_json::to_string_pretty(&states)?);
+        let doc = serde_json::json!({
+            "format_version": crate::commands::JSON_FORMAT_VERSION,
+            "services": states,
+        });
+        crate::outln!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         compose.run(&["ps", "--all"])?;
     }

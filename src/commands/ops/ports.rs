@@ -129,7 +129,11 @@ pub fn run(dir: &Path, args: PortsArgs) -> Result<Exit> {
         return Ok(Exit::Ok);
     }
     if args.json {
-        crate::outln!("{}", serde_json::to_string_pretty(&rules)?);
+        let doc = serde_json::json!({
+            "format_version": crate::commands::JSON_FORMAT_VERSION,
+            "ports": rules,
+        });
+        crate::outln!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(Exit::Ok);
     }
     crate::outln!("{:<12} {:<12} {:<6} purpose", "service", "port", "proto");
