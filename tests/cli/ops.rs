@@ -1227,6 +1227,26 @@ fn man_dir_writes_a_page_for_every_subcommand_and_names_no_missing_page() {
         assert!(names.iter().any(|n| n == page), "{page} not in {names:?}");
     }
     assert!(!names.iter().any(|n| n.contains("help")), "{names:?}");
+    // Every page has what --help lacks: exit status, environment, files,
+    // in man(7)'s order (before VERSION).
+    for name in &names {
+        let text = fs::read_to_string(dir.join(name)).unwrap();
+        let at = |s: &str| {
+            text.find(s)
+                .unwrap_or_else(|| panic!("{name}: no {s}:\n{text}"))
+        };
+        let (exit, env, files) = (
+            at(".SH \"EXIT STATUS\""),
+            at(".SH ENVIRONMENT"),
+            at(".SH FILES"),
+        );
+        assert!(at(".SH NAME") < exit && exit < env && env < files, "{name}");
+        assert!(
+            text.contains("\\fB127\\fR") && text.contains("JITSI_STACK_DIR"),
+            "{name}"
+        );
+        assert!(text.contains("\\fIDIR/.env\\fR"), "{name}");
+    }
     // Every jitsi-stack-*(1) a page names is a page that was written.
     for name in &names {
         let text = fs::read_to_string(dir.join(name))
