@@ -568,8 +568,12 @@ pub struct RollbackArgs {
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {
     /// The shell.
-    #[arg(value_enum)]
-    pub shell: clap_complete::Shell,
+    #[arg(value_enum, required_unless_present = "services")]
+    pub shell: Option<clap_complete::Shell>,
+    /// Print the stack's service names, one a line: what the scripts offer
+    /// after `logs` and `restart` (run by them, with the command line's --dir).
+    #[arg(long, hide = true, conflicts_with = "shell")]
+    pub services: bool,
 }
 
 #[cfg(test)]
