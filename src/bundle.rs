@@ -240,7 +240,13 @@ pub fn render(main: &Stack, model: &Model, ca: Option<&str>) -> Result<Vec<Bundl
                 .findings
                 .iter()
                 .find(|f| f.level == crate::validate::Level::Error)
-                .map(|f| f.to_string())
+                .map(|f| {
+                    // main prints the command's error once as `error: ...`.
+                    let shown = f.to_string();
+                    shown
+                        .strip_prefix("error: ")
+                        .map_or(shown.clone(), String::from)
+                })
                 .unwrap_or_default();
             bail!("the bundle of node {} would be invalid: {first}", node.name);
         }

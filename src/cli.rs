@@ -56,7 +56,7 @@ pub use crate::color::ColorChoice;
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create a stack directory: .env with fresh passwords, and the config tree.
-    Init(InitArgs),
+    Init(Box<InitArgs>),
     /// Fill empty internal passwords in .env (existing ones are kept).
     GenPasswords(GenPasswordsArgs),
     /// Validate .env against the schema of the pinned Jitsi images.
@@ -65,6 +65,10 @@ pub enum Command {
     Schema(SchemaArgs),
     /// Render the compose files and every service's config from .env.
     Render(RenderArgs),
+    /// Turn optional components on: add them to JITSI_STACK_WITH in .env and render.
+    Enable(ComponentsArgs),
+    /// Turn optional components off: remove them from JITSI_STACK_WITH in .env and render.
+    Disable(ComponentsArgs),
     /// Check, render, start the stack with Docker Compose and wait until healthy.
     Up(UpArgs),
     /// Stop and remove the stack's containers.
@@ -130,6 +134,37 @@ pub struct InitArgs {
     /// Optional components to enable, comma-separated (jibri,jigasi,...).
     #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = crate::config::component_parser())]
     pub with: Vec<String>,
+    /// Require a login to create meetings (ENABLE_AUTH=1, AUTH_TYPE=TYPE): internal (accounts
+    /// made with `jitsi-stack user add`), jwt (tokens; with --jwt-app-id), ldap (with
+    /// --ldap-url) or matrix (with --matrix-uvs-url).
+    #[arg(long, value_enum, value_name = "TYPE")]
+    pub auth: Option<AuthArg>,
+    /// With --auth: let people without an account join meetings once someone with one has
+    /// started them (ENABLE_GUESTS=1).
+    #[arg(long, requires = "auth")]
+    pub guests: bool,
+    /// With --auth jwt: the token issuer's application id (JWT_APP_ID); JWT_APP_SECRET is
+    /// generated, give it to the issuer from .env.
+    #[arg(long, value_name = "ID")]
+    pub jwt_app_id: Option<String>,
+    /// With --auth ldap: the directory's URL, such as ldaps://ldap.example.org (LDAP_URL).
+    #[arg(long, value_name = "URL")]
+    pub ldap_url: Option<String>,
+    /// With --auth matrix: the Matrix user verification service's URL (MATRIX_UVS_URL).
+    #[arg(long, value_name = "URL")]
+    pub matrix_uvs_url: Option<String>,
+    /// The public IP address(es) clients reach the bridge on, comma-separated, each
+    /// optionally #PORT (JVB_ADVERTISE_IPS; needed behind NAT when STUN guesses wrong).
+    #[arg(long, value_name = "IP[,IP]")]
+    pub advertise: Option<String>,
+    /// With --with etherpad: the URL users reach the etherpad on (ETHERPAD_PUBLIC_URL;
+    /// asked on a terminal, PUBLIC_URL/etherpad/p/ offered).
+    #[arg(long, value_name = "URL")]
+    pub etherpad_url: Option<String>,
+    /// With --with whiteboard: the URL of the whiteboard's collaboration server
+    /// (WHITEBOARD_COLLAB_SERVER_PUBLIC_URL; asked on a terminal, PUBLIC_URL offered).
+    #[arg(long, value_name = "URL")]
+    pub whiteboard_url: Option<String>,
     /// Visitor prosody nodes on this host for very large meetings (sets
     /// ENABLE_VISITORS=1 and JITSI_STACK_VISITORS=N; see docs/visitors.md).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=32))]
@@ -152,6 +187,38 @@ pub struct InitArgs {
     /// Allow a system directory (/, /etc, /usr, /var, your home itself ...) as the stack directory.
     #[arg(long)]
     pub force: bool,
+}
+
+/// What `init --auth` sets as AUTH_TYPE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuthArg {
+    /// Accounts in prosody, made with `jitsi-stack user add`.
+    Internal,
+    /// JSON web tokens from your application.
+    Jwt,
+    /// An LDAP directory.
+    Ldap,
+    /// Matrix accounts, through a user verification service.
+    Matrix,
+}
+
+impl AuthArg {
+    pub fn name(self) -> &'static str {
+        match self {
+            AuthArg::Internal => "internal",
+            AuthArg::Jwt => "jwt",
+            AuthArg::Ldap => "ldap",
+            AuthArg::Matrix => "matrix",
+        }
+    }
+}
+
+/// `enable`/`disable COMPONENT...`.
+#[derive(Debug, Args)]
+pub struct ComponentsArgs {
+    /// Components, such as jibri or etherpad (several: space- or comma-separated).
+    #[arg(required = true, value_name = "COMPONENT", value_delimiter = ',', value_parser = crate::config::component_parser())]
+    pub components: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -488,13 +555,25 @@ pub struct RollbackArgs {
     /// Restore the files only; do not start the restored stack.
     #[arg(long)]
     pub no_up: bool,
+    /// Seconds to wait for every container of the restored stack to run and be healthy.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 300,
+        conflicts_with = "no_up"
+    )]
+    pub timeout: u64,
 }
 
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {
     /// The shell.
-    #[arg(value_enum)]
-    pub shell: clap_complete::Shell,
+    #[arg(value_enum, required_unless_present = "services")]
+    pub shell: Option<clap_complete::Shell>,
+    /// Print the stack's service names, one a line: what the scripts offer
+    /// after `logs` and `restart` (run by them, with the command line's --dir).
+    #[arg(long, hide = true, conflicts_with = "shell")]
+    pub services: bool,
 }
 
 #[cfg(test)]

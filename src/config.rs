@@ -407,6 +407,32 @@ impl Stack {
         self.values.bool(BEHIND_PROXY_VAR)
     }
 
+    /// The site most likely has the web image's self-signed certificate:
+    /// HTTPS served by the stack itself, without Let's Encrypt, for a host no
+    /// public CA certifies (localhost, an IP address, a private name). The
+    /// same reading as `check`'s jibri warning.
+    pub fn self_signed(&self) -> bool {
+        use crate::schema::kind::{not_public_dns_name, url_host_port};
+        if self.behind_proxy()
+            || self.values.bool("DISABLE_HTTPS")
+            || self.values.bool("ENABLE_LETSENCRYPT")
+        {
+            return false;
+        }
+        let url = self.values.get_or("PUBLIC_URL", "https://localhost:8443");
+        url_host_port(url).is_some_and(|(host, _, _)| not_public_dns_name(&host).is_some())
+    }
+
+    /// The command that probes this stack as a browser would: with
+    /// `--insecure` on a self-signed site, where the plain one fails.
+    pub fn smoke_command(&self) -> &'static str {
+        if self.self_signed() {
+            "jitsi-stack smoke --insecure"
+        } else {
+            "jitsi-stack smoke"
+        }
+    }
+
     /// Recording is offered: ENABLE_RECORDING, or the jibri component (which
     /// is there to record or stream). Prosody, jicofo and the web config all
     /// decide with this, so they cannot disagree.
@@ -518,6 +544,44 @@ pub fn sanitize_project_name(raw: &str) -> String {
         "jitsi".into()
     } else {
         s
+    }
+}
+
+/// Stacks for unit tests, made in memory (nothing read from disk): the one
+/// place every module's tests take them from.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    /// A stack in `.` with the variables `pairs` and `components`.
+    pub(crate) fn stack(pairs: &[(&str, &str)], components: &[Component]) -> Stack {
+        stack_in(Path::new("."), pairs, components)
+    }
+
+    /// [`stack`] in `dir` (its `.env` there, not read).
+    pub(crate) fn stack_in(dir: &Path, pairs: &[(&str, &str)], components: &[Component]) -> Stack {
+        Stack {
+            dir: dir.to_path_buf(),
+            env_path: dir.join(".env"),
+            file: EnvFile::default(),
+            values: Values::from_pairs(pairs.iter().copied()),
+            components: components.iter().copied().collect(),
+            branding_files: Default::default(),
+        }
+    }
+
+    /// A stack in `.` whose `.env` says `text`; its components from
+    /// `JITSI_STACK_WITH`.
+    pub(crate) fn stack_from_env(text: &str) -> Stack {
+        let file = EnvFile::parse(text).unwrap();
+        let values = Values::from_file(&file);
+        let components = parse_components(&[values.get_or("JITSI_STACK_WITH", "")]).unwrap();
+        Stack {
+            file,
+            values,
+            components,
+            ..stack(&[], &[])
+        }
     }
 }
 

@@ -63,13 +63,30 @@ impl EnvFile {
     /// Parses `.env` text; one leading byte order mark is skipped, as
     /// Compose does (and written back).
     pub fn parse(text: &str) -> Result<EnvFile, ParseError> {
+        match Self::parse_all(text) {
+            (file, errors) if errors.is_empty() => Ok(file),
+            (_, mut errors) => Err(errors.remove(0)),
+        }
+    }
+
+    /// Parses `.env` text and reports every line Compose would misread, not
+    /// only the first: a broken line is skipped (its name is not assigned)
+    /// and parsing goes on at the next line. The file holds the lines that
+    /// parsed.
+    pub fn parse_all(text: &str) -> (EnvFile, Vec<ParseError>) {
         let (bom, body) = match text.strip_prefix('\u{feff}') {
             Some(rest) => (true, rest),
             None => (false, text),
         };
-        let mut f = Parser::new(body).run()?;
-        f.bom = bom;
-        Ok(f)
+        let mut parser = Parser::new(body);
+        parser.run();
+        (
+            EnvFile {
+                chunks: parser.chunks,
+                bom,
+            },
+            parser.errors,
+        )
     }
 
     /// The file's bytes, with edits applied.
@@ -380,12 +397,18 @@ fn is_blank(c: char) -> bool {
 /// interpolation leaves it alone.
 const LITERAL_DOLLAR: char = '\u{E000}';
 
+/// How deep `${A:-${B:-...}}` may nest.
+const MAX_NESTING: usize = 32;
+/// The largest value interpolation may produce (bytes).
+const MAX_EXPANDED: usize = 64 * 1024;
+
 struct Parser<'a> {
     text: &'a str,
     pos: usize,
     line: usize,
     chunks: Vec<Chunk>,
     vars: HashMap<String, String>,
+    errors: Vec<ParseError>,
 }
 
 impl<'a> Parser<'a> {
@@ -396,10 +419,11 @@ impl<'a> Parser<'a> {
             line: 1,
             chunks: Vec::new(),
             vars: HashMap::new(),
+            errors: Vec::new(),
         }
     }
 
-    fn run(mut self) -> Result<EnvFile, ParseError> {
+    fn run(&mut self) {
         while self.pos < self.text.len() {
             let start = self.pos;
             let start_line = self.line;
@@ -416,18 +440,34 @@ impl<'a> Parser<'a> {
                 });
                 continue;
             }
-            let (entry, (vs, ve)) = self.entry(start_line)?;
-            self.vars.insert(entry.key.clone(), entry.value.clone());
-            self.chunks.push(Chunk {
-                raw: self.text[start..self.pos].to_string(),
-                entry: Some(entry),
-                value_span: (vs - start, ve - start),
-            });
+            match self.entry(start_line) {
+                Ok((entry, (vs, ve))) => {
+                    self.vars.insert(entry.key.clone(), entry.value.clone());
+                    self.chunks.push(Chunk {
+                        raw: self.text[start..self.pos].to_string(),
+                        entry: Some(entry),
+                        value_span: (vs - start, ve - start),
+                    });
+                }
+                Err(e) => {
+                    // An unclosed quote swallows the rest of the file: one
+                    // error for it, not one per line after it.
+                    let swallowed = e.message.contains("never closed");
+                    self.errors.push(e);
+                    if swallowed {
+                        break;
+                    }
+                    // Go on after the line the parser stopped in (a
+                    // multi-line quoted value is skipped whole).
+                    let at_line_start =
+                        self.pos > start && self.text.as_bytes()[self.pos - 1] == b'\n';
+                    if !at_line_start {
+                        let rest = self.rest();
+                        self.advance(rest.find('\n').map_or(rest.len(), |i| i + 1));
+                    }
+                }
+            }
         }
-        Ok(EnvFile {
-            chunks: self.chunks,
-            bom: false,
-        })
     }
 
     fn rest(&self) -> &'a str {
@@ -603,12 +643,34 @@ impl<'a> Parser<'a> {
     /// `${VAR:+alt}`, `${VAR+alt}`, `${VAR:?err}`, `${VAR?err}` from earlier
     /// entries; `$$` is a literal `$`. Unset names read as empty, as in Compose.
     fn interpolate(&self, line: usize, key: &str, s: &str) -> Result<String, ParseError> {
+        self.interpolate_at(line, key, s, 0)
+    }
+
+    /// [`Parser::interpolate`] inside `depth` nested `${...}`: bounded in
+    /// depth (a stack overflow otherwise) and in the size of the result
+    /// (values built from doubling references grow exponentially).
+    fn interpolate_at(
+        &self,
+        line: usize,
+        key: &str,
+        s: &str,
+        depth: usize,
+    ) -> Result<String, ParseError> {
         if !s.contains(['$', LITERAL_DOLLAR]) {
             return Ok(s.to_string());
+        }
+        if depth > MAX_NESTING {
+            return Err(self.err(
+                line,
+                format!("{key}: substitutions nested more than {MAX_NESTING} deep (${{A:-${{B:-...}}}}); write the value out"),
+            ));
         }
         let mut out = String::with_capacity(s.len());
         let mut i = 0;
         while i < s.len() {
+            if out.len() > MAX_EXPANDED {
+                return Err(self.too_large(line, key));
+            }
             let c = s[i..].chars().next().expect("in bounds");
             if c == LITERAL_DOLLAR {
                 out.push('$');
@@ -632,7 +694,7 @@ impl<'a> Parser<'a> {
                     )
                 })?;
                 let inner = &inner_start[..close];
-                out.push_str(&self.expand(line, key, inner)?);
+                out.push_str(&self.expand(line, key, inner, depth)?);
                 i += 2 + close + 1;
             } else if after.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
                 let len = after
@@ -645,10 +707,26 @@ impl<'a> Parser<'a> {
                 i += 1;
             }
         }
+        if out.len() > MAX_EXPANDED {
+            return Err(self.too_large(line, key));
+        }
         Ok(out)
     }
 
-    fn expand(&self, line: usize, key: &str, inner: &str) -> Result<String, ParseError> {
+    fn too_large(&self, line: usize, key: &str) -> ParseError {
+        self.err(
+            line,
+            format!("{key}: the value grows past {} KiB as its ${{...}} references are expanded; write the value out or reference fewer variables", MAX_EXPANDED / 1024),
+        )
+    }
+
+    fn expand(
+        &self,
+        line: usize,
+        key: &str,
+        inner: &str,
+        depth: usize,
+    ) -> Result<String, ParseError> {
         let name_len = inner
             .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
             .unwrap_or(inner.len());
@@ -669,7 +747,7 @@ impl<'a> Parser<'a> {
         } else {
             op.split_at(1)
         };
-        let arg = || self.interpolate(line, key, arg);
+        let arg = || self.interpolate_at(line, key, arg, depth + 1);
         Ok(match op {
             "" => val.unwrap_or("").to_string(),
             ":-" => match nonempty {

@@ -29,3 +29,129 @@ pub fn pinned_verifier(ca_pem: &str) -> anyhow::Result<Arc<rustls::client::WebPk
         .build()
         .map_err(|e| anyhow::anyhow!("building the certificate verifier: {e}"))
 }
+
+/// A TLS failure in plain words: what is wrong with the certificate or the
+/// handshake, without the library's type names (`Other(OtherError(...))`).
+pub fn describe(e: &rustls::Error) -> String {
+    match e {
+        rustls::Error::InvalidCertificate(c) => certificate_problem(c),
+        rustls::Error::NoCertificatesPresented => "the server presented no certificate".into(),
+        rustls::Error::AlertReceived(a) => {
+            format!(
+                "the server ended the TLS handshake (alert: {})",
+                words(&format!("{a:?}"))
+            )
+        }
+        rustls::Error::PeerIncompatible(p) => format!(
+            "the server's TLS is incompatible with this client: {}",
+            words(&format!("{p:?}"))
+        ),
+        rustls::Error::InvalidMessage(m) => format!(
+            "the server did not speak TLS as expected ({}); is it a TLS port?",
+            words(&format!("{m:?}"))
+        ),
+        other => words(&other.to_string()),
+    }
+}
+
+fn certificate_problem(c: &rustls::CertificateError) -> String {
+    use rustls::CertificateError as C;
+    let what = match c {
+        C::BadEncoding => "it is not a well-formed certificate".to_string(),
+        C::Expired | C::ExpiredContext { .. } => "it has expired".into(),
+        C::NotValidYet | C::NotValidYetContext { .. } => {
+            "it is not valid yet (check the clocks)".into()
+        }
+        C::Revoked => "it has been revoked".into(),
+        C::UnknownIssuer => "it is not issued by a trusted CA".into(),
+        C::BadSignature => "its signature does not verify".into(),
+        C::NotValidForName => "it is not issued for this name".into(),
+        C::NotValidForNameContext { expected, presented } => format!(
+            "it is issued for {} but this is {}",
+            if presented.is_empty() {
+                "no name".to_string()
+            } else {
+                presented.join(", ")
+            },
+            expected.to_str()
+        ),
+        C::InvalidPurpose | C::InvalidPurposeContext { .. } => {
+            "it is not meant for a TLS server".into()
+        }
+        C::Other(o) => match format!("{o:?}") {
+            s if s.contains("CaUsedAsEndEntity") => {
+                "it is a CA certificate, used as the server's own; the server needs a certificate issued by the CA".into()
+            }
+            s if s.contains("EndEntityUsedAsCa") => {
+                "its issuer is not a CA certificate (a server certificate was used as the CA)".into()
+            }
+            s if s.contains("CertNotValidForName") => "it is not issued for this name".into(),
+            s if s.contains("UnsupportedSignatureAlgorithm") => {
+                "it is signed with an algorithm this client does not accept".into()
+            }
+            s => words(&s),
+        },
+        other => words(&format!("{other:?}")),
+    };
+    format!("the server's certificate is not accepted: {what}")
+}
+
+/// `SomeRustName(Inner(CamelCase))` as lower-case words: the last resort for
+/// a variant without its own sentence.
+fn words(debug: &str) -> String {
+    let inner = debug
+        .rsplit('(')
+        .next()
+        .unwrap_or(debug)
+        .trim_end_matches(')');
+    let mut out = String::new();
+    for (i, c) in inner.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 && !out.ends_with(' ') {
+                out.push(' ');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn certificate_errors_read_as_words_not_type_names() {
+        // webpki's error as rustls wraps it (its Debug is the variant name).
+        #[derive(Debug)]
+        struct CaUsedAsEndEntity;
+        impl std::fmt::Display for CaUsedAsEndEntity {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "{self:?}")
+            }
+        }
+        impl std::error::Error for CaUsedAsEndEntity {}
+        let other = rustls::Error::InvalidCertificate(rustls::CertificateError::Other(
+            rustls::OtherError(std::sync::Arc::new(CaUsedAsEndEntity)),
+        ));
+        assert!(other.to_string().contains("OtherError(CaUsedAsEndEntity)"));
+        let shown = describe(&other);
+        assert!(shown.contains("CA certificate"), "{shown}");
+        for internal in ["Other", "OtherError", "CaUsedAsEndEntity", "("] {
+            assert!(!shown.contains(internal), "{shown}");
+        }
+        let unknown = describe(&rustls::Error::InvalidCertificate(
+            rustls::CertificateError::UnknownIssuer,
+        ));
+        assert_eq!(
+            unknown,
+            "the server's certificate is not accepted: it is not issued by a trusted CA"
+        );
+        assert_eq!(
+            words("Other(OtherError(MaximumPathDepthExceeded))"),
+            "maximum path depth exceeded"
+        );
+    }
+}

@@ -273,10 +273,11 @@ fn io_error(step: Step, e: &std::io::Error) -> Error {
 
 fn tls_message(e: &rustls::Error) -> String {
     match e {
-        rustls::Error::InvalidCertificate(c) => format!(
-            "the server's certificate is not trusted: {c:?} (it must be issued by the pinned CA for the XMPP domain)"
+        rustls::Error::InvalidCertificate(_) => format!(
+            "{} (it must be issued by the pinned CA for the XMPP domain)",
+            crate::tls::describe(e)
         ),
-        other => other.to_string(),
+        other => crate::tls::describe(other),
     }
 }
 

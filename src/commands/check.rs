@@ -39,30 +39,50 @@ pub fn run(dir: &Path, args: CheckArgs) -> Result<Exit> {
         for f in &report.findings {
             crate::errln!("{f}");
         }
-        let (e, w) = (report.errors(), report.warnings());
-        let summary = format!(
-            "{}: {} error{}, {} warning{}{}",
-            report.file,
-            e,
-            plural(e),
-            w,
-            plural(w),
-            if args.strict {
-                " (--strict: warnings count as errors)"
-            } else {
-                ""
-            }
-        );
+        // Diagnostics (the findings) on stderr, the result (the summary) on
+        // stdout, whether the file is valid or not. The summary names each
+        // file with findings (branding, kubernetes/), not only .env.
+        let summary = summary(&report, args.strict);
         for note in &report.notes {
             crate::outln!("note: {note}");
         }
-        if valid {
-            crate::outln!("{summary}: valid");
-        } else {
-            crate::errln!("{summary}: invalid");
-        }
+        crate::outln!("{summary}: {}", if valid { "valid" } else { "invalid" });
     }
     Ok(if valid { Exit::Ok } else { Exit::Invalid })
+}
+
+/// `FILE: N errors, M warnings` for `.env` and then for every other file
+/// with findings, joined by `; `.
+fn summary(report: &Report, strict: bool) -> String {
+    let mut files: Vec<&str> = vec![report.file.as_str()];
+    for f in &report.findings {
+        if !files.contains(&f.file.as_str()) {
+            files.push(&f.file);
+        }
+    }
+    let parts: Vec<String> = files
+        .iter()
+        .map(|file| {
+            let of = |level: Level| {
+                report
+                    .findings
+                    .iter()
+                    .filter(|f| f.file == *file && f.level == level)
+                    .count()
+            };
+            let (e, w) = (of(Level::Error), of(Level::Warning));
+            format!("{file}: {e} error{}, {w} warning{}", plural(e), plural(w))
+        })
+        .collect();
+    format!(
+        "{}{}",
+        parts.join("; "),
+        if strict {
+            " (--strict: warnings count as errors)"
+        } else {
+            ""
+        }
+    )
 }
 
 fn plural(n: usize) -> &'static str {
@@ -94,19 +114,14 @@ fn load_and_validate(dir: &Path, env_path: &Path) -> Result<Report> {
             })
         }
     };
-    let file = match EnvFile::parse(&text) {
-        Ok(file) => file,
-        Err(e) => {
-            return Ok(Report {
-                file: file_name.clone(),
-                findings: vec![syntax_finding(&file_name, &text, &e)]
-                    .into_iter()
-                    .chain(mode)
-                    .collect(),
-                notes: vec![],
-            })
-        }
-    };
+    // Every broken line is reported, and the lines that parsed are still
+    // validated: one run shows every problem. What validation says about a
+    // variable whose line is broken is left out (it reads as unset there).
+    let (file, errors) = EnvFile::parse_all(&text);
+    let syntax: Vec<Finding> = errors
+        .iter()
+        .map(|e| syntax_finding(&file_name, &text, e))
+        .collect();
     let values = Values::from_file(&file);
     let components = parse_components(&[values.get_or(WITH_VAR, "")]).unwrap_or_default();
     let stack = Stack {
@@ -118,6 +133,19 @@ fn load_and_validate(dir: &Path, env_path: &Path) -> Result<Report> {
         branding_files: crate::config::regular_files(&dir.join(crate::layout::BRANDING_DIR)),
     };
     let mut report = validate::validate(&stack);
+    if !syntax.is_empty() {
+        let broken: Vec<&str> = syntax
+            .iter()
+            .filter_map(|f| f.variable.as_deref())
+            .collect();
+        report
+            .findings
+            .retain(|f| f.variable.as_deref().is_none_or(|v| !broken.contains(&v)));
+        let mut all = syntax;
+        all.append(&mut report.findings);
+        all.sort_by_key(|f| (f.line.unwrap_or(usize::MAX), std::cmp::Reverse(f.level)));
+        report.findings = all;
+    }
     report.findings.extend(mode);
     report.findings.extend(kubernetes_findings(&stack)?);
     Ok(report)
@@ -205,12 +233,26 @@ fn syntax_finding(file: &str, text: &str, e: &ParseError) -> Finding {
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
         .collect();
     let var = schema::lookup(&name);
-    let message = match var {
-        Some(v) if v.is_secret() => format!(
-            "{}: this line is not a valid NAME=VALUE assignment (value not shown: secret)",
-            v.name
-        ),
-        _ => e.message.clone(),
+    let secret = var.is_some_and(|v| v.is_secret());
+    // The variable is shown once, by the finding's own `: NAME` field.
+    let message = if secret {
+        "this line is not a valid NAME=VALUE assignment (value not shown: secret)".to_string()
+    } else {
+        e.message
+            .strip_prefix(&format!("{name}: "))
+            .filter(|_| !name.is_empty())
+            .unwrap_or(&e.message)
+            .to_string()
+    };
+    let found = if secret {
+        format!("{name}=… (not shown: secret)")
+    } else {
+        let shown: String = raw.trim_end().chars().take(60).collect();
+        if raw.trim_end().chars().count() > 60 {
+            format!("{shown}…")
+        } else {
+            shown
+        }
     };
     let unclosed = e.message.contains("never closed");
     if e.message.contains("not valid UTF-8") {
@@ -244,7 +286,7 @@ fn syntax_finding(file: &str, text: &str, e: &ParseError) -> Finding {
         } else {
             "NAME=VALUE, a comment starting with #, or a blank line".into()
         }),
-        found: None,
+        found: Some(found),
         fix: Some(if unclosed {
             format!("close the quote on line {} (or remove it)", e.line)
         } else {

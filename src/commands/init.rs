@@ -235,6 +235,34 @@ fn run_locked(dir: &Path, args: InitArgs) -> Result<Exit> {
             wanted.push(("ENABLE_TRANSCRIPTIONS", "1".into()));
         }
     }
+    if let Some(auth) = args.auth {
+        wanted.extend([
+            ("ENABLE_AUTH", "1".to_string()),
+            ("AUTH_TYPE", auth.name().to_string()),
+        ]);
+        if args.guests {
+            wanted.push(("ENABLE_GUESTS", "1".into()));
+        }
+        if let Some((var, value)) = &answers.auth_backend {
+            wanted.push((var, value.clone()));
+        }
+        // The secret tokens are signed with: generated, never printed.
+        if auth == crate::cli::AuthArg::Jwt && !file.is_set("JWT_APP_SECRET") {
+            wanted.push(("JWT_APP_SECRET", crate::secrets::generate()));
+        }
+    }
+    for (k, v) in [
+        ("JVB_ADVERTISE_IPS", &answers.advertise),
+        ("ETHERPAD_PUBLIC_URL", &answers.etherpad_url),
+        (
+            "WHITEBOARD_COLLAB_SERVER_PUBLIC_URL",
+            &answers.whiteboard_url,
+        ),
+    ] {
+        if let Some(v) = v {
+            wanted.push((k, v.clone()));
+        }
+    }
     if let Some(n) = args.visitors {
         wanted.extend([
             ("ENABLE_VISITORS", "1".to_string()),
@@ -275,7 +303,14 @@ fn run_locked(dir: &Path, args: InitArgs) -> Result<Exit> {
     added.dedup();
     let secrets = gen_passwords::fill(&mut file, &[], false)?;
     added.extend(secrets.filled.iter().map(|s| s.to_string()));
-    kept.extend(secrets.kept.iter().map(|s| format!("{s} (password)")));
+    // A rejected one is kept too; the validation below says why it fails.
+    kept.extend(
+        secrets
+            .kept
+            .iter()
+            .chain(secrets.rejected.iter().map(|(s, _)| s))
+            .map(|s| format!("{s} (password)")),
+    );
 
     // Validate before anything touches the disk.
     let text = file.render();
@@ -351,6 +386,21 @@ fn run_locked(dir: &Path, args: InitArgs) -> Result<Exit> {
             src.display()
         );
     }
+    for t in &answers.todo {
+        crate::outln!("to do: {t}");
+    }
+    if args.auth == Some(crate::cli::AuthArg::Jwt) && added.iter().any(|k| k == "JWT_APP_SECRET") {
+        crate::outln!(
+            "JWT_APP_SECRET was generated: your token issuer signs with it (it is in {}, not shown here)",
+            env_path.display()
+        );
+    }
+    if args.auth == Some(crate::cli::AuthArg::Internal) {
+        crate::outln!(
+            "then create the accounts: jitsi-stack --dir {} user add NAME",
+            dir.display()
+        );
+    }
     crate::outln!("next: jitsi-stack --dir {} up", dir.display());
     Ok(Exit::Ok)
 }
@@ -394,6 +444,14 @@ fn flag_for(var: &str) -> Option<&'static str> {
         "JIGASI_SIP_URI" => "--sip-uri",
         "JIGASI_SIP_SERVER" => "--sip-server",
         "JIGASI_SIP_PASSWORD" => "--sip-password-stdin",
+        "ENABLE_AUTH" | "AUTH_TYPE" => "--auth",
+        "ENABLE_GUESTS" => "--guests",
+        "JWT_APP_ID" => "--jwt-app-id",
+        "LDAP_URL" => "--ldap-url",
+        "MATRIX_UVS_URL" => "--matrix-uvs-url",
+        "JVB_ADVERTISE_IPS" => "--advertise",
+        "ETHERPAD_PUBLIC_URL" => "--etherpad-url",
+        "WHITEBOARD_COLLAB_SERVER_PUBLIC_URL" => "--whiteboard-url",
         WITH_VAR => "--with",
         _ => return None,
     })
@@ -465,8 +523,15 @@ struct Answers {
     sip_uri: Option<String>,
     sip_server: Option<String>,
     sip_password: Option<String>,
+    /// `--auth`'s backend setting: (variable, value), such as LDAP_URL.
+    auth_backend: Option<(&'static str, String)>,
+    advertise: Option<String>,
+    etherpad_url: Option<String>,
+    whiteboard_url: Option<String>,
     /// Things done to a value, to tell the user.
     notes: Vec<String>,
+    /// What is left to set by hand (non-interactive), to tell the user.
+    todo: Vec<String>,
 }
 
 impl Answers {
@@ -535,6 +600,61 @@ impl Answers {
             .with_context(|| format!("{WITH_VAR} in the existing .env"))?;
         a.components
             .extend(parse_components(&args.with).map_err(|e| UsageError(format!("--with: {e}")))?);
+        a.collect_auth(args, file, interactive)?;
+        if let Some(ips) = &args.advertise {
+            a.advertise = Some(check_advertise(ips).map_err(|e| usage("--advertise", ips, e))?);
+        }
+        let site = url
+            .clone()
+            .unwrap_or_else(|| "https://localhost:8443".into());
+        for (comp, flag, var, given, offered) in [
+            (
+                Component::Etherpad,
+                "--etherpad-url",
+                "ETHERPAD_PUBLIC_URL",
+                &args.etherpad_url,
+                format!("{site}/etherpad/p/"),
+            ),
+            (
+                Component::Whiteboard,
+                "--whiteboard-url",
+                "WHITEBOARD_COLLAB_SERVER_PUBLIC_URL",
+                &args.whiteboard_url,
+                site.clone(),
+            ),
+        ] {
+            let on = a.components.contains(&comp);
+            if given.is_some() && !on {
+                return Err(UsageError(format!(
+                    "{flag} is the public URL of the {comp} component: add --with {comp}"
+                ))
+                .into());
+            }
+            let value = match given {
+                Some(u) => Some(check_url(u).map_err(|e| usage(flag, u, e))?),
+                None if on && !file.is_set(var) && interactive => Some(ask_required(
+                    &format!("URL users reach the {comp} on [{offered}]"),
+                    |t| {
+                        if t.is_empty() {
+                            Ok(offered.clone())
+                        } else {
+                            check_url(t)
+                        }
+                    },
+                )?),
+                None if on && !file.is_set(var) => {
+                    a.todo.push(format!(
+                        "the web client offers the {comp} only with {var}: set it in .env, or run init again with {flag} URL (this site serves it at {offered})"
+                    ));
+                    None
+                }
+                None => None,
+            };
+            match comp {
+                Component::Etherpad => a.etherpad_url = value,
+                _ => a.whiteboard_url = value,
+            }
+        }
         let jigasi = a.components.contains(&Component::Jigasi);
         let sip_flags =
             args.sip_uri.is_some() || args.sip_server.is_some() || args.sip_password_stdin;
@@ -634,6 +754,118 @@ impl Answers {
         }
         Ok(a)
     }
+}
+
+impl Answers {
+    /// `--auth TYPE` and the one setting each backend needs (asked on a
+    /// terminal, else its flag is required); a backend flag without its
+    /// type is refused.
+    fn collect_auth(&mut self, args: &InitArgs, file: &EnvFile, interactive: bool) -> Result<()> {
+        use crate::cli::AuthArg;
+        let backends: [(AuthArg, &str, &'static str, &Option<String>, &str); 3] = [
+            (
+                AuthArg::Jwt,
+                "--jwt-app-id",
+                "JWT_APP_ID",
+                &args.jwt_app_id,
+                "the token issuer's application id",
+            ),
+            (
+                AuthArg::Ldap,
+                "--ldap-url",
+                "LDAP_URL",
+                &args.ldap_url,
+                "the LDAP directory's URL, such as ldaps://ldap.example.org",
+            ),
+            (
+                AuthArg::Matrix,
+                "--matrix-uvs-url",
+                "MATRIX_UVS_URL",
+                &args.matrix_uvs_url,
+                "the Matrix user verification service's URL",
+            ),
+        ];
+        for (ty, flag, var, given, what) in backends {
+            if given.is_some() && args.auth != Some(ty) {
+                return Err(UsageError(format!(
+                    "{flag} sets {var}, which only --auth {} reads: add --auth {}",
+                    ty.name(),
+                    ty.name()
+                ))
+                .into());
+            }
+            if args.auth != Some(ty) {
+                continue;
+            }
+            let check = |t: &str| -> Result<String, String> {
+                let t = t.trim();
+                let kind = crate::schema::lookup(var)
+                    .map(|v| v.kind)
+                    .unwrap_or(Kind::Text);
+                if t.is_empty() {
+                    return Err(format!("expected {what}"));
+                }
+                kind.check(t).map_err(|e| format!("expected {e}"))?;
+                let scheme_ok = match ty {
+                    AuthArg::Ldap => t.starts_with("ldap://") || t.starts_with("ldaps://"),
+                    AuthArg::Matrix => Kind::Url.check(t).is_ok(),
+                    _ => !t.chars().any(char::is_whitespace),
+                };
+                if !scheme_ok || t.chars().any(char::is_whitespace) {
+                    return Err(format!("expected {what}"));
+                }
+                Ok(t.to_string())
+            };
+            let value = match given {
+                Some(v) => Some(check(v).map_err(|e| {
+                    anyhow::Error::new(UsageError(format!("{flag} {v:?}: {e}")))
+                })?),
+                None if file.is_set(var) => None,
+                None if interactive => {
+                    Some(ask_required(&format!("{var}: {what}"), check)?)
+                }
+                None => {
+                    return Err(UsageError(format!(
+                        "--auth {} needs {what}: give {flag} VALUE (or run init on a terminal to be asked); nothing was written",
+                        ty.name()
+                    ))
+                    .into())
+                }
+            };
+            self.auth_backend = value.map(|v| (var, v));
+        }
+        Ok(())
+    }
+}
+
+/// JVB_ADVERTISE_IPS as `--advertise` gives it: unicast addresses, each
+/// optionally `#PORT`, as the schema's type for the variable reads them.
+fn check_advertise(list: &str) -> Result<String, String> {
+    let list = list.trim();
+    for entry in list.split(',') {
+        crate::stack::nodes::check_advertise(entry.trim()).map_err(|e| {
+            format!(
+                "{:?} is not an address to advertise: expected {e}",
+                entry.trim()
+            )
+        })?;
+    }
+    let list = list.split(',').map(str::trim).collect::<Vec<_>>().join(",");
+    let kind = crate::schema::lookup("JVB_ADVERTISE_IPS")
+        .map(|v| v.kind)
+        .unwrap_or(Kind::IpList);
+    kind.check(&list).map_err(|e| format!("expected {e}"))?;
+    Ok(list)
+}
+
+/// A public URL of a component, such as ETHERPAD_PUBLIC_URL.
+fn check_url(url: &str) -> Result<String, String> {
+    let url = url.trim();
+    Kind::Url.check(url).map_err(|e| format!("expected {e}"))?;
+    if !url.starts_with("https://") {
+        return Err("expected an https:// URL (the site is served over https)".into());
+    }
+    Ok(url.to_string())
 }
 
 /// PUBLIC_URL as init writes it: an https URL of a host (and port), no

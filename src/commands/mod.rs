@@ -1,7 +1,12 @@
 //! One module per subcommand, each with a `run`.
 
+/// Version of every command's `--json` layout (`format_version`), bumped
+/// only on an incompatible change of that command's output.
+pub const JSON_FORMAT_VERSION: u32 = 1;
+
 pub mod check;
 pub mod completions;
+pub mod components;
 pub mod gen_passwords;
 pub mod init;
 pub mod migrate;
@@ -21,18 +26,20 @@ pub fn dispatch(cli: Cli) -> Result<Exit> {
     let dir = cli.dir.clone().unwrap_or_else(|| PathBuf::from("."));
     guard(&dir, &cli.command, &cli.command_name)?;
     match cli.command {
-        Command::Init(args) => init::run(cli.dir.as_deref(), args),
+        Command::Init(args) => init::run(cli.dir.as_deref(), *args),
         Command::GenPasswords(args) => gen_passwords::run(&dir, args),
         Command::Check(args) => check::run(&dir, args),
         Command::Schema(args) => schema::run(args),
         Command::Render(args) => render::run(&dir, args),
+        Command::Enable(args) => components::run(&dir, args, true),
+        Command::Disable(args) => components::run(&dir, args, false),
         Command::Migrate(args) => migrate::run(cli.dir.as_deref(), args),
         Command::Upgrade(args) => upgrade::run(&dir, args),
         Command::Rollback(args) => upgrade::rollback(&dir, args),
         Command::Backup(args) => upgrade::backup_command(&dir, args),
         Command::Restore(args) => upgrade::restore_command(&dir, args),
         Command::Node(cmd) => node::run(&dir, cmd),
-        Command::Completions(args) => completions::run(args),
+        Command::Completions(args) => completions::run(&dir, args),
         Command::Man => completions::man(cli.dir_on_command_line.then_some(dir.as_path())),
         other => ops::run(&dir, other),
     }

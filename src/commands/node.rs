@@ -7,7 +7,7 @@ use crate::config::{Stack, Values};
 use crate::envfile::EnvFile;
 use crate::lock::{self, Wait};
 use crate::stack::nodes::{self, Node, NodeKind};
-use crate::stack::pki;
+use crate::stack::{checks, pki};
 use crate::{validate, Exit, UsageError};
 use anyhow::{bail, Result};
 use std::path::Path;
@@ -24,19 +24,7 @@ pub fn run(dir: &Path, cmd: NodeCommand) -> Result<Exit> {
 /// Re-reads `file` as a stack in `dir` and validates it: a command never
 /// leaves a broken `.env`. Nothing is written.
 fn checked(dir: &Path, env_path: &Path, file: &EnvFile) -> Result<Stack> {
-    let text = file.render();
-    let parsed = EnvFile::parse(&text).expect("an edited .env re-parses");
-    let values = Values::from_file(&parsed);
-    let components =
-        crate::config::parse_components(&[values.get_or(crate::config::WITH_VAR, "")])?;
-    let stack = Stack {
-        dir: dir.to_path_buf(),
-        env_path: env_path.to_path_buf(),
-        file: parsed,
-        values,
-        components,
-        branding_files: crate::config::regular_files(&dir.join(crate::layout::BRANDING_DIR)),
-    };
+    let stack = stack_of(dir, env_path, file)?;
     let report = validate::validate(&stack);
     if report.errors() > 0 {
         for f in report
@@ -53,6 +41,65 @@ fn checked(dir: &Path, env_path: &Path, file: &EnvFile) -> Result<Stack> {
         );
     }
     Ok(stack)
+}
+
+/// `file` (edited or not) as the stack in `dir`.
+fn stack_of(dir: &Path, env_path: &Path, file: &EnvFile) -> Result<Stack> {
+    let text = file.render();
+    let parsed = EnvFile::parse(&text).expect("an edited .env re-parses");
+    let values = Values::from_file(&parsed);
+    let components =
+        crate::config::parse_components(&[values.get_or(crate::config::WITH_VAR, "")])?;
+    Ok(Stack {
+        dir: dir.to_path_buf(),
+        env_path: env_path.to_path_buf(),
+        file: parsed,
+        values,
+        components,
+        branding_files: crate::config::regular_files(&dir.join(crate::layout::BRANDING_DIR)),
+    })
+}
+
+/// Refuses a node whose ids (brewery nicknames: its name, then NAME-2...)
+/// are already this host's or another node's, before anything is written,
+/// and proposes a free name.
+fn name_free(stack: &Stack, existing: &[Node], node: &Node) -> Result<()> {
+    let mut taken = checks::taken_ids(stack);
+    for n in existing {
+        for id in n.instance_ids() {
+            taken.insert((n.kind, id), format!("node {}", n.name));
+        }
+    }
+    let clash = |n: &Node| {
+        n.instance_ids()
+            .into_iter()
+            .find_map(|id| taken.get(&(n.kind, id.clone())).map(|o| (id, o.clone())))
+    };
+    let Some((id, owner)) = clash(node) else {
+        return Ok(());
+    };
+    let base = match node.kind {
+        NodeKind::Jvb => "bridge",
+        NodeKind::Jibri => "recorder",
+        NodeKind::Jigasi => "gateway",
+    };
+    let free = (2..)
+        .map(|i| format!("{base}-{i}"))
+        .find(|name| {
+            let mut n = node.clone();
+            n.name = name.clone();
+            !existing.iter().any(|e| e.name == *name) && clash(&n).is_none()
+        })
+        .expect("some name is free");
+    Err(UsageError(format!(
+        "node name {name} is taken: its {kind} would join the brewery as {id}, \
+         which is {owner}'s {kind}; nothing was written. Choose another name, such as \
+         {free}: `jitsi-stack node add {kind} {free} --address {addr} ...`",
+        name = node.name,
+        kind = node.kind,
+        addr = node.address,
+    ))
+    .into())
 }
 
 /// `demo/./config` -> `demo/config`, for messages.
@@ -108,7 +155,14 @@ fn add(dir: &Path, env_path: &Path, args: NodeAddArgs) -> Result<Exit> {
             args.name, e.message, e.expected, e.found
         ))
     })?;
+    name_free(&stack_of(dir, env_path, &file)?, &existing, &node)?;
     let mut pairs = vec![(node.var(), node.spec())];
+    // A recorder node records nothing with recording off: turn it on in
+    // the same write (jibri on this host turns it on by itself).
+    let recording_on = node.kind == NodeKind::Jibri && !stack_of(dir, env_path, &file)?.recording();
+    if recording_on {
+        pairs.push(("ENABLE_RECORDING".to_string(), "1".to_string()));
+    }
     if let Some(a) = &args.main_address {
         if let Err(expected) = nodes::check_main_address(a) {
             return Err(UsageError(format!("--main-address {a:?}: expected {expected}")).into());
@@ -145,6 +199,9 @@ fn add(dir: &Path, env_path: &Path, args: NodeAddArgs) -> Result<Exit> {
         stack.values.get_or("XMPP_AUTH_DOMAIN", "auth.meet.jitsi"),
         node.password_var()
     );
+    if recording_on {
+        crate::outln!("  set ENABLE_RECORDING=1 (recorder nodes record only with recording on)");
+    }
     if made.ca {
         crate::outln!(
             "  made the nodes' CA in {} (the bundles pin it)",
@@ -196,6 +253,7 @@ fn list(dir: &Path, args: NodeListArgs) -> Result<Exit> {
             })
             .collect();
         let doc = serde_json::json!({
+            "format_version": crate::commands::JSON_FORMAT_VERSION,
             "main_address": stack.values.raw(nodes::MAIN_ADDRESS),
             "nodes": rows,
         });

@@ -13,6 +13,16 @@ use std::path::Path;
 /// render the one in effect, records the compose settings in `.env` and
 /// writes the nodes' bundles (the caller holds the stack lock).
 pub fn prepare(dir: &Path, with: &[String], write: bool) -> Result<(Stack, render::Output)> {
+    prepare_changes(dir, with, write).map(|(stack, out, _)| (stack, out))
+}
+
+/// [`prepare`], and whether writing changed anything (a file in effect,
+/// `.env` or a node's bundle); `false` without `write`.
+fn prepare_changes(
+    dir: &Path,
+    with: &[String],
+    write: bool,
+) -> Result<(Stack, render::Output, bool)> {
     let mut stack = load_checked(dir, with)?;
     let model = Model::build(&stack)?;
     let out = render::render_model(&stack, &model)?;
@@ -21,7 +31,10 @@ pub fn prepare(dir: &Path, with: &[String], write: bool) -> Result<(Stack, rende
         pki::ensure(&stack)?;
     }
     let bundles = bundle::render(&stack, &model, pki::load_ca(&stack.config_dir()).as_deref())?;
+    let mut changed = false;
     if write {
+        changed = render::diff(&stack, &out).has_changes()
+            || (!model.is_node() && !bundle::diff(&stack, &bundles).is_empty());
         render::write(&mut stack, &out)?;
         if !model.is_node() {
             for name in bundle::write(&stack, &bundles)? {
@@ -32,7 +45,7 @@ pub fn prepare(dir: &Path, with: &[String], write: bool) -> Result<(Stack, rende
             }
         }
     }
-    Ok((stack, out))
+    Ok((stack, out, changed))
 }
 
 /// Loads the stack and validates it: warnings printed, errors refuse.
@@ -90,6 +103,15 @@ fn run_kubernetes(dir: &Path, args: &RenderArgs) -> Result<Exit> {
     let _lock = lock::acquire(dir, Wait::default())?;
     let stack = load_checked(dir, &args.with)?;
     let (out, written) = write_kubernetes(&stack, args.secrets)?;
+    if written == 0 {
+        crate::outln!(
+            "nothing changed: the {} files in {}/{} already match .env",
+            out.files.len(),
+            stack.dir.display(),
+            render::kubernetes::DIR
+        );
+        return Ok(Exit::Ok);
+    }
     crate::outln!(
         "rendered {} files into {}/{} ({written} changed); build it with `kubectl kustomize {}/`",
         out.files.len(),
@@ -155,22 +177,30 @@ pub fn run(dir: &Path, args: RenderArgs) -> Result<Exit> {
     }
     crate::config::env_path(dir)?;
     let _lock = lock::acquire(dir, Wait::default())?;
-    let (stack, out) = prepare(dir, &args.with, true)?;
-    crate::outln!(
-        "rendered {} files into {} (components: {})",
-        out.files.len(),
-        stack.dir.display(),
-        if stack.components.is_empty() {
-            "core only".to_string()
-        } else {
-            stack
-                .components
-                .iter()
-                .map(|c| c.name())
-                .collect::<Vec<_>>()
-                .join(", ")
-        }
-    );
+    let (stack, out, changed) = prepare_changes(dir, &args.with, true)?;
+    let components = if stack.components.is_empty() {
+        "core only".to_string()
+    } else {
+        stack
+            .components
+            .iter()
+            .map(|c| c.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if changed {
+        crate::outln!(
+            "rendered {} files into {} (components: {components})",
+            out.files.len(),
+            stack.dir.display(),
+        );
+    } else {
+        crate::outln!(
+            "nothing changed: the {} files in {} already match .env (components: {components})",
+            out.files.len(),
+            stack.dir.display(),
+        );
+    }
     let model = Model::build(&stack)?;
     if !model.is_node() && !model.nodes.is_empty() {
         let dirs: Vec<String> = model

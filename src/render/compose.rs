@@ -329,21 +329,8 @@ pub fn render(model: &Model, restart: &str, out: &mut Output) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Component, Stack, Values};
-    use crate::envfile::EnvFile;
-    use std::collections::BTreeSet;
-    use std::path::PathBuf;
-
-    fn stack(pairs: &[(&str, &str)], components: &[Component]) -> Stack {
-        Stack {
-            dir: PathBuf::from("."),
-            env_path: PathBuf::from(".env"),
-            file: EnvFile::default(),
-            values: Values::from_pairs(pairs.iter().copied()),
-            components: components.iter().copied().collect::<BTreeSet<_>>(),
-            branding_files: Default::default(),
-        }
-    }
+    use crate::config::testing::stack;
+    use crate::config::{Component, Stack};
 
     fn files(s: &Stack) -> BTreeMap<String, ComposeFile> {
         build(&Model::build(s).unwrap(), DEFAULT_RESTART).unwrap()

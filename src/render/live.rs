@@ -167,10 +167,11 @@ fn full_tree(out: &Output) -> Vec<(PathBuf, Vec<u8>)> {
 /// The `.env` settings a render records so later commands and plain
 /// `docker compose` use the same files: the release the files were written
 /// for (a newer jitsi-stack then knows to `upgrade`), the component set,
-/// COMPOSE_FILE and the project name.
+/// COMPOSE_FILE and the project name; and the visitor nodes' indexes
+/// (assigned once, never reused: `stack::visitors::Assignment`).
 pub fn compose_settings(stack: &Stack) -> Vec<(&'static str, String)> {
     let with: Vec<&str> = stack.components.iter().map(|c| c.name()).collect();
-    vec![
+    let mut out = vec![
         (
             crate::config::RELEASE_VAR,
             crate::schema::PINNED_IMAGE_VERSION.to_string(),
@@ -178,7 +179,9 @@ pub fn compose_settings(stack: &Stack) -> Vec<(&'static str, String)> {
         (WITH_VAR, with.join(",")),
         ("COMPOSE_FILE", stack.compose_files().join(":")),
         ("COMPOSE_PROJECT_NAME", stack.project_name()),
-    ]
+    ];
+    out.extend(crate::stack::visitors::settings(&stack.values));
+    out
 }
 
 /// The entries of COMPOSE_FILE in `.env`, in order.

@@ -142,7 +142,37 @@ impl Kind {
         if ok {
             Ok(())
         } else {
-            Err(self.expected())
+            Err(match self.suggest(value) {
+                Some(s) => format!("{} (did you mean {s}?)", self.expected()),
+                None => self.expected(),
+            })
+        }
+    }
+
+    /// The valid value closest to a mistyped one, for "did you mean" hints:
+    /// for enumerations (each item of a list) and time zones. `None` when
+    /// nothing is close or the kind has no list of values.
+    pub fn suggest(&self, value: &str) -> Option<String> {
+        match self {
+            Kind::Enum { values } => {
+                super::closest(value.trim(), values.iter().copied()).map(String::from)
+            }
+            Kind::EnumList { values } => {
+                let items = parse_js_list(value);
+                let fixed: Option<Vec<&str>> = items
+                    .iter()
+                    .map(|item| {
+                        if values.contains(&item.as_str()) {
+                            values.iter().copied().find(|v| v == item)
+                        } else {
+                            super::closest(item, values.iter().copied())
+                        }
+                    })
+                    .collect();
+                fixed.filter(|f| !f.is_empty()).map(|f| f.join(","))
+            }
+            Kind::TimeZone => super::closest(value, time_zones()).map(String::from),
+            _ => None,
         }
     }
 
@@ -451,7 +481,7 @@ fn check_time_zone(value: &str) -> Result<(), String> {
     if time_zones().any(|z| z == value) {
         return Ok(());
     }
-    let hint = match super::closest(value, time_zones()) {
+    let hint = match Kind::TimeZone.suggest(value) {
         Some(z) => format!(" (did you mean {z}?)"),
         None => String::new(),
     };

@@ -422,6 +422,8 @@ pub static VARS: &[Var] = &[
     v("JITSI_STACK_TARGET", one_of(&["compose", "kubernetes"]), G::Stack, JSTACK, "What `render` writes: compose (docker-compose.yml and the overlays) or kubernetes (kubernetes/, built with `kubectl kustomize`).").default("compose"),
     v("JITSI_STACK_THIS_NODE", TEXT, G::Stack, COMPOSE, "Set in a node's bundle only (written by `jitsi-stack render` on the main host): the name of the node this stack is; its JITSI_STACK_NODE_<NAME> line says what it runs."),
     v("JITSI_STACK_VISITORS", int(0, 32), G::Visitors, COMPOSE, "Visitor prosody nodes on this host (compose services prosody-v0 ... prosody-vN-1) for very large meetings; needs ENABLE_VISITORS=1. jitsi-stack derives every node's settings (docs/visitors.md).").default("0"),
+    v("JITSI_STACK_VISITOR_INDEXES", LIST, G::Visitors, JSTACK, "Written by `render`: the indexes this host's visitor nodes were given, in that order (node vN is service prosody-vN, domain vN.meet.jitsi, volume prosody-vN-data). Lowering JITSI_STACK_VISITORS drops the indexes given last; an index is never given again. Do not edit."),
+    v("JITSI_STACK_VISITOR_NEXT", int(0, 10000), G::Visitors, JSTACK, "Written by `render`: the first visitor node index never given (indexes are never reused). Do not edit."),
     v("JITSI_STACK_WITH", LIST, G::Stack, COMPOSE, "Optional components jitsi-stack enables: jibri, jigasi, transcriber, etherpad, whiteboard, turn, monitoring, log-analyser."),
     v("JVB_ADVERTISE_IPS", Kind::IpList, G::Basic, JVB, "Public IP addresses the bridge announces to clients (needed behind NAT); unset: discovered with STUN."),
     v("JVB_ADVERTISE_PRIVATE_CANDIDATES", BOOL, G::Jvb, JVB, "Also announce the container's private addresses.").default("true"),

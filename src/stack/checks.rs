@@ -344,9 +344,9 @@ fn passwords(out: &mut Out<'_>, all: &[Node]) {
     }
 }
 
-/// Instance ids (and so brewery nicknames) are distinct across all hosts.
-fn ids(out: &mut Out<'_>, all: &[Node]) {
-    let stack = out.stack;
+/// The instance ids (brewery nicknames) this host's own services take, by
+/// kind, each with its owner ("this host"): a node may use none of them.
+pub fn taken_ids(stack: &Stack) -> BTreeMap<(NodeKind, String), String> {
     let mut taken: BTreeMap<(NodeKind, String), String> = BTreeMap::new();
     let nick = stack.values.raw("JVB_MUC_NICKNAME");
     for b in jvb_instances(stack) {
@@ -370,6 +370,13 @@ fn ids(out: &mut Out<'_>, all: &[Node]) {
             .to_string();
         taken.insert((NodeKind::Jigasi, id), "this host".into());
     }
+    taken
+}
+
+/// Instance ids (and so brewery nicknames) are distinct across all hosts.
+fn ids(out: &mut Out<'_>, all: &[Node]) {
+    let stack = out.stack;
+    let mut taken = taken_ids(stack);
     for n in all {
         for id in n.instance_ids() {
             if let Some(owner) = taken.insert((n.kind, id.clone()), format!("node {}", n.name)) {
@@ -389,24 +396,7 @@ fn ids(out: &mut Out<'_>, all: &[Node]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Values;
-    use crate::envfile::EnvFile;
-    use std::path::PathBuf;
-
-    fn stack(text: &str) -> Stack {
-        let file = EnvFile::parse(text).unwrap();
-        let values = Values::from_file(&file);
-        let components =
-            crate::config::parse_components(&[values.get_or("JITSI_STACK_WITH", "")]).unwrap();
-        Stack {
-            dir: PathBuf::from("."),
-            env_path: PathBuf::from(".env"),
-            file,
-            values,
-            components,
-            branding_files: Default::default(),
-        }
-    }
+    use crate::config::testing::stack_from_env as stack;
 
     fn vars(p: &[Problem]) -> Vec<(Level, String)> {
         p.iter().map(|p| (p.level, p.var.clone())).collect()

@@ -13,6 +13,13 @@ use crate::config::{Stack, Values};
 
 /// The variable that asks for visitor nodes.
 pub const COUNT_VAR: &str = "JITSI_STACK_VISITORS";
+/// The record of the indexes this host's nodes were given, in the order
+/// they were given (written by `render` under the stack lock).
+pub const INDEXES_VAR: &str = "JITSI_STACK_VISITOR_INDEXES";
+/// The first index never given to a node (written with [`INDEXES_VAR`]).
+pub const NEXT_VAR: &str = "JITSI_STACK_VISITOR_NEXT";
+/// Indexes stay below this (they are never reused, so they only grow).
+pub const MAX_INDEX: u32 = 9999;
 
 /// The domain Jitsi's client and jicofo hard-code for visitor nodes
 /// (`v<N>.meet.jitsi`).
@@ -58,9 +65,77 @@ pub fn count(v: &Values) -> u32 {
     v.int(COUNT_VAR).unwrap_or(0).clamp(0, 32) as u32
 }
 
-/// The visitor nodes, in index order (`v0`, `v1`, ...). Indexes are the
-/// positions the release's templates give the nodes, so they are
-/// contiguous: removing a node removes the last one.
+/// Which index each node of this host has: assigned once, never reused.
+///
+/// `.env` records the indexes given so far ([`INDEXES_VAR`], in the order
+/// they were given) and the first index never given ([`NEXT_VAR`]). With
+/// [`COUNT_VAR`] nodes asked for, the first that many recorded indexes
+/// stay; more nodes get fresh indexes from `next` on; fewer drop the ones
+/// given last. So lowering the count or raising it again never moves a
+/// node to another index, domain (`vN.meet.jitsi`) or volume
+/// (`prosody-vN-data`), and a dropped index is not given again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Assignment {
+    /// The indexes of this host's nodes, in the order they were given.
+    pub local: Vec<u32>,
+    /// The first index never given.
+    pub next: u32,
+}
+
+/// The recorded indexes (entries that are not indexes are left out here;
+/// `check` reports them).
+pub fn recorded(v: &Values) -> Vec<u32> {
+    let mut out: Vec<u32> = vec![];
+    for e in v.list(INDEXES_VAR) {
+        if let Ok(i) = e.parse::<u32>() {
+            if i <= MAX_INDEX && !out.contains(&i) {
+                out.push(i);
+            }
+        }
+    }
+    out
+}
+
+/// The assignment `.env` gives (computed the same way by every command,
+/// so a command that does not write `.env` sees the nodes `render` writes).
+pub fn assignment(v: &Values) -> Assignment {
+    let mut local = recorded(v);
+    let recorded_next = v
+        .int(NEXT_VAR)
+        .and_then(|n| u32::try_from(n).ok())
+        .unwrap_or(0)
+        .min(MAX_INDEX + 1);
+    let mut next = local
+        .iter()
+        .map(|i| i + 1)
+        .max()
+        .unwrap_or(0)
+        .max(recorded_next);
+    let n = count(v) as usize;
+    local.truncate(n);
+    while local.len() < n && next <= MAX_INDEX {
+        local.push(next);
+        next += 1;
+    }
+    Assignment { local, next }
+}
+
+/// The `.env` settings that record the assignment (what `render` writes
+/// under the lock); none for a stack that never had a node.
+pub fn settings(v: &Values) -> Vec<(&'static str, String)> {
+    let a = assignment(v);
+    if a.next == 0 && v.raw(INDEXES_VAR).is_none() && v.raw(NEXT_VAR).is_none() {
+        return vec![];
+    }
+    let list: Vec<String> = a.local.iter().map(u32::to_string).collect();
+    vec![
+        (INDEXES_VAR, list.join(",")),
+        (NEXT_VAR, a.next.to_string()),
+    ]
+}
+
+/// The visitor nodes, in the order their indexes were given (see
+/// [`Assignment`]: an index is a node's for good).
 pub fn nodes(stack: &Stack) -> Vec<VisitorNode> {
     nodes_of(&stack.values)
 }
@@ -68,7 +143,9 @@ pub fn nodes(stack: &Stack) -> Vec<VisitorNode> {
 pub fn nodes_of(v: &Values) -> Vec<VisitorNode> {
     let base = v.text("VISITORS_XMPP_DOMAIN", CLIENT_DOMAIN);
     let prefix = v.text("PROSODY_VISITORS_MUC_PREFIX", "muc");
-    (0..count(v))
+    assignment(v)
+        .local
+        .into_iter()
         .map(|index| {
             let domain = format!("v{index}.{base}");
             VisitorNode {
@@ -231,6 +308,35 @@ mod tests {
         let v = Values::from_pairs([(COUNT_VAR, "2")]);
         assert_eq!(nodes_of(&v).len(), 2);
         assert!(derived(&v, Reader::Jicofo).is_empty());
+    }
+
+    #[test]
+    fn indexes_are_given_once_and_never_reused() {
+        let a = |pairs: &[(&str, &str)]| assignment(&Values::from_pairs(pairs.iter().copied()));
+        // A fresh stack: 0..N, next N.
+        let got = a(&[(COUNT_VAR, "3")]);
+        assert_eq!((got.local, got.next), (vec![0, 1, 2], 3));
+        // Lowered: the index given last goes, next stays.
+        let got = a(&[(COUNT_VAR, "2"), (INDEXES_VAR, "0,1,2"), (NEXT_VAR, "3")]);
+        assert_eq!((got.local, got.next), (vec![0, 1], 3));
+        // Raised again: a fresh index, not the dropped one.
+        let got = a(&[(COUNT_VAR, "3"), (INDEXES_VAR, "0,1"), (NEXT_VAR, "3")]);
+        assert_eq!((got.local, got.next), (vec![0, 1, 3], 4));
+        // Order of giving is kept: lowering drops 3, not 0.
+        let got = a(&[(COUNT_VAR, "2"), (INDEXES_VAR, "3,0,1"), (NEXT_VAR, "4")]);
+        assert_eq!(got.local, vec![3, 0]);
+        // A lost NEXT never goes below the record.
+        let got = a(&[(COUNT_VAR, "3"), (INDEXES_VAR, "5")]);
+        assert_eq!((got.local, got.next), (vec![5, 6, 7], 8));
+        // Turned off: nothing runs, the counter stays.
+        let got = a(&[(COUNT_VAR, "0"), (INDEXES_VAR, "0,1"), (NEXT_VAR, "2")]);
+        assert_eq!((got.local, got.next), (vec![], 2));
+        let v = Values::from_pairs([(COUNT_VAR, "0"), (INDEXES_VAR, "0,1"), (NEXT_VAR, "2")]);
+        assert_eq!(
+            settings(&v),
+            vec![(INDEXES_VAR, String::new()), (NEXT_VAR, "2".to_string())]
+        );
+        assert!(settings(&Values::from_pairs([(COUNT_VAR, "0")])).is_empty());
     }
 
     #[test]

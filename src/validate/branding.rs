@@ -384,17 +384,18 @@ pub fn check_source(src: &Path) -> Result<()> {
     for f in findings.iter().filter(|f| f.level == Level::Warning) {
         crate::errln!("{f}");
     }
-    let errors: Vec<String> = findings
-        .iter()
-        .filter(|f| f.level == Level::Error)
-        .map(|f| f.to_string())
-        .collect();
-    if !errors.is_empty() {
+    // Each finding prints as its own `error: ...` paragraph; the command's
+    // error (printed once by main as `error: ...`) only sums them up.
+    let errors = findings.iter().filter(|f| f.level == Level::Error).count();
+    for f in findings.iter().filter(|f| f.level == Level::Error) {
+        crate::errln!("{f}");
+    }
+    if errors > 0 {
         bail!(
-            "{}\n--branding {}: {} error(s); nothing was written",
-            errors.join("\n"),
+            "--branding {}: {} error{}; nothing was written",
             src.display(),
-            errors.len()
+            errors,
+            if errors == 1 { "" } else { "s" }
         );
     }
     Ok(())

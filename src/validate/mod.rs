@@ -211,7 +211,13 @@ pub fn validate(stack: &Stack) -> Report {
                 "type",
                 Some(entry),
                 Some(var.name),
-                format!("not a valid {}", var.kind.name()),
+                match var.kind {
+                    schema::Kind::Enum { .. } => "not one of the values it takes".to_string(),
+                    schema::Kind::EnumList { .. } => {
+                        "not a list of the values it takes".to_string()
+                    }
+                    _ => format!("not a valid {}", var.kind.name()),
+                },
             );
             f.expected = Some(expected);
             f.found = Some(found);
@@ -483,8 +489,9 @@ fn type_fix(var: &schema::Var, value: &str, line: usize) -> String {
                 (Kind::Flag, false) => "0",
                 (_, true) => "true",
                 (_, false) => "false",
-            }),
-        _ => None,
+            })
+            .map(String::from),
+        _ => var.kind.suggest(value),
     };
     match suggestion {
         Some(s) => format!("write {}={s} on line {line} of .env", var.name),

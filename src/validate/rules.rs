@@ -265,7 +265,11 @@ fn letsencrypt(i: &Input<'_>) -> Vec<Violation> {
                     format!(
                         "ENABLE_LETSENCRYPT=1 needs {name}; the web container exits without it"
                     ),
-                    format!("set {name} (the certificate's domain and the ACME account's e-mail)"),
+                    if name == "LETSENCRYPT_DOMAIN" {
+                        "set LETSENCRYPT_DOMAIN to the certificate's domain: the public DNS name users open, the host of PUBLIC_URL".to_string()
+                    } else {
+                        "set LETSENCRYPT_EMAIL to the e-mail address Let's Encrypt sends expiry notices to (the ACME account's)".to_string()
+                    },
                 )
                 .expected(format!("{name} set"))
                 .found(format!("{name} empty")),
@@ -963,6 +967,28 @@ fn visitors_rule(i: &Input<'_>) -> Vec<Violation> {
             )),
         );
     }
+    if let Some(raw) = vals.raw(visitors::INDEXES_VAR) {
+        let mut seen = vec![];
+        for e in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let ok = e
+                .parse::<u32>()
+                .is_ok_and(|n| n <= visitors::MAX_INDEX && !seen.contains(&n));
+            if !ok {
+                out.push(
+                    v(
+                        Level::Error,
+                        visitors::INDEXES_VAR,
+                        format!("entry {e:?} is not an index given to one node: render writes this record, and a node's index must never change"),
+                        format!("put back the value the last `jitsi-stack render` wrote (see .env.bak), or remove {} and {} if no visitor node ever ran", visitors::INDEXES_VAR, visitors::NEXT_VAR),
+                    )
+                    .expected(format!("distinct whole numbers from 0 to {}, comma-separated", visitors::MAX_INDEX))
+                    .found(format!("{}={raw}", visitors::INDEXES_VAR)),
+                );
+                break;
+            }
+            seen.push(e.parse().unwrap_or(0));
+        }
+    }
     if !on {
         return out;
     }
@@ -1002,7 +1028,10 @@ fn visitors_rule(i: &Input<'_>) -> Vec<Violation> {
             .map(str::trim)
             .filter(|e| !e.is_empty())
             .collect();
-        let derived: Vec<String> = (0..count).map(|n| format!("prosody-v{n}")).collect();
+        let derived: Vec<String> = visitors::nodes_of(vals)
+            .into_iter()
+            .map(|n| n.service)
+            .collect();
         let bad =
             entries.len() != derived.len() || entries.iter().zip(&derived).any(|(e, d)| e != d);
         if bad {

@@ -72,3 +72,21 @@ fn closed_pipes_end_quietly() {
         assert!(code <= 2, "{args:?}: exit {code}");
     }
 }
+
+#[test]
+fn render_says_nothing_changed_when_nothing_did() {
+    let run = crate::harness::init_stack(&[], &[]);
+    let run = Test::again(run).args(["render"]).run();
+    assert!(run.stdout.starts_with("rendered "), "{}", run.stdout);
+    let run = Test::again(run).args(["render"]).run();
+    assert!(
+        run.stdout.starts_with("nothing changed: the ") && !run.stdout.contains("rendered"),
+        "{}",
+        run.stdout
+    );
+    let env = run.path().join(".env");
+    let text = std::fs::read_to_string(&env).unwrap();
+    std::fs::write(&env, format!("{text}TZ=Europe/Paris\n")).unwrap();
+    let run = Test::again(run).args(["render"]).run();
+    assert!(run.stdout.starts_with("rendered "), "{}", run.stdout);
+}

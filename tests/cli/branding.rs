@@ -66,7 +66,8 @@ fn branded(extra: &[(&str, &str)], files: &[(&str, Vec<u8>)]) -> Run {
     Test::again(run).args(["render"]).run()
 }
 
-/// Runs `jitsi-stack check` in the stack, expecting exit `status`; stderr.
+/// Runs `jitsi-stack check` in the stack, expecting exit `status`; stderr
+/// (the findings) followed by stdout (the summary).
 fn check_stack(run: &Run, status: i32) -> String {
     let out = assert_cmd::Command::cargo_bin("jitsi-stack")
         .unwrap()
@@ -77,7 +78,7 @@ fn check_stack(run: &Run, status: i32) -> String {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(status), "check: {stderr}");
-    stderr
+    format!("{stderr}{}", String::from_utf8_lossy(&out.stdout))
 }
 
 /// Evaluates interface_config.js text with node and returns interfaceConfig.
@@ -475,6 +476,13 @@ fn bad_branding_inputs_are_refused_naming_the_file_and_nothing_is_written() {
         e.contains("./branding/watermark.png") && e.contains("did you mean watermark.svg"),
         "{e}"
     );
+    // The summary names the file with the error, not only .env.
+    assert!(
+        e.contains(
+            "./.env: 0 errors, 0 warnings; ./branding/watermark.png: 1 error, 0 warnings: invalid"
+        ),
+        "{e}"
+    );
     let e = refused(&[("plugin-head.html", b"<p>x</p>".to_vec())]);
     assert!(e.contains("did you mean plugin.head.html"), "{e}");
     let e = refused(&[("welcome-background.png", b"GIF89a not a png".to_vec())]);
@@ -634,5 +642,14 @@ fn init_branding_copies_a_prepared_directory_or_writes_nothing() {
         run.stderr
     );
     assert!(run.stderr.contains("nothing was written"), "{}", run.stderr);
+    assert!(!run.stderr.contains("error: error:"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "error: --branding {}: 2 errors; nothing was written",
+            bad.path().display()
+        )),
+        "{}",
+        run.stderr
+    );
     assert!(!run.exists(".env") && !run.exists("branding") && !run.exists("config"));
 }

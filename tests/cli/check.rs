@@ -148,7 +148,13 @@ fn type_error_text_report_and_boolean_suggestion() {
         err.contains("fix:      write ENABLE_AUTH=true on line 4"),
         "{err}"
     );
-    assert!(err.contains("1 error, 0 warnings: invalid"), "{err}");
+    // The result goes to stdout, as for a valid file; the findings to stderr.
+    assert!(
+        run.stdout.contains("1 error, 0 warnings: invalid"),
+        "{}",
+        run.stdout
+    );
+    assert!(!err.contains("invalid"), "{err}");
 }
 
 #[test]
@@ -428,9 +434,125 @@ fn strict_turns_warnings_into_errors() {
         "{}",
         run.stderr
     );
-    assert!(run.stderr.contains("--strict"), "{}", run.stderr);
+    assert!(run.stdout.contains("--strict"), "{}", run.stdout);
     let doc = json(&env, &["--strict"], 1);
     assert_eq!(doc["strict"], true);
     assert_eq!(doc["errors"], 1);
     assert_eq!(one(&doc, "unknown", None)["level"], "error");
+}
+
+#[test]
+fn every_broken_line_is_reported_in_one_run() {
+    // Two lines Compose would misread and one bad value: three errors, each
+    // with its line, variable, expected, found and fix, in one run.
+    let env = with("ENABLE_AUTH: 1\nJVB_PORT\nENABLE_GUESTS=yes\nTZ=UTC\n");
+    let doc = json(&env, &[], 1);
+    let errors: Vec<(u64, &str, &str)> = findings(&doc)
+        .iter()
+        .filter(|f| f["level"] == "error")
+        .map(|f| {
+            for key in ["message", "expected", "found", "fix"] {
+                assert!(f[key].as_str().is_some_and(|s| !s.is_empty()), "{key}: {f}");
+            }
+            (
+                f["line"].as_u64().unwrap(),
+                f["variable"].as_str().unwrap(),
+                f["code"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            (4, "ENABLE_AUTH", "syntax"),
+            (5, "JVB_PORT", "syntax"),
+            (6, "ENABLE_GUESTS", "type")
+        ],
+        "{doc:#}"
+    );
+    let run = check(&env, &[], 1);
+    // The variable is named once, by the finding, not again by the message.
+    assert!(
+        run.stderr
+            .contains("error: ./.env:4: ENABLE_AUTH: found ':' after the name"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("ENABLE_AUTH: ENABLE_AUTH"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("found:    ENABLE_AUTH: 1"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stdout.contains("./.env: 3 errors, 0 warnings: invalid"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn enum_typos_get_a_did_you_mean_as_time_zones_do() {
+    let doc = json(
+        &with("ENABLE_AUTH=1\nAUTH_TYPE=interal\nTZ=Europe/Pari\n"),
+        &[],
+        1,
+    );
+    let auth = findings(&doc)
+        .iter()
+        .find(|f| f["variable"] == "AUTH_TYPE" && f["code"] == "type")
+        .unwrap_or_else(|| panic!("{doc:#}"));
+    assert_eq!(auth["message"], "not one of the values it takes");
+    assert!(
+        auth["expected"]
+            .as_str()
+            .unwrap()
+            .ends_with("(did you mean internal?)"),
+        "{auth}"
+    );
+    assert_eq!(auth["fix"], "write AUTH_TYPE=internal on line 5 of .env");
+    let tz = findings(&doc)
+        .iter()
+        .find(|f| f["variable"] == "TZ")
+        .unwrap_or_else(|| panic!("{doc:#}"));
+    assert!(
+        tz["expected"]
+            .as_str()
+            .unwrap()
+            .contains("did you mean Europe/Paris?"),
+        "{tz}"
+    );
+    assert_eq!(tz["fix"], "write TZ=Europe/Paris on line 6 of .env");
+}
+
+#[test]
+fn letsencrypt_fix_texts_speak_of_their_own_variable() {
+    let doc = json(
+        &with("ENABLE_LETSENCRYPT=1\nHTTP_PORT=80\nHTTPS_PORT=443\n"),
+        &[],
+        1,
+    );
+    let fix = |var: &str| {
+        findings(&doc)
+            .iter()
+            .find(|f| f["variable"] == var && f["rule"] == "letsencrypt")
+            .unwrap_or_else(|| panic!("{var} in {doc:#}"))["fix"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let domain = fix("LETSENCRYPT_DOMAIN");
+    assert!(
+        domain.contains("domain") && !domain.contains("e-mail"),
+        "{domain}"
+    );
+    let email = fix("LETSENCRYPT_EMAIL");
+    assert!(
+        email.contains("e-mail") && !email.contains("domain"),
+        "{email}"
+    );
 }

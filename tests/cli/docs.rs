@@ -13,9 +13,8 @@
 //! [`SKIPPED`] with the reason they are not run. Both tables must be used:
 //! an entry no documented line matches fails the test too.
 
-use crate::harness::{bin, DOCKER_PROBES};
+use crate::harness::{bin, FakeDocker};
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -105,7 +104,6 @@ case "$*" in
   *" exec -T prosody ls "*) printf 'alice.dat\n' ;;
   *" exec -T jicofo curl "*) printf '\njitsi-stack-probe: HTTP 200\n' ;;
 esac
-exit 0
 "#;
 
 /// One command of a shell block: where it is and what it says.
@@ -189,6 +187,7 @@ fn strip_comment(line: &str) -> String {
 /// The page's sandbox.
 struct Sandbox {
     _dir: tempfile::TempDir,
+    _docker: FakeDocker,
     home: PathBuf,
     /// The stack every block starts in.
     stack: PathBuf,
@@ -206,13 +205,7 @@ impl Sandbox {
             fs::create_dir_all(d).unwrap();
         }
         std::os::unix::fs::symlink(bin(), tools.join("jitsi-stack")).unwrap();
-        let docker = tools.join("docker");
-        fs::write(
-            &docker,
-            format!("#!/bin/sh\n{DOCKER_PROBES}{FAKE_DOCKER_BODY}"),
-        )
-        .unwrap();
-        fs::set_permissions(&docker, fs::Permissions::from_mode(0o755)).unwrap();
+        let docker = FakeDocker::with(FAKE_DOCKER_BODY);
         // migrate's example source: the stable-9584 fixture, as its owner keeps it
         let src = home.join("docker-jitsi-meet-stable-9584");
         copy_dir(
@@ -223,12 +216,14 @@ impl Sandbox {
         // its CONFIG (`~/.jitsi-meet-cfg` in that .env), with the fixture's data
         copy_dir(&src.join("config"), &home.join(".jitsi-meet-cfg"));
         let path = format!(
-            "{}:{}",
+            "{}:{}:{}",
             tools.display(),
+            docker.dir().display(),
             std::env::var("PATH").unwrap_or_default()
         );
         let sandbox = Sandbox {
             _dir: dir,
+            _docker: docker,
             stack: home.join("stack"),
             home,
             root,

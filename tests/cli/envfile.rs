@@ -461,11 +461,9 @@ fn symlinked_env_is_written_through_keeping_owner_and_mode() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn owner_and_mode_survive_a_root_rewrite() {
-    if !jitsi_stack::fsutil::is_root() {
-        eprintln!("skipped: needs root to hand .env to another user");
-        return;
-    }
+    crate::harness::needs_root("to hand .env to another user");
     let run = stack();
     let env = run.path().join(".env");
     std::os::unix::fs::chown(&env, Some(1234), Some(1234)).unwrap();
@@ -629,7 +627,14 @@ fn check_warns_when_others_may_read_env_and_doctor_offers_the_chmod() {
     assert_eq!(f["level"], "warning");
     assert_eq!(f["found"], "mode 0644");
     let run = Test::again(run).args(["check", "--strict"]).status(1).run();
-    let run = Test::again(run).args(["doctor"]).status_any().run();
+    let fake = crate::harness::FakeDocker::new();
+    let run = fake
+        .attach(Test::again(run))
+        .args(["doctor"])
+        .status_any()
+        .run();
+    // A warning alone does not fail doctor.
+    assert_eq!(crate::harness::doctor_exit(&run), 0, "{}", run.stdout);
     assert!(
         run.stdout.contains("env-mode") && run.stdout.contains("fix: chmod 600"),
         "{}",
@@ -664,4 +669,42 @@ fn leftover_temporary_files_are_removed_by_the_next_command() {
         "a file jitsi-stack did not make was removed"
     );
     drop(run);
+}
+
+#[test]
+fn variable_expansion_is_bounded_in_depth_and_size() {
+    let base = "PUBLIC_URL=https://meet.example.org:8443\n\
+                JICOFO_AUTH_PASSWORD=0123456789abcdef0123456789abcdef\n\
+                JVB_AUTH_PASSWORD=fedcba9876543210fedcba9876543210\n";
+    // 20,000 nested defaults: an error naming the line, not a stack overflow.
+    let nested = format!("{}x{}", "${A:-".repeat(20_000), "}".repeat(20_000));
+    let env = format!("{base}TZ={nested}\n");
+    let started = std::time::Instant::now();
+    let run = Test::new().env_file(&env).args(["check"]).status(1).run();
+    assert!(
+        run.stderr
+            .contains("error: ./.env:4: TZ: substitutions nested more than 32 deep"),
+        "{}",
+        &run.stderr[..run.stderr.len().min(2000)]
+    );
+    // Each line doubles the one before: about 700 bytes that would expand
+    // to gigabytes. Refused at the line where it passes the bound, quickly.
+    let mut chained = String::from("A0=xxxxxxxxxxxxxxxx\n");
+    for n in 1..40 {
+        chained.push_str(&format!("A{n}=${{A{m}}}${{A{m}}}\n", m = n - 1));
+    }
+    assert!(chained.len() < 800, "{}", chained.len());
+    let env = format!("{base}{chained}");
+    let run = Test::new().env_file(&env).args(["check"]).status(1).run();
+    assert!(
+        run.stderr
+            .contains("error: ./.env:17: A13: the value grows past 64 KiB"),
+        "{}",
+        &run.stderr[..run.stderr.len().min(2000)]
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
 }

@@ -237,6 +237,66 @@ pub fn init_stack_raw(extra: &[(&str, &str)], with: &[&str]) -> Run {
     init_stack(&refs, with)
 }
 
+/// Fails unless the test runs as root. Root-only tests are marked
+/// `#[ignore = "needs root"]`; CI runs as root and runs them with
+/// `--include-ignored` (.ci/test), so none passes without running.
+pub fn needs_root(why: &str) {
+    assert!(
+        jitsi_stack::fsutil::is_root(),
+        "needs root ({why}): run as root with `cargo test -- --include-ignored` (CI does)"
+    );
+}
+
+/// Asserts that a `doctor` run exited as its findings say: 1 when one of
+/// them failed (a `FAIL` line, or `"ok": false` with `--json`), 0 when none
+/// did; returns that status.
+pub fn doctor_exit(run: &Run) -> i32 {
+    let failed = match serde_json::from_str::<serde_json::Value>(&run.stdout) {
+        Ok(v) => {
+            let findings = v["findings"].as_array().expect("doctor --json findings");
+            let any = findings.iter().any(|f| f["status"] == "fail");
+            assert_eq!(
+                v["ok"], !any,
+                "doctor's ok disagrees with its findings: {v:#}"
+            );
+            any
+        }
+        Err(_) => run
+            .stdout
+            .lines()
+            .any(|l| without_colour(l).starts_with("FAIL ")),
+    };
+    let want = i32::from(failed);
+    assert_eq!(
+        run.status,
+        want,
+        "doctor exited {} with{} failures:\n{}{}",
+        run.status,
+        if failed { "" } else { "out" },
+        run.stdout,
+        run.stderr
+    );
+    want
+}
+
+/// `line` without its terminal colour sequences (`ESC [ ... m`).
+fn without_colour(line: &str) -> String {
+    let mut out = String::new();
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// The `jitsi-stack` binary under test.
 pub fn bin() -> PathBuf {
     assert_cmd::cargo::cargo_bin("jitsi-stack")
@@ -276,17 +336,185 @@ pub fn run_injected(dir: &Path, inject: &str, args: &[&str]) -> std::process::Ou
         .expect("strace (installed by .ci/install-deps)")
 }
 
-/// What every fake `docker` must answer the way Docker does: the probes
-/// jitsi-stack makes before trusting it (`docker --version`, the daemon's
-/// `info`, `compose version`, and a Compose command that must fail). A fake
-/// script includes this `case` right after its shebang (and logging).
-pub const DOCKER_PROBES: &str = r#"case "$*" in
+/// The probes jitsi-stack makes before it trusts a `docker` (`docker
+/// --version`, the daemon's `info`, `compose version`, `docker-compose
+/// version`, and a Compose command that must fail), answered as Docker 28
+/// with Compose v2 answers them. `FAKE_DAEMON=down|denied` makes `info` fail
+/// as a stopped daemon or a missing group membership does; `FAKE_NO_PLUGIN`
+/// takes the compose plugin away; `FAKE_STANDALONE_V2` makes a
+/// `docker-compose` answer as Compose v2 rather than v1.
+const DOCKER_PROBES: &str = r#"case "$*" in
   "--version") echo "Docker version 28.2.2, build fake"; exit 0 ;;
-  "info --format {{.ServerVersion}}") echo "28.2.2"; exit 0 ;;
-  "compose version") echo "Docker Compose version v2.40.3"; exit 0 ;;
+  "info --format {{.ServerVersion}}")
+    case "$FAKE_DAEMON" in
+      down) echo "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?" >&2; exit 1 ;;
+      denied) echo 'permission denied while trying to connect to the Docker daemon socket at unix:///var/run/docker.sock: Get "http://%2Fvar%2Frun%2Fdocker.sock/v1.50/info": dial unix /var/run/docker.sock: connect: permission denied' >&2; exit 1 ;;
+    esac
+    echo "28.2.2"; exit 0 ;;
+  "compose version")
+    [ -n "$FAKE_NO_PLUGIN" ] && { echo "docker: unknown command: docker compose" >&2; exit 1; }
+    echo "Docker Compose version v2.40.3"; exit 0 ;;
+  "version")
+    if [ -n "$FAKE_STANDALONE_V2" ]; then echo "Docker Compose version v2.40.3"; else echo "docker-compose version 1.29.2, build 5becea4c"; fi
+    exit 0 ;;
   *"-f /nonexistent/"*) echo "open /nonexistent/jitsi-stack-probe/compose.yml: no such file or directory" >&2; exit 14 ;;
 esac
 "#;
+
+/// The behaviour of [`FakeDocker::new`]: canned answers from files in the
+/// fake's directory. `ps` answers from `ps.json` (the N-th call from
+/// `ps.json.N` when that exists), `logs` from `logs.txt`, a `prosodyctl`
+/// exec keeps its stdin in `stdin` (and exits `FAKE_EXEC_EXIT` when set), `ls` in prosody lists two accounts, the
+/// jicofo health probe answers `FAKE_JICOFO_HTTP` (200); every other call
+/// exits `FAKE_EXIT` (0).
+pub const CANNED: &str = r#"case "$*" in
+  *" ps --all --format json"*)
+    n=$(( $(cat "$FAKE_DIR/ps.json.n" 2>/dev/null || echo 0) + 1 )); echo "$n" > "$FAKE_DIR/ps.json.n"
+    if [ -f "$FAKE_DIR/ps.json.$n" ]; then cat "$FAKE_DIR/ps.json.$n"; else cat "$FAKE_DIR/ps.json"; fi ;;
+  *" logs "*) if [ -f "$FAKE_DIR/logs.txt" ]; then cat "$FAKE_DIR/logs.txt"; else echo "log line from the fake"; fi ;;
+  *" exec -T prosody prosodyctl "*) cat > "$FAKE_DIR/stdin"; [ -n "$FAKE_EXEC_EXIT" ] && exit "$FAKE_EXEC_EXIT" ;;
+  *" exec -T prosody ls "*) printf 'alice.dat\nj%%2edoe.dat\n' ;;
+  *" exec -T jicofo curl "*) printf '\njitsi-stack-probe: HTTP %s\n' "${FAKE_JICOFO_HTTP:-200}" ;;
+esac
+"#;
+
+/// The one fake `docker` of the test suite, in a directory of its own that
+/// goes first on PATH. Its script logs every call (`docker ARGS`, one a
+/// line, in `log`), answers the probes ([`DOCKER_PROBES`]), then runs the
+/// shell fragment its test gave ([`CANNED`] by default; `$FAKE_DIR` is the
+/// fake's directory), then exits `FAKE_EXIT` (0).
+pub struct FakeDocker {
+    dir: tempfile::TempDir,
+    behaviour: String,
+}
+
+impl Default for FakeDocker {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FakeDocker {
+    /// A fake with the canned answers of [`CANNED`]; `ps` answers nothing
+    /// until [`FakeDocker::ps`] says otherwise.
+    pub fn new() -> FakeDocker {
+        FakeDocker::with(CANNED)
+    }
+
+    /// A fake that does `behaviour` (a `sh` fragment) after the probes.
+    pub fn with(behaviour: &str) -> FakeDocker {
+        let fake = FakeDocker {
+            dir: tempfile::tempdir().unwrap(),
+            behaviour: behaviour.to_string(),
+        };
+        fs::write(fake.file("ps.json"), "").unwrap();
+        fake.install("docker");
+        fake
+    }
+
+    /// The same script under another name as well (`docker-compose`: the
+    /// standalone Compose, which the probes answer as v1).
+    pub fn install(&self, name: &str) {
+        let dir = self.dir.path().to_str().unwrap();
+        assert!(!dir.contains('\''), "{dir}");
+        let script = format!(
+            "#!/bin/sh\n# The fake `docker` of jitsi-stack's tests (tests/cli/harness.rs).\n\
+             FAKE_DIR='{dir}'\n\
+             printf '%s\\n' \"$(basename \"$0\") $*\" >> \"$FAKE_DIR/log\"\n\
+             {DOCKER_PROBES}{}\nexit \"${{FAKE_EXIT:-0}}\"\n",
+            self.behaviour
+        );
+        self.program(name, &script);
+    }
+
+    /// Puts an executable `name` with `script` in the fake's directory
+    /// (e.g. a `docker-compose` that is not Docker's).
+    pub fn program(&self, name: &str, script: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        let p = self.file(name);
+        fs::write(&p, script).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    /// The directory to put first on PATH.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// PATH with the fake first, for a command not run through [`Test`].
+    pub fn path_var(&self) -> std::ffi::OsString {
+        let mut path = vec![self.dir.path().to_path_buf()];
+        path.extend(std::env::split_paths(
+            &std::env::var_os("PATH").unwrap_or_default(),
+        ));
+        std::env::join_paths(path).unwrap()
+    }
+
+    /// Every call, one a line: `docker ARGS` (or `docker-compose ARGS`).
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.file("log")).unwrap_or_default()
+    }
+
+    /// The calls other than the probes, in order.
+    pub fn calls(&self) -> Vec<String> {
+        self.log()
+            .lines()
+            .filter(|l| !is_probe(l))
+            .map(String::from)
+            .collect()
+    }
+
+    /// What `ps` answers: (service, state, health) in the JSON-lines form
+    /// of newer Compose.
+    pub fn ps(&self, states: &[(&str, &str, &str)]) {
+        fs::write(self.file("ps.json"), ps_lines(states)).unwrap();
+    }
+
+    /// What the `n`-th `ps` answers (1-based); later calls fall back to
+    /// [`FakeDocker::ps`].
+    pub fn ps_call(&self, n: u32, states: &[(&str, &str, &str)]) {
+        fs::write(self.file(&format!("ps.json.{n}")), ps_lines(states)).unwrap();
+    }
+
+    /// How many times `ps` ran.
+    pub fn ps_calls(&self) -> usize {
+        self.calls()
+            .iter()
+            .filter(|l| l.contains(" ps --all --format json"))
+            .count()
+    }
+
+    /// Wires a test to this fake: first on PATH, state polled every 20 ms.
+    pub fn attach(&self, t: Test) -> Test {
+        t.path_prepend(self.dir()).env("JITSI_STACK_POLL_MS", "20")
+    }
+}
+
+/// The probes `find_compose` and `doctor` make, left out of call lists.
+pub fn is_probe(line: &str) -> bool {
+    line.ends_with(" version")
+        || line.contains(" -f /nonexistent/")
+        || line.starts_with("docker info ")
+        || line == "docker --version"
+}
+
+/// `ps` lines for (service, state, health); exited and restarting
+/// containers exit 1.
+pub fn ps_lines(states: &[(&str, &str, &str)]) -> String {
+    states
+        .iter()
+        .map(|(s, st, h)| {
+            let code = if *st == "exited" || *st == "restarting" { 1 } else { 0 };
+            format!(
+                "{{\"Service\":\"{s}\",\"State\":\"{st}\",\"Health\":\"{h}\",\"ExitCode\":{code}}}\n"
+            )
+        })
+        .collect()
+}
 
 /// Writes a self-signed certificate for `cn` (RSA, valid a day) to `cert`
 /// and its unencrypted key to `key`, with openssl (installed by

@@ -800,3 +800,231 @@ fn init_on_a_docker_jitsi_meet_install_refuses_and_names_migrate() {
         ])
         .run();
 }
+
+/// The findings of `check --json` in the stack of `run`.
+fn check_findings(run: crate::Run) -> (crate::Run, Vec<serde_json::Value>) {
+    let run = Test::again(run)
+        .args(["check", "--json"])
+        .status_any()
+        .run();
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let f = v["findings"].as_array().unwrap().clone();
+    (run, f)
+}
+
+fn init_args(extra: &[&str]) -> Vec<String> {
+    let mut a: Vec<String> = [
+        "init",
+        ".",
+        "--public-url",
+        "https://meet.example.org",
+        "--non-interactive",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    a.extend(extra.iter().map(|s| s.to_string()));
+    a
+}
+
+#[test]
+fn init_auth_sets_the_type_its_backend_and_guests() {
+    for (extra, backend) in [
+        (&["--auth", "internal", "--guests"][..], None),
+        (
+            &["--auth", "jwt", "--jwt-app-id", "myapp", "--guests"],
+            Some(("JWT_APP_ID", "myapp")),
+        ),
+        (
+            &["--auth", "ldap", "--ldap-url", "ldaps://ldap.example.org"],
+            Some(("LDAP_URL", "ldaps://ldap.example.org")),
+        ),
+        (
+            &[
+                "--auth",
+                "matrix",
+                "--matrix-uvs-url",
+                "https://uvs.example.org",
+            ],
+            Some(("MATRIX_UVS_URL", "https://uvs.example.org")),
+        ),
+    ] {
+        let run = Test::new().args(init_args(extra)).run();
+        let env = EnvFile::read(&run.path().join(".env")).unwrap();
+        assert_eq!(env.get("ENABLE_AUTH"), Some("1"), "{extra:?}");
+        assert_eq!(env.get("AUTH_TYPE"), Some(extra[1]), "{extra:?}");
+        let guests = extra.contains(&"--guests");
+        assert_eq!(env.get("ENABLE_GUESTS") == Some("1"), guests, "{extra:?}");
+        if let Some((var, value)) = backend {
+            assert_eq!(env.get(var), Some(value), "{extra:?}");
+        }
+        if extra[1] == "jwt" {
+            let secret = env.get("JWT_APP_SECRET").unwrap().to_string();
+            assert_eq!(secret.len(), 32);
+            assert!(!run.stdout.contains(&secret), "secret printed");
+            assert!(run.stdout.contains("JWT_APP_SECRET was generated"));
+        }
+        if extra[1] == "internal" {
+            assert!(run.stdout.contains("user add NAME"), "{}", run.stdout);
+        }
+        // The result is a working auth set-up: no auth finding at all.
+        let (_, findings) = check_findings(run);
+        let auth: Vec<_> = findings
+            .iter()
+            .filter(|f| f["rule"].as_str().is_some_and(|r| r.starts_with("auth")))
+            .collect();
+        assert!(auth.is_empty(), "{extra:?}: {auth:?}");
+    }
+    // Refused, nothing written: a backend without its setting, a setting
+    // without its backend, guests without auth.
+    for (extra, says) in [
+        (&["--auth", "jwt"][..], "give --jwt-app-id"),
+        (&["--auth", "ldap"], "give --ldap-url"),
+        (&["--auth", "matrix"], "give --matrix-uvs-url"),
+        (&["--ldap-url", "ldaps://l.example.org"], "add --auth ldap"),
+        (
+            &["--auth", "internal", "--jwt-app-id", "x"],
+            "add --auth jwt",
+        ),
+        (&["--auth", "ldap", "--ldap-url", "not a url"], "--ldap-url"),
+        (&["--guests"], "--auth"),
+        (&["--auth", "kerberos"], "kerberos"),
+    ] {
+        let run = Test::new().args(init_args(extra)).status(2).run();
+        assert!(run.stderr.contains(says), "{extra:?}: {}", run.stderr);
+        assert!(!run.path().join(".env").exists(), "{extra:?}");
+    }
+}
+
+#[test]
+fn init_advertise_sets_jvb_advertise_ips_checked() {
+    let run = Test::new()
+        .args(init_args(&[
+            "--advertise",
+            "203.0.113.9, 2001:db8::9#10000",
+        ]))
+        .run();
+    let env = EnvFile::read(&run.path().join(".env")).unwrap();
+    assert_eq!(
+        env.get("JVB_ADVERTISE_IPS"),
+        Some("203.0.113.9,2001:db8::9#10000")
+    );
+    for bad in [
+        "0.0.0.0",
+        "203.0.113.9,224.0.0.1",
+        "meet.example.org",
+        "1.2.3.4 x",
+        "1.2.3.4#0",
+    ] {
+        let run = Test::new()
+            .args(init_args(&["--advertise", bad]))
+            .status(2)
+            .run();
+        assert!(run.stderr.contains("--advertise"), "{bad}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("unicast") || run.stderr.contains("port"),
+            "{bad}: {}",
+            run.stderr
+        );
+        assert!(!run.path().join(".env").exists());
+    }
+}
+
+#[test]
+fn init_with_etherpad_and_whiteboard_takes_their_urls() {
+    let run = Test::new()
+        .args(init_args(&[
+            "--with",
+            "etherpad,whiteboard",
+            "--etherpad-url",
+            "https://meet.example.org/etherpad/p/",
+            "--whiteboard-url",
+            "https://meet.example.org",
+        ]))
+        .run();
+    let env = EnvFile::read(&run.path().join(".env")).unwrap();
+    assert_eq!(
+        env.get("ETHERPAD_PUBLIC_URL"),
+        Some("https://meet.example.org/etherpad/p/")
+    );
+    assert_eq!(
+        env.get("WHITEBOARD_COLLAB_SERVER_PUBLIC_URL"),
+        Some("https://meet.example.org")
+    );
+    assert!(!run.stdout.contains("to do"), "{}", run.stdout);
+    let (_, findings) = check_findings(run);
+    assert!(
+        !findings.iter().any(|f| f["rule"] == "shared-document"),
+        "{findings:?}"
+    );
+    // Without the flags and no terminal: what to set, for each.
+    let run = Test::new()
+        .args(init_args(&["--with", "etherpad,whiteboard"]))
+        .run();
+    for want in [
+        "to do: the web client offers the etherpad only with ETHERPAD_PUBLIC_URL",
+        "--etherpad-url URL (this site serves it at https://meet.example.org/etherpad/p/)",
+        "to do: the web client offers the whiteboard only with WHITEBOARD_COLLAB_SERVER_PUBLIC_URL",
+        "--whiteboard-url URL",
+    ] {
+        assert!(run.stdout.contains(want), "{want}: {}", run.stdout);
+    }
+    // A URL flag without its component, or not a URL: refused.
+    for (extra, says) in [
+        (
+            &["--etherpad-url", "https://meet.example.org/etherpad/p/"][..],
+            "add --with etherpad",
+        ),
+        (
+            &["--with", "whiteboard", "--whiteboard-url", "nope"],
+            "--whiteboard-url",
+        ),
+    ] {
+        let run = Test::new().args(init_args(extra)).status(2).run();
+        assert!(run.stderr.contains(says), "{extra:?}: {}", run.stderr);
+    }
+}
+
+#[test]
+fn init_asks_for_the_etherpad_and_whiteboard_urls_on_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    // Empty answers take the offered URLs (the site's own paths).
+    let (ok, out) = on_terminal(
+        dir.path(),
+        "init st --public-url https://meet.example.org:8443 --with etherpad,whiteboard",
+        // Let's Encrypt's e-mail (none), then the two URLs.
+        "\n\n\n",
+    );
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("URL users reach the etherpad on [https://meet.example.org:8443/etherpad/p/]"),
+        "{out}"
+    );
+    let file = EnvFile::read(&dir.path().join("st/.env")).unwrap();
+    assert_eq!(
+        file.get("ETHERPAD_PUBLIC_URL"),
+        Some("https://meet.example.org:8443/etherpad/p/")
+    );
+    assert_eq!(
+        file.get("WHITEBOARD_COLLAB_SERVER_PUBLIC_URL"),
+        Some("https://meet.example.org:8443")
+    );
+}
+
+#[test]
+fn init_asks_for_the_auth_backend_setting_on_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    // A wrong answer is asked again; then the URL is written.
+    let (ok, out) = on_terminal(
+        dir.path(),
+        "init st --public-url https://meet.example.org:8443 --auth ldap --guests",
+        "\nnot a url\nldaps://ldap.example.org\n",
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("LDAP_URL: the LDAP directory's URL"), "{out}");
+    assert!(out.contains("try again"), "{out}");
+    let file = EnvFile::read(&dir.path().join("st/.env")).unwrap();
+    assert_eq!(file.get("LDAP_URL"), Some("ldaps://ldap.example.org"));
+    assert_eq!(file.get("AUTH_TYPE"), Some("ldap"));
+    assert_eq!(file.get("ENABLE_GUESTS"), Some("1"));
+}

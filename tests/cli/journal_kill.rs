@@ -10,10 +10,11 @@
 //! `JITSI_TEST_KILL_POINTS=N` runs N kill points per operation, spread over
 //! all of them (default 36); `all` runs every one.
 
+use crate::harness::FakeDocker;
 use crate::harness::{bin, free_port};
 use crate::init_stack;
 use crate::journal::faked;
-use crate::migrate::{old_stack, Fake};
+use crate::migrate::{old_stack, upgrade_fake};
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
@@ -135,7 +136,7 @@ impl Drop for Scratch {
     }
 }
 
-fn strace(fake: &Fake, dir: &Path, extra: &[&str], args: &[&str]) -> Output {
+fn strace(fake: &FakeDocker, dir: &Path, extra: &[&str], args: &[&str]) -> Output {
     let c = faked(fake, dir, args);
     let prog = c.get_program().to_owned();
     let argv: Vec<_> = c.get_args().map(|a| a.to_owned()).collect();
@@ -156,7 +157,12 @@ fn strace(fake: &Fake, dir: &Path, extra: &[&str], args: &[&str]) -> Output {
 }
 
 /// Kill points of a run of `args` in a copy of `base`: (call, n).
-fn kill_points(scratch: &Scratch, base: &Path, fake: &Fake, args: &[&str]) -> Vec<(String, usize)> {
+fn kill_points(
+    scratch: &Scratch,
+    base: &Path,
+    fake: &FakeDocker,
+    args: &[&str],
+) -> Vec<(String, usize)> {
     let w = scratch.reset(base);
     let log = scratch.root.join("strace.log");
     let names: Vec<&str> = CALLS.iter().copied().chain(["write"]).collect();
@@ -251,7 +257,7 @@ impl Tally {
 fn kill_each(
     tag: &str,
     base: &Path,
-    fake: &Fake,
+    fake: &FakeDocker,
     args: &[&str],
     mut judge: impl FnMut(&Path, bool, usize) -> Result<bool, String>,
 ) {
@@ -312,13 +318,13 @@ fn kill_each(
     tally.report(tag, total);
 }
 
-fn run(fake: &Fake, dir: &Path, args: &[&str]) -> Output {
+fn run(fake: &FakeDocker, dir: &Path, args: &[&str]) -> Output {
     faked(fake, dir, args).output().unwrap()
 }
 
 /// After a kill: a journal is reported by `check` (exit 1, naming
 /// `recovery`); returns whether there was one.
-fn reported(fake: &Fake, dir: &Path, recovery: &str) -> Result<bool, String> {
+fn reported(fake: &FakeDocker, dir: &Path, recovery: &str) -> Result<bool, String> {
     let c = run(fake, dir, &["check"]);
     if !jitsi_stack::journal::path(dir).exists() {
         return Ok(false);
@@ -339,7 +345,7 @@ const ROLLBACK: &[&str] = &["rollback", "--yes", "--no-up"];
 /// An old stack whose new secrets are set already, so an upgrade of it
 /// always ends in the same files (nothing random).
 fn deterministic_old_stack(
-    fake: &Fake,
+    fake: &FakeDocker,
     scratch: &Scratch,
 ) -> (tempfile::TempDir, Tree, Tree, Tree) {
     let stack = old_stack(free_port(), free_port());
@@ -393,7 +399,7 @@ fn deterministic_old_stack(
 
 #[test]
 fn upgrade_killed_anywhere_is_reported_and_recovered() {
-    let fake = Fake::new();
+    let fake = upgrade_fake();
     let scratch = Scratch::new("upgrade-prep");
     let (keep, before, upgraded, _) = deterministic_old_stack(&fake, &scratch);
     let base = keep.path().join("old");
@@ -478,7 +484,7 @@ fn upgrade_killed_anywhere_is_reported_and_recovered() {
 
 #[test]
 fn backup_and_restore_killed_anywhere_are_reported_and_recovered() {
-    let fake = Fake::new();
+    let fake = upgrade_fake();
     let stack = init_stack(&[], &[]);
     let data = stack
         .path()

@@ -324,7 +324,9 @@ fn kubernetes_status_json_down_volumes_and_usage_errors() {
         .attach(Test::again(kube_stack()))
         .args(["status", "--json"])
         .run();
-    let states: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(doc["format_version"], 1);
+    let states = &doc["services"];
     let by = |n: &str| {
         states
             .as_array()

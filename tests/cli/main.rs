@@ -13,6 +13,8 @@ mod check;
 mod envfile;
 
 mod init;
+// enable|disable COMPONENT.
+mod components;
 
 mod compose;
 
@@ -56,6 +58,9 @@ mod netns;
 mod concurrency;
 
 mod journal;
+// Issue 18's rough edges: one output convention, rollback's wait,
+// gen-passwords' weak values, completion.
+mod first_week;
 mod layers;
 
 mod journal_kill;

@@ -4,6 +4,7 @@
 //! a fake `docker` first on PATH and a TLS stand-in for the running stack.
 
 use crate::compose::{binds, merged_config};
+use crate::harness::FakeDocker;
 use crate::{init_stack, Run, Test};
 use jitsi_stack::envfile::EnvFile;
 use jitsi_stack::schema::{self, Secret, PINNED_IMAGE_VERSION};
@@ -656,58 +657,28 @@ fn check_names_every_removed_variable_with_its_release() {
 // ---------------------------------------------------------------------------
 // upgrade and rollback
 
-/// A fake docker: records every call; `FAKE_FAIL` makes the compose
-/// subcommand of that name (pull, up) exit 3.
-const FAKE: &str = r#"
-case "$*" in *" pull"*) [ -n "$FAKE_SLEEP" ] && sleep "$FAKE_SLEEP" ;; esac
+/// What the fake docker of the upgrade tests does after the probes:
+/// `FAKE_FAIL` makes the compose subcommand of that name (pull, up) exit 3,
+/// `FAKE_SLEEP` makes `pull` take that long; `ps` answers a healthy core.
+const UPGRADE: &str = r#"case "$*" in *" pull"*) [ -n "$FAKE_SLEEP" ] && sleep "$FAKE_SLEEP" ;; esac
 if [ -n "$FAKE_FAIL" ]; then
   case " $* " in *" $FAKE_FAIL "*) echo "fake: $FAKE_FAIL failed" >&2; exit 3 ;; esac
 fi
 case "$*" in
-  *" ps --all --format json"*) cat "$FAKE_PS" ;;
+  *" ps --all --format json"*) cat "$FAKE_DIR/ps.json" ;;
   *" exec -T jicofo curl "*) printf '\njitsi-stack-probe: HTTP 200\n' ;;
 esac
-exit 0
 "#;
 
-pub(crate) struct Fake {
-    dir: tempfile::TempDir,
-}
-
-impl Fake {
-    pub(crate) fn new() -> Fake {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("docker");
-        let script = format!(
-            "#!/bin/sh\nprintf '%s\\n' \"$(basename \"$0\") $*\" >> \"$FAKE_LOG\"\n{}{FAKE}",
-            crate::harness::DOCKER_PROBES
-        );
-        fs::write(&p, script).unwrap();
-        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
-        let ps: String = ["web", "prosody", "jicofo", "jvb"]
-            .iter()
-            .map(|s| {
-                format!("{{\"Service\":\"{s}\",\"State\":\"running\",\"Health\":\"healthy\"}}\n")
-            })
-            .collect();
-        fs::write(dir.path().join("ps.json"), ps).unwrap();
-        Fake { dir }
-    }
-
-    pub(crate) fn dir(&self) -> &Path {
-        self.dir.path()
-    }
-
-    pub(crate) fn attach(&self, t: Test) -> Test {
-        t.path_prepend(self.dir.path())
-            .env("FAKE_LOG", self.dir.path().join("log").to_str().unwrap())
-            .env("FAKE_PS", self.dir.path().join("ps.json").to_str().unwrap())
-            .env("JITSI_STACK_POLL_MS", "20")
-    }
-
-    pub(crate) fn log(&self) -> String {
-        fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()
-    }
+/// The fake docker of the upgrade tests ([`UPGRADE`]).
+pub(crate) fn upgrade_fake() -> FakeDocker {
+    let fake = FakeDocker::with(UPGRADE);
+    let ps: String = ["web", "prosody", "jicofo", "jvb"]
+        .iter()
+        .map(|s| format!("{{\"Service\":\"{s}\",\"State\":\"running\",\"Health\":\"healthy\"}}\n"))
+        .collect();
+    fs::write(fake.file("ps.json"), ps).unwrap();
+    fake
 }
 
 /// A stack as a jitsi-stack pinned to stable-10431 would have left it: its
@@ -768,7 +739,7 @@ pub(crate) fn stack_tree(run: &Run) -> BTreeMap<PathBuf, Node> {
 #[test]
 fn upgrade_then_rollback_restores_the_stack_byte_for_byte() {
     let standin = StandIn::start();
-    let fake = Fake::new();
+    let fake = upgrade_fake();
     let stack = old_stack(standin.https, standin.health);
     let before = stack_tree(&stack);
 
@@ -881,7 +852,7 @@ fn upgrade_then_rollback_restores_the_stack_byte_for_byte() {
 
 #[test]
 fn upgrade_and_rollback_need_a_stack_and_a_backup() {
-    let fake = Fake::new();
+    let fake = upgrade_fake();
     for args in [&["upgrade", "--yes"][..], &["rollback", "--yes"]] {
         let run = fake.attach(Test::new()).args(args).status(2).run();
         assert!(
@@ -908,7 +879,7 @@ fn upgrade_and_rollback_need_a_stack_and_a_backup() {
 #[test]
 fn a_failed_pull_or_up_leaves_the_stack_as_it_was() {
     for step in ["pull", "up"] {
-        let fake = Fake::new();
+        let fake = upgrade_fake();
         let stack = old_stack(crate::harness::free_port(), crate::harness::free_port());
         // With `up` failing, CONFIG lives outside the stack directory.
         let outside = tempfile::tempdir().unwrap();

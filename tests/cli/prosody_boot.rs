@@ -33,7 +33,7 @@
 //! for it. Logins are real SASL PLAIN over BOSH, sent with the root's curl
 //! inside the namespace.
 
-use crate::harness::{init_stack, Run, Test};
+use crate::harness::{init_stack, FakeDocker, Run, Test};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -855,15 +855,11 @@ fn boot_flow_fails_with_the_data_under_run() {
     );
 }
 
-/// A fake `docker` first on PATH: it logs every call, answers the version
-/// probes as Compose v2, and runs `compose ... exec -T prosody CMD...` as
-/// CMD inside `c`, as the prosody user (what `docker compose exec` does in
-/// the prosody container). Returns (directory for PATH, log file).
-fn fake_docker(dir: &Path, c: &Container) -> (PathBuf, PathBuf) {
-    use std::os::unix::fs::PermissionsExt;
-    let bin = dir.join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    let log = dir.join("docker.log");
+/// A fake `docker` first on PATH that runs `compose ... exec -T prosody
+/// CMD...` as CMD inside `c`, as the prosody user (what `docker compose
+/// exec` does in the prosody container), and refuses anything else.
+/// Returns the fake, (directory for PATH, log file).
+fn fake_docker(c: &Container) -> (FakeDocker, PathBuf, PathBuf) {
     let prefix: Vec<String> = c
         .exec_prefix()
         .iter()
@@ -872,10 +868,8 @@ fn fake_docker(dir: &Path, c: &Container) -> (PathBuf, PathBuf) {
             format!("'{w}'")
         })
         .collect();
-    let script = format!(
-        r#"#!/bin/sh
-printf '%s\n' "docker $*" >> '{log}'
-{probes}while [ $# -gt 0 ]; do
+    let behaviour = format!(
+        r#"while [ $# -gt 0 ]; do
   if [ "$1" = exec ] && [ "$2" = -T ] && [ "$3" = prosody ]; then
     shift 3
     exec {prefix} "$@"
@@ -883,16 +877,12 @@ printf '%s\n' "docker $*" >> '{log}'
   shift
 done
 echo "fake docker: only 'compose exec -T prosody' is forwarded" >&2
-exit 1
-"#,
-        log = log.display(),
-        probes = crate::harness::DOCKER_PROBES,
+exit 1"#,
         prefix = prefix.join(" ")
     );
-    let path = bin.join("docker");
-    std::fs::write(&path, script).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    (bin, log)
+    let fake = FakeDocker::with(&behaviour);
+    let (bin, log) = (fake.dir().to_path_buf(), fake.file("log"));
+    (fake, bin, log)
 }
 
 /// `jitsi-stack ARGS` in the stack with `path` first on PATH.
@@ -948,8 +938,7 @@ fn user_commands_reach_prosody_13_as_in_the_image() {
     stack
         .register_setup(&c, true)
         .unwrap_or_else(|e| panic!("{e}"));
-    let tmp = tempfile::tempdir().unwrap();
-    let (bin, log) = fake_docker(tmp.path(), &c);
+    let (_fake, bin, log) = fake_docker(&c);
 
     // Refused before anything runs: not even `docker compose version`.
     for bad in [
@@ -1053,7 +1042,7 @@ fn user_commands_reach_prosody_13_as_in_the_image() {
     let c = stack.boot().unwrap_or_else(|e| panic!("{e}"));
     assert!(c.login(&port, "alice@meet.jitsi", second));
     assert!(c.login(&port, "bob@meet.jitsi", "bob-password-3"));
-    let (bin, log) = fake_docker(&tmp.path().join("2"), &c);
+    let (_fake2, bin, log) = fake_docker(&c);
     let out = jitsi(&stack, &bin, &["user", "del", "bob"], "");
     assert!(ok(&out, "user del").contains("deleted bob@meet.jitsi"));
     assert_eq!(

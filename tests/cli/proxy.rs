@@ -809,6 +809,10 @@ fn haproxy_c_accepts_the_snippet_after_debians_haproxy_cfg_with_no_warning() {
         ] {
             assert!(site.contains(&line), "{line}:\n{site}");
         }
+        // On 443, port 80 redirects to HTTPS (as nginx's and Apache's do);
+        // on another port, 80 is left alone.
+        let redirect = "bind :80\n    acl jitsi hdr(host) -i meet.example.org meet.example.org:80\n    http-request redirect scheme https code 301 if jitsi\n";
+        assert_eq!(site.contains(redirect), public.is_none(), "{site}");
     }
 }
 

@@ -203,6 +203,144 @@ fn init_visitors_sets_both_variables() {
         .exists());
 }
 
+/// Sets `key=value` in the stack's `.env` (appended when absent).
+fn set_env(run: &Run, key: &str, value: &str) {
+    let path = run.path().join(".env");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let prefix = format!("{key}=");
+    let mut found = false;
+    let mut out: Vec<String> = text
+        .lines()
+        .map(|l| {
+            if l.starts_with(&prefix) {
+                found = true;
+                format!("{key}={value}")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    if !found {
+        out.push(format!("{key}={value}"));
+    }
+    std::fs::write(&path, out.join("\n") + "\n").unwrap();
+}
+
+fn env_line(run: &Run, key: &str) -> Option<String> {
+    let prefix = format!("{key}=");
+    run.read(".env")
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix).map(String::from))
+}
+
+/// The visitor services a render wrote, and jicofo's conference services.
+fn rendered_nodes(run: &Run) -> (Vec<String>, String) {
+    let compose: serde_yaml::Value = serde_yaml::from_str(&run.read("docker-compose.yml")).unwrap();
+    let mut names: Vec<String> = compose["services"]
+        .as_mapping()
+        .unwrap()
+        .keys()
+        .filter_map(|k| k.as_str())
+        .filter(|k| k.starts_with("prosody-v"))
+        .map(String::from)
+        .collect();
+    names.sort();
+    (names, run.read("generated/jicofo/jicofo.conf"))
+}
+
+#[test]
+fn visitor_indexes_are_given_once_and_never_reused() {
+    let run = Test::again(init_stack(
+        &[("ENABLE_VISITORS", "1"), ("JITSI_STACK_VISITORS", "3")],
+        &[],
+    ))
+    .args(["render"])
+    .run();
+    assert_eq!(
+        env_line(&run, "JITSI_STACK_VISITOR_INDEXES").as_deref(),
+        Some("0,1,2")
+    );
+    assert_eq!(
+        env_line(&run, "JITSI_STACK_VISITOR_NEXT").as_deref(),
+        Some("3")
+    );
+    let (names, _) = rendered_nodes(&run);
+    assert_eq!(names, ["prosody-v0", "prosody-v1", "prosody-v2"]);
+
+    // Fewer nodes: the one given last goes; the others keep their index.
+    set_env(&run, "JITSI_STACK_VISITORS", "2");
+    let run = Test::again(run).args(["render"]).run();
+    assert_eq!(
+        env_line(&run, "JITSI_STACK_VISITOR_INDEXES").as_deref(),
+        Some("0,1")
+    );
+    assert_eq!(
+        env_line(&run, "JITSI_STACK_VISITOR_NEXT").as_deref(),
+        Some("3")
+    );
+    let (names, jicofo) = rendered_nodes(&run);
+    assert_eq!(names, ["prosody-v0", "prosody-v1"]);
+    assert!(!jicofo.contains("v2.meet.jitsi"), "{jicofo}");
+
+    // More again: the new node gets a fresh index (3), never v2's, with
+    // its own domain, volume and route, and the others do not move.
+    set_env(&run, "JITSI_STACK_VISITORS", "3");
+    let run = Test::again(run).args(["render"]).run();
+    assert_eq!(
+        env_line(&run, "JITSI_STACK_VISITOR_INDEXES").as_deref(),
+        Some("0,1,3")
+    );
+    assert_eq!(
+        env_line(&run, "JITSI_STACK_VISITOR_NEXT").as_deref(),
+        Some("4")
+    );
+    let (names, jicofo) = rendered_nodes(&run);
+    assert_eq!(names, ["prosody-v0", "prosody-v1", "prosody-v3"]);
+    let compose: serde_yaml::Value = serde_yaml::from_str(&run.read("docker-compose.yml")).unwrap();
+    let v3 = &compose["services"]["prosody-v3"];
+    assert_eq!(
+        v3["environment"]["PROSODY_VISITOR_INDEX"].as_str(),
+        Some("3")
+    );
+    let vols = serde_yaml::to_string(&v3["volumes"]).unwrap();
+    assert!(vols.contains("prosody-v3-data:/var/lib/prosody"), "{vols}");
+    assert!(!jicofo.contains("v2.meet.jitsi"), "{jicofo}");
+    assert!(
+        jicofo.contains("conference-service = \"muc.v3.meet.jitsi\""),
+        "{jicofo}"
+    );
+    assert!(
+        jicofo.contains("xmpp-domain = \"v3.meet.jitsi\""),
+        "{jicofo}"
+    );
+    assert_eq!(
+        compose["services"]["prosody"]["environment"]["VISITORS_XMPP_SERVER"].as_str(),
+        Some("prosody-v0:5269,prosody-v1:5269,prosody-v3:5269")
+    );
+    let main = run.read("generated/prosody/prosody.cfg.lua");
+    assert!(
+        main.contains(r#"["muc.v3.meet.jitsi"] = "tcp://prosody-v3:5269";"#),
+        "{main}"
+    );
+    assert!(!main.contains("v2.meet.jitsi"), "{main}");
+    assert!(run
+        .read("generated/web/nginx.conf")
+        .contains("v3 http://prosody-v3:5280;"));
+    let site = run.read("generated/prosody-v3/visitors.cfg.lua");
+    assert!(site.contains("VirtualHost \"v3.meet.jitsi\""), "{site}");
+    assert!(!run.path().join("generated/prosody-v2").exists());
+
+    // A damaged record is refused by check, naming the variable.
+    set_env(&run, "JITSI_STACK_VISITOR_INDEXES", "0,1,1");
+    let r = Test::again(run).args(["check"]).status(1).run();
+    assert!(
+        r.stderr.contains("JITSI_STACK_VISITOR_INDEXES"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("never change"), "{}", r.stderr);
+}
+
 /// Stand-in upstreams for the routing test: on port 5280 of each address,
 /// an HTTP server answering every request with its own name, the path and
 /// query it was asked for and the Host header (what prosody's BOSH and

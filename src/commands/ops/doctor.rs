@@ -31,7 +31,11 @@ pub fn run(dir: &Path, args: DoctorArgs) -> Result<Exit> {
     };
     let failed = findings.iter().any(Finding::is_failure);
     if args.json {
-        let doc = serde_json::json!({ "ok": !failed, "findings": findings });
+        let doc = serde_json::json!({
+            "format_version": crate::commands::JSON_FORMAT_VERSION,
+            "ok": !failed,
+            "findings": findings,
+        });
         crate::outln!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         let paint = crate::color::stdout();
@@ -114,7 +118,7 @@ fn checks(stack: &Stack, port_in_use: Status) -> Vec<Finding> {
     out.push(image_check(stack));
     out.extend(letsencrypt_checks(stack));
     out.push(nat_check(stack));
-    out.push(dns_check(stack));
+    out.extend(node_dns_check(stack, &model));
     out.push(memory_check(&model));
     out
 }
@@ -471,6 +475,45 @@ fn nat_check(stack: &Stack) -> Finding {
             "set JVB_ADVERTISE_IPS to the address clients reach this host on",
         ),
     }
+}
+
+/// The DNS check for this host's role. Bridges and SIP gateways on a node
+/// never open PUBLIC_URL: no check. A recorder node's Chrome opens it from
+/// the node, so its name must resolve there to the main host, and
+/// `localhost` (or a loopback address) would be the node itself.
+fn node_dns_check(stack: &Stack, model: &Model) -> Option<Finding> {
+    let node = match &model.role {
+        crate::stack::Role::Main => return Some(dns_check(stack)),
+        crate::stack::Role::Node(node) => node,
+    };
+    if node.kind != crate::stack::nodes::NodeKind::Jibri {
+        return None;
+    }
+    let url = stack.values.get_or("PUBLIC_URL", "https://localhost:8443");
+    let host = url_host_port(url).map(|(h, _, _)| h).unwrap_or_default();
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host.to_ascii_lowercase().ends_with(".localhost")
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if loopback {
+        return Some(bad(
+            Status::Warn,
+            "dns",
+            format!(
+                "PUBLIC_URL is {url}: on this node {host} is the node itself, so the recorder's Chrome cannot reach the meeting"
+            ),
+            "set PUBLIC_URL on the main host to the name users open, run `jitsi-stack render` there and copy this bundle again",
+        ));
+    }
+    let mut f = dns_check(stack);
+    if f.status != Status::Ok {
+        f.fix = f.fix.map(|_| {
+            format!("add an A/AAAA record for {host} pointing at the main host (the recorder's Chrome opens PUBLIC_URL from this node)")
+        });
+    }
+    Some(f)
 }
 
 pub(super) fn dns_check(stack: &Stack) -> Finding {

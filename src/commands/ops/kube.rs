@@ -323,7 +323,11 @@ pub fn status(dir: &Path, args: StatusArgs) -> Result<Exit> {
         let states = parse_pods(&kubectl.output(&pods_args(ns))?)?;
         let model = Model::build(&k8s::cluster_stack(&stack, &settings)?)?;
         let states = lifecycle::with_missing(states, &model);
-        crate::outln!("{}", serde_json::to_string_pretty(&states)?);
+        let doc = serde_json::json!({
+            "format_version": crate::commands::JSON_FORMAT_VERSION,
+            "services": states,
+        });
+        crate::outln!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         kubectl.run(&["get", "pods", "-n", ns, "-l", ALL_PODS, "-o", "wide"])?;
     }

@@ -568,7 +568,15 @@ pub(super) fn summary(stack: &Stack, planned: &[Planned], after: Duration) {
         );
     }
     crate::outln!("next:");
-    crate::outln!("  jitsi-stack smoke      probe it as a browser would");
+    crate::outln!(
+        "  {:<22} probe it as a browser would{}",
+        stack.smoke_command(),
+        if stack.self_signed() {
+            " (the certificate is self-signed)"
+        } else {
+            ""
+        }
+    );
     crate::outln!("  jitsi-stack ports      what the firewall must let in");
     if stack.values.bool("ENABLE_AUTH")
         && stack.values.get_or("AUTH_TYPE", "internal") == "internal"
@@ -591,6 +599,46 @@ pub(super) fn poll_interval() -> Duration {
         .and_then(|v| v.parse().ok())
         .map(Duration::from_millis)
         .unwrap_or(Duration::from_secs(2))
+}
+
+/// Waits, as `up` does, for the containers Compose already made for the
+/// project (a restored stack of another release: its own compose file, not
+/// this release's model, says what it runs) until each one runs and is
+/// healthy; `Err` says which failed or are still waiting after `limit`.
+pub(crate) fn wait_for_containers(
+    compose: &Compose,
+    limit: Duration,
+) -> Result<std::result::Result<(), String>> {
+    let mut names: Vec<String> = parse_ps(&compose.output(PS)?)?
+        .into_iter()
+        .map(|s| s.service)
+        .collect();
+    names.sort();
+    names.dedup();
+    // Docker reports `unhealthy` only after a health check's start period,
+    // so none is needed here.
+    let planned: Vec<Planned> = names
+        .into_iter()
+        .map(|name| Planned {
+            name,
+            start_period: None,
+        })
+        .collect();
+    Ok(
+        match watch(|| parse_ps(&compose.output(PS)?), &planned, limit)? {
+            Outcome::Healthy { .. } => Ok(()),
+            Outcome::Failed(failed) => Err(failed
+                .iter()
+                .map(|(name, why)| format!("{name} {why}"))
+                .collect::<Vec<_>>()
+                .join("; ")),
+            Outcome::TimedOut(waiting) => Err(format!(
+                "not healthy after {} s: {}",
+                limit.as_secs(),
+                waiting.join(", ")
+            )),
+        },
+    )
 }
 
 fn load(dir: &Path) -> Result<(Stack, Compose)> {
@@ -626,7 +674,11 @@ pub fn status(dir: &Path, args: StatusArgs) -> Result<Exit> {
     if args.json {
         let states = parse_ps(&compose.output(&["ps", "--all", "--format", "json"])?)?;
         let states = with_missing(states, &Model::build(&stack)?);
-        crate::outln!("{}", serde_json::to_string_pretty(&states)?);
+        let doc = serde_json::json!({
+            "format_version": crate::commands::JSON_FORMAT_VERSION,
+            "services": states,
+        });
+        crate::outln!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         compose.run(&["ps", "--all"])?;
     }

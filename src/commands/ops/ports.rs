@@ -129,7 +129,11 @@ pub fn run(dir: &Path, args: PortsArgs) -> Result<Exit> {
         return Ok(Exit::Ok);
     }
     if args.json {
-        crate::outln!("{}", serde_json::to_string_pretty(&rules)?);
+        let doc = serde_json::json!({
+            "format_version": crate::commands::JSON_FORMAT_VERSION,
+            "ports": rules,
+        });
+        crate::outln!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(Exit::Ok);
     }
     crate::outln!("{:<12} {:<12} {:<6} purpose", "service", "port", "proto");
@@ -206,21 +210,9 @@ pub fn run(dir: &Path, args: PortsArgs) -> Result<Exit> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Component, Values};
-    use crate::envfile::EnvFile;
+    use crate::config::testing::stack;
+    use crate::config::Component;
     use std::collections::BTreeSet;
-    use std::path::PathBuf;
-
-    fn stack(pairs: &[(&str, &str)], components: &[Component]) -> Stack {
-        Stack {
-            dir: PathBuf::from("."),
-            env_path: PathBuf::from(".env"),
-            file: EnvFile::default(),
-            values: Values::from_pairs(pairs.iter().copied()),
-            components: components.iter().copied().collect::<BTreeSet<_>>(),
-            branding_files: Default::default(),
-        }
-    }
 
     /// `address:low-high/proto` of every `ports:` entry the compose writer emits.
     fn compose_ports(model: &Model) -> BTreeSet<String> {

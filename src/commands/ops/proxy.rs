@@ -228,7 +228,7 @@ fn haproxy(site: &Site, header: &str) -> String {
         port,
         upstream,
     } = site;
-    format!(
+    let mut s = format!(
         "# HAProxy 2.x, after the global and defaults sections of haproxy.cfg (websocket\n\
          # upgrades pass through in HTTP mode); the certificate and its key in one PEM file.\n# {header}\
          frontend jitsi-https\n    \
@@ -244,7 +244,19 @@ fn haproxy(site: &Site, header: &str) -> String {
          timeout server 90s\n    \
          timeout tunnel 900s\n    \
          server web {upstream}\n"
-    )
+    );
+    // On 443, plain HTTP on 80 is redirected, as the nginx and Apache
+    // snippets do.
+    if *port == 443 {
+        s.push_str(&format!(
+            "\nfrontend jitsi-http\n    \
+             mode http\n    \
+             bind :80\n    \
+             acl jitsi hdr(host) -i {host} {host}:80\n    \
+             http-request redirect scheme https code 301 if jitsi\n"
+        ));
+    }
+    s
 }
 
 fn caddy(site: &Site, header: &str) -> String {

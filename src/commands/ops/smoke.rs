@@ -34,7 +34,7 @@ pub fn run(dir: &Path, args: SmokeArgs) -> Result<Exit> {
         .collect();
     if args.json {
         let doc = serde_json::json!({
-            "format_version": 1,
+            "format_version": crate::commands::JSON_FORMAT_VERSION,
             "ok": failed.is_empty(),
             "failed": failed,
             "probes": probes,
@@ -189,7 +189,17 @@ fn timed(check: &str, url: &str, f: impl FnOnce() -> Result<String, String>) -> 
 
 /// A transport error as a sentence, with the fix for an untrusted certificate.
 fn transport(e: ureq::Error) -> String {
-    let text = e.to_string();
+    let text = match &e {
+        ureq::Error::Rustls(tls) => crate::tls::describe(tls),
+        ureq::Error::Io(io) => match io
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            Some(tls) => crate::tls::describe(tls),
+            None => e.to_string(),
+        },
+        _ => e.to_string(),
+    };
     if text.to_ascii_lowercase().contains("certificate") {
         format!("{text}: the certificate is not trusted (for a self-signed one, use --insecure)")
     } else {

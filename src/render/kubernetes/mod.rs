@@ -1535,27 +1535,31 @@ pub fn write(dir: &Path, out: &Output) -> Result<usize> {
             .with_context(|| format!("writing {}", path.display()))?;
         written += 1;
     }
-    remove_stale(&root, &wanted)?;
+    // A stale file removed is a change too.
+    written += remove_stale(&root, &wanted)?;
     Ok(written)
 }
 
-fn remove_stale(dir: &Path, wanted: &BTreeSet<PathBuf>) -> Result<()> {
+/// Removes the files under `dir` the render no longer makes; how many.
+fn remove_stale(dir: &Path, wanted: &BTreeSet<PathBuf>) -> Result<usize> {
+    let mut removed = 0;
     let Ok(entries) = std::fs::read_dir(dir) else {
-        return Ok(());
+        return Ok(0);
     };
     for e in entries {
         let e = e?;
         let path = e.path();
         let ft = e.file_type()?;
         if ft.is_dir() {
-            remove_stale(&path, wanted)?;
+            removed += remove_stale(&path, wanted)?;
             // Only now-empty directories the render made go.
             let _ = std::fs::remove_dir(&path);
         } else if !wanted.contains(&path) {
             std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+            removed += 1;
         }
     }
-    Ok(())
+    Ok(removed)
 }
 
 #[cfg(test)]
