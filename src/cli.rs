@@ -557,13 +557,25 @@ pub struct RollbackArgs {
     /// Restore the files only; do not start the restored stack.
     #[arg(long)]
     pub no_up: bool,
+    /// Seconds to wait for every container of the restored stack to run and be healthy.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 300,
+        conflicts_with = "no_up"
+    )]
+    pub timeout: u64,
 }
 
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {
     /// The shell.
-    #[arg(value_enum)]
-    pub shell: clap_complete::Shell,
+    #[arg(value_enum, required_unless_present = "services")]
+    pub shell: Option<clap_complete::Shell>,
+    /// Print the stack's service names, one a line: what the scripts offer
+    /// after `logs` and `restart` (run by them, with the command line's --dir).
+    #[arg(long, hide = true, conflicts_with = "shell")]
+    pub services: bool,
 }
 
 #[cfg(test)]

@@ -558,6 +558,44 @@ pub fn sanitize_project_name(raw: &str) -> String {
     }
 }
 
+/// Stacks for unit tests, made in memory (nothing read from disk): the one
+/// place every module's tests take them from.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    /// A stack in `.` with the variables `pairs` and `components`.
+    pub(crate) fn stack(pairs: &[(&str, &str)], components: &[Component]) -> Stack {
+        stack_in(Path::new("."), pairs, components)
+    }
+
+    /// [`stack`] in `dir` (its `.env` there, not read).
+    pub(crate) fn stack_in(dir: &Path, pairs: &[(&str, &str)], components: &[Component]) -> Stack {
+        Stack {
+            dir: dir.to_path_buf(),
+            env_path: dir.join(".env"),
+            file: EnvFile::default(),
+            values: Values::from_pairs(pairs.iter().copied()),
+            components: components.iter().copied().collect(),
+            branding_files: Default::default(),
+        }
+    }
+
+    /// A stack in `.` whose `.env` says `text`; its components from
+    /// `JITSI_STACK_WITH`.
+    pub(crate) fn stack_from_env(text: &str) -> Stack {
+        let file = EnvFile::parse(text).unwrap();
+        let values = Values::from_file(&file);
+        let components = parse_components(&[values.get_or("JITSI_STACK_WITH", "")]).unwrap();
+        Stack {
+            file,
+            values,
+            components,
+            ..stack(&[], &[])
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -200,8 +200,9 @@ fn anchor(title: &str) -> String {
         .collect()
 }
 
-/// The JSON reference: variables and rules.
-pub fn json() -> String {
+/// The JSON reference: variables and rules, under the `format_version` of
+/// the commands' JSON output (given by the caller, which owns it).
+pub fn json(format_version: u32) -> String {
     let rules: Vec<_> = rules::RULES
         .iter()
         .map(|r| serde_json::json!({ "id": r.id, "summary": r.summary }))
@@ -218,6 +219,7 @@ pub fn json() -> String {
         })
         .collect();
     let doc = serde_json::json!({
+        "format_version": format_version,
         "image_version": schema::PINNED_IMAGE_VERSION,
         "history_releases": history::releases(),
         "variables": variables,
@@ -296,7 +298,7 @@ mod tests {
 
     #[test]
     fn json_lists_all_variables() {
-        let v: serde_json::Value = serde_json::from_str(&json()).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&json(1)).unwrap();
         assert_eq!(v["variables"].as_array().unwrap().len(), schema::VARS.len());
     }
 }

@@ -14,6 +14,25 @@ use std::path::Path;
 pub struct Outcome {
     pub filled: Vec<&'static str>,
     pub kept: Vec<&'static str>,
+    /// Kept values that `check` rejects, each with why: `gen-passwords`
+    /// never calls them fine (replacing them needs `--force`).
+    pub rejected: Vec<(&'static str, String)>,
+}
+
+/// Why `check` rejects the set value of the generated secret `name`, by the
+/// same rules (the schema's secret rule; a value shared with a secret on an
+/// earlier line).
+fn rejection(file: &EnvFile, name: &str) -> Option<String> {
+    let entry = file.entry(name)?;
+    if let Some(weak) = secrets::weakness(&entry.value) {
+        return Some(weak.why);
+    }
+    schema::VARS
+        .iter()
+        .filter(|v| v.is_secret() && v.deprecated.is_none() && v.name != name)
+        .filter_map(|v| file.entry(v.name))
+        .find(|e| e.line < entry.line && e.value == entry.value)
+        .map(|e| format!("the same password as {} (line {})", e.key, e.line))
 }
 
 /// Fills secrets in `file`. `only` limits the set; `force` replaces set values.
@@ -39,7 +58,10 @@ pub fn fill(file: &mut EnvFile, only: &[String], force: bool) -> Result<Outcome>
             continue;
         }
         if file.is_set(var.name) && !force {
-            out.kept.push(var.name);
+            match rejection(file, var.name) {
+                Some(why) => out.rejected.push((var.name, why)),
+                None => out.kept.push(var.name),
+            }
             continue;
         }
         let value = loop {
@@ -88,6 +110,11 @@ pub fn run(dir: &Path, args: GenPasswordsArgs) -> Result<Exit> {
     for name in &outcome.kept {
         crate::outln!("kept      {name} (already set; --force to replace)");
     }
+    for (name, why) in &outcome.rejected {
+        crate::errln!(
+            "error: {name} is set but `check` rejects it: {why}\n  fix:      replace it with `jitsi-stack gen-passwords --force --only {name}` (then `jitsi-stack up`)"
+        );
+    }
     if args.force && !outcome.filled.is_empty() {
         crate::errln!(
             "note: replaced {}. If this stack has already run, its containers and prosody's \
@@ -101,5 +128,9 @@ pub fn run(dir: &Path, args: GenPasswordsArgs) -> Result<Exit> {
             crate::fsutil::backup_path(&written).display()
         );
     }
-    Ok(Exit::Ok)
+    Ok(if outcome.rejected.is_empty() {
+        Exit::Ok
+    } else {
+        Exit::Invalid
+    })
 }

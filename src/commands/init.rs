@@ -303,7 +303,14 @@ fn run_locked(dir: &Path, args: InitArgs) -> Result<Exit> {
     added.dedup();
     let secrets = gen_passwords::fill(&mut file, &[], false)?;
     added.extend(secrets.filled.iter().map(|s| s.to_string()));
-    kept.extend(secrets.kept.iter().map(|s| format!("{s} (password)")));
+    // A rejected one is kept too; the validation below says why it fails.
+    kept.extend(
+        secrets
+            .kept
+            .iter()
+            .chain(secrets.rejected.iter().map(|(s, _)| s))
+            .map(|s| format!("{s} (password)")),
+    );
 
     // Validate before anything touches the disk.
     let text = file.render();

@@ -39,7 +39,7 @@ pub fn dispatch(cli: Cli) -> Result<Exit> {
         Command::Backup(args) => upgrade::backup_command(&dir, args),
         Command::Restore(args) => upgrade::restore_command(&dir, args),
         Command::Node(cmd) => node::run(&dir, cmd),
-        Command::Completions(args) => completions::run(args),
+        Command::Completions(args) => completions::run(&dir, args),
         Command::Man => completions::man(cli.dir_on_command_line.then_some(dir.as_path())),
         other => ops::run(&dir, other),
     }

@@ -7,7 +7,7 @@ use anyhow::Result;
 pub fn run(args: SchemaArgs) -> Result<Exit> {
     let text = match args.format {
         SchemaFormat::Markdown => reference::markdown(),
-        SchemaFormat::Json => reference::json(),
+        SchemaFormat::Json => reference::json(crate::commands::JSON_FORMAT_VERSION),
         SchemaFormat::EnvExample => reference::env_example(),
     };
     crate::out::stdout_bytes(text.as_bytes());

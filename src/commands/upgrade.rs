@@ -389,7 +389,8 @@ pub fn run(dir: &Path, args: UpgradeArgs) -> Result<Exit> {
             j.finish()?;
             crate::outln!("  restored {restored} paths; {RELEASE_VAR}={from} again");
             if touched {
-                start_restored(dir);
+                // Said when it fails; the upgrade's error follows either way.
+                start_restored(dir, args.timeout);
             }
             Err(e.context(format!(
                 "upgrade to {PINNED_IMAGE_VERSION} failed; the stack was restored to {from} from {}",
@@ -566,8 +567,7 @@ pub fn rollback(dir: &Path, args: RollbackArgs) -> Result<Exit> {
             meta.state = "restored".into();
             write_journal(&journal_path(&data.archive), &meta)?;
             j.finish()?;
-            rolled_back(dir, &args, n, &data.archive, &meta);
-            Ok(Exit::Ok)
+            Ok(rolled_back(dir, &args, n, &data.archive, &meta))
         }
         Some(j) if j.operation.command == "rollback" => {
             let data: RestoreData = serde_json::from_value(j.data.clone())?;
@@ -579,8 +579,7 @@ pub fn rollback(dir: &Path, args: RollbackArgs) -> Result<Exit> {
             meta.state = "restored".into();
             let _ = write_journal(&journal_path(&data.archive), &meta);
             j.finish()?;
-            rolled_back(dir, &args, n, &data.archive, &meta);
-            Ok(Exit::Ok)
+            Ok(rolled_back(dir, &args, n, &data.archive, &meta))
         }
         Some(j) => bail!("{}", j.interrupted()),
         None => {
@@ -638,25 +637,29 @@ pub fn rollback(dir: &Path, args: RollbackArgs) -> Result<Exit> {
             m.state = "restored".into();
             let _ = write_journal(&journal_path(&archive), &m);
             j.finish()?;
-            rolled_back(dir, &args, n, &archive, &meta);
-            Ok(Exit::Ok)
+            Ok(rolled_back(dir, &args, n, &archive, &meta))
         }
     }
 }
 
-fn rolled_back(dir: &Path, args: &RollbackArgs, n: usize, archive: &Path, meta: &Meta) {
+/// Says what was restored and starts it (unless --no-up): `Exit::Invalid`
+/// when the started stack is not healthy.
+fn rolled_back(dir: &Path, args: &RollbackArgs, n: usize, archive: &Path, meta: &Meta) -> Exit {
     crate::outln!(
         "  restored {n} paths from {}; {RELEASE_VAR}={} again",
         archive.display(),
         meta.from
     );
-    if !args.no_up {
-        start_restored(dir);
-    }
+    let healthy = args.no_up || start_restored(dir, args.timeout);
     crate::outln!(
         "note: this jitsi-stack writes {PINNED_IMAGE_VERSION} files and will not render a {} stack; `jitsi-stack upgrade` moves it again",
         meta.from
     );
+    if healthy {
+        Exit::Ok
+    } else {
+        Exit::Invalid
+    }
 }
 
 /// `jitsi-stack backup [--to FILE] [--with-recordings]`.
@@ -809,18 +812,48 @@ fn confirm(yes: bool, question: &str) -> Result<()> {
 }
 
 /// Starts the restored stack with its own rendered files, through Compose
-/// directly: this jitsi-stack renders only for its pinned release.
-fn start_restored(dir: &Path) {
+/// directly (this jitsi-stack renders only for its pinned release), and
+/// waits, as `up` and `upgrade` do, until its containers run and are
+/// healthy. False when it could not start or did not become healthy (said).
+fn start_restored(dir: &Path, timeout: u64) -> bool {
     crate::outln!("==> starting the restored stack");
-    let started = Stack::load(dir, &[] as &[&str])
-        .and_then(|s| Ok(Compose::detect(&s)?))
-        .and_then(|c| Ok(c.run(UP)?));
-    match started {
-        Ok(()) => crate::outln!("  started with its previous files"),
-        Err(e) => crate::errln!(
-            "warning: could not start the restored stack: {e:#}; run `docker compose up -d` in {}",
+    let compose = match Stack::load(dir, &[] as &[&str]).and_then(|s| Ok(Compose::detect(&s)?)) {
+        Ok(c) => c,
+        Err(e) => {
+            crate::errln!(
+                "error: could not start the restored stack: {e:#}; run `docker compose up -d` in {}",
+                dir.display()
+            );
+            return false;
+        }
+    };
+    if let Err(e) = compose.run(UP) {
+        crate::errln!(
+            "error: could not start the restored stack: {e:#}; run `docker compose up -d` in {}",
             dir.display()
-        ),
+        );
+        return false;
+    }
+    let limit = std::time::Duration::from_secs(timeout);
+    match ops::lifecycle::wait_for_containers(&compose, limit) {
+        Ok(Ok(())) => {
+            crate::outln!(
+                "  started with its previous files; every container is running and healthy"
+            );
+            true
+        }
+        Ok(Err(why)) => {
+            crate::errln!("error: the restored stack is not healthy: {why}");
+            crate::errln!(
+                "fix: `jitsi-stack logs SERVICE` shows why; the files are restored, so `docker compose up -d` in {} starts it again (`jitsi-stack rollback --timeout N` waits longer)",
+                dir.display()
+            );
+            false
+        }
+        Err(e) => {
+            crate::errln!("error: could not read the restored stack's containers: {e:#}");
+            false
+        }
     }
 }
 

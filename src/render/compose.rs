@@ -352,21 +352,8 @@ fn otel_config() -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Stack, Values};
-    use crate::envfile::EnvFile;
-    use std::collections::BTreeSet;
-    use std::path::PathBuf;
-
-    fn stack(pairs: &[(&str, &str)], components: &[Component]) -> Stack {
-        Stack {
-            dir: PathBuf::from("."),
-            env_path: PathBuf::from(".env"),
-            file: EnvFile::default(),
-            values: Values::from_pairs(pairs.iter().copied()),
-            components: components.iter().copied().collect::<BTreeSet<_>>(),
-            branding_files: Default::default(),
-        }
-    }
+    use crate::config::testing::stack;
+    use crate::config::Stack;
 
     fn files(s: &Stack) -> BTreeMap<String, ComposeFile> {
         build(&Model::build(s).unwrap())

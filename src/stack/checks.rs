@@ -435,24 +435,7 @@ fn ids(out: &mut Out<'_>, all: &[Node]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Values;
-    use crate::envfile::EnvFile;
-    use std::path::PathBuf;
-
-    fn stack(text: &str) -> Stack {
-        let file = EnvFile::parse(text).unwrap();
-        let values = Values::from_file(&file);
-        let components =
-            crate::config::parse_components(&[values.get_or("JITSI_STACK_WITH", "")]).unwrap();
-        Stack {
-            dir: PathBuf::from("."),
-            env_path: PathBuf::from(".env"),
-            file,
-            values,
-            components,
-            branding_files: Default::default(),
-        }
-    }
+    use crate::config::testing::stack_from_env as stack;
 
     fn vars(p: &[Problem]) -> Vec<(Level, String)> {
         p.iter().map(|p| (p.level, p.var.clone())).collect()

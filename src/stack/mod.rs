@@ -416,21 +416,7 @@ pub(crate) use services::tests::{with_rows, SYNTHETIC as SYNTHETIC_ROWS};
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Values;
-    use crate::envfile::EnvFile;
-    use std::collections::BTreeSet;
-    use std::path::PathBuf;
-
-    pub(crate) fn stack(pairs: &[(&str, &str)], components: &[Component]) -> Stack {
-        Stack {
-            dir: PathBuf::from("."),
-            env_path: PathBuf::from(".env"),
-            file: EnvFile::default(),
-            values: Values::from_pairs(pairs.iter().copied()),
-            components: components.iter().copied().collect::<BTreeSet<_>>(),
-            branding_files: Default::default(),
-        }
-    }
+    pub(crate) use crate::config::testing::stack;
 
     #[test]
     fn single_instances_use_the_tree_init_creates() {

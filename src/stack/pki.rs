@@ -330,25 +330,12 @@ pub fn verify_leaf(ca_pem: &str, leaf_pem: &str, domain: &str) -> Result<(), Str
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Values;
-    use crate::envfile::EnvFile;
-    use std::collections::BTreeSet;
-
-    fn stack(dir: &Path, pairs: &[(&str, &str)]) -> Stack {
-        Stack {
-            dir: dir.to_path_buf(),
-            env_path: dir.join(".env"),
-            file: EnvFile::default(),
-            values: Values::from_pairs(pairs.iter().copied()),
-            components: BTreeSet::new(),
-            branding_files: Default::default(),
-        }
-    }
+    use crate::config::testing::stack_in;
 
     #[test]
     fn ca_and_leaves_are_made_once_and_verify() {
         let tmp = tempfile::tempdir().unwrap();
-        let s = stack(tmp.path(), &[]);
+        let s = stack_in(tmp.path(), &[], &[]);
         let made = ensure(&s).unwrap();
         assert!(made.ca);
         assert_eq!(made.leaves, ["auth.meet.jitsi", "meet.jitsi"]);
@@ -367,7 +354,11 @@ mod tests {
         // from the same CA.
         assert_eq!(ensure(&s).unwrap(), Made::default());
         assert_eq!(load_ca(&config).unwrap(), ca);
-        let s = stack(tmp.path(), &[("ENABLE_AUTH", "1"), ("ENABLE_GUESTS", "1")]);
+        let s = stack_in(
+            tmp.path(),
+            &[("ENABLE_AUTH", "1"), ("ENABLE_GUESTS", "1")],
+            &[],
+        );
         let made = ensure(&s).unwrap();
         assert_eq!(made.leaves, ["guest.meet.jitsi"]);
         let (g, _) = leaf_paths(&config, "guest.meet.jitsi");
@@ -379,15 +370,15 @@ mod tests {
         .unwrap();
         // A certificate from another CA does not verify.
         let other = tempfile::tempdir().unwrap();
-        ensure(&stack(other.path(), &[])).unwrap();
-        let foreign = load_ca(&stack(other.path(), &[]).config_dir()).unwrap();
+        ensure(&stack_in(other.path(), &[], &[])).unwrap();
+        let foreign = load_ca(&stack_in(other.path(), &[], &[]).config_dir()).unwrap();
         assert!(verify_leaf(&foreign, &leaf, "auth.meet.jitsi").is_err());
     }
 
     #[test]
     fn half_a_ca_is_refused() {
         let tmp = tempfile::tempdir().unwrap();
-        let s = stack(tmp.path(), &[]);
+        let s = stack_in(tmp.path(), &[], &[]);
         ensure(&s).unwrap();
         std::fs::remove_file(s.config_dir().join("xmpp-ca/ca.key")).unwrap();
         let e = ensure(&s).unwrap_err().to_string();
@@ -397,7 +388,7 @@ mod tests {
     #[test]
     fn truststore_is_a_jks_and_deterministic() {
         let tmp = tempfile::tempdir().unwrap();
-        let s = stack(tmp.path(), &[]);
+        let s = stack_in(tmp.path(), &[], &[]);
         ensure(&s).unwrap();
         let ca = load_ca(&s.config_dir()).unwrap();
         let a = truststore(&ca).unwrap();

@@ -157,3 +157,134 @@ fn install_deps_cleans_up_when_apt_fails() {
         .join("etc/systemd/system/multi-user.target.wants/nginx.service")
         .exists());
 }
+
+/// What is wrong with the `#[ignore]`d tests of `text` (file `name`): every
+/// one is either root-only (`#[ignore = "needs root"]`, and its body fails
+/// without root through `needs_root` or an `is_root()` assertion) or a
+/// benchmark (a reason starting "benchmark", a name starting `bench_`, which
+/// .ci/test skips).
+fn ignore_problems(name: &str, text: &str) -> Vec<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut problems = vec![];
+    for (i, line) in lines.iter().enumerate() {
+        let l = line.trim();
+        if !l.starts_with("#[ignore") {
+            continue;
+        }
+        let at = format!("{name}:{}", i + 1);
+        let reason = l
+            .strip_prefix("#[ignore = \"")
+            .and_then(|r| r.strip_suffix("\"]"));
+        let Some((f, fn_line)) = lines[i + 1..]
+            .iter()
+            .enumerate()
+            .find_map(|(j, l)| Some((l.trim().strip_prefix("fn ")?, i + 1 + j)))
+        else {
+            problems.push(format!("{at}: no test function after {l}"));
+            continue;
+        };
+        let fname = f.split('(').next().unwrap_or(f);
+        let body = lines[fn_line..(fn_line + 8).min(lines.len())].join("\n");
+        match reason {
+            Some("needs root") => {
+                if fname.starts_with("bench_") {
+                    problems.push(format!("{at}: {fname} is a benchmark marked needs root"));
+                }
+                if !body.contains("needs_root(") && !body.contains("is_root()") {
+                    problems.push(format!(
+                        "{at}: {fname} is marked needs root but does not fail without root (call harness::needs_root)"
+                    ));
+                }
+            }
+            Some(r) if r.starts_with("benchmark") => {
+                if !fname.starts_with("bench_") {
+                    problems.push(format!(
+                        "{at}: benchmark {fname} must be named bench_* (.ci/test skips bench_)"
+                    ));
+                }
+            }
+            _ => problems.push(format!(
+                "{at}: {fname}: {l}: an ignored test is either \"needs root\" or a \"benchmark ...\" named bench_*"
+            )),
+        }
+    }
+    problems
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for e in fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            rust_files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+#[test]
+fn ci_runs_the_root_only_tests_and_skips_the_benchmarks() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = vec![];
+    rust_files(&root.join("src"), &mut files);
+    rust_files(&root.join("tests"), &mut files);
+    let (mut problems, mut root_only) = (vec![], 0);
+    for f in &files {
+        let text = fs::read_to_string(f).unwrap();
+        root_only += text.matches("#[ignore = \"needs root\"]").count();
+        let name = f.strip_prefix(root).unwrap().display().to_string();
+        // This file spells the attributes in its own test data.
+        if !name.ends_with("tests/cli/ci.rs") {
+            problems.extend(ignore_problems(&name, &text));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert!(root_only >= 4, "{root_only} root-only tests");
+    // CI runs as root: .ci/test runs the ignored tests, bar the benchmarks.
+    let test = fs::read_to_string(root.join(".ci/test")).unwrap();
+    let cargo: Vec<&str> = test
+        .lines()
+        .filter(|l| l.trim_start().starts_with("cargo test"))
+        .collect();
+    assert_eq!(cargo.len(), 1, "{test}");
+    let words: Vec<&str> = cargo[0].split_whitespace().collect();
+    let args = &words[words
+        .iter()
+        .position(|w| *w == "--")
+        .expect("cargo test -- ...")..];
+    assert!(args.contains(&"--include-ignored"), "{}", cargo[0]);
+    assert!(
+        args.windows(2).any(|w| w == ["--skip", "bench_"]),
+        "{}",
+        cargo[0]
+    );
+}
+
+#[test]
+fn an_ignored_test_that_is_neither_root_only_nor_a_benchmark_is_reported() {
+    let ok = "#[test]\n#[ignore = \"needs root\"]\nfn a() {\n    crate::harness::needs_root(\"x\");\n}\n\
+              #[test]\n#[ignore = \"benchmark, run by hand\"]\nfn bench_b() {}\n";
+    assert_eq!(ignore_problems("t.rs", ok), Vec::<String>::new());
+    let bad = [
+        ("#[ignore]\nfn a() {}\n", "t.rs:1: a: #[ignore]"),
+        (
+            "#[ignore = \"slow\"]\nfn a() {}\n",
+            "t.rs:1: a: #[ignore = \"slow\"]",
+        ),
+        (
+            "#[ignore = \"needs root\"]\nfn a() {\n    let x = 1;\n}\n",
+            "t.rs:1: a is marked needs root but does not fail without root",
+        ),
+        (
+            "#[ignore = \"benchmark\"]\nfn timing() {}\n",
+            "t.rs:1: benchmark timing must be named bench_*",
+        ),
+    ];
+    for (text, want) in bad {
+        let got = ignore_problems("t.rs", text);
+        assert!(
+            got.len() == 1 && got[0].starts_with(want),
+            "{text:?}: {got:?}"
+        );
+    }
+}

@@ -584,11 +584,9 @@ fn a_failing_system_call_never_removes_the_last_good_render() {
 /// The disk-full case, on a real full file system: a tmpfs in a
 /// private mount namespace (root only; it vanishes with the namespace).
 #[test]
+#[ignore = "needs root"]
 fn a_full_disk_never_overwrites_the_backup() {
-    if !jitsi_stack::fsutil::is_root() {
-        eprintln!("skipped: needs root for a private tmpfs");
-        return;
-    }
+    crate::harness::needs_root("for a private tmpfs");
     let run = init_stack(&[], &[]);
     let dir = run.path();
     // A .env with every secret empty, and no backup yet.

@@ -237,6 +237,66 @@ pub fn init_stack_raw(extra: &[(&str, &str)], with: &[&str]) -> Run {
     init_stack(&refs, with)
 }
 
+/// Fails unless the test runs as root. Root-only tests are marked
+/// `#[ignore = "needs root"]`; CI runs as root and runs them with
+/// `--include-ignored` (.ci/test), so none passes without running.
+pub fn needs_root(why: &str) {
+    assert!(
+        jitsi_stack::fsutil::is_root(),
+        "needs root ({why}): run as root with `cargo test -- --include-ignored` (CI does)"
+    );
+}
+
+/// Asserts that a `doctor` run exited as its findings say: 1 when one of
+/// them failed (a `FAIL` line, or `"ok": false` with `--json`), 0 when none
+/// did; returns that status.
+pub fn doctor_exit(run: &Run) -> i32 {
+    let failed = match serde_json::from_str::<serde_json::Value>(&run.stdout) {
+        Ok(v) => {
+            let findings = v["findings"].as_array().expect("doctor --json findings");
+            let any = findings.iter().any(|f| f["status"] == "fail");
+            assert_eq!(
+                v["ok"], !any,
+                "doctor's ok disagrees with its findings: {v:#}"
+            );
+            any
+        }
+        Err(_) => run
+            .stdout
+            .lines()
+            .any(|l| without_colour(l).starts_with("FAIL ")),
+    };
+    let want = i32::from(failed);
+    assert_eq!(
+        run.status,
+        want,
+        "doctor exited {} with{} failures:\n{}{}",
+        run.status,
+        if failed { "" } else { "out" },
+        run.stdout,
+        run.stderr
+    );
+    want
+}
+
+/// `line` without its terminal colour sequences (`ESC [ ... m`).
+fn without_colour(line: &str) -> String {
+    let mut out = String::new();
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// The `jitsi-stack` binary under test.
 pub fn bin() -> PathBuf {
     assert_cmd::cargo::cargo_bin("jitsi-stack")

@@ -368,7 +368,7 @@ fn backup_then_restore_brings_the_stack_back_and_refuses_a_damaged_archive() {
 /// accounts) and of `upgrade`'s own time (a fake docker that answers at
 /// once, no smoke): `cargo test --test cli -- --ignored --nocapture bench_backup_and_upgrade`.
 #[test]
-#[ignore]
+#[ignore = "benchmark, run by hand"]
 fn bench_backup_and_upgrade() {
     fn median(mut v: Vec<f64>) -> f64 {
         v.sort_by(|a, b| a.partial_cmp(b).unwrap());

@@ -149,10 +149,17 @@ fn doctor(ns: &str, docker: &Path, dir: &Path) -> (i32, Vec<serde_json::Value>) 
             String::from_utf8_lossy(&out.stderr)
         )
     });
-    (
-        out.status.code().unwrap_or(-1),
-        v["findings"].as_array().unwrap().clone(),
-    )
+    let findings = v["findings"].as_array().unwrap().clone();
+    // doctor's exit status says whether a finding failed.
+    let failed = findings.iter().any(|f| f["status"] == "fail");
+    let code = out.status.code().unwrap_or(-1);
+    assert_eq!(
+        (code, v["ok"].as_bool()),
+        (i32::from(failed), Some(!failed)),
+        "doctor in {ns}: exit {code}, ok {}, findings {findings:#?}",
+        v["ok"]
+    );
+    (code, findings)
 }
 
 fn finding<'a>(findings: &'a [serde_json::Value], check: &str) -> &'a serde_json::Value {

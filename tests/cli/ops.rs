@@ -696,6 +696,7 @@ fn doctor_and_check_messages_read_well() {
         .args(["doctor"])
         .status_any()
         .run();
+    assert_eq!(crate::harness::doctor_exit(&run), 0, "{}", run.stdout);
     let storage = run
         .stdout
         .lines()
@@ -1378,6 +1379,7 @@ fn doctor_colours_its_verdicts_when_asked() {
         .args(["--color", "always", "doctor"])
         .status_any()
         .run();
+    assert_eq!(crate::harness::doctor_exit(&run), 0, "{}", run.stdout);
     assert!(
         run.stdout.contains("\x1b[32mok  \x1b[0m daemon"),
         "{:?}",
@@ -1388,6 +1390,7 @@ fn doctor_colours_its_verdicts_when_asked() {
         .args(["doctor"])
         .status_any()
         .run();
+    assert_eq!(crate::harness::doctor_exit(&run), 0, "{}", run.stdout);
     assert!(!run.stdout.contains('\x1b'), "{:?}", run.stdout);
 }
 

@@ -601,6 +601,46 @@ pub(super) fn poll_interval() -> Duration {
         .unwrap_or(Duration::from_secs(2))
 }
 
+/// Waits, as `up` does, for the containers Compose already made for the
+/// project (a restored stack of another release: its own compose file, not
+/// this release's model, says what it runs) until each one runs and is
+/// healthy; `Err` says which failed or are still waiting after `limit`.
+pub(crate) fn wait_for_containers(
+    compose: &Compose,
+    limit: Duration,
+) -> Result<std::result::Result<(), String>> {
+    let mut names: Vec<String> = parse_ps(&compose.output(PS)?)?
+        .into_iter()
+        .map(|s| s.service)
+        .collect();
+    names.sort();
+    names.dedup();
+    // Docker reports `unhealthy` only after a health check's start period,
+    // so none is needed here.
+    let planned: Vec<Planned> = names
+        .into_iter()
+        .map(|name| Planned {
+            name,
+            start_period: None,
+        })
+        .collect();
+    Ok(
+        match watch(|| parse_ps(&compose.output(PS)?), &planned, limit)? {
+            Outcome::Healthy { .. } => Ok(()),
+            Outcome::Failed(failed) => Err(failed
+                .iter()
+                .map(|(name, why)| format!("{name} {why}"))
+                .collect::<Vec<_>>()
+                .join("; ")),
+            Outcome::TimedOut(waiting) => Err(format!(
+                "not healthy after {} s: {}",
+                limit.as_secs(),
+                waiting.join(", ")
+            )),
+        },
+    )
+}
+
 fn load(dir: &Path) -> Result<(Stack, Compose)> {
     let stack = Stack::load(dir, &[] as &[&str])?;
     let compose = Compose::detect(&stack)?;

@@ -221,21 +221,9 @@ pub fn run(dir: &Path, args: PortsArgs) -> Result<Exit> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Component, Values};
-    use crate::envfile::EnvFile;
+    use crate::config::testing::stack;
+    use crate::config::Component;
     use std::collections::BTreeSet;
-    use std::path::PathBuf;
-
-    fn stack(pairs: &[(&str, &str)], components: &[Component]) -> Stack {
-        Stack {
-            dir: PathBuf::from("."),
-            env_path: PathBuf::from(".env"),
-            file: EnvFile::default(),
-            values: Values::from_pairs(pairs.iter().copied()),
-            components: components.iter().copied().collect::<BTreeSet<_>>(),
-            branding_files: Default::default(),
-        }
-    }
 
     /// `address:low-high/proto` of every `ports:` entry the compose writer emits.
     fn compose_ports(model: &Model) -> BTreeSet<String> {

@@ -34,7 +34,7 @@ pub fn run(dir: &Path, args: SmokeArgs) -> Result<Exit> {
         .collect();
     if args.json {
         let doc = serde_json::json!({
-            "format_version": 1,
+            "format_version": crate::commands::JSON_FORMAT_VERSION,
             "ok": failed.is_empty(),
             "failed": failed,
             "probes": probes,
