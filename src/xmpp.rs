@@ -368,6 +368,22 @@ pub fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, Error> {
     Ok(addrs)
 }
 
+/// Whether `host:port` accepts a TCP connection within `timeout` (the
+/// address that answered); the connection is closed at once.
+pub fn tcp_reachable(host: &str, port: u16, timeout: Duration) -> Result<SocketAddr, Error> {
+    let mut last = None;
+    for a in resolve(host, port)? {
+        match TcpStream::connect_timeout(&a, timeout) {
+            Ok(_) => return Ok(a),
+            Err(e) => last = Some(format!("{a}: {e}")),
+        }
+    }
+    Err(err(
+        Step::Connect,
+        last.unwrap_or_else(|| "no address to connect to".into()),
+    ))
+}
+
 /// Connects, secures the stream with the pinned CA, logs in and binds.
 pub fn login(l: &Login<'_>) -> Result<Session, Error> {
     let config = tls_config(l.ca_pem).map_err(|e| err(Step::Tls, format!("{e:#}")))?;
