@@ -238,6 +238,7 @@ fn doctor_fails_while_visitor_ports_are_public_and_indexes_are_not_reused() {
         .attach(Test::again(rules).args(["--dir", "nodes/vis-a", "doctor"]))
         .status_any()
         .run();
+    crate::harness::doctor_exit(&r);
     for p in [5222, 5269, 5280] {
         assert!(
             r.stdout.contains(&format!(
