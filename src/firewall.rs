@@ -25,10 +25,22 @@ pub const NFT_TABLE: &str = "jitsi_stack";
 pub struct XmppRule {
     pub address: IpAddr,
     pub port: u16,
-    /// The nodes' addresses of the main address's family, with names.
+    /// Who the allowed addresses are.
+    pub peer: Peer,
+    /// The peers' addresses of the rule address's family, with names.
     pub allowed: Vec<(String, IpAddr)>,
     /// Nodes whose address is of the other family (they cannot reach it).
     pub unreachable: Vec<String>,
+}
+
+/// Whom a rule lets in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Peer {
+    /// The stack's nodes (on the main host).
+    Nodes,
+    /// The main host (on a visitor node).
+    MainHost,
 }
 
 /// The rule for the model's published XMPP port, if there is one (the
@@ -46,26 +58,28 @@ pub fn xmpp_rule(model: &Model) -> Option<XmppRule> {
     if nodes.is_empty() {
         return None;
     }
-    Some(rule_for(x.address, x.port, &nodes))
+    Some(rule_for(x.address, x.port, Peer::Nodes, &named(&nodes)))
 }
 
-fn rule_for(address: IpAddr, port: u16, nodes: &[&Node]) -> XmppRule {
-    let same = |n: &Node| n.address.is_ipv4() == address.is_ipv4();
-    let mut allowed: Vec<(String, IpAddr)> = nodes
-        .iter()
-        .filter(|n| same(n))
-        .map(|n| (n.name.clone(), n.address))
-        .collect();
+fn named(nodes: &[&Node]) -> Vec<(String, IpAddr)> {
+    nodes.iter().map(|n| (n.name.clone(), n.address)).collect()
+}
+
+fn rule_for(address: IpAddr, port: u16, peer: Peer, peers: &[(String, IpAddr)]) -> XmppRule {
+    let same = |a: &IpAddr| a.is_ipv4() == address.is_ipv4();
+    let mut allowed: Vec<(String, IpAddr)> =
+        peers.iter().filter(|(_, a)| same(a)).cloned().collect();
     allowed.sort_by_key(|(_, a)| *a);
     allowed.dedup_by_key(|(_, a)| *a);
     XmppRule {
         address,
         port,
+        peer,
         allowed,
-        unreachable: nodes
+        unreachable: peers
             .iter()
-            .filter(|n| !same(n))
-            .map(|n| n.name.clone())
+            .filter(|(_, a)| !same(a))
+            .map(|(n, _)| n.clone())
             .collect(),
     }
 }
@@ -89,21 +103,18 @@ pub fn visitor_rules(model: &Model) -> Vec<XmppRule> {
             if nodes.is_empty() {
                 return vec![];
             }
-            vec![rule_for(x.address, visitors::S2S_PORT, &nodes)]
+            vec![rule_for(
+                x.address,
+                visitors::S2S_PORT,
+                Peer::Nodes,
+                &named(&nodes),
+            )]
         }
         Role::Node(n) if n.kind == NodeKind::Visitors => {
-            let main = Node {
-                name: "main host".into(),
-                kind: NodeKind::Visitors,
-                address: x.address,
-                advertise: vec![],
-                region: None,
-                instances: 1,
-                index: None,
-            };
+            let main = [("main host".to_string(), x.address)];
             [visitors::C2S_PORT, visitors::S2S_PORT, visitors::HTTP_PORT]
                 .into_iter()
-                .map(|p| rule_for(n.address, p, &[&main]))
+                .map(|p| rule_for(n.address, p, Peer::MainHost, &main))
                 .collect()
         }
         Role::Node(_) => vec![],
@@ -146,10 +157,9 @@ pub fn nftables(rules: &[XmppRule]) -> String {
     for r in rules {
         let fam = family(r.address);
         for (name, a) in &r.allowed {
-            let who = if name == "main host" {
-                name.clone()
-            } else {
-                format!("node {name}")
+            let who = match r.peer {
+                Peer::Nodes => format!("node {name}"),
+                Peer::MainHost => "main host".to_string(),
             };
             s.push_str(&format!(
                 "    {fam} daddr {} tcp dport {} {fam} saddr {a} accept comment \"{who}\"\n",
@@ -242,6 +252,7 @@ mod tests {
         XmppRule {
             address: "198.51.100.10".parse().unwrap(),
             port: 5222,
+            peer: Peer::Nodes,
             allowed: vec![
                 ("b2".into(), "203.0.113.2".parse().unwrap()),
                 ("r1".into(), "203.0.113.3".parse().unwrap()),
