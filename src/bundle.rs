@@ -78,6 +78,7 @@ fn compose_vars(kind: NodeKind) -> &'static [&'static str] {
             "RESTART_POLICY",
             "JIGASI_SENTRY_DSN",
         ],
+        NodeKind::Visitors => &["JITSI_IMAGE_REPO", "JITSI_IMAGE_VERSION", "RESTART_POLICY"],
     }
 }
 
@@ -86,6 +87,7 @@ fn schema_service(kind: NodeKind) -> Svc {
         NodeKind::Jvb => Svc::Jvb,
         NodeKind::Jibri => Svc::Jibri,
         NodeKind::Jigasi => Svc::Jigasi,
+        NodeKind::Visitors => Svc::Prosody,
     }
 }
 
@@ -129,9 +131,22 @@ pub fn env_pairs(main: &Stack, model: &Model, node: &Node) -> Result<Vec<(String
         put(nodes::MAIN_HOST, h.to_string());
     }
     put("XMPP_SERVER", xmpp.host.clone());
-    put(user_var, node.account());
-    put(pass_var, password.to_string());
-    put(kind.instance_id_var(), node.name.clone());
+    if kind == NodeKind::Visitors {
+        // jicofo logs in to the node as focus with the node's own
+        // password (the main host's jicofo.conf has one per node); the
+        // image's boot also needs a jvb password, for an account no bridge
+        // uses on a visitor node: derived from the node's own secret, so
+        // the bundle holds no other host's secret.
+        put(pass_var, password.to_string());
+        put(
+            "JVB_AUTH_PASSWORD",
+            crate::secrets::derive(password, "jitsi-stack visitor node jvb account"),
+        );
+    } else {
+        put(user_var, node.account());
+        put(pass_var, password.to_string());
+        put(kind.instance_id_var(), node.name.clone());
+    }
     match kind {
         NodeKind::Jvb => {
             if node.instances != 1 {
@@ -161,6 +176,7 @@ pub fn env_pairs(main: &Stack, model: &Model, node: &Node) -> Result<Vec<(String
                 put("JIGASI_LOCAL_REGION", r.clone());
             }
         }
+        NodeKind::Visitors => {}
     }
     put(WITH_VAR, String::new());
     // What `render` records in every stack it writes (the bundle is one).
@@ -184,6 +200,11 @@ pub fn env_pairs(main: &Stack, model: &Model, node: &Node) -> Result<Vec<(String
         }
         let read = var.services.contains(&svc) || compose_vars(kind).contains(&var.name);
         if !read {
+            continue;
+        }
+        // The main prosody's secrets (focus, jvb, jibri ... passwords) are
+        // never a visitor node's.
+        if kind == NodeKind::Visitors && var.secret != schema::Secret::No {
             continue;
         }
         if let Some(val) = v.raw(var.name) {

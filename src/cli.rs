@@ -404,6 +404,8 @@ pub enum NodeKindArg {
     Jibri,
     /// A SIP gateway.
     Jigasi,
+    /// A visitor prosody for very large meetings (docs/visitors.md).
+    Visitors,
 }
 
 #[derive(Debug, Args)]

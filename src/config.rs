@@ -237,6 +237,17 @@ impl Values {
         }
     }
 
+    /// Every variable set, with its value, in name order.
+    pub fn entries(&self) -> Vec<(&str, &str)> {
+        let mut out: Vec<(&str, &str)> = self
+            .set
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        out.sort();
+        out
+    }
+
     /// The value set in `.env`, if non-empty.
     pub fn raw(&self, name: &str) -> Option<&str> {
         self.set.get(name).map(String::as_str)

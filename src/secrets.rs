@@ -14,6 +14,15 @@ pub fn generate() -> String {
     hex::encode(buf)
 }
 
+/// A second secret derived from `secret` for `purpose` (HMAC-SHA-256,
+/// hex, as long as [`generate`]'s): stable for the same inputs, different
+/// from `secret`, and `secret` cannot be recovered from it.
+pub fn derive(secret: &str, purpose: &str) -> String {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
+    let tag = ring::hmac::sign(&key, purpose.as_bytes());
+    hex::encode(&tag.as_ref()[..SECRET_BYTES])
+}
+
 /// Shortest password `check` accepts without complaint.
 pub const MIN_LEN: usize = 12;
 

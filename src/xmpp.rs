@@ -368,27 +368,32 @@ pub fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, Error> {
     Ok(addrs)
 }
 
-/// Connects, secures the stream with the pinned CA, logs in and binds.
-pub fn login(l: &Login<'_>) -> Result<Session, Error> {
-    let config = tls_config(l.ca_pem).map_err(|e| err(Step::Tls, format!("{e:#}")))?;
-    let addrs = resolve(l.host, l.port)?;
+/// Whether `host:port` accepts a TCP connection within `timeout` (the
+/// address that answered); the connection is closed at once.
+pub fn tcp_reachable(host: &str, port: u16, timeout: Duration) -> Result<SocketAddr, Error> {
+    connect(host, port, timeout).map(|(_, a)| a)
+}
+
+/// The first of `host`'s addresses that accepts a TCP connection within
+/// `timeout`, with the stream; else the last address's error.
+fn connect(host: &str, port: u16, timeout: Duration) -> Result<(TcpStream, SocketAddr), Error> {
     let mut last = None;
-    let mut tcp = None;
-    for a in &addrs {
-        match TcpStream::connect_timeout(a, l.timeout) {
-            Ok(s) => {
-                tcp = Some((s, *a));
-                break;
-            }
+    for a in resolve(host, port)? {
+        match TcpStream::connect_timeout(&a, timeout) {
+            Ok(s) => return Ok((s, a)),
             Err(e) => last = Some(format!("{a}: {e}")),
         }
     }
-    let Some((mut tcp, peer)) = tcp else {
-        return Err(err(
-            Step::Connect,
-            last.unwrap_or_else(|| "no address to connect to".into()),
-        ));
-    };
+    Err(err(
+        Step::Connect,
+        last.unwrap_or_else(|| "no address to connect to".into()),
+    ))
+}
+
+/// Connects, secures the stream with the pinned CA, logs in and binds.
+pub fn login(l: &Login<'_>) -> Result<Session, Error> {
+    let config = tls_config(l.ca_pem).map_err(|e| err(Step::Tls, format!("{e:#}")))?;
+    let (mut tcp, peer) = connect(l.host, l.port, l.timeout)?;
     for set in [TcpStream::set_read_timeout, TcpStream::set_write_timeout] {
         set(&tcp, Some(l.timeout)).map_err(|e| err(Step::Connect, e.to_string()))?;
     }

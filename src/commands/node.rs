@@ -82,6 +82,7 @@ fn name_free(stack: &Stack, existing: &[Node], node: &Node) -> Result<()> {
         NodeKind::Jvb => "bridge",
         NodeKind::Jibri => "recorder",
         NodeKind::Jigasi => "gateway",
+        NodeKind::Visitors => "visitors",
     };
     let free = (2..)
         .map(|i| format!("{base}-{i}"))
@@ -114,6 +115,7 @@ fn kind_of(k: NodeKindArg) -> NodeKind {
         NodeKindArg::Jvb => NodeKind::Jvb,
         NodeKindArg::Jibri => NodeKind::Jibri,
         NodeKindArg::Jigasi => NodeKind::Jigasi,
+        NodeKindArg::Visitors => NodeKind::Visitors,
     }
 }
 
@@ -140,15 +142,22 @@ fn add(dir: &Path, env_path: &Path, args: NodeAddArgs) -> Result<Exit> {
         )
         .into());
     }
+    // A visitor node gets the first index never given (never reused).
+    let visitor_index = (args.kind == NodeKindArg::Visitors)
+        .then(|| visitors_index(&file, &args))
+        .transpose()?;
     // Each field on its own, then the line read back by the parser `check` uses.
-    let node: Node = nodes::node_from_fields(
-        &args.name,
-        kind_of(args.kind),
-        &args.address,
-        args.advertise.as_deref(),
-        args.region.as_deref(),
-        args.instances,
-    )
+    let node: Node = match visitor_index {
+        Some(index) => nodes::visitor_from_fields(&args.name, &args.address, index),
+        None => nodes::node_from_fields(
+            &args.name,
+            kind_of(args.kind),
+            &args.address,
+            args.advertise.as_deref(),
+            args.region.as_deref(),
+            args.instances,
+        ),
+    }
     .map_err(|e| {
         UsageError(format!(
             "node {}: {}; expected {}, found {}",
@@ -163,6 +172,7 @@ fn add(dir: &Path, env_path: &Path, args: NodeAddArgs) -> Result<Exit> {
     if recording_on {
         pairs.push(("ENABLE_RECORDING".to_string(), "1".to_string()));
     }
+    pairs.extend(visitors_pairs(&file, visitor_index));
     if let Some(a) = &args.main_address {
         if let Err(expected) = nodes::check_main_address(a) {
             return Err(UsageError(format!("--main-address {a:?}: expected {expected}")).into());
@@ -193,12 +203,19 @@ fn add(dir: &Path, env_path: &Path, args: NodeAddArgs) -> Result<Exit> {
         node.var(),
         env_path.display()
     );
-    crate::outln!(
-        "  its XMPP account: {}@{} (password {})",
-        node.account(),
-        stack.values.get_or("XMPP_AUTH_DOMAIN", "auth.meet.jitsi"),
-        node.password_var()
-    );
+    if let Some(i) = node.index {
+        crate::outln!(
+            "  visitor node v{i} (v{i}.meet.jitsi): jicofo logs in to it as focus with its own password ({}); main prosody reaches it over s2s",
+            node.password_var()
+        );
+    } else {
+        crate::outln!(
+            "  its XMPP account: {}@{} (password {})",
+            node.account(),
+            stack.values.get_or("XMPP_AUTH_DOMAIN", "auth.meet.jitsi"),
+            node.password_var()
+        );
+    }
     if recording_on {
         crate::outln!("  set ENABLE_RECORDING=1 (recorder nodes record only with recording on)");
     }
@@ -228,6 +245,48 @@ fn add(dir: &Path, env_path: &Path, args: NodeAddArgs) -> Result<Exit> {
         node.name
     );
     Ok(Exit::Ok)
+}
+
+/// The index `node add visitors` gives: the first never given on this
+/// host or another (docs/visitors.md); refuses the other kinds' options.
+fn visitors_index(file: &EnvFile, args: &NodeAddArgs) -> Result<u32> {
+    if args.advertise.is_some() || args.region.is_some() || args.instances != 1 {
+        return Err(UsageError(format!(
+            "node {}: a visitor node takes --address only (no --advertise, --region or --instances); nothing was written",
+            args.name
+        ))
+        .into());
+    }
+    let next = crate::stack::visitors::assignment(&Values::from_file(file)).next;
+    if next > crate::stack::visitors::MAX_INDEX {
+        return Err(UsageError(format!(
+            "every visitor node index up to {} was given; nothing was written",
+            crate::stack::visitors::MAX_INDEX
+        ))
+        .into());
+    }
+    Ok(next)
+}
+
+/// What `node add visitors` writes besides the node: the next index
+/// recorded (so it is never given again, even after `node remove`), and
+/// visitors turned on.
+fn visitors_pairs(file: &EnvFile, index: Option<u32>) -> Vec<(String, String)> {
+    use crate::stack::visitors;
+    let Some(index) = index else {
+        return vec![];
+    };
+    let v = Values::from_file(file);
+    let mut out: Vec<(String, String)> = visitors::settings(&v)
+        .into_iter()
+        .map(|(k, x)| (k.to_string(), x))
+        .collect();
+    out.retain(|(k, _)| k != visitors::NEXT_VAR);
+    out.push((visitors::NEXT_VAR.to_string(), (index + 1).to_string()));
+    if !v.bool("ENABLE_VISITORS") {
+        out.push(("ENABLE_VISITORS".to_string(), "1".to_string()));
+    }
+    out
 }
 
 fn list(dir: &Path, args: NodeListArgs) -> Result<Exit> {

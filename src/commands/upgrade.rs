@@ -817,7 +817,10 @@ fn confirm(yes: bool, question: &str) -> Result<()> {
 /// healthy. False when it could not start or did not become healthy (said).
 fn start_restored(dir: &Path, timeout: u64) -> bool {
     crate::outln!("==> starting the restored stack");
-    let compose = match Stack::load(dir, &[] as &[&str]).and_then(|s| Ok(Compose::detect(&s)?)) {
+    let started = Stack::load(dir, &[] as &[&str])
+        .and_then(|s| Ok(Compose::detect(&s)?))
+        .and_then(|c| c.run(UP).map(|()| c).map_err(Into::into));
+    let compose = match started {
         Ok(c) => c,
         Err(e) => {
             crate::errln!(
@@ -827,13 +830,6 @@ fn start_restored(dir: &Path, timeout: u64) -> bool {
             return false;
         }
     };
-    if let Err(e) = compose.run(UP) {
-        crate::errln!(
-            "error: could not start the restored stack: {e:#}; run `docker compose up -d` in {}",
-            dir.display()
-        );
-        return false;
-    }
     let limit = std::time::Duration::from_secs(timeout);
     match ops::lifecycle::wait_for_containers(&compose, limit) {
         Ok(Ok(())) => {

@@ -849,7 +849,13 @@ pub fn render_nodes(
     ctx: &Value,
     out: &mut Output,
 ) -> Result<()> {
-    for n in visitors::nodes(stack) {
+    // On the main host its own nodes; in a visitor node's bundle, that node.
+    let list = if crate::stack::nodes::is_bundle(&stack.values) {
+        visitors::nodes(stack)
+    } else {
+        visitors::local_nodes(stack)
+    };
+    for n in list {
         let v = visitors::values_for(&stack.values, visitors::Reader::Node(n.index));
         let p = derive_node(stack, &v)?;
         let site = derive_node_site(&v, &p, n.index)?;
@@ -871,6 +877,10 @@ pub fn render_nodes(
 }
 
 pub fn render(env: &Environment<'_>, stack: &Stack, ctx: &Value, out: &mut Output) -> Result<()> {
+    if crate::stack::nodes::is_bundle(&stack.values) {
+        // A visitor node's bundle runs that node's prosody only.
+        return render_nodes(env, stack, ctx, out);
+    }
     let p = derive(stack)?;
     let ctx = minijinja::context! { prosody => Value::from_serialize(&p), ..ctx.clone() };
     out.add(

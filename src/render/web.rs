@@ -248,7 +248,7 @@ fn nginx_decisions(stack: &Stack) -> Result<Nginx> {
             visitors::nodes_of(v)
                 .into_iter()
                 .map(|n| {
-                    let base = format!("http://{}:{}", n.service, visitors::HTTP_PORT);
+                    let base = n.http_base();
                     (n.vnode, base)
                 })
                 .collect()

@@ -267,6 +267,45 @@ fn main(out: &mut Out<'_>, all: &[Node]) {
             }
         }
     }
+    let visitor_nodes: Vec<&Node> = all
+        .iter()
+        .filter(|n| n.kind == NodeKind::Visitors)
+        .collect();
+    if let Some(n) = visitor_nodes.first() {
+        if !v.bool("ENABLE_VISITORS") {
+            out.push(
+                Level::Error,
+                &n.var(),
+                "a visitor node is listed but visitors are off: it would run unused",
+                "ENABLE_VISITORS=1 with visitor nodes",
+                shown(stack, "ENABLE_VISITORS"),
+                format!(
+                    "set ENABLE_VISITORS=1, or `jitsi-stack node remove {}`",
+                    n.name
+                ),
+            );
+        }
+    }
+    for (i, n) in visitor_nodes.iter().enumerate() {
+        if let Some(o) = visitor_nodes[..i].iter().find(|o| o.index == n.index) {
+            out.push(
+                Level::Error,
+                &n.var(),
+                format!(
+                    "node {} has the index of node {} (v{}): indexes are given once, by `node add visitors`",
+                    n.name,
+                    o.name,
+                    n.index.unwrap_or(0)
+                ),
+                "a distinct index=N per visitor node",
+                format!("index={}", n.index.unwrap_or(0)),
+                format!(
+                    "`jitsi-stack node remove {}` and add it again with `jitsi-stack node add visitors {} --address {}`",
+                    n.name, n.name, n.address
+                ),
+            );
+        }
+    }
     let regions: Vec<&Node> = all.iter().filter(|n| n.region.is_some()).collect();
     if let Some(n) = regions.iter().find(|n| n.kind == NodeKind::Jvb) {
         if !v.bool("ENABLE_OCTO") {

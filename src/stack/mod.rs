@@ -313,7 +313,14 @@ impl Model {
                     });
                 let mut services = services::build(stack, &bridges, &recorders);
                 if let Some(x) = &xmpp {
-                    services::publish_xmpp(&mut services, x);
+                    // c2s for the bridges, recorders and gateways; s2s for
+                    // the visitor nodes.
+                    if all.iter().any(|n| n.kind != NodeKind::Visitors) {
+                        services::publish_xmpp(&mut services, x);
+                    }
+                    if all.iter().any(|n| n.kind == NodeKind::Visitors) {
+                        services::publish_s2s(&mut services, x.address);
+                    }
                 }
                 Model {
                     role,

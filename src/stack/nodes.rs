@@ -51,16 +51,25 @@ pub enum NodeKind {
     Jvb,
     Jibri,
     Jigasi,
+    /// A visitor prosody (`index=N`): main prosody reaches it over s2s,
+    /// jicofo logs in to it, nginx proxies its viewers (docs/visitors.md).
+    Visitors,
 }
 
 impl NodeKind {
-    pub const ALL: &'static [NodeKind] = &[NodeKind::Jvb, NodeKind::Jibri, NodeKind::Jigasi];
+    pub const ALL: &'static [NodeKind] = &[
+        NodeKind::Jvb,
+        NodeKind::Jibri,
+        NodeKind::Jigasi,
+        NodeKind::Visitors,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             NodeKind::Jvb => "jvb",
             NodeKind::Jibri => "jibri",
             NodeKind::Jigasi => "jigasi",
+            NodeKind::Visitors => "visitors",
         }
     }
 
@@ -68,9 +77,11 @@ impl NodeKind {
         NodeKind::ALL.iter().copied().find(|k| k.name() == s)
     }
 
-    /// The variables of the image holding this service's XMPP account.
+    /// The variables of the image holding this service's XMPP account (a
+    /// visitor node: the focus account jicofo logs in to it with).
     pub fn account_vars(self) -> (&'static str, &'static str) {
         match self {
+            NodeKind::Visitors => ("JICOFO_AUTH_USER", "JICOFO_AUTH_PASSWORD"),
             NodeKind::Jvb => ("JVB_AUTH_USER", "JVB_AUTH_PASSWORD"),
             NodeKind::Jibri => ("JIBRI_XMPP_USER", "JIBRI_XMPP_PASSWORD"),
             NodeKind::Jigasi => ("JIGASI_XMPP_USER", "JIGASI_XMPP_PASSWORD"),
@@ -80,6 +91,7 @@ impl NodeKind {
     /// The variable of the image holding the instance id.
     pub fn instance_id_var(self) -> &'static str {
         match self {
+            NodeKind::Visitors => "PROSODY_VISITOR_INDEX",
             NodeKind::Jvb => "JVB_INSTANCE_ID",
             NodeKind::Jibri => "JIBRI_INSTANCE_ID",
             NodeKind::Jigasi => "JIGASI_INSTANCE_ID",
@@ -89,6 +101,8 @@ impl NodeKind {
     /// The brewery room this service joins: (variable, default).
     pub fn brewery(self) -> (&'static str, &'static str) {
         match self {
+            // A visitor node joins no brewery; its vN is its id.
+            NodeKind::Visitors => ("", ""),
             NodeKind::Jvb => ("JVB_BREWERY_MUC", "jvbbrewery"),
             NodeKind::Jibri => ("JIBRI_BREWERY_MUC", "jibribrewery"),
             NodeKind::Jigasi => ("JIGASI_BREWERY_MUC", "jigasibrewery"),
@@ -105,7 +119,7 @@ impl NodeKind {
 
     fn max_instances(self) -> u32 {
         match self {
-            NodeKind::Jigasi => 1,
+            NodeKind::Jigasi | NodeKind::Visitors => 1,
             _ => MAX_INSTANCES,
         }
     }
@@ -128,6 +142,9 @@ pub struct Node {
     pub advertise: Vec<String>,
     pub region: Option<String>,
     pub instances: u32,
+    /// Visitor nodes: the index (`vN`), given once by `node add` and
+    /// never reused (docs/visitors.md).
+    pub index: Option<u32>,
 }
 
 impl Node {
@@ -147,8 +164,11 @@ impl Node {
     }
 
     /// Instance ids (also brewery nicknames) of the node's services:
-    /// the node's name, then `<name>-2`, ...
+    /// the node's name, then `<name>-2`, ...; a visitor node's `vN`.
     pub fn instance_ids(&self) -> Vec<String> {
+        if let Some(i) = self.index {
+            return vec![format!("v{i}")];
+        }
         (1..=self.instances)
             .map(|i| {
                 if i == 1 {
@@ -171,6 +191,9 @@ impl Node {
         }
         if self.instances != 1 {
             s.push_str(&format!(" instances={}", self.instances));
+        }
+        if let Some(i) = self.index {
+            s.push_str(&format!(" index={i}"));
         }
         s
     }
@@ -273,6 +296,16 @@ fn single_word(field: &str, value: &str) -> Result<(), SpecError> {
     Ok(())
 }
 
+/// A visitor node from its fields (`node add visitors`): the address on
+/// its own, then the line read back by [`parse_spec`].
+pub fn visitor_from_fields(name: &str, address: &str, index: u32) -> Result<Node, SpecError> {
+    single_word("address", address)?;
+    parse_spec(
+        name,
+        &format!("{} address={address} index={index}", NodeKind::Visitors),
+    )
+}
+
 /// A node from its fields given one by one (`node add`): each field is
 /// checked on its own, then the line is read back by [`parse_spec`].
 pub fn node_from_fields(
@@ -329,7 +362,7 @@ pub fn check_advertise(entry: &str) -> Result<(), String> {
 /// Reads a node's line: `KIND address=IP [advertise=..] [region=..] [instances=N]`.
 pub fn parse_spec(name: &str, value: &str) -> Result<Node, SpecError> {
     const FORM: &str =
-        "KIND address=IP [advertise=IP[#PORT],...] [region=NAME] [instances=N], KIND one of jvb, jibri, jigasi";
+        "KIND address=IP [advertise=IP[#PORT],...] [region=NAME] [instances=N], KIND one of jvb, jibri, jigasi; or visitors address=IP index=N";
     let mut words = value.split_whitespace();
     let kind_word = words.next().unwrap_or("");
     let Some(kind) = NodeKind::parse(kind_word) else {
@@ -346,6 +379,7 @@ pub fn parse_spec(name: &str, value: &str) -> Result<Node, SpecError> {
         advertise: vec![],
         region: None,
         instances: 1,
+        index: None,
     };
     let mut address = None;
     let mut seen: Vec<&str> = vec![];
@@ -403,10 +437,27 @@ pub fn parse_spec(name: &str, value: &str) -> Result<Node, SpecError> {
                     }
                 }
             }
-            "advertise" | "region" => {
+            "index" if kind == NodeKind::Visitors => match v.parse::<u32>() {
+                Ok(n) if n <= crate::stack::visitors::MAX_INDEX => node.index = Some(n),
+                _ => {
+                    return Err(spec_error(
+                        "index is not a visitor node index",
+                        format!(
+                            "index=N, a whole number from 0 to {} given by `jitsi-stack node add visitors`",
+                            crate::stack::visitors::MAX_INDEX
+                        ),
+                        v,
+                    ))
+                }
+            },
+            "advertise" | "region" | "index" => {
                 return Err(spec_error(
                     format!("a {kind} node has no {key}"),
                     match kind {
+                        _ if key == "index" => "index= for a visitor node only".to_string(),
+                        NodeKind::Visitors => {
+                            "address= and index= only for a visitor node".to_string()
+                        }
                         NodeKind::Jibri => "no advertise= or region= for a recorder".to_string(),
                         _ => "no advertise= for a SIP gateway (it has no JVB_ADVERTISE_IPS)".to_string(),
                     },
@@ -415,6 +466,13 @@ pub fn parse_spec(name: &str, value: &str) -> Result<Node, SpecError> {
             }
             _ => return Err(spec_error(format!("unknown key {key:?}"), FORM, word)),
         }
+    }
+    if kind == NodeKind::Visitors && node.index.is_none() {
+        return Err(spec_error(
+            "a visitor node has no index",
+            "index=N (given by `jitsi-stack node add visitors`)",
+            value,
+        ));
     }
     match address {
         Some(a) => node.address = a,

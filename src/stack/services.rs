@@ -39,7 +39,7 @@ pub const JVB_COLIBRI_CONTAINER_PORT: u16 = 8080;
 /// Every service of the stack's host, in file order.
 pub fn build(stack: &Stack, bridges: &[JvbInstance], recorders: &[JibriInstance]) -> Vec<Service> {
     let mut out = core(stack, bridges);
-    out.extend(visitor_nodes(stack));
+    out.extend(visitor_nodes(stack, visitors::local_nodes(stack), false));
     for c in &stack.components {
         out.extend(match c {
             Component::Jibri => jibri(stack, recorders),
@@ -71,6 +71,22 @@ pub fn publish_xmpp(services: &mut [Service], x: &XmppAccess) {
     }
 }
 
+/// With visitor nodes on other hosts: main prosody's s2s port is
+/// published on the main host's address for them (the firewall rules of
+/// `ports` let only them in: s2s trust between main and the nodes rests on
+/// that).
+pub fn publish_s2s(services: &mut [Service], address: std::net::IpAddr) {
+    if let Some(p) = services.iter_mut().find(|s| s.kind == Kind::Prosody) {
+        p.ports.push(port(
+            visitors::S2S_PORT,
+            visitors::S2S_PORT,
+            Protocol::Tcp,
+            Exposure::Address(address),
+            "XMPP server-to-server for the visitor nodes",
+        ));
+    }
+}
+
 /// The services of a node's bundle: the node's bridges, recorders or SIP
 /// gateway, built as on the main host, but in the one compose file of the
 /// bundle, starting without waiting for prosody (it runs on the main
@@ -88,6 +104,9 @@ pub fn node(
             .collect(),
         NodeKind::Jibri => jibri(stack, recorders),
         NodeKind::Jigasi => vec![jigasi(stack)],
+        // Its own prosody, its ports published on the node's address (for
+        // the main host only: `ports` prints the rules).
+        NodeKind::Visitors => return visitor_nodes(stack, visitors::nodes(stack), true),
     };
     for s in &mut out {
         s.component = None;
@@ -522,20 +541,25 @@ fn core(stack: &Stack, bridges: &[JvbInstance]) -> Vec<Service> {
 /// visitors mode, on the compose network only (main prosody and jicofo
 /// reach them by service name, web proxies the viewers' BOSH and
 /// websocket), each with its own data volume (accounts of focus and jvb).
-fn visitor_nodes(stack: &Stack) -> Vec<Service> {
-    visitors::nodes(stack)
-        .into_iter()
+fn visitor_nodes(stack: &Stack, list: Vec<visitors::VisitorNode>, bundle: bool) -> Vec<Service> {
+    list.into_iter()
         .map(|n| {
             let mut s = base_service(&n.service, Kind::Prosody, Image::Jitsi("prosody"));
             s.read_only = true;
             s.tmpfs = tmpfs(16, 16);
+            let at = |p: u16, purpose: &'static str| match &n.remote {
+                Some(r) if bundle => {
+                    port(p, p, Protocol::Tcp, Exposure::Address(r.address), purpose)
+                }
+                _ => internal(p, purpose),
+            };
             s.ports = vec![
-                internal(
+                at(
                     visitors::C2S_PORT,
                     "XMPP client connections (jicofo, viewers)",
                 ),
-                internal(visitors::S2S_PORT, "XMPP server-to-server (main prosody)"),
-                internal(visitors::HTTP_PORT, "HTTP: BOSH, websocket, health"),
+                at(visitors::S2S_PORT, "XMPP server-to-server (main prosody)"),
+                at(visitors::HTTP_PORT, "HTTP: BOSH, websocket, health"),
             ];
             s.mounts = vec![Mount::Volume {
                 name: format!("{}-data", n.service),
@@ -545,6 +569,15 @@ fn visitor_nodes(stack: &Stack) -> Vec<Service> {
                 .extend(generated_mounts(mounts::VISITOR_ROWS, &n.service));
             s.labels = labels(&n.service);
             let mut env = environment(stack, &[Svc::Prosody]);
+            if bundle {
+                // A node on another host holds its own focus (and unused
+                // jvb) password only: no other account's secret.
+                env.retain(|k, v| {
+                    !matches!(v, EnvValue::Secret(_))
+                        || k == "JICOFO_AUTH_PASSWORD"
+                        || k == "JVB_AUTH_PASSWORD"
+                });
+            }
             env.remove("VISITORS_XMPP_SERVER");
             env.remove("VISITORS_XMPP_PORT");
             for (k, v) in visitors::derived(&stack.values, visitors::Reader::Node(n.index)) {
@@ -555,7 +588,9 @@ fn visitor_nodes(stack: &Stack) -> Vec<Service> {
             s.probe = Some(Probe::InContainer {
                 url: format!("http://127.0.0.1:{}/health", visitors::HTTP_PORT),
             });
-            s.depends_on = names(&["prosody"]);
+            if !bundle {
+                s.depends_on = names(&["prosody"]);
+            }
             s
         })
         .collect()

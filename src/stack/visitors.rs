@@ -10,6 +10,7 @@
 //! each node's s2s port, jicofo each node's client port.
 
 use crate::config::{Stack, Values};
+use std::net::IpAddr;
 
 /// The variable that asks for visitor nodes.
 pub const COUNT_VAR: &str = "JITSI_STACK_VISITORS";
@@ -46,21 +47,57 @@ pub struct VisitorNode {
     pub polls: String,
     /// `v<N>`: the value of `?vnode=` the client sends.
     pub vnode: String,
+    /// A node on another host (`node add visitors`); None: a service of
+    /// this host's compose project.
+    pub remote: Option<Remote>,
+}
+
+/// A visitor node on another host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Remote {
+    /// Its node name (`JITSI_STACK_NODE_<NAME>`).
+    pub name: String,
+    pub address: IpAddr,
+    /// The variable holding its own focus password (jicofo's login to it;
+    /// the node never holds the main host's).
+    pub password_var: String,
 }
 
 impl VisitorNode {
+    /// The host main prosody, jicofo and nginx reach the node at: its
+    /// service name, or a remote node's address.
+    pub fn host(&self) -> String {
+        match &self.remote {
+            Some(r) => r.address.to_string(),
+            None => self.service.clone(),
+        }
+    }
+
+    /// [`VisitorNode::host`] as the host part of `host:port` and URLs.
+    fn host_port(&self, port: u16) -> String {
+        match &self.remote {
+            Some(r) if r.address.is_ipv6() => format!("[{}]:{port}", r.address),
+            _ => format!("{}:{port}", self.host()),
+        }
+    }
+
     /// Where main prosody's s2s connections to this node go.
     pub fn s2s_target(&self) -> String {
-        format!("{}:{S2S_PORT}", self.service)
+        self.host_port(S2S_PORT)
     }
 
     /// Where jicofo logs in to this node.
     pub fn c2s_target(&self) -> String {
-        format!("{}:{C2S_PORT}", self.service)
+        self.host_port(C2S_PORT)
+    }
+
+    /// The base URL of the node's BOSH and websocket (nginx's `?vnode=`).
+    pub fn http_base(&self) -> String {
+        format!("http://{}", self.host_port(HTTP_PORT))
     }
 }
 
-/// The number of nodes `.env` asks for.
+/// The number of nodes on this host `.env` asks for.
 pub fn count(v: &Values) -> u32 {
     v.int(COUNT_VAR).unwrap_or(0).clamp(0, 32) as u32
 }
@@ -99,7 +136,11 @@ pub fn recorded(v: &Values) -> Vec<u32> {
 /// The assignment `.env` gives (computed the same way by every command,
 /// so a command that does not write `.env` sees the nodes `render` writes).
 pub fn assignment(v: &Values) -> Assignment {
-    let mut local = recorded(v);
+    let taken: Vec<u32> = remote_nodes(v).iter().filter_map(|n| n.index).collect();
+    let mut local: Vec<u32> = recorded(v)
+        .into_iter()
+        .filter(|i| !taken.contains(i))
+        .collect();
     let recorded_next = v
         .int(NEXT_VAR)
         .and_then(|n| u32::try_from(n).ok())
@@ -107,6 +148,7 @@ pub fn assignment(v: &Values) -> Assignment {
         .min(MAX_INDEX + 1);
     let mut next = local
         .iter()
+        .chain(&taken)
         .map(|i| i + 1)
         .max()
         .unwrap_or(0)
@@ -134,35 +176,78 @@ pub fn settings(v: &Values) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// The visitor nodes, in the order their indexes were given (see
-/// [`Assignment`]: an index is a node's for good).
+/// The visitor nodes on other hosts (`JITSI_STACK_NODE_<NAME>='visitors
+/// address=IP index=N'`, written by `node add visitors`), in name order.
+/// Lines that do not parse are left out here; `check` reports them.
+pub fn remote_nodes(v: &Values) -> Vec<crate::stack::nodes::Node> {
+    use crate::stack::nodes;
+    v.entries()
+        .into_iter()
+        .filter_map(|(k, val)| match nodes::classify(k) {
+            Some((name, false)) => nodes::parse_spec(&name, val).ok(),
+            _ => None,
+        })
+        .filter(|n| n.kind == nodes::NodeKind::Visitors)
+        .collect()
+}
+
+/// The visitor nodes: this host's, in the order their indexes were given
+/// (see [`Assignment`]: an index is a node's for good), then those on
+/// other hosts, by index.
 pub fn nodes(stack: &Stack) -> Vec<VisitorNode> {
     nodes_of(&stack.values)
+}
+
+/// This host's visitor nodes only (its compose services).
+pub fn local_nodes(stack: &Stack) -> Vec<VisitorNode> {
+    nodes(stack)
+        .into_iter()
+        .filter(|n| n.remote.is_none())
+        .collect()
 }
 
 pub fn nodes_of(v: &Values) -> Vec<VisitorNode> {
     let base = v.text("VISITORS_XMPP_DOMAIN", CLIENT_DOMAIN);
     let prefix = v.text("PROSODY_VISITORS_MUC_PREFIX", "muc");
-    assignment(v)
+    let make = |index: u32, remote: Option<Remote>| {
+        let domain = format!("v{index}.{base}");
+        VisitorNode {
+            index,
+            service: format!("prosody-v{index}"),
+            muc: format!("{prefix}.{domain}"),
+            polls: format!("polls.{domain}"),
+            vnode: format!("v{index}"),
+            domain,
+            remote,
+        }
+    };
+    let mut remote: Vec<VisitorNode> = remote_nodes(v)
+        .into_iter()
+        .filter_map(|n| {
+            let index = n.index?;
+            Some(make(
+                index,
+                Some(Remote {
+                    password_var: n.password_var(),
+                    name: n.name,
+                    address: n.address,
+                }),
+            ))
+        })
+        .collect();
+    remote.sort_by_key(|n| n.index);
+    let mut out: Vec<VisitorNode> = assignment(v)
         .local
         .into_iter()
-        .map(|index| {
-            let domain = format!("v{index}.{base}");
-            VisitorNode {
-                index,
-                service: format!("prosody-v{index}"),
-                muc: format!("{prefix}.{domain}"),
-                polls: format!("polls.{domain}"),
-                vnode: format!("v{index}"),
-                domain,
-            }
-        })
-        .collect()
+        .map(|i| make(i, None))
+        .collect();
+    out.extend(remote);
+    out
 }
 
 /// Visitors are on: `ENABLE_VISITORS=1` and at least one node.
 pub fn enabled(v: &Values) -> bool {
-    v.bool("ENABLE_VISITORS") && count(v) > 0
+    v.bool("ENABLE_VISITORS") && !nodes_of(v).is_empty()
 }
 
 /// What `check` tells about a stack with visitors on: how viewers become
@@ -172,7 +257,7 @@ pub fn explain(v: &Values) -> Vec<String> {
         return vec![];
     }
     let per_node = v.text("VISITORS_MAX_VISITORS_PER_NODE", "250");
-    let n = count(v);
+    let n = nodes_of(v).len();
     let threshold = match v.raw("VISITORS_MAX_PARTICIPANTS") {
         Some(x) => format!("after {x} participants (VISITORS_MAX_PARTICIPANTS)"),
         None => {

@@ -938,7 +938,7 @@ fn visitors_rule(i: &Input<'_>) -> Vec<Violation> {
     use crate::stack::visitors::{self, COUNT_VAR};
     let vals = i.values;
     let on = vals.bool("ENABLE_VISITORS");
-    let count = visitors::count(vals);
+    let count = visitors::nodes_of(vals).len();
     let mut out = vec![];
     if on && count == 0 {
         out.push(
@@ -1030,7 +1030,7 @@ fn visitors_rule(i: &Input<'_>) -> Vec<Violation> {
             .collect();
         let derived: Vec<String> = visitors::nodes_of(vals)
             .into_iter()
-            .map(|n| n.service)
+            .map(|n| n.host())
             .collect();
         let bad =
             entries.len() != derived.len() || entries.iter().zip(&derived).any(|(e, d)| e != d);

@@ -442,3 +442,191 @@ fn shell_blocks_join_continuations_and_drop_comments() {
         ]
     );
 }
+
+/// Every `jitsi-stack ...` the pages show outside shell blocks (synopses in
+/// other blocks, inline code, headings; `up --force` counts as
+/// `jitsi-stack up --force`), each with where it is: (text, "page:line").
+fn shown_outside_shell_blocks(
+    file: &str,
+    text: &str,
+    subcommands: &[String],
+) -> Vec<(String, String)> {
+    let mut out = vec![];
+    let mut block: Option<String> = None;
+    for (i, line) in text.lines().enumerate() {
+        let at = format!("{file}:{}", i + 1);
+        if let Some(fence) = line.strip_prefix("```") {
+            block = match block {
+                Some(_) => None,
+                None => Some(fence.trim().to_string()),
+            };
+            continue;
+        }
+        match block.as_deref() {
+            Some("sh" | "bash" | "shell") => {}
+            Some(_) => {
+                if let Some(i) = line.find("jitsi-stack ") {
+                    out.push((strip_comment(&line[i..]), at));
+                }
+            }
+            None => {
+                for (n, span) in line.split('`').enumerate() {
+                    if n % 2 == 0 {
+                        continue;
+                    }
+                    if let Some(i) = span.find("jitsi-stack ") {
+                        out.push((span[i..].to_string(), at.clone()));
+                    } else if span.contains("--")
+                        && span
+                            .split_whitespace()
+                            .next()
+                            .is_some_and(|w| subcommands.iter().any(|s| s == w))
+                    {
+                        out.push((format!("jitsi-stack {span}"), at.clone()));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The (sub)command a shown command line runs, by its names
+/// (`["node", "add"]`), and the long flags it shows; `None` when it names
+/// no command (`jitsi-stack COMMAND --help`).
+fn command_and_flags(root: &clap::Command, text: &str) -> Option<(Vec<String>, Vec<String>)> {
+    let words: Vec<&str> = text.split_whitespace().skip(1).collect();
+    let mut path = vec![];
+    let mut cmd = root;
+    let mut i = 0;
+    while i < words.len() {
+        let w = words[i];
+        if path.is_empty() && matches!(w, "-C" | "--dir" | "--color") {
+            i += 2;
+            continue;
+        }
+        if w.starts_with('-') || w.starts_with('[') {
+            i += 1;
+            continue;
+        }
+        match cmd.find_subcommand(w) {
+            Some(sub) => {
+                path.push(w.to_string());
+                cmd = sub;
+                i += 1;
+            }
+            None => break,
+        }
+    }
+    if path.is_empty() {
+        return None;
+    }
+    let mut flags = vec![];
+    let bytes = text.as_bytes();
+    for (at, _) in text.match_indices("--") {
+        let before = at.checked_sub(1).map(|b| bytes[b] as char);
+        if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '-') {
+            continue;
+        }
+        let name: String = text[at + 2..]
+            .chars()
+            .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-')
+            .collect();
+        if name.starts_with(|c: char| c.is_ascii_lowercase()) {
+            flags.push(name);
+        }
+    }
+    Some((path, flags))
+}
+
+/// The integration tests' functions (`fn ...` to the next one), by file.
+fn test_functions() -> Vec<(String, String)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cli");
+    let mut out = vec![];
+    for e in fs::read_dir(&dir).unwrap() {
+        let path = e.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if !name.ends_with(".rs") || name == "docs.rs" {
+            continue;
+        }
+        let text = fs::read_to_string(&path).unwrap();
+        for body in text.split("\nfn ").skip(1) {
+            out.push((name.clone(), body.to_string()));
+        }
+    }
+    out
+}
+
+/// The other half of "every command and flag the docs show runs": the
+/// flags in synopses, inline code and headings exist on the command they
+/// are shown with, and each is run by this doc test (a shell block) or by
+/// an integration test that names the command and passes the flag.
+#[test]
+fn every_documented_flag_exists_and_is_run_by_a_test() {
+    use clap::CommandFactory;
+    let mut root = jitsi_stack::cli::Cli::command();
+    root.build();
+    let subcommands: Vec<String> = root
+        .get_subcommands()
+        .map(|s| s.get_name().to_string())
+        .collect();
+    let functions = test_functions();
+    let mut run_here: Vec<(Vec<String>, String)> = vec![];
+    let mut shown: Vec<(String, String)> = vec![];
+    for (file, text) in pages() {
+        for block in shell_blocks(&file, &text) {
+            for line in block {
+                if let Some((path, flags)) = command_and_flags(&root, &line.text) {
+                    run_here.extend(flags.into_iter().map(|f| (path.clone(), f)));
+                }
+            }
+        }
+        shown.extend(shown_outside_shell_blocks(&file, &text, &subcommands));
+    }
+    let mut failures = vec![];
+    let mut checked = 0;
+    for (text, at) in &shown {
+        let Some((path, flags)) = command_and_flags(&root, text) else {
+            continue;
+        };
+        let mut cmd = &root;
+        for name in &path {
+            cmd = cmd.find_subcommand(name).unwrap();
+        }
+        let last = path.last().unwrap();
+        for flag in flags {
+            checked += 1;
+            let shown_as = format!("{at}: `{text}`: `jitsi-stack {} --{flag}`", path.join(" "));
+            if !cmd
+                .get_arguments()
+                .any(|a| a.get_long() == Some(flag.as_str()))
+            {
+                failures.push(format!(
+                    "{shown_as}: no such flag (see `jitsi-stack {} --help`)",
+                    path.join(" ")
+                ));
+                continue;
+            }
+            if matches!(flag.as_str(), "help" | "version" | "dir" | "color") {
+                continue;
+            }
+            let long = format!("--{flag}");
+            let here = run_here.iter().any(|(p, f)| p == &path && f == &flag);
+            let quoted = [format!("\"{long}\""), format!("\"{long}=")];
+            let elsewhere = functions.iter().any(|(_, body)| {
+                body.contains(&format!("\"{last}\"")) && quoted.iter().any(|q| body.contains(q))
+            });
+            if !here && !elsewhere {
+                failures.push(format!(
+                    "{shown_as}: no test runs it (show it in a ```sh block, or pass it in a test of tests/cli/ that names \"{last}\")"
+                ));
+            }
+        }
+    }
+    eprintln!(
+        "doc test: {checked} flags shown outside shell blocks, {} run in them",
+        run_here.len()
+    );
+    assert!(checked >= 50, "only {checked} documented flags found");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -68,6 +68,9 @@ fn every_json_output_is_one_object_with_the_format_version() {
             run.status,
             run.stderr
         );
+        if args[0] == "doctor" {
+            crate::harness::doctor_exit(&run);
+        }
         let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| {
             panic!(
                 "{args:?}: stdout is not one JSON document ({e}):\n{}\n--- stderr\n{}",
@@ -305,7 +308,53 @@ fn bash_completes_every_item_of_a_list_and_the_stacks_services() {
         &["jitsi-stack", "--dir", dir, "restart", "pro"],
     );
     assert_eq!(services, ["prosody"]);
+    // What the script asks for, run as it runs it.
+    let asked = Test::again(run).args(["completions", "--services"]).run();
+    let names: Vec<&str> = asked.stdout.lines().collect();
+    assert!(
+        names.contains(&"jibri") && names.contains(&"web"),
+        "{names:?}"
+    );
+    let here = asked.path();
+    let got = |words: &[&str]| bash_completes(&script, here, words);
     // A flag's value is not a service; flags still complete.
     assert!(!got(&["jitsi-stack", "logs", "--tail", ""]).contains(&"web".to_string()));
     assert!(got(&["jitsi-stack", "logs", "--"]).contains(&"--follow".to_string()));
+}
+
+#[test]
+fn migrate_takes_the_release_and_more_components_from_flags() {
+    let t = Test::new().write(
+        "old/.env",
+        "CONFIG=./cfg\nPUBLIC_URL=https://meet.example.org\n",
+    );
+    let report = |run: &crate::Run| -> serde_json::Value {
+        serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout))
+    };
+    // Neither .env nor a compose file names the release: unknown.
+    let run = t
+        .args(["migrate", "--dry-run", "--json", "--no-data", "old", "new"])
+        .run();
+    let doc = report(&run);
+    assert_eq!(doc["source_release_from"], "unknown", "{doc}");
+    assert_eq!(doc["components"], serde_json::json!([]));
+    let run = Test::again(run)
+        .args([
+            "migrate",
+            "--dry-run",
+            "--json",
+            "--no-data",
+            "--from-release",
+            "stable-10431",
+            "--with",
+            "jibri,etherpad",
+            "old",
+            "new",
+        ])
+        .run();
+    let doc = report(&run);
+    assert_eq!(doc["source"]["release"], "stable-10431", "{doc}");
+    assert_eq!(doc["source_release_from"], "flag");
+    assert_eq!(doc["components"], serde_json::json!(["jibri", "etherpad"]));
+    assert!(!run.path().join("new").exists(), "a dry run wrote");
 }

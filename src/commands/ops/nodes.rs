@@ -58,7 +58,8 @@ pub fn doctor(stack: &Stack, model: &Model) -> Vec<Finding> {
 /// address of this host.
 fn xmpp_address(model: &Model) -> Vec<Finding> {
     let mut out = vec![];
-    let Some(rule) = firewall::xmpp_rule(model) else {
+    let rules = firewall::all_rules(model);
+    let Some(rule) = rules.first() else {
         out.push(bad(
             Status::Fail,
             "xmpp",
@@ -111,34 +112,64 @@ fn xmpp_address(model: &Model) -> Vec<Finding> {
     out
 }
 
-fn main_checks(stack: &Stack, model: &Model) -> Vec<Finding> {
-    let mut out = xmpp_address(model);
-    let Some(rule) = firewall::xmpp_rule(model) else {
+/// Whether each restricted port is restricted by a loaded firewall rule.
+/// The XMPP client port open to all is a warning (TLS and each node's
+/// login protect it); a visitor port is a failure: s2s trust between the
+/// main host and the visitor nodes rests on who can reach those ports.
+fn firewall_checks(model: &Model) -> Vec<Finding> {
+    let mut out = vec![];
+    let rules = firewall::all_rules(model);
+    if rules.is_empty() {
         return out;
-    };
-    let at = format!("{}:{}", rule.address, rule.port);
+    }
+    let visitor = firewall::visitor_rules(model);
     let nft = crate::docker::tool_output(&["nft", "list", "table", "inet", firewall::NFT_TABLE]);
     let ipt = crate::docker::tool_output(&["iptables", "-S", "DOCKER-USER"]);
-    let applied = nft
-        .as_deref()
-        .is_some_and(|l| firewall::nft_applied(&rule, l))
-        || ipt
-            .as_deref()
-            .is_some_and(|l| firewall::docker_user_applied(&rule, l));
-    let sources: Vec<String> = rule.allowed.iter().map(|(_, a)| a.to_string()).collect();
-    if applied {
-        out.push(ok(
-            "firewall",
-            format!("{at} is restricted to the nodes ({})", sources.join(", ")),
-        ));
+    let who = if model.is_node() {
+        "the main host"
     } else {
-        out.push(bad(
-            Status::Warn,
-            "firewall",
-            format!("{at} is open to everyone who reaches {}: no firewall rule restricts it to the nodes ({})", rule.address, sources.join(", ")),
-            "apply the rules `jitsi-stack ports` prints (`jitsi-stack ports --nftables > /etc/nftables.d/jitsi-stack.nft && nft -f /etc/nftables.d/jitsi-stack.nft`)",
-        ));
+        "the nodes"
+    };
+    for rule in &rules {
+        let at = format!("{}:{}", rule.address, rule.port);
+        let applied = nft
+            .as_deref()
+            .is_some_and(|l| firewall::nft_applied(rule, l))
+            || ipt
+                .as_deref()
+                .is_some_and(|l| firewall::docker_user_applied(rule, l));
+        let sources: Vec<String> = rule.allowed.iter().map(|(_, a)| a.to_string()).collect();
+        let fix = "apply the rules `jitsi-stack ports` prints (`jitsi-stack ports --nftables > /etc/nftables.d/jitsi-stack.nft && nft -f /etc/nftables.d/jitsi-stack.nft`)";
+        if applied {
+            out.push(ok(
+                "firewall",
+                format!("{at} is restricted to {who} ({})", sources.join(", ")),
+            ));
+        } else if visitor.contains(rule) {
+            out.push(bad(
+                Status::Fail,
+                "firewall",
+                format!("{at} (visitors: s2s, the nodes' client and HTTP ports) is public: no firewall rule restricts it to {who} ({}), and the visitor nodes' s2s trust rests on that", sources.join(", ")),
+                fix,
+            ));
+        } else {
+            out.push(bad(
+                Status::Warn,
+                "firewall",
+                format!("{at} is open to everyone who reaches {}: no firewall rule restricts it to {who} ({})", rule.address, sources.join(", ")),
+                fix,
+            ));
+        }
     }
+    out
+}
+
+fn main_checks(stack: &Stack, model: &Model) -> Vec<Finding> {
+    let mut out = xmpp_address(model);
+    if firewall::all_rules(model).is_empty() {
+        return out;
+    }
+    out.extend(firewall_checks(model));
     // prosody's certificates: issued by the CA the bundles pin.
     let config = stack.config_dir();
     match pki::load_ca(&config) {
@@ -208,6 +239,28 @@ fn main_checks(stack: &Stack, model: &Model) -> Vec<Finding> {
     out
 }
 
+/// A visitor node's own checks (in its bundle): its ports restricted to
+/// the main host, and the main host's s2s port reachable.
+fn visitor_node_checks(model: &Model, out: &mut Vec<Finding>) {
+    out.extend(firewall_checks(model));
+    let Some(x) = &model.xmpp else {
+        return;
+    };
+    let port = crate::stack::visitors::S2S_PORT;
+    match xmpp::tcp_reachable(&x.host, port, TIMEOUT) {
+        Ok(peer) => out.push(ok(
+            "s2s",
+            format!("the main host's s2s port {}:{port} answers ({peer})", x.host),
+        )),
+        Err(e) => out.push(bad(
+            Status::Fail,
+            "s2s",
+            format!("{}:{port}: {e}: main prosody cannot be reached over s2s (its pings to this node's MUC end in remote-server-timeout or remote-server-not-found)", x.host),
+            format!("start the main host (`jitsi-stack up` there publishes {}:{port}), and let this node through its firewall (`jitsi-stack ports` there)", x.address),
+        )),
+    }
+}
+
 fn node_checks(stack: &Stack, model: &Model, node: &Node) -> Vec<Finding> {
     let mut out = vec![];
     if is_local(node.address) {
@@ -235,6 +288,10 @@ fn node_checks(stack: &Stack, model: &Model, node: &Node) -> Vec<Finding> {
         ));
         return out;
     };
+    if node.kind == NodeKind::Visitors {
+        visitor_node_checks(model, &mut out);
+        return out;
+    }
     let ca = match std::fs::read_to_string(stack.dir.join(pki::BUNDLE_CA)) {
         Ok(ca) => ca,
         Err(e) => {
@@ -368,7 +425,9 @@ pub fn sync_accounts(stack: &Stack, model: &Model, compose: &Compose) -> Result<
         .get_or("XMPP_AUTH_DOMAIN", "auth.meet.jitsi")
         .to_string();
     let mut accounts = vec![];
-    for n in &model.nodes {
+    // A visitor node logs in nowhere on this host: it is reached over s2s,
+    // and jicofo logs in to it.
+    for n in model.nodes.iter().filter(|n| n.kind != NodeKind::Visitors) {
         let Some(pw) = stack.values.raw(&n.password_var()) else {
             bail!(
                 "{}: {} is empty: run `jitsi-stack gen-passwords`",
@@ -448,7 +507,12 @@ fn breweries(stack: &Stack, model: &Model) -> Vec<(NodeKind, String)> {
     let muc = stack
         .values
         .get_or("XMPP_INTERNAL_MUC_DOMAIN", "internal-muc.meet.jitsi");
-    let mut kinds: Vec<NodeKind> = model.nodes.iter().map(|n| n.kind).collect();
+    let mut kinds: Vec<NodeKind> = model
+        .nodes
+        .iter()
+        .map(|n| n.kind)
+        .filter(|k| *k != NodeKind::Visitors)
+        .collect();
     kinds.sort();
     kinds.dedup();
     kinds

@@ -94,16 +94,16 @@ pub fn published_ports(stack: &Stack) -> Result<Vec<PortRule>> {
 
 /// The model's public ports as firewall rules.
 pub fn rules(model: &Model) -> Vec<PortRule> {
-    let xmpp = firewall::xmpp_rule(model);
+    let restricted = firewall::all_rules(model);
     model
         .public_ports()
         .map(|(s, p)| {
             let mut r = PortRule::new(&s.name, p.host.0, p.host.1, p.protocol.as_str(), p.purpose);
             if let Exposure::Address(a) = p.exposure {
                 r.address = Some(a.to_string());
-                if let Some(x) = xmpp
-                    .as_ref()
-                    .filter(|x| x.address == a && x.port == p.host.0)
+                if let Some(x) = restricted
+                    .iter()
+                    .find(|x| x.address == a && x.port == p.host.0)
                 {
                     r.sources = x.allowed.iter().map(|(_, a)| a.to_string()).collect();
                 }
@@ -117,15 +117,15 @@ pub fn run(dir: &Path, args: PortsArgs) -> Result<Exit> {
     let stack = Stack::load(dir, &args.with)?;
     let model = Model::build(&stack)?;
     let rules = rules(&model);
-    let xmpp = firewall::xmpp_rule(&model);
+    let restricted = firewall::all_rules(&model);
     if args.nftables {
-        let Some(x) = &xmpp else {
+        if restricted.is_empty() {
             return Err(crate::UsageError(
                 "no XMPP port is published for nodes: --nftables needs nodes (`jitsi-stack node add`) and JITSI_STACK_MAIN_ADDRESS".into(),
             )
             .into());
-        };
-        crate::out!("{}", firewall::nftables(x));
+        }
+        crate::out!("{}", firewall::nftables(&restricted));
         return Ok(Exit::Ok);
     }
     if args.json {
@@ -177,30 +177,41 @@ pub fn run(dir: &Path, args: PortsArgs) -> Result<Exit> {
         );
     }
     crate::outln!("firewall-cmd --reload");
-    if let Some(x) = &xmpp {
-        let at = format!("{}:{}", x.address, x.port);
+    if !restricted.is_empty() {
+        let at: Vec<String> = restricted
+            .iter()
+            .map(|x| format!("{}:{}", x.address, x.port))
+            .collect();
+        let who = if model.is_node() {
+            "the main host"
+        } else {
+            "the nodes"
+        };
         crate::outln!(
-            "\n# Only the nodes may reach XMPP on {at}. Docker publishes ports ahead of ufw's and"
+            "\n# Only {who} may reach {}. Docker publishes ports ahead of ufw's and",
+            at.join(", ")
         );
         crate::outln!(
             "# firewalld's own rules, so these act where Docker's traffic passes. Pick one."
         );
         crate::outln!("\n# nftables: `jitsi-stack ports --nftables > /etc/nftables.d/jitsi-stack.nft`, then `nft -f` it");
-        for line in firewall::nftables(x).lines() {
+        for line in firewall::nftables(&restricted).lines() {
             crate::outln!("{line}");
         }
         crate::outln!(
             "\n# ufw: append to /etc/ufw/after.rules (IPv6: after6.rules), then `ufw reload`"
         );
-        crate::out!("{}", firewall::ufw(x));
+        crate::out!("{}", firewall::ufw(&restricted));
         crate::outln!("\n# firewalld");
-        for line in firewall::firewalld(x) {
+        for line in firewall::firewalld(&restricted) {
             crate::outln!("{line}");
         }
-        if !x.unreachable.is_empty() {
+        for x in restricted.iter().filter(|x| !x.unreachable.is_empty()) {
             crate::outln!(
-                "\n# warning: node(s) {} have an address of the other IP family: they cannot reach {at}",
-                x.unreachable.join(", ")
+                "\n# warning: node(s) {} have an address of the other IP family: they cannot reach {}:{}",
+                x.unreachable.join(", "),
+                x.address,
+                x.port
             );
         }
     }

@@ -344,11 +344,16 @@ pub fn derive(stack: &Stack) -> Result<Jicofo> {
                 .map(|n| VisitorClient {
                     name: n.vnode.clone(),
                     conference_service: n.muc.clone(),
-                    hostname: n.service.clone(),
+                    hostname: n.host(),
                     port: visitors::C2S_PORT,
                     domain: auth_domain.clone(),
                     xmpp_domain: n.domain.clone(),
-                    password: password.clone(),
+                    // A node on another host has its own focus password:
+                    // it never holds this host's.
+                    password: match &n.remote {
+                        Some(r) => v.get_or(&r.password_var, "").to_string(),
+                        None => password.clone(),
+                    },
                 })
                 .collect(),
         }
