@@ -26,6 +26,9 @@ pub fn run(dir: &Path, args: DoctorArgs) -> Result<Exit> {
         // Across hosts (doctor only: a node's `up` does not wait for the main host).
         if let Ok(model) = Model::build(&stack) {
             findings.extend(super::nodes::doctor(&stack, &model));
+            if !model.is_node() {
+                findings.extend(super::visitors::main_checks(&stack, &model));
+            }
         }
         findings
     };

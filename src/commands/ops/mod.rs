@@ -9,6 +9,7 @@ mod ports;
 mod proxy;
 pub(crate) mod smoke;
 mod user;
+mod visitors;
 
 use crate::cli::Command;
 use crate::Exit;
