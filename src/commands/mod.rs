@@ -7,6 +7,7 @@ pub const JSON_FORMAT_VERSION: u32 = 1;
 pub mod check;
 pub mod completions;
 pub mod components;
+pub mod config_tree;
 pub mod gen_passwords;
 pub mod init;
 pub mod migrate;
@@ -63,20 +64,30 @@ fn guard(
     ) {
         return Ok(None);
     }
-    let mut held = None;
-    if crate::journal::path(dir).exists() {
-        held = Some(crate::lock::acquire(dir, crate::lock::Wait::default())?);
-    } else if dir.join(crate::lock::LOCK_FILE).exists() {
-        // What a killed jitsi-stack left (temp files, possibly holding
-        // secrets) goes now, whichever command runs next: when the lock is
-        // free (then no writer is working here), without waiting for it.
-        let _ = crate::lock::acquire(
+    // What a killed jitsi-stack left (temp files, possibly holding secrets)
+    // goes now, whichever command runs next: when the lock is free (then no
+    // writer is working here), without waiting for it.
+    let free = if dir.join(crate::lock::LOCK_FILE).exists() {
+        crate::lock::acquire(
             dir,
             crate::lock::Wait::default().timeout(std::time::Duration::ZERO),
-        );
-    }
+        )
+        .ok()
+    } else {
+        None
+    };
     match crate::journal::pending(dir)? {
-        Some(j) if !j.allows(name) => anyhow::bail!("{}", j.interrupted()),
-        _ => Ok(held),
+        Some(j) if !j.allows(name) => {
+            // Read again under the lock: one in progress ends first.
+            let held = match free {
+                Some(l) => l,
+                None => crate::lock::acquire(dir, crate::lock::Wait::default())?,
+            };
+            match crate::journal::pending(dir)? {
+                Some(j) if !j.allows(name) => anyhow::bail!("{}", j.interrupted()),
+                _ => Ok(Some(held)),
+            }
+        }
+        _ => Ok(None),
     }
 }

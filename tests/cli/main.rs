@@ -30,6 +30,7 @@ mod prosody_boot;
 
 mod visitors;
 
+mod visitors_doctor;
 mod visitors_live;
 mod visitors_nodes;
 
@@ -42,6 +43,8 @@ mod render_jigasi;
 mod render_jibri;
 
 mod ops;
+// The completion scripts in bash, zsh and fish.
+mod completion;
 
 mod matrix;
 

@@ -7,8 +7,11 @@ pub(crate) mod lifecycle;
 mod nodes;
 mod ports;
 mod proxy;
+mod site_checks;
 pub(crate) mod smoke;
 mod user;
+mod visitors;
+pub(crate) mod watch;
 
 use crate::cli::Command;
 use crate::Exit;
