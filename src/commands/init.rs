@@ -3,13 +3,14 @@
 //! overwrites a value that is already set.
 
 use crate::cli::InitArgs;
+use crate::commands::{config_tree, gen_passwords};
 use crate::config::{parse_components, Component, Stack, BEHIND_PROXY_VAR, RELEASE_VAR, WITH_VAR};
 use crate::envfile::EnvFile;
 use crate::lock::{self, Wait};
 use crate::schema::kind::{not_public_dns_name, url_host_port};
 use crate::schema::{self, Kind};
 use crate::stack::Model;
-use crate::{commands::gen_passwords, fsutil, reference, validate, Exit, UsageError};
+use crate::{fsutil, reference, validate, Exit, UsageError};
 use anyhow::{Context, Result};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -105,7 +106,7 @@ pub fn docker_jitsi_meet_evidence(dir: &Path, config_flag: Option<&Path>) -> Vec
         .as_ref()
         .and_then(|f| f.get("CONFIG"))
         .filter(|c| !c.is_empty())
-        .map(|c| crate::commands::migrate::expand_config(c, dir))
+        .map(|c| config_tree::expand_config(c, dir))
         .or_else(|| config_flag.map(|c| dir.join(c)));
     // A system directory always holds data: that is not an install, and
     // `check` refuses it as CONFIG with its own message (unless --force).
@@ -343,7 +344,7 @@ fn run_locked(dir: &Path, args: InitArgs) -> Result<Exit> {
     tree.extend(Model::build(&probe)?.config_dirs());
     tree.sort();
     tree.dedup();
-    let (created, needs_chown) = make_tree(&config, &tree)?;
+    let (created, needs_chown) = config_tree::make_tree(&config, &tree)?;
 
     if !existed {
         crate::outln!("{}: created", env_path.display());
@@ -958,47 +959,6 @@ fn ask_required(
             Err(why) => crate::errln!("  {t:?}: {why}; try again (Ctrl-C to stop)"),
         }
     }
-}
-
-/// Creates the CONFIG tree (directories 0755 whatever the umask); as
-/// root, hands it to the images' uid. Below CONFIG no symlink is followed:
-/// a linked directory is left as it is and reported. Returns how many
-/// directories were new, and whether the user must still chown. Shared
-/// with `migrate` and `upgrade`.
-pub fn make_tree<S: AsRef<str>>(config: &Path, tree: &[S]) -> Result<(usize, bool)> {
-    fsutil::create_dir_all_mode(config, 0o755)?;
-    let root = fsutil::is_root();
-    let owner = root.then_some((IMAGE_UID, IMAGE_UID));
-    let mut created = 0;
-    for rel in tree {
-        match fsutil::make_dir_under(config, Path::new(rel.as_ref()), 0o755, owner)? {
-            fsutil::Made::Created => created += 1,
-            fsutil::Made::Existed => {}
-            fsutil::Made::Symlink(link) => crate::errln!(
-                "note: {} is a symlink: left as it is (jitsi-stack never follows or chowns through links under CONFIG); \
-                 its target must be a directory uid {IMAGE_UID} can write",
-                link.display()
-            ),
-        }
-    }
-    if root {
-        return Ok((created, false));
-    }
-    let owned = tree
-        .iter()
-        .all(|rel| owned_by_image_user(&config.join(rel.as_ref())));
-    Ok((created, !owned))
-}
-
-pub fn is_root() -> bool {
-    fsutil::is_root()
-}
-
-fn owned_by_image_user(p: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::symlink_metadata(p)
-        .map(|m| m.uid() == IMAGE_UID)
-        .unwrap_or(false)
 }
 
 #[cfg(test)]

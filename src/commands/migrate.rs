@@ -9,7 +9,8 @@
 //! [`move_data`] and [`copy_tree`].
 
 use crate::cli::MigrateArgs;
-use crate::commands::{gen_passwords, init};
+use crate::commands::config_tree::{self, expand_config};
+use crate::commands::gen_passwords;
 use crate::config::{
     parse_components, sanitize_project_name, Component, Stack, Values, RELEASE_VAR, WITH_VAR,
 };
@@ -383,9 +384,9 @@ pub fn move_data(
             if let Some(parent) = to.parent() {
                 created.extend(create_dirs(parent)?);
             }
-            let stats = copy_tree(&from, &to, init::is_root())?;
+            let stats = copy_tree(&from, &to, crate::fsutil::is_root())?;
             created.push(to.clone());
-            if init::is_root() {
+            if crate::fsutil::is_root() {
                 chown_tree(&to)?;
             }
             stats
@@ -1095,7 +1096,7 @@ pub fn run(global_dir: Option<&Path>, args: MigrateArgs) -> Result<Exit> {
             journal.save(&stage)?;
         }
         if args.copy && old_config.exists() {
-            let stats = copy_tree(&old_config, &stage_config, init::is_root())?;
+            let stats = copy_tree(&old_config, &stage_config, crate::fsutil::is_root())?;
             out.push(
                 Change::new(
                     Action::Copied,
@@ -1353,7 +1354,8 @@ fn clean_stale_stages(dir: &Path) -> Vec<String> {
 /// for going back.
 fn move_data_staged(config: &Path, moves: &[&Move]) -> Result<Vec<Change>> {
     let mut changes = Vec::new();
-    let owner = init::is_root().then_some((crate::layout::IMAGE_UID, crate::layout::IMAGE_UID));
+    let owner =
+        crate::fsutil::is_root().then_some((crate::layout::IMAGE_UID, crate::layout::IMAGE_UID));
     for m in moves {
         let (from, to) = (config.join(m.from), config.join(m.to));
         let stats = measure_tree(&from)?;
@@ -1416,7 +1418,7 @@ pub fn tree_changes(
             }
         }
     }
-    let (_, needs_chown) = init::make_tree(config, crate::layout::CONFIG_TREE)?;
+    let (_, needs_chown) = config_tree::make_tree(config, crate::layout::CONFIG_TREE)?;
     out.push(if needs_chown {
         Change::new(
             Action::Note,
@@ -1542,23 +1544,6 @@ fn compose_default_tag(text: &str) -> Option<String> {
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '.')
         .collect();
     history::release_key(&tag).map(|_| tag)
-}
-
-/// CONFIG as Compose resolves it: `~` is the home directory, a relative path
-/// is relative to the project directory (SRC).
-pub(crate) fn expand_config(raw: &str, src_dir: &Path) -> PathBuf {
-    let home = || std::env::var_os("HOME").map(PathBuf::from);
-    let p = if raw == "~" {
-        home().unwrap_or_else(|| PathBuf::from(raw))
-    } else if let Some(rest) = raw.strip_prefix("~/") {
-        home()
-            .map(|h| h.join(rest))
-            .unwrap_or_else(|| PathBuf::from(raw))
-    } else {
-        PathBuf::from(raw)
-    };
-    let p = if p.is_absolute() { p } else { src_dir.join(p) };
-    crate::config::normalize(&p)
 }
 
 fn absolute(p: &Path) -> Result<PathBuf> {
@@ -1689,20 +1674,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn compose_tag_and_config_expansion() {
+    fn compose_tag() {
         let text =
             "services:\n  web:\n    image: jitsi/web:${JITSI_IMAGE_VERSION:-stable-9584-1}\n";
         assert_eq!(compose_default_tag(text).as_deref(), Some("stable-9584-1"));
         assert_eq!(compose_default_tag("image: jitsi/web:unstable"), None);
-        let src = Path::new("/srv/djm");
-        assert_eq!(expand_config("./cfg", src), PathBuf::from("/srv/djm/cfg"));
-        assert_eq!(expand_config("/abs/cfg", src), PathBuf::from("/abs/cfg"));
-        if let Some(home) = std::env::var_os("HOME") {
-            assert_eq!(
-                expand_config("~/.jitsi-meet-cfg", src),
-                PathBuf::from(home).join(".jitsi-meet-cfg")
-            );
-        }
     }
 
     #[test]

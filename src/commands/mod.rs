@@ -7,6 +7,7 @@ pub const JSON_FORMAT_VERSION: u32 = 1;
 pub mod check;
 pub mod completions;
 pub mod components;
+pub mod config_tree;
 pub mod gen_passwords;
 pub mod init;
 pub mod migrate;

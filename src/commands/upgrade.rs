@@ -10,7 +10,7 @@
 
 use crate::cli::{BackupArgs, Command, RestoreArgs, RollbackArgs, UpArgs, UpgradeArgs};
 use crate::commands::migrate::{self, Window};
-use crate::commands::{gen_passwords, init, ops, render};
+use crate::commands::{gen_passwords, ops, render};
 use crate::config::{Stack, Values, RELEASE_VAR};
 use crate::docker::Compose;
 use crate::envfile::EnvFile;
@@ -291,7 +291,8 @@ pub fn run(dir: &Path, args: UpgradeArgs) -> Result<Exit> {
 
         step(2);
         let values = Values::from_file(&file);
-        let owner = init::is_root().then_some((crate::layout::IMAGE_UID, crate::layout::IMAGE_UID));
+        let owner = crate::fsutil::is_root()
+            .then_some((crate::layout::IMAGE_UID, crate::layout::IMAGE_UID));
         for m in migrate::pending_moves(&config, &values) {
             let (src, dst) = (config.join(m.from), config.join(m.to));
             match crate::journal::stage_tree(&src, &dst, owner)? {
@@ -511,7 +512,7 @@ fn smoke(dir: &Path, args: &UpgradeArgs) -> Result<Vec<String>> {
     let states = Compose::detect(&stack)
         .map_err(anyhow::Error::from)
         .and_then(|c| Ok(c.output(&["ps", "--all", "--format", "json"])?))
-        .and_then(|text| ops::lifecycle::parse_ps(&text));
+        .and_then(|text| ops::watch::parse_ps(&text));
     match states {
         Ok(states) => {
             for s in states {
@@ -1307,7 +1308,7 @@ fn latest(dir: &Path) -> Result<(PathBuf, Meta)> {
 fn restore(archive: &Path, journal: &Meta) -> Result<usize> {
     let f = fs::File::open(archive).with_context(|| format!("opening {}", archive.display()))?;
     let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(f));
-    let root = init::is_root();
+    let root = crate::fsutil::is_root();
     let mut dirs: Vec<(PathBuf, u32, u32, u32)> = Vec::new();
     let mut restored = 0;
     let mut archived = BTreeSet::new();

@@ -296,6 +296,10 @@ fn single_word(field: &str, value: &str) -> Result<(), SpecError> {
     Ok(())
 }
 
+/// A visitor node's index stays at or below this (indexes are never
+/// reused, so they only grow; `visitors` gives them).
+pub const MAX_VISITOR_INDEX: u32 = 9999;
+
 /// A visitor node from its fields (`node add visitors`): the address on
 /// its own, then the line read back by [`parse_spec`].
 pub fn visitor_from_fields(name: &str, address: &str, index: u32) -> Result<Node, SpecError> {
@@ -438,13 +442,13 @@ pub fn parse_spec(name: &str, value: &str) -> Result<Node, SpecError> {
                 }
             }
             "index" if kind == NodeKind::Visitors => match v.parse::<u32>() {
-                Ok(n) if n <= crate::stack::visitors::MAX_INDEX => node.index = Some(n),
+                Ok(n) if n <= MAX_VISITOR_INDEX => node.index = Some(n),
                 _ => {
                     return Err(spec_error(
                         "index is not a visitor node index",
                         format!(
                             "index=N, a whole number from 0 to {} given by `jitsi-stack node add visitors`",
-                            crate::stack::visitors::MAX_INDEX
+                            MAX_VISITOR_INDEX
                         ),
                         v,
                     ))

@@ -19,8 +19,8 @@ pub const COUNT_VAR: &str = "JITSI_STACK_VISITORS";
 pub const INDEXES_VAR: &str = "JITSI_STACK_VISITOR_INDEXES";
 /// The first index never given to a node (written with [`INDEXES_VAR`]).
 pub const NEXT_VAR: &str = "JITSI_STACK_VISITOR_NEXT";
-/// Indexes stay below this (they are never reused, so they only grow).
-pub const MAX_INDEX: u32 = 9999;
+/// Indexes stay at or below this (they are never reused, so they only grow).
+pub use super::nodes::MAX_VISITOR_INDEX as MAX_INDEX;
 
 /// The domain Jitsi's client and jicofo hard-code for visitor nodes
 /// (`v<N>.meet.jitsi`).

@@ -428,7 +428,7 @@ fn each_release_migrates_to_a_stack_that_checks_clean() {
             }
         }
         assert!(accounts >= 2, "{tag}: {accounts} accounts");
-        if jitsi_stack::commands::init::is_root() {
+        if jitsi_stack::fsutil::is_root() {
             let owner = fs::metadata(host_data.join("auth%2emeet%2ejitsi/accounts/focus.dat"))
                 .unwrap()
                 .uid();
@@ -521,7 +521,7 @@ fn copy_keeps_modes_owners_and_never_follows_symlinks_out() {
         fs::Permissions::from_mode(0o604),
     )
     .unwrap();
-    let root = jitsi_stack::commands::init::is_root();
+    let root = jitsi_stack::fsutil::is_root();
     if root {
         std::os::unix::fs::lchown(
             config.join("prosody/config/certs/meet.jitsi.key"),

@@ -3,6 +3,7 @@
 //! since a running stack holds its own ports).
 
 use super::ports::{host_ports, PortRule};
+use super::site_checks::{dns_check, env_mode_check};
 use crate::cli::DoctorArgs;
 use crate::commands::report::{bad, ok, Finding, Status};
 use crate::config::Stack;
@@ -11,7 +12,7 @@ use crate::schema::{self, kind::url_host_port};
 use crate::stack::{Kind, Model};
 use crate::{docker, Exit};
 use anyhow::Result;
-use std::net::{IpAddr, Ipv4Addr, TcpListener, ToSocketAddrs, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, TcpListener, UdpSocket};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
@@ -45,22 +46,6 @@ pub fn run(dir: &Path, args: DoctorArgs) -> Result<Exit> {
         offer_env_chmod(&stack, &findings);
     }
     Ok(if failed { Exit::Invalid } else { Exit::Ok })
-}
-
-/// `.env` holds every password: warn when its group or others may read it.
-pub(super) fn env_mode_check(stack: &Stack) -> Option<Finding> {
-    let mode = std::fs::metadata(&stack.env_path).ok()?.mode() & 0o777;
-    (mode & 0o077 != 0).then(|| {
-        bad(
-            Status::Warn,
-            "env-mode",
-            format!(
-                "{} holds the stack's passwords but is mode {mode:04o} (readable beyond its owner)",
-                stack.env_path.display()
-            ),
-            format!("chmod 600 {}", stack.env_path.display()),
-        )
-    })
 }
 
 /// On a terminal, offers to run the chmod of the `env-mode` finding.
@@ -514,35 +499,6 @@ fn node_dns_check(stack: &Stack, model: &Model) -> Option<Finding> {
         });
     }
     Some(f)
-}
-
-pub(super) fn dns_check(stack: &Stack) -> Finding {
-    let url = stack.values.get_or("PUBLIC_URL", "https://localhost:8443");
-    let Some((host, port, _)) = url_host_port(url) else {
-        return bad(
-            Status::Fail,
-            "dns",
-            format!("PUBLIC_URL {url:?} has no host"),
-            "fix PUBLIC_URL in .env",
-        );
-    };
-    match (host.as_str(), port.unwrap_or(443)).to_socket_addrs() {
-        Ok(mut addrs) => match addrs.next() {
-            Some(a) => ok("dns", format!("{host} resolves to {}", a.ip())),
-            None => bad(
-                Status::Warn,
-                "dns",
-                format!("{host} has no address"),
-                "add an A/AAAA record for it",
-            ),
-        },
-        Err(e) => bad(
-            Status::Warn,
-            "dns",
-            format!("{host} does not resolve ({e})"),
-            format!("add an A/AAAA record for {host} pointing at this host"),
-        ),
-    }
 }
 
 fn memory_check(model: &Model) -> Finding {

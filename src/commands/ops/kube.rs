@@ -4,7 +4,7 @@
 //! ([`crate::docker::Kubectl`]), with the compose target's progress display
 //! and early failure (the pods' states read as the containers' are).
 
-use super::lifecycle::{self, Outcome, ServiceState};
+use super::watch::{self, Outcome, ServiceState};
 use crate::cli::{DownArgs, LogsArgs, RestartArgs, StatusArgs, Target, UpArgs};
 use crate::commands::render::load_checked;
 use crate::commands::report::{bad, ok, Finding, Status};
@@ -109,7 +109,7 @@ pub fn up(dir: &Path, args: UpArgs) -> Result<Exit> {
     kubectl.run(&apply_ns)?;
     kubectl.run(&apply)?;
     let model = Model::build(&k8s::cluster_stack(&stack, &settings)?)?;
-    let planned = lifecycle::planned_services(&model);
+    let planned = watch::planned_services(&model);
     if args.no_wait {
         crate::outln!(
             "applied; not waiting for the pods (--no-wait). `jitsi-stack status` shows progress."
@@ -119,7 +119,7 @@ pub fn up(dir: &Path, args: UpArgs) -> Result<Exit> {
     let limit = Duration::from_secs(args.timeout);
     let start = Instant::now();
     let ns = settings.namespace.clone();
-    let outcome = lifecycle::watch(
+    let outcome = watch::watch(
         || parse_pods(&kubectl.output(&pods_args(&ns))?),
         &planned,
         limit,
@@ -134,7 +134,7 @@ pub fn up(dir: &Path, args: UpArgs) -> Result<Exit> {
                 let w = k8s::workload(s);
                 kubectl.run(&["rollout", "status", "-n", &ns, &w, &timeout])?;
             }
-            lifecycle::summary(&stack, &planned, after);
+            watch::summary(&stack, &planned, after);
             Ok(Exit::Ok)
         }
         Outcome::Failed(failed) => {
@@ -184,7 +184,7 @@ fn show_logs<'a>(kubectl: &Kubectl, stack: &Stack, services: impl Iterator<Item 
                 if !text.ends_with('\n') && !text.is_empty() {
                     crate::errln!();
                 }
-                for hint in lifecycle::log_hints(&text, stack) {
+                for hint in watch::log_hints(&text, stack) {
                     crate::errln!("{} {hint}", crate::color::hint("hint:"));
                 }
             }
@@ -322,7 +322,7 @@ pub fn status(dir: &Path, args: StatusArgs) -> Result<Exit> {
     if args.json {
         let states = parse_pods(&kubectl.output(&pods_args(ns))?)?;
         let model = Model::build(&k8s::cluster_stack(&stack, &settings)?)?;
-        let states = lifecycle::with_missing(states, &model);
+        let states = watch::with_missing(states, &model);
         let doc = serde_json::json!({
             "format_version": crate::commands::JSON_FORMAT_VERSION,
             "services": states,
@@ -423,8 +423,8 @@ pub fn doctor(stack: &Stack) -> Vec<Finding> {
     };
     let kubectl = Kubectl::new(&stack.dir.join(k8s::DIR), &settings.namespace);
     out.extend(cluster_findings(&kubectl, &settings));
-    out.extend(super::doctor::env_mode_check(stack));
-    out.push(super::doctor::dns_check(stack));
+    out.extend(super::site_checks::env_mode_check(stack));
+    out.push(super::site_checks::dns_check(stack));
     out
 }
 

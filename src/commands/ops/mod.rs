@@ -7,8 +7,10 @@ pub(crate) mod lifecycle;
 mod nodes;
 mod ports;
 mod proxy;
+mod site_checks;
 pub(crate) mod smoke;
 mod user;
+pub(crate) mod watch;
 
 use crate::cli::Command;
 use crate::Exit;

@@ -181,7 +181,7 @@ fn prosody_running(compose: &Compose) -> bool {
     let Ok(text) = compose.output(&["ps", "--all", "--format", "json"]) else {
         return true;
     };
-    let Ok(states) = super::lifecycle::parse_ps(&text) else {
+    let Ok(states) = super::watch::parse_ps(&text) else {
         return true;
     };
     states
