@@ -570,12 +570,25 @@ pub struct RollbackArgs {
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {
     /// The shell.
-    #[arg(value_enum, required_unless_present = "services")]
-    pub shell: Option<clap_complete::Shell>,
-    /// Print the stack's service names, one a line: what the scripts offer
-    /// after `logs` and `restart` (run by them, with the command line's --dir).
-    #[arg(long, hide = true, conflicts_with = "shell")]
-    pub services: bool,
+    #[arg(value_enum)]
+    pub shell: CompletionsFor,
+}
+
+/// What `completions` prints: a shell's script, or (a value no script
+/// offers) the stack's service names the scripts ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompletionsFor {
+    Bash,
+    Zsh,
+    Fish,
+    Elvish,
+    Powershell,
+    /// The stack's service names, one a line: what the scripts offer after
+    /// `logs` and `restart` (they run it with the command line's --dir).
+    /// A hidden value, not a flag: clap_complete's scripts list hidden
+    /// flags, but never hidden values.
+    #[value(hide = true)]
+    Services,
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! `jitsi-stack completions SHELL` and `jitsi-stack man [--dir DIR]`, both
 //! generated from the clap definitions that also make `--help`.
 
-use crate::cli::{Cli, CompletionsArgs};
+use crate::cli::{Cli, CompletionsArgs, CompletionsFor};
 use crate::Exit;
 use anyhow::{Context, Result};
 use clap::CommandFactory;
@@ -11,28 +11,66 @@ use std::path::Path;
 const BIN: &str = "jitsi-stack";
 
 pub fn run(dir: &Path, args: CompletionsArgs) -> Result<Exit> {
-    let Some(shell) = args.shell.filter(|_| !args.services) else {
-        return services(dir);
+    let shell = match args.shell {
+        CompletionsFor::Services => return services(dir),
+        CompletionsFor::Bash => Shell::Bash,
+        CompletionsFor::Zsh => Shell::Zsh,
+        CompletionsFor::Fish => Shell::Fish,
+        CompletionsFor::Elvish => Shell::Elvish,
+        CompletionsFor::Powershell => Shell::PowerShell,
     };
     let script = script(shell);
     crate::out::stdout_bytes(script.as_bytes());
     Ok(Exit::Ok)
 }
 
-/// The completion script for `shell`.
+/// The completion script for `shell`: clap_complete's, and for bash, zsh
+/// and fish a function of ours in front of it (the items after the first
+/// of a list, the stack's service names).
 pub fn script(shell: Shell) -> String {
-    let mut cmd = Cli::command();
+    let mut cmd = without_hidden_values(Cli::command());
     let mut buf = Vec::new();
     clap_complete::generate(shell, &mut cmd, BIN, &mut buf);
     let text = String::from_utf8(buf).expect("clap_complete writes UTF-8");
-    if shell == Shell::Bash {
-        bash_fixup(&text) + &bash_extras(&cmd)
-    } else {
-        text
+    match shell {
+        Shell::Bash => bash_fixup(&text) + &bash_extras(&cmd),
+        Shell::Zsh => zsh_extras(&text, &cmd),
+        Shell::Fish => text + &fish_extras(&cmd),
+        _ => text,
     }
 }
 
-/// `jitsi-stack completions --services`: the service names of the stack in
+/// `cmd` with every hidden possible value dropped, for the generators:
+/// clap_complete's bash script offers a positional's hidden values (and
+/// every script a hidden flag: the CLI has none, see the tests).
+fn without_hidden_values(mut cmd: clap::Command) -> clap::Command {
+    let hiding: Vec<(clap::Id, Vec<clap::builder::PossibleValue>)> = cmd
+        .get_arguments()
+        .filter(|a| a.get_possible_values().iter().any(|v| v.is_hide_set()))
+        .map(|a| {
+            let shown = a
+                .get_possible_values()
+                .into_iter()
+                .filter(|v| !v.is_hide_set());
+            (a.get_id().clone(), shown.collect())
+        })
+        .collect();
+    for (id, shown) in hiding {
+        cmd = cmd.mut_arg(id, |a| {
+            a.value_parser(clap::builder::PossibleValuesParser::new(shown))
+        });
+    }
+    let subs: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_string())
+        .collect();
+    for sub in subs {
+        cmd = cmd.mut_subcommand(sub, without_hidden_values);
+    }
+    cmd
+}
+
+/// `jitsi-stack completions services`: the service names of the stack in
 /// `dir`, from the deployment model (what `logs` and `restart` take).
 fn services(dir: &Path) -> Result<Exit> {
     let stack = crate::config::Stack::load(dir, &[] as &[&str])?;
@@ -70,10 +108,194 @@ fn lists(cmd: &clap::Command) -> Vec<(String, Option<String>, Vec<String>)> {
     out
 }
 
+/// The options of the service commands whose next word is their value (a
+/// service name is not offered there); never empty, so it can be a `case`
+/// pattern.
+fn valued_options(cmd: &clap::Command) -> Vec<String> {
+    let mut valued: Vec<String> = SERVICE_COMMANDS
+        .iter()
+        .filter_map(|name| cmd.find_subcommand(name))
+        .flat_map(|sub| sub.get_arguments())
+        .filter(|a| a.get_action().takes_values() && a.get_long().is_some())
+        .map(|a| format!("--{}", a.get_long().unwrap_or_default()))
+        .collect();
+    valued.sort();
+    valued.dedup();
+    if valued.is_empty() {
+        valued.push("--".to_string());
+    }
+    valued
+}
+
+/// The values of the top-level subcommands' positionals that take one
+/// value of a fixed set (`proxy KIND`, `completions SHELL`): clap_complete's
+/// fish script completes none of them. Lists are in [`lists`].
+fn positional_values(cmd: &clap::Command) -> Vec<(String, Vec<String>)> {
+    let mut out = Vec::new();
+    for sub in cmd.get_subcommands() {
+        for arg in sub.get_positionals() {
+            if arg.get_value_delimiter().is_some() {
+                continue;
+            }
+            let values: Vec<String> = arg
+                .get_possible_values()
+                .iter()
+                .filter(|v| !v.is_hide_set())
+                .map(|v| v.get_name().to_string())
+                .collect();
+            if !values.is_empty() {
+                out.push((sub.get_name().to_string(), values));
+            }
+        }
+    }
+    out
+}
+
+/// zsh: clap_complete's `_jitsi-stack` becomes `_jitsi-stack_clap`, and a
+/// `_jitsi-stack` of ours, defined before the script registers it, does
+/// what clap's cannot (the items after the first of a list, the stack's
+/// service names after `logs` and `restart`) and hands the rest to it.
+fn zsh_extras(script: &str, cmd: &clap::Command) -> String {
+    let mut flags = String::new();
+    let mut positionals = String::new();
+    for (sub, flag, values) in lists(cmd) {
+        let values = values.join(" ");
+        match flag {
+            Some(flag) => flags += &format!("        \"{sub} {flag}\") list=({values}) ;;\n"),
+            None => positionals += &format!("            {sub}) list=({values}) ;;\n"),
+        }
+    }
+    let valued = valued_options(cmd).join("|");
+    let services = SERVICE_COMMANDS.join("|");
+    let ours = format!(
+        r#"
+# Lists (`--with jibri,<TAB>`) and the stack's service names (`logs <TAB>`);
+# everything else is clap's completion (_jitsi-stack_clap) above.
+_jitsi-stack() {{
+    local sub="" w i
+    local -a dir list given
+    for (( i = 2; i < CURRENT; i++ )); do
+        w=$words[i]
+        case $w in
+            -C|--dir) (( i++ )); dir=(--dir "${{(Q)words[i]}}") ;;
+            --dir=*) dir=(--dir "${{(Q)w#--dir=}}") ;;
+            --color) (( i++ )) ;;
+            -*) ;;
+            *) [[ -z $sub ]] && sub=$w ;;
+        esac
+    done
+    # The option whose value is being completed: the word before, or the
+    # start of this one (`--with=jibri,<TAB>`).
+    local prev=$words[CURRENT-1] flag=$words[CURRENT-1]
+    [[ $PREFIX == --*=* ]] && flag=${{PREFIX%%=*}}
+    case "$sub $flag" in
+{flags}    esac
+    if (( ! $#list )) && [[ $PREFIX != -* ]]; then
+        case $sub in
+{positionals}        esac
+    fi
+    if (( $#list )) && [[ $PREFIX == *,* ]]; then
+        compset -P '--*='
+        given=(${{(s:,:)PREFIX%,*}})
+        compset -P '*,'
+        compadd -- ${{list:|given}}
+        return
+    fi
+    case $sub in
+        {services})
+            case $prev in
+                {valued}) ;;
+                *)
+                    if [[ $PREFIX != -* ]]; then
+                        compadd -- ${{(f)"$($words[1] $dir completions services 2>/dev/null)"}}
+                        return
+                    fi ;;
+            esac ;;
+    esac
+    _jitsi-stack_clap "$@"
+}}
+
+"#
+    );
+    let script = script.replacen("_jitsi-stack() {", "_jitsi-stack_clap() {", 1);
+    // The block at the end that calls or registers `_jitsi-stack`.
+    let tail = "if [ \"$funcstack[1]\" = \"_jitsi-stack\" ]; then";
+    match script.rfind(tail) {
+        Some(at) => format!("{}{ours}{}", &script[..at], &script[at..]),
+        None => panic!("clap_complete's zsh script no longer ends with {tail:?}"),
+    }
+}
+
+/// fish: completions added to clap_complete's (fish merges every
+/// `complete` that matches): the items of a list after the first, the
+/// values of positionals, and the stack's service names.
+fn fish_extras(cmd: &clap::Command) -> String {
+    let using =
+        |sub: &str| format!("complete -c {BIN} -n \"__fish_jitsi_stack_using_subcommand {sub}\"");
+    let mut lines = String::new();
+    for (sub, flag, values) in lists(cmd) {
+        let values = values.join(" ");
+        match flag {
+            Some(flag) => {
+                let long = flag.trim_start_matches('-');
+                lines += &format!(
+                    "{} -l {long} -r -f -a \"(__jitsi_stack_items {values})\"\n",
+                    using(&sub)
+                );
+            }
+            None => lines += &format!("{} -f -a \"(__jitsi_stack_items {values})\"\n", using(&sub)),
+        }
+    }
+    for (sub, values) in positional_values(cmd) {
+        lines += &format!("{} -f -a \"{}\"\n", using(&sub), values.join(" "));
+    }
+    lines += &format!(
+        "{} -f -a \"(__jitsi_stack_services)\"\n",
+        using(&SERVICE_COMMANDS.join(" "))
+    );
+    format!(
+        r#"
+# Lists (`--with jibri,<TAB>`), positionals' values (`proxy <TAB>`) and the
+# stack's service names (`logs <TAB>`), which clap's completion above lacks.
+function __jitsi_stack_items --description 'Complete every item of a comma-separated list'
+    # The token may be `--with=jibri,`: fish puts back what precedes the `=`.
+    set -l cur (string replace -r -- '^-[^=]*=' '' (commandline -ct))
+    set -l head ''
+    set -l given
+    if string match -q -- '*,*' $cur
+        set head (string replace -r -- '[^,]*$' '' $cur)
+        set given (string split -- , $head)
+    end
+    for v in $argv
+        contains -- $v $given; or echo $head$v
+    end
+end
+
+function __jitsi_stack_services --description "Complete the stack's service names"
+    set -l words (commandline -opc)
+    set -l dir
+    set -l i 2
+    while test $i -le (count $words)
+        switch $words[$i]
+            case -C --dir
+                set i (math $i + 1)
+                set dir --dir $words[$i]
+            case '--dir=*'
+                set dir --dir (string replace -- --dir= '' $words[$i])
+        end
+        set i (math $i + 1)
+    end
+    $words[1] $dir completions services 2>/dev/null
+end
+
+{lines}"#
+    )
+}
+
 /// What clap_complete's bash script cannot do, in a function that runs
 /// before it: the items after the first of a list (`--with jibri,<TAB>`),
 /// and the stack's service names after `logs` and `restart` (asked of
-/// `jitsi-stack completions --services`, with the command line's --dir).
+/// `jitsi-stack completions services`, with the command line's --dir).
 fn bash_extras(cmd: &clap::Command) -> String {
     let mut flags = String::new();
     let mut positionals = String::new();
@@ -84,21 +306,7 @@ fn bash_extras(cmd: &clap::Command) -> String {
             None => positionals += &format!("            {sub}) list=\"{values}\" ;;\n"),
         }
     }
-    // Options of the service commands whose next word is their value.
-    let mut valued: Vec<String> = SERVICE_COMMANDS
-        .iter()
-        .filter_map(|name| cmd.find_subcommand(name))
-        .flat_map(|sub| sub.get_arguments())
-        .filter(|a| a.get_action().takes_values() && a.get_long().is_some())
-        .map(|a| format!("--{}", a.get_long().unwrap_or_default()))
-        .collect();
-    valued.sort();
-    valued.dedup();
-    let valued = if valued.is_empty() {
-        "--".to_string()
-    } else {
-        valued.join("|")
-    };
+    let valued = valued_options(cmd).join("|");
     let services = SERVICE_COMMANDS.join("|");
     format!(
         r#"
@@ -138,7 +346,7 @@ _jitsi__stack() {{
                 {valued}) ;;
                 *)
                     if [[ "$cur" != -* ]]; then
-                        COMPREPLY=( $(compgen -W "$("${{COMP_WORDS[0]}}" ${{dir:+--dir "$dir"}} completions --services 2>/dev/null)" -- "$cur") )
+                        COMPREPLY=( $(compgen -W "$("${{COMP_WORDS[0]}}" ${{dir:+--dir "$dir"}} completions services 2>/dev/null)" -- "$cur") )
                         return 0
                     fi ;;
             esac ;;
@@ -309,6 +517,24 @@ mod tests {
             && f.as_deref() == Some("--with")
             && v.iter().any(|v| v == "jibri")));
         assert!(lists.iter().any(|(s, f, _)| s == "enable" && f.is_none()));
+    }
+
+    /// clap_complete lists hidden flags in every script: a hidden flag
+    /// would show in completion (issue 18). Hidden values are dropped
+    /// ([`without_hidden_values`]).
+    #[test]
+    fn no_argument_is_hidden() {
+        fn hidden(cmd: &clap::Command, path: &str, out: &mut Vec<String>) {
+            for a in cmd.get_arguments().filter(|a| a.is_hide_set()) {
+                out.push(format!("{path} {}", a.get_id()));
+            }
+            for sub in cmd.get_subcommands() {
+                hidden(sub, &format!("{path} {}", sub.get_name()), out);
+            }
+        }
+        let mut found = Vec::new();
+        hidden(&Cli::command(), BIN, &mut found);
+        assert_eq!(found, Vec::<String>::new());
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! What a new admin's first week tripped over (issue 18): one output
 //! convention for every `--json` (docs/commands.md, "Output and `--json`"),
 //! `rollback` waiting for health as `up` does, `gen-passwords` naming the
-//! weak values `check` rejects, completion of lists and service names.
+//! weak values `check` rejects (completion of lists and service names is
+//! in completion.rs).
 
 use crate::harness::{init_stack, FakeDocker};
 use crate::Test;
@@ -208,118 +209,6 @@ fn gen_passwords_names_the_weak_and_reused_values_check_rejects() {
     let run = Test::again(run).args(["gen-passwords"]).run();
     assert!(!run.stderr.contains("error:"), "{}", run.stderr);
     Test::again(run).args(["check"]).run();
-}
-
-/// What bash completes for `words` (the last one being completed) with the
-/// script `jitsi-stack completions bash` prints, run in `cwd` with the
-/// built jitsi-stack first on PATH (the script asks it for service names).
-fn bash_completes(script: &std::path::Path, cwd: &std::path::Path, words: &[&str]) -> Vec<String> {
-    let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
-    let cword = words.len() - 1;
-    let prev = if cword > 0 { words[cword - 1] } else { "" };
-    let prog = format!(
-        "source '{}'\nCOMP_WORDS=({})\nCOMP_CWORD={cword}\n_jitsi__stack jitsi-stack '{}' '{prev}'\nprintf '%s\\n' \"${{COMPREPLY[@]}}\"\n",
-        script.display(),
-        quoted.join(" "),
-        words[cword],
-    );
-    let bin = assert_cmd::cargo::cargo_bin("jitsi-stack");
-    let mut path = vec![bin.parent().unwrap().to_path_buf()];
-    path.extend(std::env::split_paths(
-        &std::env::var_os("PATH").unwrap_or_default(),
-    ));
-    let out = std::process::Command::new("bash")
-        .args(["--norc", "--noprofile", "-c", &prog])
-        .current_dir(cwd)
-        .env("PATH", std::env::join_paths(path).unwrap())
-        .env_remove("JITSI_STACK_DIR")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(String::from)
-        .collect()
-}
-
-#[test]
-fn bash_completes_every_item_of_a_list_and_the_stacks_services() {
-    let stack = init_stack(&[("JITSI_STACK_WITH", "jibri")], &[]);
-    let run = Test::again(stack).args(["completions", "bash"]).run();
-    let script = run.path().join("jitsi-stack.bash");
-    fs::write(&script, &run.stdout).unwrap();
-    let here = run.path();
-    let got = |words: &[&str]| bash_completes(&script, here, words);
-
-    // The second and later items of every list, without the ones given.
-    for words in [
-        &["jitsi-stack", "init", "--with", "jibri,"][..],
-        &["jitsi-stack", "up", "--with", "jibri,"],
-        &["jitsi-stack", "enable", "jibri,"],
-    ] {
-        let items = got(words);
-        assert!(
-            items.iter().any(|i| i == "jibri,jigasi"),
-            "{words:?}: {items:?}"
-        );
-        assert!(
-            items.iter().any(|i| i == "jibri,etherpad"),
-            "{words:?}: {items:?}"
-        );
-        assert!(
-            !items.iter().any(|i| i == "jibri,jibri"),
-            "{words:?}: {items:?}"
-        );
-    }
-    assert_eq!(
-        got(&["jitsi-stack", "init", "--with", "jibri,etherpad,ji"]),
-        ["jibri,etherpad,jigasi"]
-    );
-    // The first item is still clap's.
-    assert!(got(&["jitsi-stack", "init", "--with", ""]).contains(&"jibri".to_string()));
-
-    // The stack's services (jibri is on), with or without --dir.
-    for words in [
-        &["jitsi-stack", "logs", ""][..],
-        &["jitsi-stack", "logs", "-f", ""],
-        &["jitsi-stack", "restart", ""],
-    ] {
-        let services = got(words);
-        for s in ["web", "prosody", "jicofo", "jvb", "jibri"] {
-            assert!(
-                services.iter().any(|x| x == s),
-                "{words:?}: {s} not in {services:?}"
-            );
-        }
-    }
-    let mut ji = got(&["jitsi-stack", "logs", "ji"]);
-    ji.sort();
-    assert_eq!(ji, ["jibri", "jicofo"]);
-    let elsewhere = tempfile::tempdir().unwrap();
-    let dir = here.to_str().unwrap();
-    let services = bash_completes(
-        &script,
-        elsewhere.path(),
-        &["jitsi-stack", "--dir", dir, "restart", "pro"],
-    );
-    assert_eq!(services, ["prosody"]);
-    // What the script asks for, run as it runs it.
-    let asked = Test::again(run).args(["completions", "--services"]).run();
-    let names: Vec<&str> = asked.stdout.lines().collect();
-    assert!(
-        names.contains(&"jibri") && names.contains(&"web"),
-        "{names:?}"
-    );
-    let here = asked.path();
-    let got = |words: &[&str]| bash_completes(&script, here, words);
-    // A flag's value is not a service; flags still complete.
-    assert!(!got(&["jitsi-stack", "logs", "--tail", ""]).contains(&"web".to_string()));
-    assert!(got(&["jitsi-stack", "logs", "--"]).contains(&"--follow".to_string()));
 }
 
 #[test]

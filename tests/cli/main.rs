@@ -42,6 +42,8 @@ mod render_jigasi;
 mod render_jibri;
 
 mod ops;
+// The completion scripts in bash, zsh and fish.
+mod completion;
 
 mod matrix;
 
