@@ -30,6 +30,7 @@ mod prosody_boot;
 
 mod visitors;
 
+mod visitors_doctor;
 mod visitors_live;
 mod visitors_nodes;
 

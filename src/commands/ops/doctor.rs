@@ -28,6 +28,9 @@ pub fn run(dir: &Path, args: DoctorArgs) -> Result<Exit> {
         // Across hosts (doctor only: a node's `up` does not wait for the main host).
         if let Ok(model) = &model {
             findings.extend(super::nodes::doctor(&stack, model));
+            if !model.is_node() {
+                findings.extend(super::visitors::main_checks(&stack, model));
+            }
         }
         findings
     };
