@@ -9,7 +9,7 @@
 //! says what each stands in for) as /prosody-plugins-contrib; they are never
 //! part of a rendered stack.
 
-use crate::harness::{init_stack, Test};
+use crate::harness::{init_stack, FakeDocker, Test};
 use crate::prosody_boot::{Container, Stack};
 use std::process::Command;
 use std::rc::Rc;
@@ -124,8 +124,73 @@ impl Drop for Dns {
     }
 }
 
+/// The harness's fake `docker`, forwarding `compose exec -T SERVICE ...`
+/// into that service's container (as `docker compose exec` does).
+fn fake_docker(services: &[(&str, &Container)]) -> FakeDocker {
+    let mut cases = String::new();
+    for (svc, c) in services {
+        let prefix: Vec<String> = c
+            .exec_prefix()
+            .iter()
+            .map(|w| {
+                assert!(!w.contains('\''));
+                format!("'{w}'")
+            })
+            .collect();
+        cases.push_str(&format!(
+            "      {svc}) shift 3; exec {} \"$@\" ;;\n",
+            prefix.join(" ")
+        ));
+    }
+    FakeDocker::with(&format!(
+        r#"while [ $# -gt 0 ]; do
+  if [ "$1" = exec ] && [ "$2" = -T ]; then
+    case "$3" in
+{cases}    esac
+  fi
+  shift
+done
+echo "fake docker: only 'compose exec -T SERVICE' is forwarded" >&2
+exit 1"#
+    ))
+}
+
+/// `jitsi-stack doctor` of the stack with `fake` first on PATH: its stdout.
+fn doctor(run: &crate::harness::Run, fake: &FakeDocker) -> String {
+    let out = Command::new(crate::harness::bin())
+        .current_dir(run.path())
+        .env("PATH", fake.path_var())
+        .env_remove("JITSI_STACK_DIR")
+        .arg("doctor")
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The lines of doctor's output from `check` on (the finding and its fix).
+fn findings(out: &str, check: &str) -> Vec<String> {
+    let lines: Vec<&str> = out.lines().collect();
+    let mut found = vec![];
+    for (i, l) in lines.iter().enumerate() {
+        if l.len() > 5 && l[5..].starts_with(&format!("{check:<10} ")) {
+            let mut f = l.to_string();
+            if let Some(next) = lines
+                .get(i + 1)
+                .filter(|n| n.trim_start().starts_with("fix:"))
+            {
+                f.push('\n');
+                f.push_str(next);
+            }
+            found.push(f);
+        }
+    }
+    found
+}
+
 #[test]
+#[ignore = "needs root"]
 fn main_and_two_nodes_link_over_s2s_with_tls() {
+    crate::harness::needs_root("network namespaces and chroot into the trixie root");
     let run = Test::again(init_stack(
         &[("ENABLE_VISITORS", "1"), ("JITSI_STACK_VISITORS", "2")],
         &[],
@@ -205,6 +270,64 @@ fn main_and_two_nodes_link_over_s2s_with_tls() {
         );
     }
 
+    // doctor, through the fake docker forwarding `compose exec` into the
+    // three containers: every link, TLS and jicofo's focus login to each
+    // node's client port pass.
+    let fake = fake_docker(&[("prosody", &cm), ("prosody-v0", &c0), ("prosody-v1", &c1)]);
+    let out = doctor(&run, &fake);
+    eprintln!("doctor, all up:\n{out}");
+    for node in ["v0", "v1"] {
+        let line = |check: &str, needle: &str| {
+            findings(&out, check)
+                .into_iter()
+                .find(|f| f.contains(needle))
+                .unwrap_or_else(|| panic!("no {check} finding with {needle}:\n{out}"))
+        };
+        let f = line("s2s", &format!("main prosody -> muc.{node}.meet.jitsi"));
+        assert!(
+            f.starts_with("ok ") && f.contains("service-unavailable"),
+            "{f}"
+        );
+        let f = line("s2s", &format!("{node}.meet.jitsi -> muc.meet.jitsi"));
+        assert!(
+            f.starts_with("ok ") && f.contains("via xmpp.meet.jitsi:5269"),
+            "{f}"
+        );
+        let f = line("s2s-tls", &format!("muc.{node}.meet.jitsi"));
+        assert!(
+            f.starts_with("ok ") && f.contains("all encrypted (TLSv1.3)"),
+            "{f}"
+        );
+        let f = line("focus", &format!("prosody-{node}:5222"));
+        assert!(
+            f.starts_with("ok ") && f.contains("focus@auth.meet.jitsi logged in"),
+            "{f}"
+        );
+    }
+    // A focus password the node does not have: the login fails by name.
+    let env = run.path().join(".env");
+    let saved = std::fs::read_to_string(&env).unwrap();
+    let changed: String = saved
+        .lines()
+        .map(|l| {
+            if l.starts_with("JICOFO_AUTH_PASSWORD=") {
+                "JICOFO_AUTH_PASSWORD=not-the-nodes-password-1234".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&env, changed + "\n").unwrap();
+    let out = doctor(&run, &fake);
+    std::fs::write(&env, &saved).unwrap();
+    let f = findings(&out, "focus").join("\n");
+    assert!(
+        f.contains("FAIL focus      jicofo cannot log in to prosody-v0:5222 as focus@auth.meet.jitsi: auth: not-authorized")
+            && f.contains("another password than JICOFO_AUTH_PASSWORD"),
+        "{out}"
+    );
+
     // The failures doctor names: nothing listening on the port main dials
     // (a wrong port: refused) and a firewall dropping it (a timeout).
     for (c, node, rule, want) in [
@@ -235,4 +358,20 @@ fn main_and_two_nodes_link_over_s2s_with_tls() {
             "{out}"
         );
     }
+    // doctor says the same, with the cause and the fix.
+    shell(&cm, &["s2s", "closeall", "muc.v0.meet.jitsi"]);
+    shell(&cm, &["s2s", "closeall", "muc.v1.meet.jitsi"]);
+    let out = doctor(&run, &fake);
+    eprintln!("doctor, v0's 5269 refused, v1's dropped:\n{out}");
+    let s2s = findings(&out, "s2s").join("\n");
+    assert!(
+        s2s.contains(
+            "FAIL s2s        main prosody -> muc.v0.meet.jitsi: nothing listens at prosody-v0:5269"
+        ) && s2s.contains("prosody-v0 is down, or main's route names a port it does not listen on"),
+        "{out}"
+    );
+    assert!(
+        s2s.contains("FAIL s2s        main prosody -> muc.v1.meet.jitsi: no answer from prosody-v1:5269 within 10 s"),
+        "{out}"
+    );
 }
