@@ -262,6 +262,7 @@ pub fn render_model(stack: &Stack, model: &Model) -> Result<Output> {
 /// own files): each [`crate::stack::Model::configs`] id is a file (or a
 /// directory of files) at [`mounts::config_path`].
 pub fn render_configs(stack: &Stack, model: &Model) -> Result<Output> {
+    crate::counts::rendered();
     let env = environment();
     let ctx = base_context(stack);
     let mut out = Output::default();
