@@ -341,8 +341,8 @@ mod tests {
                 ("JIGASI_SIP_SERVER", "sip.example.org"),
             ])
             .collect();
-        let mut configs: Vec<(String, Vec<(&str, &str)>, Vec<Component>)> =
-            vec![("core".into(), vec![], vec![])];
+        type Config<'a> = (String, Vec<(&'a str, &'a str)>, Vec<Component>);
+        let mut configs: Vec<Config> = vec![("core".into(), vec![], vec![])];
         for c in Component::ALL {
             configs.push((c.name().into(), vec![], vec![*c]));
         }
