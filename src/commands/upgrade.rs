@@ -327,7 +327,7 @@ pub fn run(dir: &Path, args: UpgradeArgs) -> Result<Exit> {
         j.done(3)?;
 
         step(4);
-        let (_, out) = render::prepare(dir, &[], true)?;
+        let out = render::prepare(dir, &[], true)?.out;
         crate::outln!("  rendered {} files", out.files.len());
         j.done(4)?;
 
