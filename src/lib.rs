@@ -6,6 +6,7 @@ pub mod cli;
 pub mod color;
 pub mod commands;
 pub mod config;
+pub mod counts;
 pub mod docker;
 pub mod envfile;
 pub mod escape;
@@ -42,7 +43,11 @@ where
 {
     quiet_broken_pipe_panics();
     let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
-    match std::panic::catch_unwind(move || run(args)) {
+    let result = std::panic::catch_unwind(move || run(args));
+    if let Some(counts) = counts::report() {
+        crate::errln!("{counts}");
+    }
+    match result {
         Ok(Ok(exit)) => exit.code(),
         Ok(Err(err)) if is_broken_pipe(&err) => Exit::Ok.code(),
         Ok(Err(err)) => {

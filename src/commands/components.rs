@@ -93,7 +93,7 @@ pub fn run(dir: &Path, args: ComponentsArgs, on: bool) -> Result<Exit> {
     for n in notes {
         crate::outln!("  {n}");
     }
-    let (stack, out) = super::render::prepare(dir, &[], true)?;
+    let super::render::Prepared { stack, out, .. } = super::render::prepare(dir, &[], true)?;
     crate::outln!(
         "rendered {} files into {}",
         out.files.len(),

@@ -9,20 +9,23 @@ use crate::{render, validate, Exit, UsageError};
 use anyhow::{bail, Result};
 use std::path::Path;
 
-/// Loads, validates and renders; shared with `up`. With `write`, makes the
-/// render the one in effect, records the compose settings in `.env` and
-/// writes the nodes' bundles (the caller holds the stack lock).
-pub fn prepare(dir: &Path, with: &[String], write: bool) -> Result<(Stack, render::Output)> {
-    prepare_changes(dir, with, write).map(|(stack, out, _)| (stack, out))
+/// A checked stack, its model and its render, as [`prepare`] leaves them.
+pub struct Prepared {
+    pub stack: Stack,
+    /// Built once; the command goes on with it (`up` starts and waits for
+    /// its services, the preflight checks it).
+    pub model: Model,
+    pub out: render::Output,
+    /// Whether writing changed anything (a file in effect, `.env` or a
+    /// node's bundle); `false` without `write`.
+    pub changed: bool,
 }
 
-/// [`prepare`], and whether writing changed anything (a file in effect,
-/// `.env` or a node's bundle); `false` without `write`.
-fn prepare_changes(
-    dir: &Path,
-    with: &[String],
-    write: bool,
-) -> Result<(Stack, render::Output, bool)> {
+/// Loads, validates, builds the model once and renders; shared with `up`.
+/// With `write`, makes the render the one in effect, records the compose
+/// settings in `.env` and writes the nodes' bundles (the caller holds the
+/// stack lock).
+pub fn prepare(dir: &Path, with: &[String], write: bool) -> Result<Prepared> {
     let mut stack = load_checked(dir, with)?;
     let model = Model::build(&stack)?;
     let out = render::render_model(&stack, &model)?;
@@ -45,7 +48,12 @@ fn prepare_changes(
             }
         }
     }
-    Ok((stack, out, changed))
+    Ok(Prepared {
+        stack,
+        model,
+        out,
+        changed,
+    })
 }
 
 /// Loads the stack and validates it: warnings printed, errors refuse.
@@ -152,9 +160,8 @@ pub fn write_kubernetes(
 }
 
 /// What `render` would change in the nodes' bundles (secrets masked).
-fn bundles_diff(stack: &Stack) -> Result<String> {
-    let model = Model::build(stack)?;
-    let bundles = bundle::render(stack, &model, pki::load_ca(&stack.config_dir()).as_deref())?;
+fn bundles_diff(stack: &Stack, model: &Model) -> Result<String> {
+    let bundles = bundle::render(stack, model, pki::load_ca(&stack.config_dir()).as_deref())?;
     Ok(bundle::diff(stack, &bundles))
 }
 
@@ -164,10 +171,12 @@ pub fn run(dir: &Path, args: RenderArgs) -> Result<Exit> {
     }
     if args.diff {
         // Read-only: no lock. Like diff(1): 0 no change, 1 changes, 2 trouble.
-        let (stack, out) = prepare(dir, &args.with, false)
+        let Prepared {
+            stack, model, out, ..
+        } = prepare(dir, &args.with, false)
             .map_err(|e| anyhow::Error::new(UsageError(format!("{e:#}"))))?;
         let diff = render::diff(&stack, &out);
-        let bundles = bundles_diff(&stack)?;
+        let bundles = bundles_diff(&stack, &model)?;
         crate::out!("{}{bundles}", diff.text);
         return Ok(if diff.has_changes() || !bundles.is_empty() {
             Exit::Invalid
@@ -177,7 +186,12 @@ pub fn run(dir: &Path, args: RenderArgs) -> Result<Exit> {
     }
     crate::config::env_path(dir)?;
     let _lock = lock::acquire(dir, Wait::default())?;
-    let (stack, out, changed) = prepare_changes(dir, &args.with, true)?;
+    let Prepared {
+        stack,
+        model,
+        out,
+        changed,
+    } = prepare(dir, &args.with, true)?;
     let components = if stack.components.is_empty() {
         "core only".to_string()
     } else {
@@ -201,7 +215,6 @@ pub fn run(dir: &Path, args: RenderArgs) -> Result<Exit> {
             stack.dir.display(),
         );
     }
-    let model = Model::build(&stack)?;
     if !model.is_node() && !model.nodes.is_empty() {
         let dirs: Vec<String> = model
             .nodes

@@ -2,12 +2,12 @@
 //! files in effect against the new render and of `.env`, never showing a
 //! secret.
 //!
-//! Which lines of a rendered file hold a secret is found by rendering the
-//! stack again with every secret replaced by a placeholder: the lines that
-//! differ are the ones that depend on a secret, in whatever encoding the
-//! file uses (escaped, base64). Each render stores that list for its own
-//! files ([`super::live::SECRET_LINES`]), so the old side of a diff is
-//! masked exactly too. Masked lines print as `<secret>` (`<secret changed>`
+//! Which lines of a rendered file hold a secret is read from that render
+//! itself: the lines that hold a set secret's value as it is, base64, or as
+//! any file language's escaping filter writes it (nothing is rendered a
+//! second time). Each render stores that list for its own files
+//! ([`super::live::SECRET_LINES`]), so the old side of a diff is masked
+//! exactly too. Masked lines print as `<secret>` (`<secret changed>`
 //! on the new side), keeping only their indentation.
 
 use super::live::{self, Live};
@@ -23,7 +23,8 @@ use std::path::Path;
 /// leading white space that may be shown.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct FileMask {
-    /// Every line is masked (the placeholder render did not line up).
+    /// Every line is masked (kept for the records of older renders, whose
+    /// placeholder render did not line up with the real one).
     #[serde(default)]
     pub whole: bool,
     #[serde(default)]
@@ -49,12 +50,6 @@ fn indent(line: &str) -> usize {
     line.len() - line.trim_start_matches([' ', '\t']).len()
 }
 
-/// A placeholder for the `n`th secret: letters and digits only, so every
-/// file's escaping leaves it as is, and unlike any real value.
-fn placeholder(n: usize) -> String {
-    format!("jsMASKED{n:03}x7q2")
-}
-
 /// The set secrets of `stack` (name, value).
 fn set_secrets(values: &Values) -> Vec<(&'static str, String)> {
     schema::VARS
@@ -64,59 +59,60 @@ fn set_secrets(values: &Values) -> Vec<(&'static str, String)> {
         .collect()
 }
 
-/// Finds the secret-bearing lines of `out` (rendered from `stack`).
+/// Finds the secret-bearing lines of `out` (rendered from `stack`), from
+/// that render alone: a line bears a secret when it holds a set secret's
+/// value in one of the forms the renderers write it in (raw, or through the
+/// escaping filter of any file's language, or base64).
 pub fn secret_lines(stack: &Stack, out: &Output) -> SecretLines {
-    let secrets = set_secrets(&stack.values);
+    let forms: Vec<String> = set_secrets(&stack.values)
+        .iter()
+        .flat_map(|(_, v)| written_forms(v))
+        .collect();
     let mut result = SecretLines::default();
-    if secrets.is_empty() {
+    if forms.is_empty() {
         return result;
     }
-    let mut values = stack.values.clone();
-    for (i, (name, _)) in secrets.iter().enumerate() {
-        values.set(name, &placeholder(i));
-    }
-    let masked = Stack {
-        dir: stack.dir.clone(),
-        env_path: stack.env_path.clone(),
-        file: stack.file.clone(),
-        values,
-        components: stack.components.clone(),
-        branding_files: stack.branding_files.clone(),
-    };
-    let other = super::render_all(&masked).ok();
     for f in &out.files {
         let mut mask = FileMask::default();
-        let lines: Vec<&str> = f.contents.split_inclusive('\n').collect();
-        match other.as_ref().map(|o| o.get(&f.path.to_string_lossy())) {
-            Some(Some(alt)) => {
-                let alt: Vec<&str> = alt.split_inclusive('\n').collect();
-                if alt.len() != lines.len() {
-                    mask.whole = true;
-                } else {
-                    for (i, (a, b)) in lines.iter().zip(&alt).enumerate() {
-                        if a != b {
-                            mask.lines.insert(i, indent(a).min(indent(b)));
-                        }
-                    }
-                }
-            }
-            // The file exists only with the real values, or the
-            // placeholder render failed: mask what holds a value.
-            _ => {
-                for (i, l) in lines.iter().enumerate() {
-                    if holds_value(l, &secrets) {
-                        mask.lines.insert(i, indent(l));
-                    }
-                }
+        for (i, l) in f.contents.split_inclusive('\n').enumerate() {
+            if forms.iter().any(|form| l.contains(form.as_str())) {
+                mask.lines.insert(i, indent(l));
             }
         }
-        if mask.whole || !mask.lines.is_empty() {
+        if !mask.lines.is_empty() {
             result
                 .files
                 .insert(f.path.to_string_lossy().into_owned(), mask);
         }
     }
     result
+}
+
+/// How a secret's value can appear in a rendered file: as it is or base64,
+/// each also as every language's escaping filter writes it (without the
+/// quotes, so the value inside a longer string is found too).
+fn written_forms(value: &str) -> Vec<String> {
+    use crate::escape;
+    let unquote = |s: String| -> String {
+        s.strip_prefix('"')
+            .and_then(|s| s.strip_suffix('"'))
+            .map(str::to_string)
+            .unwrap_or(s)
+    };
+    let mut forms = Vec::new();
+    for base in [value.to_string(), base64(value.as_bytes())] {
+        forms.push(unquote(escape::lua_str(&base)));
+        forms.push(unquote(escape::hocon_str(&base)));
+        forms.push(unquote(escape::js_str(&base)));
+        forms.push(escape::properties_value(&base));
+        forms.extend(escape::nginx_str(&base).ok().map(unquote));
+        forms.extend(escape::coturn_value(&base).ok());
+        forms.push(base);
+    }
+    forms.retain(|f| !f.is_empty());
+    forms.sort();
+    forms.dedup();
+    forms
 }
 
 /// Whether `line` contains one of the secret values, raw or base64.
@@ -354,6 +350,70 @@ fn range(start: usize, len: usize) -> String {
 mod tests {
     use super::*;
 
+    /// A placeholder for the `n`th secret: letters and digits only, so every
+    /// file's escaping leaves it as is, and unlike any real value.
+    fn placeholder(n: usize) -> String {
+        format!("jsMASKED{n:03}x7q2")
+    }
+
+    /// The secret-bearing lines of `out` found as `render` found them before
+    /// it took them from its own render: by rendering the stack again with every
+    /// secret replaced by a placeholder (the lines that differ). The tests
+    /// compare [`secret_lines`] with it.
+    fn secret_lines_by_rerender(stack: &Stack, out: &Output) -> SecretLines {
+        let secrets = set_secrets(&stack.values);
+        let mut result = SecretLines::default();
+        if secrets.is_empty() {
+            return result;
+        }
+        let mut values = stack.values.clone();
+        for (i, (name, _)) in secrets.iter().enumerate() {
+            values.set(name, &placeholder(i));
+        }
+        let masked = Stack {
+            dir: stack.dir.clone(),
+            env_path: stack.env_path.clone(),
+            file: stack.file.clone(),
+            values,
+            components: stack.components.clone(),
+            branding_files: stack.branding_files.clone(),
+        };
+        let other = super::super::render_all(&masked).ok();
+        for f in &out.files {
+            let mut mask = FileMask::default();
+            let lines: Vec<&str> = f.contents.split_inclusive('\n').collect();
+            match other.as_ref().map(|o| o.get(&f.path.to_string_lossy())) {
+                Some(Some(alt)) => {
+                    let alt: Vec<&str> = alt.split_inclusive('\n').collect();
+                    if alt.len() != lines.len() {
+                        mask.whole = true;
+                    } else {
+                        for (i, (a, b)) in lines.iter().zip(&alt).enumerate() {
+                            if a != b {
+                                mask.lines.insert(i, indent(a).min(indent(b)));
+                            }
+                        }
+                    }
+                }
+                // The file exists only with the real values, or the
+                // placeholder render failed: mask what holds a value.
+                _ => {
+                    for (i, l) in lines.iter().enumerate() {
+                        if holds_value(l, &secrets) {
+                            mask.lines.insert(i, indent(l));
+                        }
+                    }
+                }
+            }
+            if mask.whole || !mask.lines.is_empty() {
+                result
+                    .files
+                    .insert(f.path.to_string_lossy().into_owned(), mask);
+            }
+        }
+        result
+    }
+
     #[test]
     fn base64_matches_the_standard() {
         assert_eq!(base64(b"hunter2"), "aHVudGVyMg==");
@@ -404,5 +464,129 @@ mod tests {
         assert!(is_secret_name("MY_API_TOKEN"));
         assert!(!is_secret_name("PUBLIC_URL"));
         assert!(!is_secret_name("COMPOSE_FILE"));
+    }
+
+    /// Secrets as people set them: generated ones, and values with every
+    /// character some file's language escapes.
+    fn secret_sets() -> Vec<Vec<(&'static str, String)>> {
+        let generated: Vec<(&'static str, String)> = schema::generated_secrets()
+            .enumerate()
+            .map(|(i, v)| (v.name, format!("k7Qw9Zp2Xv4Lm8Rt{i}")))
+            .collect();
+        let hostile = [
+            "pa\"ss\\word{x}<y>1",
+            "with space #hash",
+            "dollar$and;semi",
+            "unicode-é-ß-✓-long",
+            "eq=colon:bang!",
+        ];
+        let odd: Vec<(&'static str, String)> = schema::VARS
+            .iter()
+            .filter(|v| v.is_secret())
+            .enumerate()
+            .map(|(i, v)| match v.name {
+                // turnserver.conf has no quoting: a plain token is required.
+                "TURN_CREDENTIALS" => (v.name, format!("tu\"rn\\cr;$=:é{i}")),
+                _ => (v.name, format!("{}{i}", hostile[i % hostile.len()])),
+            })
+            .collect();
+        vec![generated, odd]
+    }
+
+    /// The lines read from the render are the lines a second render with
+    /// placeholders finds (for every overlay, several bridges and
+    /// recorders, visitor nodes, LDAP, JWT, TURN and SIP), or more; and
+    /// every line that holds a secret is among them.
+    #[test]
+    fn secret_lines_from_the_render_cover_those_of_a_second_render() {
+        use crate::config::Component;
+        type Config<'a> = (Vec<(&'a str, &'a str)>, &'a [Component]);
+        let configs: Vec<Config> = vec![
+            (vec![], &[]),
+            (
+                vec![("JVB_INSTANCES", "3"), ("JIBRI_INSTANCES", "2")],
+                Component::ALL,
+            ),
+            (
+                vec![
+                    ("ENABLE_VISITORS", "1"),
+                    (crate::stack::visitors::COUNT_VAR, "2"),
+                ],
+                &[],
+            ),
+            (
+                vec![
+                    ("ENABLE_AUTH", "1"),
+                    ("AUTH_TYPE", "jwt"),
+                    ("JWT_APP_ID", "app"),
+                ],
+                &[Component::Turn],
+            ),
+            (
+                vec![
+                    ("ENABLE_AUTH", "1"),
+                    ("AUTH_TYPE", "ldap"),
+                    ("LDAP_URL", "ldaps://ldap.example.org"),
+                    ("LDAP_BASE", "dc=example,dc=org"),
+                ],
+                &[Component::Jigasi],
+            ),
+        ];
+        let mut compared = 0;
+        for secrets in secret_sets() {
+            for (pairs, comps) in &configs {
+                let mut all: Vec<(&str, &str)> =
+                    secrets.iter().map(|(n, v)| (*n, v.as_str())).collect();
+                all.extend([
+                    ("PUBLIC_URL", "https://meet.example.org"),
+                    ("JIGASI_SIP_URI", "jitsi@sip.example.org"),
+                    ("JIGASI_SIP_SERVER", "sip.example.org"),
+                ]);
+                all.extend(pairs.iter().copied());
+                let s = crate::config::testing::stack(&all, comps);
+                let out = super::super::render_all(&s).unwrap();
+                let got = secret_lines(&s, &out);
+                let want = secret_lines_by_rerender(&s, &out);
+                assert!(!want.files.is_empty(), "{pairs:?}: no secret line");
+                for (path, mask) in &want.files {
+                    assert!(
+                        !mask.whole,
+                        "{path}: the placeholder render does not line up"
+                    );
+                    let ours = got.files.get(path);
+                    for (line, indent) in &mask.lines {
+                        assert_eq!(
+                            ours.and_then(|m| m.lines.get(line)),
+                            Some(indent),
+                            "{path}:{} is a secret line ({pairs:?}): {:?}",
+                            line + 1,
+                            out.get(path).unwrap().split_inclusive('\n').nth(*line)
+                        );
+                        compared += 1;
+                    }
+                }
+                // No more than the re-render finds, but for lines that hold
+                // a secret's value (a value also part of another setting).
+                for (path, mask) in &got.files {
+                    let text = out.get(path).unwrap();
+                    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+                    for line in mask.lines.keys() {
+                        if want
+                            .files
+                            .get(path)
+                            .is_some_and(|m| m.lines.contains_key(line))
+                        {
+                            continue;
+                        }
+                        panic!(
+                            "{path}:{} masked, not by the re-render: {:?}",
+                            line + 1,
+                            lines[*line]
+                        );
+                    }
+                }
+            }
+        }
+        assert!(compared > 0);
     }
 }

@@ -262,6 +262,7 @@ pub fn render_model(stack: &Stack, model: &Model) -> Result<Output> {
 /// own files): each [`crate::stack::Model::configs`] id is a file (or a
 /// directory of files) at [`mounts::config_path`].
 pub fn render_configs(stack: &Stack, model: &Model) -> Result<Output> {
+    crate::counts::rendered();
     let env = environment();
     let ctx = base_context(stack);
     let mut out = Output::default();
@@ -321,8 +322,8 @@ mod tests {
 
     /// The config objects come from the model alone: no compose file is
     /// rendered, and every `Mount::Config` of every service is a rendered
-    /// file (or a directory of them), whatever the components, instances,
-    /// visitor nodes and branding.
+    /// file (or a directory of them), for the core, each overlay, all of
+    /// them, several bridges and recorders, visitor nodes and branding.
     #[test]
     fn every_config_renders_without_the_compose_target() {
         use crate::config::Component;
@@ -330,50 +331,93 @@ mod tests {
             .enumerate()
             .map(|(i, v)| (v.name, format!("k7Qw9Zp2Xv4Lm8Rt{i}")))
             .collect();
-        let mut pairs: Vec<(&str, &str)> = secrets.iter().map(|(n, v)| (*n, v.as_str())).collect();
-        pairs.extend([
-            ("PUBLIC_URL", "https://meet.example.org"),
-            ("JVB_INSTANCES", "2"),
-            ("JIBRI_INSTANCES", "2"),
-            ("ENABLE_VISITORS", "1"),
-            (crate::stack::visitors::COUNT_VAR, "2"),
-            ("BRANDING_APP_NAME", "Example"),
-            ("BRANDING_WELCOME_TITLE", "Hello"),
-            ("JIGASI_SIP_URI", "jitsi@sip.example.org"),
-            ("JIGASI_SIP_PASSWORD", "sip-password-long-enough"),
-            ("JIGASI_SIP_SERVER", "sip.example.org"),
-        ]);
-        let s = crate::stack::tests::stack(&pairs, Component::ALL);
-        let model = Model::build(&s).unwrap();
-        let out = render_configs(&s, &model).unwrap();
-        for f in &out.files {
-            assert!(
-                f.path.starts_with(GENERATED_DIR),
-                "{} is not a config object",
-                f.path.display()
-            );
+        let base: Vec<(&str, &str)> = secrets
+            .iter()
+            .map(|(n, v)| (*n, v.as_str()))
+            .chain([
+                ("PUBLIC_URL", "https://meet.example.org"),
+                ("JIGASI_SIP_URI", "jitsi@sip.example.org"),
+                ("JIGASI_SIP_PASSWORD", "sip-password-long-enough"),
+                ("JIGASI_SIP_SERVER", "sip.example.org"),
+            ])
+            .collect();
+        type Config<'a> = (String, Vec<(&'a str, &'a str)>, Vec<Component>);
+        let mut configs: Vec<Config> = vec![("core".into(), vec![], vec![])];
+        for c in Component::ALL {
+            configs.push((c.name().into(), vec![], vec![*c]));
         }
-        assert!(out.get(crate::layout::CORE_COMPOSE_FILE).is_none());
-        let configs = model.configs();
-        assert!(configs.len() > 20, "{configs:?}");
-        for id in configs {
-            let path = PathBuf::from(mounts::config_path(id));
-            assert!(
-                out.files
-                    .iter()
-                    .any(|f| f.path == path || f.path.starts_with(&path)),
-                "{id} is mounted but not rendered"
-            );
+        configs.push((
+            "every overlay, bridges and recorders".into(),
+            vec![("JVB_INSTANCES", "3"), ("JIBRI_INSTANCES", "3")],
+            Component::ALL.to_vec(),
+        ));
+        configs.push((
+            "visitors".into(),
+            vec![
+                ("ENABLE_VISITORS", "1"),
+                (crate::stack::visitors::COUNT_VAR, "2"),
+            ],
+            vec![],
+        ));
+        configs.push((
+            "everything".into(),
+            vec![
+                ("JVB_INSTANCES", "2"),
+                ("JIBRI_INSTANCES", "2"),
+                ("ENABLE_VISITORS", "1"),
+                (crate::stack::visitors::COUNT_VAR, "2"),
+                ("BRANDING_APP_NAME", "Example"),
+                ("BRANDING_WELCOME_TITLE", "Hello"),
+            ],
+            Component::ALL.to_vec(),
+        ));
+        let compose_files: Vec<String> =
+            std::iter::once(crate::layout::CORE_COMPOSE_FILE.to_string())
+                .chain(Component::ALL.iter().map(|c| c.compose_file()))
+                .collect();
+        for (name, pairs, comps) in &configs {
+            let mut all = base.clone();
+            all.extend(pairs.iter().copied());
+            let s = crate::config::testing::stack(&all, comps);
+            let model = Model::build(&s).unwrap();
+            let out = render_configs(&s, &model).unwrap();
+            for f in &out.files {
+                assert!(
+                    f.path.starts_with(GENERATED_DIR),
+                    "{name}: {} is not a config object",
+                    f.path.display()
+                );
+            }
+            for c in &compose_files {
+                assert!(out.get(c).is_none(), "{name}: {c} rendered");
+            }
+            let configs = model.configs();
+            assert!(configs.len() >= 10, "{name}: {configs:?}");
+            for id in configs {
+                let path = PathBuf::from(mounts::config_path(id));
+                assert!(
+                    out.files
+                        .iter()
+                        .any(|f| f.path == path || f.path.starts_with(&path)),
+                    "{name}: {id} is mounted but not rendered"
+                );
+            }
+            // The compose target adds its files and changes none of these.
+            let with_target = render_model(&s, &model).unwrap();
+            for f in &out.files {
+                assert_eq!(
+                    with_target.get(&f.path.to_string_lossy()),
+                    Some(f.contents.as_str()),
+                    "{name}: {}",
+                    f.path.display()
+                );
+            }
+            for c in std::iter::once(crate::layout::CORE_COMPOSE_FILE.to_string())
+                .chain(comps.iter().map(|c| c.compose_file()))
+            {
+                assert!(with_target.get(&c).is_some(), "{name}: {c}");
+            }
         }
-        // The compose target adds its files and changes none of these.
-        let all = render_model(&s, &model).unwrap();
-        for f in &out.files {
-            assert_eq!(
-                all.get(&f.path.to_string_lossy()),
-                Some(f.contents.as_str())
-            );
-        }
-        assert!(all.get(crate::layout::CORE_COMPOSE_FILE).is_some());
     }
 
     #[test]

@@ -267,6 +267,7 @@ impl Model {
     /// Builds the model of the stack's host. A node's line that cannot be
     /// read is an error naming it (`check` reports it in full).
     pub fn build(stack: &Stack) -> anyhow::Result<Model> {
+        crate::counts::model_built();
         let (all, problems) = nodes::parse_all(&stack.file);
         if let Some(p) = problems.first() {
             anyhow::bail!(

@@ -30,6 +30,7 @@ mod prosody_boot;
 
 mod visitors;
 
+mod visitors_doctor;
 mod visitors_live;
 mod visitors_nodes;
 
@@ -65,6 +66,8 @@ mod journal;
 // gen-passwords' weak values, completion.
 mod first_week;
 mod layers;
+// Issue 17: one model build and one render per command.
+mod counts;
 
 mod journal_kill;
 
@@ -75,4 +78,5 @@ mod docs;
 #[allow(unused_imports)]
 pub use harness::{init_stack, Run, Test};
 mod kubernetes;
+mod kubernetes_objects;
 mod kubernetes_ops;

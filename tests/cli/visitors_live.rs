@@ -9,7 +9,7 @@
 //! says what each stands in for) as /prosody-plugins-contrib; they are never
 //! part of a rendered stack.
 
-use crate::harness::{init_stack, Test};
+use crate::harness::{init_stack, FakeDocker, Test};
 use crate::prosody_boot::{Container, Stack};
 use std::process::Command;
 use std::rc::Rc;
@@ -20,6 +20,8 @@ const STANDINS: &str = concat!(
     "/tests/support/visitors-plugins"
 );
 const CFG: &str = "/run/prosody/config/prosody.cfg.lua";
+/// The test's XMPP client (tests/support/xmpp-client.lua says what it does).
+const CLIENT: &str = include_str!("../support/xmpp-client.lua");
 
 fn sh(args: &[&str]) {
     let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
@@ -124,8 +126,139 @@ impl Drop for Dns {
     }
 }
 
+/// The harness's fake `docker`, forwarding `compose exec -T SERVICE ...`
+/// into that service's container (as `docker compose exec` does).
+fn fake_docker(services: &[(&str, &Container)]) -> FakeDocker {
+    let mut cases = String::new();
+    for (svc, c) in services {
+        let prefix: Vec<String> = c
+            .exec_prefix()
+            .iter()
+            .map(|w| {
+                assert!(!w.contains('\''));
+                format!("'{w}'")
+            })
+            .collect();
+        cases.push_str(&format!(
+            "      {svc}) shift 3; exec {} \"$@\" ;;\n",
+            prefix.join(" ")
+        ));
+    }
+    FakeDocker::with(&format!(
+        r#"while [ $# -gt 0 ]; do
+  if [ "$1" = exec ] && [ "$2" = -T ]; then
+    case "$3" in
+{cases}    esac
+  fi
+  shift
+done
+echo "fake docker: only 'compose exec -T SERVICE' is forwarded" >&2
+exit 1"#
+    ))
+}
+
+/// The test's XMPP client running in container `c` with `args` (its
+/// actions); what it prints is collected as it comes.
+struct Client {
+    child: std::process::Child,
+    out: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Client {
+    fn start(c: &Container, args: &[&str]) -> Client {
+        use std::io::{BufRead, Write};
+        let prefix = c.exec_prefix();
+        let mut child = Command::new(&prefix[0])
+            .args(&prefix[1..])
+            .args(["lua5.4", "-"])
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(CLIENT.as_bytes())
+            .unwrap();
+        let out = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        for pipe in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let out = out.clone();
+            std::thread::spawn(move || {
+                for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+                    let mut o = out.lock().unwrap();
+                    o.push_str(&line);
+                    o.push('\n');
+                }
+            });
+        }
+        Client { child, out }
+    }
+
+    /// Waits up to `secs` for a line containing `needle`; the output so far.
+    fn wait_for(&self, needle: &str, secs: u64) -> Result<String, String> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let text = self.out.lock().unwrap().clone();
+            if text.contains(needle) {
+                return Ok(text);
+            }
+            if text.contains("fail ") || Instant::now() > deadline {
+                return Err(text);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `jitsi-stack doctor` of the stack with `fake` first on PATH: its stdout.
+fn doctor(run: &crate::harness::Run, fake: &FakeDocker) -> String {
+    let out = Command::new(crate::harness::bin())
+        .current_dir(run.path())
+        .env("PATH", fake.path_var())
+        .env_remove("JITSI_STACK_DIR")
+        .arg("doctor")
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The lines of doctor's output from `check` on (the finding and its fix).
+fn findings(out: &str, check: &str) -> Vec<String> {
+    let lines: Vec<&str> = out.lines().collect();
+    let mut found = vec![];
+    for (i, l) in lines.iter().enumerate() {
+        if l.len() > 5 && l[5..].starts_with(&format!("{check:<10} ")) {
+            let mut f = l.to_string();
+            if let Some(next) = lines
+                .get(i + 1)
+                .filter(|n| n.trim_start().starts_with("fix:"))
+            {
+                f.push('\n');
+                f.push_str(next);
+            }
+            found.push(f);
+        }
+    }
+    found
+}
+
 #[test]
+#[ignore = "needs root"]
 fn main_and_two_nodes_link_over_s2s_with_tls() {
+    crate::harness::needs_root("network namespaces and chroot into the trixie root");
     let run = Test::again(init_stack(
         &[("ENABLE_VISITORS", "1"), ("JITSI_STACK_VISITORS", "2")],
         &[],
@@ -205,6 +338,159 @@ fn main_and_two_nodes_link_over_s2s_with_tls() {
         );
     }
 
+    // doctor, through the fake docker forwarding `compose exec` into the
+    // three containers: every link, TLS and jicofo's focus login to each
+    // node's client port pass.
+    let fake = fake_docker(&[("prosody", &cm), ("prosody-v0", &c0), ("prosody-v1", &c1)]);
+    let out = doctor(&run, &fake);
+    eprintln!("doctor, all up:\n{out}");
+    for node in ["v0", "v1"] {
+        let line = |check: &str, needle: &str| {
+            findings(&out, check)
+                .into_iter()
+                .find(|f| f.contains(needle))
+                .unwrap_or_else(|| panic!("no {check} finding with {needle}:\n{out}"))
+        };
+        let f = line("s2s", &format!("main prosody -> muc.{node}.meet.jitsi"));
+        assert!(
+            f.starts_with("ok ") && f.contains("service-unavailable"),
+            "{f}"
+        );
+        let f = line("s2s", &format!("{node}.meet.jitsi -> muc.meet.jitsi"));
+        assert!(
+            f.starts_with("ok ") && f.contains("via xmpp.meet.jitsi:5269"),
+            "{f}"
+        );
+        let f = line("s2s-tls", &format!("muc.{node}.meet.jitsi"));
+        assert!(
+            f.starts_with("ok ") && f.contains("all encrypted (TLSv1.3)"),
+            "{f}"
+        );
+        let f = line("focus", &format!("prosody-{node}:5222"));
+        assert!(
+            f.starts_with("ok ") && f.contains("focus@auth.meet.jitsi logged in"),
+            "{f}"
+        );
+    }
+    // A room on muc.v0: focus creates it (the node's admin, over its
+    // client port), a main-domain participant joins it over s2s, an
+    // anonymous viewer on v0 joins as a visitor (the fmuc stand-in), sees
+    // that participant's presence and chat, and cannot create a room.
+    let focus_pw = crate::nodes::env_of(&run)
+        .get("JICOFO_AUTH_PASSWORD")
+        .unwrap()
+        .to_string();
+    let room = "room1@muc.v0.meet.jitsi";
+    let focus = Client::start(
+        &c0,
+        &[
+            "login",
+            "127.0.0.1",
+            "5222",
+            "auth.meet.jitsi",
+            "plain",
+            "focus",
+            &focus_pw,
+            "join",
+            &format!("{room}/focus"),
+            "hold",
+            "90",
+        ],
+    );
+    let text = focus
+        .wait_for(&format!("joined {room}/focus"), 30)
+        .unwrap_or_else(|t| panic!("focus: {t}\n{}", c0.log_tail()));
+    assert!(text.contains("role=moderator"), "{text}");
+    let viewer = Client::start(
+        &c0,
+        &[
+            "login",
+            "127.0.0.1",
+            "5222",
+            "v0.meet.jitsi",
+            "anonymous",
+            "join",
+            &format!("{room}/viewer"),
+            "await-presence",
+            &format!("{room}/alice"),
+            "await-message",
+            &format!("{room}/alice"),
+            "hello viewers",
+            "join",
+            "other@muc.v0.meet.jitsi/viewer",
+        ],
+    );
+    let text = viewer
+        .wait_for(&format!("joined {room}/viewer"), 30)
+        .unwrap_or_else(|t| panic!("viewer: {t}\n{}", c0.log_tail()));
+    assert!(text.contains("role=visitor"), "{text}");
+    let alice = Client::start(
+        &cm,
+        &[
+            "login",
+            "127.0.0.1",
+            "5222",
+            "meet.jitsi",
+            "anonymous",
+            "join",
+            &format!("{room}/alice"),
+            "say",
+            room,
+            "hello viewers",
+            "hold",
+            "5",
+        ],
+    );
+    let text = alice
+        .wait_for(&format!("joined {room}/alice"), 30)
+        .unwrap_or_else(|t| {
+            panic!(
+                "alice: {t}\nmain:\n{}\nnode:\n{}",
+                cm.log_tail(),
+                c0.log_tail()
+            )
+        });
+    assert!(
+        text.contains("role=participant") && text.contains("@meet.jitsi/"),
+        "{text}"
+    );
+    let text = viewer
+        .wait_for("done", 30)
+        .unwrap_or_else(|t| panic!("viewer: {t}\n{}", c0.log_tail()));
+    eprintln!("viewer on v0:\n{text}");
+    for want in [
+        format!("presence {room}/alice"),
+        format!("message {room}/alice hello viewers"),
+        "join-error other@muc.v0.meet.jitsi/viewer not-allowed".to_string(),
+    ] {
+        assert!(text.contains(&want), "{want}: {text}");
+    }
+    drop((focus, viewer, alice));
+
+    // A focus password the node does not have: the login fails by name.
+    let env = run.path().join(".env");
+    let saved = std::fs::read_to_string(&env).unwrap();
+    let changed: String = saved
+        .lines()
+        .map(|l| {
+            if l.starts_with("JICOFO_AUTH_PASSWORD=") {
+                "JICOFO_AUTH_PASSWORD=not-the-nodes-password-1234".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&env, changed + "\n").unwrap();
+    let out = doctor(&run, &fake);
+    std::fs::write(&env, &saved).unwrap();
+    let f = findings(&out, "focus").join("\n");
+    assert!(
+        f.contains("FAIL focus      jicofo cannot log in to prosody-v0:5222 as focus@auth.meet.jitsi: auth: not-authorized")
+            && f.contains("another password than JICOFO_AUTH_PASSWORD"),
+        "{out}"
+    );
+
     // The failures doctor names: nothing listening on the port main dials
     // (a wrong port: refused) and a firewall dropping it (a timeout).
     for (c, node, rule, want) in [
@@ -235,4 +521,20 @@ fn main_and_two_nodes_link_over_s2s_with_tls() {
             "{out}"
         );
     }
+    // doctor says the same, with the cause and the fix.
+    shell(&cm, &["s2s", "closeall", "muc.v0.meet.jitsi"]);
+    shell(&cm, &["s2s", "closeall", "muc.v1.meet.jitsi"]);
+    let out = doctor(&run, &fake);
+    eprintln!("doctor, v0's 5269 refused, v1's dropped:\n{out}");
+    let s2s = findings(&out, "s2s").join("\n");
+    assert!(
+        s2s.contains(
+            "FAIL s2s        main prosody -> muc.v0.meet.jitsi: nothing listens at prosody-v0:5269"
+        ) && s2s.contains("prosody-v0 is down, or main's route names a port it does not listen on"),
+        "{out}"
+    );
+    assert!(
+        s2s.contains("FAIL s2s        main prosody -> muc.v1.meet.jitsi: no answer from prosody-v1:5269 within 10 s"),
+        "{out}"
+    );
 }

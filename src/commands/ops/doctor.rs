@@ -23,10 +23,14 @@ pub fn run(dir: &Path, args: DoctorArgs) -> Result<Exit> {
         super::kube::doctor(&stack)
     } else {
         let mut findings = docker_findings();
-        findings.extend(checks(&stack, Status::Fail));
+        let model = Model::build(&stack);
+        findings.extend(checks(&stack, model.as_ref(), Status::Fail));
         // Across hosts (doctor only: a node's `up` does not wait for the main host).
-        if let Ok(model) = Model::build(&stack) {
-            findings.extend(super::nodes::doctor(&stack, &model));
+        if let Ok(model) = &model {
+            findings.extend(super::nodes::doctor(&stack, model));
+            if !model.is_node() {
+                findings.extend(super::visitors::main_checks(&stack, model));
+            }
         }
         findings
     };
@@ -74,17 +78,21 @@ fn offer_env_chmod(stack: &Stack, findings: &[Finding]) {
 
 /// The checks `up` runs before starting anything: doctor's checks of this
 /// host (ports in use only warn: a running stack holds its own ports), and
-/// the addresses it publishes on for the nodes.
-pub fn preflight(stack: &Stack) -> Vec<Finding> {
-    let mut out = checks(stack, Status::Warn);
-    if let Ok(model) = Model::build(stack) {
-        out.extend(super::nodes::preflight(&model));
-    }
+/// the addresses it publishes on for the nodes. `model` is `up`'s own.
+pub fn preflight(stack: &Stack, model: &Model) -> Vec<Finding> {
+    let mut out = checks(stack, Ok(model), Status::Warn);
+    out.extend(super::nodes::preflight(model));
     out
 }
 
-fn checks(stack: &Stack, port_in_use: Status) -> Vec<Finding> {
-    let model = match Model::build(stack) {
+/// This host's checks on `model` (or the `env` failure that kept it from
+/// being built).
+fn checks(
+    stack: &Stack,
+    model: Result<&Model, &anyhow::Error>,
+    port_in_use: Status,
+) -> Vec<Finding> {
+    let model = match model {
         Ok(m) => m,
         Err(e) => {
             return vec![bad(
@@ -96,15 +104,15 @@ fn checks(stack: &Stack, port_in_use: Status) -> Vec<Finding> {
         }
     };
     let mut out = Vec::new();
-    out.extend(port_checks(&model, port_in_use));
+    out.extend(port_checks(model, port_in_use));
     out.extend(proxy_check(stack));
-    out.extend(tree_checks(stack, &model));
+    out.extend(tree_checks(stack, model));
     out.extend(env_mode_check(stack));
     out.push(image_check(stack));
     out.extend(letsencrypt_checks(stack));
     out.push(nat_check(stack));
-    out.extend(node_dns_check(stack, &model));
-    out.push(memory_check(&model));
+    out.extend(node_dns_check(stack, model));
+    out.push(memory_check(model));
     out
 }
 

@@ -8,7 +8,7 @@ use super::watch::{
     log_hints, parse_ps, planned_services, summary, watch, with_missing, Outcome, Planned,
 };
 use crate::cli::{DownArgs, LogsArgs, RestartArgs, StatusArgs, UpArgs};
-use crate::commands::render::prepare;
+use crate::commands::render::{prepare, Prepared};
 use crate::config::Stack;
 use crate::docker::{Compose, Flavor};
 use crate::layout::IMAGE_UID;
@@ -40,10 +40,9 @@ pub fn up(dir: &Path, args: UpArgs) -> Result<Exit> {
     // Held until `up` returns: no other command changes the stack while it
     // renders, starts and waits (a dry run changes nothing and takes none).
     let _lock = crate::lock::acquire(dir, crate::lock::Wait::default())?;
-    let (stack, _) = prepare(dir, &args.with, true)?;
-    let model = Model::build(&stack)?;
+    let Prepared { stack, model, .. } = prepare(dir, &args.with, true)?;
     let planned = planned_services(&model);
-    let preflight = super::doctor::preflight(&stack);
+    let preflight = super::doctor::preflight(&stack, &model);
     let paint = crate::color::stderr();
     for f in preflight.iter().filter(|f| f.is_warning()) {
         crate::errln!("{}", f.render(paint));
@@ -115,7 +114,7 @@ pub fn up(dir: &Path, args: UpArgs) -> Result<Exit> {
 }
 
 fn dry_run(dir: &Path, args: &UpArgs) -> Result<Exit> {
-    let (stack, out) = prepare(dir, &args.with, false)?;
+    let Prepared { stack, out, .. } = prepare(dir, &args.with, false)?;
     let compose =
         Compose::detect(&stack).unwrap_or_else(|_| Compose::with_flavor(&stack, Flavor::Plugin));
     crate::outln!(

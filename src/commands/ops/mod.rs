@@ -10,6 +10,7 @@ mod proxy;
 mod site_checks;
 pub(crate) mod smoke;
 mod user;
+mod visitors;
 pub(crate) mod watch;
 
 use crate::cli::Command;

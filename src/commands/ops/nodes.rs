@@ -290,6 +290,7 @@ fn node_checks(stack: &Stack, model: &Model, node: &Node) -> Vec<Finding> {
     };
     if node.kind == NodeKind::Visitors {
         visitor_node_checks(model, &mut out);
+        out.extend(super::visitors::node_checks(stack, model));
         return out;
     }
     let ca = match std::fs::read_to_string(stack.dir.join(pki::BUNDLE_CA)) {

@@ -6,7 +6,7 @@ use crate::cli::SmokeArgs;
 use crate::commands::report::Probe;
 use crate::config::Stack;
 use crate::docker::Compose;
-use crate::stack::{Kind, Model, Probe as Endpoint};
+use crate::stack::{visitors, Kind, Model, Probe as Endpoint};
 use crate::Exit;
 use anyhow::Result;
 use std::path::Path;
@@ -80,6 +80,8 @@ pub fn probe_stack(stack: &Stack, timeout: Duration, insecure: bool) -> Result<V
 /// split DNS or missing hairpin NAT), not to a service of the stack.
 pub fn from_host(p: &Probe) -> bool {
     matches!(p.check.as_str(), "web" | "bosh" | "websocket")
+        || p.check.starts_with("bosh-v")
+        || p.check.starts_with("websocket-v")
 }
 
 /// Every probe for the stack, run in parallel (so a run takes at most about
@@ -100,9 +102,41 @@ fn probe_all(stack: &Stack, model: &Model, timeout: Duration, insecure: bool) ->
         let (a, url) = (public.clone(), format!("{base}/"));
         jobs.push(("web".into(), Box::new(move || web(&a, &url))));
         let (a, url) = (public.clone(), format!("{base}/http-bind"));
-        jobs.push(("bosh".into(), Box::new(move || bosh(&a, &url, &domain))));
-        let (a, url) = (public, format!("{base}/xmpp-websocket"));
-        jobs.push(("websocket".into(), Box::new(move || websocket(&a, &url))));
+        jobs.push((
+            "bosh".into(),
+            Box::new(move || bosh(&a, "bosh", &url, &domain, None)),
+        ));
+        let (a, url) = (public.clone(), format!("{base}/xmpp-websocket"));
+        jobs.push((
+            "websocket".into(),
+            Box::new(move || websocket(&a, "websocket", &url, None)),
+        ));
+        // A viewer's BOSH and websocket carry `?vnode=vN`: nginx must send
+        // them to node N. Only node N serves vN's domain, so a BOSH session
+        // opened for it proves the route (websocket takes the same map).
+        if visitors::enabled(&stack.values) {
+            for n in visitors::nodes(stack) {
+                let (a, url) = (
+                    public.clone(),
+                    format!("{base}/http-bind?vnode={}", n.vnode),
+                );
+                let check = format!("bosh-{}", n.vnode);
+                let c = check.clone();
+                jobs.push((
+                    check,
+                    Box::new(move || bosh(&a, &c, &url, &n.domain, Some(&n))),
+                ));
+            }
+            for n in visitors::nodes(stack) {
+                let (a, url) = (
+                    public.clone(),
+                    format!("{base}/xmpp-websocket?vnode={}", n.vnode),
+                );
+                let check = format!("websocket-{}", n.vnode);
+                let c = check.clone();
+                jobs.push((check, Box::new(move || websocket(&a, &c, &url, Some(&n)))));
+            }
+        }
     }
     // The health endpoints come from the model: jicofo's, then each bridge's.
     let probed = model
@@ -246,8 +280,27 @@ fn page_verdict(body: &str) -> Result<String, String> {
 
 /// BOSH: opens a session for the XMPP domain, as the web client does, then
 /// ends it. Prosody answers with a session id and its stream features.
-fn bosh(agent: &ureq::Agent, url: &str, domain: &str) -> Probe {
-    timed("bosh", url, || {
+/// With `node`, the request carries `?vnode=`: the session is for that
+/// visitor node's domain, which only that node serves.
+fn bosh(
+    agent: &ureq::Agent,
+    check: &str,
+    url: &str,
+    domain: &str,
+    node: Option<&visitors::VisitorNode>,
+) -> Probe {
+    timed(check, url, || {
+        hinted(node, bosh_once(agent, url, domain, node))
+    })
+}
+
+fn bosh_once(
+    agent: &ureq::Agent,
+    url: &str,
+    domain: &str,
+    node: Option<&visitors::VisitorNode>,
+) -> Result<String, String> {
+    {
         let open = format!(
             "<body content='text/xml; charset=utf-8' hold='1' rid='1' to='{}' ver='1.6' wait='5' \
              xml:lang='en' xmlns='http://jabber.org/protocol/httpbind' \
@@ -276,8 +329,44 @@ fn bosh(agent: &ureq::Agent, url: &str, domain: &str) -> Probe {
             .post(url)
             .header("Content-Type", "text/xml; charset=utf-8")
             .send(close.as_str());
-        Ok(format!("HTTP 200, BOSH session opened for {domain}"))
-    })
+        Ok(match node {
+            Some(n) => format!(
+                "HTTP 200, BOSH session opened for {domain}: ?vnode={} reached {}",
+                n.vnode,
+                n.host()
+            ),
+            None => format!("HTTP 200, BOSH session opened for {domain}"),
+        })
+    }
+}
+
+/// A probe's failure with `?vnode=` said and the fix for it.
+fn hinted(
+    node: Option<&visitors::VisitorNode>,
+    r: Result<String, String>,
+) -> Result<String, String> {
+    match node {
+        Some(n) => r.map_err(|e| vnode_miss(&e, n)),
+        None => r,
+    }
+}
+
+/// Why a `?vnode=` BOSH request failed, with the fix.
+fn vnode_miss(e: &str, n: &visitors::VisitorNode) -> String {
+    if e.contains("refused the session") {
+        format!(
+            "?vnode={} did not reach {} ({e}): nginx sent it to a prosody that does not serve {}; run `jitsi-stack render` and `jitsi-stack restart web` (the map $arg_vnode of generated/web/nginx.conf)",
+            n.vnode,
+            n.host(),
+            n.domain
+        )
+    } else {
+        format!(
+            "{e} (?vnode={} goes to {}: is it running? `jitsi-stack status`)",
+            n.vnode,
+            n.http_base()
+        )
+    }
 }
 
 /// The session id from prosody's reply to a session request, or why the
@@ -316,8 +405,17 @@ fn xml_attr(s: &str) -> String {
 
 /// The XMPP websocket: an upgrade request offering the `xmpp` subprotocol
 /// must be switched (101) by prosody, through the web container's nginx.
-fn websocket(agent: &ureq::Agent, url: &str) -> Probe {
-    timed("websocket", url, || {
+fn websocket(
+    agent: &ureq::Agent,
+    check: &str,
+    url: &str,
+    node: Option<&visitors::VisitorNode>,
+) -> Probe {
+    timed(check, url, || hinted(node, websocket_once(agent, url)))
+}
+
+fn websocket_once(agent: &ureq::Agent, url: &str) -> Result<String, String> {
+    {
         let resp = agent
             .get(url)
             .header("Connection", "Upgrade")
@@ -349,7 +447,7 @@ fn websocket(agent: &ureq::Agent, url: &str) -> Probe {
             return Err("HTTP 101 without the xmpp subprotocol: not prosody's websocket".into());
         }
         Ok("HTTP 101, websocket switched to xmpp".into())
-    })
+    }
 }
 
 /// jicofo and bridge health: 200 when healthy (both answer 500 otherwise).
