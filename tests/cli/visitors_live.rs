@@ -20,6 +20,8 @@ const STANDINS: &str = concat!(
     "/tests/support/visitors-plugins"
 );
 const CFG: &str = "/run/prosody/config/prosody.cfg.lua";
+/// The test's XMPP client (tests/support/xmpp-client.lua says what it does).
+const CLIENT: &str = include_str!("../support/xmpp-client.lua");
 
 fn sh(args: &[&str]) {
     let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
@@ -153,6 +155,72 @@ done
 echo "fake docker: only 'compose exec -T SERVICE' is forwarded" >&2
 exit 1"#
     ))
+}
+
+/// The test's XMPP client running in container `c` with `args` (its
+/// actions); what it prints is collected as it comes.
+struct Client {
+    child: std::process::Child,
+    out: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Client {
+    fn start(c: &Container, args: &[&str]) -> Client {
+        use std::io::{BufRead, Write};
+        let prefix = c.exec_prefix();
+        let mut child = Command::new(&prefix[0])
+            .args(&prefix[1..])
+            .args(["lua5.4", "-"])
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(CLIENT.as_bytes())
+            .unwrap();
+        let out = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        for pipe in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let out = out.clone();
+            std::thread::spawn(move || {
+                for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+                    let mut o = out.lock().unwrap();
+                    o.push_str(&line);
+                    o.push('\n');
+                }
+            });
+        }
+        Client { child, out }
+    }
+
+    /// Waits up to `secs` for a line containing `needle`; the output so far.
+    fn wait_for(&self, needle: &str, secs: u64) -> Result<String, String> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let text = self.out.lock().unwrap().clone();
+            if text.contains(needle) {
+                return Ok(text);
+            }
+            if text.contains("fail ") || Instant::now() > deadline {
+                return Err(text);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// `jitsi-stack doctor` of the stack with `fake` first on PATH: its stdout.
@@ -304,6 +372,101 @@ fn main_and_two_nodes_link_over_s2s_with_tls() {
             "{f}"
         );
     }
+    // A room on muc.v0: focus creates it (the node's admin, over its
+    // client port), a main-domain participant joins it over s2s, an
+    // anonymous viewer on v0 joins as a visitor (the fmuc stand-in), sees
+    // that participant's presence and chat, and cannot create a room.
+    let focus_pw = crate::nodes::env_of(&run)
+        .get("JICOFO_AUTH_PASSWORD")
+        .unwrap()
+        .to_string();
+    let room = "room1@muc.v0.meet.jitsi";
+    let focus = Client::start(
+        &c0,
+        &[
+            "login",
+            "127.0.0.1",
+            "5222",
+            "auth.meet.jitsi",
+            "plain",
+            "focus",
+            &focus_pw,
+            "join",
+            &format!("{room}/focus"),
+            "hold",
+            "90",
+        ],
+    );
+    let text = focus
+        .wait_for(&format!("joined {room}/focus"), 30)
+        .unwrap_or_else(|t| panic!("focus: {t}\n{}", c0.log_tail()));
+    assert!(text.contains("role=moderator"), "{text}");
+    let viewer = Client::start(
+        &c0,
+        &[
+            "login",
+            "127.0.0.1",
+            "5222",
+            "v0.meet.jitsi",
+            "anonymous",
+            "join",
+            &format!("{room}/viewer"),
+            "await-presence",
+            &format!("{room}/alice"),
+            "await-message",
+            &format!("{room}/alice"),
+            "hello viewers",
+            "join",
+            "other@muc.v0.meet.jitsi/viewer",
+        ],
+    );
+    let text = viewer
+        .wait_for(&format!("joined {room}/viewer"), 30)
+        .unwrap_or_else(|t| panic!("viewer: {t}\n{}", c0.log_tail()));
+    assert!(text.contains("role=visitor"), "{text}");
+    let alice = Client::start(
+        &cm,
+        &[
+            "login",
+            "127.0.0.1",
+            "5222",
+            "meet.jitsi",
+            "anonymous",
+            "join",
+            &format!("{room}/alice"),
+            "say",
+            room,
+            "hello viewers",
+            "hold",
+            "5",
+        ],
+    );
+    let text = alice
+        .wait_for(&format!("joined {room}/alice"), 30)
+        .unwrap_or_else(|t| {
+            panic!(
+                "alice: {t}\nmain:\n{}\nnode:\n{}",
+                cm.log_tail(),
+                c0.log_tail()
+            )
+        });
+    assert!(
+        text.contains("role=participant") && text.contains("@meet.jitsi/"),
+        "{text}"
+    );
+    let text = viewer
+        .wait_for("done", 30)
+        .unwrap_or_else(|t| panic!("viewer: {t}\n{}", c0.log_tail()));
+    eprintln!("viewer on v0:\n{text}");
+    for want in [
+        format!("presence {room}/alice"),
+        format!("message {room}/alice hello viewers"),
+        "join-error other@muc.v0.meet.jitsi/viewer not-allowed".to_string(),
+    ] {
+        assert!(text.contains(&want), "{want}: {text}");
+    }
+    drop((focus, viewer, alice));
+
     // A focus password the node does not have: the login fails by name.
     let env = run.path().join(".env");
     let saved = std::fs::read_to_string(&env).unwrap();
