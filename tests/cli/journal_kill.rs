@@ -27,9 +27,9 @@ use crate::harness::KILL_CALLS as CALLS;
 const WRITE_EVERY: usize = 20;
 
 /// A stack's state as compared: every path but backups/ and the lock.
-type Tree = BTreeMap<PathBuf, String>;
+pub(crate) type Tree = BTreeMap<PathBuf, String>;
 
-fn tree(root: &Path) -> Tree {
+pub(crate) fn tree(root: &Path) -> Tree {
     let mut out = BTreeMap::new();
     let mut stack = vec![PathBuf::new()];
     while let Some(rel) = stack.pop() {
@@ -56,7 +56,7 @@ fn tree(root: &Path) -> Tree {
     out
 }
 
-fn diff(a: &Tree, b: &Tree) -> Vec<String> {
+pub(crate) fn diff(a: &Tree, b: &Tree) -> Vec<String> {
     let mut out = vec![];
     for (k, v) in a {
         match b.get(k) {
@@ -73,7 +73,7 @@ fn diff(a: &Tree, b: &Tree) -> Vec<String> {
 }
 
 /// Temp files, stages and set-aside copies anywhere under `root`.
-fn temps(root: &Path) -> Vec<PathBuf> {
+pub(crate) fn temps(root: &Path) -> Vec<PathBuf> {
     let mut out = vec![];
     let mut stack = vec![root.to_path_buf()];
     while let Some(p) = stack.pop() {
@@ -96,12 +96,12 @@ fn temps(root: &Path) -> Vec<PathBuf> {
 
 /// A scratch directory at a fixed place on tmpfs, so every copy of the
 /// stack has the same absolute path (rendered files name it).
-struct Scratch {
+pub(crate) struct Scratch {
     root: PathBuf,
 }
 
 impl Scratch {
-    fn new(tag: &str) -> Scratch {
+    pub(crate) fn new(tag: &str) -> Scratch {
         let base = if Path::new("/dev/shm").is_dir() {
             PathBuf::from("/dev/shm")
         } else {
@@ -112,11 +112,11 @@ impl Scratch {
         fs::create_dir_all(&root).unwrap();
         Scratch { root }
     }
-    fn work(&self) -> PathBuf {
+    pub(crate) fn work(&self) -> PathBuf {
         self.root.join("stack")
     }
     /// `base` copied to the work path (modes, owners, links kept).
-    fn reset(&self, base: &Path) -> PathBuf {
+    pub(crate) fn reset(&self, base: &Path) -> PathBuf {
         let w = self.work();
         let _ = fs::remove_dir_all(&w);
         let st = Command::new("cp")
@@ -162,6 +162,7 @@ fn kill_points(
     base: &Path,
     fake: &FakeDocker,
     args: &[&str],
+    write_every: usize,
 ) -> Vec<(String, usize)> {
     let w = scratch.reset(base);
     let log = scratch.root.join("strace.log");
@@ -195,7 +196,7 @@ fn kill_points(
     }
     let mut points = vec![];
     for (call, n) in max {
-        let step = if call == "write" { WRITE_EVERY } else { 1 };
+        let step = if call == "write" { write_every } else { 1 };
         points.extend((1..=n).step_by(step).map(|k| (call.clone(), k)));
     }
     points
@@ -259,10 +260,22 @@ fn kill_each(
     base: &Path,
     fake: &FakeDocker,
     args: &[&str],
+    judge: impl FnMut(&Path, bool, usize) -> Result<bool, String>,
+) {
+    kill_each_every(tag, base, fake, args, WRITE_EVERY, judge);
+}
+
+/// [`kill_each`] with every `write_every`th write a kill point.
+pub(crate) fn kill_each_every(
+    tag: &str,
+    base: &Path,
+    fake: &FakeDocker,
+    args: &[&str],
+    write_every: usize,
     mut judge: impl FnMut(&Path, bool, usize) -> Result<bool, String>,
 ) {
     let scratch = Scratch::new(tag);
-    let all = kill_points(&scratch, base, fake, args);
+    let all = kill_points(&scratch, base, fake, args, write_every);
     let total = all.len();
     let mut tally = Tally::default();
     for (i, (call, n)) in sample(all).into_iter().enumerate() {
@@ -318,13 +331,13 @@ fn kill_each(
     tally.report(tag, total);
 }
 
-fn run(fake: &FakeDocker, dir: &Path, args: &[&str]) -> Output {
+pub(crate) fn run(fake: &FakeDocker, dir: &Path, args: &[&str]) -> Output {
     faked(fake, dir, args).output().unwrap()
 }
 
 /// After a kill: a journal is reported by `check` (exit 1, naming
 /// `recovery`); returns whether there was one.
-fn reported(fake: &FakeDocker, dir: &Path, recovery: &str) -> Result<bool, String> {
+pub(crate) fn reported(fake: &FakeDocker, dir: &Path, recovery: &str) -> Result<bool, String> {
     let c = run(fake, dir, &["check"]);
     if !jitsi_stack::journal::path(dir).exists() {
         return Ok(false);
@@ -548,6 +561,60 @@ fn backup_and_restore_killed_anywhere_are_reported_and_recovered() {
         Ok(false)
     });
 
+    // backup --to a file outside the stack directory, killed: the next
+    // command (here `check`) removes the temp file (a copy of every
+    // secret) wherever it is, and the record of it; FILE is absent or complete.
+    let outside = |w: &Path| w.parent().unwrap().join("elsewhere");
+    let scratch_out = Scratch::new("backup-to-prep");
+    let to = outside(&scratch_out.work()).join("site.tar.gz");
+    drop(scratch_out);
+    let to_arg = to.to_str().unwrap().replace("backup-to-prep", "backup-to");
+    let to = PathBuf::from(&to_arg);
+    kill_each_every(
+        "backup-to",
+        &base,
+        &fake,
+        &["backup", "--to", &to_arg],
+        2,
+        |w, killed, _| {
+            let out = outside(w);
+            let left: Vec<String> = fs::read_dir(&out)
+                .into_iter()
+                .flatten()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with(".site.tar.gz.tmp-"))
+                .collect();
+            let o = run(&fake, w, &["check"]);
+            if !o.status.success() {
+                return Err(format!(
+                    "check after a killed backup --to: {}",
+                    String::from_utf8_lossy(&o.stderr)
+                ));
+            }
+            let after: Vec<String> = fs::read_dir(&out)
+                .into_iter()
+                .flatten()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with(".site.tar.gz.tmp-"))
+                .collect();
+            let record = w.join(jitsi_stack::journal::OUTSIDE_FILE).exists();
+            let complete = !to.exists() || listing(&to)? == want;
+            let _ = fs::remove_dir_all(&out);
+            if !after.is_empty() || record {
+                return Err(format!(
+                    "after the next command: temp files {after:?} (before it {left:?}), record left: {record}"
+                ));
+            }
+            if !complete {
+                return Err(format!("{} is incomplete", to.display()));
+            }
+            if tree(w) != before {
+                return Err(format!("the stack changed: {:?}", diff(&before, &tree(w))));
+            }
+            Ok(killed && !left.is_empty())
+        },
+    );
+
     // restore over a changed stack, killed.
     let changed = keep.path().join("changed");
     assert!(Command::new("cp")
@@ -607,4 +674,107 @@ fn backup_and_restore_killed_anywhere_are_reported_and_recovered() {
         Ok(journal)
     });
     let _ = bin;
+}
+
+/// As root, an undo puts back the owner and mode of every directory the
+/// operation touched. `upgrade` hands CONFIG's tree to uid 1000 (here it
+/// finds dirs of other owners and modes), `rollback` gives each its own
+/// back; a killed `node add` replaces an empty `xmpp-ca/` of another owner
+/// with the CA and makes the certificates' directory for uid 1000 under a
+/// `prosody/` it never chowns, and `rollback` ends in exactly the tree
+/// before (owners and modes compared).
+#[test]
+#[ignore = "needs root"]
+fn undo_restores_owners_and_modes_of_directories_it_touched() {
+    use std::os::unix::fs::PermissionsExt;
+    crate::harness::needs_root("chown to other owners");
+    let fake = upgrade_fake();
+    let set = |p: &Path, uid: u32, mode: u32| {
+        std::os::unix::fs::chown(p, Some(uid), Some(uid)).unwrap();
+        fs::set_permissions(p, fs::Permissions::from_mode(mode)).unwrap();
+    };
+    let owner_mode = |p: &Path| {
+        let m = fs::symlink_metadata(p).unwrap();
+        (m.uid(), m.gid(), m.mode() & 0o7777)
+    };
+
+    // upgrade, then rollback.
+    let stack = old_stack(free_port(), free_port());
+    let scratch = Scratch::new("owners-upgrade");
+    let w = scratch.reset(stack.path());
+    let config = w.join("config");
+    set(&config.join("web"), 0, 0o700);
+    set(&config.join("prosody/config"), 1234, 0o750);
+    set(&config.join("jvb"), 1000, 0o711);
+    let before = tree(&w);
+    ok(&run(&fake, &w, UPGRADE), "upgrade");
+    assert_eq!(
+        owner_mode(&config.join("web")).0,
+        1000,
+        "upgrade chowns CONFIG's tree"
+    );
+    assert_eq!(owner_mode(&config.join("prosody/config")).0, 1000);
+    ok(&run(&fake, &w, ROLLBACK), "rollback");
+    assert_eq!(owner_mode(&config.join("web")), (0, 0, 0o700));
+    assert_eq!(
+        owner_mode(&config.join("prosody/config")),
+        (1234, 1234, 0o750)
+    );
+    assert_eq!(owner_mode(&config.join("jvb")), (1000, 1000, 0o711));
+    assert_eq!(diff(&before, &tree(&w)), Vec::<String>::new());
+    drop(scratch);
+
+    // node add, killed once its certificates are there, then rollback.
+    let stack = init_stack(&[("JITSI_STACK_MAIN_ADDRESS", "10.9.0.1")], &[]);
+    let scratch = Scratch::new("owners-node");
+    let w = scratch.reset(stack.path());
+    let config = w.join("config");
+    set(&config.join("prosody"), 0, 0o700);
+    set(&config.join("prosody/config"), 1234, 0o750);
+    fs::create_dir(config.join("xmpp-ca")).unwrap();
+    set(&config.join("xmpp-ca"), 4321, 0o711);
+    let base = scratch.root.join("base");
+    let _ = fs::remove_dir_all(&base);
+    assert!(Command::new("cp")
+        .arg("-a")
+        .arg(&w)
+        .arg(&base)
+        .status()
+        .unwrap()
+        .success());
+    let before = tree(&w);
+    let add: &[&str] = &["node", "add", "jvb", "b2", "--address", "10.9.0.2"];
+    // Uninterrupted: prosody/ and prosody/config/ keep their owner and
+    // mode, the certificates' directory it made is uid 1000's.
+    ok(&run(&fake, &w, add), "node add");
+    assert_eq!(owner_mode(&config.join("prosody")), (0, 0, 0o700));
+    assert_eq!(
+        owner_mode(&config.join("prosody/config")),
+        (1234, 1234, 0o750)
+    );
+    assert_eq!(
+        owner_mode(&config.join("prosody/config/certs")),
+        (1000, 1000, 0o750)
+    );
+    assert_eq!(owner_mode(&config.join("xmpp-ca")), (0, 0, 0o700));
+    // Killed at its journal's last write (all steps done, journal left).
+    let w = scratch.reset(&base);
+    let o = strace(
+        &fake,
+        &w,
+        &["-o", "/dev/null", "-einject=unlink:signal=SIGKILL:when=1"],
+        add,
+    );
+    assert_eq!(o.status.signal(), Some(9), "{o:?}");
+    assert!(jitsi_stack::journal::path(&w).exists());
+    assert_eq!(
+        owner_mode(&config.join("prosody/config/certs")).0,
+        1000,
+        "killed before its certificates were made"
+    );
+    let r = run(&fake, &w, &["check"]);
+    assert_eq!(r.status.code(), Some(1), "{r:?}");
+    ok(&run(&fake, &w, ROLLBACK), "rollback of node add");
+    assert_eq!(owner_mode(&config.join("xmpp-ca")), (4321, 4321, 0o711));
+    assert_eq!(diff(&before, &tree(&w)), Vec::<String>::new());
 }
