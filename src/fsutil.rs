@@ -492,6 +492,29 @@ pub fn make_dir_under(
     mode: u32,
     owner: Option<(u32, u32)>,
 ) -> Result<Made> {
+    dir_under(root, rel, mode, owner, false)
+}
+
+/// Like [`make_dir_under`], but the last directory gets exactly `mode`
+/// (and with `owner`, that owner) whether it was made now or before: for
+/// a directory an operation owns (it recorded it absent), which a rerun
+/// after a kill between its mkdir and its chmod must finish.
+pub fn make_own_dir_under(
+    root: &Path,
+    rel: &Path,
+    mode: u32,
+    owner: Option<(u32, u32)>,
+) -> Result<Made> {
+    dir_under(root, rel, mode, owner, true)
+}
+
+fn dir_under(
+    root: &Path,
+    rel: &Path,
+    mode: u32,
+    owner: Option<(u32, u32)>,
+    exact: bool,
+) -> Result<Made> {
     let mut cur: rustix::fd::OwnedFd = File::open(root)
         .with_context(|| format!("opening {}", root.display()))?
         .into();
@@ -545,6 +568,11 @@ pub fn make_dir_under(
             }
         };
         cur = next;
+    }
+    if exact && !created {
+        rustix::fs::fchmod(&cur, Mode::from_raw_mode(mode))
+            .map_err(std::io::Error::from)
+            .with_context(|| format!("setting the mode of {}", here.display()))?;
     }
     if let Some((uid, gid)) = owner {
         rustix::fs::fchown(

@@ -175,13 +175,17 @@ impl Journal {
         Ok(())
     }
 
-    /// Whether `command` (a subcommand's name, `node add` or `node`) may run now.
+    /// Whether `command` (a subcommand's name as typed: `rollback`,
+    /// `node add`) may run now: it is one of the recovery commands, or
+    /// their first words (`restore FILE`, `node add jvb b2 --address IP`;
+    /// the command itself then checks the rest).
     pub fn allows(&self, command: &str) -> bool {
-        let first = command.split_whitespace().next().unwrap_or("");
-        self.operation
-            .recovery
-            .iter()
-            .any(|(c, _)| c == command || c.split_whitespace().next() == Some(first))
+        !command.is_empty()
+            && self.operation.recovery.iter().any(|(c, _)| {
+                c == command
+                    || c.strip_prefix(command)
+                        .is_some_and(|rest| rest.starts_with(' '))
+            })
     }
 
     /// Whether the process that wrote the journal is still running (then the
@@ -493,6 +497,157 @@ fn same_content(a: &Path, b: &Path) -> Result<bool> {
 }
 
 // ---------------------------------------------------------------------------
+// What a path was before an operation changed it.
+
+/// A path as it was before an operation, recorded in its journal so an
+/// undo puts it back exactly: contents, mode and owner (see [`put_back`]).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Before {
+    pub path: PathBuf,
+    pub was: Was,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Was {
+    Absent,
+    /// A regular file; `hex` is its contents (the journal is 0600: it may
+    /// be a secret, such as `.env`).
+    File {
+        hex: String,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
+    Dir {
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
+}
+
+impl Before {
+    /// Records `path` as it is now (never following a symlink at it: a
+    /// symlink there is refused, an operation does not change it).
+    pub fn of(path: &Path) -> Result<Before> {
+        let was = match fs::symlink_metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Was::Absent,
+            Err(e) => return Err(e).with_context(|| format!("inspecting {}", path.display())),
+            Ok(m) if m.is_dir() => Was::Dir {
+                mode: m.mode() & 0o7777,
+                uid: m.uid(),
+                gid: m.gid(),
+            },
+            Ok(m) if m.is_file() => Was::File {
+                hex: hex::encode(fsutil::read_regular(path)?),
+                mode: m.mode() & 0o7777,
+                uid: m.uid(),
+                gid: m.gid(),
+            },
+            Ok(m) if m.file_type().is_symlink() => bail!(
+                "{} is a symlink: jitsi-stack never writes through a link here; make it a directory or a file",
+                path.display()
+            ),
+            Ok(_) => bail!(
+                "{} is neither a file nor a directory: jitsi-stack does not change it; move it away",
+                path.display()
+            ),
+        };
+        Ok(Before {
+            path: path.to_path_buf(),
+            was,
+        })
+    }
+
+    /// Whether the path was absent.
+    pub fn absent(&self) -> bool {
+        self.was == Was::Absent
+    }
+}
+
+/// Puts every path of `list` back as it was (idempotent: run again after
+/// a kill, it ends in the same state): deepest first, so what an
+/// operation made inside a directory it made goes before the directory;
+/// a file is rewritten atomically with its mode and (as root) owner, a
+/// directory gets its mode and owner back, a path that was absent is
+/// removed (a directory only when nothing but dead writers' temp files
+/// is left in it: anything else is refused, not deleted).
+pub fn put_back(list: &[Before]) -> Result<()> {
+    let mut order: Vec<&Before> = list.iter().collect();
+    order.sort_by_key(|b| std::cmp::Reverse(b.path.components().count()));
+    let root = fsutil::is_root();
+    for b in order {
+        let now = fs::symlink_metadata(&b.path).ok();
+        match &b.was {
+            Was::Absent => match now {
+                None => {}
+                Some(m) if m.is_dir() => {
+                    remove_stale(&b.path);
+                    fsutil::remove_stale_temps(&b.path);
+                    fs::remove_dir(&b.path).with_context(|| {
+                        format!(
+                            "removing {} (made by the operation; something else is in it now)",
+                            b.path.display()
+                        )
+                    })?;
+                    fsutil::sync_dir(&fsutil::parent_dir(&b.path));
+                }
+                Some(_) => {
+                    fs::remove_file(&b.path)
+                        .with_context(|| format!("removing {}", b.path.display()))?;
+                    fsutil::sync_dir(&fsutil::parent_dir(&b.path));
+                }
+            },
+            Was::File {
+                hex: contents,
+                mode,
+                uid,
+                gid,
+            } => {
+                let bytes = hex::decode(contents)
+                    .with_context(|| format!("the journal's copy of {}", b.path.display()))?;
+                let same = now.as_ref().is_some_and(|m| {
+                    m.is_file()
+                        && m.mode() & 0o7777 == *mode
+                        && (!root || (m.uid(), m.gid()) == (*uid, *gid))
+                        && fs::read(&b.path).is_ok_and(|c| c == bytes)
+                });
+                if !same {
+                    if now.as_ref().is_some_and(|m| m.is_dir()) {
+                        fs::remove_dir(&b.path)
+                            .with_context(|| format!("removing {}", b.path.display()))?;
+                    }
+                    let owner = (root || *uid == rustix::process::getuid().as_raw())
+                        .then_some((*uid, *gid));
+                    fsutil::write_atomic(&b.path, &bytes, fsutil::Perms { mode: *mode, owner })?;
+                }
+            }
+            Was::Dir { mode, uid, gid } => {
+                if now.is_none() {
+                    fsutil::create_dir_mode(&b.path, *mode)?;
+                }
+                let m = fs::symlink_metadata(&b.path)?;
+                if !m.is_dir() {
+                    bail!("{} is no longer a directory", b.path.display());
+                }
+                if root && (m.uid(), m.gid()) != (*uid, *gid) {
+                    std::os::unix::fs::lchown(&b.path, Some(*uid), Some(*gid))
+                        .with_context(|| format!("chown {uid}:{gid} {}", b.path.display()))?;
+                }
+                if m.mode() & 0o7777 != *mode || root {
+                    // After the chown, which may clear set-id bits.
+                    fs::set_permissions(&b.path, fs::Permissions::from_mode(*mode))
+                        .with_context(|| format!("setting the mode of {}", b.path.display()))?;
+                }
+                remove_stale(&b.path);
+                fsutil::remove_stale_temps(&b.path);
+            }
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
 // Clean-up of what killed writers left.
 
 /// The writer's pid in one of our temporary names: `.X.tmp-PID-N` (atomic
@@ -511,6 +666,90 @@ pub fn temp_writer(name: &str) -> Option<u32> {
         }
     }
     None
+}
+
+/// Temp files written outside the stack directory (`backup --to FILE`),
+/// recorded here (in the stack directory, JSON, 0600) before they are
+/// made, so the next command under the lock removes them when their
+/// writer is gone, wherever they are.
+pub const OUTSIDE_FILE: &str = ".jitsi-stack.outside";
+
+fn outside_list(dir: &Path) -> Vec<PathBuf> {
+    fs::read(dir.join(OUTSIDE_FILE))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
+fn write_outside_list(dir: &Path, list: &[PathBuf]) -> Result<()> {
+    let p = dir.join(OUTSIDE_FILE);
+    if list.is_empty() {
+        match fs::remove_file(&p) {
+            Ok(()) => fsutil::sync_dir(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("removing {}", p.display())),
+        }
+        return Ok(());
+    }
+    fsutil::atomic_write(&p, &serde_json::to_vec_pretty(list)?, MODE)
+        .with_context(|| format!("writing {}", p.display()))
+}
+
+/// Records (durably) that this process is about to write the temp file
+/// `temp` outside the stack directory `dir`. Call it under the lock.
+pub fn note_outside(dir: &Path, temp: &Path) -> Result<()> {
+    let mut list = outside_list(dir);
+    if !list.iter().any(|p| p == temp) {
+        list.push(temp.to_path_buf());
+    }
+    write_outside_list(dir, &list)
+}
+
+/// `temp` is gone (renamed into place or removed): no longer recorded.
+pub fn forget_outside(dir: &Path, temp: &Path) -> Result<()> {
+    let mut list = outside_list(dir);
+    let n = list.len();
+    list.retain(|p| p != temp);
+    if list.len() == n && !list.is_empty() {
+        return Ok(());
+    }
+    write_outside_list(dir, &list)
+}
+
+/// Removes the recorded temp files outside `dir` whose writer is gone
+/// (never a live writer's) and forgets them; returns how many were
+/// removed. Call it under the stack lock.
+pub fn remove_stale_outside(dir: &Path) -> usize {
+    let list = outside_list(dir);
+    if list.is_empty() {
+        return 0;
+    }
+    let mut keep = vec![];
+    let mut n = 0;
+    for p in list {
+        let writer = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(fsutil::temp_writer_pid);
+        match writer {
+            Some(pid) if pid == std::process::id() || pid_alive(pid) => keep.push(p),
+            // Only our temp names are ever recorded; anything else is dropped.
+            None => {}
+            Some(_) => match fs::symlink_metadata(&p) {
+                Ok(m) if !m.is_dir() => {
+                    if fs::remove_file(&p).is_ok() {
+                        fsutil::sync_dir(&fsutil::parent_dir(&p));
+                        n += 1;
+                    } else {
+                        keep.push(p);
+                    }
+                }
+                _ => {}
+            },
+        }
+    }
+    let _ = write_outside_list(dir, &keep);
+    n
 }
 
 /// Removes from `dir` (not below it) every temporary file, stage and
@@ -687,6 +926,36 @@ mod tests {
             assert_eq!((m.uid(), m.gid()), (1000, 1000), "{}", p.display());
         }
         assert_eq!(fs::metadata(dst.join("a")).unwrap().mode() & 0o777, 0o750);
+    }
+
+    #[test]
+    fn recorded_temps_outside_go_when_their_writer_is_gone() {
+        let d = tempfile::tempdir().unwrap();
+        let (stack, out) = (d.path().join("stack"), d.path().join("out"));
+        fs::create_dir_all(&stack).unwrap();
+        fs::create_dir_all(&out).unwrap();
+        let dead = out.join(format!(".site.tar.gz.tmp-{}-0", 0x3fff_fff0u32));
+        let live = out.join(format!(".site.tar.gz.tmp-{}-1", std::process::id()));
+        let other = out.join(".other.tmp-1-0");
+        for p in [&dead, &live, &other] {
+            fs::write(p, "every secret").unwrap();
+            note_outside(&stack, p).unwrap();
+        }
+        // Not recorded: never touched.
+        let stranger = out.join(format!(".x.tmp-{}-0", 0x3fff_fff1u32));
+        fs::write(&stranger, "not ours").unwrap();
+        assert_eq!(
+            fs::metadata(stack.join(OUTSIDE_FILE)).unwrap().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(remove_stale_outside(&stack), 1);
+        assert!(!dead.exists() && live.exists() && stranger.exists());
+        // pid 1 is alive: kept and still recorded, like ours.
+        assert!(other.exists());
+        assert_eq!(outside_list(&stack), vec![live.clone(), other.clone()]);
+        forget_outside(&stack, &live).unwrap();
+        forget_outside(&stack, &other).unwrap();
+        assert!(!stack.join(OUTSIDE_FILE).exists());
     }
 
     #[test]

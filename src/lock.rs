@@ -152,6 +152,8 @@ pub fn acquire(dir: &Path, wait: Wait) -> Result<StackLock> {
                 // Stages and set-aside copies of killed data moves, too.
                 crate::journal::remove_stale(dir);
                 crate::journal::remove_stale(&dir.join("backups"));
+                // And those a killed `backup --to FILE` left outside.
+                crate::journal::remove_stale_outside(dir);
                 let env = dir.join(".env");
                 if std::fs::symlink_metadata(&env).is_ok_and(|m| m.file_type().is_symlink()) {
                     if let Ok(target) = std::fs::canonicalize(&env) {

@@ -25,7 +25,7 @@ use std::path::PathBuf;
 
 pub fn dispatch(cli: Cli) -> Result<Exit> {
     let dir = cli.dir.clone().unwrap_or_else(|| PathBuf::from("."));
-    guard(&dir, &cli.command, &cli.command_name)?;
+    let _held = guard(&dir, &cli.command, &cli.command_name)?;
     match cli.command {
         Command::Init(args) => init::run(cli.dir.as_deref(), *args),
         Command::GenPasswords(args) => gen_passwords::run(&dir, args),
@@ -51,24 +51,43 @@ pub fn dispatch(cli: Cli) -> Result<Exit> {
 /// commands it names as its recovery run; every other command that reads
 /// the stack says what was interrupted and how to finish or undo it, and
 /// exits 1. Commands that never read a stack (schema, completions, man) run.
-fn guard(dir: &std::path::Path, command: &Command, name: &str) -> Result<()> {
+/// The journal is read under the lock: an operation in progress is waited
+/// for (and then the lock is kept for the command), not reported.
+fn guard(
+    dir: &std::path::Path,
+    command: &Command,
+    name: &str,
+) -> Result<Option<crate::lock::StackLock>> {
     if matches!(
         command,
         Command::Schema(_) | Command::Completions(_) | Command::Man
     ) {
-        return Ok(());
+        return Ok(None);
     }
     // What a killed jitsi-stack left (temp files, possibly holding secrets)
     // goes now, whichever command runs next: when the lock is free (then no
     // writer is working here), without waiting for it.
-    if dir.join(crate::lock::LOCK_FILE).exists() {
-        let _ = crate::lock::acquire(
+    let free = if dir.join(crate::lock::LOCK_FILE).exists() {
+        crate::lock::acquire(
             dir,
             crate::lock::Wait::default().timeout(std::time::Duration::ZERO),
-        );
-    }
+        )
+        .ok()
+    } else {
+        None
+    };
     match crate::journal::pending(dir)? {
-        Some(j) if !j.allows(name) => anyhow::bail!("{}", j.interrupted()),
-        _ => Ok(()),
+        Some(j) if !j.allows(name) => {
+            // Read again under the lock: one in progress ends first.
+            let held = match free {
+                Some(l) => l,
+                None => crate::lock::acquire(dir, crate::lock::Wait::default())?,
+            };
+            match crate::journal::pending(dir)? {
+                Some(j) if !j.allows(name) => anyhow::bail!("{}", j.interrupted()),
+                _ => Ok(Some(held)),
+            }
+        }
+        _ => Ok(None),
     }
 }

@@ -5,12 +5,15 @@ use crate::bundle;
 use crate::cli::{NodeAddArgs, NodeCommand, NodeKindArg, NodeListArgs, NodeRemoveArgs};
 use crate::config::{Stack, Values};
 use crate::envfile::EnvFile;
+use crate::fsutil;
+use crate::journal::{self, Before, Journal, Operation, Step};
 use crate::lock::{self, Wait};
 use crate::stack::nodes::{self, Node, NodeKind};
 use crate::stack::{checks, pki};
 use crate::{validate, Exit, UsageError};
-use anyhow::{bail, Result};
-use std::path::Path;
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
 
 pub fn run(dir: &Path, cmd: NodeCommand) -> Result<Exit> {
     let env_path = crate::config::env_path(dir)?;
@@ -119,13 +122,292 @@ fn kind_of(k: NodeKindArg) -> NodeKind {
     }
 }
 
+/// `node add` as typed (the options that change what it does), for the
+/// journal: rerunning exactly this finishes an interrupted one.
+fn add_command(args: &NodeAddArgs) -> String {
+    let kind = match args.kind {
+        NodeKindArg::Jvb => "jvb",
+        NodeKindArg::Jibri => "jibri",
+        NodeKindArg::Jigasi => "jigasi",
+        NodeKindArg::Visitors => "visitors",
+    };
+    let mut c = format!("node add {kind} {} --address {}", args.name, args.address);
+    if let Some(a) = &args.advertise {
+        c.push_str(&format!(" --advertise {a}"));
+    }
+    if let Some(r) = &args.region {
+        c.push_str(&format!(" --region {r}"));
+    }
+    if args.instances != 1 {
+        c.push_str(&format!(" --instances {}", args.instances));
+    }
+    if let Some(m) = &args.main_address {
+        c.push_str(&format!(" --main-address {m}"));
+    }
+    c
+}
+
+/// One step of a node operation, in the order they run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum NodeStep {
+    /// `.env` (and `.env.bak`) as planned.
+    Env,
+    /// The nodes' CA.
+    Ca,
+    /// prosody's certificates for the planned domains.
+    Leaves,
+}
+
+/// What a `node add` or `node remove` records in the stack journal before
+/// its first change: the planned result (so a rerun after a kill ends in
+/// exactly it, the generated password included) and every path it may
+/// change as it was (so `rollback` puts them back: contents, modes, owners).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct NodeData {
+    /// The command that finishes it (`node add jvb b2 --address ...`).
+    command: String,
+    node: String,
+    steps: Vec<NodeStep>,
+    /// The file `.env` is written to (the link's target if it is one).
+    env: PathBuf,
+    new_env: String,
+    /// What `.env.bak` becomes: the `.env` before.
+    new_bak: String,
+    config: PathBuf,
+    #[serde(default)]
+    pki: pki::Plan,
+    /// `node add jibri` turned recording on (for its output).
+    #[serde(default)]
+    recording_on: bool,
+    /// Every path the operation may change, as it was.
+    before: Vec<Before>,
+}
+
+/// The paths a node operation may change, as they are now: `.env` and its
+/// backup, and with a certificate plan, CONFIG's missing parents, the CA
+/// directory and its files, the certificates' directories and files.
+fn record_before(env: &Path, config: &Path, plan: &pki::Plan) -> Result<Vec<Before>> {
+    let mut paths = vec![env.to_path_buf(), fsutil::backup_path(env)];
+    if !plan.is_empty() {
+        let mut missing = vec![];
+        let mut p = config.to_path_buf();
+        while std::fs::symlink_metadata(&p).is_err() {
+            missing.push(p.clone());
+            match p.parent() {
+                Some(q) if !q.as_os_str().is_empty() => p = q.to_path_buf(),
+                _ => break,
+            }
+        }
+        paths.extend(missing);
+    }
+    if plan.ca {
+        let ca = config.join(pki::CA_DIR);
+        paths.push(pki::ca_cert_path(config));
+        paths.push(ca.join("ca.key"));
+        paths.push(ca);
+    }
+    if !plan.leaves.is_empty() {
+        paths.extend(pki::LEAF_DIRS.iter().map(|(rel, _)| config.join(rel)));
+        for d in &plan.leaves {
+            let (crt, key) = pki::leaf_paths(config, d);
+            paths.push(crt);
+            paths.push(key);
+        }
+    }
+    paths.iter().map(|p| Before::of(p)).collect()
+}
+
+/// Begins a node operation: the journal, with its plan and every path as
+/// it was, written and fsynced before anything changes.
+fn begin(dir: &Path, title: String, data: NodeData) -> Result<Journal> {
+    let steps = data
+        .steps
+        .iter()
+        .map(|s| match s {
+            NodeStep::Env => Step::new(
+                format!("writing .env with node {}'s change", data.node),
+                "put .env and .env.bak back as they were",
+            ),
+            NodeStep::Ca => Step::new(
+                format!(
+                    "making the nodes' CA in {}",
+                    tidy(&data.config.join(pki::CA_DIR)).display()
+                ),
+                "remove the CA directory (or empty it again)",
+            ),
+            NodeStep::Leaves => Step::new(
+                format!(
+                    "making prosody's certificates for {}",
+                    data.pki.leaves.join(", ")
+                ),
+                "remove them and the directories made for them; owners and modes as they were",
+            ),
+        })
+        .collect();
+    let op = Operation {
+        command: data
+            .command
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" "),
+        title,
+        recovery: vec![
+            (data.command.clone(), "finish it".into()),
+            ("rollback".into(), "undo it".into()),
+        ],
+    };
+    Journal::begin(dir, op, steps, serde_json::to_value(&data)?)
+}
+
+/// Runs the steps not done yet (each idempotent), then removes the
+/// journal. A step that fails (not a kill) is undone with the others, and
+/// the error returned: the stack is then as it was.
+fn carry_out(mut j: Journal, data: &NodeData) -> Result<()> {
+    let dirs: Vec<PathBuf> = data
+        .before
+        .iter()
+        .filter(|b| matches!(b.was, journal::Was::Dir { .. }))
+        .map(|b| b.path.clone())
+        .collect();
+    let result = (|| -> Result<()> {
+        for (n, step) in data.steps.iter().enumerate() {
+            if j.steps[n].done {
+                continue;
+            }
+            match step {
+                NodeStep::Env => write_env(&data.env, &data.new_env, &data.new_bak)?,
+                NodeStep::Ca => {
+                    pki::remove_stale(&data.config);
+                    pki::make_ca(&data.config)?;
+                }
+                NodeStep::Leaves => {
+                    pki::remove_stale(&data.config);
+                    let ours: Vec<PathBuf> = data
+                        .before
+                        .iter()
+                        .filter(|b| b.absent())
+                        .map(|b| b.path.clone())
+                        .collect();
+                    pki::make_leaves(&data.config, &data.pki.leaves, &ours)?;
+                }
+            }
+            j.done(n)?;
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        return match journal::put_back(&data.before) {
+            Ok(()) => {
+                j.finish()?;
+                Err(e.context(format!("{}: nothing was changed", data.command)))
+            }
+            Err(u) => Err(e.context(format!(
+                "{} failed, and undoing it failed too ({u:#}): `jitsi-stack rollback` undoes it",
+                data.command
+            ))),
+        };
+    }
+    // What killed writers left in the directories it wrote in.
+    for d in &dirs {
+        journal::remove_stale(d);
+        fsutil::remove_stale_temps(d);
+    }
+    pki::remove_stale(&data.config);
+    j.finish()
+}
+
+/// `.env` as planned, and `.env.bak` holding the one before (as
+/// `EnvFile::write` leaves them), each written atomically only if it
+/// differs: a rerun after a kill ends in the same two files.
+fn write_env(env: &Path, new_env: &str, new_bak: &str) -> Result<()> {
+    let meta = std::fs::metadata(env).with_context(|| format!("reading {}", env.display()))?;
+    let perms = fsutil::Perms::keep_secret(&meta);
+    let bak = fsutil::backup_path(env);
+    if std::fs::read(&bak).ok().as_deref() != Some(new_bak.as_bytes()) {
+        fsutil::write_atomic(&bak, new_bak.as_bytes(), perms)?;
+    }
+    if std::fs::read(env).ok().as_deref() != Some(new_env.as_bytes()) {
+        fsutil::write_atomic(env, new_env.as_bytes(), perms)?;
+    }
+    Ok(())
+}
+
+/// `.env` as it is on disk (through a link), for `.env.bak`.
+fn read_text(env_path: &Path) -> Result<String> {
+    let target = fsutil::write_target(env_path)?;
+    String::from_utf8(fsutil::read_regular(&target)?)
+        .with_context(|| format!("{} is not UTF-8", target.display()))
+}
+
+/// The pending node operation's plan, if the journal holds one.
+fn node_data(j: &Journal) -> Result<NodeData> {
+    serde_json::from_value(j.data.clone()).with_context(|| {
+        format!(
+            "the journal of {} is not a node operation's plan",
+            j.operation.title
+        )
+    })
+}
+
+/// `rollback` of an interrupted `node add` or `node remove`: every path it
+/// may have changed put back as it was (contents, modes, owners), then the
+/// journal removed. Idempotent. Call it under the lock.
+pub fn undo(j: Journal) -> Result<Exit> {
+    let data = node_data(&j)?;
+    pki::remove_stale(&data.config);
+    journal::put_back(&data.before)?;
+    let title = j.operation.title.clone();
+    j.finish()?;
+    crate::outln!("undid {title}: .env and CONFIG are as they were before it");
+    Ok(Exit::Ok)
+}
+
+/// The pending journal, when it is a node operation this `command` finishes;
+/// any other pending operation refuses.
+fn resumable(dir: &Path, command: &str) -> Result<Option<(Journal, NodeData)>> {
+    match journal::pending(dir)? {
+        None => Ok(None),
+        Some(j) if j.operation.recovery.first().map(|(c, _)| c.as_str()) == Some(command) => {
+            let data = node_data(&j)?;
+            crate::outln!("{}; finishing it", j.interrupted_short());
+            Ok(Some((j, data)))
+        }
+        Some(j) => bail!("{}", j.interrupted()),
+    }
+}
+
 fn add(dir: &Path, env_path: &Path, args: NodeAddArgs) -> Result<Exit> {
     nodes::check_name(&args.name)
         .map_err(|e| UsageError(format!("node name {:?}: expected {e}", args.name)))?;
     // Everything below is read and written under the lock: two `node add`s
     // (or a `render`, a `gen-passwords`) never lose each other's changes.
     let _lock = lock::acquire(dir, Wait::default())?;
+    let command = add_command(&args);
+    if let Some((j, data)) = resumable(dir, &command)? {
+        carry_out(j, &data)?;
+        let file = EnvFile::read(env_path)?;
+        let node = nodes::nodes(&file)
+            .into_iter()
+            .find(|n| n.name == args.name)
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "node {} is not in {} after all",
+                    args.name,
+                    env_path.display()
+                )
+            })?;
+        let stack = stack_of(dir, env_path, &file)?;
+        let recording_on = data.recording_on;
+        let made = pki::Made {
+            ca: data.pki.ca,
+            leaves: data.pki.leaves.clone(),
+        };
+        return Ok(added(dir, env_path, &stack, &node, recording_on, &made));
+    }
     let mut file = EnvFile::read(env_path)?;
+    let old_text = read_text(env_path)?;
     let existing = nodes::nodes(&file);
     if existing.iter().any(|n| n.name == args.name) {
         return Err(UsageError(format!(
@@ -193,8 +475,52 @@ fn add(dir: &Path, env_path: &Path, args: NodeAddArgs) -> Result<Exit> {
     nodes::fill_passwords(&mut file)?;
     let stack = checked(dir, env_path, &file)?;
     let plan = pki::plan(&stack)?;
-    file.write(env_path)?;
-    let made = pki::make(&stack, &plan)?;
+    // The plan, and every path it may change as it is now, recorded
+    // (fsynced) before the first change.
+    // Absolute: a rerun may come from another directory (`--dir`).
+    let env = std::path::absolute(fsutil::write_target(env_path)?)?;
+    let config = std::path::absolute(stack.config_dir())?;
+    let mut steps = vec![NodeStep::Env];
+    if plan.ca {
+        steps.push(NodeStep::Ca);
+    }
+    if !plan.leaves.is_empty() {
+        steps.push(NodeStep::Leaves);
+    }
+    let data = NodeData {
+        command: command.clone(),
+        node: node.name.clone(),
+        steps,
+        before: record_before(&env, &config, &plan)?,
+        env,
+        new_env: file.render(),
+        new_bak: old_text,
+        config,
+        pki: plan.clone(),
+        recording_on,
+    };
+    let j = begin(
+        dir,
+        format!("a `node add` of {} ({})", node.name, node.kind),
+        data.clone(),
+    )?;
+    carry_out(j, &data)?;
+    let made = pki::Made {
+        ca: plan.ca,
+        leaves: plan.leaves,
+    };
+    Ok(added(dir, env_path, &stack, &node, recording_on, &made))
+}
+
+/// What `node add` says once the node is added.
+fn added(
+    dir: &Path,
+    env_path: &Path,
+    stack: &Stack,
+    node: &Node,
+    recording_on: bool,
+    made: &pki::Made,
+) -> Exit {
     crate::outln!(
         "added node {} ({}, address {}): {} in {}",
         node.name,
@@ -244,7 +570,7 @@ fn add(dir: &Path, env_path: &Path, args: NodeAddArgs) -> Result<Exit> {
         node.name,
         node.name
     );
-    Ok(Exit::Ok)
+    Exit::Ok
 }
 
 /// The index `node add visitors` gives: the first never given on this
@@ -360,28 +686,56 @@ fn list(dir: &Path, args: NodeListArgs) -> Result<Exit> {
 
 fn remove(dir: &Path, env_path: &Path, args: NodeRemoveArgs) -> Result<Exit> {
     let _lock = lock::acquire(dir, Wait::default())?;
-    // One atomic write of .env, read under the lock: nothing to journal.
-    let mut file = EnvFile::read(env_path)?;
     let var = nodes::var_name(&args.name);
     let password = format!("{var}{}", nodes::PASSWORD_SUFFIX);
-    if nodes::check_name(&args.name).is_err() || !file.entries().any(|e| e.key == var) {
-        let names: Vec<String> = nodes::nodes(&file).into_iter().map(|n| n.name).collect();
-        return Err(UsageError(format!(
-            "no node {:?} in {}; the nodes are: {}",
-            args.name,
-            env_path.display(),
-            if names.is_empty() {
-                "none".to_string()
-            } else {
-                names.join(", ")
-            }
-        ))
-        .into());
+    let command = format!("node remove {}", args.name);
+    if let Some((j, data)) = resumable(dir, &command)? {
+        carry_out(j, &data)?;
+    } else {
+        // Read under the lock; one planned write of .env, journaled like
+        // every change of it beyond a single file.
+        let mut file = EnvFile::read(env_path)?;
+        let old_text = read_text(env_path)?;
+        if nodes::check_name(&args.name).is_err() || !file.entries().any(|e| e.key == var) {
+            let names: Vec<String> = nodes::nodes(&file).into_iter().map(|n| n.name).collect();
+            return Err(UsageError(format!(
+                "no node {:?} in {}; the nodes are: {}",
+                args.name,
+                env_path.display(),
+                if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                }
+            ))
+            .into());
+        }
+        file.remove(&var);
+        file.remove(&password);
+        let stack = checked(dir, env_path, &file)?;
+        // Absolute: a rerun may come from another directory (`--dir`).
+        let env = std::path::absolute(fsutil::write_target(env_path)?)?;
+        let config = std::path::absolute(stack.config_dir())?;
+        let none = pki::Plan::default();
+        let data = NodeData {
+            command: command.clone(),
+            node: args.name.clone(),
+            steps: vec![NodeStep::Env],
+            before: record_before(&env, &config, &none)?,
+            env,
+            new_env: file.render(),
+            new_bak: old_text,
+            config,
+            pki: none,
+            recording_on: false,
+        };
+        let j = begin(
+            dir,
+            format!("a `node remove` of {}", args.name),
+            data.clone(),
+        )?;
+        carry_out(j, &data)?;
     }
-    file.remove(&var);
-    file.remove(&password);
-    checked(dir, env_path, &file)?;
-    file.write(env_path)?;
     crate::outln!("removed node {} ({var}, {password})", args.name);
     crate::outln!(
         "next: jitsi-stack --dir {} up   (removes {}/{}/, deletes its XMPP account; with no node left, XMPP is no longer published)",

@@ -570,6 +570,10 @@ pub fn rollback(dir: &Path, args: RollbackArgs) -> Result<Exit> {
             j.finish()?;
             Ok(rolled_back(dir, &args, n, &data.archive, &meta))
         }
+        Some(j) if j.operation.command.starts_with("node ") => {
+            confirm(args.yes, &format!("Undo {}?", j.operation.title))?;
+            crate::commands::node::undo(j)
+        }
         Some(j) if j.operation.command == "rollback" => {
             let data: RestoreData = serde_json::from_value(j.data.clone())?;
             crate::outln!("{}; finishing it", j.interrupted_short());
@@ -889,6 +893,7 @@ fn items(dir: &Path, config: &Path, with_recordings: bool) -> Result<(Vec<Item>,
         if rel.starts_with(BACKUP_DIR)
             || rel == Path::new(crate::lock::LOCK_FILE)
             || rel == Path::new(crate::journal::JOURNAL_FILE)
+            || rel == Path::new(crate::journal::OUTSIDE_FILE)
             || abs.starts_with(&config_abs)
         {
             return false;
@@ -1099,6 +1104,14 @@ fn write_backup(
         created: created.to_vec(),
     };
     let tmp = crate::fsutil::temp_sibling(path);
+    // A temp file outside the places every command cleans (the stack
+    // directory and its backups/) is recorded first, so a kill leaves
+    // nothing the next command does not remove.
+    let stack_dir = dir.canonicalize()?;
+    let outside = fs::canonicalize(&parent).map_or(true, |p| p != stack_dir.join(BACKUP_DIR));
+    if outside {
+        crate::journal::note_outside(&stack_dir, &tmp)?;
+    }
     let written = (|| -> Result<String> {
         let out = fs::OpenOptions::new()
             .write(true)
@@ -1161,9 +1174,15 @@ fn write_backup(
         Ok(sum) => sum,
         Err(e) => {
             let _ = fs::remove_file(&tmp);
+            if outside {
+                let _ = crate::journal::forget_outside(&stack_dir, &tmp);
+            }
             return Err(e.context("writing the backup (nothing was changed)"));
         }
     };
+    if outside {
+        crate::journal::forget_outside(&stack_dir, &tmp)?;
+    }
     let size = fs::metadata(path)?.len();
     crate::outln!(
         "  {} ({}, {} files, {} of data; mode 0600; verified, sha256 {sum})",

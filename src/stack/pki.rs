@@ -136,7 +136,8 @@ impl Plan {
 /// What is missing: the CA if neither of its files exists, a certificate
 /// for every domain in [`domains`] that has none. Half a CA is an error
 /// (the CA is only ever renamed into place whole, so it was broken by
-/// hand). A certificate without its key is left alone (placed by hand:
+/// hand), and so is a CA directory holding other files (they would be
+/// replaced). A certificate without its key is left alone (placed by hand:
 /// `doctor` reports it); a key without its certificate is ours, half done.
 pub fn plan(stack: &Stack) -> Result<Plan> {
     let config = stack.config_dir();
@@ -149,6 +150,21 @@ pub fn plan(stack: &Stack) -> Result<Plan> {
             config.join(CA_DIR).display()
         ),
     };
+    if ca {
+        let dir = config.join(CA_DIR);
+        if let Some(other) = std::fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok())
+            .next()
+        {
+            bail!(
+                "{} holds {} but no CA: move it away, and the nodes' CA is made there",
+                dir.display(),
+                other.file_name().to_string_lossy()
+            );
+        }
+    }
     let leaves = domains(stack)
         .into_iter()
         .filter(|d| {
@@ -158,6 +174,14 @@ pub fn plan(stack: &Stack) -> Result<Plan> {
         .collect();
     Ok(Plan { ca, leaves })
 }
+
+/// The directories prosody's certificates go in, under CONFIG, outermost
+/// first, with the mode each is made with.
+pub const LEAF_DIRS: [(&str, u32); 3] = [
+    ("prosody", 0o755),
+    ("prosody/config", 0o755),
+    (CERTS_DIR, 0o750),
+];
 
 /// Makes the CA if there is none, and a certificate for every domain in
 /// [`domains`] that has none. Existing certificates are never replaced: one
@@ -170,69 +194,114 @@ pub fn ensure(stack: &Stack) -> Result<Made> {
 }
 
 /// Carries out `plan` (idempotent: run again after a kill, it ends in the
-/// same state). The CA is built in a temporary directory and renamed into
-/// place whole; each certificate's key and certificate are written
-/// atomically, the key first, and a planned pair found half-written is
-/// replaced. Temporary files killed writers left (CA keys among them) are
-/// removed first. Call it under the stack lock.
+/// same state): [`make_ca`], then [`make_leaves`] with the directories
+/// missing now as its own. Temporary files killed writers left (CA keys
+/// among them) are removed first. Call it under the stack lock.
 pub fn make(stack: &Stack, plan: &Plan) -> Result<Made> {
-    use crate::fsutil;
     let config = stack.config_dir();
-    let ca_dir = config.join(CA_DIR);
-    let certs = config.join(CERTS_DIR);
-    for d in [&config, &ca_dir, &certs] {
-        fsutil::remove_stale_temps(d);
-    }
+    remove_stale(&config);
     let mut made = Made::default();
-    let (crt, key) = (ca_cert_path(&config), ca_key_path(&config));
-    if plan.ca && !(crt.exists() && key.exists()) {
-        let k = KeyPair::generate()?;
-        let mut p = ca_params()?;
-        validity(&mut p, CA_DAYS);
-        let cert = p.self_signed(&k)?;
-        // The CA stays the host admin's: prosody never reads it.
-        fsutil::create_dir_all_mode(&config, 0o755)?;
-        let stage = fsutil::temp_sibling(&ca_dir);
-        let staged = (|| -> Result<()> {
-            fsutil::create_dir_mode(&stage, 0o700)?;
-            fsutil::write_synced(&stage.join("ca.key"), k.serialize_pem().as_bytes(), 0o600)?;
-            fsutil::write_synced(&stage.join("ca.crt"), cert.pem().as_bytes(), 0o644)?;
-            fsutil::sync_dir(&stage);
-            if ca_dir.exists() {
-                // Ours (the plan saw no CA) and incomplete: replaced.
-                std::fs::remove_dir_all(&ca_dir)
-                    .with_context(|| format!("replacing {}", ca_dir.display()))?;
-            }
-            std::fs::rename(&stage, &ca_dir)
-                .with_context(|| format!("renaming {} to {}", stage.display(), ca_dir.display()))?;
-            fsutil::sync_dir(&config);
-            Ok(())
-        })();
-        if staged.is_err() {
-            let _ = std::fs::remove_dir_all(&stage);
-        }
-        staged?;
-        made.ca = true;
+    if plan.ca {
+        made.ca = make_ca(&config)?;
     }
     if plan.leaves.is_empty() {
         return Ok(made);
     }
+    let ours: Vec<PathBuf> = LEAF_DIRS
+        .iter()
+        .map(|(rel, _)| config.join(rel))
+        .filter(|p| std::fs::symlink_metadata(p).is_err())
+        .collect();
+    made.leaves = make_leaves(&config, &plan.leaves, &ours)?;
+    Ok(made)
+}
+
+/// Removes what killed writers left in CONFIG, its CA directory and
+/// prosody's certificates (temp files and stages; CA keys among them).
+pub fn remove_stale(config: &Path) {
+    for d in [
+        config.to_path_buf(),
+        config.join(CA_DIR),
+        config.join(CERTS_DIR),
+    ] {
+        crate::fsutil::remove_stale_temps(&d);
+    }
+}
+
+/// Makes the nodes' CA in `CONFIG/xmpp-ca` unless both its files are
+/// there (then `false`): built in a temporary directory beside it, fsynced
+/// and renamed into place whole; an empty directory in its place (the plan
+/// refuses any other) is replaced. Idempotent.
+pub fn make_ca(config: &Path) -> Result<bool> {
+    use crate::fsutil;
+    let ca_dir = config.join(CA_DIR);
+    let (crt, key) = (ca_cert_path(config), ca_key_path(config));
+    if crt.exists() && key.exists() {
+        return Ok(false);
+    }
+    let k = KeyPair::generate()?;
+    let mut p = ca_params()?;
+    validity(&mut p, CA_DAYS);
+    let cert = p.self_signed(&k)?;
+    // The CA stays the host admin's: prosody never reads it.
+    fsutil::create_dir_all_mode(config, 0o755)?;
+    let stage = fsutil::temp_sibling(&ca_dir);
+    let staged = (|| -> Result<()> {
+        fsutil::create_dir_mode(&stage, 0o700)?;
+        fsutil::write_synced(&stage.join("ca.key"), k.serialize_pem().as_bytes(), 0o600)?;
+        fsutil::write_synced(&stage.join("ca.crt"), cert.pem().as_bytes(), 0o644)?;
+        fsutil::sync_dir(&stage);
+        if ca_dir.exists() {
+            // Empty (the plan refused any other): replaced.
+            std::fs::remove_dir(&ca_dir)
+                .with_context(|| format!("replacing {}", ca_dir.display()))?;
+        }
+        std::fs::rename(&stage, &ca_dir)
+            .with_context(|| format!("renaming {} to {}", stage.display(), ca_dir.display()))?;
+        fsutil::sync_dir(config);
+        Ok(())
+    })();
+    if staged.is_err() {
+        let _ = std::fs::remove_dir_all(&stage);
+    }
+    staged?;
+    Ok(true)
+}
+
+/// Issues prosody's certificate for each of `domains` from the CA, into
+/// [`CERTS_DIR`]: the key first, then the certificate, each written
+/// atomically (a certificate is only ever there with its key); a pair
+/// found whole (the certificate verifies, its key parses) is kept, half a
+/// pair replaced. Of the [`LEAF_DIRS`], those in `ours` (the ones the
+/// caller recorded absent before it began) are made or finished with
+/// their mode and, as root, the images' uid; the others are only
+/// entered, never chmodded or chowned. Returns the domains issued now.
+pub fn make_leaves(config: &Path, domains: &[String], ours: &[PathBuf]) -> Result<Vec<String>> {
+    use crate::fsutil;
+    let key = ca_key_path(config);
     let pem =
         std::fs::read_to_string(&key).with_context(|| format!("reading {}", key.display()))?;
     let ca_key =
         KeyPair::from_pem(&pem).with_context(|| format!("reading the CA key {}", key.display()))?;
     let issuer = Issuer::new(ca_params()?, ca_key);
     let owner = images_owner();
-    for (rel, mode) in [
-        ("prosody", 0o755),
-        ("prosody/config", 0o755),
-        (CERTS_DIR, 0o750),
-    ] {
-        fsutil::make_dir_under(&config, Path::new(rel), mode, owner)?;
+    for (rel, mode) in LEAF_DIRS {
+        let made = if ours.iter().any(|p| *p == config.join(rel)) {
+            fsutil::make_own_dir_under(config, Path::new(rel), mode, owner)?
+        } else {
+            fsutil::make_dir_under(config, Path::new(rel), mode, None)?
+        };
+        if let fsutil::Made::Symlink(link) = made {
+            bail!(
+                "{} is a symlink: prosody's certificates are never written through one; make it a directory",
+                link.display()
+            );
+        }
     }
-    let ca_pem = load_ca(&config).unwrap_or_default();
-    for domain in &plan.leaves {
-        let (lcrt, lkey) = leaf_paths(&config, domain);
+    let ca_pem = load_ca(config).unwrap_or_default();
+    let mut issued = vec![];
+    for domain in domains {
+        let (lcrt, lkey) = leaf_paths(config, domain);
         if complete_leaf(&ca_pem, &lcrt, &lkey, domain) {
             continue;
         }
@@ -251,9 +320,9 @@ pub fn make(stack: &Stack, plan: &Plan) -> Result<Made> {
         let perms = |mode| fsutil::Perms { mode, owner };
         fsutil::write_atomic(&lkey, k.serialize_pem().as_bytes(), perms(0o600))?;
         fsutil::write_atomic(&lcrt, cert.pem().as_bytes(), perms(0o644))?;
-        made.leaves.push(domain.clone());
+        issued.push(domain.clone());
     }
-    Ok(made)
+    Ok(issued)
 }
 
 /// Whether a planned pair is already whole: the certificate verifies for

@@ -27,9 +27,9 @@ use crate::harness::KILL_CALLS as CALLS;
 const WRITE_EVERY: usize = 20;
 
 /// A stack's state as compared: every path but backups/ and the lock.
-type Tree = BTreeMap<PathBuf, String>;
+pub(crate) type Tree = BTreeMap<PathBuf, String>;
 
-fn tree(root: &Path) -> Tree {
+pub(crate) fn tree(root: &Path) -> Tree {
     let mut out = BTreeMap::new();
     let mut stack = vec![PathBuf::new()];
     while let Some(rel) = stack.pop() {
@@ -56,7 +56,7 @@ fn tree(root: &Path) -> Tree {
     out
 }
 
-fn diff(a: &Tree, b: &Tree) -> Vec<String> {
+pub(crate) fn diff(a: &Tree, b: &Tree) -> Vec<String> {
     let mut out = vec![];
     for (k, v) in a {
         match b.get(k) {
@@ -73,7 +73,7 @@ fn diff(a: &Tree, b: &Tree) -> Vec<String> {
 }
 
 /// Temp files, stages and set-aside copies anywhere under `root`.
-fn temps(root: &Path) -> Vec<PathBuf> {
+pub(crate) fn temps(root: &Path) -> Vec<PathBuf> {
     let mut out = vec![];
     let mut stack = vec![root.to_path_buf()];
     while let Some(p) = stack.pop() {
@@ -96,12 +96,12 @@ fn temps(root: &Path) -> Vec<PathBuf> {
 
 /// A scratch directory at a fixed place on tmpfs, so every copy of the
 /// stack has the same absolute path (rendered files name it).
-struct Scratch {
+pub(crate) struct Scratch {
     root: PathBuf,
 }
 
 impl Scratch {
-    fn new(tag: &str) -> Scratch {
+    pub(crate) fn new(tag: &str) -> Scratch {
         let base = if Path::new("/dev/shm").is_dir() {
             PathBuf::from("/dev/shm")
         } else {
@@ -112,11 +112,11 @@ impl Scratch {
         fs::create_dir_all(&root).unwrap();
         Scratch { root }
     }
-    fn work(&self) -> PathBuf {
+    pub(crate) fn work(&self) -> PathBuf {
         self.root.join("stack")
     }
     /// `base` copied to the work path (modes, owners, links kept).
-    fn reset(&self, base: &Path) -> PathBuf {
+    pub(crate) fn reset(&self, base: &Path) -> PathBuf {
         let w = self.work();
         let _ = fs::remove_dir_all(&w);
         let st = Command::new("cp")
@@ -162,6 +162,7 @@ fn kill_points(
     base: &Path,
     fake: &FakeDocker,
     args: &[&str],
+    write_every: usize,
 ) -> Vec<(String, usize)> {
     let w = scratch.reset(base);
     let log = scratch.root.join("strace.log");
@@ -195,7 +196,7 @@ fn kill_points(
     }
     let mut points = vec![];
     for (call, n) in max {
-        let step = if call == "write" { WRITE_EVERY } else { 1 };
+        let step = if call == "write" { write_every } else { 1 };
         points.extend((1..=n).step_by(step).map(|k| (call.clone(), k)));
     }
     points
@@ -259,10 +260,22 @@ fn kill_each(
     base: &Path,
     fake: &FakeDocker,
     args: &[&str],
+    judge: impl FnMut(&Path, bool, usize) -> Result<bool, String>,
+) {
+    kill_each_every(tag, base, fake, args, WRITE_EVERY, judge);
+}
+
+/// [`kill_each`] with every `write_every`th write a kill point.
+pub(crate) fn kill_each_every(
+    tag: &str,
+    base: &Path,
+    fake: &FakeDocker,
+    args: &[&str],
+    write_every: usize,
     mut judge: impl FnMut(&Path, bool, usize) -> Result<bool, String>,
 ) {
     let scratch = Scratch::new(tag);
-    let all = kill_points(&scratch, base, fake, args);
+    let all = kill_points(&scratch, base, fake, args, write_every);
     let total = all.len();
     let mut tally = Tally::default();
     for (i, (call, n)) in sample(all).into_iter().enumerate() {
@@ -318,13 +331,13 @@ fn kill_each(
     tally.report(tag, total);
 }
 
-fn run(fake: &FakeDocker, dir: &Path, args: &[&str]) -> Output {
+pub(crate) fn run(fake: &FakeDocker, dir: &Path, args: &[&str]) -> Output {
     faked(fake, dir, args).output().unwrap()
 }
 
 /// After a kill: a journal is reported by `check` (exit 1, naming
 /// `recovery`); returns whether there was one.
-fn reported(fake: &FakeDocker, dir: &Path, recovery: &str) -> Result<bool, String> {
+pub(crate) fn reported(fake: &FakeDocker, dir: &Path, recovery: &str) -> Result<bool, String> {
     let c = run(fake, dir, &["check"]);
     if !jitsi_stack::journal::path(dir).exists() {
         return Ok(false);
@@ -547,6 +560,60 @@ fn backup_and_restore_killed_anywhere_are_reported_and_recovered() {
         }
         Ok(false)
     });
+
+    // backup --to a file outside the stack directory, killed: the next
+    // command (here `check`) removes the temp file (a copy of every
+    // secret) wherever it is, and the record of it; FILE is absent or complete.
+    let outside = |w: &Path| w.parent().unwrap().join("elsewhere");
+    let scratch_out = Scratch::new("backup-to-prep");
+    let to = outside(&scratch_out.work()).join("site.tar.gz");
+    drop(scratch_out);
+    let to_arg = to.to_str().unwrap().replace("backup-to-prep", "backup-to");
+    let to = PathBuf::from(&to_arg);
+    kill_each_every(
+        "backup-to",
+        &base,
+        &fake,
+        &["backup", "--to", &to_arg],
+        2,
+        |w, killed, _| {
+            let out = outside(w);
+            let left: Vec<String> = fs::read_dir(&out)
+                .into_iter()
+                .flatten()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with(".site.tar.gz.tmp-"))
+                .collect();
+            let o = run(&fake, w, &["check"]);
+            if !o.status.success() {
+                return Err(format!(
+                    "check after a killed backup --to: {}",
+                    String::from_utf8_lossy(&o.stderr)
+                ));
+            }
+            let after: Vec<String> = fs::read_dir(&out)
+                .into_iter()
+                .flatten()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with(".site.tar.gz.tmp-"))
+                .collect();
+            let record = w.join(jitsi_stack::journal::OUTSIDE_FILE).exists();
+            let complete = !to.exists() || listing(&to)? == want;
+            let _ = fs::remove_dir_all(&out);
+            if !after.is_empty() || record {
+                return Err(format!(
+                    "after the next command: temp files {after:?} (before it {left:?}), record left: {record}"
+                ));
+            }
+            if !complete {
+                return Err(format!("{} is incomplete", to.display()));
+            }
+            if tree(w) != before {
+                return Err(format!("the stack changed: {:?}", diff(&before, &tree(w))));
+            }
+            Ok(killed && !left.is_empty())
+        },
+    );
 
     // restore over a changed stack, killed.
     let changed = keep.path().join("changed");

@@ -88,7 +88,7 @@ pub fn fidelity_configs() -> Vec<Config> {
     configs
 }
 
-fn config(name: &str, with: &str, vars: &[(&str, &str)]) -> Config {
+pub fn config(name: &str, with: &str, vars: &[(&str, &str)]) -> Config {
     Config {
         name: name.into(),
         with: with
@@ -293,7 +293,7 @@ pub fn documents(yaml: &str) -> Vec<Value> {
         .collect()
 }
 
-fn find<'a>(docs: &'a [Value], kind: &str, name: &str) -> Option<&'a Value> {
+pub fn find<'a>(docs: &'a [Value], kind: &str, name: &str) -> Option<&'a Value> {
     docs.iter()
         .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
 }
@@ -401,7 +401,7 @@ fn check_secrets(run: &Run, docs: &[Value]) {
 
 /// Compose's merged model of the stack (COMPOSE_FILE from .env); the
 /// compose tests check it in depth, here it is the reference.
-fn compose_config(dir: &Path) -> Value {
+pub fn compose_config(dir: &Path) -> Value {
     let out = Command::new(crate::envfile::compose_bin())
         .current_dir(dir)
         .env_clear()
@@ -448,6 +448,19 @@ fn substituted(text: &str, env: &BTreeMap<String, String>, bridge: Option<&str>)
     }
     if !env.contains_key("NGINX_RESOLVER") {
         out = out.replace("resolver 127.0.0.11", &format!("resolver {dns}"));
+    }
+    if !env.contains_key("SHUTDOWN_REST_ENABLED") {
+        // The bridges' and SIP gateways' preStop hooks stop them through
+        // the shutdown endpoint of their REST API.
+        out = out
+            .replace(
+                "shutdown {\n      enabled = false\n",
+                "shutdown {\n      enabled = true\n",
+            )
+            .replace(
+                "org.jitsi.jigasi.ENABLE_REST_SHUTDOWN=false\n",
+                "org.jitsi.jigasi.ENABLE_REST_SHUTDOWN=true\n",
+            );
     }
     if let Some(b) = bridge {
         out = out.replace(
@@ -585,6 +598,12 @@ fn check_equal_to_compose(run: &Run, docs: &[Value], media: &str) {
                     .get("JITSI_STACK_K8S_DNS")
                     .map_or("10.96.0.10", String::as_str);
                 assert_eq!(v, dns, "{name}: NGINX_RESOLVER");
+                compose_env.insert(k.clone(), v.clone());
+                continue;
+            }
+            if k == "SHUTDOWN_REST_ENABLED" && !env.contains_key(k) {
+                // The graceful stop of the preStop hooks needs it.
+                assert_eq!(v, "1", "{name}: SHUTDOWN_REST_ENABLED");
                 compose_env.insert(k.clone(), v.clone());
                 continue;
             }
@@ -1030,13 +1049,13 @@ fn kubernetes_own_check_references_fails_on_a_broken_copy() {
     let p = broken(
         r,
         "prosody.yaml",
-        "  - metadata:\n      name: prosody-config\n",
+        "  - metadata:\n      name: storage-prosody\n",
         "  - metadata:\n      name: prosody-data\n",
     );
     assert_finding(
         &p,
         "reference",
-        "volumeMount /config: volume \"prosody-config\" does not exist",
+        "volumeMount /var/lib/prosody: volume \"storage-prosody\" does not exist",
     );
     // The Ingress's backend port.
     let p = broken(r, "web.yaml", "number: 8000\n", "number: 80\n");
@@ -1073,7 +1092,12 @@ fn kubernetes_own_check_port_ranges_fails_on_a_broken_copy() {
         "containerPort: 88888\n",
     );
     assert_finding(&p, "port", "containerPort 88888 is outside 1-65535");
-    let p = broken(r, "web.yaml", "  port: 8000\n", "  port: 0\n");
+    let p = broken(
+        r,
+        "web.yaml",
+        "    port: 8000\n    targetPort",
+        "    port: 0\n    targetPort",
+    );
     assert_finding(&p, "port", "Service/web: port 0 is outside 1-65535");
 }
 

@@ -78,4 +78,5 @@ mod docs;
 #[allow(unused_imports)]
 pub use harness::{init_stack, Run, Test};
 mod kubernetes;
+mod kubernetes_objects;
 mod kubernetes_ops;

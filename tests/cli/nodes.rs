@@ -1283,166 +1283,243 @@ fn node_fields_are_validated_one_by_one_and_addresses_are_unicast() {
     );
 }
 
-/// `node add` (the first, which makes the CA and prosody's certificates)
-/// and `node remove`, killed at every rename, mkdir, unlink and fsync:
-/// `.env` is the old or the new one; after the next `render` every
-/// certificate has its key and verifies against the CA, no temp file (CA
-/// keys among them) is left, and `check` passes.
+/// The tree of a stack (see `journal_kill::tree`) with what every run
+/// makes anew left out: the values of `random` in `.env` and `.env.bak`
+/// (a node's generated password), and the PEM in the CA's and prosody's
+/// keys and certificates (their names, modes and owners stay; [`pairs_verify`]
+/// checks what they hold).
+fn normalized(
+    root: &Path,
+    random: &std::collections::BTreeSet<String>,
+) -> crate::journal_kill::Tree {
+    let mut t = crate::journal_kill::tree(root);
+    for (rel, node) in t.iter_mut() {
+        let name = rel.to_string_lossy();
+        let Some(rest) = node.strip_prefix("file ") else {
+            continue;
+        };
+        let mut parts = rest.splitn(3, ' ');
+        let (mode, owner, text) = (
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or(""),
+        );
+        let body =
+            if name.starts_with("config/") && (name.ends_with(".key") || name.ends_with(".crt")) {
+                "<pem>".to_string()
+            } else if name == ".env" || name == ".env.bak" {
+                text.lines()
+                    .map(|l| match l.split_once('=') {
+                        Some((k, _)) if random.contains(k.trim()) => format!("{k}=<random>"),
+                        _ => l.to_string(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            } else {
+                continue;
+            };
+        *node = format!("file {mode} {owner} {body}");
+    }
+    t
+}
+
+/// Every certificate of prosody's the stack in `dir` has is whole: its key
+/// is there and matches it, and it verifies against the nodes' CA.
+fn pairs_verify(dir: &Path) -> Result<(), String> {
+    let config = dir.join("config");
+    let certs = config.join("prosody/config/certs");
+    let pubkey = |args: &[&str], p: &Path| {
+        Command::new("openssl")
+            .args(args)
+            .arg(p)
+            .output()
+            .unwrap()
+            .stdout
+    };
+    for d in ["auth.meet.jitsi", "meet.jitsi"] {
+        let (crt, key) = (
+            certs.join(format!("{d}.crt")),
+            certs.join(format!("{d}.key")),
+        );
+        if !crt.exists() || !key.exists() {
+            return Err(format!(
+                "{d}: certificate {} key {}",
+                crt.exists(),
+                key.exists()
+            ));
+        }
+        let v = Command::new("openssl")
+            .args(["verify", "-CAfile"])
+            .arg(config.join("xmpp-ca/ca.crt"))
+            .arg(&crt)
+            .output()
+            .unwrap();
+        if !v.status.success() {
+            return Err(format!("{d}: does not verify against the CA"));
+        }
+        if pubkey(&["x509", "-noout", "-pubkey", "-in"], &crt)
+            != pubkey(&["pkey", "-pubout", "-in"], &key)
+        {
+            return Err(format!("{d}: the certificate is not for its key"));
+        }
+    }
+    Ok(())
+}
+
+/// `node add` (of a bridge and of a visitor node, each the first node,
+/// which makes the CA and prosody's certificates; of a recorder next to a
+/// bridge, which turns recording on) and `node remove`, killed at every
+/// rename, mkdir, symlink, unlink, rmdir and fsync and at every 4th write
+/// (`JITSI_TEST_KILL_POINTS=all`; default: 36 spread over them). After
+/// each kill the stack is as before, or as after, or every command
+/// (check, status, doctor, up, render) reports the interrupted operation
+/// with exit 1, naming the command that finishes it; then, one kill in
+/// two, rerunning that command ends in the tree of an uninterrupted run
+/// (`.env`, `.env.bak`, CONFIG, the live render: contents, modes, owners;
+/// the generated password and PEM aside, and the pairs verify), the other,
+/// `rollback` ends in exactly the tree before. No temp file survives.
 #[test]
 fn node_add_and_remove_killed_at_every_rename_mkdir_unlink_and_fsync() {
-    use crate::harness::KILL_CALLS as CALLS;
-    use std::os::unix::process::ExitStatusExt;
-    let base = init_stack(&[("JITSI_STACK_MAIN_ADDRESS", "10.9.0.1")], &[]);
-    let base = Test::again(base).args(["render"]).run();
-    let added = tempfile::tempdir().unwrap();
+    use crate::journal_kill::{diff, kill_each_every, run, Scratch};
+    use std::collections::BTreeSet;
+    let fake = FakeDocker::new();
+    let keep = tempfile::tempdir().unwrap();
+    let base = keep.path().join("base");
+    let made = init_stack(&[("JITSI_STACK_MAIN_ADDRESS", "10.9.0.1")], &[]);
+    let made = Test::again(made).args(["render"]).run();
     let cp = |from: &Path, to: &Path| {
         assert!(Command::new("cp")
             .arg("-a")
-            .arg(format!("{}/.", from.display()))
+            .arg(from)
             .arg(to)
             .status()
             .unwrap()
             .success());
     };
-    cp(base.path(), added.path());
-    let add: &[&str] = &["node", "add", "jvb", "b2", "--address", "10.9.0.2"];
-    assert!(Command::new(crate::harness::bin())
-        .args(add)
-        .current_dir(added.path())
-        .status()
-        .unwrap()
-        .success());
-    let remove: &[&str] = &["node", "remove", "b2"];
-    let mut table = vec![];
-    for (what, from, args) in [
-        ("node add", base.path(), add),
-        ("node remove", added.path(), remove),
-    ] {
-        let old_env = fs::read(from.join(".env")).unwrap();
-        let log = tempfile::NamedTempFile::new().unwrap();
-        let work = tempfile::tempdir().unwrap();
-        cp(from, work.path());
-        let out = Command::new("strace")
-            .args(["-f", "-qq", "-o"])
-            .arg(log.path())
-            .arg(format!("-etrace={}", CALLS.join(",")))
-            .arg(crate::harness::bin())
-            .args(args)
-            .current_dir(work.path())
-            .env_remove("JITSI_STACK_DIR")
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{out:?}");
-        let new_env = fs::read(work.path().join(".env")).unwrap();
-        let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
-        for line in fs::read_to_string(log.path()).unwrap().lines() {
-            if let Some(call) = line
-                .split_whitespace()
-                .nth(1)
-                .and_then(|c| c.split_once('('))
-                .map(|(n, _)| n)
-            {
-                if CALLS.contains(&call) {
-                    *counts.entry(call.to_string()).or_insert(0) += 1;
-                }
-            }
+    cp(made.path(), &base);
+    let jvb: &[&str] = &["node", "add", "jvb", "b2", "--address", "10.9.0.2"];
+    let added = keep.path().join("added");
+    cp(&base, &added);
+    let o = run(&fake, &added, jvb);
+    assert!(o.status.success(), "{o:?}");
+    let ops: [(&str, &Path, &[&str]); 4] = [
+        ("node-add-jvb", &base, jvb),
+        (
+            "node-add-visitors",
+            &base,
+            &["node", "add", "visitors", "v1", "--address", "10.9.0.5"],
+        ),
+        (
+            "node-add-jibri",
+            &added,
+            &["node", "add", "jibri", "r1", "--address", "10.9.0.6"],
+        ),
+        ("node-remove", &added, &["node", "remove", "b2"]),
+    ];
+    for (tag, from, args) in ops {
+        let finish = format!("`jitsi-stack {}` to finish it", args.join(" "));
+        // Two uninterrupted runs: what is random in .env, and the end state.
+        let scratch = Scratch::new(&format!("{tag}-prep"));
+        let before = crate::journal_kill::tree(&scratch.reset(from));
+        let mut ends = vec![];
+        for _ in 0..2 {
+            let w = scratch.reset(from);
+            let o = run(&fake, &w, args);
+            assert!(o.status.success(), "{tag}: {o:?}");
+            ends.push(env_of_dir(&w));
         }
-        let (mut kills, mut failures) = (0, 0);
-        for (call, &n) in &counts {
-            for k in 1..=n {
-                let w = tempfile::tempdir().unwrap();
-                cp(from, w.path());
-                let out = crate::harness::run_injected(
-                    w.path(),
-                    &format!("{call}:signal=SIGKILL:when={k}"),
-                    args,
-                );
-                if out.status.signal() == Some(9) {
-                    kills += 1;
-                }
-                let mut bad = vec![];
-                let env = fs::read(w.path().join(".env")).unwrap();
-                // The node's password is fresh in every run.
-                let masked = |b: &[u8]| {
-                    let mut m = EnvFile::parse(&String::from_utf8_lossy(b))
-                        .unwrap()
-                        .to_map();
-                    m.remove("JITSI_STACK_NODE_B2_PASSWORD");
-                    m
+        let random: BTreeSet<String> = ends[0]
+            .iter()
+            .filter(|(k, v)| ends[1].get(*k) != Some(*v))
+            .map(|(k, _)| k.clone())
+            .collect();
+        let w = scratch.reset(from);
+        assert!(run(&fake, &w, args).status.success());
+        let after = normalized(&w, &random);
+        assert_ne!(
+            after,
+            normalized(&scratch.reset(from), &random),
+            "{tag} changes nothing"
+        );
+        drop(scratch);
+        let judge = |w: &Path, killed: bool, i: usize| -> Result<bool, String> {
+            let now = normalized(w, &random);
+            if !killed {
+                return if now == after {
+                    Ok(false)
+                } else {
+                    Err(format!("not killed, yet: {:?}", diff(&after, &now)))
                 };
-                let is_new = masked(&env) == masked(&new_env) && env != old_env;
-                if env != old_env && !is_new {
-                    bad.push(".env is neither the old nor the new one".to_string());
-                }
-                let r = Command::new(crate::harness::bin())
-                    .arg("render")
-                    .current_dir(w.path())
-                    .output()
-                    .unwrap();
-                if !r.status.success() {
-                    bad.push(format!(
-                        "render after the kill: {}",
-                        String::from_utf8_lossy(&r.stderr)
+            }
+            // The next command (it removes what the killed one left).
+            let check = run(&fake, w, &["check"]);
+            let now = normalized(w, &random);
+            let journal = jitsi_stack::journal::path(w).exists();
+            if !journal {
+                if !check.status.success() {
+                    return Err(format!(
+                        "no journal, and check fails: {}",
+                        String::from_utf8_lossy(&check.stderr)
                     ));
                 }
-                let config = w.path().join("config");
-                let certs = config.join("prosody/config/certs");
-                for sub in [config.clone(), config.join("xmpp-ca"), certs.clone()] {
-                    for e in fs::read_dir(&sub).into_iter().flatten() {
-                        let name = e.unwrap().file_name().to_string_lossy().into_owned();
-                        if jitsi_stack::journal::temp_writer(&name).is_some() {
-                            bad.push(format!("left {}/{name}", sub.display()));
-                        }
-                    }
+                if crate::journal_kill::tree(w) == before || now == after {
+                    return Ok(false);
                 }
-                if is_new || what == "node remove" {
-                    for d in ["auth.meet.jitsi", "meet.jitsi"] {
-                        let (crt, key) = (
-                            certs.join(format!("{d}.crt")),
-                            certs.join(format!("{d}.key")),
-                        );
-                        if crt.exists() != key.exists() || !crt.exists() {
-                            bad.push(format!(
-                                "{d}: certificate {} key {}",
-                                crt.exists(),
-                                key.exists()
-                            ));
-                            continue;
-                        }
-                        let v = Command::new("openssl")
-                            .args(["verify", "-CAfile"])
-                            .arg(config.join("xmpp-ca/ca.crt"))
-                            .arg(&crt)
-                            .output()
-                            .unwrap();
-                        if !v.status.success() {
-                            bad.push(format!("{d}: does not verify"));
-                        }
-                    }
-                }
-                let c = Command::new(crate::harness::bin())
-                    .arg("check")
-                    .current_dir(w.path())
-                    .output()
-                    .unwrap();
-                if !c.status.success() {
-                    bad.push(format!("check: {}", String::from_utf8_lossy(&c.stderr)));
-                }
-                if !bad.is_empty() {
-                    failures += 1;
-                    eprintln!("{what} killed at {call} #{k}: {}", bad.join("; "));
+                return Err(format!(
+                    "no journal, and neither the tree before nor after: {:?}",
+                    diff(&after, &now)
+                ));
+            }
+            for cmd in [
+                &["check"][..],
+                &["status"],
+                &["doctor"],
+                &["up"],
+                &["render"],
+            ] {
+                let o = run(&fake, w, cmd);
+                let err = String::from_utf8_lossy(&o.stderr);
+                if o.status.code() != Some(1)
+                    || !err.contains("was interrupted")
+                    || !err.contains(&finish)
+                    || !err.contains("`jitsi-stack rollback` to undo it")
+                {
+                    return Err(format!("{cmd:?} did not report it: {:?} {err}", o.status));
                 }
             }
-        }
-        let points: usize = counts.values().sum();
-        table.push(format!(
-            "{what}: {points} kill points ({kills} killed), {failures} failures"
-        ));
-        eprintln!("{}", table.last().unwrap());
-        assert!(points > 3, "{what}: {counts:?}");
+            if i % 2 == 1 {
+                let o = run(&fake, w, &["rollback", "--yes", "--no-up"]);
+                if !o.status.success() {
+                    return Err(format!("rollback: {}", String::from_utf8_lossy(&o.stderr)));
+                }
+                let now = crate::journal_kill::tree(w);
+                return if now == before {
+                    Ok(true)
+                } else {
+                    Err(format!("after rollback: {:?}", diff(&before, &now)))
+                };
+            }
+            let o = run(&fake, w, args);
+            if !o.status.success() {
+                return Err(format!("rerun: {}", String::from_utf8_lossy(&o.stderr)));
+            }
+            let now = normalized(w, &random);
+            if now != after {
+                return Err(format!("after the rerun: {:?}", diff(&after, &now)));
+            }
+            if tag != "node-remove" {
+                pairs_verify(w)?;
+            }
+            Ok(true)
+        };
+        kill_each_every(tag, from, &fake, args, 4, judge);
     }
-    assert!(
-        table.iter().all(|l| l.ends_with(" 0 failures")),
-        "{table:#?}"
-    );
+}
+
+fn env_of_dir(dir: &Path) -> std::collections::BTreeMap<String, String> {
+    EnvFile::read(&dir.join(".env"))
+        .unwrap()
+        .to_map()
+        .into_iter()
+        .collect()
 }

@@ -50,6 +50,9 @@ pub const ENV_FILE: &str = "secrets/jitsi.env";
 pub const EXTERNAL_EXAMPLE: &str = "secrets.example.yaml";
 /// Seconds a bridge or recorder gets to finish its conferences when its pod stops.
 pub const GRACE_SECONDS: u32 = 3600;
+/// The data directories under CONFIG that hold what the services write
+/// (`storage/prosody`, `storage/jibri`): the claims of prosody and jibri.
+const STORAGE_PREFIX: &str = "storage/";
 /// The name of prosody's client Service (other pods connect to it).
 pub const XMPP_SERVICE: &str = "xmpp";
 /// The namespace object, applied before the kustomization (`up` does).
@@ -72,6 +75,76 @@ pub enum Media {
     HostPort,
     NodePort,
     LoadBalancer,
+}
+
+/// The Ingress controller web's Ingress is annotated for
+/// (`JITSI_STACK_K8S_INGRESS_CONTROLLER`): each has its own names for the
+/// timeouts that BOSH's long polls and the XMPP websocket need.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IngressController {
+    /// ingress-nginx (kubernetes/ingress-nginx).
+    Nginx,
+    /// HAProxy Technologies' controller (haproxytech/kubernetes-ingress).
+    Haproxy,
+    /// Traefik's Kubernetes Ingress provider.
+    Traefik,
+    /// Contour (projectcontour.io), Envoy underneath.
+    Contour,
+}
+
+/// How long an idle BOSH request or websocket may stay open at the
+/// Ingress: an hour, as the compose target's nginx allows.
+pub const INGRESS_TIMEOUT_S: u32 = 3600;
+
+impl IngressController {
+    pub fn name(self) -> &'static str {
+        match self {
+            IngressController::Nginx => "nginx",
+            IngressController::Haproxy => "haproxy",
+            IngressController::Traefik => "traefik",
+            IngressController::Contour => "contour",
+        }
+    }
+
+    /// The annotations of web's Ingress for this controller. Websockets:
+    /// ingress-nginx, HAProxy and Traefik pass the Upgrade through on any
+    /// route; Contour (Envoy) only on the routes it is told.
+    pub fn annotations(self) -> Vec<(&'static str, String)> {
+        let t = INGRESS_TIMEOUT_S;
+        match self {
+            // Seconds without a unit; the default is 60 s. A body size of 0
+            // lifts the 1 MiB limit (uploads of the whiteboard, BOSH bodies).
+            IngressController::Nginx => vec![
+                (
+                    "nginx.ingress.kubernetes.io/proxy-read-timeout",
+                    t.to_string(),
+                ),
+                (
+                    "nginx.ingress.kubernetes.io/proxy-send-timeout",
+                    t.to_string(),
+                ),
+                ("nginx.ingress.kubernetes.io/proxy-body-size", "0".into()),
+            ],
+            // The server-side inactivity timeout (default 50 s) can be set
+            // per Ingress; websockets are tunnels, whose timeout (default
+            // 1 h) only the controller's ConfigMap sets.
+            IngressController::Haproxy => {
+                vec![("haproxy.org/timeout-server", format!("{t}s"))]
+            }
+            // Traefik's timeouts belong to its entry points (static
+            // configuration), not to an Ingress: see docs/kubernetes.md.
+            IngressController::Traefik => vec![],
+            // Envoy's route timeout is 15 s by default, and it upgrades to
+            // a websocket only on the routes listed.
+            IngressController::Contour => vec![
+                ("projectcontour.io/response-timeout", format!("{t}s")),
+                (
+                    "projectcontour.io/websocket-routes",
+                    "/xmpp-websocket".into(),
+                ),
+            ],
+        }
+    }
 }
 
 /// Where the Secrets come from (`render --secrets`).
@@ -121,6 +194,7 @@ pub struct Settings {
     pub cluster_domain: String,
     pub dns: String,
     pub ingress_class: String,
+    pub ingress_controller: IngressController,
     pub tls_secret: String,
     pub media: Media,
     pub nodeport_base: u16,
@@ -150,6 +224,16 @@ impl Settings {
                 stack.env_path.display()
             ),
         };
+        let ingress_controller = match v.get_or("JITSI_STACK_K8S_INGRESS_CONTROLLER", "nginx") {
+            "nginx" => IngressController::Nginx,
+            "haproxy" => IngressController::Haproxy,
+            "traefik" => IngressController::Traefik,
+            "contour" => IngressController::Contour,
+            other => bail!(
+                "{}: JITSI_STACK_K8S_INGRESS_CONTROLLER: expected nginx, haproxy, traefik or contour, found {other:?}",
+                stack.env_path.display()
+            ),
+        };
         Settings {
             namespace: v.get_or("JITSI_STACK_K8S_NAMESPACE", "jitsi").to_string(),
             cluster_domain: v
@@ -157,8 +241,9 @@ impl Settings {
                 .to_string(),
             dns: v.get_or("JITSI_STACK_K8S_DNS", "10.96.0.10").to_string(),
             ingress_class: v
-                .get_or("JITSI_STACK_K8S_INGRESS_CLASS", "nginx")
+                .get_or("JITSI_STACK_K8S_INGRESS_CLASS", ingress_controller.name())
                 .to_string(),
+            ingress_controller,
             tls_secret: v
                 .get_or("JITSI_STACK_K8S_TLS_SECRET", "jitsi-tls")
                 .to_string(),
@@ -310,6 +395,11 @@ pub fn cluster_stack(stack: &Stack, s: &Settings) -> Result<Stack> {
     }
     if stack.values.get("NGINX_RESOLVER").is_none() {
         values.set("NGINX_RESOLVER", &s.dns);
+    }
+    // The preStop hooks of the bridges and SIP gateways stop them through
+    // their REST API's shutdown endpoint (graceful_stop).
+    if stack.values.raw("SHUTDOWN_REST_ENABLED").is_none() {
+        values.set("SHUTDOWN_REST_ENABLED", "1");
     }
     if s.media == Media::NodePort {
         let var = if stack.values.raw("JVB_ADVERTISE_IPS").is_some() {
@@ -910,9 +1000,14 @@ fn emit_service(
             }
             Mount::Data { dir, target, .. } => {
                 let name = label(dir);
-                // Accounts (prosody) and recordings (jibri) outlive the
-                // pod; a bridge's /config is scratch, as any Deployment's.
-                if matches!(svc.kind, Kind::Prosody | Kind::Jibri) {
+                // Accounts (prosody's /var/lib/prosody) and recordings
+                // (jibri's /storage), the directories the images write
+                // (their `check-writable`), outlive the pod. `/config` is
+                // only read (copied to /run at boot), and nothing puts
+                // files there in a cluster: scratch, as any Deployment's.
+                if matches!(svc.kind, Kind::Prosody | Kind::Jibri)
+                    && dir.starts_with(STORAGE_PREFIX)
+                {
                     let size = if svc.kind == Kind::Jibri {
                         &s.recordings_storage
                     } else {
@@ -1072,28 +1167,37 @@ fn emit_service(
         })
         .collect();
 
+    // The model's typed check as the kubelet runs it: a command in the
+    // container (the image's health script), or the kubelet's own HTTP GET
+    // or TCP connect; the startup probe allows the start period on top.
     let (startup, readiness, liveness) = match &svc.health {
         Some(h) => {
-            let command = match &h.check {
-                Check::Exec { argv } => argv.clone(),
-                // The image's curl, as the compose target's check.
-                Check::Http { port, path } => ["curl", "-fsS", "-o", "/dev/null"]
-                    .iter()
-                    .map(|s| s.to_string())
-                    .chain([format!("http://127.0.0.1:{port}{path}")])
-                    .collect(),
-                Check::Tcp { port } => bail!(
-                    "{}: a TCP health check (port {port}) is not expressed by this target",
-                    svc.name
+            let (exec, http_get, tcp_socket) = match &h.check {
+                Check::Exec { argv } if argv.is_empty() => (None, None, None),
+                Check::Exec { argv } => (
+                    Some(Exec {
+                        command: argv.clone(),
+                    }),
+                    None,
+                    None,
                 ),
+                Check::Http { port, path } => (
+                    None,
+                    Some(HttpGet {
+                        path: path.clone(),
+                        port: *port,
+                    }),
+                    None,
+                ),
+                Check::Tcp { port } => (None, None, Some(TcpSocket { port: *port })),
             };
-            if command.is_empty() {
+            if exec.is_none() && http_get.is_none() && tcp_socket.is_none() {
                 (None, None, None)
             } else {
                 let probe = |failures: u32| Probe {
-                    exec: Exec {
-                        command: command.clone(),
-                    },
+                    exec: exec.clone(),
+                    http_get: http_get.clone(),
+                    tcp_socket: tcp_socket.clone(),
                     period_seconds: h.interval_s.max(1),
                     timeout_seconds: h.timeout_s.max(1),
                     failure_threshold: failures.max(1),
@@ -1109,14 +1213,10 @@ fn emit_service(
         None => (None, None, None),
     };
 
-    let graceful = match svc.kind {
-        Kind::Jvb => Some("/usr/share/jitsi-videobridge/graceful_shutdown.sh"),
-        Kind::Jibri => Some("/opt/jitsi/jibri/wait_graceful_shutdown.sh"),
-        Kind::Jigasi | Kind::Transcriber => Some("/usr/share/jigasi/graceful_shutdown.sh"),
-        _ => None,
-    };
+    let graceful = graceful_stop(svc.kind);
 
     let img = image(&svc.image, stack);
+    let who = identity(svc.kind);
     let container = Container {
         name: kind_name(svc.kind),
         image: img.clone(),
@@ -1128,16 +1228,14 @@ fn emit_service(
         startup_probe: startup,
         readiness_probe: readiness,
         liveness_probe: liveness,
-        lifecycle: graceful.map(|g| Lifecycle {
+        lifecycle: graceful.clone().map(|command| Lifecycle {
             pre_stop: Handler {
-                exec: Exec {
-                    command: vec![g.to_string()],
-                },
+                exec: Exec { command },
             },
         }),
         security_context: ContainerSecurity {
             run_as_non_root: true,
-            read_only_root_filesystem: true,
+            read_only_root_filesystem: who.read_only_root,
             allow_privilege_escalation: false,
             capabilities: Capabilities {
                 drop: vec!["ALL".into()],
@@ -1162,9 +1260,9 @@ fn emit_service(
         termination_grace_period_seconds: graceful.map(|_| GRACE_SECONDS),
         node_selector,
         security_context: PodSecurity {
-            run_as_user: 1000,
-            run_as_group: 1000,
-            fs_group: 1000,
+            run_as_user: who.uid,
+            run_as_group: who.gid,
+            fs_group: who.gid,
             seccomp_profile: Seccomp {
                 kind: "RuntimeDefault",
             },
@@ -1356,6 +1454,62 @@ fn emit_service(
     })
 }
 
+/// The preStop hook of a service that holds calls: the graceful-shutdown
+/// script of its package, as the image's autoscaler sidecar runs it
+/// (`GRACEFUL_SHUTDOWN_SCRIPT` of its `autoscaler-sidecar.config`). The
+/// bridge's and the SIP gateway's scripts ask the service's REST API to
+/// stop taking conferences (which [`cluster_stack`] enables), wait until
+/// the last one ends, then give the process `-t` seconds before they kill
+/// it. They need its pid (`-p`), which they would read from a pid file
+/// that s6 does not write: pid 1, the container's init, stands for it, so
+/// the last resort stops the container. Jibri's script waits for the
+/// recording to finish through jibri's own API.
+pub fn graceful_stop(kind: Kind) -> Option<Vec<String>> {
+    let script = match kind {
+        Kind::Jvb => "/usr/share/jitsi-videobridge/graceful_shutdown.sh",
+        Kind::Jigasi | Kind::Transcriber => "/usr/share/jigasi/graceful_shutdown.sh",
+        Kind::Jibri => return Some(vec!["/opt/jitsi/jibri/wait_graceful_shutdown.sh".into()]),
+        _ => return None,
+    };
+    Some([script, "-p", "1", "-t", "25"].map(String::from).to_vec())
+}
+
+/// Who a pod runs as, and whether its root file system is read-only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Identity {
+    pub uid: u32,
+    pub gid: u32,
+    pub read_only_root: bool,
+}
+
+/// uid and gid 1000 with a read-only root, as the compose target runs the
+/// Jitsi images (their `USER s6`, uid 1000, with S6_READ_ONLY_ROOT=1 and
+/// tmpfs `/run` and `/tmp`) and coturn; prometheus writes only its data
+/// volume. The exceptions are images that write inside their own tree,
+/// which compose leaves writable too (docs/kubernetes.md, "Every pod"):
+/// etherpad (its `var/`, owned by its image's user 5001, group 0),
+/// grafana (its log directory `/var/log/grafana`) and the whiteboard
+/// (npm writes its logs under `$HOME`).
+pub fn identity(kind: Kind) -> Identity {
+    const JITSI: Identity = Identity {
+        uid: 1000,
+        gid: 1000,
+        read_only_root: true,
+    };
+    match kind {
+        Kind::Etherpad => Identity {
+            uid: 5001,
+            gid: 0,
+            read_only_root: false,
+        },
+        Kind::Grafana | Kind::Whiteboard => Identity {
+            read_only_root: false,
+            ..JITSI
+        },
+        _ => JITSI,
+    }
+}
+
 fn empty_dir(name: &str, medium: Option<&'static str>, size: Option<String>) -> Volume {
     Volume {
         name: name.to_string(),
@@ -1396,14 +1550,8 @@ fn ingress(stack: &Stack, s: &Settings, web: &Service) -> Object<Spec<IngressSpe
         },
     };
     let mut m = meta(&web.name, labels_of(web));
-    for (k, v) in [
-        // BOSH polls and websockets stay open far longer than nginx
-        // ingress's 60 s default.
-        ("nginx.ingress.kubernetes.io/proxy-read-timeout", "3600"),
-        ("nginx.ingress.kubernetes.io/proxy-send-timeout", "3600"),
-        ("nginx.ingress.kubernetes.io/proxy-body-size", "0"),
-    ] {
-        m.annotations.insert(k.into(), v.into());
+    for (k, v) in s.ingress_controller.annotations() {
+        m.annotations.insert(k.into(), v);
     }
     Object {
         api_version: "networking.k8s.io/v1",

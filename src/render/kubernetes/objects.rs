@@ -267,10 +267,27 @@ pub struct EmptyDir {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Probe {
-    pub exec: Exec,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exec: Option<Exec>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_get: Option<HttpGet>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tcp_socket: Option<TcpSocket>,
     pub period_seconds: u32,
     pub timeout_seconds: u32,
     pub failure_threshold: u32,
+}
+
+/// The kubelet's own HTTP GET (2xx and 3xx pass, as `curl -f` without `-L`).
+#[derive(Debug, Clone, Serialize)]
+pub struct HttpGet {
+    pub path: String,
+    pub port: u16,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TcpSocket {
+    pub port: u16,
 }
 
 #[derive(Debug, Clone, Serialize)]
