@@ -675,3 +675,106 @@ fn backup_and_restore_killed_anywhere_are_reported_and_recovered() {
     });
     let _ = bin;
 }
+
+/// As root, an undo puts back the owner and mode of every directory the
+/// operation touched. `upgrade` hands CONFIG's tree to uid 1000 (here it
+/// finds dirs of other owners and modes), `rollback` gives each its own
+/// back; a killed `node add` replaces an empty `xmpp-ca/` of another owner
+/// with the CA and makes the certificates' directory for uid 1000 under a
+/// `prosody/` it never chowns, and `rollback` ends in exactly the tree
+/// before (owners and modes compared).
+#[test]
+#[ignore = "needs root"]
+fn undo_restores_owners_and_modes_of_directories_it_touched() {
+    use std::os::unix::fs::PermissionsExt;
+    crate::harness::needs_root("chown to other owners");
+    let fake = upgrade_fake();
+    let set = |p: &Path, uid: u32, mode: u32| {
+        std::os::unix::fs::chown(p, Some(uid), Some(uid)).unwrap();
+        fs::set_permissions(p, fs::Permissions::from_mode(mode)).unwrap();
+    };
+    let owner_mode = |p: &Path| {
+        let m = fs::symlink_metadata(p).unwrap();
+        (m.uid(), m.gid(), m.mode() & 0o7777)
+    };
+
+    // upgrade, then rollback.
+    let stack = old_stack(free_port(), free_port());
+    let scratch = Scratch::new("owners-upgrade");
+    let w = scratch.reset(stack.path());
+    let config = w.join("config");
+    set(&config.join("web"), 0, 0o700);
+    set(&config.join("prosody/config"), 1234, 0o750);
+    set(&config.join("jvb"), 1000, 0o711);
+    let before = tree(&w);
+    ok(&run(&fake, &w, UPGRADE), "upgrade");
+    assert_eq!(
+        owner_mode(&config.join("web")).0,
+        1000,
+        "upgrade chowns CONFIG's tree"
+    );
+    assert_eq!(owner_mode(&config.join("prosody/config")).0, 1000);
+    ok(&run(&fake, &w, ROLLBACK), "rollback");
+    assert_eq!(owner_mode(&config.join("web")), (0, 0, 0o700));
+    assert_eq!(
+        owner_mode(&config.join("prosody/config")),
+        (1234, 1234, 0o750)
+    );
+    assert_eq!(owner_mode(&config.join("jvb")), (1000, 1000, 0o711));
+    assert_eq!(diff(&before, &tree(&w)), Vec::<String>::new());
+    drop(scratch);
+
+    // node add, killed once its certificates are there, then rollback.
+    let stack = init_stack(&[("JITSI_STACK_MAIN_ADDRESS", "10.9.0.1")], &[]);
+    let scratch = Scratch::new("owners-node");
+    let w = scratch.reset(stack.path());
+    let config = w.join("config");
+    set(&config.join("prosody"), 0, 0o700);
+    set(&config.join("prosody/config"), 1234, 0o750);
+    fs::create_dir(config.join("xmpp-ca")).unwrap();
+    set(&config.join("xmpp-ca"), 4321, 0o711);
+    let base = scratch.root.join("base");
+    let _ = fs::remove_dir_all(&base);
+    assert!(Command::new("cp")
+        .arg("-a")
+        .arg(&w)
+        .arg(&base)
+        .status()
+        .unwrap()
+        .success());
+    let before = tree(&w);
+    let add: &[&str] = &["node", "add", "jvb", "b2", "--address", "10.9.0.2"];
+    // Uninterrupted: prosody/ and prosody/config/ keep their owner and
+    // mode, the certificates' directory it made is uid 1000's.
+    ok(&run(&fake, &w, add), "node add");
+    assert_eq!(owner_mode(&config.join("prosody")), (0, 0, 0o700));
+    assert_eq!(
+        owner_mode(&config.join("prosody/config")),
+        (1234, 1234, 0o750)
+    );
+    assert_eq!(
+        owner_mode(&config.join("prosody/config/certs")),
+        (1000, 1000, 0o750)
+    );
+    assert_eq!(owner_mode(&config.join("xmpp-ca")), (0, 0, 0o700));
+    // Killed at its journal's last write (all steps done, journal left).
+    let w = scratch.reset(&base);
+    let o = strace(
+        &fake,
+        &w,
+        &["-o", "/dev/null", "-einject=unlink:signal=SIGKILL:when=1"],
+        add,
+    );
+    assert_eq!(o.status.signal(), Some(9), "{o:?}");
+    assert!(jitsi_stack::journal::path(&w).exists());
+    assert_eq!(
+        owner_mode(&config.join("prosody/config/certs")).0,
+        1000,
+        "killed before its certificates were made"
+    );
+    let r = run(&fake, &w, &["check"]);
+    assert_eq!(r.status.code(), Some(1), "{r:?}");
+    ok(&run(&fake, &w, ROLLBACK), "rollback of node add");
+    assert_eq!(owner_mode(&config.join("xmpp-ca")), (4321, 4321, 0o711));
+    assert_eq!(diff(&before, &tree(&w)), Vec::<String>::new());
+}
