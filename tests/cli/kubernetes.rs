@@ -771,6 +771,28 @@ fn kubernetes_render_is_deterministic_and_rewrites_nothing() {
         snap(&run),
         "a second render changed bytes or rewrote a file"
     );
+    // The same `.env` rendered in another directory: the same bytes.
+    let elsewhere = Test::new()
+        .env_file(&run.read(".env"))
+        .args(["render", "--with", "jibri,turn", "--target", "kubernetes"])
+        .run();
+    let bytes = |r: &Run| -> BTreeMap<PathBuf, Vec<u8>> {
+        let root = r.path().join("kubernetes");
+        files_under(&root)
+            .into_iter()
+            .map(|p| {
+                (
+                    p.strip_prefix(&root).unwrap().to_path_buf(),
+                    std::fs::read(&p).unwrap(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        bytes(&run),
+        bytes(&elsewhere),
+        "two renders of the same .env differ"
+    );
     // A stray file in kubernetes/ goes; the target follows JITSI_STACK_TARGET.
     std::fs::write(run.path().join("kubernetes/stray.yaml"), "x").unwrap();
     let env = run.path().join(".env");
@@ -1099,6 +1121,29 @@ fn kubernetes_own_check_port_ranges_fails_on_a_broken_copy() {
         "    port: 0\n    targetPort",
     );
     assert_finding(&p, "port", "Service/web: port 0 is outside 1-65535");
+    // A probe's port (web's health check is the kubelet's GET of 8000).
+    let p = broken(
+        r,
+        "web.yaml",
+        "            port: 8000\n",
+        "            port: 0\n",
+    );
+    assert_finding(
+        &p,
+        "port",
+        "Deployment/web: startupProbe.httpGet.port 0 is outside 1-65535",
+    );
+    let p = broken(
+        r,
+        "web.yaml",
+        "            port: 8000\n",
+        "            port: 8080\n",
+    );
+    assert_finding(
+        &p,
+        "reference",
+        "Deployment/web: startupProbe.httpGet.port 8080 is no port of the container",
+    );
 }
 
 #[test]

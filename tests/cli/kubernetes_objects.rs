@@ -202,6 +202,48 @@ fn shape_problems(docs: &[Value], compose: &Value) -> Vec<String> {
         _ => p.push("xmpp: no client Service with port 5222".into()),
     }
 
+    // prosody's ports only from the XMPP clients (no nodes outside here).
+    match find(docs, "NetworkPolicy", "prosody-clients") {
+        None => p.push("prosody-clients: no NetworkPolicy".into()),
+        Some(np) => {
+            let spec = &np["spec"];
+            let want_from = json!([{"podSelector": {"matchExpressions": [{
+                "key": "app.kubernetes.io/component",
+                "operator": "In",
+                "values": ["jicofo", "jvb", "jibri", "jigasi", "transcriber", "web"],
+            }]}}]);
+            let mut want_ports: Vec<u64> = arr(&compose["services"]["prosody"]["expose"])
+                .iter()
+                .map(|e| e.as_str().unwrap().parse().unwrap())
+                .collect();
+            want_ports.sort();
+            let rules = arr(&spec["ingress"]);
+            let mut ports: Vec<u64> = rules
+                .first()
+                .map(|r| {
+                    arr(&r["ports"])
+                        .iter()
+                        .filter_map(|x| x["port"].as_u64())
+                        .collect()
+                })
+                .unwrap_or_default();
+            ports.sort();
+            let prosody_labels = find(docs, "StatefulSet", "prosody")
+                .map(|s| s["spec"]["template"]["metadata"]["labels"].clone())
+                .unwrap_or_default();
+            if spec["policyTypes"] != json!(["Ingress"])
+                || !selects(&spec["podSelector"]["matchLabels"], &prosody_labels)
+                || rules.len() != 1
+                || rules[0]["from"] != want_from
+                || ports != want_ports
+            {
+                p.push(format!(
+                    "prosody-clients: {spec} is not: ports {want_ports:?} from {want_from} only"
+                ));
+            }
+        }
+    }
+
     // jicofo: one at a time.
     match find(docs, "Deployment", "jicofo") {
         None => p.push("jicofo: no Deployment".into()),
@@ -477,6 +519,28 @@ fn kubernetes_objects_are_shaped_as_compose_runs_them() {
         }),
         ("xmpp: no client Service", |d| {
             object(d, "Service", "xmpp")["spec"]["ports"] = json!([{"port": 5280}])
+        }),
+        ("prosody-clients: ", |d| {
+            object(d, "NetworkPolicy", "prosody-clients")["spec"]["ingress"][0]["from"][0]
+                ["podSelector"]["matchExpressions"][0]["values"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!("etherpad"))
+        }),
+        ("prosody-clients: ", |d| {
+            object(d, "NetworkPolicy", "prosody-clients")["spec"]["ingress"][0]["ports"]
+                .as_array_mut()
+                .unwrap()
+                .pop();
+        }),
+        ("prosody-clients: ", |d| {
+            object(d, "NetworkPolicy", "prosody-clients")["spec"]["ingress"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"from": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}))
+        }),
+        ("prosody-clients: no NetworkPolicy", |d| {
+            d.retain(|o| o["kind"] != "NetworkPolicy")
         }),
         ("jicofo: strategy", |d| {
             object(d, "Deployment", "jicofo")["spec"]["strategy"] = json!({"type": "RollingUpdate"})
