@@ -20,7 +20,9 @@ pub const RELEASE_VAR: &str = "JITSI_STACK_RELEASE";
 pub const BEHIND_PROXY_VAR: &str = "JITSI_STACK_BEHIND_PROXY";
 pub use crate::layout::CORE_COMPOSE_FILE;
 
-/// An optional component: one Compose overlay file.
+/// An optional component the user enables (`--with`, `JITSI_STACK_WITH`):
+/// one Compose overlay file, and the services of the kinds it adds
+/// (`stack::Kind`; `monitoring` adds prometheus and grafana).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Component {

@@ -7,7 +7,7 @@
 use super::watch::{self, Outcome, ServiceState};
 use crate::cli::{DownArgs, LogsArgs, RestartArgs, StatusArgs, Target, UpArgs};
 use crate::commands::render::load_checked;
-use crate::commands::report::{bad, ok, Finding, Status};
+use crate::commands::report::{bad, ok, CheckResult, Status};
 use crate::config::Stack;
 use crate::docker::Kubectl;
 use crate::render::kubernetes::{self as k8s, Secrets, Settings};
@@ -408,7 +408,7 @@ pub fn pull(_dir: &Path) -> Result<Exit> {
 
 /// `doctor` for the Kubernetes target: kubectl, its context, the cluster's
 /// version and DNS address, the `.env` mode and the site's DNS.
-pub fn doctor(stack: &Stack) -> Vec<Finding> {
+pub fn doctor(stack: &Stack) -> Vec<CheckResult> {
     let mut out = Vec::new();
     let settings = match Settings::read(stack, Secrets::Generated) {
         Ok(s) => s,
@@ -437,7 +437,7 @@ fn first_line(out: &std::process::Output) -> String {
         .to_string()
 }
 
-fn cluster_findings(kubectl: &Kubectl, settings: &Settings) -> Vec<Finding> {
+fn cluster_findings(kubectl: &Kubectl, settings: &Settings) -> Vec<CheckResult> {
     let mut out = Vec::new();
     let context = match kubectl.probe(&["config", "current-context"]) {
         Err(e) => {
