@@ -15,6 +15,7 @@
 //! the network): [`Role`].
 
 pub mod checks;
+pub mod chrome;
 pub mod instances;
 pub mod mounts;
 pub mod nodes;

@@ -368,9 +368,11 @@ pub fn validate(stack: &Stack) -> Report {
         }
     }
 
+    let site = stack.site_certificate();
     let input = rules::Input {
         values: &stack.values,
         components: &stack.components,
+        site: &site,
     };
     // In a bundle only the rules about the node's own services apply; the
     // others judge the main host's settings, which the main host checked.
