@@ -1288,6 +1288,24 @@ fn kubernetes_check_validates_the_settings() {
             && err.contains("fix:      lower JITSI_STACK_K8S_NODEPORT_BASE to at most 32765"),
         "{err}"
     );
+    // Several bridges behind load balancers of their own: a warning.
+    let run = init_stack(
+        &[
+            ("JVB_INSTANCES", "2"),
+            ("JITSI_STACK_K8S_MEDIA", "loadbalancer"),
+        ],
+        &[],
+    );
+    let run = Test::again(run).args(["check"]).run();
+    assert!(
+        run.stderr.contains("warning:")
+            && run.stderr.contains(
+                "2 bridges, each behind a load balancer of its own, all announce JVB_ADVERTISE_IPS"
+            )
+            && run.stderr.contains("allow-shared-ip"),
+        "{}",
+        run.stderr
+    );
     // A valid set passes, and render uses the claim sizes.
     let run = init_stack(
         &[

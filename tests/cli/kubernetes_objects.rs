@@ -271,6 +271,46 @@ fn shape_problems(docs: &[Value], compose: &Value) -> Vec<String> {
             volumes.iter().find(|v| v["name"] == m["name"])
         };
 
+        // Nothing outside the stack reaches an internal port: only what
+        // compose publishes to everyone (and web's port, the Ingress's
+        // backend) is open to anyone; prosody has its own policy above.
+        if name != "prosody" && pod["hostNetwork"] != true {
+            let labels = &w["spec"]["template"]["metadata"]["labels"];
+            let policies: Vec<&Value> = docs
+                .iter()
+                .filter(|d| d["kind"] == "NetworkPolicy")
+                .filter(|d| selects(&d["spec"]["podSelector"]["matchLabels"], labels))
+                .collect();
+            if policies.is_empty() {
+                p.push(format!("{name}: no NetworkPolicy"));
+            }
+            let public: Vec<u64> = arr(&svc["ports"])
+                .iter()
+                .filter(|x| x["host_ip"].as_str().is_none_or(|h| h == "0.0.0.0"))
+                .filter_map(|x| x["target"].as_u64())
+                .chain((kind == "web").then_some(8000))
+                .collect();
+            let stack_only = json!([{"podSelector": {"matchExpressions": [{
+                "key": "app.kubernetes.io/part-of", "operator": "In", "values": ["jitsi"]}]}}]);
+            for rule in policies.iter().flat_map(|np| arr(&np["spec"]["ingress"])) {
+                if rule["from"].is_null() {
+                    if arr(&rule["ports"]).is_empty() {
+                        p.push(format!("{name}: every port open to anyone"));
+                    }
+                    for port in arr(&rule["ports"]) {
+                        let n = port["port"].as_u64().unwrap_or(0);
+                        if !public.contains(&n) {
+                            p.push(format!(
+                                "{name}: port {n} open to anyone, compose does not publish it to everyone"
+                            ));
+                        }
+                    }
+                } else if rule["from"] != stack_only {
+                    p.push(format!("{name}: a rule from {}", rule["from"]));
+                }
+            }
+        }
+
         if c["image"] != svc["image"] {
             p.push(format!(
                 "{name}: image {}, compose runs {}",
@@ -541,6 +581,25 @@ fn kubernetes_objects_are_shaped_as_compose_runs_them() {
         }),
         ("prosody-clients: no NetworkPolicy", |d| {
             d.retain(|o| o["kind"] != "NetworkPolicy")
+        }),
+        ("jvb: port 8080 open to anyone", |d| {
+            object(d, "NetworkPolicy", "jvb-inbound")["spec"]["ingress"][1]["ports"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"protocol": "TCP", "port": 8080}))
+        }),
+        ("jicofo: every port open to anyone", |d| {
+            object(d, "NetworkPolicy", "jicofo-inbound")["spec"]["ingress"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({}))
+        }),
+        ("jicofo: a rule from", |d| {
+            object(d, "NetworkPolicy", "jicofo-inbound")["spec"]["ingress"][0]["from"] =
+                json!([{"ipBlock": {"cidr": "0.0.0.0/0"}}])
+        }),
+        ("etherpad: no NetworkPolicy", |d| {
+            d.retain(|o| o["metadata"]["name"] != "etherpad-inbound")
         }),
         ("jicofo: strategy", |d| {
             object(d, "Deployment", "jicofo")["spec"]["strategy"] = json!({"type": "RollingUpdate"})

@@ -1592,6 +1592,7 @@ fn network_policies(model: &Model) -> Result<Docs> {
             .map(|x| PolicyPort {
                 protocol: "TCP",
                 port: x.container.0,
+                end_port: None,
             })
             .collect();
         // 5222 is published twice in compose when there are nodes.
@@ -1635,6 +1636,7 @@ fn network_policies(model: &Model) -> Result<Docs> {
                             ports: vec![PolicyPort {
                                 protocol: "TCP",
                                 port: XMPP_PORT,
+                                end_port: None,
                             }],
                         }),
                     )
@@ -1643,8 +1645,75 @@ fn network_policies(model: &Model) -> Result<Docs> {
             },
         })?;
     }
+    for svc in model
+        .services
+        .iter()
+        .filter(|s| s.kind != Kind::Prosody && !s.host_network)
+    {
+        docs.push(&inbound_policy(svc))?;
+    }
     docs.0.extend(visitors::node_policies(model)?.0);
     Ok(docs)
+}
+
+/// Every other pod (prosody has its own above): any port from the pods of
+/// the stack, and from anywhere only the ports compose publishes to
+/// everyone (a bridge's media) and web's HTTP port, the Ingress backend
+/// (the controller runs in a namespace of its own). So nothing outside the
+/// stack reaches an internal port: a bridge's REST API (with the shutdown
+/// endpoint the preStop hook uses), jicofo's, the metrics. Host-network
+/// pods (coturn) are not subject to NetworkPolicies.
+fn inbound_policy(svc: &Service) -> Object<Spec<NetworkPolicySpec>> {
+    let web_http = (svc.kind == Kind::Web)
+        .then(|| svc.ports.iter().find(|p| p.protocol == Protocol::Tcp))
+        .flatten()
+        .map(|p| p.container.0);
+    let mut public: Vec<PolicyPort> = vec![];
+    for p in &svc.ports {
+        if p.exposure != Exposure::All && Some(p.container.0) != web_http {
+            continue;
+        }
+        let port = PolicyPort {
+            protocol: proto(p.protocol),
+            port: p.container.0,
+            end_port: (p.container.1 != p.container.0).then_some(p.container.1),
+        };
+        if !public
+            .iter()
+            .any(|x| x.port == port.port && x.protocol == port.protocol)
+        {
+            public.push(port);
+        }
+    }
+    let stack = PolicyRule {
+        from: vec![PolicyPeer {
+            pod_selector: Some(ExprSelector {
+                match_expressions: vec![Expr {
+                    key: PART_OF_LABEL.into(),
+                    operator: "In",
+                    values: vec![PART_OF.into()],
+                }],
+            }),
+            ip_block: None,
+        }],
+        ports: vec![],
+    };
+    let anyone = (!public.is_empty()).then_some(PolicyRule {
+        from: vec![],
+        ports: public,
+    });
+    Object {
+        api_version: "networking.k8s.io/v1",
+        kind: "NetworkPolicy",
+        metadata: meta(&format!("{}-inbound", svc.name), labels_of(svc)),
+        body: Spec {
+            spec: NetworkPolicySpec {
+                pod_selector: selector_of(svc),
+                policy_types: vec!["Ingress"],
+                ingress: std::iter::once(stack).chain(anyone).collect(),
+            },
+        },
+    }
 }
 
 /// The components the Kubernetes target can run.

@@ -124,6 +124,7 @@ fn tcp(port: u16) -> Vec<PolicyPort> {
     vec![PolicyPort {
         protocol: "TCP",
         port,
+        end_port: None,
     }]
 }
 
