@@ -222,8 +222,55 @@ impl Client {
     }
 }
 
+impl Client {
+    /// Ends the client and asserts that nothing of it is left running.
+    fn stop(self) {
+        let group = self.child.id();
+        drop(self);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let left = group_members(group);
+            if left.is_empty() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "processes of the client's group {group} outlived it: {left:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// The pids (not zombies) whose process group is `group`.
+fn group_members(group: u32) -> Vec<u32> {
+    let mut left = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid pgrp ...: comm may hold spaces.
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if fields.len() > 2 && fields[0] != "Z" && fields[2] == group.to_string() {
+            left.push(pid);
+        }
+    }
+    left
+}
+
 impl Drop for Client {
+    /// The child is GNU `timeout`, which makes itself a process group
+    /// leader; SIGKILL to it alone would leave lua running, orphaned and
+    /// without its time limit. The whole group goes.
     fn drop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -471,7 +518,9 @@ fn main_and_two_nodes_link_over_s2s_with_tls() {
     ] {
         assert!(text.contains(&want), "{want}: {text}");
     }
-    drop((focus, viewer, alice));
+    for client in [focus, viewer, alice] {
+        client.stop();
+    }
 
     // A route to the wrong node: main's name for prosody-v0 resolves to
     // v1, which does not serve muc.v0.
