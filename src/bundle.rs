@@ -20,7 +20,7 @@
 use crate::config::{parse_components, Stack, Values, WITH_VAR};
 use crate::envfile::EnvFile;
 use crate::render::{self, Output};
-use crate::schema::{self, Service as Svc};
+use crate::schema::{self, Reader as Svc};
 use crate::stack::nodes::{self, Node, NodeKind};
 use crate::stack::{pki, Model, Role};
 use anyhow::{bail, Context, Result};

@@ -20,7 +20,9 @@ pub const RELEASE_VAR: &str = "JITSI_STACK_RELEASE";
 pub const BEHIND_PROXY_VAR: &str = "JITSI_STACK_BEHIND_PROXY";
 pub use crate::layout::CORE_COMPOSE_FILE;
 
-/// An optional component: one Compose overlay file.
+/// An optional component the user enables (`--with`, `JITSI_STACK_WITH`):
+/// one Compose overlay file, and the services of the kinds it adds
+/// (`stack::Kind`; `monitoring` adds prometheus and grafana).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Component {
@@ -347,6 +349,74 @@ impl Values {
     }
 }
 
+/// Where the web container's HTTPS certificate comes from
+/// ([`Stack::site_certificate`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SiteCert {
+    /// The web container serves no HTTPS: DISABLE_HTTPS=1, or behind a
+    /// reverse proxy, which serves it.
+    NoHttps,
+    /// ENABLE_LETSENCRYPT=1: Let's Encrypt's, issued at boot.
+    LetsEncrypt,
+    /// A certificate in CONFIG the image serves: the admin's own
+    /// (CONFIG/web/keys) or the one an earlier boot kept
+    /// (CONFIG/storage/web/keys). `self_issued`: its issuer is itself
+    /// (`None`: not a readable certificate).
+    File {
+        path: PathBuf,
+        own: bool,
+        self_issued: Option<bool>,
+    },
+    /// No certificate yet: the image generates a self-signed one
+    /// (`openssl req -x509`, CN=*) at its first boot. `keys`: where the
+    /// admin's own would go, CONFIG/web/keys.
+    Generated { keys: PathBuf },
+}
+
+impl SiteCert {
+    /// The certificate for these values and the CONFIG directory `config`
+    /// ([`Stack::site_certificate`]).
+    pub fn read(values: &Values, config: &Path) -> SiteCert {
+        if values.bool(BEHIND_PROXY_VAR) || values.bool("DISABLE_HTTPS") {
+            return SiteCert::NoHttps;
+        }
+        if values.bool("ENABLE_LETSENCRYPT") {
+            return SiteCert::LetsEncrypt;
+        }
+        // CONFIG/web is the web container's /config, CONFIG/storage/web
+        // its /storage.
+        for (dir, own) in [("web/keys", true), ("storage/web/keys", false)] {
+            let cert = config.join(dir).join("cert.crt");
+            if cert.is_file() && config.join(dir).join("cert.key").is_file() {
+                let self_issued = std::fs::read_to_string(&cert)
+                    .ok()
+                    .and_then(|pem| crate::tls::certificates(&pem).ok())
+                    .and_then(|certs| crate::tls::self_issued(&certs[0]));
+                return SiteCert::File {
+                    path: cert,
+                    own,
+                    self_issued,
+                };
+            }
+        }
+        SiteCert::Generated {
+            keys: config.join("web/keys"),
+        }
+    }
+
+    /// No certificate authority vouches for it.
+    pub fn self_signed(&self) -> bool {
+        matches!(
+            self,
+            SiteCert::Generated { .. }
+                | SiteCert::File {
+                    self_issued: Some(true),
+                    ..
+                }
+        )
+    }
+}
+
 /// A loaded stack: where it lives, its `.env`, values and components.
 #[derive(Debug)]
 pub struct Stack {
@@ -418,20 +488,23 @@ impl Stack {
         self.values.bool(BEHIND_PROXY_VAR)
     }
 
-    /// The site most likely has the web image's self-signed certificate:
-    /// HTTPS served by the stack itself, without Let's Encrypt, for a host no
-    /// public CA certifies (localhost, an IP address, a private name). The
-    /// same reading as `check`'s jibri warning.
+    /// The certificate the web container serves, as the web image's boot
+    /// (stable-11146-2, web/rootfs/etc/s6-overlay/scripts/config, with
+    /// defaults/ssl.conf and defaults/default) picks it: none with
+    /// DISABLE_HTTPS=1 or behind a proxy; Let's Encrypt's with
+    /// ENABLE_LETSENCRYPT=1; else `/config/keys/cert.crt` with `cert.key`
+    /// (CONFIG/web/keys, copied in at every boot), else the pair an earlier
+    /// boot left in `/storage/keys` (CONFIG/storage/web/keys), else one it
+    /// generates, self-signed, at its first boot.
+    pub fn site_certificate(&self) -> SiteCert {
+        SiteCert::read(&self.values, &self.config_dir())
+    }
+
+    /// The site has a self-signed certificate ([`Self::site_certificate`]):
+    /// the one the web image generates, or a self-issued one in CONFIG.
+    /// Browsers, jibri's Chrome and `smoke` without `--insecure` refuse it.
     pub fn self_signed(&self) -> bool {
-        use crate::schema::kind::{not_public_dns_name, url_host_port};
-        if self.behind_proxy()
-            || self.values.bool("DISABLE_HTTPS")
-            || self.values.bool("ENABLE_LETSENCRYPT")
-        {
-            return false;
-        }
-        let url = self.values.get_or("PUBLIC_URL", "https://localhost:8443");
-        url_host_port(url).is_some_and(|(host, _, _)| not_public_dns_name(&host).is_some())
+        self.site_certificate().self_signed()
     }
 
     /// The command that probes this stack as a browser would: with

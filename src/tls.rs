@@ -15,6 +15,52 @@ pub fn certificates(pem: &str) -> anyhow::Result<Vec<rustls_pki_types::Certifica
     Ok(certs)
 }
 
+/// Whether an X.509 certificate (DER) names itself as its issuer (the
+/// issuer and subject names are the same bytes), as one made by `openssl
+/// req -x509` does: no certificate authority vouches for it. `None` when
+/// the bytes are not a certificate.
+pub fn self_issued(der: &[u8]) -> Option<bool> {
+    // Certificate ::= SEQUENCE { tbsCertificate SEQUENCE { [0] version
+    // OPTIONAL, serialNumber, signature, issuer, validity, subject, ... }, ... }
+    let (0x30, certificate, _) = der_tlv(der)? else {
+        return None;
+    };
+    let (0x30, mut rest, _) = der_tlv(certificate)? else {
+        return None;
+    };
+    let mut fields = Vec::new();
+    while let Some((tag, body, next)) = der_tlv(rest) {
+        fields.push((tag, body));
+        rest = next;
+    }
+    let start = usize::from(fields.first()?.0 == 0xa0);
+    match fields.get(start..start + 5)? {
+        [(0x02, _), (0x30, _), (0x30, issuer), (0x30, _), (0x30, subject)] => {
+            Some(issuer == subject)
+        }
+        _ => None,
+    }
+}
+
+/// The first DER element of `der`: (tag, contents, what follows).
+fn der_tlv(der: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = der.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 || rest.len() < n {
+            return None;
+        }
+        let len = rest[..n]
+            .iter()
+            .fold(0usize, |a, &b| (a << 8) | usize::from(b));
+        (len, &rest[n..])
+    };
+    (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
+}
+
 /// A certificate verifier that accepts only chains to `ca_pem`'s
 /// certificates (with the usual name, date and usage checks).
 pub fn pinned_verifier(ca_pem: &str) -> anyhow::Result<Arc<rustls::client::WebPkiServerVerifier>> {
@@ -153,5 +199,25 @@ mod tests {
             words("Other(OtherError(MaximumPathDepthExceeded))"),
             "maximum path depth exceeded"
         );
+    }
+
+    #[test]
+    fn self_issued_tells_a_self_signed_certificate_from_a_ca_issued_one() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.distinguished_name
+            .push(rcgen::DnType::CommonName, "Test CA");
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca_cert = ca.self_signed(&key).unwrap();
+        assert_eq!(self_issued(ca_cert.der()), Some(true));
+        let issuer = rcgen::Issuer::new(ca, &key);
+        let leaf_key = rcgen::KeyPair::generate().unwrap();
+        let leaf = rcgen::CertificateParams::new(vec!["meet.example.org".to_string()])
+            .unwrap()
+            .signed_by(&leaf_key, &issuer)
+            .unwrap();
+        assert_eq!(self_issued(leaf.der()), Some(false));
+        assert_eq!(self_issued(b"not a certificate"), None);
+        assert_eq!(self_issued(&leaf.der()[..40]), None);
     }
 }

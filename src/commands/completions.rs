@@ -313,19 +313,24 @@ fn bash_extras(cmd: &clap::Command) -> String {
 # Lists (`--with jibri,<TAB>`) and the stack's service names (`logs <TAB>`);
 # everything else is clap's completion above.
 _jitsi__stack() {{
-    local cur="${{COMP_WORDS[COMP_CWORD]}}" prev="" sub="" dir="" list="" w i v
+    local cur="${{COMP_WORDS[COMP_CWORD]}}" prev="" flag="" sub="" dir="" list="" w i v
     (( COMP_CWORD > 0 )) && prev="${{COMP_WORDS[COMP_CWORD-1]}}"
+    # bash splits `--with=jibri,` into `--with`, `=` and `jibri,`.
+    flag="$prev"
+    [[ "$prev" == "=" ]] && (( COMP_CWORD > 1 )) && flag="${{COMP_WORDS[COMP_CWORD-2]}}"
     for (( i = 1; i < COMP_CWORD; i++ )); do
         w="${{COMP_WORDS[i]}}"
         case "$w" in
-            -C|--dir) (( i++ )); dir="${{COMP_WORDS[i]}}" ;;
+            -C|--dir|--color)
+                (( i++ ))
+                [[ "${{COMP_WORDS[i]}}" == "=" ]] && (( i++ ))
+                [[ "$w" != --color ]] && dir="${{COMP_WORDS[i]}}" ;;
             --dir=*) dir="${{w#--dir=}}" ;;
-            --color) (( i++ )) ;;
-            -*) ;;
+            -*|=) ;;
             *) [[ -z "$sub" ]] && sub="$w" ;;
         esac
     done
-    case "$sub $prev" in
+    case "$sub $flag" in
 {flags}    esac
     if [[ -z "$list" && "$cur" != -* ]]; then
         case "$sub" in

@@ -1,4 +1,4 @@
-//! The reports the checking commands share: a check's verdict ([`Finding`],
+//! The reports the checking commands share: a check's verdict ([`CheckResult`],
 //! from `doctor`, `up`'s preflight and the node checks) and a probe's result
 //! ([`Probe`], from `smoke` and the bridges' brewery check).
 
@@ -15,14 +15,14 @@ pub enum Status {
 
 /// One check's verdict.
 #[derive(Clone, Debug, Serialize)]
-pub struct Finding {
+pub struct CheckResult {
     pub status: Status,
     pub check: &'static str,
     pub message: String,
     pub fix: Option<String>,
 }
 
-impl Finding {
+impl CheckResult {
     pub fn is_failure(&self) -> bool {
         self.status == Status::Fail
     }
@@ -32,7 +32,7 @@ impl Finding {
     }
 }
 
-impl Finding {
+impl CheckResult {
     /// The finding as printed, its verdict coloured by `paint`.
     pub fn render(&self, paint: crate::color::Painter) -> String {
         let verdict = match self.status {
@@ -48,14 +48,14 @@ impl Finding {
     }
 }
 
-impl fmt::Display for Finding {
+impl fmt::Display for CheckResult {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.render(crate::color::Painter::plain()))
     }
 }
 
-pub fn ok(check: &'static str, message: impl Into<String>) -> Finding {
-    Finding {
+pub fn ok(check: &'static str, message: impl Into<String>) -> CheckResult {
+    CheckResult {
         status: Status::Ok,
         check,
         message: message.into(),
@@ -68,8 +68,8 @@ pub fn bad(
     check: &'static str,
     message: impl Into<String>,
     fix: impl Into<String>,
-) -> Finding {
-    Finding {
+) -> CheckResult {
+    CheckResult {
         status,
         check,
         message: message.into(),

@@ -40,7 +40,7 @@ pub use crate::config::CORE_COMPOSE_FILE as CORE_FILE;
 /// One Compose file.
 #[derive(Debug, Default, Serialize)]
 pub struct ComposeFile {
-    pub services: BTreeMap<String, Service>,
+    pub services: BTreeMap<String, ComposeService>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub networks: BTreeMap<String, Network>,
     /// Named volumes.
@@ -54,7 +54,7 @@ pub struct Network {}
 
 /// One service (only the keys this stack uses, in a readable order).
 #[derive(Debug, Default, Serialize)]
-pub struct Service {
+pub struct ComposeService {
     pub image: String,
     pub restart: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -216,8 +216,8 @@ fn health_test(name: &str, c: &Check) -> Result<Vec<String>> {
     })
 }
 
-fn service(s: &Svc, restart: &str) -> Result<Service> {
-    let mut out = Service {
+fn service(s: &Svc, restart: &str) -> Result<ComposeService> {
+    let mut out = ComposeService {
         image: image(&s.image),
         restart: literal(restart),
         user: s.user.clone(),
@@ -227,7 +227,7 @@ fn service(s: &Svc, restart: &str) -> Result<Service> {
         cap_add: s.cap_add.clone(),
         command: s.command.clone(),
         labels: s.labels.clone(),
-        ..Service::default()
+        ..ComposeService::default()
     };
     if s.host_network {
         // The host's own ports: nothing to publish, no network to join.

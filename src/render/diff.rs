@@ -479,6 +479,7 @@ mod tests {
             "dollar$and;semi",
             "unicode-é-ß-✓-long",
             "eq=colon:bang!",
+            "it's 'quoted' `tick`",
         ];
         let odd: Vec<(&'static str, String)> = schema::VARS
             .iter()

@@ -18,7 +18,7 @@ pub fn config_source(id: &str) -> String {
     format!("./{}", config_path(id))
 }
 
-impl Mount {
+impl Delivery {
     /// Host path, relative to the stack directory, for one instance.
     pub fn source(&self, instance: &str) -> String {
         config_source(&self.id(instance))
@@ -36,7 +36,7 @@ mod tests {
 
     #[test]
     fn volume_syntax() {
-        let m = Mount {
+        let m = Delivery {
             service: "jvb",
             file: "jvb.conf",
             target: "/defaults/jvb.conf",
@@ -46,7 +46,7 @@ mod tests {
             m.volume("jvb-2"),
             "./generated/jvb-2/jvb.conf:/defaults/jvb.conf:ro"
         );
-        let e = Mount { file: EMPTY, ..m };
+        let e = Delivery { file: EMPTY, ..m };
         assert_eq!(e.volume("jvb-2"), "./generated/empty:/defaults/jvb.conf:ro");
     }
 }

@@ -14,10 +14,12 @@ use serde::Serialize;
 /// The image release every default in this table was checked against.
 pub const PINNED_IMAGE_VERSION: &str = "stable-11146-2";
 
-/// A container (or Compose itself) that reads a variable.
+/// Who reads a variable: a container (or Compose itself). Not a service
+/// of the deployment model (`stack::Service`, whose `stack::Kind` says what
+/// it runs) nor an optional component (`config::Component`, an overlay).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Service {
+pub enum Reader {
     /// Read by Docker Compose itself or by jitsi-stack, not by a container.
     Compose,
     Web,
@@ -128,7 +130,7 @@ pub struct Var {
     pub name: &'static str,
     pub kind: Kind,
     pub group: Group,
-    pub services: &'static [Service],
+    pub services: &'static [Reader],
     pub doc: &'static str,
     /// The value the images (or Compose) use when the variable is unset or empty.
     pub default: Option<&'static str>,
@@ -147,7 +149,7 @@ impl Var {
         name: &'static str,
         kind: Kind,
         group: Group,
-        services: &'static [Service],
+        services: &'static [Reader],
         doc: &'static str,
     ) -> Var {
         Var {

@@ -7,7 +7,7 @@
 //! value at boot (a random id, the container's address, another variable), the
 //! row has no default and its doc says what the image derives.
 
-use super::{Group as G, Kind, Service, Service::*, Var};
+use super::{Group as G, Kind, Reader, Reader::*, Var};
 
 const BOOL: Kind = Kind::Bool;
 const FLAG: Kind = Kind::Flag;
@@ -57,24 +57,24 @@ const X264_PRESETS: Kind = one_of(&[
     "placebo",
 ]);
 
-const COMPOSE: &[Service] = &[Compose];
-const WEB: &[Service] = &[Web];
-const PROSODY: &[Service] = &[Prosody];
-const JICOFO: &[Service] = &[Jicofo];
-const JVB: &[Service] = &[Jvb];
-const JIBRI: &[Service] = &[Jibri];
-const JIGASI: &[Service] = &[Jigasi];
-const TRANSCRIBER: &[Service] = &[Transcriber];
-const ETHERPAD: &[Service] = &[Etherpad];
-const SIDECAR: &[Service] = &[Jibri, Jigasi, Jvb, Transcriber];
-const XMPP_CLIENTS: &[Service] = &[Jibri, Jicofo, Jigasi, Jvb, Prosody, Transcriber];
-const ALL: &[Service] = &[Jibri, Jicofo, Jigasi, Jvb, Prosody, Transcriber, Web];
+const COMPOSE: &[Reader] = &[Compose];
+const WEB: &[Reader] = &[Web];
+const PROSODY: &[Reader] = &[Prosody];
+const JICOFO: &[Reader] = &[Jicofo];
+const JVB: &[Reader] = &[Jvb];
+const JIBRI: &[Reader] = &[Jibri];
+const JIGASI: &[Reader] = &[Jigasi];
+const TRANSCRIBER: &[Reader] = &[Transcriber];
+const ETHERPAD: &[Reader] = &[Etherpad];
+const SIDECAR: &[Reader] = &[Jibri, Jigasi, Jvb, Transcriber];
+const XMPP_CLIENTS: &[Reader] = &[Jibri, Jicofo, Jigasi, Jvb, Prosody, Transcriber];
+const ALL: &[Reader] = &[Jibri, Jicofo, Jigasi, Jvb, Prosody, Transcriber, Web];
 
 const fn v(
     name: &'static str,
     kind: Kind,
     group: G,
-    services: &'static [Service],
+    services: &'static [Reader],
     doc: &'static str,
 ) -> Var {
     Var::new(name, kind, group, services, doc)
@@ -85,7 +85,7 @@ const WS_GONE: &str = "colibri websockets are gone";
 const SCTP_ON: &str = "SCTP data channels are always on";
 const CALLSTATS_GONE: &str = "callstats.io support is gone";
 const WEB_DROPPED: &str = "the web client dropped the option";
-const JSTACK: &[Service] = COMPOSE;
+const JSTACK: &[Reader] = COMPOSE;
 
 #[rustfmt::skip]
 pub static VARS: &[Var] = &[

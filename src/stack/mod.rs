@@ -15,6 +15,7 @@
 //! the network): [`Role`].
 
 pub mod checks;
+pub mod chrome;
 pub mod instances;
 pub mod mounts;
 pub mod nodes;
@@ -71,7 +72,10 @@ pub struct Model {
     pub recorders: Vec<JibriInstance>,
 }
 
-/// What a service runs.
+/// What a service of the model runs (several services may run one kind:
+/// `jvb`, `jvb-2`). Not the optional components the user enables
+/// (`config::Component`, one overlay each) nor who reads a variable
+/// (`schema::Reader`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Kind {

@@ -3,7 +3,7 @@
 //! passes it through unchanged (`tpl /defaults/X > /run/.../X`, or a plain
 //! copy). One row per file; the compose model mounts every row of a service.
 //!
-//! A rendered file is a config object named `<instance>/<file>` ([`Mount::id`]);
+//! A rendered file is a config object named `<instance>/<file>` ([`Delivery::id`]);
 //! several instances (`jvb-2`, `jibri-3`) each have their own.
 //! Where an image concatenates several templates into one file, the whole
 //! file is mounted on the first and [`EMPTY`] on the others.
@@ -24,9 +24,9 @@ pub const EMPTY: &str = "empty";
 /// The rows of the visitor nodes' prosody (`prosody-v0`, `prosody-v1`, ...).
 pub const VISITOR_ROWS: &str = "prosody-visitor";
 
-/// One mounted file.
+/// One row of the delivery table: a rendered file and where its service mounts it.
 #[derive(Debug, Clone, Copy, Serialize)]
-pub struct Mount {
+pub struct Delivery {
     /// Service kind (the compose service name of the first instance).
     pub service: &'static str,
     /// The config object's file name (or [`EMPTY`], shared by every service).
@@ -37,42 +37,42 @@ pub struct Mount {
     pub note: &'static str,
 }
 
-pub static MOUNTS: &[Mount] = &[
+pub static MOUNTS: &[Delivery] = &[
     // --- web (render/web.rs) ---
     // Boot script web/rootfs/etc/s6-overlay/scripts/config: `tpl
     // /defaults/system-config.js > /run/web/config/config.js`, then
     // settings-config.js appended (then /config/custom-config.js, if any).
-    Mount {
+    Delivery {
         service: "web",
         file: "config.js",
         target: "/defaults/system-config.js",
         note: "whole config.js; the boot script tpl's it into /run/web/config/config.js",
     },
-    Mount {
+    Delivery {
         service: "web",
         file: EMPTY,
         target: "/defaults/settings-config.js",
         note: "appended to config.js by the boot script; its keys are already in config.js",
     },
-    Mount {
+    Delivery {
         service: "web",
         file: "nginx.conf",
         target: "/defaults/nginx.conf",
         note: "tpl -> /run/web/config/nginx/nginx.conf (nginx -c)",
     },
-    Mount {
+    Delivery {
         service: "web",
         file: "meet.conf",
         target: "/defaults/meet.conf",
         note: "tpl -> /run/web/config/nginx/meet.conf (custom-meet.conf appended)",
     },
-    Mount {
+    Delivery {
         service: "web",
         file: "ssl.conf",
         target: "/defaults/ssl.conf",
         note: "tpl -> /run/web/config/nginx/ssl.conf",
     },
-    Mount {
+    Delivery {
         service: "web",
         file: "default",
         target: "/defaults/default",
@@ -81,19 +81,19 @@ pub static MOUNTS: &[Mount] = &[
     // --- end web ---
 
     // --- prosody (render/prosody.rs) ---
-    Mount {
+    Delivery {
         service: "prosody",
         file: "prosody.cfg.lua",
         target: "/defaults/prosody.cfg.lua",
         note: "scripts/config: tpl /defaults/prosody.cfg.lua > /run/prosody/config/prosody.cfg.lua",
     },
-    Mount {
+    Delivery {
         service: "prosody",
         file: "jitsi-meet.cfg.lua",
         target: "/defaults/conf.d/jitsi-meet.cfg.lua",
         note: "scripts/config (client mode): tpl /defaults/conf.d/jitsi-meet.cfg.lua > /run/prosody/config/conf.d/",
     },
-    Mount {
+    Delivery {
         service: "prosody",
         file: "saslauthd.conf",
         target: "/defaults/saslauthd.conf",
@@ -102,13 +102,13 @@ pub static MOUNTS: &[Mount] = &[
     // Visitor nodes (PROSODY_MODE=visitors), one directory per node
     // (`generated/prosody-v0/`, ...): scripts/config picks
     // PROSODY_SITE_CFG=visitors.cfg.lua and tpl's it and prosody.cfg.lua.
-    Mount {
+    Delivery {
         service: VISITOR_ROWS,
         file: "prosody.cfg.lua",
         target: "/defaults/prosody.cfg.lua",
         note: "scripts/config: tpl /defaults/prosody.cfg.lua > /run/prosody/config/prosody.cfg.lua",
     },
-    Mount {
+    Delivery {
         service: VISITOR_ROWS,
         file: "visitors.cfg.lua",
         target: "/defaults/conf.d/visitors.cfg.lua",
@@ -122,25 +122,25 @@ pub static MOUNTS: &[Mount] = &[
     // jvb/.../scripts/config: `tpl /defaults/X > /run/<svc>/config/X`; the
     // services start with -Dconfig.file=/run/<svc>/config/<svc>.conf and
     // -Djava.util.logging.config.file=/run/<svc>/config/logging.properties.
-    Mount {
+    Delivery {
         service: "jicofo",
         file: "jicofo.conf",
         target: "/defaults/jicofo.conf",
         note: "tpl -> /run/jicofo/config/jicofo.conf (-Dconfig.file)",
     },
-    Mount {
+    Delivery {
         service: "jicofo",
         file: "logging.properties",
         target: "/defaults/logging.properties",
         note: "tpl -> /run/jicofo/config/logging.properties",
     },
-    Mount {
+    Delivery {
         service: "jvb",
         file: "jvb.conf",
         target: "/defaults/jvb.conf",
         note: "tpl -> /run/jvb/config/jvb.conf (-Dconfig.file); one per bridge",
     },
-    Mount {
+    Delivery {
         service: "jvb",
         file: "logging.properties",
         target: "/defaults/logging.properties",
@@ -157,61 +157,61 @@ pub static MOUNTS: &[Mount] = &[
     // sipserver- (JIGASI_MODE=sip) or transcriber-sip-communicator
     // (JIGASI_MODE=transcriber). The whole file goes on the first template;
     // the three appended ones are empty in both services.
-    Mount {
+    Delivery {
         service: "jigasi",
         file: "sip-communicator.properties",
         target: "/defaults/sip-communicator.properties",
         note: "whole file; tpl > /run/jigasi/config/sip-communicator.properties (--configdir)",
     },
-    Mount {
+    Delivery {
         service: "jigasi",
         file: EMPTY,
         target: "/defaults/xmpp-sip-communicator.properties",
         note: "appended by the boot script; its keys are already in sip-communicator.properties",
     },
-    Mount {
+    Delivery {
         service: "jigasi",
         file: EMPTY,
         target: "/defaults/sipserver-sip-communicator.properties",
         note: "appended in sip mode; its keys are already in sip-communicator.properties",
     },
-    Mount {
+    Delivery {
         service: "jigasi",
         file: EMPTY,
         target: "/defaults/transcriber-sip-communicator.properties",
         note: "appended in transcriber mode only; empty so no raw template is ever rendered",
     },
-    Mount {
+    Delivery {
         service: "jigasi",
         file: "logging.properties",
         target: "/defaults/logging.properties",
         note: "tpl -> /run/jigasi/config/logging.properties (-Djava.util.logging.config.file)",
     },
-    Mount {
+    Delivery {
         service: "transcriber",
         file: "sip-communicator.properties",
         target: "/defaults/sip-communicator.properties",
         note: "whole file; tpl > /run/jigasi/config/sip-communicator.properties (--configdir)",
     },
-    Mount {
+    Delivery {
         service: "transcriber",
         file: EMPTY,
         target: "/defaults/xmpp-sip-communicator.properties",
         note: "appended by the boot script; its keys are already in sip-communicator.properties",
     },
-    Mount {
+    Delivery {
         service: "transcriber",
         file: EMPTY,
         target: "/defaults/sipserver-sip-communicator.properties",
         note: "appended in sip mode only; empty so no raw template is ever rendered",
     },
-    Mount {
+    Delivery {
         service: "transcriber",
         file: EMPTY,
         target: "/defaults/transcriber-sip-communicator.properties",
         note: "appended in transcriber mode; its keys are already in sip-communicator.properties",
     },
-    Mount {
+    Delivery {
         service: "transcriber",
         file: "logging.properties",
         target: "/defaults/logging.properties",
@@ -225,25 +225,25 @@ pub static MOUNTS: &[Mount] = &[
     // jibri starts with -Dconfig.file=/etc/jitsi/jibri/jibri.conf and
     // -Djava.util.logging.config.file=/etc/jitsi/jibri/logging.properties.
     // One set per recorder (jibri, jibri-2, ...).
-    Mount {
+    Delivery {
         service: "jibri",
         file: "jibri.conf",
         target: "/defaults/jibri.conf",
         note: "tpl -> /run/jibri/config/jibri.conf (-Dconfig.file); includes xmpp.conf, custom-jibri.conf",
     },
-    Mount {
+    Delivery {
         service: "jibri",
         file: "xmpp.conf",
         target: "/defaults/xmpp.conf",
         note: "tpl -> /run/jibri/config/xmpp.conf, included by jibri.conf",
     },
-    Mount {
+    Delivery {
         service: "jibri",
         file: "logging.properties",
         target: "/defaults/logging.properties",
         note: "tpl -> /run/jibri/config/logging.properties",
     },
-    Mount {
+    Delivery {
         service: "jibri",
         file: "xorg-video-dummy.conf",
         target: "/defaults/xorg-video-dummy.conf",
@@ -253,7 +253,7 @@ pub static MOUNTS: &[Mount] = &[
     // --- end jibri ---
 
     // --- turn (render/turn.rs) ---
-    Mount {
+    Delivery {
         service: "turn",
         file: "turnserver.conf",
         target: "/etc/coturn/turnserver.conf",
@@ -263,7 +263,7 @@ pub static MOUNTS: &[Mount] = &[
     // --- end turn ---
 ];
 
-impl Mount {
+impl Delivery {
     /// The config object's id for one instance: `<instance>/<file>`, or
     /// [`EMPTY`].
     pub fn id(&self, instance: &str) -> String {
@@ -276,7 +276,7 @@ impl Mount {
 }
 
 /// The rows for a service kind.
-pub fn for_service(service: &str) -> impl Iterator<Item = &'static Mount> + '_ {
+pub fn for_service(service: &str) -> impl Iterator<Item = &'static Delivery> + '_ {
     MOUNTS.iter().filter(move |m| m.service == service)
 }
 
@@ -307,14 +307,14 @@ mod tests {
 
     #[test]
     fn config_ids() {
-        let m = Mount {
+        let m = Delivery {
             service: "jvb",
             file: "jvb.conf",
             target: "/defaults/jvb.conf",
             note: "",
         };
         assert_eq!(m.id("jvb-2"), "jvb-2/jvb.conf");
-        let e = Mount { file: EMPTY, ..m };
+        let e = Delivery { file: EMPTY, ..m };
         assert_eq!(e.id("jvb-2"), EMPTY);
     }
 }

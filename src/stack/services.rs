@@ -15,7 +15,7 @@ use super::{
     JvbInstance, Kind, Mount, NodeKind, Port, Probe, Protocol, Service, Tmpfs, XmppAccess,
 };
 use crate::config::{Component, Stack};
-use crate::schema::{self, Secret, Service as Svc};
+use crate::schema::{self, Reader as Svc, Secret};
 use std::collections::BTreeMap;
 
 pub const COTURN_IMAGE: &str = "coturn/coturn:4.6.3";
@@ -266,7 +266,7 @@ fn generated_mounts(kind: &str, instance: &str) -> Vec<Mount> {
 
 /// The delivery table; unit tests swap in synthetic rows, since the real
 /// rows are added by the service modules.
-fn rows() -> &'static [mounts::Mount] {
+fn rows() -> &'static [mounts::Delivery] {
     #[cfg(test)]
     if let Some(rows) = tests::ROWS.with(|r| r.get()) {
         return rows;
@@ -876,7 +876,7 @@ fn log_analyser() -> Vec<Service> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::stack::mounts::{Mount as Row, EMPTY};
+    use crate::stack::mounts::{Delivery as Row, EMPTY};
     use crate::stack::tests::stack;
     use crate::stack::Model;
     use std::cell::Cell;

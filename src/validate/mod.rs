@@ -368,9 +368,11 @@ pub fn validate(stack: &Stack) -> Report {
         }
     }
 
+    let site = stack.site_certificate();
     let input = rules::Input {
         values: &stack.values,
         components: &stack.components,
+        site: &site,
     };
     // In a bundle only the rules about the node's own services apply; the
     // others judge the main host's settings, which the main host checked.
@@ -502,16 +504,16 @@ fn type_fix(var: &schema::Var, value: &str, line: usize) -> String {
 /// Whether a generated secret matters for the enabled components.
 fn needed(var: &schema::Var, stack: &Stack) -> bool {
     use crate::config::Component;
-    use schema::Service;
+    use schema::Reader;
     var.services.iter().any(|s| match s {
-        Service::Jibri => stack.has(Component::Jibri),
-        Service::Jigasi => stack.has(Component::Jigasi),
-        Service::Transcriber => stack.has(Component::Transcriber),
-        Service::Turn => stack.has(Component::Turn),
-        Service::Compose => {
+        Reader::Jibri => stack.has(Component::Jibri),
+        Reader::Jigasi => stack.has(Component::Jigasi),
+        Reader::Transcriber => stack.has(Component::Transcriber),
+        Reader::Turn => stack.has(Component::Turn),
+        Reader::Compose => {
             var.name == "GF_SECURITY_ADMIN_PASSWORD" && stack.has(Component::Monitoring)
         }
-        Service::Prosody | Service::Jicofo | Service::Jvb | Service::Web => {
+        Reader::Prosody | Reader::Jicofo | Reader::Jvb | Reader::Web => {
             // Secrets of optional components are also read by prosody; only the
             // core accounts are needed by the core alone.
             matches!(

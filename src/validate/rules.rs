@@ -3,7 +3,7 @@
 //! and how to fix it. A rule reports an error only where the stack would
 //! certainly break; everything else is a warning.
 
-use crate::config::{Component, Values, BEHIND_PROXY_VAR, WITH_VAR};
+use crate::config::{Component, SiteCert, Values, BEHIND_PROXY_VAR, WITH_VAR};
 use crate::schema::kind::{not_public_dns_name, parse_port, url_host_port};
 use crate::schema::PINNED_IMAGE_VERSION;
 use std::collections::BTreeSet;
@@ -41,6 +41,8 @@ impl Violation {
 pub struct Input<'a> {
     pub values: &'a Values,
     pub components: &'a BTreeSet<Component>,
+    /// The certificate the web image will serve (read from CONFIG).
+    pub site: &'a SiteCert,
 }
 
 impl Input<'_> {
@@ -114,7 +116,7 @@ pub static RULES: &[Rule] = &[
     },
     Rule {
         id: "jibri-url",
-        summary: "the jibri component with PUBLIC_URL on localhost (jibri's Chrome opens the meeting from inside its container) or on a name no public CA certifies without IGNORE_CERTIFICATE_ERRORS (the certificate is self-signed): recordings never start (warnings)",
+        summary: "the jibri component with PUBLIC_URL on localhost (jibri's Chrome opens the meeting from inside its container), or with a self-signed certificate on the site (the one the web image generates without Let's Encrypt or a cert.crt and cert.key in CONFIG/web/keys, or a self-issued one there) while Chrome does not ignore certificate errors (IGNORE_CERTIFICATE_ERRORS, which CHROMIUM_FLAGS overrides): recordings never start (warnings)",
         check: jibri_url,
     },
     Rule {
@@ -154,7 +156,7 @@ pub static RULES: &[Rule] = &[
     },
     Rule {
         id: "kubernetes",
-        summary: "with JITSI_STACK_K8S_MEDIA=hostport, JITSI_STACK_K8S_BRIDGE_NODES names one node per bridge (error) and no node twice (warning); with nodeport, every bridge's node port is within 30000-32767 (error); the bridge nodes are ignored by the other modes (warning)",
+        summary: "with JITSI_STACK_K8S_MEDIA=hostport, JITSI_STACK_K8S_BRIDGE_NODES names one node per bridge (error) and no node twice (warning); with nodeport, every bridge's node port is within 30000-32767 (error); the bridge nodes are ignored by the other modes (warning); with loadbalancer and several bridges, their load balancers must share the advertised address (warning)",
         check: kubernetes,
     },
 ];
@@ -617,20 +619,56 @@ fn jibri_url(i: &Input<'_>) -> Vec<Violation> {
             .found(format!("PUBLIC_URL={url}")),
         );
     }
-    let self_signed = !i.values.bool("ENABLE_LETSENCRYPT") && not_public_dns_name(&host).is_some();
-    if self_signed && !i.values.bool("IGNORE_CERTIFICATE_ERRORS") {
-        out.push(
+    out.extend(jibri_certificate(i));
+    out
+}
+
+/// Jibri's Chrome refuses a self-signed certificate unless it ignores
+/// certificate errors: which certificate the web image serves is
+/// [`SiteCert`] (the image's boot script's choice, read from CONFIG).
+fn jibri_certificate(i: &Input<'_>) -> Option<Violation> {
+    if !i.site.self_signed() || crate::stack::chrome::ignores_certificate_errors(i.values) {
+        return None;
+    }
+    let why = match i.site {
+        SiteCert::File {
+            path, own: true, ..
+        } => format!("the site's certificate, {}, is self-signed (its own issuer)", path.display()),
+        SiteCert::File { path, .. } => format!(
+            "the site serves the self-signed certificate an earlier start of the web image generated, {} (Let's Encrypt is off and CONFIG/web/keys has no cert.crt and cert.key)",
+            path.display()
+        ),
+        SiteCert::Generated { keys } => format!(
+            "Let's Encrypt is off (ENABLE_LETSENCRYPT) and {} has no cert.crt and cert.key, so the web image generates a self-signed certificate at its first start",
+            keys.display()
+        ),
+        SiteCert::NoHttps | SiteCert::LetsEncrypt => return None,
+    };
+    let message =
+        format!("{why}; jibri's Chrome refuses it, so recordings and streams never start");
+    let own = "a certificate from a public CA: Let's Encrypt (ENABLE_LETSENCRYPT=1 with LETSENCRYPT_DOMAIN and LETSENCRYPT_EMAIL, for a public DNS name) or your own cert.crt (with its chain) and cert.key in CONFIG/web/keys";
+    if crate::stack::chrome::custom_flags(i.values) && i.values.bool("IGNORE_CERTIFICATE_ERRORS") {
+        return Some(
             v(
                 Level::Warning,
-                "IGNORE_CERTIFICATE_ERRORS",
-                format!("no public certificate authority certifies {host}, so the site has the image's self-signed certificate (or your own CA's), which jibri's Chrome refuses: recordings never start"),
-                "set IGNORE_CERTIFICATE_ERRORS=1 (a test setup), or use a public DNS name with ENABLE_LETSENCRYPT=1",
+                "CHROMIUM_FLAGS",
+                format!("{message}: IGNORE_CERTIFICATE_ERRORS=1 does nothing while CHROMIUM_FLAGS is set (it replaces the image's flags)"),
+                format!("use {own}; or add --ignore-certificate-errors to CHROMIUM_FLAGS (a test setup)"),
             )
-            .expected("IGNORE_CERTIFICATE_ERRORS=1 with a self-signed certificate")
-            .found(shown(i, "IGNORE_CERTIFICATE_ERRORS")),
+            .expected("--ignore-certificate-errors in CHROMIUM_FLAGS with a self-signed certificate")
+            .found(shown(i, "CHROMIUM_FLAGS")),
         );
     }
-    out
+    Some(
+        v(
+            Level::Warning,
+            "IGNORE_CERTIFICATE_ERRORS",
+            message,
+            format!("use {own}; or set IGNORE_CERTIFICATE_ERRORS=1 so jibri's Chrome accepts any certificate (a test setup)"),
+        )
+        .expected("a certificate from a public CA, or IGNORE_CERTIFICATE_ERRORS=1")
+        .found(shown(i, "IGNORE_CERTIFICATE_ERRORS")),
+    )
 }
 
 fn transcription(i: &Input<'_>) -> Vec<Violation> {
@@ -853,6 +891,17 @@ fn kubernetes(i: &Input<'_>) -> Vec<Violation> {
             );
         }
     }
+    if media == "loadbalancer" && bridges > 1 {
+        out.push(
+            v(
+                Level::Warning,
+                "JITSI_STACK_K8S_MEDIA",
+                format!("{bridges} bridges, each behind a load balancer of its own, all announce JVB_ADVERTISE_IPS: unless the load balancers share that address (one port per bridge), the media of all but one bridge goes nowhere"),
+                "let the bridges' load balancers share the address (MetalLB: its allow-shared-ip annotation on each jvb*-media Service), or use JITSI_STACK_K8S_MEDIA=nodeport or hostport",
+            )
+            .found(shown(i, "JITSI_STACK_K8S_MEDIA")),
+        );
+    }
     out
 }
 
@@ -1071,15 +1120,24 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
+    /// The rules on these values, with no certificate in CONFIG.
     fn run(pairs: &[(&str, &str)], comps: &[Component]) -> Vec<Violation> {
+        run_in(pairs, comps, Path::new("/nonexistent/config"))
+    }
+
+    /// The rules on these values, with CONFIG at `config`.
+    fn run_in(pairs: &[(&str, &str)], comps: &[Component], config: &Path) -> Vec<Violation> {
         let mut all = vec![("PUBLIC_URL", "https://meet.example.org:8443")];
         all.extend_from_slice(pairs);
         let values = Values::from_pairs(all);
         let components = comps.iter().copied().collect();
+        let site = SiteCert::read(&values, config);
         check(&Input {
             values: &values,
             components: &components,
+            site: &site,
         })
     }
 
@@ -1120,6 +1178,7 @@ mod tests {
         let out = public_url(&Input {
             values: &out,
             components: &comps,
+            site: &SiteCert::NoHttps,
         });
         assert_eq!(out[0].level, Level::Warning);
     }
@@ -1267,34 +1326,175 @@ mod tests {
             [("recording", Level::Warning, "ENABLE_RECORDING")]
         );
         // The component turns recording on by itself (Stack::recording).
-        assert!(run(&[], &[Component::Jibri]).is_empty());
-        assert!(run(&[("ENABLE_RECORDING", "1")], &[Component::Jibri]).is_empty());
+        let recording = |pairs: &[(&str, &str)]| {
+            let out = run(pairs, &[Component::Jibri]);
+            out.iter().filter(|v| v.rule == "recording").count()
+        };
+        assert_eq!(recording(&[]), 0);
+        assert_eq!(recording(&[("ENABLE_RECORDING", "1")]), 0);
     }
 
+    /// The jibri-url findings only.
+    fn jibri(out: &[Violation]) -> Vec<(&'static str, Level, &'static str)> {
+        ids(out)
+            .into_iter()
+            .filter(|(rule, _, _)| *rule == "jibri-url")
+            .collect()
+    }
+
+    const CERT_WARNING: (&str, Level, &str) =
+        ("jibri-url", Level::Warning, "IGNORE_CERTIFICATE_ERRORS");
+
     /// The README's troubleshooting case: jibri on https://localhost:8443
-    /// with the self-signed certificate warns twice; a public name, Let's
-    /// Encrypt or IGNORE_CERTIFICATE_ERRORS quiets what they fix.
+    /// with the certificate the web image generates warns twice;
+    /// IGNORE_CERTIFICATE_ERRORS quiets the certificate's.
     #[test]
     fn jibri_warns_for_localhost_and_a_self_signed_certificate() {
         let local = [("PUBLIC_URL", "https://localhost:8443")];
         assert_eq!(
             ids(&run(&local, &[Component::Jibri])),
-            [
-                ("jibri-url", Level::Warning, "PUBLIC_URL"),
-                ("jibri-url", Level::Warning, "IGNORE_CERTIFICATE_ERRORS")
-            ]
+            [("jibri-url", Level::Warning, "PUBLIC_URL"), CERT_WARNING]
         );
         assert!(run(&local, &[]).is_empty());
+        let ignored = [local[0], ("IGNORE_CERTIFICATE_ERRORS", "1")];
+        assert_eq!(
+            ids(&run(&ignored, &[Component::Jibri])),
+            [("jibri-url", Level::Warning, "PUBLIC_URL")]
+        );
+    }
+
+    /// The web image generates a self-signed certificate whatever the
+    /// host name: a public one without Let's Encrypt or a certificate in
+    /// CONFIG/web/keys warns too; Let's Encrypt and DISABLE_HTTPS (no
+    /// certificate of the web container's) do not.
+    #[test]
+    fn jibri_warns_for_the_generated_certificate_of_a_public_name() {
+        let out = run(&[], &[Component::Jibri]);
+        assert_eq!(jibri(&out), [CERT_WARNING]);
+        let message = &out.iter().find(|v| v.rule == "jibri-url").unwrap().message;
+        assert!(
+            message.contains("/nonexistent/config/web/keys has no cert.crt and cert.key")
+                && message.contains("generates a self-signed certificate"),
+            "{message}"
+        );
+        let fix = &out.iter().find(|v| v.rule == "jibri-url").unwrap().fix;
+        for way in [
+            "ENABLE_LETSENCRYPT=1",
+            "CONFIG/web/keys",
+            "IGNORE_CERTIFICATE_ERRORS=1",
+        ] {
+            assert!(fix.contains(way), "{fix}");
+        }
+        let le = [
+            ("PUBLIC_URL", "https://meet.example.org"),
+            ("ENABLE_LETSENCRYPT", "1"),
+            ("LETSENCRYPT_DOMAIN", "meet.example.org"),
+            ("LETSENCRYPT_EMAIL", "admin@example.org"),
+        ];
+        assert_eq!(jibri(&run(&le, &[Component::Jibri])), []);
         let lan = [
             ("PUBLIC_URL", "https://10.0.0.5:8443"),
-            ("HTTPS_PORT", "8443"),
+            ("DISABLE_HTTPS", "1"),
         ];
-        assert_eq!(
-            ids(&run(&lan, &[Component::Jibri])),
-            [("jibri-url", Level::Warning, "IGNORE_CERTIFICATE_ERRORS")]
+        assert_eq!(jibri(&run(&lan, &[Component::Jibri])), []);
+    }
+
+    /// CHROMIUM_FLAGS replaces the image's flags: IGNORE_CERTIFICATE_ERRORS
+    /// then adds nothing, and only the flag in CHROMIUM_FLAGS counts.
+    #[test]
+    fn jibri_ignore_certificate_errors_does_nothing_with_chromium_flags() {
+        let out = run(
+            &[
+                ("IGNORE_CERTIFICATE_ERRORS", "1"),
+                ("CHROMIUM_FLAGS", "--kiosk,--start-maximized"),
+            ],
+            &[Component::Jibri],
         );
-        let ignored = [lan[0], lan[1], ("IGNORE_CERTIFICATE_ERRORS", "1")];
-        assert!(run(&ignored, &[Component::Jibri]).is_empty());
+        assert_eq!(
+            jibri(&out),
+            [("jibri-url", Level::Warning, "CHROMIUM_FLAGS")]
+        );
+        assert!(out[0]
+            .fix
+            .contains("--ignore-certificate-errors to CHROMIUM_FLAGS"));
+        let flagged = [("CHROMIUM_FLAGS", "--kiosk, --ignore-certificate-errors")];
+        assert_eq!(jibri(&run(&flagged, &[Component::Jibri])), []);
+        // Empty entries are no flags: the image's list, with the ignore flag.
+        let empty = [
+            ("IGNORE_CERTIFICATE_ERRORS", "1"),
+            ("CHROMIUM_FLAGS", " , "),
+        ];
+        assert_eq!(jibri(&run(&empty, &[Component::Jibri])), []);
+    }
+
+    /// A certificate (PEM) and its key: self-signed, or issued by a CA.
+    fn certificate(name: &str, by_ca: bool) -> (String, String) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let params = rcgen::CertificateParams::new(vec![name.to_string()]).unwrap();
+        let cert = if by_ca {
+            let ca_key = rcgen::KeyPair::generate().unwrap();
+            let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+            ca.distinguished_name
+                .push(rcgen::DnType::CommonName, "Example CA");
+            ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+            params
+                .signed_by(&key, &rcgen::Issuer::new(ca, &ca_key))
+                .unwrap()
+        } else {
+            params.self_signed(&key).unwrap()
+        };
+        (cert.pem(), key.serialize_pem())
+    }
+
+    fn put(config: &Path, dir: &str, pem: &(String, String)) {
+        std::fs::create_dir_all(config.join(dir)).unwrap();
+        std::fs::write(config.join(dir).join("cert.crt"), &pem.0).unwrap();
+        std::fs::write(config.join(dir).join("cert.key"), &pem.1).unwrap();
+    }
+
+    /// What the image serves is in CONFIG: the admin's certificate in
+    /// web/keys (warns only when self-signed, naming it), else the one an
+    /// earlier start kept in storage/web/keys; a cert.crt without its
+    /// cert.key is passed over, as the image does.
+    #[test]
+    fn jibri_judges_the_certificate_in_config() {
+        let lan = [("PUBLIC_URL", "https://10.0.0.5:8443")];
+        let config = tempfile::tempdir().unwrap();
+        let c = config.path();
+        put(c, "web/keys", &certificate("10.0.0.5", true));
+        assert_eq!(jibri(&run_in(&lan, &[Component::Jibri], c)), []);
+
+        let config = tempfile::tempdir().unwrap();
+        let c = config.path();
+        put(c, "web/keys", &certificate("meet.example.org", false));
+        let out = run_in(&[], &[Component::Jibri], c);
+        assert_eq!(jibri(&out), [CERT_WARNING]);
+        let own = c.join("web/keys/cert.crt").display().to_string();
+        assert!(
+            out[0].message.contains(&format!("{own}, is self-signed")),
+            "{}",
+            out[0].message
+        );
+
+        let config = tempfile::tempdir().unwrap();
+        let c = config.path();
+        put(c, "storage/web/keys", &certificate("*", false));
+        let out = run_in(&[], &[Component::Jibri], c);
+        assert_eq!(jibri(&out), [CERT_WARNING]);
+        let kept = c.join("storage/web/keys/cert.crt").display().to_string();
+        assert!(
+            out[0].message.contains(&format!(
+                "an earlier start of the web image generated, {kept}"
+            )),
+            "{}",
+            out[0].message
+        );
+        // The admin's CA-issued one takes precedence over the kept one.
+        put(c, "web/keys", &certificate("meet.example.org", true));
+        assert_eq!(jibri(&run_in(&[], &[Component::Jibri], c)), []);
+        // Without its key the image ignores it.
+        std::fs::remove_file(c.join("web/keys/cert.key")).unwrap();
+        assert_eq!(jibri(&run_in(&[], &[Component::Jibri], c)), [CERT_WARNING]);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use crate::{Run, Test};
 use serde_json::Value;
+use std::fs;
 
 /// A valid minimal stack: lines 1-3.
 const BASE: &str = "PUBLIC_URL=https://meet.example.org:8443\n\
@@ -554,5 +555,72 @@ fn letsencrypt_fix_texts_speak_of_their_own_variable() {
     assert!(
         email.contains("e-mail") && !email.contains("domain"),
         "{email}"
+    );
+}
+
+/// The certificate warning for jibri (issue 18, item 2) follows what the
+/// web image serves (its boot script: Let's Encrypt, else CONFIG/web/keys,
+/// else a self-signed one it generates), not the host name: a public name
+/// with nothing in CONFIG warns, the admin's CA-issued certificate there
+/// does not, a self-signed one there does, naming the file.
+#[test]
+fn jibri_certificate_warning_follows_what_the_web_image_serves() {
+    let env = with(
+        "JITSI_STACK_WITH=jibri\n\
+         JIBRI_RECORDER_PASSWORD=00112233445566778899aabbccddeeff\n\
+         JIBRI_XMPP_PASSWORD=ffeeddccbbaa99887766554433221100\n",
+    );
+    let jibri = |run: &Run| -> Vec<Value> {
+        let doc: Value = serde_json::from_str(&run.stdout).unwrap();
+        findings(&doc)
+            .iter()
+            .filter(|f| f["rule"] == "jibri-url")
+            .cloned()
+            .collect()
+    };
+    let run = check(&env, &["--json"], 0);
+    let found = jibri(&run);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["variable"], "IGNORE_CERTIFICATE_ERRORS");
+    let message = found[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("config/web/keys has no cert.crt and cert.key, so the web image generates a self-signed certificate")
+            && message.contains("jibri's Chrome refuses it"),
+        "{message}"
+    );
+    let text = check(&env, &[], 0);
+    assert!(
+        text.stderr
+            .contains("warning: ./.env: IGNORE_CERTIFICATE_ERRORS: Let's Encrypt is off"),
+        "{}",
+        text.stderr
+    );
+
+    let (crt, key) = crate::harness::ca_issued("meet.example.org");
+    let run = Test::new()
+        .env_file(&env)
+        .write("config/web/keys/cert.crt", &crt)
+        .write("config/web/keys/cert.key", &key)
+        .args(["check", "--json"])
+        .run();
+    assert_eq!(jibri(&run), Vec::<Value>::new());
+
+    let made = tempfile::tempdir().unwrap();
+    let (k, c) = (made.path().join("cert.key"), made.path().join("cert.crt"));
+    crate::harness::self_signed("meet.example.org", &k, &c);
+    let run = Test::new()
+        .env_file(&env)
+        .write("config/web/keys/cert.crt", &fs::read_to_string(c).unwrap())
+        .write("config/web/keys/cert.key", &fs::read_to_string(k).unwrap())
+        .args(["check", "--json"])
+        .run();
+    let found = jibri(&run);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("config/web/keys/cert.crt, is self-signed"),
+        "{found:?}"
     );
 }

@@ -158,6 +158,53 @@ fn install_deps_cleans_up_when_apt_fails() {
         .exists());
 }
 
+/// `.ci/install-deps` installs the shells the completion tests load the
+/// scripts into (tests/cli/completion.rs) when they are missing: run with
+/// a PATH that has every program of this host's but zsh and fish.
+#[test]
+fn install_deps_installs_zsh_and_fish_when_missing() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    fs::create_dir_all(r.join("usr/sbin")).unwrap();
+    let host = r.join("host-bin");
+    fs::create_dir_all(&host).unwrap();
+    for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap()) {
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let n = name.to_string_lossy();
+            if n == "zsh" || n == "fish" || n.starts_with("zsh5") {
+                continue;
+            }
+            // The first one on PATH wins, as for the shell.
+            let _ = symlink(e.path(), host.join(&name));
+        }
+    }
+    let bin = r.join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    fs::write(bin.join("apt-get"), FAKE_APT).unwrap();
+    fs::set_permissions(bin.join("apt-get"), fs::Permissions::from_mode(0o755)).unwrap();
+    let out = Command::new("bash")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/install-deps"))
+        .env("JITSI_DEPS_ROOT", r)
+        .env("PATH", std::env::join_paths([bin, host]).unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let installed = fs::read_to_string(r.join("installed")).unwrap();
+    let packages: Vec<&str> = installed.split_whitespace().collect();
+    assert!(
+        packages.contains(&"zsh") && packages.contains(&"fish"),
+        "{installed}"
+    );
+}
+
 /// What is wrong with the `#[ignore]`d tests of `text` (file `name`): every
 /// one is either root-only (`#[ignore = "needs root"]`, and its body fails
 /// without root through `needs_root` or an `is_root()` assertion) or a

@@ -218,14 +218,15 @@ fn completes_lists_services_and_no_hidden_value(shell_name: &str, complete: Comp
             );
         }
     }
-    if shell_name != "bash" {
-        // bash splits `--with=x` at the `=` into three words.
-        let items = got("jitsi-stack up --with=jibri,");
-        assert!(
-            items.iter().any(|i| i == "--with=jibri,jigasi"),
-            "{shell_name}: {items:?}"
-        );
-    }
+    // `--with=jibri,`: bash splits it into `--with`, `=` and `jibri,` and
+    // replaces only the last; zsh and fish complete the whole word.
+    let (line, want) = if shell_name == "bash" {
+        ("jitsi-stack up --with = jibri,", "jibri,jigasi")
+    } else {
+        ("jitsi-stack up --with=jibri,", "--with=jibri,jigasi")
+    };
+    let items = got(line);
+    assert!(items.iter().any(|i| i == want), "{shell_name}: {items:?}");
 
     // The stack's services (jibri is on), here or in --dir.
     for line in [
@@ -252,6 +253,24 @@ fn completes_lists_services_and_no_hidden_value(shell_name: &str, complete: Comp
         complete(&script, elsewhere.path(), &line),
         ["prosody"],
         "{shell_name}"
+    );
+    // `--dir=DIR` (bash: `--dir`, `=`, `DIR`), and --color's value is no
+    // subcommand.
+    let line = if shell_name == "bash" {
+        format!(
+            "jitsi-stack --color never --dir = {} logs pro",
+            here.display()
+        )
+    } else {
+        format!(
+            "jitsi-stack --color never --dir={} logs pro",
+            here.display()
+        )
+    };
+    assert_eq!(
+        complete(&script, elsewhere.path(), &line),
+        ["prosody"],
+        "{shell_name}: {line}"
     );
     // Not in a stack: no service names (and no error).
     assert!(

@@ -535,6 +535,50 @@ pub fn ps_lines(states: &[(&str, &str, &str)]) -> String {
         .collect()
 }
 
+/// A certificate for `cn` issued by a throw-away CA, and its key (PEM),
+/// made with openssl: what an admin puts in CONFIG/web/keys.
+pub fn ca_issued(cn: &str) -> (String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    self_signed("Example CA", &d.join("ca.key"), &d.join("ca.crt"));
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(d)
+            .output()
+            .expect("openssl (bash .ci/install-deps)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let subject = format!("/CN={cn}");
+    openssl(&[
+        "req", "-newkey", "rsa:2048", "-nodes", "-subj", &subject, "-keyout", "cert.key", "-out",
+        "cert.csr",
+    ]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "cert.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-out",
+        "cert.crt",
+    ]);
+    (
+        fs::read_to_string(d.join("cert.crt")).unwrap(),
+        fs::read_to_string(d.join("cert.key")).unwrap(),
+    )
+}
+
 /// Writes a self-signed certificate for `cn` (RSA, valid a day) to `cert`
 /// and its unencrypted key to `key`, with openssl (installed by
 /// .ci/install-deps).

@@ -446,6 +446,20 @@ fn substituted(text: &str, env: &BTreeMap<String, String>, bridge: Option<&str>)
             &format!("{service}.{ns}.svc.{domain}"),
         );
     }
+    // Each visitor node of the compose project (the indexes render
+    // records) by its Service's cluster name instead of its service name.
+    for i in env
+        .get("JITSI_STACK_VISITOR_INDEXES")
+        .map_or("", String::as_str)
+        .split(',')
+        .filter(|i| !i.is_empty())
+    {
+        out = jitsi_stack::render::kubernetes::replace_host(
+            &out,
+            &format!("prosody-v{i}"),
+            &format!("prosody-v{i}.{ns}.svc.{domain}"),
+        );
+    }
     if !env.contains_key("NGINX_RESOLVER") {
         out = out.replace("resolver 127.0.0.11", &format!("resolver {dns}"));
     }
@@ -686,7 +700,7 @@ fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Ve
 /// that several configurations build alike gets the same verdict), all of
 /// them in one run per Kubernetes version, the two versions at once. A
 /// failure names the configuration (the file of its objects).
-fn check_configs(configs: &[Config], versions: &[String]) {
+pub fn check_configs(configs: &[Config], versions: &[String]) {
     let built = parallel_map(configs, check_config);
     let dir = tempfile::tempdir().unwrap();
     let mut seen = std::collections::HashSet::new();
@@ -770,6 +784,28 @@ fn kubernetes_render_is_deterministic_and_rewrites_nothing() {
         first,
         snap(&run),
         "a second render changed bytes or rewrote a file"
+    );
+    // The same `.env` rendered in another directory: the same bytes.
+    let elsewhere = Test::new()
+        .env_file(&run.read(".env"))
+        .args(["render", "--with", "jibri,turn", "--target", "kubernetes"])
+        .run();
+    let bytes = |r: &Run| -> BTreeMap<PathBuf, Vec<u8>> {
+        let root = r.path().join("kubernetes");
+        files_under(&root)
+            .into_iter()
+            .map(|p| {
+                (
+                    p.strip_prefix(&root).unwrap().to_path_buf(),
+                    std::fs::read(&p).unwrap(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        bytes(&run),
+        bytes(&elsewhere),
+        "two renders of the same .env differ"
     );
     // A stray file in kubernetes/ goes; the target follows JITSI_STACK_TARGET.
     std::fs::write(run.path().join("kubernetes/stray.yaml"), "x").unwrap();
@@ -1099,6 +1135,29 @@ fn kubernetes_own_check_port_ranges_fails_on_a_broken_copy() {
         "    port: 0\n    targetPort",
     );
     assert_finding(&p, "port", "Service/web: port 0 is outside 1-65535");
+    // A probe's port (web's health check is the kubelet's GET of 8000).
+    let p = broken(
+        r,
+        "web.yaml",
+        "            port: 8000\n",
+        "            port: 0\n",
+    );
+    assert_finding(
+        &p,
+        "port",
+        "Deployment/web: startupProbe.httpGet.port 0 is outside 1-65535",
+    );
+    let p = broken(
+        r,
+        "web.yaml",
+        "            port: 8000\n",
+        "            port: 8080\n",
+    );
+    assert_finding(
+        &p,
+        "reference",
+        "Deployment/web: startupProbe.httpGet.port 8080 is no port of the container",
+    );
 }
 
 #[test]
@@ -1228,6 +1287,24 @@ fn kubernetes_check_validates_the_settings() {
         err.contains("bridge 3 would get node port 32768")
             && err.contains("fix:      lower JITSI_STACK_K8S_NODEPORT_BASE to at most 32765"),
         "{err}"
+    );
+    // Several bridges behind load balancers of their own: a warning.
+    let run = init_stack(
+        &[
+            ("JVB_INSTANCES", "2"),
+            ("JITSI_STACK_K8S_MEDIA", "loadbalancer"),
+        ],
+        &[],
+    );
+    let run = Test::again(run).args(["check"]).run();
+    assert!(
+        run.stderr.contains("warning:")
+            && run.stderr.contains(
+                "2 bridges, each behind a load balancer of its own, all announce JVB_ADVERTISE_IPS"
+            )
+            && run.stderr.contains("allow-shared-ip"),
+        "{}",
+        run.stderr
     );
     // A valid set passes, and render uses the claim sizes.
     let run = init_stack(

@@ -202,6 +202,48 @@ fn shape_problems(docs: &[Value], compose: &Value) -> Vec<String> {
         _ => p.push("xmpp: no client Service with port 5222".into()),
     }
 
+    // prosody's ports only from the XMPP clients (no nodes outside here).
+    match find(docs, "NetworkPolicy", "prosody-clients") {
+        None => p.push("prosody-clients: no NetworkPolicy".into()),
+        Some(np) => {
+            let spec = &np["spec"];
+            let want_from = json!([{"podSelector": {"matchExpressions": [{
+                "key": "app.kubernetes.io/component",
+                "operator": "In",
+                "values": ["jicofo", "jvb", "jibri", "jigasi", "transcriber", "web"],
+            }]}}]);
+            let mut want_ports: Vec<u64> = arr(&compose["services"]["prosody"]["expose"])
+                .iter()
+                .map(|e| e.as_str().unwrap().parse().unwrap())
+                .collect();
+            want_ports.sort();
+            let rules = arr(&spec["ingress"]);
+            let mut ports: Vec<u64> = rules
+                .first()
+                .map(|r| {
+                    arr(&r["ports"])
+                        .iter()
+                        .filter_map(|x| x["port"].as_u64())
+                        .collect()
+                })
+                .unwrap_or_default();
+            ports.sort();
+            let prosody_labels = find(docs, "StatefulSet", "prosody")
+                .map(|s| s["spec"]["template"]["metadata"]["labels"].clone())
+                .unwrap_or_default();
+            if spec["policyTypes"] != json!(["Ingress"])
+                || !selects(&spec["podSelector"]["matchLabels"], &prosody_labels)
+                || rules.len() != 1
+                || rules[0]["from"] != want_from
+                || ports != want_ports
+            {
+                p.push(format!(
+                    "prosody-clients: {spec} is not: ports {want_ports:?} from {want_from} only"
+                ));
+            }
+        }
+    }
+
     // jicofo: one at a time.
     match find(docs, "Deployment", "jicofo") {
         None => p.push("jicofo: no Deployment".into()),
@@ -228,6 +270,46 @@ fn shape_problems(docs: &[Value], compose: &Value) -> Vec<String> {
                 .find(|m| m["mountPath"] == path)?;
             volumes.iter().find(|v| v["name"] == m["name"])
         };
+
+        // Nothing outside the stack reaches an internal port: only what
+        // compose publishes to everyone (and web's port, the Ingress's
+        // backend) is open to anyone; prosody has its own policy above.
+        if name != "prosody" && pod["hostNetwork"] != true {
+            let labels = &w["spec"]["template"]["metadata"]["labels"];
+            let policies: Vec<&Value> = docs
+                .iter()
+                .filter(|d| d["kind"] == "NetworkPolicy")
+                .filter(|d| selects(&d["spec"]["podSelector"]["matchLabels"], labels))
+                .collect();
+            if policies.is_empty() {
+                p.push(format!("{name}: no NetworkPolicy"));
+            }
+            let public: Vec<u64> = arr(&svc["ports"])
+                .iter()
+                .filter(|x| x["host_ip"].as_str().is_none_or(|h| h == "0.0.0.0"))
+                .filter_map(|x| x["target"].as_u64())
+                .chain((kind == "web").then_some(8000))
+                .collect();
+            let stack_only = json!([{"podSelector": {"matchExpressions": [{
+                "key": "app.kubernetes.io/part-of", "operator": "In", "values": ["jitsi"]}]}}]);
+            for rule in policies.iter().flat_map(|np| arr(&np["spec"]["ingress"])) {
+                if rule["from"].is_null() {
+                    if arr(&rule["ports"]).is_empty() {
+                        p.push(format!("{name}: every port open to anyone"));
+                    }
+                    for port in arr(&rule["ports"]) {
+                        let n = port["port"].as_u64().unwrap_or(0);
+                        if !public.contains(&n) {
+                            p.push(format!(
+                                "{name}: port {n} open to anyone, compose does not publish it to everyone"
+                            ));
+                        }
+                    }
+                } else if rule["from"] != stack_only {
+                    p.push(format!("{name}: a rule from {}", rule["from"]));
+                }
+            }
+        }
 
         if c["image"] != svc["image"] {
             p.push(format!(
@@ -478,6 +560,47 @@ fn kubernetes_objects_are_shaped_as_compose_runs_them() {
         ("xmpp: no client Service", |d| {
             object(d, "Service", "xmpp")["spec"]["ports"] = json!([{"port": 5280}])
         }),
+        ("prosody-clients: ", |d| {
+            object(d, "NetworkPolicy", "prosody-clients")["spec"]["ingress"][0]["from"][0]
+                ["podSelector"]["matchExpressions"][0]["values"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!("etherpad"))
+        }),
+        ("prosody-clients: ", |d| {
+            object(d, "NetworkPolicy", "prosody-clients")["spec"]["ingress"][0]["ports"]
+                .as_array_mut()
+                .unwrap()
+                .pop();
+        }),
+        ("prosody-clients: ", |d| {
+            object(d, "NetworkPolicy", "prosody-clients")["spec"]["ingress"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"from": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}))
+        }),
+        ("prosody-clients: no NetworkPolicy", |d| {
+            d.retain(|o| o["kind"] != "NetworkPolicy")
+        }),
+        ("jvb: port 8080 open to anyone", |d| {
+            object(d, "NetworkPolicy", "jvb-inbound")["spec"]["ingress"][1]["ports"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"protocol": "TCP", "port": 8080}))
+        }),
+        ("jicofo: every port open to anyone", |d| {
+            object(d, "NetworkPolicy", "jicofo-inbound")["spec"]["ingress"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({}))
+        }),
+        ("jicofo: a rule from", |d| {
+            object(d, "NetworkPolicy", "jicofo-inbound")["spec"]["ingress"][0]["from"] =
+                json!([{"ipBlock": {"cidr": "0.0.0.0/0"}}])
+        }),
+        ("etherpad: no NetworkPolicy", |d| {
+            d.retain(|o| o["metadata"]["name"] != "etherpad-inbound")
+        }),
         ("jicofo: strategy", |d| {
             object(d, "Deployment", "jicofo")["spec"]["strategy"] = json!({"type": "RollingUpdate"})
         }),
@@ -661,6 +784,25 @@ fn kubernetes_ingress_carries_the_chosen_controllers_timeouts_and_websockets() {
     assert_eq!(
         ing["metadata"]["annotations"],
         json!({"haproxy.org/timeout-server": "3600s"})
+    );
+    // web's port is the Ingress's backend, open to the controller's
+    // namespace even where compose publishes it on loopback only.
+    let run = init_stack(&[("JITSI_STACK_BEHIND_PROXY", "1")], &[]);
+    let run = Test::again(run)
+        .args(["render", "--target", "kubernetes"])
+        .run();
+    let docs = documents(&kustomize(run.path()));
+    let np = find(&docs, "NetworkPolicy", "web-inbound").expect("web-inbound");
+    let open: Vec<&Value> = arr(&np["spec"]["ingress"])
+        .iter()
+        .filter(|r| r["from"].is_null())
+        .flat_map(|r| arr(&r["ports"]))
+        .collect();
+    assert_eq!(
+        open,
+        [&json!({"protocol": "TCP", "port": 8000})],
+        "{}",
+        np["spec"]
     );
     // A misspelt controller is refused by check, with the fix.
     let run = init_stack(&[("JITSI_STACK_K8S_INGRESS_CONTROLLER", "trafik")], &[]);

@@ -1481,8 +1481,14 @@ fn up_piped_prints_timestamped_lines_and_a_summary() {
     }
     fake.ps_call(1, &starting);
     fake.ps(&healthy_core());
+    // The admin's own certificate (from a CA): smoke needs no --insecure.
+    let stack = init_stack(&[], &[]);
+    let (crt, key) = crate::harness::ca_issued("meet.example.org");
+    fs::create_dir_all(stack.path().join("config/web/keys")).unwrap();
+    fs::write(stack.path().join("config/web/keys/cert.crt"), crt).unwrap();
+    fs::write(stack.path().join("config/web/keys/cert.key"), key).unwrap();
     let run = fake
-        .attach(Test::again(init_stack(&[], &[])))
+        .attach(Test::again(stack))
         .args(["up", "--timeout", "10"])
         .run();
     assert_eq!(fake.ps_calls(), 2);
@@ -1528,6 +1534,17 @@ fn up_piped_prints_timestamped_lines_and_a_summary() {
 fn up_suggests_smoke_insecure_on_a_self_signed_stack() {
     let fake = FakeDocker::new();
     fake.ps(&healthy_core());
+    // A public name without Let's Encrypt or a certificate in CONFIG: the
+    // web image generates a self-signed one.
+    let run = fake
+        .attach(Test::again(init_stack(&[], &[])))
+        .args(["up", "--timeout", "10"])
+        .run();
+    assert!(
+        run.stdout.contains("jitsi-stack smoke --insecure probe it as a browser would (the certificate is self-signed)"),
+        "{}",
+        run.stdout
+    );
     let stack = init_stack(&[], &[]);
     let env = stack.path().join(".env");
     let text = fs::read_to_string(&env).unwrap().replace(

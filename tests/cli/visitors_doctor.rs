@@ -153,7 +153,7 @@ fn doctor_names_why_a_visitor_link_fails_and_the_fix() {
     answer(
         &fake,
         "ping.prosody-v0.muc.meet.jitsi",
-        "Error: error<cancel:remote-server-not-found:Session closed by remote with error: host-unknown>\n",
+        "Error: error<wait:remote-server-timeout:Server-to-server connection failed: host-unknown (This host does not serve muc.meet.jitsi)>\n",
         1,
     );
     std::fs::remove_file(fake.file("ping.prosody-v1.muc.meet.jitsi")).unwrap();
@@ -203,7 +203,7 @@ fn doctor_names_why_a_visitor_link_fails_and_the_fix() {
     answer(
         &fake,
         "ping.prosody.muc.v1.meet.jitsi",
-        "Error: error<cancel:remote-server-not-found:Server-to-server connection failed: DNS resolution failed>\n",
+        "Error: error<cancel:remote-server-not-found:Server-to-server connection failed: unable to resolve service>\n",
         1,
     );
     answer(

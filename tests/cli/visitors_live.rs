@@ -119,10 +119,16 @@ impl Dns {
     }
 }
 
-impl Drop for Dns {
-    fn drop(&mut self) {
+impl Dns {
+    fn stop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+    }
+}
+
+impl Drop for Dns {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
@@ -274,7 +280,7 @@ fn main_and_two_nodes_link_over_s2s_with_tls() {
     let c1 = v1.boot().expect("prosody-v1");
     link(&cm, "m0", "10.77.0.1/30", &c0, "n0", "10.77.0.2/30");
     link(&cm, "m1", "10.77.1.1/30", &c1, "n1", "10.77.1.2/30");
-    let _dns = [
+    let mut dns = [
         Dns::start(
             &cm,
             &[("prosody-v0", "10.77.0.2"), ("prosody-v1", "10.77.1.2")],
@@ -466,6 +472,28 @@ fn main_and_two_nodes_link_over_s2s_with_tls() {
         assert!(text.contains(&want), "{want}: {text}");
     }
     drop((focus, viewer, alice));
+
+    // A route to the wrong node: main's name for prosody-v0 resolves to
+    // v1, which does not serve muc.v0.
+    dns[0].stop();
+    dns[0] = Dns::start(
+        &cm,
+        &[("prosody-v0", "10.77.1.2"), ("prosody-v1", "10.77.1.2")],
+    );
+    shell(&cm, &["s2s", "closeall", "muc.v0.meet.jitsi"]);
+    let out = doctor(&run, &fake);
+    eprintln!("doctor, prosody-v0 resolving to v1:\n{out}");
+    let s2s = findings(&out, "s2s").join("\n");
+    assert!(
+        s2s.contains("FAIL s2s        main prosody -> muc.v0.meet.jitsi: the prosody at prosody-v0:5269 does not serve muc.v0.meet.jitsi"),
+        "{out}"
+    );
+    dns[0].stop();
+    dns[0] = Dns::start(
+        &cm,
+        &[("prosody-v0", "10.77.0.2"), ("prosody-v1", "10.77.1.2")],
+    );
+    shell(&cm, &["s2s", "closeall", "muc.v0.meet.jitsi"]);
 
     // A focus password the node does not have: the login fails by name.
     let env = run.path().join(".env");

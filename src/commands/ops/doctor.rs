@@ -5,7 +5,7 @@
 use super::ports::{host_ports, PortRule};
 use super::site_checks::{dns_check, env_mode_check};
 use crate::cli::DoctorArgs;
-use crate::commands::report::{bad, ok, Finding, Status};
+use crate::commands::report::{bad, ok, CheckResult, Status};
 use crate::config::Stack;
 use crate::layout::{CONFIG_TREE, IMAGE_UID};
 use crate::schema::{self, kind::url_host_port};
@@ -34,7 +34,7 @@ pub fn run(dir: &Path, args: DoctorArgs) -> Result<Exit> {
         }
         findings
     };
-    let failed = findings.iter().any(Finding::is_failure);
+    let failed = findings.iter().any(CheckResult::is_failure);
     if args.json {
         let doc = serde_json::json!({
             "format_version": crate::commands::JSON_FORMAT_VERSION,
@@ -53,7 +53,7 @@ pub fn run(dir: &Path, args: DoctorArgs) -> Result<Exit> {
 }
 
 /// On a terminal, offers to run the chmod of the `env-mode` finding.
-fn offer_env_chmod(stack: &Stack, findings: &[Finding]) {
+fn offer_env_chmod(stack: &Stack, findings: &[CheckResult]) {
     use std::io::{BufRead, IsTerminal, Write};
     use std::os::unix::fs::PermissionsExt;
     if !findings.iter().any(|f| f.check == "env-mode")
@@ -79,7 +79,7 @@ fn offer_env_chmod(stack: &Stack, findings: &[Finding]) {
 /// The checks `up` runs before starting anything: doctor's checks of this
 /// host (ports in use only warn: a running stack holds its own ports), and
 /// the addresses it publishes on for the nodes. `model` is `up`'s own.
-pub fn preflight(stack: &Stack, model: &Model) -> Vec<Finding> {
+pub fn preflight(stack: &Stack, model: &Model) -> Vec<CheckResult> {
     let mut out = checks(stack, Ok(model), Status::Warn);
     out.extend(super::nodes::preflight(model));
     out
@@ -91,7 +91,7 @@ fn checks(
     stack: &Stack,
     model: Result<&Model, &anyhow::Error>,
     port_in_use: Status,
-) -> Vec<Finding> {
+) -> Vec<CheckResult> {
     let model = match model {
         Ok(m) => m,
         Err(e) => {
@@ -118,12 +118,12 @@ fn checks(
 
 /// Docker itself: the daemon answers this user, and Docker Compose is v2
 /// or later and really reports errors. `up` runs these first.
-pub fn docker_findings() -> Vec<Finding> {
+pub fn docker_findings() -> Vec<CheckResult> {
     vec![daemon_finding(), compose_check(docker::find_compose())]
 }
 
 /// Whether the daemon answers this user (`docker info`).
-pub fn daemon_finding() -> Finding {
+pub fn daemon_finding() -> CheckResult {
     daemon_check(docker::daemon())
 }
 
@@ -138,7 +138,7 @@ fn endpoint(detail: &str) -> String {
         .unwrap_or_else(|| "unix:///var/run/docker.sock".into())
 }
 
-fn daemon_check(daemon: docker::Daemon) -> Finding {
+fn daemon_check(daemon: docker::Daemon) -> CheckResult {
     use docker::{Daemon, DaemonProblem};
     let (problem, detail) = match daemon {
         Daemon::Up { version } => {
@@ -185,7 +185,7 @@ fn daemon_check(daemon: docker::Daemon) -> Finding {
     }
 }
 
-fn compose_check(found: Result<docker::ComposeInfo, docker::DockerError>) -> Finding {
+fn compose_check(found: Result<docker::ComposeInfo, docker::DockerError>) -> CheckResult {
     match found {
         Ok(info) => ok(
             "compose",
@@ -218,7 +218,7 @@ fn current_uid() -> u32 {
 }
 
 /// Binds each published port the way Docker will; a port a process holds is reported.
-fn port_checks(model: &Model, in_use: Status) -> Vec<Finding> {
+fn port_checks(model: &Model, in_use: Status) -> Vec<CheckResult> {
     let mut out = Vec::new();
     let mut busy = Vec::new();
     for rule in host_ports(model) {
@@ -272,7 +272,7 @@ fn free(rule: &PortRule, port: u16) -> bool {
 
 /// Behind a proxy: the web container answers on loopback only, and the
 /// proxy should be listening on the public URL's port.
-fn proxy_check(stack: &Stack) -> Option<Finding> {
+fn proxy_check(stack: &Stack) -> Option<CheckResult> {
     if !stack.behind_proxy() {
         return None;
     }
@@ -299,7 +299,7 @@ fn proxy_check(stack: &Stack) -> Option<Finding> {
     })
 }
 
-fn tree_checks(stack: &Stack, model: &Model) -> Vec<Finding> {
+fn tree_checks(stack: &Stack, model: &Model) -> Vec<CheckResult> {
     let config = stack.config_dir();
     let mut missing = Vec::new();
     let mut not_writable = Vec::new();
@@ -367,7 +367,7 @@ fn tree_checks(stack: &Stack, model: &Model) -> Vec<Finding> {
     out
 }
 
-fn image_check(stack: &Stack) -> Finding {
+fn image_check(stack: &Stack) -> CheckResult {
     let tag = stack
         .values
         .get_or("JITSI_IMAGE_VERSION", schema::PINNED_IMAGE_VERSION);
@@ -401,7 +401,7 @@ fn image_check(stack: &Stack) -> Finding {
     }
 }
 
-fn letsencrypt_checks(stack: &Stack) -> Vec<Finding> {
+fn letsencrypt_checks(stack: &Stack) -> Vec<CheckResult> {
     if !stack.values.bool("ENABLE_LETSENCRYPT") {
         return vec![];
     }
@@ -449,7 +449,7 @@ fn is_private(ip: IpAddr) -> bool {
     }
 }
 
-fn nat_check(stack: &Stack) -> Finding {
+fn nat_check(stack: &Stack) -> CheckResult {
     if let Some(ips) = stack.values.raw("JVB_ADVERTISE_IPS") {
         return ok("nat", format!("bridges advertise {ips}"));
     }
@@ -474,7 +474,7 @@ fn nat_check(stack: &Stack) -> Finding {
 /// never open PUBLIC_URL: no check. A recorder node's Chrome opens it from
 /// the node, so its name must resolve there to the main host, and
 /// `localhost` (or a loopback address) would be the node itself.
-fn node_dns_check(stack: &Stack, model: &Model) -> Option<Finding> {
+fn node_dns_check(stack: &Stack, model: &Model) -> Option<CheckResult> {
     let node = match &model.role {
         crate::stack::Role::Main => return Some(dns_check(stack)),
         crate::stack::Role::Node(node) => node,
@@ -509,7 +509,7 @@ fn node_dns_check(stack: &Stack, model: &Model) -> Option<Finding> {
     Some(f)
 }
 
-fn memory_check(model: &Model) -> Finding {
+fn memory_check(model: &Model) -> CheckResult {
     let total_kb = std::fs::read_to_string("/proc/meminfo").ok().and_then(|t| {
         t.lines()
             .find_map(|l| l.strip_prefix("MemTotal:"))

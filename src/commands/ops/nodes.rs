@@ -14,7 +14,7 @@
 
 use super::user::PROSODYCTL;
 use crate::bundle;
-use crate::commands::report::{bad, ok, Finding, Probe, Status};
+use crate::commands::report::{bad, ok, CheckResult, Probe, Status};
 use crate::config::Stack;
 use crate::docker::Compose;
 use crate::escape::lua_str;
@@ -38,7 +38,7 @@ pub(super) fn is_local(ip: IpAddr) -> bool {
 
 /// What `up` checks of the nodes before starting anything: the addresses
 /// this host publishes on are its own (Docker could not bind them otherwise).
-pub fn preflight(model: &Model) -> Vec<Finding> {
+pub fn preflight(model: &Model) -> Vec<CheckResult> {
     match &model.role {
         Role::Main if !model.nodes.is_empty() => xmpp_address(model),
         _ => vec![],
@@ -46,7 +46,7 @@ pub fn preflight(model: &Model) -> Vec<Finding> {
 }
 
 /// The node-related findings of `doctor` for this host.
-pub fn doctor(stack: &Stack, model: &Model) -> Vec<Finding> {
+pub fn doctor(stack: &Stack, model: &Model) -> Vec<CheckResult> {
     match &model.role {
         Role::Main if !model.nodes.is_empty() => main_checks(stack, model),
         Role::Main => vec![],
@@ -56,7 +56,7 @@ pub fn doctor(stack: &Stack, model: &Model) -> Vec<Finding> {
 
 /// Where prosody's XMPP port is published for the nodes: set, and an
 /// address of this host.
-fn xmpp_address(model: &Model) -> Vec<Finding> {
+fn xmpp_address(model: &Model) -> Vec<CheckResult> {
     let mut out = vec![];
     let rules = firewall::all_rules(model);
     let Some(rule) = rules.first() else {
@@ -116,7 +116,7 @@ fn xmpp_address(model: &Model) -> Vec<Finding> {
 /// The XMPP client port open to all is a warning (TLS and each node's
 /// login protect it); a visitor port is a failure: s2s trust between the
 /// main host and the visitor nodes rests on who can reach those ports.
-fn firewall_checks(model: &Model) -> Vec<Finding> {
+fn firewall_checks(model: &Model) -> Vec<CheckResult> {
     let mut out = vec![];
     let rules = firewall::all_rules(model);
     if rules.is_empty() {
@@ -164,7 +164,7 @@ fn firewall_checks(model: &Model) -> Vec<Finding> {
     out
 }
 
-fn main_checks(stack: &Stack, model: &Model) -> Vec<Finding> {
+fn main_checks(stack: &Stack, model: &Model) -> Vec<CheckResult> {
     let mut out = xmpp_address(model);
     if firewall::all_rules(model).is_empty() {
         return out;
@@ -241,7 +241,7 @@ fn main_checks(stack: &Stack, model: &Model) -> Vec<Finding> {
 
 /// A visitor node's own checks (in its bundle): its ports restricted to
 /// the main host, and the main host's s2s port reachable.
-fn visitor_node_checks(model: &Model, out: &mut Vec<Finding>) {
+fn visitor_node_checks(model: &Model, out: &mut Vec<CheckResult>) {
     out.extend(firewall_checks(model));
     let Some(x) = &model.xmpp else {
         return;
@@ -261,7 +261,7 @@ fn visitor_node_checks(model: &Model, out: &mut Vec<Finding>) {
     }
 }
 
-fn node_checks(stack: &Stack, model: &Model, node: &Node) -> Vec<Finding> {
+fn node_checks(stack: &Stack, model: &Model, node: &Node) -> Vec<CheckResult> {
     let mut out = vec![];
     if is_local(node.address) {
         out.push(ok(

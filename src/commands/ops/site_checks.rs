@@ -1,14 +1,14 @@
 //! The checks `doctor` runs whatever the target (this host's Docker or a
 //! cluster): the mode of `.env` and whether the site's name resolves.
 
-use crate::commands::report::{bad, ok, Finding, Status};
+use crate::commands::report::{bad, ok, CheckResult, Status};
 use crate::config::Stack;
 use crate::schema::kind::url_host_port;
 use std::net::ToSocketAddrs;
 use std::os::unix::fs::MetadataExt;
 
 /// `.env` holds every password: warn when its group or others may read it.
-pub fn env_mode_check(stack: &Stack) -> Option<Finding> {
+pub fn env_mode_check(stack: &Stack) -> Option<CheckResult> {
     let mode = std::fs::metadata(&stack.env_path).ok()?.mode() & 0o777;
     (mode & 0o077 != 0).then(|| {
         bad(
@@ -24,7 +24,7 @@ pub fn env_mode_check(stack: &Stack) -> Option<Finding> {
 }
 
 /// PUBLIC_URL's host resolves (and to which address).
-pub fn dns_check(stack: &Stack) -> Finding {
+pub fn dns_check(stack: &Stack) -> CheckResult {
     let url = stack.values.get_or("PUBLIC_URL", "https://localhost:8443");
     let Some((host, port, _)) = url_host_port(url) else {
         return bad(

@@ -55,24 +55,8 @@ pub static TEMPLATES: &[(&str, &str)] = &[
     ),
 ];
 
-/// Chrome's flags unless `CHROMIUM_FLAGS` is set: the image's list (jibri's
-/// defaults plus `--no-sandbox`: the container has no SYS_ADMIN for
-/// Chrome's sandbox).
-pub const DEFAULT_CHROME_FLAGS: &[&str] = &[
-    "--use-fake-ui-for-media-stream",
-    "--start-maximized",
-    "--kiosk",
-    "--enabled",
-    "--autoplay-policy=no-user-gesture-required",
-    "--no-sandbox",
-];
-
-/// Added to [`DEFAULT_CHROME_FLAGS`] with `IGNORE_CERTIFICATE_ERRORS`.
-pub const IGNORE_CERT_FLAG: &str = "--ignore-certificate-errors";
-
-/// Always last after `CHROMIUM_FLAGS`, as the image does: Chrome cannot
-/// start its sandbox in the container.
-pub const NO_SANDBOX: &str = "--no-sandbox";
+// Chrome's flags are the model's: `check` reads them too.
+pub use crate::stack::chrome::{chrome_flags, DEFAULT_CHROME_FLAGS, IGNORE_CERT_FLAG, NO_SANDBOX};
 
 /// Where the image keeps jibri's logs (the boot script creates it; Xorg
 /// logs there too). `/storage` is the recorder's own `CONFIG/storage/<name>`.
@@ -424,23 +408,6 @@ pub fn webhook_subscribers(v: &Values) -> Result<Vec<String>> {
     }
     let p = v.port_or("AUTOSCALER_SIDECAR_PORT", 6000)?;
     Ok(vec![format!("http://localhost:{p}/hook")])
-}
-
-/// Chrome's flags, as the image writes them: `CHROMIUM_FLAGS` (trimmed,
-/// empty entries dropped) followed by `--no-sandbox`; else the image's list,
-/// with `--ignore-certificate-errors` when `IGNORE_CERTIFICATE_ERRORS` is on.
-/// Every branch has `--no-sandbox`.
-pub fn chrome_flags(v: &Values) -> Vec<String> {
-    let mut flags = entries(v.raw("CHROMIUM_FLAGS"));
-    if !flags.is_empty() {
-        flags.push(NO_SANDBOX.to_string());
-        return flags;
-    }
-    flags = DEFAULT_CHROME_FLAGS.iter().map(|f| f.to_string()).collect();
-    if v.bool("IGNORE_CERTIFICATE_ERRORS") {
-        flags.push(IGNORE_CERT_FLAG.to_string());
-    }
-    flags
 }
 
 /// The prefix jibri strips from a room's MUC domain to build the meeting

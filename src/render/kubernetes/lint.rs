@@ -767,6 +767,34 @@ pub fn check(files: &BTreeMap<String, String>, secrets: &[String]) -> Vec<Proble
                     }
                 }
             }
+            // A probe's port: in range, and one the container declares
+            // (a host-network pod declares none).
+            for probe in ["startupProbe", "readinessProbe", "livenessProbe"] {
+                for handler in ["httpGet", "tcpSocket"] {
+                    let port = &c[probe][handler]["port"];
+                    if port.is_null() {
+                        continue;
+                    }
+                    let declared = arr(&c["ports"]).iter().any(|p| {
+                        p["containerPort"] == *port || (port.is_string() && p["name"] == *port)
+                    });
+                    if let Some(n) = port.as_i64().filter(|n| !(1..=65535).contains(n)) {
+                        problem(
+                            "port",
+                            pod.file,
+                            &pod.object,
+                            format!("{probe}.{handler}.port {n} is outside 1-65535"),
+                        );
+                    } else if !declared && spec["hostNetwork"] != true {
+                        problem(
+                            "reference",
+                            pod.file,
+                            &pod.object,
+                            format!("{probe}.{handler}.port {port} is no port of the container"),
+                        );
+                    }
+                }
+            }
             for e in arr(&c["env"]) {
                 for (field, kind, known) in [
                     ("secretKeyRef", "Secret", &secret_objs),

@@ -23,6 +23,7 @@
 
 pub mod lint;
 pub mod objects;
+pub mod visitors;
 
 use crate::config::{Component, Stack};
 use crate::render::{Output, GENERATED_DIR, GENERATED_NOTE};
@@ -516,6 +517,7 @@ pub fn local_address_line(name: &str) -> String {
 /// target's files of `cluster` with the bridges' local addresses replaced.
 pub fn cluster_files(cluster: &Stack, s: &Settings, model: &Model) -> Result<Output> {
     let mut out = crate::render::render_model(cluster, model)?;
+    visitors::cluster_files(&mut out, cluster, s);
     // A bridge with its own address or region: its files from its view.
     for b in &model.bridges {
         let Some(view) = bridge_view(cluster, s, b.instance.index) else {
@@ -714,7 +716,7 @@ struct Emitted {
 pub fn render(stack: &Stack, secrets: Secrets) -> Result<Output> {
     let s = Settings::read(stack, secrets)?;
     let cluster = cluster_stack(stack, &s)?;
-    let model = Model::build(&cluster)?;
+    let model = visitors::cluster_model(Model::build(&cluster)?, &cluster, &s);
     if model.is_node() {
         bail!(
             "{}: JITSI_STACK_THIS_NODE is set: a node's bundle runs with Docker Compose; \
@@ -722,6 +724,7 @@ pub fn render(stack: &Stack, secrets: Secrets) -> Result<Output> {
             stack.env_path.display()
         );
     }
+    visitors::refuse_remote(stack)?;
     for svc in &model.services {
         if svc.kind == Kind::Loki || svc.kind == Kind::Otel {
             bail!(
@@ -1578,12 +1581,10 @@ fn ingress(stack: &Stack, s: &Settings, web: &Service) -> Object<Spec<IngressSpe
 /// Prosody's ports only from the XMPP clients of the stack.
 fn network_policies(model: &Model) -> Result<Docs> {
     let mut docs = Docs(vec![]);
-    let mut clients: Vec<String> = XMPP_CLIENTS.iter().map(|c| c.to_string()).collect();
-    if model.of_kind(Kind::Prosody).count() > 1 {
-        // Visitor prosodies federate with the main one (and it with them).
-        clients.push("prosody".into());
-    }
-    for p in model.of_kind(Kind::Prosody) {
+    let clients: Vec<String> = XMPP_CLIENTS.iter().map(|c| c.to_string()).collect();
+    // With visitor nodes, main's s2s port is theirs only (visitors::main_s2s_rule).
+    let s2s = visitors::main_s2s_port(model);
+    for p in model.of_kind(Kind::Prosody).filter(|p| is_main_prosody(p)) {
         let mut ports: Vec<PolicyPort> = p
             .ports
             .iter()
@@ -1591,11 +1592,12 @@ fn network_policies(model: &Model) -> Result<Docs> {
             .map(|x| PolicyPort {
                 protocol: "TCP",
                 port: x.container.0,
+                end_port: None,
             })
             .collect();
         // 5222 is published twice in compose when there are nodes.
         let mut seen = BTreeSet::new();
-        ports.retain(|x| seen.insert(x.port));
+        ports.retain(|x| seen.insert(x.port) && Some(x.port) != s2s);
         docs.push(&Object {
             api_version: "networking.k8s.io/v1",
             kind: "NetworkPolicy",
@@ -1617,6 +1619,7 @@ fn network_policies(model: &Model) -> Result<Docs> {
                         }],
                         ports,
                     })
+                    .chain(visitors::main_s2s_rule(model))
                     .chain(
                         // The nodes outside the cluster: XMPP only, from their addresses.
                         (is_main_prosody(p) && !model.nodes.is_empty()).then(|| PolicyRule {
@@ -1633,6 +1636,7 @@ fn network_policies(model: &Model) -> Result<Docs> {
                             ports: vec![PolicyPort {
                                 protocol: "TCP",
                                 port: XMPP_PORT,
+                                end_port: None,
                             }],
                         }),
                     )
@@ -1641,7 +1645,75 @@ fn network_policies(model: &Model) -> Result<Docs> {
             },
         })?;
     }
+    for svc in model
+        .services
+        .iter()
+        .filter(|s| s.kind != Kind::Prosody && !s.host_network)
+    {
+        docs.push(&inbound_policy(svc))?;
+    }
+    docs.0.extend(visitors::node_policies(model)?.0);
     Ok(docs)
+}
+
+/// Every other pod (prosody has its own above): any port from the pods of
+/// the stack, and from anywhere only the ports compose publishes to
+/// everyone (a bridge's media) and web's HTTP port, the Ingress backend
+/// (the controller runs in a namespace of its own). So nothing outside the
+/// stack reaches an internal port: a bridge's REST API (with the shutdown
+/// endpoint the preStop hook uses), jicofo's, the metrics. Host-network
+/// pods (coturn) are not subject to NetworkPolicies.
+fn inbound_policy(svc: &Service) -> Object<Spec<NetworkPolicySpec>> {
+    let web_http = (svc.kind == Kind::Web)
+        .then(|| svc.ports.iter().find(|p| p.protocol == Protocol::Tcp))
+        .flatten()
+        .map(|p| p.container.0);
+    let mut public: Vec<PolicyPort> = vec![];
+    for p in &svc.ports {
+        if p.exposure != Exposure::All && Some(p.container.0) != web_http {
+            continue;
+        }
+        let port = PolicyPort {
+            protocol: proto(p.protocol),
+            port: p.container.0,
+            end_port: (p.container.1 != p.container.0).then_some(p.container.1),
+        };
+        if !public
+            .iter()
+            .any(|x| x.port == port.port && x.protocol == port.protocol)
+        {
+            public.push(port);
+        }
+    }
+    let stack = PolicyRule {
+        from: vec![PolicyPeer {
+            pod_selector: Some(ExprSelector {
+                match_expressions: vec![Expr {
+                    key: PART_OF_LABEL.into(),
+                    operator: "In",
+                    values: vec![PART_OF.into()],
+                }],
+            }),
+            ip_block: None,
+        }],
+        ports: vec![],
+    };
+    let anyone = (!public.is_empty()).then_some(PolicyRule {
+        from: vec![],
+        ports: public,
+    });
+    Object {
+        api_version: "networking.k8s.io/v1",
+        kind: "NetworkPolicy",
+        metadata: meta(&format!("{}-inbound", svc.name), labels_of(svc)),
+        body: Spec {
+            spec: NetworkPolicySpec {
+                pod_selector: selector_of(svc),
+                policy_types: vec!["Ingress"],
+                ingress: std::iter::once(stack).chain(anyone).collect(),
+            },
+        },
+    }
 }
 
 /// The components the Kubernetes target can run.

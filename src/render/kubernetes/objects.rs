@@ -401,7 +401,11 @@ pub struct NetworkPolicySpec {
 
 #[derive(Debug, Serialize)]
 pub struct PolicyRule {
+    /// Empty: from anywhere.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub from: Vec<PolicyPeer>,
+    /// Empty: every port.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<PolicyPort>,
 }
 
@@ -433,9 +437,13 @@ pub struct Expr {
 }
 
 #[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PolicyPort {
     pub protocol: &'static str,
     pub port: u16,
+    /// The last port of a range (jigasi's RTP, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_port: Option<u16>,
 }
 
 /// `kustomization.yaml`.
