@@ -156,7 +156,7 @@ pub static RULES: &[Rule] = &[
     },
     Rule {
         id: "kubernetes",
-        summary: "with JITSI_STACK_K8S_MEDIA=hostport, JITSI_STACK_K8S_BRIDGE_NODES names one node per bridge (error) and no node twice (warning); with nodeport, every bridge's node port is within 30000-32767 (error); the bridge nodes are ignored by the other modes (warning)",
+        summary: "with JITSI_STACK_K8S_MEDIA=hostport, JITSI_STACK_K8S_BRIDGE_NODES names one node per bridge (error) and no node twice (warning); with nodeport, every bridge's node port is within 30000-32767 (error); the bridge nodes are ignored by the other modes (warning); with loadbalancer and several bridges, their load balancers must share the advertised address (warning)",
         check: kubernetes,
     },
 ];
@@ -890,6 +890,17 @@ fn kubernetes(i: &Input<'_>) -> Vec<Violation> {
                 .found(shown(i, "JITSI_STACK_K8S_NODEPORT_BASE")),
             );
         }
+    }
+    if media == "loadbalancer" && bridges > 1 {
+        out.push(
+            v(
+                Level::Warning,
+                "JITSI_STACK_K8S_MEDIA",
+                format!("{bridges} bridges, each behind a load balancer of its own, all announce JVB_ADVERTISE_IPS: unless the load balancers share that address (one port per bridge), the media of all but one bridge goes nowhere"),
+                "let the bridges' load balancers share the address (MetalLB: its allow-shared-ip annotation on each jvb*-media Service), or use JITSI_STACK_K8S_MEDIA=nodeport or hostport",
+            )
+            .found(shown(i, "JITSI_STACK_K8S_MEDIA")),
+        );
     }
     out
 }

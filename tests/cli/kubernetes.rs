@@ -446,6 +446,20 @@ fn substituted(text: &str, env: &BTreeMap<String, String>, bridge: Option<&str>)
             &format!("{service}.{ns}.svc.{domain}"),
         );
     }
+    // Each visitor node of the compose project (the indexes render
+    // records) by its Service's cluster name instead of its service name.
+    for i in env
+        .get("JITSI_STACK_VISITOR_INDEXES")
+        .map_or("", String::as_str)
+        .split(',')
+        .filter(|i| !i.is_empty())
+    {
+        out = jitsi_stack::render::kubernetes::replace_host(
+            &out,
+            &format!("prosody-v{i}"),
+            &format!("prosody-v{i}.{ns}.svc.{domain}"),
+        );
+    }
     if !env.contains_key("NGINX_RESOLVER") {
         out = out.replace("resolver 127.0.0.11", &format!("resolver {dns}"));
     }
@@ -686,7 +700,7 @@ fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Ve
 /// that several configurations build alike gets the same verdict), all of
 /// them in one run per Kubernetes version, the two versions at once. A
 /// failure names the configuration (the file of its objects).
-fn check_configs(configs: &[Config], versions: &[String]) {
+pub fn check_configs(configs: &[Config], versions: &[String]) {
     let built = parallel_map(configs, check_config);
     let dir = tempfile::tempdir().unwrap();
     let mut seen = std::collections::HashSet::new();
@@ -1273,6 +1287,24 @@ fn kubernetes_check_validates_the_settings() {
         err.contains("bridge 3 would get node port 32768")
             && err.contains("fix:      lower JITSI_STACK_K8S_NODEPORT_BASE to at most 32765"),
         "{err}"
+    );
+    // Several bridges behind load balancers of their own: a warning.
+    let run = init_stack(
+        &[
+            ("JVB_INSTANCES", "2"),
+            ("JITSI_STACK_K8S_MEDIA", "loadbalancer"),
+        ],
+        &[],
+    );
+    let run = Test::again(run).args(["check"]).run();
+    assert!(
+        run.stderr.contains("warning:")
+            && run.stderr.contains(
+                "2 bridges, each behind a load balancer of its own, all announce JVB_ADVERTISE_IPS"
+            )
+            && run.stderr.contains("allow-shared-ip"),
+        "{}",
+        run.stderr
     );
     // A valid set passes, and render uses the claim sizes.
     let run = init_stack(

@@ -785,6 +785,25 @@ fn kubernetes_ingress_carries_the_chosen_controllers_timeouts_and_websockets() {
         ing["metadata"]["annotations"],
         json!({"haproxy.org/timeout-server": "3600s"})
     );
+    // web's port is the Ingress's backend, open to the controller's
+    // namespace even where compose publishes it on loopback only.
+    let run = init_stack(&[("JITSI_STACK_BEHIND_PROXY", "1")], &[]);
+    let run = Test::again(run)
+        .args(["render", "--target", "kubernetes"])
+        .run();
+    let docs = documents(&kustomize(run.path()));
+    let np = find(&docs, "NetworkPolicy", "web-inbound").expect("web-inbound");
+    let open: Vec<&Value> = arr(&np["spec"]["ingress"])
+        .iter()
+        .filter(|r| r["from"].is_null())
+        .flat_map(|r| arr(&r["ports"]))
+        .collect();
+    assert_eq!(
+        open,
+        [&json!({"protocol": "TCP", "port": 8000})],
+        "{}",
+        np["spec"]
+    );
     // A misspelt controller is refused by check, with the fix.
     let run = init_stack(&[("JITSI_STACK_K8S_INGRESS_CONTROLLER", "trafik")], &[]);
     let run = Test::again(run).args(["check"]).status(1).run();

@@ -23,6 +23,9 @@ case "$*" in
     fi
     echo "{\"clientVersion\":{\"major\":\"1\",\"minor\":\"32\"},\"serverVersion\":{\"major\":\"1\",\"minor\":\"${FAKE_MINOR:-36}\",\"gitVersion\":\"v1.${FAKE_MINOR:-36}.2\"}}"; exit 0 ;;
   "-n kube-system get service kube-dns"*) printf '%s' "${FAKE_DNS:-10.96.0.10}"; exit 0 ;;
+  "get ingressclass "*)
+    if [ "$FAKE_INGRESS" = none ]; then echo "Error from server (NotFound): ingressclasses.networking.k8s.io \"${3}\" not found" >&2; exit 1; fi
+    printf '%s' "${FAKE_INGRESS:-k8s.io/ingress-nginx}"; exit 0 ;;
   "get pods "*"-o json")
     # Call N answers from $FAKE_PODS.N when that exists, else from $FAKE_PODS.
     n=$(( $(cat "$FAKE_PODS.n" 2>/dev/null || echo 0) + 1 )); echo "$n" > "$FAKE_PODS.n"
@@ -412,8 +415,40 @@ fn kubernetes_doctor_checks_the_context_the_version_and_the_dns() {
         "{}",
         run.stdout
     );
+    assert!(
+        run.stdout
+            .contains("IngressClass nginx is served by k8s.io/ingress-nginx"),
+        "{}",
+        run.stdout
+    );
     // No Docker is asked.
     assert!(!run.stdout.contains("Docker"), "{}", run.stdout);
+    // web's Ingress class: missing, or served by another controller than
+    // the one its annotations are for (warnings: doctor still passes).
+    let run = fake
+        .attach(Test::again(run))
+        .args(["doctor"])
+        .env("FAKE_INGRESS", "none")
+        .run();
+    assert!(
+        run.stdout.contains(
+            "no IngressClass nginx (Error from server (NotFound): ingressclasses.networking.k8s.io \"nginx\" not found)"
+        ) && run.stdout.contains("set JITSI_STACK_K8S_INGRESS_CLASS to one"),
+        "{}",
+        run.stdout
+    );
+    let run = fake
+        .attach(Test::again(run))
+        .args(["doctor"])
+        .env("FAKE_INGRESS", "traefik.io/ingress-controller")
+        .run();
+    assert!(
+        run.stdout.contains(
+            "IngressClass nginx is served by \"traefik.io/ingress-controller\", but web's Ingress carries nginx's annotations"
+        ) && run.stdout.contains("set JITSI_STACK_K8S_INGRESS_CONTROLLER"),
+        "{}",
+        run.stdout
+    );
     let run = fake
         .attach(Test::again(run))
         .args(["doctor"])
@@ -548,6 +583,7 @@ fn kubernetes_real_kubectl_accepts_the_arguments() {
         "delete -k ./kubernetes --ignore-not-found=true",
         "version -o json",
         "-n kube-system get service kube-dns -o jsonpath={.spec.clusterIP}",
+        "get ingressclass nginx -o jsonpath={.spec.controller}",
     ] {
         let text = kubectl(args);
         assert!(!usage(&text), "kubectl {args}: {text}");

@@ -80,3 +80,4 @@ pub use harness::{init_stack, Run, Test};
 mod kubernetes;
 mod kubernetes_objects;
 mod kubernetes_ops;
+mod kubernetes_visitors;

@@ -560,7 +560,56 @@ fn cluster_findings(kubectl: &Kubectl, settings: &Settings) -> Vec<CheckResult> 
             "find the cluster DNS Service's address (`kubectl -n kube-system get svc`) and set JITSI_STACK_K8S_DNS to it",
         )),
     }
+    out.push(ingress_class_finding(kubectl, settings));
     out
+}
+
+/// web's Ingress class exists, and its controller is the one the
+/// Ingress's annotations are written for.
+fn ingress_class_finding(kubectl: &Kubectl, settings: &Settings) -> CheckResult {
+    let class = &settings.ingress_class;
+    let controller = settings.ingress_controller.name();
+    match kubectl.probe(&[
+        "get",
+        "ingressclass",
+        class,
+        "-o",
+        "jsonpath={.spec.controller}",
+    ]) {
+        Ok(o) if o.status.success() => {
+            let by = String::from_utf8_lossy(&o.stdout).trim().to_string();
+            if by.contains(controller) {
+                ok(
+                    "ingress-class",
+                    format!("IngressClass {class} is served by {by}"),
+                )
+            } else {
+                bad(
+                    Status::Warn,
+                    "ingress-class",
+                    format!(
+                        "IngressClass {class} is served by {by:?}, but web's Ingress carries {controller}'s annotations: BOSH and the websocket may time out"
+                    ),
+                    "set JITSI_STACK_K8S_INGRESS_CONTROLLER to the controller of that class (nginx, haproxy, traefik or contour), then `jitsi-stack up`",
+                )
+            }
+        }
+        Ok(o) => bad(
+            Status::Warn,
+            "ingress-class",
+            format!(
+                "no IngressClass {class} ({}): no controller would serve web's Ingress",
+                first_line(&o)
+            ),
+            "list the classes with `kubectl get ingressclass` and set JITSI_STACK_K8S_INGRESS_CLASS to one",
+        ),
+        Err(e) => bad(
+            Status::Warn,
+            "ingress-class",
+            format!("could not ask for IngressClass {class}: {e}"),
+            "check `kubectl get ingressclass`",
+        ),
+    }
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@
 
 pub mod lint;
 pub mod objects;
+pub mod visitors;
 
 use crate::config::{Component, Stack};
 use crate::render::{Output, GENERATED_DIR, GENERATED_NOTE};
@@ -516,6 +517,7 @@ pub fn local_address_line(name: &str) -> String {
 /// target's files of `cluster` with the bridges' local addresses replaced.
 pub fn cluster_files(cluster: &Stack, s: &Settings, model: &Model) -> Result<Output> {
     let mut out = crate::render::render_model(cluster, model)?;
+    visitors::cluster_files(&mut out, cluster, s);
     // A bridge with its own address or region: its files from its view.
     for b in &model.bridges {
         let Some(view) = bridge_view(cluster, s, b.instance.index) else {
@@ -714,7 +716,7 @@ struct Emitted {
 pub fn render(stack: &Stack, secrets: Secrets) -> Result<Output> {
     let s = Settings::read(stack, secrets)?;
     let cluster = cluster_stack(stack, &s)?;
-    let model = Model::build(&cluster)?;
+    let model = visitors::cluster_model(Model::build(&cluster)?, &cluster, &s);
     if model.is_node() {
         bail!(
             "{}: JITSI_STACK_THIS_NODE is set: a node's bundle runs with Docker Compose; \
@@ -722,6 +724,7 @@ pub fn render(stack: &Stack, secrets: Secrets) -> Result<Output> {
             stack.env_path.display()
         );
     }
+    visitors::refuse_remote(stack)?;
     for svc in &model.services {
         if svc.kind == Kind::Loki || svc.kind == Kind::Otel {
             bail!(
@@ -1578,12 +1581,10 @@ fn ingress(stack: &Stack, s: &Settings, web: &Service) -> Object<Spec<IngressSpe
 /// Prosody's ports only from the XMPP clients of the stack.
 fn network_policies(model: &Model) -> Result<Docs> {
     let mut docs = Docs(vec![]);
-    let mut clients: Vec<String> = XMPP_CLIENTS.iter().map(|c| c.to_string()).collect();
-    if model.of_kind(Kind::Prosody).count() > 1 {
-        // Visitor prosodies federate with the main one (and it with them).
-        clients.push("prosody".into());
-    }
-    for p in model.of_kind(Kind::Prosody) {
+    let clients: Vec<String> = XMPP_CLIENTS.iter().map(|c| c.to_string()).collect();
+    // With visitor nodes, main's s2s port is theirs only (visitors::main_s2s_rule).
+    let s2s = visitors::main_s2s_port(model);
+    for p in model.of_kind(Kind::Prosody).filter(|p| is_main_prosody(p)) {
         let mut ports: Vec<PolicyPort> = p
             .ports
             .iter()
@@ -1596,7 +1597,7 @@ fn network_policies(model: &Model) -> Result<Docs> {
             .collect();
         // 5222 is published twice in compose when there are nodes.
         let mut seen = BTreeSet::new();
-        ports.retain(|x| seen.insert(x.port));
+        ports.retain(|x| seen.insert(x.port) && Some(x.port) != s2s);
         docs.push(&Object {
             api_version: "networking.k8s.io/v1",
             kind: "NetworkPolicy",
@@ -1618,6 +1619,7 @@ fn network_policies(model: &Model) -> Result<Docs> {
                         }],
                         ports,
                     })
+                    .chain(visitors::main_s2s_rule(model))
                     .chain(
                         // The nodes outside the cluster: XMPP only, from their addresses.
                         (is_main_prosody(p) && !model.nodes.is_empty()).then(|| PolicyRule {
@@ -1650,6 +1652,7 @@ fn network_policies(model: &Model) -> Result<Docs> {
     {
         docs.push(&inbound_policy(svc))?;
     }
+    docs.0.extend(visitors::node_policies(model)?.0);
     Ok(docs)
 }
 
