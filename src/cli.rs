@@ -100,7 +100,7 @@ pub enum Command {
     Migrate(MigrateArgs),
     /// Move a stack written for an older release to this one: backup, migrate, render, pull, up, smoke.
     Upgrade(UpgradeArgs),
-    /// Restore the stack from the backup the last `upgrade` took, with its previous release.
+    /// Restore the stack from the backup the last `upgrade` took, with its previous release; or undo an interrupted upgrade, node add or node remove.
     Rollback(RollbackArgs),
     /// Archive .env, the stack's files and CONFIG's data (0600, verified; recordings only with --with-recordings).
     Backup(BackupArgs),
