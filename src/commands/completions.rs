@@ -151,20 +151,29 @@ fn positional_values(cmd: &clap::Command) -> Vec<(String, Vec<String>)> {
     out
 }
 
+/// The `case` arms that set `list` for bash and zsh: those for a
+/// subcommand's list-valued flag (`"SUB FLAG")`) and those for its
+/// list-valued positional (`SUB)`); `assign` writes the shell's value
+/// (an array for zsh, a word list for bash) from the space-joined items.
+fn list_cases(cmd: &clap::Command, assign: impl Fn(&str) -> String) -> (String, String) {
+    let mut flags = String::new();
+    let mut positionals = String::new();
+    for (sub, flag, values) in lists(cmd) {
+        let list = assign(&values.join(" "));
+        match flag {
+            Some(flag) => flags += &format!("        \"{sub} {flag}\") list={list} ;;\n"),
+            None => positionals += &format!("            {sub}) list={list} ;;\n"),
+        }
+    }
+    (flags, positionals)
+}
+
 /// zsh: clap_complete's `_jitsi-stack` becomes `_jitsi-stack_clap`, and a
 /// `_jitsi-stack` of ours, defined before the script registers it, does
 /// what clap's cannot (the items after the first of a list, the stack's
 /// service names after `logs` and `restart`) and hands the rest to it.
 fn zsh_extras(script: &str, cmd: &clap::Command) -> String {
-    let mut flags = String::new();
-    let mut positionals = String::new();
-    for (sub, flag, values) in lists(cmd) {
-        let values = values.join(" ");
-        match flag {
-            Some(flag) => flags += &format!("        \"{sub} {flag}\") list=({values}) ;;\n"),
-            None => positionals += &format!("            {sub}) list=({values}) ;;\n"),
-        }
-    }
+    let (flags, positionals) = list_cases(cmd, |v| format!("({v})"));
     let valued = valued_options(cmd).join("|");
     let services = SERVICE_COMMANDS.join("|");
     let ours = format!(
@@ -297,15 +306,7 @@ end
 /// and the stack's service names after `logs` and `restart` (asked of
 /// `jitsi-stack completions services`, with the command line's --dir).
 fn bash_extras(cmd: &clap::Command) -> String {
-    let mut flags = String::new();
-    let mut positionals = String::new();
-    for (sub, flag, values) in lists(cmd) {
-        let values = values.join(" ");
-        match flag {
-            Some(flag) => flags += &format!("        \"{sub} {flag}\") list=\"{values}\" ;;\n"),
-            None => positionals += &format!("            {sub}) list=\"{values}\" ;;\n"),
-        }
-    }
+    let (flags, positionals) = list_cases(cmd, |v| format!("\"{v}\""));
     let valued = valued_options(cmd).join("|");
     let services = SERVICE_COMMANDS.join("|");
     format!(
